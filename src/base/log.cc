@@ -1,0 +1,76 @@
+// log.cc -- the stderr sink behind log.h.
+//
+// PURPOSE   Format "program[pid]: level: text" lines and write each with one write(2).
+// RUNS IN   every process and thread; the only shared state is the threshold and name.
+// TRUST     none: callers pass peer text already made printable by their own module.
+// LIMITS    log_line_bytes_max per line; longer lines are cut, never split.
+// SEE ALSO  base/log.h
+#include "base/log.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+
+namespace hub::base {
+
+std::atomic<LogLevel> log_threshold{LogLevel::info};
+
+namespace {
+inline constexpr std::size_t log_line_bytes_max = 2048;
+inline constexpr std::size_t program_bytes_max = 32;
+std::array<char, program_bytes_max> program_name{"hub"};
+
+std::string_view level_name(LogLevel level) {
+    switch (level) {
+        case LogLevel::debug:
+            return "debug";
+        case LogLevel::info:
+            return "info";
+        case LogLevel::warn:
+            return "warning";
+        case LogLevel::error:
+            return "error";
+        case LogLevel::fatal:
+            return "fatal";
+    }
+    return "?";
+}
+}  // namespace
+
+void log_set_program(std::string_view program) {
+    std::size_t length = std::min(program.size(), program_bytes_max - 1);
+    std::memcpy(program_name.data(), program.data(), length);
+    program_name[length] = '\0';
+}
+
+void log_write(LogLevel level, std::string_view line) {
+    std::array<char, log_line_bytes_max> out;
+    auto result = fmt::format_to_n(out.data(), out.size() - 1, "{}[{}]: {}: {}",
+                                   program_name.data(), getpid(), level_name(level), line);
+    std::size_t length = std::min(result.size, out.size() - 1);
+    out[length] = '\n';
+    // A failed or short write to stderr has nowhere better to be reported.
+    [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, out.data(), length + 1);
+}
+
+bool log_level_from_name(std::string_view name, LogLevel& level) {
+    for (LogLevel candidate : {LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error,
+                               LogLevel::fatal}) {
+        if (name == level_name(candidate) || (candidate == LogLevel::warn && name == "warn")) {
+            level = candidate;
+            return true;
+        }
+    }
+    return false;
+}
+
+void log_exit_fatal() { std::exit(1); }
+
+void panic(const char* file, int line, const char* what) {
+    log(LogLevel::fatal, "panic: {}:{}: assertion failed: {}", file, line, what);
+    std::abort();  // A core dump, per the style guide's fourth kind of failure.
+}
+
+}  // namespace hub::base

@@ -1,0 +1,61 @@
+// hub_config.h -- hub.conf (TOML): what a box needs to boot.
+//
+// Every setting has a name, a default, a minimum and a maximum in one table
+// (hub_config.cc), checked at load; docs/CONFIGURATION.md is generated from that table
+// by `hubctl config-doc`. Day-to-day data (partners) lives elsewhere.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace hub::config {
+
+struct ListenAddress {
+    std::string host;  // Numeric IPv4 or IPv6 literal ("127.0.0.1", "::1", "0.0.0.0").
+    std::uint16_t port = 0;
+};
+
+struct HubConfig {
+    // [hub]
+    std::string domain = "lgolhub.net";   // The hub suffix stripped from recipients.
+    std::string hostname = "hub.lgolhub.net";  // Greeting, Received: "by".
+    std::uint32_t shards = 0;             // 0 = one per online core.
+    std::string user = "hubbox";          // Run as this user after start when started as root.
+    std::string log_level = "info";
+    // [listen]
+    ListenAddress smtp{"127.0.0.1", 2525};   // STARTTLS.
+    ListenAddress smtps{"127.0.0.1", 2465};  // Implicit TLS (RFC 8314).
+    // [tls]
+    std::string certificate_path;  // Hub certificate chain, PEM.
+    std::string private_key_path;
+    std::string client_ca_path;    // CA for partners' client certificates.
+    // [spool]
+    std::string spool_dir;
+    std::uint64_t spool_reserve_bytes = 64ull << 20;  // Below this free: 452 4.3.1.
+    std::uint64_t segment_bytes_max = 64ull << 20;     // Then a new segment file.
+    // [limits]
+    std::uint64_t message_bytes_max = 5242880;
+    std::uint32_t recipients_count_max = 100;
+    std::uint32_t errors_count_max = 10;
+    std::uint32_t connections_max = 4096;            // Whole hub, split across shards.
+    std::uint32_t connections_per_partner_max = 256;  // Per partner, split across shards.
+    std::uint32_t command_timeout_s = 300;           // RFC 5321 4.5.3.2.7: 5 minutes.
+    std::uint32_t data_timeout_s = 600;              // RFC 5321 4.5.3.2.6: 10 minutes.
+    // [partners]
+    std::string partners_file;  // TOML partner list (until the directory lands).
+
+    std::string source_path;  // The file this came from, for messages.
+};
+
+// Loads and validates hub.conf. Relative paths in the file are resolved against the
+// file's own directory. On error the string names the file, the key and what is allowed,
+// e.g. "hub.conf: limits.message_bytes_max = 0: must be between 1024 and 1073741824".
+[[nodiscard]] Result<HubConfig, std::string> load_hub_config(const std::string& path);
+
+// One line per option: "section.key  default  min..max  description", for the docs.
+std::string describe_options();
+
+}  // namespace hub::config
