@@ -20,10 +20,10 @@ struct ListenAddress {
 
 struct HubConfig {
     // [hub]
-    std::string domain = "lgolhub.net";   // The hub suffix stripped from recipients.
+    std::string domain = "lgolhub.net";        // The hub suffix stripped from recipients.
     std::string hostname = "hub.lgolhub.net";  // Greeting, Received: "by".
-    std::uint32_t shards = 0;             // 0 = one per online core.
-    std::string user = "hubbox";          // Run as this user after start when started as root.
+    std::uint32_t shards = 0;                  // 0 = one per online core.
+    std::string user = "hubbox";               // Run as this user after start when started as root.
     std::string log_level = "info";
     // [listen]
     ListenAddress smtp{"127.0.0.1", 2525};   // STARTTLS.
@@ -31,19 +31,19 @@ struct HubConfig {
     // [tls]
     std::string certificate_path;  // Hub certificate chain, PEM.
     std::string private_key_path;
-    std::string client_ca_path;    // CA for partners' client certificates.
+    std::string client_ca_path;  // CA for partners' client certificates.
     // [spool]
     std::string spool_dir;
     std::uint64_t spool_reserve_bytes = 64ull << 20;  // Below this free: 452 4.3.1.
-    std::uint64_t segment_bytes_max = 64ull << 20;     // Then a new segment file.
+    std::uint64_t segment_bytes_max = 64ull << 20;    // Then a new segment file.
     // [limits]
     std::uint64_t message_bytes_max = 5242880;
     std::uint32_t recipients_count_max = 100;
     std::uint32_t errors_count_max = 10;
-    std::uint32_t connections_max = 4096;            // Whole hub, split across shards.
+    std::uint32_t connections_max = 4096;             // Whole hub, split across shards.
     std::uint32_t connections_per_partner_max = 256;  // Per partner, split across shards.
-    std::uint32_t command_timeout_s = 300;           // RFC 5321 4.5.3.2.7: 5 minutes.
-    std::uint32_t data_timeout_s = 600;              // RFC 5321 4.5.3.2.6: 10 minutes.
+    std::uint32_t command_timeout_s = 300;            // RFC 5321 4.5.3.2.7: 5 minutes.
+    std::uint32_t data_timeout_s = 600;               // RFC 5321 4.5.3.2.6: 10 minutes.
     // [partners]
     std::string partners_file;  // TOML partner list (until the directory lands).
 

@@ -1,0 +1,521 @@
+// hub_config.cc -- hub.conf: the option table, loading and validation, generated docs.
+//
+// PURPOSE   Turn hub.conf into a HubConfig in which every value is known to be in range,
+//           or explain every mistake in the file. One table below lists each option with
+//           its default, bounds and description; loading, defaults and the documentation
+//           (describe_options, docs/CONFIGURATION.md, `hubctl config-doc`) all read it, so
+//           they cannot disagree (Postfix's one-source-for-code-and-docs idea).
+// RUNS IN   hubd's supervisor before any shard starts (as root, before the privilege
+//           drop) and hubctl. Never on the data path.
+// TRUST     hub.conf is written by the operator and owned by root. We still validate every
+//           value and refuse unknown keys: a misspelt limit silently left at its default is
+//           the mistake we most want to catch.
+// LIMITS    config_file_bytes_max for the file; each option's own min..max below.
+// SEE ALSO  config/hub_config.h, config/syntax.h, docs/CONFIGURATION.md,
+//           tools/dev-init (writes a development hub.conf).
+
+#include "config/hub_config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "base/assert.h"
+#include "config/limits.h"
+#include "config/syntax.h"
+#include "config/toml_file.h"
+
+namespace hub::config {
+
+namespace {
+
+// How an option's value is written and checked.
+enum class Kind {
+    integer,    // min..max, inclusive.
+    domain,     // LDH domain name, stored lower case.
+    user,       // POSIX user name.
+    log_level,  // debug | info | warning | error (the names base/log.h accepts).
+    endpoint,   // "IPv4:port" or "[IPv6]:port", numeric only.
+    path,       // Non-empty; relative paths are resolved against hub.conf's directory.
+};
+
+struct Option {
+    std::string_view name;  // "section.key".
+    Kind kind = Kind::integer;
+    std::uint64_t default_value = 0;  // Kind::integer.
+    std::uint64_t min = 0;
+    std::uint64_t max = 0;
+    std::string_view default_text;  // Other kinds; "" for a path means none.
+    bool required = false;
+    std::string_view description;
+    std::uint32_t HubConfig::*u32 = nullptr;  // Exactly one of these four is set.
+    std::uint64_t HubConfig::*u64 = nullptr;
+    std::string HubConfig::*text = nullptr;
+    ListenAddress HubConfig::*endpoint = nullptr;
+};
+
+constexpr Option integer32(std::string_view name, std::uint32_t HubConfig::*member,
+                           std::uint64_t default_value, std::uint64_t min, std::uint64_t max,
+                           std::string_view description) {
+    Option option{name, Kind::integer, default_value, min, max, {}, false, description};
+    option.u32 = member;
+    return option;
+}
+
+constexpr Option integer64(std::string_view name, std::uint64_t HubConfig::*member,
+                           std::uint64_t default_value, std::uint64_t min, std::uint64_t max,
+                           std::string_view description) {
+    Option option{name, Kind::integer, default_value, min, max, {}, false, description};
+    option.u64 = member;
+    return option;
+}
+
+constexpr Option text(std::string_view name, Kind kind, std::string HubConfig::*member,
+                      std::string_view default_text, std::string_view description) {
+    Option option{name, kind, 0, 0, 0, default_text, false, description};
+    option.text = member;
+    return option;
+}
+
+constexpr Option required_path(std::string_view name, std::string HubConfig::*member,
+                               std::string_view description) {
+    Option option{name, Kind::path, 0, 0, 0, {}, true, description};
+    option.text = member;
+    return option;
+}
+
+constexpr Option listen(std::string_view name, ListenAddress HubConfig::*member,
+                        std::string_view default_text, std::string_view description) {
+    Option option{name, Kind::endpoint, 0, 0, 0, default_text, false, description};
+    option.endpoint = member;
+    return option;
+}
+
+constexpr std::uint64_t kib = 1024;
+constexpr std::uint64_t mib = 1024 * kib;
+constexpr std::uint64_t gib = 1024 * mib;
+
+// THE table. Keep it grouped by section, in the order the docs should show. Bounds are
+// chosen so that any value inside them gives a working hub; the reasons are in the
+// descriptions, which are the user documentation.
+constexpr std::array options{
+    text("hub.domain", Kind::domain, &HubConfig::domain, "lgolhub.net",
+         "Mail domain of the hub: mail for user@<partner domain>.<hub.domain> is relayed "
+         "to the partner as user@<partner domain>."),
+    text("hub.hostname", Kind::domain, &HubConfig::hostname, "hub.lgolhub.net",
+         "Name in the greeting, the EHLO reply and Received: \"by\" (RFC 5321 4.1.3)."),
+    integer32("hub.shards", &HubConfig::shards, 0, 0, 256,
+              "Engine threads, one io_uring each, pinned to cores; 0 = one per online core."),
+    text("hub.user", Kind::user, &HubConfig::user, "hubbox",
+         "Account hubd switches to after binding and loading keys, when started as root."),
+    text("hub.log_level", Kind::log_level, &HubConfig::log_level, "info",
+         "Lowest severity written to the log."),
+    listen("listen.smtp", &HubConfig::smtp, "127.0.0.1:2525",
+           "SMTP with STARTTLS (RFC 3207). Numeric address only; 0.0.0.0 or [::] for all."),
+    listen("listen.smtps", &HubConfig::smtps, "127.0.0.1:2465",
+           "SMTP over implicit TLS (RFC 8314 3.3). Must differ from listen.smtp."),
+    required_path("tls.certificate", &HubConfig::certificate_path,
+                  "PEM certificate chain the hub presents, leaf first."),
+    required_path("tls.key", &HubConfig::private_key_path,
+                  "PEM private key for tls.certificate; read before privileges are dropped."),
+    text("tls.client_ca", Kind::path, &HubConfig::client_ca_path, "",
+         "PEM CA certificates that partners' client certificates must chain to; empty = "
+         "client certificates cannot be verified."),
+    required_path("spool.dir", &HubConfig::spool_dir,
+                  "Spool directory (one sub-directory per shard); writable by hub.user."),
+    integer64("spool.reserve_bytes", &HubConfig::spool_reserve_bytes, 64 * mib, 1 * mib, 1024 * gib,
+              "Free space kept on the spool file system; below it mail gets 452."),
+    integer64("spool.segment_bytes_max", &HubConfig::segment_bytes_max, 64 * mib, 1 * mib, 4 * gib,
+              "A shard starts a new segment file once its current one reaches this."),
+    integer64("limits.message_bytes_max", &HubConfig::message_bytes_max, 5 * mib, 1 * kib, 1 * gib,
+              "Largest message accepted; advertised with SIZE (RFC 1870)."),
+    integer32("limits.recipients_count_max", &HubConfig::recipients_count_max, 100, 1, 10000,
+              "Recipients per message (RFC 5321 4.5.3.1.8 asks for at least 100)."),
+    integer32("limits.errors_count_max", &HubConfig::errors_count_max, 10, 1, 1000,
+              "Rejected commands per session before 421 and close."),
+    integer32("limits.connections_max", &HubConfig::connections_max, 4096, 1, 1000000,
+              "Concurrent SMTP connections for the whole hub, split across shards."),
+    integer32("limits.connections_per_partner_max", &HubConfig::connections_per_partner_max, 256, 1,
+              1000000, "Concurrent connections from one partner, split across shards."),
+    integer32("limits.command_timeout_s", &HubConfig::command_timeout_s, 300, 1, 3600,
+              "Seconds to wait for the next command (RFC 5321 4.5.3.2.7: 5 minutes)."),
+    integer32("limits.data_timeout_s", &HubConfig::data_timeout_s, 600, 1, 7200,
+              "Seconds to wait for more message content after DATA."),
+    required_path("partners.file", &HubConfig::partners_file,
+                  "Partner table (TOML): names, domains, source networks, smart hosts."),
+};
+
+constexpr std::string_view section_of(std::string_view name) {
+    return name.substr(0, name.find('.'));
+}
+
+constexpr std::string_view key_of(std::string_view name) {
+    return name.substr(name.find('.') + 1);
+}
+
+// Compile-time checks of the table itself: every default inside its bounds, every name
+// "section.key", exactly one destination, 32-bit fields with 32-bit bounds.
+constexpr bool options_are_consistent() {
+    for (const Option& option : options) {
+        int destinations = (option.u32 != nullptr) + (option.u64 != nullptr) +
+                           (option.text != nullptr) + (option.endpoint != nullptr);
+        if (destinations != 1 || option.description.empty()) {
+            return false;
+        }
+        std::size_t dot = option.name.find('.');
+        if (dot == 0 || dot == std::string_view::npos || dot + 1 == option.name.size() ||
+            option.name.find('.', dot + 1) != std::string_view::npos) {
+            return false;
+        }
+        if (option.kind == Kind::integer) {
+            if (option.min > option.default_value || option.default_value > option.max) {
+                return false;
+            }
+            if (option.u32 != nullptr && option.max > std::numeric_limits<std::uint32_t>::max()) {
+                return false;
+            }
+            if (option.u32 == nullptr && option.u64 == nullptr) {
+                return false;
+            }
+        }
+        if (option.required && option.kind != Kind::path) {
+            return false;
+        }
+    }
+    return true;
+}
+static_assert(options_are_consistent());
+static_assert(options.size() < 64, "the seen-set below is a 64-bit mask");
+
+// Section names in table order, without repeats.
+std::vector<std::string_view> section_names() {
+    std::vector<std::string_view> sections;
+    for (const Option& option : options) {
+        std::string_view section = section_of(option.name);
+        if (std::find(sections.begin(), sections.end(), section) == sections.end()) {
+            sections.push_back(section);
+        }
+    }
+    return sections;
+}
+
+const Option* find_option(std::string_view name) {
+    for (const Option& option : options) {
+        if (option.name == name) {
+            return &option;
+        }
+    }
+    return nullptr;
+}
+
+// What is allowed, as a phrase for both the docs' "allowed" column and error messages.
+std::string allowed_phrase(const Option& option) {
+    switch (option.kind) {
+        case Kind::integer:
+            return fmt::format("{}..{}", option.min, option.max);
+        case Kind::domain:
+            return "domain name";
+        case Kind::user:
+            return "user name";
+        case Kind::log_level:
+            return "debug|info|warning|error";
+        case Kind::endpoint:
+            return "IPv4:port|[IPv6]:port";
+        case Kind::path:
+            return "path";
+    }
+    HUB_PANIC("unknown option kind");
+}
+
+// "must be ..." for error messages; detail says what exactly is wrong, if known.
+std::string must_be(const Option& option, std::string_view detail) {
+    std::string what;
+    switch (option.kind) {
+        case Kind::integer:
+            what = fmt::format("must be between {} and {}", option.min, option.max);
+            break;
+        case Kind::domain:
+            what = "must be a domain name of letters, digits and hyphens";
+            break;
+        case Kind::user:
+            what = "must be a user name";
+            break;
+        case Kind::log_level:
+            what = "must be one of \"debug\", \"info\", \"warning\", \"error\"";
+            break;
+        case Kind::endpoint:
+            what = "must be \"IPv4:port\" or \"[IPv6]:port\" with a numeric address";
+            break;
+        case Kind::path:
+            what = "must be a non-empty path";
+            break;
+    }
+    if (!detail.empty()) {
+        what += fmt::format(" ({})", detail);
+    }
+    return what;
+}
+
+// Resolves a relative path against base_dir; absolute paths are kept as written.
+std::string resolve_path(const std::filesystem::path& base_dir, std::string_view value) {
+    std::filesystem::path path(value);
+    if (path.is_absolute()) {
+        return std::string(value);
+    }
+    return (base_dir / path).lexically_normal().string();
+}
+
+// Checks one string value for its kind and stores it. Returns "" or the detail of what is
+// wrong (passed to must_be()).
+std::string store_text(const Option& option, std::string_view value,
+                       const std::filesystem::path& base_dir, HubConfig& config) {
+    switch (option.kind) {
+        case Kind::integer:
+            HUB_PANIC("integer option given to store_text");
+        case Kind::domain: {
+            std::string why = check_domain(value);
+            if (why.empty()) {
+                config.*option.text = ascii_lower(value);
+            }
+            return why;
+        }
+        case Kind::user: {
+            std::string why = check_user_name(value);
+            if (why.empty()) {
+                config.*option.text = std::string(value);
+            }
+            return why;
+        }
+        case Kind::log_level:
+            for (std::string_view level : {"debug", "info", "warning", "error"}) {
+                if (value == level) {
+                    config.*option.text = std::string(value);
+                    return "";
+                }
+            }
+            return "-";  // The list in must_be() says it all.
+        case Kind::endpoint: {
+            Endpoint endpoint;
+            std::string why = parse_endpoint(value, endpoint);
+            if (why.empty()) {
+                config.*option.endpoint = ListenAddress{std::move(endpoint.host), endpoint.port};
+            }
+            return why;
+        }
+        case Kind::path:
+            if (value.empty()) {
+                return "-";
+            }
+            if (value.find('\0') != std::string_view::npos) {
+                return "it contains a NUL character";
+            }
+            config.*option.text = resolve_path(base_dir, value);
+            return "";
+    }
+    HUB_PANIC("unknown option kind");
+}
+
+void apply_defaults(HubConfig& config) {
+    for (const Option& option : options) {
+        if (option.u32 != nullptr) {
+            config.*option.u32 = static_cast<std::uint32_t>(option.default_value);
+        } else if (option.u64 != nullptr) {
+            config.*option.u64 = option.default_value;
+        } else if (option.endpoint != nullptr) {
+            Endpoint endpoint;
+            HUB_ASSERT(parse_endpoint(option.default_text, endpoint).empty());  // Our own table.
+            config.*option.endpoint = ListenAddress{std::move(endpoint.host), endpoint.port};
+        } else {
+            config.*option.text = std::string(option.default_text);
+        }
+    }
+}
+
+// Validates and stores one "section.key = value".
+void load_option(const Option& option, const toml::node& node,
+                 const std::filesystem::path& base_dir, HubConfig& config, Diagnostics& errors) {
+    std::string shown = fmt::format("{} = {}", option.name, toml_value_for_message(node));
+    if (option.kind == Kind::integer) {
+        const auto* integer = node.as_integer();
+        if (integer == nullptr) {
+            errors.add(node.source(),
+                       fmt::format("{}: must be an integer (not {}) between {} "
+                                   "and {}",
+                                   shown, toml_type_phrase(node), option.min, option.max));
+            return;
+        }
+        std::int64_t value = integer->get();
+        if (value < 0 || static_cast<std::uint64_t>(value) < option.min ||
+            static_cast<std::uint64_t>(value) > option.max) {
+            errors.add(node.source(), fmt::format("{}: {}", shown, must_be(option, "")));
+            return;
+        }
+        if (option.u32 != nullptr) {
+            config.*option.u32 = static_cast<std::uint32_t>(value);  // max <= UINT32_MAX.
+        } else {
+            config.*option.u64 = static_cast<std::uint64_t>(value);
+        }
+        return;
+    }
+    const auto* string = node.as_string();
+    if (string == nullptr) {
+        errors.add(node.source(), fmt::format("{}: must be a string (not {}): {}", shown,
+                                              toml_type_phrase(node), allowed_phrase(option)));
+        return;
+    }
+    std::string why = store_text(option, string->get(), base_dir, config);
+    if (!why.empty()) {
+        errors.add(node.source(),
+                   fmt::format("{}: {}", shown, must_be(option, why == "-" ? "" : why)));
+    }
+}
+
+// "did you mean" for an unknown "section.key" (or a key outside any section).
+std::string suggestion_for(std::string_view name) {
+    std::vector<std::string_view> names;
+    for (const Option& option : options) {
+        // A bare key written outside its section ("domain" for "hub.domain").
+        if (key_of(option.name) == name) {
+            return fmt::format("; did you mean '{}' (key '{}' in section [{}])?", option.name, name,
+                               section_of(option.name));
+        }
+        names.push_back(option.name);
+    }
+    std::string_view best = closest_word(name, names);
+    return best.empty() ? "" : fmt::format("; did you mean '{}'?", best);
+}
+
+void load_section(std::string_view section, const toml::table& table,
+                  const std::filesystem::path& base_dir, HubConfig& config, std::uint64_t& seen,
+                  Diagnostics& errors) {
+    for (auto&& [key, node] : table) {
+        std::string name = fmt::format("{}.{}", section, key.str());
+        const Option* option = find_option(name);
+        if (option == nullptr) {
+            errors.add(key.source(), fmt::format("unknown key '{}'{}", name, suggestion_for(name)));
+            continue;
+        }
+        seen |= std::uint64_t{1} << (option - options.data());
+        load_option(*option, node, base_dir, config, errors);
+    }
+}
+
+void check_cross_options(const HubConfig& config, const toml::table& root, Diagnostics& errors) {
+    if (config.smtp.host == config.smtps.host && config.smtp.port == config.smtps.port) {
+        const toml::node* node = root.at_path("listen.smtps").node();
+        if (node == nullptr) {
+            node = root.at_path("listen.smtp").node();
+        }
+        toml::source_region where = node != nullptr ? node->source() : toml::source_region{};
+        std::string shown = config.smtp.host.find(':') == std::string::npos
+                                ? fmt::format("{}:{}", config.smtp.host, config.smtp.port)
+                                : fmt::format("[{}]:{}", config.smtp.host, config.smtp.port);
+        errors.add(where,
+                   fmt::format("listen.smtps = \"{}\": must differ from listen.smtp", shown));
+    }
+}
+
+}  // namespace
+
+Result<HubConfig, std::string> load_hub_config(const std::string& path) {
+    Result<toml::table, std::string> parsed = read_toml_file(path, config_file_bytes_max);
+    if (!parsed) {
+        return hub::unexpected(std::move(parsed).error());
+    }
+    const toml::table& root = *parsed;
+
+    std::error_code error;
+    std::filesystem::path absolute = std::filesystem::absolute(path, error);
+    std::filesystem::path base_dir = (error ? std::filesystem::path(path) : absolute).parent_path();
+
+    HubConfig config;
+    apply_defaults(config);
+    config.source_path = path;
+    Diagnostics errors(path);
+    std::vector<std::string_view> sections = section_names();
+    std::uint64_t seen = 0;
+    for (auto&& [key, node] : root) {
+        std::string_view section = key.str();
+        if (std::find(sections.begin(), sections.end(), section) == sections.end()) {
+            if (node.is_table()) {
+                std::string_view best = closest_word(section, sections);
+                errors.add(
+                    key.source(),
+                    fmt::format("unknown section [{}]{}", section,
+                                best.empty() ? "" : fmt::format("; did you mean [{}]?", best)));
+            } else {
+                errors.add(key.source(), fmt::format("unknown key '{}' outside any section{}",
+                                                     section, suggestion_for(section)));
+            }
+            continue;
+        }
+        const toml::table* table = node.as_table();
+        if (table == nullptr) {
+            errors.add(key.source(), fmt::format("{} = {}: must be a table ([{}])", section,
+                                                 toml_value_for_message(node), section));
+            continue;
+        }
+        load_section(section, *table, base_dir, config, seen, errors);
+    }
+    for (std::size_t i = 0; i < options.size(); i++) {
+        if (options[i].required && (seen & (std::uint64_t{1} << i)) == 0) {
+            errors.add_missing(fmt::format("{} is missing; it is required ({})", options[i].name,
+                                           options[i].description));
+        }
+    }
+    if (errors.empty()) {
+        check_cross_options(config, root, errors);
+    }
+    if (!errors.empty()) {
+        return hub::unexpected(errors.render());
+    }
+    HUB_ASSERT(!config.spool_dir.empty() && !config.partners_file.empty());
+    HUB_ASSERT(config.smtp.port != 0 && config.smtps.port != 0);
+    return config;
+}
+
+std::string describe_options() {
+    struct Row {
+        std::string name, default_text, allowed;
+        std::string_view description;
+    };
+    std::vector<Row> rows;
+    rows.push_back(Row{"# option", "default", "allowed", "description"});
+    for (const Option& option : options) {
+        std::string default_text;
+        if (option.kind == Kind::integer) {
+            default_text = fmt::format("{}", option.default_value);
+        } else if (option.required) {
+            default_text = "(required)";
+        } else if (option.default_text.empty()) {
+            default_text = "\"\"";
+        } else {
+            default_text = std::string(option.default_text);
+        }
+        rows.push_back(Row{std::string(option.name), default_text, allowed_phrase(option),
+                           option.description});
+    }
+    std::size_t name_width = 0;
+    std::size_t default_width = 0;
+    std::size_t allowed_width = 0;
+    for (const Row& row : rows) {
+        name_width = std::max(name_width, row.name.size());
+        default_width = std::max(default_width, row.default_text.size());
+        allowed_width = std::max(allowed_width, row.allowed.size());
+    }
+    std::string out;
+    for (const Row& row : rows) {
+        out += fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", row.name, name_width, row.default_text,
+                           default_width, row.allowed, allowed_width, row.description);
+    }
+    return out;
+}
+
+}  // namespace hub::config
