@@ -1,0 +1,95 @@
+// connection.h -- one inbound SMTP connection as the shard sees it.
+//
+// The connection owns, for its lifetime, the socket, the raw input not yet consumed, the
+// TLS session (after STARTTLS, or from the start on the implicit-TLS port), the SMTP
+// session and the cleartext reply queue. Slots are reused; the generation tells a stale
+// completion from a live one.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/byte_queue.h"
+#include "engine/limits.h"
+#include "policy/partners.h"
+#include "smtp/server_session.h"
+#include "tls/tls_session.h"
+
+namespace hub::engine {
+
+class Shard;
+
+// The SMTP session's window onto policy: the partner table, this connection's TLS facts
+// and the shard's view of free spool space.
+class ConnectionPolicy final : public smtp::ServerPolicy {
+public:
+    ConnectionPolicy(const policy::PartnerTable& partners, const std::atomic<bool>& spool_low)
+        : partners_(partners), spool_low_(spool_low) {}
+
+    void reset(const policy::Partner* source_partner) {
+        source_partner_ = source_partner;
+        tls_ = nullptr;
+    }
+    void set_tls(const smtp::TlsFacts* tls) { tls_ = tls; }
+    // The partner this connection speaks for: a verified client certificate's CN wins
+    // over the source address, which two partners may share.
+    const policy::Partner* identified_partner() const;
+
+    smtp::RcptVerdict check_recipient(std::string_view address) override;
+    bool spool_has_space() override { return !spool_low_.load(std::memory_order_relaxed); }
+
+private:
+    const policy::PartnerTable& partners_;
+    const std::atomic<bool>& spool_low_;
+    const policy::Partner* source_partner_ = nullptr;
+    const smtp::TlsFacts* tls_ = nullptr;
+};
+
+struct Connection {
+    enum class State { free, open, closing };
+    enum class Tls { none, handshaking, active };
+
+    Connection(const policy::PartnerTable& partners, const std::atomic<bool>& spool_low)
+        : policy(partners, spool_low) {}
+
+    std::uint32_t slot = 0;  // Position in the shard's slot table; never changes.
+    State state = State::free;
+    std::uint32_t generation = 0;
+    int fd = -1;
+    bool implicit_tls = false;
+    sockaddr_storage peer{};
+    std::string peer_text;                     // "127.0.0.1", for logs and Received:.
+    const policy::Partner* partner = nullptr;  // By source address; for limits and logs.
+    std::uint32_t partner_index = 0;           // Index in the table, for per-partner counts.
+
+    base::ByteQueue input{input_pending_bytes};  // Raw bytes from recv, not yet consumed.
+    base::ByteQueue plain_out{plain_out_bytes};  // Cleartext replies before/without TLS.
+    Tls tls_state = Tls::none;
+    std::unique_ptr<tls::Session> tls;
+    ConnectionPolicy policy;
+    std::optional<smtp::ServerSession> smtp;
+
+    bool recv_armed = false;
+    bool recv_paused = false;  // Cancelled for back-pressure; re-armed when drained.
+    bool send_in_flight = false;
+    // The bytes of the in-flight send, copied out of plain_out / ciphertext_out so that
+    // producers may keep appending (and compacting) while the kernel reads these.
+    std::vector<char> sending;
+    std::size_t sending_offset = 0;
+    bool close_after_flush = false;
+    bool awaiting_commit = false;
+    bool peer_closed = false;
+    bool runnable = false;  // Queued for another pump after the budget ran out.
+
+    std::uint64_t timer_epoch_seen = 0;
+    std::uint64_t deadline_ms = 0;  // Monotonic; 0 = none.
+    std::uint64_t accepted_ms = 0;
+};
+
+}  // namespace hub::engine

@@ -1,0 +1,181 @@
+// kernel_features.cc -- proves at start-up that the kernel offers what the shards use.
+//
+// PURPOSE   Fail fast, with a message naming the missing feature, instead of failing on
+//           the first connection. Each feature is exercised for real on a scratch ring.
+// RUNS IN   hubd's main thread, before any shard starts (blocking calls are fine here).
+// TRUST     none: only our own sockets and a scratch ring.
+// LIMITS    one scratch ring of 8 entries, one socketpair, one loopback listener.
+// SEE ALSO  kernel_features.h, ring.cc
+#include "engine/kernel_features.h"
+
+#include <arpa/inet.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "engine/ring_setup.h"
+
+namespace hub::engine {
+namespace {
+
+std::string errno_text(int error) {
+    return std::strerror(error);
+}
+
+// kernel.io_uring_disabled exists from 6.6; on 6.1 the file is absent and io_uring is on.
+Result<void, std::string> check_not_disabled() {
+    std::ifstream file("/proc/sys/kernel/io_uring_disabled");
+    int value = 0;
+    if (file >> value && value != 0) {
+        return unexpected(std::string(
+            "io_uring is disabled by sysctl kernel.io_uring_disabled=" + std::to_string(value) +
+            "; set it to 0 (or 1 with hubd's group in kernel.io_uring_group)"));
+    }
+    return {};
+}
+
+Result<void, std::string> check_opcodes(io_uring& ring) {
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring);
+    if (probe == nullptr) {
+        return unexpected(std::string("io_uring probe failed (IORING_REGISTER_PROBE, 5.6)"));
+    }
+    struct Needed {
+        int opcode;
+        const char* name;
+    };
+    static constexpr Needed needed[] = {
+        {IORING_OP_ACCEPT, "IORING_OP_ACCEPT"},
+        {IORING_OP_RECV, "IORING_OP_RECV"},
+        {IORING_OP_SEND, "IORING_OP_SEND"},
+        {IORING_OP_LINK_TIMEOUT, "IORING_OP_LINK_TIMEOUT"},
+        {IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT"},
+        {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
+        {IORING_OP_WRITE, "IORING_OP_WRITE"},
+        {IORING_OP_FSYNC, "IORING_OP_FSYNC"},
+        {IORING_OP_FALLOCATE, "IORING_OP_FALLOCATE"},
+        {IORING_OP_OPENAT, "IORING_OP_OPENAT"},
+        {IORING_OP_CLOSE, "IORING_OP_CLOSE"},
+    };
+    for (const Needed& op : needed) {
+        if (!io_uring_opcode_supported(probe, op.opcode)) {
+            io_uring_free_probe(probe);
+            return unexpected(std::string("kernel lacks ") + op.name);
+        }
+    }
+    io_uring_free_probe(probe);
+    return {};
+}
+
+// Waits for one completion with a bounded wait, so a kernel that silently ignores a flag
+// cannot hang start-up.
+Result<io_uring_cqe, std::string> wait_one(io_uring& ring, const char* what) {
+    __kernel_timespec timeout{.tv_sec = 2, .tv_nsec = 0};
+    io_uring_cqe* cqe = nullptr;
+    int result = io_uring_wait_cqe_timeout(&ring, &cqe, &timeout);
+    if (result < 0) {
+        return unexpected(std::string(what) + ": no completion (" + errno_text(-result) + ")");
+    }
+    io_uring_cqe copy = *cqe;
+    io_uring_cqe_seen(&ring, cqe);
+    return copy;
+}
+
+Result<void, std::string> check_multishot_recv(io_uring& ring) {
+    constexpr unsigned entries = 2;
+    constexpr std::size_t buffer_bytes = 64;
+    BufferRingMemory memory;
+    if (auto made = register_buffer_ring(ring, memory, entries, buffer_bytes, 7); !made) {
+        return unexpected("provided buffer rings (IORING_REGISTER_PBUF_RING, 5.19): " +
+                          made.error());
+    }
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        return unexpected("socketpair: " + errno_text(errno));
+    }
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_recv_multishot(sqe, pair[0], nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 7;
+    io_uring_submit(&ring);
+    [[maybe_unused]] ssize_t sent = write(pair[1], "x", 1);
+    auto cqe = wait_one(ring, "IORING_OP_RECV multishot (6.0)");
+    close(pair[0]);
+    close(pair[1]);
+    unregister_buffer_ring(ring, memory, 7);
+    if (!cqe) {
+        return unexpected(cqe.error());
+    }
+    if (cqe->res != 1 || (cqe->flags & IORING_CQE_F_MORE) == 0 ||
+        (cqe->flags & IORING_CQE_F_BUFFER) == 0) {
+        return unexpected(std::string("kernel lacks IORING_OP_RECV multishot (6.0): res=") +
+                          std::to_string(cqe->res));
+    }
+    return {};
+}
+
+Result<void, std::string> check_multishot_accept(io_uring& ring) {
+    int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        listen(listener, 4) != 0 ||
+        getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        int error = errno;
+        if (listener >= 0) {
+            close(listener);
+        }
+        return unexpected("loopback listener for the accept check: " + errno_text(error));
+    }
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_multishot_accept(sqe, listener, nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_submit(&ring);
+    int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int connected = connect(client, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    auto cqe = wait_one(ring, "IORING_OP_ACCEPT multishot (5.19)");
+    close(client);
+    close(listener);
+    if (connected != 0) {
+        return unexpected("loopback connect for the accept check: " + errno_text(errno));
+    }
+    if (!cqe) {
+        return unexpected(cqe.error());
+    }
+    if (cqe->res < 0 || (cqe->flags & IORING_CQE_F_MORE) == 0) {
+        return unexpected(std::string("kernel lacks IORING_OP_ACCEPT multishot (5.19): ") +
+                          (cqe->res < 0 ? errno_text(-cqe->res) : "no IORING_CQE_F_MORE"));
+    }
+    close(cqe->res);
+    return {};
+}
+
+}  // namespace
+
+Result<void, std::string> check_kernel_features() {
+    if (auto enabled = check_not_disabled(); !enabled) {
+        return enabled;
+    }
+    io_uring ring;
+    auto setup = setup_ring(ring, 8);
+    if (!setup) {
+        return unexpected(setup.error());
+    }
+    Result<void, std::string> result = check_opcodes(ring);
+    if (result) {
+        result = check_multishot_recv(ring);
+    }
+    if (result) {
+        result = check_multishot_accept(ring);
+    }
+    io_uring_queue_exit(&ring);
+    return result;
+}
+
+}  // namespace hub::engine

@@ -1,0 +1,31 @@
+// engine/limits.h -- sizes of the per-shard reactor, fixed at start-up.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hub::engine {
+
+inline constexpr unsigned ring_entries = 4096;               // SQ size; CQ is twice that.
+inline constexpr unsigned cqe_batch_max = 256;               // Completions handled per reap.
+inline constexpr unsigned recv_buffer_count = 1024;          // Provided buffers per shard.
+inline constexpr std::size_t recv_buffer_bytes = 16 * 1024;  // One TLS record.
+inline constexpr std::uint16_t recv_buffer_group = 1;
+inline constexpr std::size_t input_pending_bytes = 96 * 1024;  // Raw bytes not yet consumed.
+// Pause the multishot recv when less than one buffer of room is left.
+inline constexpr std::size_t input_pause_space_bytes = recv_buffer_bytes;
+inline constexpr std::size_t plain_out_bytes = 64 * 1024;  // Cleartext replies waiting.
+inline constexpr std::size_t tls_write_chunk_bytes = 16 * 1024;
+inline constexpr unsigned tick_ms = 200;             // Deadline scan period.
+inline constexpr unsigned send_timeout_s = 120;      // Linked to every send.
+inline constexpr unsigned connections_reserve = 64;  // Extra slots to answer 421 when full.
+inline constexpr unsigned shards_max = 256;
+inline constexpr unsigned feed_rounds_max = 8;  // TLS records fed per pump before yielding.
+inline constexpr std::size_t commit_batch_bytes_max = 64u << 20;  // Then new ones wait.
+
+static_assert((recv_buffer_count & (recv_buffer_count - 1)) == 0, "buffer ring is a power of 2");
+static_assert(input_pending_bytes >= 2 * recv_buffer_bytes + input_pause_space_bytes,
+              "a paused connection must still hold the buffers already in flight");
+static_assert(tls_write_chunk_bytes <= 16 * 1024, "one plaintext chunk is one TLS record");
+
+}  // namespace hub::engine

@@ -1,0 +1,516 @@
+// shard.cc -- the per-core reactor: accept, receive, TLS, SMTP, spool, send.
+//
+// PURPOSE   Serve inbound SMTP connections on one core with all socket and file I/O
+//           submitted through this shard's io_uring.
+// RUNS IN   one shard thread per core (hubd), pinned.
+// TRUST     every byte from a socket is hostile; it reaches only the TLS and SMTP state
+//           machines, which bound and validate it. The shard runs unprivileged.
+// LIMITS    engine/limits.h; per-shard shares of connections_max and
+//           connections_per_partner_max; one commit batch in flight.
+// SEE ALSO  connection_flow.cc (pumping bytes through TLS and SMTP), spool_writer.cc,
+//           docs/ARCHITECTURE.md
+#include "engine/shard.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/log.h"
+
+namespace hub::engine {
+namespace {
+
+std::string address_text(const sockaddr_storage& address) {
+    char text[INET6_ADDRSTRLEN] = "unknown";
+    if (address.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(address).sin_addr, text,
+                  sizeof(text));
+    } else if (address.ss_family == AF_INET6) {
+        const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+        if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
+            inet_ntop(AF_INET, &v6.sin6_addr.s6_addr[12], text, sizeof(text));
+        } else {
+            inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof(text));
+        }
+    }
+    return text;
+}
+
+smtp::ServerConfig session_config(const config::HubConfig& config, bool implicit_tls) {
+    smtp::ServerConfig session;
+    session.hostname = config.hostname;
+    session.message_bytes_max = config.message_bytes_max;
+    session.recipients_count_max = config.recipients_count_max;
+    session.errors_count_max = config.errors_count_max;
+    session.command_timeout_ms = config.command_timeout_s * 1000;
+    session.data_timeout_ms = config.data_timeout_s * 1000;
+    session.starttls_offered = !implicit_tls;
+    session.tls_required = true;  // DESIGN.md 1.1: no mail in clear text.
+    return session;
+}
+
+}  // namespace
+
+Shard::Shard(ShardSettings settings)
+    : settings_(std::move(settings)),
+      starttls_config_(session_config(*settings_.config, false)),
+      implicit_tls_config_(session_config(*settings_.config, true)),
+      plaintext_scratch_(tls_write_chunk_bytes) {
+    HUB_ASSERT(settings_.config != nullptr && settings_.partners != nullptr);
+    HUB_ASSERT(settings_.spool_low != nullptr && settings_.stop != nullptr);
+    HUB_ASSERT(settings_.connections_max > 0);
+    std::uint32_t slot_count = settings_.connections_max + connections_reserve;
+    HUB_ASSERT(slot_count <= Tag::index_max);
+    slots_.reserve(slot_count);
+    free_slots_.reserve(slot_count);
+    for (std::uint32_t index = 0; index < slot_count; index++) {
+        slots_.push_back(std::make_unique<Connection>(*settings_.partners, *settings_.spool_low));
+        slots_.back()->slot = index;
+        free_slots_.push_back(slot_count - 1 - index);  // Pop from the back: slot 0 first.
+    }
+    runnable_.reserve(slot_count);
+    runnable_now_.reserve(slot_count);
+    partner_connections_.assign(settings_.partners->partners().size(), 0);
+    tick_interval_.tv_sec = 0;
+    tick_interval_.tv_nsec = static_cast<long long>(tick_ms) * 1000 * 1000;
+    send_timeout_.tv_sec = send_timeout_s;
+}
+
+Shard::~Shard() {
+    if (ring_storage_.ring_fd > 0) {
+        unregister_buffer_ring(ring_storage_, buffers_, recv_buffer_group);
+        io_uring_queue_exit(&ring_storage_);
+    }
+}
+
+std::uint64_t Shard::now_ms() const {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);  // vDSO: no system call.
+    return static_cast<std::uint64_t>(now.tv_sec) * 1000 +
+           static_cast<std::uint64_t>(now.tv_nsec) / 1000000;
+}
+
+std::uint32_t Shard::slot_index(const Connection& connection) const {
+    HUB_ASSERT(connection.slot < slots_.size());
+    HUB_ASSERT(slots_[connection.slot].get() == &connection);
+    return connection.slot;
+}
+
+Result<void, std::string> Shard::run() {
+    if (settings_.cpu >= 0) {
+        cpu_set_t cpus;
+        CPU_ZERO(&cpus);
+        CPU_SET(static_cast<unsigned>(settings_.cpu), &cpus);
+        pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+    }
+    if (auto setup = setup_ring(ring_storage_, ring_entries); !setup) {
+        return setup;
+    }
+    if (auto made = register_buffer_ring(ring_storage_, buffers_, recv_buffer_count,
+                                         recv_buffer_bytes, recv_buffer_group);
+        !made) {
+        return made;
+    }
+    spool_ = std::make_unique<SpoolWriter>(ring_, settings_.index, settings_.spool_dir_fd,
+                                           settings_.first_segment_seq,
+                                           settings_.config->segment_bytes_max);
+    spool_->start();
+    arm_accept(0);
+    arm_accept(1);
+    arm_tick();
+    base::log_info("shard {}: serving on cpu {}", settings_.index, settings_.cpu);
+
+    std::uint64_t stop_deadline_ms = 0;
+    std::array<io_uring_cqe*, cqe_batch_max> cqes;
+    while (true) {
+        int submitted = io_uring_submit_and_wait(&ring_storage_, 1);
+        if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY) {
+            return unexpected("io_uring_submit_and_wait: " +
+                              std::string(std::strerror(-submitted)));
+        }
+        unsigned count = io_uring_peek_batch_cqe(&ring_storage_, cqes.data(), cqe_batch_max);
+        reap(count, cqes.data());
+        deliver_commit_outcomes();
+        // Connections whose command budget ran out get one more pass per loop turn.
+        runnable_now_.swap(runnable_);
+        for (std::uint32_t index : runnable_now_) {
+            Connection& connection = *slots_[index];
+            connection.runnable = false;
+            pump(connection);
+        }
+        runnable_now_.clear();
+        deliver_commit_outcomes();
+        if (settings_.stop->load(std::memory_order_relaxed)) {
+            if (stop_deadline_ms == 0) {
+                accepting_ = false;
+                stop_deadline_ms = now_ms() + 5000;
+                base::log_info("shard {}: stopping", settings_.index);
+            }
+            if (spool_->idle() || now_ms() > stop_deadline_ms) {
+                break;
+            }
+        }
+    }
+    if (spool_->idle()) {
+        spool_->close();
+    }
+    io_uring_submit(&ring_storage_);
+    return {};
+}
+
+void Shard::reap(unsigned count, io_uring_cqe** cqes) {
+    HUB_ASSERT(count <= cqe_batch_max);
+    for (unsigned i = 0; i < count; i++) {
+        dispatch(*cqes[i]);
+    }
+    io_uring_cq_advance(&ring_storage_, count);
+}
+
+void Shard::dispatch(const io_uring_cqe& cqe) {
+    Tag tag = Tag::unpack(cqe.user_data);
+    switch (tag.op) {
+        case Op::accept:
+            on_accept(tag.index, cqe.res, cqe.flags);
+            return;
+        case Op::tick:
+            on_tick();
+            return;
+        case Op::spool_open:
+        case Op::spool_dir_sync:
+        case Op::spool_write:
+        case Op::spool_sync:
+        case Op::spool_punch:
+        case Op::spool_close:
+            spool_->on_completion(tag.op, cqe.res);
+            return;
+        case Op::send_timeout:
+        case Op::cancel_recv:
+        case Op::close_socket:
+            return;  // Their effect shows on the operation they target.
+        case Op::recv:
+        case Op::send:
+            break;
+    }
+    HUB_ASSERT(tag.index < slots_.size());
+    Connection& connection = *slots_[tag.index];
+    if (connection.generation != tag.generation || connection.state == Connection::State::free) {
+        // A completion for a connection that has been closed since: return its buffer.
+        if (tag.op == Op::recv && (cqe.flags & IORING_CQE_F_BUFFER) != 0) {
+            recycle_buffer(buffers_,
+                           static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
+        }
+        return;
+    }
+    if (tag.op == Op::recv) {
+        on_recv(connection, cqe.res, cqe.flags);
+    } else {
+        on_send_done(connection, cqe.res);
+    }
+}
+
+void Shard::arm_accept(unsigned listener_index) {
+    HUB_ASSERT(listener_index < 2);
+    int fd = listener_index == 0 ? settings_.smtp_listener_fd : settings_.smtps_listener_fd;
+    if (fd < 0 || !accepting_ || accept_armed_[listener_index]) {
+        return;
+    }
+    io_uring_sqe* sqe = ring_.sqe(Tag{Op::accept, listener_index, 0});
+    io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_CLOEXEC);
+    accept_armed_[listener_index] = true;
+}
+
+void Shard::arm_tick() {
+    io_uring_sqe* sqe = ring_.sqe(Tag{Op::tick, 0, 0});
+    io_uring_prep_timeout(sqe, &tick_interval_, 0, 0);
+}
+
+void Shard::on_tick() {
+    std::uint64_t now = now_ms();
+    for (auto& slot : slots_) {
+        Connection& connection = *slot;
+        if (connection.state != Connection::State::open || connection.deadline_ms == 0 ||
+            connection.awaiting_commit || now < connection.deadline_ms) {
+            continue;
+        }
+        connection.deadline_ms = 0;
+        if (connection.smtp && connection.tls_state != Connection::Tls::handshaking) {
+            base::log_debug("timeout from [{}]", connection.peer_text);
+            connection.smtp->on_timeout();
+            pump(connection);
+        } else {
+            base::log_debug("TLS handshake timeout from [{}]", connection.peer_text);
+            begin_close(connection);
+        }
+    }
+    if (now >= next_accept_retry_ms_) {
+        arm_accept(0);  // After EMFILE and the like, accepting resumes on a tick.
+        arm_accept(1);
+    }
+    arm_tick();
+}
+
+void Shard::on_accept(unsigned listener_index, int result, std::uint32_t flags) {
+    HUB_ASSERT(listener_index < 2);
+    if ((flags & IORING_CQE_F_MORE) == 0) {
+        accept_armed_[listener_index] = false;
+    }
+    if (result < 0) {
+        base::log_warn("shard {}: accept: {}", settings_.index, std::strerror(-result));
+        next_accept_retry_ms_ = now_ms() + tick_ms;  // Retried by the tick, not in a loop.
+        return;
+    }
+    if (!accepting_) {
+        io_uring_prep_close(ring_.sqe(Tag{Op::close_socket, 0, 0}), result);
+        return;
+    }
+    open_connection(result, listener_index == 1);
+    if (!accept_armed_[listener_index] && now_ms() >= next_accept_retry_ms_) {
+        arm_accept(listener_index);
+    }
+}
+
+void Shard::open_connection(int fd, bool implicit_tls) {
+    if (free_slots_.empty()) {
+        // Even the reserve is used up: nothing can be said to this peer.
+        io_uring_prep_close(ring_.sqe(Tag{Op::close_socket, 0, 0}), fd);
+        return;
+    }
+    std::uint32_t index = free_slots_.back();
+    free_slots_.pop_back();
+    Connection& connection = *slots_[index];
+    HUB_ASSERT(connection.state == Connection::State::free);
+    connection.state = Connection::State::open;
+    connection.fd = fd;
+    connection.implicit_tls = implicit_tls;
+    connection.accepted_ms = now_ms();
+    socklen_t length = sizeof(connection.peer);
+    // XXX: getpeername is the one system call a shard makes outside the ring, once per
+    // connection: multishot accept writes every peer address to one shared buffer, and
+    // an io_uring getpeername only arrived after 6.1. It never blocks.
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&connection.peer), &length) != 0) {
+        connection.peer.ss_family = AF_UNSPEC;
+    }
+    connection.peer_text = address_text(connection.peer);
+    connection.partner = settings_.partners->match_source(connection.peer);
+    connection.policy.reset(connection.partner);
+    open_count_++;
+    arm_recv(connection);
+
+    const auto& partners = settings_.partners->partners();
+    if (connection.partner != nullptr) {
+        connection.partner_index = static_cast<std::uint32_t>(connection.partner - partners.data());
+        partner_connections_[connection.partner_index]++;
+    }
+    if (open_count_ > settings_.connections_max) {
+        reject_busy(connection, "421 4.3.2 Too many connections, try again later\r\n");
+        return;
+    }
+    if (connection.partner != nullptr &&
+        partner_connections_[connection.partner_index] > settings_.connections_per_partner_max) {
+        reject_busy(connection, "421 4.7.0 Too many connections from your organisation\r\n");
+        return;
+    }
+    connection.smtp.emplace(implicit_tls ? implicit_tls_config_ : starttls_config_,
+                            connection.policy);
+    if (connection.partner == nullptr) {
+        base::log_info("reject: connect from [{}]: not in any partner's inbound connector",
+                       connection.peer_text);
+        if (implicit_tls) {
+            begin_close(connection);  // No handshake work for a stranger on 465.
+            return;
+        }
+        connection.smtp->start(true, "Access denied: address not in a partner connector");
+    } else if (implicit_tls) {
+        auto session = tls::Session::create_server(settings_.tls_context);
+        if (!session) {
+            base::log_error("TLS session for [{}]: {}", connection.peer_text,
+                            session.error().message);
+            begin_close(connection);
+            return;
+        }
+        connection.tls = std::move(*session);
+        connection.tls_state = Connection::Tls::handshaking;
+        connection.deadline_ms = now_ms() + settings_.config->command_timeout_s * 1000ull;
+    } else {
+        connection.smtp->start(false);
+    }
+    base::log_debug("connect from [{}] partner={}", connection.peer_text,
+                    connection.partner ? connection.partner->name : "none");
+    pump(connection);
+}
+
+void Shard::reject_busy(Connection& connection, std::string_view reply) {
+    base::log_info("reject: connect from [{}]: {}", connection.peer_text,
+                   reply.substr(0, reply.size() - 2));
+    if (connection.implicit_tls || !connection.plain_out.append(reply)) {
+        begin_close(connection);
+        return;
+    }
+    connection.close_after_flush = true;
+    flush(connection);
+}
+
+void Shard::arm_recv(Connection& connection) {
+    HUB_ASSERT(!connection.recv_armed && connection.fd >= 0);
+    io_uring_sqe* sqe = ring_.sqe(Tag{Op::recv, slot_index(connection), connection.generation});
+    io_uring_prep_recv_multishot(sqe, connection.fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = recv_buffer_group;
+    connection.recv_armed = true;
+}
+
+void Shard::on_recv(Connection& connection, int result, std::uint32_t flags) {
+    if ((flags & IORING_CQE_F_MORE) == 0) {
+        connection.recv_armed = false;
+    }
+    if ((flags & IORING_CQE_F_BUFFER) != 0) {
+        auto buffer_id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+        if (result > 0 && connection.state == Connection::State::open) {
+            std::span<const char> bytes(buffers_.buffers + buffer_id * buffers_.buffer_bytes,
+                                        static_cast<std::size_t>(result));
+            if (!connection.input.append(bytes)) {
+                // Back-pressure came too late for the completions already queued.
+                base::log_warn("input overflow from [{}]; closing", connection.peer_text);
+                recycle_buffer(buffers_, buffer_id);
+                begin_close(connection);
+                return;
+            }
+        }
+        recycle_buffer(buffers_, buffer_id);
+    }
+    if (connection.state != Connection::State::open) {
+        return;
+    }
+    if (result == 0) {
+        connection.peer_closed = true;
+        base::log_debug("disconnect from [{}]", connection.peer_text);
+        begin_close(connection);
+        return;
+    }
+    if (result < 0) {
+        if (result == -ENOBUFS) {
+            // The shard's buffers are all in use: re-armed on the next pump.
+            connection.recv_paused = true;
+        } else if (result != -ECANCELED) {
+            base::log_debug("recv from [{}]: {}", connection.peer_text, std::strerror(-result));
+            begin_close(connection);
+            return;
+        }
+    }
+    pump(connection);
+}
+
+void Shard::on_send_done(Connection& connection, int result) {
+    HUB_ASSERT(connection.send_in_flight);
+    connection.send_in_flight = false;
+    if (result < 0) {
+        base::log_debug("send to [{}]: {}", connection.peer_text,
+                        result == -ECANCELED ? "timed out" : std::strerror(-result));
+        connection.sending.clear();
+        connection.close_after_flush = true;
+        connection.plain_out.clear();
+        if (connection.tls) {
+            connection.tls->ciphertext_out.clear();
+        }
+        finish_close(connection);
+        return;
+    }
+    connection.sending_offset += static_cast<std::size_t>(result);
+    HUB_ASSERT(connection.sending_offset <= connection.sending.size());
+    if (connection.state == Connection::State::closing) {
+        finish_close(connection);
+        return;
+    }
+    flush(connection);
+    if (connection.state == Connection::State::open) {
+        pump(connection);
+    }
+}
+
+void Shard::flush(Connection& connection) {
+    if (connection.send_in_flight || connection.fd < 0) {
+        return;
+    }
+    if (connection.sending_offset == connection.sending.size()) {
+        connection.sending.clear();
+        connection.sending_offset = 0;
+        // Cleartext first: it holds the 220 to STARTTLS, which precedes any TLS record.
+        for (base::ByteQueue* queue :
+             {&connection.plain_out, connection.tls ? &connection.tls->ciphertext_out : nullptr}) {
+            if (queue != nullptr && !queue->empty()) {
+                std::span<const char> bytes = queue->readable();
+                connection.sending.insert(connection.sending.end(), bytes.begin(), bytes.end());
+                queue->consume(bytes.size());
+            }
+        }
+    }
+    if (connection.sending.empty()) {
+        if (connection.close_after_flush && connection.state == Connection::State::open) {
+            begin_close(connection);
+        }
+        return;
+    }
+    std::uint32_t index = slot_index(connection);
+    io_uring_sqe* send = ring_.sqe(Tag{Op::send, index, connection.generation});
+    io_uring_prep_send(send, connection.fd, connection.sending.data() + connection.sending_offset,
+                       connection.sending.size() - connection.sending_offset, MSG_NOSIGNAL);
+    send->flags |= IOSQE_IO_LINK;  // A peer that stops reading cannot hold the slot forever.
+    io_uring_sqe* timeout = ring_.sqe(Tag{Op::send_timeout, index, connection.generation});
+    io_uring_prep_link_timeout(timeout, &send_timeout_, 0);
+    connection.send_in_flight = true;
+}
+
+void Shard::begin_close(Connection& connection) {
+    if (connection.state != Connection::State::open) {
+        return;
+    }
+    connection.state = Connection::State::closing;
+    if (!connection.send_in_flight) {
+        finish_close(connection);
+    }
+    // Otherwise the send completion finishes the close: its buffer must outlive it.
+}
+
+void Shard::finish_close(Connection& connection) {
+    HUB_ASSERT(!connection.send_in_flight);
+    std::uint32_t index = slot_index(connection);
+    if (connection.fd >= 0) {
+        // Closing the socket also ends its multishot recv.
+        io_uring_prep_close(ring_.sqe(Tag{Op::close_socket, index, connection.generation}),
+                            connection.fd);
+    }
+    if (connection.partner != nullptr) {
+        HUB_ASSERT(partner_connections_[connection.partner_index] > 0);
+        partner_connections_[connection.partner_index]--;
+    }
+    HUB_ASSERT(open_count_ > 0);
+    open_count_--;
+    connection.generation++;
+    connection.state = Connection::State::free;
+    connection.fd = -1;
+    connection.partner = nullptr;
+    connection.input.clear();
+    connection.input.release_if_empty();
+    connection.plain_out.clear();
+    connection.plain_out.release_if_empty();
+    connection.tls.reset();
+    connection.tls_state = Connection::Tls::none;
+    connection.smtp.reset();
+    connection.policy.reset(nullptr);
+    connection.recv_armed = false;
+    connection.recv_paused = false;
+    std::vector<char>().swap(connection.sending);
+    connection.sending_offset = 0;
+    connection.close_after_flush = false;
+    connection.awaiting_commit = false;
+    connection.peer_closed = false;
+    connection.deadline_ms = 0;
+    connection.timer_epoch_seen = 0;
+    free_slots_.push_back(index);
+}
+
+}  // namespace hub::engine

@@ -1,0 +1,104 @@
+// shard.h -- one core's reactor: its ring, listeners, connections and spool writer.
+//
+// A shard shares nothing mutable with the others on the data path. It reads the
+// immutable configuration and partner table, an atomic "spool space low" flag written by
+// the supervisor, and an atomic stop flag.
+#pragma once
+
+#include <liburing.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "config/hub_config.h"
+#include "engine/connection.h"
+#include "engine/ring.h"
+#include "engine/ring_setup.h"
+#include "engine/spool_writer.h"
+#include "policy/partners.h"
+#include "smtp/server_session.h"
+#include "tls/tls_session.h"
+
+namespace hub::engine {
+
+struct ShardSettings {
+    std::uint8_t index = 0;
+    int cpu = -1;                // Pin to this CPU; -1 leaves it unpinned.
+    int smtp_listener_fd = -1;   // STARTTLS port, already bound and listening.
+    int smtps_listener_fd = -1;  // Implicit TLS port.
+    int spool_dir_fd = -1;       // "<spool>/shard-<index>", opened O_DIRECTORY.
+    std::uint32_t first_segment_seq = 0;
+    std::uint32_t connections_max = 0;              // This shard's share.
+    std::uint32_t connections_per_partner_max = 0;  // This shard's share.
+    const config::HubConfig* config = nullptr;
+    const policy::PartnerTable* partners = nullptr;
+    std::shared_ptr<tls::ServerContext> tls_context;
+    const std::atomic<bool>* spool_low = nullptr;
+    const std::atomic<bool>* stop = nullptr;
+};
+
+class Shard {
+public:
+    explicit Shard(ShardSettings settings);
+    ~Shard();
+    Shard(const Shard&) = delete;
+    Shard& operator=(const Shard&) = delete;
+
+    // Runs the reactor until the stop flag is set and in-flight commits have finished.
+    // Errors are fatal set-up failures (ring, buffer ring).
+    [[nodiscard]] Result<void, std::string> run();
+
+private:
+    void reap(unsigned count, io_uring_cqe** cqes);
+    void dispatch(const io_uring_cqe& cqe);
+    void arm_accept(unsigned listener_index);
+    void arm_tick();
+    void on_tick();
+    void on_accept(unsigned listener_index, int result, std::uint32_t flags);
+    void open_connection(int fd, bool implicit_tls);
+    void arm_recv(Connection& connection);
+    void on_recv(Connection& connection, int result, std::uint32_t flags);
+    void on_send_done(Connection& connection, int result);
+    void pump(Connection& connection);
+    bool advance_tls(Connection& connection);
+    void move_input_to_tls(Connection& connection);
+    bool feed_session(Connection& connection);
+    void take_replies(Connection& connection);
+    void handle_events(Connection& connection);
+    void spool_message(Connection& connection);
+    void deliver_commit_outcomes();
+    void flush(Connection& connection);
+    void update_back_pressure(Connection& connection);
+    void begin_close(Connection& connection);
+    void finish_close(Connection& connection);
+    void reject_busy(Connection& connection, std::string_view reply);
+    std::uint32_t slot_index(const Connection& connection) const;
+    std::uint64_t now_ms() const;
+
+    ShardSettings settings_;
+    io_uring ring_storage_{};
+    Ring ring_{ring_storage_};
+    BufferRingMemory buffers_;
+    smtp::ServerConfig starttls_config_;
+    smtp::ServerConfig implicit_tls_config_;
+    std::unique_ptr<SpoolWriter> spool_;
+
+    std::vector<std::unique_ptr<Connection>> slots_;
+    std::vector<std::uint32_t> free_slots_;
+    std::vector<std::uint32_t> runnable_;             // Budget ran out: pump again next turn.
+    std::vector<std::uint32_t> runnable_now_;         // The list being worked through.
+    std::vector<std::uint32_t> partner_connections_;  // Indexed like the partner table.
+    std::uint32_t open_count_ = 0;
+    bool accepting_ = true;
+    bool accept_armed_[2] = {false, false};
+    std::uint64_t next_accept_retry_ms_ = 0;
+    __kernel_timespec tick_interval_{};
+    __kernel_timespec send_timeout_{};
+    std::vector<char> plaintext_scratch_;  // One TLS record of decrypted bytes.
+};
+
+}  // namespace hub::engine

@@ -1,0 +1,133 @@
+// startup.cc -- binding listeners and preparing the spool tree, before privileges go.
+//
+// PURPOSE   The privileged, blocking set-up steps of hubd, kept out of main().
+// RUNS IN   hubd's main thread at start, usually as root.
+// TRUST     the configuration (already validated); no peer input.
+// LIMITS    listen_backlog pending connections per listener.
+// SEE ALSO  programs/hubd/main.cc, spool_writer.cc
+#include "engine/startup.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/assert.h"
+
+namespace hub::engine {
+namespace {
+
+inline constexpr int listen_backlog = 4096;
+
+std::string errno_text() {
+    return std::strerror(errno);
+}
+
+Result<void, std::string> make_dir(const std::string& path, uid_t owner, gid_t group) {
+    if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+        return unexpected("cannot create " + path + ": " + errno_text());
+    }
+    if (owner != static_cast<uid_t>(-1) && chown(path.c_str(), owner, group) != 0) {
+        return unexpected("cannot give " + path + " to the hub user: " + errno_text());
+    }
+    return {};
+}
+
+// Segments written by an earlier run as another user must stay readable and writable.
+Result<void, std::string> chown_files(const std::string& dir, uid_t owner, gid_t group) {
+    DIR* listing = opendir(dir.c_str());
+    if (listing == nullptr) {
+        return unexpected("cannot read " + dir + ": " + errno_text());
+    }
+    while (dirent* entry = readdir(listing)) {
+        std::string name = entry->d_name;
+        if (name == "." || name == "..") {
+            continue;
+        }
+        std::string path = dir + "/" + name;
+        if (chown(path.c_str(), owner, group) != 0) {
+            closedir(listing);
+            return unexpected("cannot give " + path + " to the hub user: " + errno_text());
+        }
+    }
+    closedir(listing);
+    return {};
+}
+
+}  // namespace
+
+Result<int, std::string> bind_listener(const config::ListenAddress& address, const char* purpose) {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+    if (inet_pton(AF_INET, address.host.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(address.port);
+        length = sizeof(sockaddr_in);
+    } else if (inet_pton(AF_INET6, address.host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(address.port);
+        length = sizeof(sockaddr_in6);
+    } else {
+        return unexpected(std::string(purpose) + ": '" + address.host +
+                          "' is not a numeric IP address");
+    }
+    std::string where =
+        std::string(purpose) + " listener " + address.host + ":" + std::to_string(address.port);
+    int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return unexpected(where + ": socket: " + errno_text());
+    }
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0) {
+        std::string error = errno_text();
+        close(fd);
+        return unexpected(where + ": setsockopt: " + error);
+    }
+    if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0 ||
+        listen(fd, listen_backlog) != 0) {
+        std::string error = errno_text();
+        close(fd);
+        return unexpected(where + ": " + error);
+    }
+    return fd;
+}
+
+Result<std::vector<int>, std::string> prepare_spool(const std::string& spool_dir,
+                                                    unsigned shard_count, uid_t owner,
+                                                    gid_t group) {
+    HUB_ASSERT(shard_count > 0);
+    if (auto made = make_dir(spool_dir, owner, group); !made) {
+        return unexpected(made.error());
+    }
+    std::vector<int> dir_fds;
+    for (unsigned shard = 0; shard < shard_count; shard++) {
+        std::string path = spool_dir + "/shard-" + std::to_string(shard);
+        if (auto made = make_dir(path, owner, group); !made) {
+            return unexpected(made.error());
+        }
+        if (owner != static_cast<uid_t>(-1)) {
+            if (auto owned = chown_files(path, owner, group); !owned) {
+                return unexpected(owned.error());
+            }
+        }
+        int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            return unexpected("cannot open " + path + ": " + errno_text());
+        }
+        dir_fds.push_back(fd);
+    }
+    return dir_fds;
+}
+
+}  // namespace hub::engine

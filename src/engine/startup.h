@@ -1,0 +1,25 @@
+// startup.h -- what hubd does once, as root, before the shards start.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "config/hub_config.h"
+
+namespace hub::engine {
+
+// A listening TCP socket on host:port with SO_REUSEPORT (one per shard, so the kernel
+// spreads connections across shards) and TCP_NODELAY (inherited by accepted sockets).
+[[nodiscard]] Result<int, std::string> bind_listener(const config::ListenAddress& address,
+                                                     const char* purpose);
+
+// Creates "<spool>/shard-<k>" for every shard, hands the tree to owner (when uid is not
+// -1), and opens each shard directory for the shard's openat and directory fsync.
+[[nodiscard]] Result<std::vector<int>, std::string> prepare_spool(const std::string& spool_dir,
+                                                                  unsigned shard_count, uid_t owner,
+                                                                  gid_t group);
+
+}  // namespace hub::engine
