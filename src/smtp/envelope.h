@@ -19,27 +19,27 @@ enum DsnNotify : std::uint8_t {
 };
 
 struct Recipient {
-    std::string address;     // Without angle brackets, as the client wrote it.
+    std::string address;      // Without angle brackets, as the client wrote it.
     std::uint8_t notify = 0;  // DsnNotify bits.
-    std::string orcpt;       // RFC 3461 4.2 ORCPT=, xtext-decoded; empty if absent.
+    std::string orcpt;        // RFC 3461 4.2 ORCPT=, xtext-decoded; empty if absent.
 };
 
 struct Envelope {
-    std::string helo;         // EHLO/HELO argument.
-    bool esmtp = false;       // EHLO (true) or HELO (false); shown in Received: "with".
-    std::string mail_from;    // Reverse path without <>; empty for the null sender.
+    std::string helo;                  // EHLO/HELO argument.
+    bool esmtp = false;                // EHLO (true) or HELO (false); shown in Received: "with".
+    std::string mail_from;             // Reverse path without <>; empty for the null sender.
     std::uint64_t declared_bytes = 0;  // SIZE=, 0 if absent.
     BodyType body_type = BodyType::seven_bit;
     DsnRet dsn_ret = DsnRet::unset;
-    std::string dsn_envid;    // RFC 3461 4.4 ENVID=, xtext-decoded.
+    std::string dsn_envid;  // RFC 3461 4.4 ENVID=, xtext-decoded.
     std::vector<Recipient> recipients;
 };
 
 // The TLS parameters of the inbound hop, as the Received: header and policy see them.
 struct TlsFacts {
-    std::string version;      // "TLSv1.3"
-    std::string cipher;       // "TLS_AES_256_GCM_SHA384"
-    int bits = 0;             // Symmetric key bits.
+    std::string version;  // "TLSv1.3"
+    std::string cipher;   // "TLS_AES_256_GCM_SHA384"
+    int bits = 0;         // Symmetric key bits.
     // Client certificate verdict, Postfix-style words: "none", "verified", "failed".
     std::string client_cert_verdict = "none";
     std::string client_subject;  // Subject DN of the client certificate, if any.

@@ -14,10 +14,14 @@
 //      tls_started() when the handshake completes.
 //   4. Event::message_ready: envelope() and body() hold the message; the session answers
 //      no further command until commit_done() says whether the spool made it durable.
+//      commit_done() then runs the commands the client pipelined meanwhile (with the same
+//      budget as feed()); if input_pending() is still true afterwards, call feed({}).
 //   5. Event::close: send the pending replies, then close the connection.
 //   6. If the engine's deadline (see timer_epoch()) passes, call on_timeout().
+//   Implicit TLS (smtps): run the handshake first, call tls_started() and then start().
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -25,6 +29,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/byte_queue.h"
+#include "smtp/command.h"
 #include "smtp/envelope.h"
 #include "smtp/limits.h"
 
@@ -37,6 +43,8 @@ struct ServerConfig {
     std::uint32_t errors_count_max = errors_count_default;  // Then 421 and close.
     bool starttls_offered = true;  // False on the implicit-TLS listener and after TLS.
     bool tls_required = true;      // 530 5.7.0 for mail commands before TLS.
+    std::uint32_t command_timeout_ms = command_timeout_ms_default;  // Waiting for a command.
+    std::uint32_t data_timeout_ms = data_timeout_ms_default;        // Inside DATA/BDAT content.
 };
 
 // What the policy says of one RCPT TO address (already stripped of <> and parameters).
@@ -52,6 +60,8 @@ class ServerPolicy {
 public:
     virtual ~ServerPolicy() = default;
     virtual RcptVerdict check_recipient(std::string_view address) = 0;
+    // False when the spool is below its free-space reserve: MAIL gets 452 4.3.1.
+    virtual bool spool_has_space() = 0;
 };
 
 enum class Event {
@@ -105,13 +115,103 @@ public:
     std::uint32_t deadline_ms() const;
 
     bool closed() const;
+    // True when the inbox holds bytes the session could process now (see step 4 above).
+    bool input_pending() const;
+    // Plaintext bytes thrown away after STARTTLS (pipelined past it, or fed during the
+    // handshake); nonzero is worth a log line: it is the CVE-2011-0411 injection pattern.
+    std::uint64_t discarded_after_starttls_bytes() const { return discarded_after_starttls_; }
     bool tls_active() const { return tls_.has_value(); }
     const std::optional<TlsFacts>& tls() const { return tls_; }
     std::string_view helo() const { return envelope_.helo; }
 
 private:
-    // TODO(smtp): private state (inbox, state enum, counters, envelope_, body_, replies_,
-    // tls_, timer_epoch_) goes here; the public surface above is the engine's contract.
+    enum class Phase {
+        not_started,      // Before start().
+        commands,         // Reading command lines.
+        data_content,     // After 354, until CRLF.CRLF.
+        bdat_content,     // Reading the octets of an accepted BDAT chunk.
+        bdat_discard,     // Reading the octets of a rejected BDAT chunk, then its reply.
+        tls_handshake,    // After 220 to STARTTLS, until tls_started().
+        awaiting_commit,  // Event::message_ready is out, until commit_done().
+        closed,
+    };
+    // Where the content scanner stands within the current text line (DATA and BDAT).
+    enum class LineState {
+        start,      // At the first byte of a line.
+        after_dot,  // DATA only: the line began with a dot, which was dropped.
+        middle,     // Inside a line.
+        after_cr,   // Saw CR; only LF may follow.
+        dot_cr,     // DATA only: saw "." CR at the start of a line; LF ends the data.
+    };
+    enum class ScanEnd { need_more, end_of_data, bare_line_ending };
+    struct Scan {
+        std::size_t used = 0;  // Bytes of the input the scanner consumed.
+        ScanEnd end = ScanEnd::need_more;
+    };
+
+    bool run(std::uint32_t budget);
+    bool step_command();
+    bool step_discard_line();
+    bool step_data();
+    bool step_bdat();
+    void run_command(std::string_view line);
+    void dispatch(Verb verb, std::string_view args);
+    void on_ehlo(std::string_view args, bool esmtp);
+    void on_mail(std::string_view args);
+    bool mail_params(std::string_view text);
+    void on_rcpt(std::string_view args);
+    bool rcpt_params(std::string_view text, Recipient& recipient);
+    void on_data(std::string_view args);
+    void on_bdat(std::string_view args);
+    void bdat_reject(std::uint64_t chunk_bytes, std::string_view reply_line);
+    void on_starttls(std::string_view args);
+    Scan scan_content(std::span<const char> in, bool dot_stuffed);
+    void append_line_bytes(std::string_view bytes);
+    void append_body(std::string_view bytes);
+    void finish_chunk();
+    void finish_message();
+    void reset_transaction();
+    void set_phase(Phase phase);
+    void reply(std::string_view line);
+    void reply_error(std::string_view line);
+    void close_with(std::string_view line);
+    void push_event(Event event);
+
+    ServerConfig config_;
+    ServerPolicy& policy_;
+    Phase phase_ = Phase::not_started;
+    base::ByteQueue inbox_{inbox_bytes};
+    std::string replies_;
+    std::array<Event, events_count_max> events_{};
+    std::uint32_t events_head_ = 0;
+    std::uint32_t events_count_ = 0;
+
+    std::optional<TlsFacts> tls_;
+    Envelope envelope_;
+    std::string body_;
+    bool helo_seen_ = false;
+    bool mail_seen_ = false;  // A MAIL command was accepted: the transaction is open.
+    bool bdat_seen_ = false;  // The transaction's content comes by BDAT (not DATA).
+    std::uint32_t errors_count_ = 0;
+    std::uint32_t recipients_overshoot_ = 0;
+
+    // Command framing.
+    bool discarding_line_ = false;  // Throwing away an over-long command line.
+    bool discard_saw_cr_ = false;   // The last discarded byte was CR.
+
+    // Content framing and the verdicts collected while reading it.
+    LineState line_state_ = LineState::start;
+    std::size_t line_bytes_ = 0;     // Content bytes of the current line, without CRLF.
+    std::uint64_t chunk_left_ = 0;   // Octets of the current BDAT chunk still to read.
+    std::uint64_t chunk_bytes_ = 0;  // Size of the current BDAT chunk, for its reply.
+    bool chunk_last_ = false;
+    std::string_view chunk_reply_;  // A rejected chunk's reply (a string literal).
+    bool oversized_ = false;
+    bool long_line_ = false;
+    bool bare_line_ending_ = false;
+
+    std::uint64_t timer_epoch_ = 0;
+    std::uint64_t discarded_after_starttls_ = 0;
 };
 
 }  // namespace hub::smtp
