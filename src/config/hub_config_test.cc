@@ -425,7 +425,9 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
                                   "limits.command_timeout_s",
                                   "limits.data_timeout_s",
                                   "partners.file"}) {
-        std::string line_start = "\n" + std::string(name) + " ";
+        // (Built with append: GCC 12's -Wrestrict misfires on "\n" + std::string.)
+        std::string line_start("\n");
+        line_start.append(name).append(" ");
         std::size_t at = text.find(line_start);
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;

@@ -90,43 +90,91 @@ bool ascii_iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
-std::string check_domain(std::string_view text) {
+namespace {
+
+enum class DomainProblem {
+    none,
+    empty,
+    too_long,
+    trailing_dot,
+    empty_label,
+    long_label,
+    bad_character,
+    edge_hyphen,
+    numeric_last_label,
+};
+
+// Finds the first problem; label and bad are set for the problems that name them.
+DomainProblem find_domain_problem(std::string_view text, std::string_view& label, char& bad) {
     if (text.empty()) {
-        return "it is empty";
+        return DomainProblem::empty;
     }
     if (text.size() > domain_bytes_max) {
-        return fmt::format("it is longer than {} characters", domain_bytes_max);
+        return DomainProblem::too_long;
     }
     if (text.back() == '.') {
-        return "it ends with a dot";
+        return DomainProblem::trailing_dot;
     }
-    std::string_view last_label;
     std::size_t start = 0;
-    while (start <= text.size()) {
+    while (start <= text.size()) {  // Bounded: start grows by at least one per label.
         std::size_t end = std::min(text.find('.', start), text.size());
-        std::string_view label = text.substr(start, end - start);
+        label = text.substr(start, end - start);
         if (label.empty()) {
-            return "it has an empty label";
+            return DomainProblem::empty_label;
         }
         if (label.size() > label_bytes_max) {
-            return fmt::format("label \"{}...\" is longer than {} characters", label.substr(0, 16),
-                               label_bytes_max);
+            return DomainProblem::long_label;
         }
-        auto bad = std::find_if_not(label.begin(), label.end(), is_ldh);
-        if (bad != label.end()) {
-            return fmt::format("'{}' is not a letter, digit, hyphen or dot", show_char(*bad));
+        auto it = std::find_if_not(label.begin(), label.end(), is_ldh);
+        if (it != label.end()) {
+            bad = *it;
+            return DomainProblem::bad_character;
         }
         if (label.front() == '-' || label.back() == '-') {
-            return fmt::format("label \"{}\" starts or ends with a hyphen", label);
+            return DomainProblem::edge_hyphen;
         }
-        last_label = label;
         start = end + 1;
     }
-    HUB_ASSERT(!last_label.empty());
-    if (std::all_of(last_label.begin(), last_label.end(), is_digit)) {
-        return "the last label is all digits, like an IP address";
+    HUB_ASSERT(!label.empty());  // The last label.
+    if (std::all_of(label.begin(), label.end(), is_digit)) {
+        return DomainProblem::numeric_last_label;
     }
-    return "";
+    return DomainProblem::none;
+}
+
+}  // namespace
+
+bool is_valid_domain(std::string_view text) {
+    std::string_view label;
+    char bad = 0;
+    return find_domain_problem(text, label, bad) == DomainProblem::none;
+}
+
+std::string check_domain(std::string_view text) {
+    std::string_view label;
+    char bad = 0;
+    switch (find_domain_problem(text, label, bad)) {
+        case DomainProblem::none:
+            return "";
+        case DomainProblem::empty:
+            return "it is empty";
+        case DomainProblem::too_long:
+            return fmt::format("it is longer than {} characters", domain_bytes_max);
+        case DomainProblem::trailing_dot:
+            return "it ends with a dot";
+        case DomainProblem::empty_label:
+            return "it has an empty label";
+        case DomainProblem::long_label:
+            return fmt::format("label \"{}...\" is longer than {} characters", label.substr(0, 16),
+                               label_bytes_max);
+        case DomainProblem::bad_character:
+            return fmt::format("'{}' is not a letter, digit, hyphen or dot", show_char(bad));
+        case DomainProblem::edge_hyphen:
+            return fmt::format("label \"{}\" starts or ends with a hyphen", label);
+        case DomainProblem::numeric_last_label:
+            return "the last label is all digits, like an IP address";
+    }
+    HUB_PANIC("unknown domain problem");
 }
 
 std::string check_user_name(std::string_view text) {

@@ -23,6 +23,8 @@ bool ascii_iequals(std::string_view a, std::string_view b);
 // digits, so that "192.0.2.1" is not taken for a name (RFC 3696 2).
 // Returns "" if valid, otherwise why not.
 std::string check_domain(std::string_view text);
+// The same test without the explanation; never allocates (used per RCPT on the data path).
+bool is_valid_domain(std::string_view text);
 
 // A POSIX-portable user name as useradd accepts it: [a-z_][a-z0-9_-]*, 32 characters at
 // most. Returns "" if valid, otherwise why not.

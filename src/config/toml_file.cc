@@ -124,8 +124,8 @@ std::string toml_value_for_message(const toml::node& node) {
     if (const auto* boolean = node.as_boolean()) {
         return boolean->get() ? "true" : "false";
     }
-    if (node.is_array()) {
-        return "[...]";
+    if (const auto* array = node.as_array()) {
+        return array->empty() ? "[]" : "[...]";
     }
     if (node.is_table()) {
         return "{...}";
@@ -135,6 +135,10 @@ std::string toml_value_for_message(const toml::node& node) {
 
 void Diagnostics::add(const toml::source_region& where, std::string text) {
     errors_.push_back(Entry{where.begin.line, where.begin.column, std::move(text)});
+}
+
+void Diagnostics::add_at(std::uint64_t line, std::uint64_t column, std::string text) {
+    errors_.push_back(Entry{line, column, std::move(text)});
 }
 
 void Diagnostics::add_missing(std::string text) {

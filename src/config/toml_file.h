@@ -50,7 +50,10 @@ public:
 
     // An error about something at a place in the file.
     void add(const toml::source_region& where, std::string text);
-    // An error about something missing, reported after the others.
+    // An error reported as if at this line and column (e.g. "key is missing" after the
+    // last line of the table that should have held it).
+    void add_at(std::uint64_t line, std::uint64_t column, std::string text);
+    // An error about something missing from the whole file, reported after the others.
     void add_missing(std::string text);
 
     bool empty() const { return errors_.empty(); }

@@ -31,9 +31,19 @@ struct Cidr {
 };
 
 // Parses "192.0.2.0/24", "::1/128", "127.0.0.1" (a host); error text says what to fix.
+// A prefix without its length is a host (/32 or /128). Host bits set below the prefix
+// ("10.1.2.3/8") are accepted and cleared, as ip(8) and iptables do, so the result is
+// always a network address ("10.0.0.0/8"). The length is decimal without leading zeros.
+// Errors (a phrase without the input, for "<key> = <value>: ..." messages): not an
+// address, no length after '/', a length above 32 (IPv4) or 128 (IPv6).
 [[nodiscard]] Result<Cidr, std::string> parse_cidr(std::string_view text);
-// True if the socket address (AF_INET or AF_INET6) is inside the network.
+// True if the socket address (AF_INET or AF_INET6) is inside the network. IPv4 peers are
+// compared in their IPv4-mapped form, so ::ffff:127.0.0.1 (an IPv4 peer on a dual-stack
+// socket) and 127.0.0.1 both match 127.0.0.0/8, and an IPv6 network that covers
+// ::ffff:0:0/96 (such as ::/0) matches IPv4 peers too. Other families never match.
 bool cidr_contains(const Cidr& network, const sockaddr_storage& address);
+// "192.0.2.0/24" for IPv4-mapped networks of /96 or longer, else "2001:db8::/32".
+std::string format_cidr(const Cidr& network);
 
 struct Partner {
     std::string name;
@@ -68,17 +78,49 @@ public:
     // The partner a verified client certificate CN names, or nullptr.
     const Partner* match_client_cn(std::string_view cn) const;
     // Classifies "user@partner2.gov.uk.lgolhub.net" (case-insensitive domain).
+    // The address is split at its LAST '@', so a quoted local part may hold '@'
+    // ("\"a@b\"@partner2.gov.uk.lgolhub.net"); it is kept exactly as given. The domain must
+    // be a valid name (config::check_domain) ending in "." + hub domain; one trailing dot
+    // (the absolute form, "partner2.gov.uk.lgolhub.net.") is ignored, as Postfix does.
+    // What is left after removing the suffix must be a domain a partner owns, or a
+    // subdomain of one whose partner has subdomains = true; the most specific owner wins.
+    //   accept           route.partner set, route.address = local + "@" + remainder
+    //                    (remainder in lower case).
+    //   unknown_partner  the domain is the hub domain itself, or no partner owns the rest.
+    //   relay_denied     no '@', empty local part, invalid domain, not under the hub.
+    // On anything but accept the route is cleared. route.partner points into this table.
     RecipientDecision classify_recipient(std::string_view address, Route& route) const;
 
     const std::vector<Partner>& partners() const { return partners_; }
     std::string_view hub_domain() const { return hub_domain_; }
 
 private:
+    // Sorted by domain, then partner order: lookups are binary searches, no allocation.
+    struct DomainEntry {
+        std::string domain;
+        std::size_t partner_index = 0;
+    };
+    // Sorted by prefix length, longest first, then partner order: the first hit wins.
+    struct SourceEntry {
+        Cidr network;
+        std::size_t partner_index = 0;
+    };
+    const Partner* find_domain_owner(std::string_view domain) const;
+
     std::string hub_domain_;
     std::vector<Partner> partners_;
+    std::vector<DomainEntry> domains_;
+    std::vector<SourceEntry> sources_;
 };
 
-// Loads the partner TOML file; errors name the file, the partner and the key.
+// Loads the partner TOML file; errors name the file, the partner and the key, e.g.
+// "partners.toml: partner[1] (\"partner2\"): inbound[0] = \"10.0.0.0/33\": must be ...".
+// Every mistake is reported, one per line, in file order. Checked: only [[partner]]
+// tables and known keys; name unique (letters, digits, '.', '_', '-'); domains a non-empty
+// list of valid names, none claimed twice (stored lower case); inbound a list of networks
+// (parse_cidr); outbound "IPv4[:port]" or "[IPv6][:port]", port 25 when left out;
+// subdomains and require_client_certificate booleans; client_cn unique if set. A file
+// with no partners loads as an empty table (every connection is then refused).
 [[nodiscard]] Result<std::vector<Partner>, std::string> load_partners(const std::string& path);
 
 }  // namespace hub::policy
