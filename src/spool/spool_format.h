@@ -9,9 +9,48 @@
 // reads each segment from the start and stops at the first record that fails a check: a
 // torn tail was never acknowledged, because 250 is sent only after an fdatasync covering
 // the whole record.
+//
+// Record layout, format version 1. All integers are little-endian; offsets are from the
+// record start, which is always a multiple of 8 in the file.
+//   0  u32 magic          "HBR1" (the bytes 'H' 'B' 'R' '1', i.e. 0x31524248)
+//   4  u8  type           1 segment_header, 2 message, 3 status
+//   5  u8  version        1
+//   6  u16 reserved       0
+//   8  u32 payload_bytes  P (bounded per type, see limits.h)
+//  12  u32 crc32c         CRC-32C over bytes 4..11 (type, version, reserved, payload_bytes)
+//                         followed by the P payload bytes
+//  16  payload            P bytes
+//  16+P u32 payload_bytes again (P)
+//  20+P u32 magic         "END1" (0x31444E45)
+//  24+P zero bytes up to the next multiple of 8 (0..7 bytes)
+// A reader requires every one of these: magic, type, version, reserved, the bound on P,
+// the checksum, the repeated length, the trailer magic and zero padding.
+//
+// Payload strings are "str" = u32 length L (<= string_bytes_max) then L bytes. Payloads:
+//   segment_header (P = 8): u8 shard, u8[3] zero, u32 segment_seq
+//   message: u8 id.shard, u32 id.segment_seq, u32 id.ordinal, u64 arrival_unix_s,
+//            str client_address, str partner,
+//            str helo, u8 esmtp (0|1), str mail_from, u64 declared_bytes,
+//            u8 body_type (0 7BIT, 1 8BITMIME), u8 dsn_ret (0 unset, 1 FULL, 2 HDRS),
+//            str dsn_envid, u32 recipient count N (1..recipients_count_max),
+//            N x { str address, u8 notify (DsnNotify bits, <= 15), str orcpt },
+//            str tls.version, str tls.cipher, u32 tls.bits (<= tls_bits_max),
+//            str tls.client_cert_verdict, str tls.client_subject, str tls.client_issuer,
+//            str tls.client_cn,
+//            u32 content length C (<= content_bytes_max), C content bytes
+//            (the Received: header and then the body, exactly as given to the encoder).
+//            Everything before the content is at most meta_bytes_max; the payload ends
+//            exactly after the content.
+//   status (P = 14): u8 id.shard, u32 id.segment_seq, u32 id.ordinal,
+//            u32 recipient_index, u8 status (1 delivered, 2 bounced)
+// In a segment the first record is the segment header, naming the file's own shard and
+// sequence; message records carry ids of that shard and segment with strictly increasing
+// ordinals. Status records may name a message in any segment.
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +67,10 @@ struct QueueId {
     std::uint32_t segment_seq = 0;
     std::uint32_t ordinal = 0;  // < 2^24; the record's position among messages in the segment.
 
+    // Precondition: ordinal <= ordinal_max.
     std::string to_string() const;
+    // Accepts exactly 16 hex digits (either case); returns false and leaves id alone
+    // otherwise.
     static bool parse(std::string_view text, QueueId& id);
     friend bool operator==(const QueueId&, const QueueId&) = default;
 };
@@ -45,14 +87,30 @@ struct MessageMeta {
     smtp::TlsFacts tls;
 };
 
+enum class RecordType : std::uint8_t { segment_header = 1, message = 2, status = 3 };
+
+// A recipient's state. Status records carry only the final ones (delivered, bounced);
+// pending is what a recipient without a status record is.
+enum class RecipientStatus : std::uint8_t { pending = 0, delivered = 1, bounced = 2 };
+
 // Appends the segment header record (written once when a segment file is created).
+// Precondition (all appenders): out.size() is a multiple of record_alignment_bytes, i.e.
+// out holds whole records, so that the record lands 8-aligned in the file.
 void append_segment_header(std::uint8_t shard, std::uint32_t segment_seq, std::string& out);
 
 // Appends one message record. The content is received_header followed by body (the
 // engine passes the Received: line it generated and the body the session collected), so
 // the record is written without first concatenating the two.
+// Preconditions (asserted: the SMTP limits are tighter): every string <= string_bytes_max,
+// 1 <= recipients <= recipients_count_max, notify <= 15, 0 <= tls.bits <= tls_bits_max,
+// id.ordinal <= ordinal_max, content <= content_bytes_max, meta <= meta_bytes_max.
 void append_message_record(const MessageMeta& meta, std::string_view received_header,
                            std::string_view body, std::string& out);
+
+// Appends a status record: recipient recipient_index (its position in the envelope) of
+// message id reached a final status. Precondition: status is delivered or bounced.
+void append_status_record(const QueueId& id, std::uint32_t recipient_index, RecipientStatus status,
+                          std::string& out);
 
 // File name of a segment relative to the spool directory: "shard-0/0000002a.seg".
 std::string segment_relative_path(std::uint8_t shard, std::uint32_t segment_seq);
@@ -62,9 +120,21 @@ enum class RecoveryError { unreadable_dir, unreadable_file };
 struct RecoveredMessage {
     MessageMeta meta;
     std::string segment_path;
-    std::uint64_t record_offset = 0;   // Where the record starts in the segment.
-    std::uint64_t content_bytes = 0;   // Size of the stored message content.
-    std::string message_id;            // The Message-ID header value, if present (for listings).
+    std::uint64_t record_offset = 0;  // Where the record starts in the segment.
+    std::uint64_t content_bytes = 0;  // Size of the stored message content.
+    std::string message_id;           // The Message-ID header value, if present (for listings).
+    // One per envelope recipient, in envelope order: pending until a status record says
+    // otherwise. A message is live while any recipient is pending.
+    std::vector<RecipientStatus> recipient_status;
+};
+
+// Why a segment's valid prefix ends before the end of its file.
+enum class SegmentProblem : std::uint8_t {
+    none,                // Every byte belongs to a valid record.
+    torn_tail,           // The last record is cut short or zero-filled: never acknowledged.
+    corrupt_record,      // A record fails a check and is not simply the last one written.
+    bad_segment_header,  // No segment header, or it names another shard or sequence.
+    not_regular_file,    // A name like a segment's on a directory, symlink, FIFO ...
 };
 
 struct SegmentSummary {
@@ -74,6 +144,9 @@ struct SegmentSummary {
     std::uint64_t valid_bytes = 0;  // Prefix that passed every check.
     std::uint64_t file_bytes = 0;   // Anything beyond valid_bytes is a torn tail.
     std::uint32_t message_count = 0;
+    std::uint32_t live_count = 0;  // Messages still live after applying status records.
+    SegmentProblem problem = SegmentProblem::none;
+    std::string problem_detail;  // "record at offset 4096: checksum mismatch"; empty if none.
 };
 
 struct Recovery {
@@ -89,11 +162,57 @@ struct RecoveryFailure {
 };
 
 // Scans every segment under spool_dir with blocking reads (start-up, or hubctl on a
-// running or stopped hub); never modifies a file. shard_count sizes next_segment_seq.
+// running or stopped hub); never modifies a file. shard_count sizes next_segment_seq
+// (it gets max(shard_count, highest shard directory seen + 1) entries); precondition:
+// shard_count <= shard_count_max. Entries that are not "shard-<decimal 0..255>" or
+// "<8 lower-case hex>.seg" are ignored. A segment file that vanishes during the scan is
+// skipped (the hub deleted it); any other failure to list a directory or read a segment is
+// an error, because skipping it would forget acknowledged mail.
 [[nodiscard]] Result<Recovery, RecoveryFailure> recover(const std::string& spool_dir,
                                                         std::uint32_t shard_count);
 
-// Reads one message's stored content (the Received: header and the body) back.
+// Reads one message's stored content (the Received: header and the body) back, checking
+// the record again. unreadable_file if the file cannot be read or the record at
+// record_offset is no longer that message's valid record.
 [[nodiscard]] Result<std::string, RecoveryFailure> read_content(const RecoveredMessage& message);
+
+// --- The pure decoder, shared by recovery, read_content, the tests and the fuzzer. ---
+
+struct SegmentName {
+    std::uint8_t shard = 0;
+    std::uint32_t segment_seq = 0;
+    friend bool operator==(const SegmentName&, const SegmentName&) = default;
+};
+
+struct StatusUpdate {
+    QueueId id;
+    std::uint32_t recipient_index = 0;
+    RecipientStatus status = RecipientStatus::pending;
+};
+
+struct DecodeOptions {
+    // The shard and sequence the segment header must name (from the file name); when
+    // absent any header is accepted and sets summary.shard and summary.segment_seq.
+    std::optional<SegmentName> expected;
+    bool keep_content = false;  // Fill DecodedSegment::contents (tests, fuzzer).
+};
+
+struct DecodedSegment {
+    SegmentSummary summary;  // path empty; live_count == message_count.
+    // Message records of the valid prefix, in order; segment_path empty, recipient_status
+    // all pending (statuses are applied across segments by recover()).
+    std::vector<RecoveredMessage> messages;
+    std::vector<StatusUpdate> statuses;  // Status records of the valid prefix, in order.
+    std::vector<std::string> contents;   // Parallel to messages when keep_content.
+};
+
+// Decodes a whole segment image. Never fails: what does not decode ends the valid prefix
+// and is described by summary.problem. Memory use is bounded by bytes.size() and limits.h.
+DecodedSegment decode_segment(std::span<const char> bytes, const DecodeOptions& options = {});
+
+// The value of the first Message-ID header field in content's header section (unfolded,
+// trimmed, control characters replaced by spaces, at most message_id_bytes_max bytes);
+// empty if there is none. Looks at no more than header_scan_bytes_max bytes.
+std::string extract_message_id(std::string_view content);
 
 }  // namespace hub::spool

@@ -1,0 +1,54 @@
+// limits.h -- bounds of the spool record format.
+//
+// The encoder asserts them (the engine hands it only what the SMTP limits already allowed);
+// the decoder checks them on every length it reads, so that a corrupt or hostile segment
+// can cost at most these amounts of memory and never a crash.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hub::spool {
+
+// Record framing; the layout is described in spool_format.h.
+inline constexpr std::uint32_t record_header_bytes = 16;
+inline constexpr std::uint32_t record_trailer_bytes = 8;
+inline constexpr std::uint32_t record_alignment_bytes = 8;  // Every record starts 8-aligned.
+
+// Payload fields.
+inline constexpr std::uint32_t string_bytes_max = 4096;        // Any one envelope or TLS string.
+inline constexpr std::uint32_t recipients_count_max = 10000;   // Per message record.
+inline constexpr std::uint32_t meta_bytes_max = 16u << 20;     // All fields before the content.
+inline constexpr std::uint32_t content_bytes_max = 64u << 20;  // Received: header plus body.
+inline constexpr std::uint32_t tls_bits_max = 65535;
+
+// Fixed payload sizes: QueueId is shard u8 + segment u32 + ordinal u32.
+inline constexpr std::uint32_t queue_id_bytes = 9;
+inline constexpr std::uint32_t segment_header_payload_bytes = 8;
+inline constexpr std::uint32_t status_payload_bytes = queue_id_bytes + 4 + 1;
+inline constexpr std::uint32_t message_payload_bytes_max = meta_bytes_max + 4 + content_bytes_max;
+
+// Recovery.
+inline constexpr std::uint32_t shard_count_max = 256;  // QueueId::shard is one byte.
+// The largest sequence number a segment file may have, so that "max + 1" always fits.
+inline constexpr std::uint32_t segment_seq_max = 0xFFFFFFFEu;
+inline constexpr std::size_t segments_per_shard_max = 1u << 20;  // Files listed per shard.
+inline constexpr std::uint32_t read_chunk_bytes = 256u << 10;    // One pread during a scan.
+// The Message-ID header is looked for in this much of the content (Postfix's
+// header_size_limit is 100 KiB; headers longer than this are not worth a listing).
+inline constexpr std::uint32_t header_scan_bytes_max = 128u << 10;
+inline constexpr std::uint32_t message_id_bytes_max = 998;  // RFC 5322 2.1.1 line limit.
+
+static_assert(record_header_bytes % record_alignment_bytes == 0);
+static_assert(record_trailer_bytes % record_alignment_bytes == 0);
+static_assert(string_bytes_max < read_chunk_bytes, "a string is read in one piece");
+static_assert(header_scan_bytes_max <= content_bytes_max);
+static_assert(message_id_bytes_max <= header_scan_bytes_max);
+static_assert(std::uint64_t{message_payload_bytes_max} + record_header_bytes +
+                      record_trailer_bytes + record_alignment_bytes <
+                  (std::uint64_t{1} << 32),
+              "a whole record's size fits the u32 length fields");
+static_assert(std::uint64_t{recipients_count_max} * (4 + 1 + 4) <= meta_bytes_max,
+              "the largest recipient list of empty strings fits the meta bound");
+
+}  // namespace hub::spool

@@ -1,0 +1,352 @@
+// record_test.cc -- spool records: encode, decode, and what the decoder refuses.
+//
+// Method: build segment images in memory with the encoders, decode them with the same
+// decode_segment that recovery and the fuzzer use, and compare every field. Hostile
+// images are made by patching encoded bytes and re-sealing the checksum, so that the
+// field checks (not just the CRC) are what rejects them.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "spool/crc32c.h"
+#include "spool/limits.h"
+#include "spool/spool_format.h"
+#include "spool/test_messages.h"
+
+namespace hub::spool {
+namespace {
+
+using testing::sample_body;
+using testing::sample_meta;
+using testing::sample_received;
+
+std::span<const char> as_span(const std::string& bytes) {
+    return std::span<const char>(bytes.data(), bytes.size());
+}
+
+void expect_same_meta(const MessageMeta& a, const MessageMeta& b) {
+    EXPECT_EQ(a.id, b.id);
+    EXPECT_EQ(a.arrival_unix_s, b.arrival_unix_s);
+    EXPECT_EQ(a.client_address, b.client_address);
+    EXPECT_EQ(a.partner, b.partner);
+    EXPECT_EQ(a.envelope.helo, b.envelope.helo);
+    EXPECT_EQ(a.envelope.esmtp, b.envelope.esmtp);
+    EXPECT_EQ(a.envelope.mail_from, b.envelope.mail_from);
+    EXPECT_EQ(a.envelope.declared_bytes, b.envelope.declared_bytes);
+    EXPECT_EQ(a.envelope.body_type, b.envelope.body_type);
+    EXPECT_EQ(a.envelope.dsn_ret, b.envelope.dsn_ret);
+    EXPECT_EQ(a.envelope.dsn_envid, b.envelope.dsn_envid);
+    ASSERT_EQ(a.envelope.recipients.size(), b.envelope.recipients.size());
+    for (std::size_t i = 0; i < a.envelope.recipients.size(); i++) {
+        EXPECT_EQ(a.envelope.recipients[i].address, b.envelope.recipients[i].address);
+        EXPECT_EQ(a.envelope.recipients[i].notify, b.envelope.recipients[i].notify);
+        EXPECT_EQ(a.envelope.recipients[i].orcpt, b.envelope.recipients[i].orcpt);
+    }
+    EXPECT_EQ(a.tls.version, b.tls.version);
+    EXPECT_EQ(a.tls.cipher, b.tls.cipher);
+    EXPECT_EQ(a.tls.bits, b.tls.bits);
+    EXPECT_EQ(a.tls.client_cert_verdict, b.tls.client_cert_verdict);
+    EXPECT_EQ(a.tls.client_subject, b.tls.client_subject);
+    EXPECT_EQ(a.tls.client_issuer, b.tls.client_issuer);
+    EXPECT_EQ(a.tls.client_cn, b.tls.client_cn);
+}
+
+TEST(QueueIdText, FormatsAndParses) {
+    QueueId id{0x0A, 0x0000002B, 0x00FFFF};
+    EXPECT_EQ(id.to_string(), "0A0000002B00FFFF");
+    QueueId parsed;
+    ASSERT_TRUE(QueueId::parse("0A0000002B00FFFF", parsed));
+    EXPECT_EQ(parsed, id);
+    ASSERT_TRUE(QueueId::parse("0a0000002b00ffff", parsed));
+    EXPECT_EQ(parsed, id);
+    QueueId max{0xFF, 0xFFFFFFFF, ordinal_max};
+    ASSERT_TRUE(QueueId::parse(max.to_string(), parsed));
+    EXPECT_EQ(parsed, max);
+    EXPECT_EQ(max.to_string(), "FFFFFFFFFFFFFFFF");
+    QueueId untouched{1, 2, 3};
+    for (const char* bad : {"", "0A0000002B00FFF", "0A0000002B00FFFF0", "0A0000002B00FFFG",
+                            " A0000002B00FFFF", "-A0000002B00FFFF"}) {
+        EXPECT_FALSE(QueueId::parse(bad, untouched)) << bad;
+    }
+    EXPECT_EQ(untouched, (QueueId{1, 2, 3}));
+}
+
+TEST(SegmentPath, IsShardDecimalAndSeqHex) {
+    EXPECT_EQ(segment_relative_path(0, 42), "shard-0/0000002a.seg");
+    EXPECT_EQ(segment_relative_path(255, 0xDEADBEEF), "shard-255/deadbeef.seg");
+}
+
+TEST(Record, LayoutOfTheSegmentHeader) {
+    std::string out;
+    append_segment_header(3, 0x01020304, out);
+    ASSERT_EQ(out.size(), 32u);  // 16 header + 8 payload + 8 trailer, already aligned.
+    EXPECT_EQ(out.substr(0, 4), "HBR1");
+    EXPECT_EQ(out[4], 1);  // type segment_header
+    EXPECT_EQ(out[5], 1);  // version
+    EXPECT_EQ(out.substr(6, 2), std::string(2, '\0'));
+    EXPECT_EQ(out.substr(8, 4), std::string("\x08\0\0\0", 4));
+    std::uint32_t crc = crc32c(std::string_view(out).substr(4, 8));
+    crc = crc32c_extend(crc, std::span<const char>(out.data() + 16, 8));
+    std::string crc_bytes;
+    for (int i = 0; i < 4; i++) {
+        crc_bytes.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
+    }
+    EXPECT_EQ(out.substr(12, 4), crc_bytes);
+    EXPECT_EQ(out.substr(16, 8), std::string("\x03\0\0\0\x04\x03\x02\x01", 8));
+    EXPECT_EQ(out.substr(24, 8), std::string("\x08\0\0\0END1", 8));
+}
+
+TEST(Record, StatusRecordIsPaddedToEightBytes) {
+    std::string out;
+    append_status_record(QueueId{1, 2, 3}, 7, RecipientStatus::bounced, out);
+    ASSERT_EQ(out.size(), 40u);  // 16 + 14 + 8 = 38, padded to 40.
+    EXPECT_EQ(out[4], 3);
+    EXPECT_EQ(out.substr(30, 8), std::string("\x0e\0\0\0END1", 8));
+    EXPECT_EQ(out.substr(38), std::string(2, '\0'));
+}
+
+TEST(Record, RoundTripsEveryField) {
+    std::string segment;
+    append_segment_header(4, 9, segment);
+    MessageMeta first = sample_meta(QueueId{4, 9, 0}, 0);
+    MessageMeta second = sample_meta(QueueId{4, 9, 1}, 1);
+    second.envelope.esmtp = false;
+    second.envelope.mail_from = "";  // The null sender.
+    second.envelope.body_type = smtp::BodyType::seven_bit;
+    second.envelope.dsn_ret = smtp::DsnRet::full;
+    second.tls = smtp::TlsFacts{};
+    second.envelope.recipients.resize(1);
+    append_message_record(first, sample_received(0), sample_body(0), segment);
+    append_status_record(first.id, 1, RecipientStatus::delivered, segment);
+    append_message_record(second, sample_received(1), sample_body(1), segment);
+    DecodeOptions options;
+    options.expected = SegmentName{4, 9};
+    options.keep_content = true;
+    DecodedSegment decoded = decode_segment(as_span(segment), options);
+    EXPECT_EQ(decoded.summary.problem, SegmentProblem::none) << decoded.summary.problem_detail;
+    EXPECT_EQ(decoded.summary.valid_bytes, segment.size());
+    EXPECT_EQ(decoded.summary.file_bytes, segment.size());
+    EXPECT_EQ(decoded.summary.message_count, 2u);
+    EXPECT_EQ(decoded.summary.shard, 4);
+    EXPECT_EQ(decoded.summary.segment_seq, 9u);
+    ASSERT_EQ(decoded.messages.size(), 2u);
+    expect_same_meta(decoded.messages[0].meta, first);
+    expect_same_meta(decoded.messages[1].meta, second);
+    EXPECT_EQ(decoded.messages[0].record_offset, 32u);
+    EXPECT_EQ(decoded.messages[0].content_bytes, sample_received(0).size() + sample_body(0).size());
+    EXPECT_EQ(decoded.contents[0], sample_received(0) + sample_body(0));
+    EXPECT_EQ(decoded.contents[1], sample_received(1) + sample_body(1));
+    EXPECT_EQ(decoded.messages[0].message_id, "<m0@partner1.gov.uk>");
+    EXPECT_EQ(decoded.messages[1].message_id, "<m1@partner1.gov.uk>");
+    EXPECT_EQ(decoded.messages[0].recipient_status.size(), 2u);
+    ASSERT_EQ(decoded.statuses.size(), 1u);
+    EXPECT_EQ(decoded.statuses[0].id, first.id);
+    EXPECT_EQ(decoded.statuses[0].recipient_index, 1u);
+    EXPECT_EQ(decoded.statuses[0].status, RecipientStatus::delivered);
+}
+
+TEST(Record, EmptyContentAndLargeStringsAtTheLimit) {
+    std::string segment;
+    append_segment_header(0, 0, segment);
+    MessageMeta meta = sample_meta(QueueId{0, 0, ordinal_max});
+    meta.envelope.helo = std::string(string_bytes_max, 'h');
+    meta.tls.bits = static_cast<int>(tls_bits_max);
+    for (int i = 0; i < 100; i++) {
+        meta.envelope.recipients.push_back(
+            smtp::Recipient{"r" + std::to_string(i) + "@x.example", 15, std::string(300, 'o')});
+    }
+    append_message_record(meta, "", "", segment);
+    DecodeOptions options;
+    options.keep_content = true;
+    DecodedSegment decoded = decode_segment(as_span(segment), options);
+    ASSERT_EQ(decoded.summary.problem, SegmentProblem::none) << decoded.summary.problem_detail;
+    ASSERT_EQ(decoded.messages.size(), 1u);
+    expect_same_meta(decoded.messages[0].meta, meta);
+    EXPECT_EQ(decoded.contents[0], "");
+    EXPECT_EQ(decoded.messages[0].message_id, "");
+}
+
+TEST(Record, ContentLargerThanOneReadChunk) {
+    std::string body(read_chunk_bytes * 2 + 123, 'b');
+    body.replace(0, 26, "Message-ID: <big@x>\r\n\r\n..");
+    std::string segment;
+    append_segment_header(0, 1, segment);
+    append_message_record(sample_meta(QueueId{0, 1, 0}), "", body, segment);
+    DecodeOptions options;
+    options.keep_content = true;
+    DecodedSegment decoded = decode_segment(as_span(segment), options);
+    ASSERT_EQ(decoded.summary.problem, SegmentProblem::none) << decoded.summary.problem_detail;
+    ASSERT_EQ(decoded.contents.size(), 1u);
+    EXPECT_EQ(decoded.contents[0], body);
+    EXPECT_EQ(decoded.messages[0].message_id, "<big@x>");
+}
+
+// Rewrites the CRC of the record at offset so that only the field checks can reject it.
+void reseal(std::string& segment, std::size_t offset) {
+    std::uint32_t payload_bytes = 0;
+    for (std::size_t i = 4; i-- > 0;) {
+        payload_bytes = (payload_bytes << 8) | static_cast<unsigned char>(segment[offset + 8 + i]);
+    }
+    std::uint32_t crc = crc32c(std::string_view(segment).substr(offset + 4, 8));
+    crc = crc32c_extend(crc, std::span<const char>(segment.data() + offset + 16, payload_bytes));
+    for (std::size_t i = 0; i < 4; i++) {
+        segment[offset + 12 + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
+    }
+}
+
+void put_u32(std::string& bytes, std::size_t at, std::uint32_t value) {
+    for (std::size_t i = 0; i < 4; i++) {
+        bytes[at + i] = static_cast<char>((value >> (8 * i)) & 0xFF);
+    }
+}
+
+struct Patch {
+    const char* name;
+    std::size_t payload_offset;  // Within the message payload.
+    std::uint32_t value;
+    bool is_u32;
+};
+
+TEST(Record, ResealedHostileFieldsAreRejected) {
+    // Payload offsets in sample_meta's record: id 0..8, arrival 9..16, client_address length
+    // at 17, and so on; the patches below target fixed-position fields.
+    const std::size_t client_length = 17;
+    const Patch patches[] = {
+        {"string length over the limit", client_length, string_bytes_max + 1, true},
+        {"string length past the payload", client_length, 4000, true},
+        {"ordinal over 24 bits", 5, 0x01000000, true},
+    };
+    for (const Patch& patch : patches) {
+        std::string segment;
+        append_segment_header(0, 0, segment);
+        std::size_t record = segment.size();
+        append_message_record(sample_meta(QueueId{0, 0, 0}), "", "x", segment);
+        // A record after it, so that the damage is in the middle, not a torn tail.
+        append_status_record(QueueId{0, 0, 0}, 0, RecipientStatus::delivered, segment);
+        put_u32(segment, record + 16 + patch.payload_offset, patch.value);
+        reseal(segment, record);
+        DecodedSegment decoded = decode_segment(as_span(segment));
+        EXPECT_EQ(decoded.summary.problem, SegmentProblem::corrupt_record) << patch.name;
+        EXPECT_EQ(decoded.summary.valid_bytes, record) << patch.name;
+        EXPECT_TRUE(decoded.messages.empty()) << patch.name;
+    }
+}
+
+TEST(Record, HugeClaimedLengthsAllocateNothing) {
+    // A header claiming the largest payload, on a tiny file: torn, and nothing allocated
+    // beyond the bytes present (ASan's allocator would report a huge request).
+    std::string segment;
+    append_segment_header(0, 0, segment);
+    std::size_t record = segment.size();
+    append_message_record(sample_meta(QueueId{0, 0, 0}), "", "x", segment);
+    put_u32(segment, record + 8, message_payload_bytes_max);
+    DecodedSegment decoded = decode_segment(as_span(segment));
+    EXPECT_NE(decoded.summary.problem, SegmentProblem::none);
+    EXPECT_EQ(decoded.summary.valid_bytes, record);
+    put_u32(segment, record + 8, message_payload_bytes_max + 1);
+    decoded = decode_segment(as_span(segment));
+    EXPECT_EQ(decoded.summary.problem, SegmentProblem::corrupt_record);
+}
+
+TEST(Record, SegmentHeaderMustComeFirstAndMatch) {
+    std::string segment;
+    append_segment_header(1, 5, segment);
+    append_message_record(sample_meta(QueueId{1, 5, 0}), "", "x", segment);
+    DecodeOptions options;
+    options.expected = SegmentName{1, 6};
+    DecodedSegment decoded = decode_segment(as_span(segment), options);
+    EXPECT_EQ(decoded.summary.problem, SegmentProblem::bad_segment_header);
+    EXPECT_EQ(decoded.summary.valid_bytes, 0u);
+    EXPECT_TRUE(decoded.messages.empty());
+
+    std::string headless;
+    append_message_record(sample_meta(QueueId{1, 5, 0}), "", "x", headless);
+    decoded = decode_segment(as_span(headless));
+    EXPECT_EQ(decoded.summary.problem, SegmentProblem::bad_segment_header);
+
+    std::string twice;
+    append_segment_header(1, 5, twice);
+    append_segment_header(1, 5, twice);
+    decoded = decode_segment(as_span(twice));
+    EXPECT_EQ(decoded.summary.problem, SegmentProblem::corrupt_record);
+    EXPECT_EQ(decoded.summary.valid_bytes, 32u);
+}
+
+TEST(Record, MessageIdsNeedNotNameTheirSegment) {
+    // The writer keeps ids handed out before a segment rotation (engine/spool_writer.cc):
+    // ids are names, not addresses, so the decoder accepts any id in any segment.
+    std::string segment;
+    append_segment_header(2, 8, segment);
+    append_message_record(sample_meta(QueueId{2, 7, 90}), "", "x", segment);
+    append_message_record(sample_meta(QueueId{2, 8, 0}), "", "x", segment);
+    DecodedSegment decoded = decode_segment(as_span(segment), DecodeOptions{SegmentName{2, 8}});
+    EXPECT_EQ(decoded.summary.problem, SegmentProblem::none);
+    EXPECT_EQ(decoded.messages.size(), 2u);
+}
+
+TEST(MessageId, FindsTheFirstFieldInTheHeaderSectionOnly) {
+    struct Case {
+        const char* content;
+        const char* expected;
+    };
+    const Case cases[] = {
+        {"Message-ID: <a@b>\r\n\r\n", "<a@b>"},
+        {"message-id:<a@b>\n\n", "<a@b>"},
+        {"Subject: x\r\nMESSAGE-ID  :  <a@b>  \r\nFrom: y\r\n\r\n", "<a@b>"},
+        {"Message-ID:\r\n <folded@b>\r\n\r\n", "<folded@b>"},
+        {"Message-ID: <a\r\n\t@b>\r\nMessage-ID: <second@b>\r\n", "<a @b>"},
+        {"Subject: x\r\n\r\nMessage-ID: <in-body@b>\r\n", ""},
+        {"Received: x\r\n\tcontinued\r\nMessage-Id: <c@d>", "<c@d>"},
+        {"not a header\r\nMessage-ID: <a@b>\r\n", ""},
+        {"Message-ID: <ctl\x01\x7f@b>\r\n", "<ctl  @b>"},
+        {"", ""},
+        {"X-Message-ID: <no@b>\r\n", ""},
+    };
+    for (const Case& c : cases) {
+        EXPECT_EQ(extract_message_id(c.content), c.expected) << c.content;
+    }
+    std::string long_value = "Message-ID: <" + std::string(5000, 'a') + ">\r\n";
+    EXPECT_EQ(extract_message_id(long_value).size(), message_id_bytes_max);
+    std::string deep(header_scan_bytes_max, 'X');
+    deep.replace(0, 3, "X: ");
+    deep += "\r\nMessage-ID: <too-deep@b>\r\n";
+    EXPECT_EQ(extract_message_id(deep), "");
+}
+
+// Regenerates the fuzzer's seed corpus when HUB_WRITE_SPOOL_SEEDS=1; otherwise checks that
+// the checked-in seeds still decode cleanly (a format change must refresh them).
+TEST(FuzzSeeds, WriteOrCheck) {
+    std::vector<std::pair<std::string, std::string>> seeds;
+    std::string header_only;
+    append_segment_header(0, 1, header_only);
+    seeds.emplace_back("header-only.seg", header_only);
+    std::string one = header_only;
+    append_message_record(sample_meta(QueueId{0, 1, 0}), sample_received(0), sample_body(0), one);
+    seeds.emplace_back("one-message.seg", one);
+    std::string mixed = one;
+    append_status_record(QueueId{0, 1, 0}, 0, RecipientStatus::delivered, mixed);
+    MessageMeta plain = sample_meta(QueueId{0, 1, 1}, 1);
+    plain.envelope.recipients.resize(1);
+    plain.tls = smtp::TlsFacts{};
+    append_message_record(plain, sample_received(1), sample_body(1), mixed);
+    append_status_record(QueueId{0, 1, 1}, 0, RecipientStatus::bounced, mixed);
+    seeds.emplace_back("mixed.seg", mixed);
+    std::string torn = mixed.substr(0, mixed.size() - 13);
+    seeds.emplace_back("torn-tail.seg", torn);
+
+    const char* write = std::getenv("HUB_WRITE_SPOOL_SEEDS");
+    for (const auto& [name, bytes] : seeds) {
+        std::string path = std::string(HUB_SPOOL_CORPUS_DIR) + "/" + name;
+        if (write != nullptr && std::string(write) == "1") {
+            std::ofstream(path, std::ios::binary) << bytes;
+        }
+        std::ifstream in(path, std::ios::binary);
+        std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_EQ(stored, bytes) << path << " is stale: rerun with HUB_WRITE_SPOOL_SEEDS=1";
+    }
+}
+
+}  // namespace
+}  // namespace hub::spool
