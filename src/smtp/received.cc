@@ -88,18 +88,19 @@ std::string_view common_name(std::string_view dn) {
 // words wrap onto a continuation line when the current one would pass the limit.
 class Folder {
 public:
+    // The first two words of a group ("from helo", "for <rcpt>;") are split only when that
+    // makes the second fit; a word longer than any line stays with its keyword.
     void group(std::initializer_list<std::string_view> words) {
-        bool first = true;
+        std::size_t index = 0;
         for (std::string_view word : words) {
-            if (word.empty()) {
-                continue;
-            }
+            HUB_ASSERT(!word.empty());
             if (out_.empty()) {
                 out_ = "Received:";
                 line_bytes_ = out_.size();
             }
             bool fits = line_bytes_ + 1 + word.size() <= received_line_bytes_max;
-            if ((first && groups_ > 0) || (!fits && line_bytes_ > 1)) {
+            bool fold_fits = 1 + word.size() <= received_line_bytes_max;
+            if ((index == 0 && groups_ > 0) || (!fits && (index >= 2 || fold_fits))) {
                 out_ += "\r\n\t";
                 line_bytes_ = 1;
             } else {
@@ -108,7 +109,7 @@ public:
             }
             out_ += word;
             line_bytes_ += word.size();
-            first = false;
+            index++;
         }
         groups_++;
     }

@@ -152,8 +152,10 @@ bool ServerSession::feed(std::span<const char> plaintext_in) {
         return false;
     }
     HUB_ASSERT(plaintext_in.size() <= inbox_.space_bytes());  // Engine never over-delivers.
-    bool appended = inbox_.append(plaintext_in);
-    HUB_ASSERT(appended);
+    if (!plaintext_in.empty()) {  // feed({}) passes a null pointer; memcpy must not see it.
+        bool appended = inbox_.append(plaintext_in);
+        HUB_ASSERT(appended);
+    }
     return run(commands_per_feed_max);
 }
 
@@ -216,10 +218,11 @@ bool ServerSession::step_command() {
         if (readable.size() < command_line_bytes_max) {
             return false;  // The line may still end within the limit.
         }
-        // RFC 5321 4.5.3.1.4: too long. Drop what we have and the rest up to the next CRLF.
-        discard_saw_cr_ = readable.back() == '\r';
+        // RFC 5321 4.5.3.1.4: too long. Drop the first 512 bytes (no CRLF ends in them)
+        // and then everything up to the next CRLF, which may start with the last of them.
+        discard_saw_cr_ = text.back() == '\r';
         discarding_line_ = true;
-        inbox_.consume(readable.size());
+        inbox_.consume(text.size());
         reply_error("500 5.5.2 Line too long");
         return true;
     }
