@@ -130,8 +130,9 @@ constexpr std::array options{
          "client certificates cannot be verified."),
     required_path("spool.dir", &HubConfig::spool_dir,
                   "Spool directory (one sub-directory per shard); writable by hub.user."),
-    integer64("spool.reserve_bytes", &HubConfig::spool_reserve_bytes, 64 * mib, 1 * mib, 1024 * gib,
-              "Free space kept on the spool file system; below it mail gets 452."),
+    integer64("spool.reserve_bytes", &HubConfig::spool_reserve_bytes, 64 * mib, 0,
+              1024 * 1024 * gib,
+              "Free space kept on the spool file system; below it new mail gets 452 (0 = off)."),
     integer64("spool.segment_bytes_max", &HubConfig::segment_bytes_max, 64 * mib, 1 * mib, 4 * gib,
               "A shard starts a new segment file once its current one reaches this."),
     integer64("limits.message_bytes_max", &HubConfig::message_bytes_max, 5 * mib, 1 * kib, 1 * gib,
@@ -272,52 +273,53 @@ std::string resolve_path(const std::filesystem::path& base_dir, std::string_view
     return (base_dir / path).lexically_normal().string();
 }
 
-// Checks one string value for its kind and stores it. Returns "" or the detail of what is
-// wrong (passed to must_be()).
-std::string store_text(const Option& option, std::string_view value,
-                       const std::filesystem::path& base_dir, HubConfig& config) {
+// Checks one string value for its kind and stores it. On failure returns false with what
+// exactly is wrong in detail (may stay empty when must_be() says it all).
+bool store_text(const Option& option, std::string_view value, const std::filesystem::path& base_dir,
+                HubConfig& config, std::string& detail) {
     switch (option.kind) {
         case Kind::integer:
             HUB_PANIC("integer option given to store_text");
-        case Kind::domain: {
-            std::string why = check_domain(value);
-            if (why.empty()) {
-                config.*option.text = ascii_lower(value);
+        case Kind::domain:
+            detail = check_domain(value);
+            if (!detail.empty()) {
+                return false;
             }
-            return why;
-        }
-        case Kind::user: {
-            std::string why = check_user_name(value);
-            if (why.empty()) {
-                config.*option.text = std::string(value);
+            config.*option.text = ascii_lower(value);
+            return true;
+        case Kind::user:
+            detail = check_user_name(value);
+            if (!detail.empty()) {
+                return false;
             }
-            return why;
-        }
+            config.*option.text = std::string(value);
+            return true;
         case Kind::log_level:
             for (std::string_view level : {"debug", "info", "warning", "error"}) {
                 if (value == level) {
                     config.*option.text = std::string(value);
-                    return "";
+                    return true;
                 }
             }
-            return "-";  // The list in must_be() says it all.
+            return false;  // The list in must_be() says it all.
         case Kind::endpoint: {
             Endpoint endpoint;
-            std::string why = parse_endpoint(value, endpoint);
-            if (why.empty()) {
-                config.*option.endpoint = ListenAddress{std::move(endpoint.host), endpoint.port};
+            detail = parse_endpoint(value, endpoint);
+            if (!detail.empty()) {
+                return false;
             }
-            return why;
+            config.*option.endpoint = ListenAddress{std::move(endpoint.host), endpoint.port};
+            return true;
         }
         case Kind::path:
-            if (value.empty()) {
-                return "-";
-            }
             if (value.find('\0') != std::string_view::npos) {
-                return "it contains a NUL character";
+                detail = "it contains a NUL character";
+            }
+            if (value.empty() || !detail.empty()) {
+                return false;
             }
             config.*option.text = resolve_path(base_dir, value);
-            return "";
+            return true;
     }
     HUB_PANIC("unknown option kind");
 }
@@ -346,9 +348,8 @@ void load_option(const Option& option, const toml::node& node,
         const auto* integer = node.as_integer();
         if (integer == nullptr) {
             errors.add(node.source(),
-                       fmt::format("{}: must be an integer (not {}) between {} "
-                                   "and {}",
-                                   shown, toml_type_phrase(node), option.min, option.max));
+                       fmt::format("{}: must be an integer (not {}) between {} and {}", shown,
+                                   toml_type_phrase(node), option.min, option.max));
             return;
         }
         std::int64_t value = integer->get();
@@ -370,20 +371,21 @@ void load_option(const Option& option, const toml::node& node,
                                               toml_type_phrase(node), allowed_phrase(option)));
         return;
     }
-    std::string why = store_text(option, string->get(), base_dir, config);
-    if (!why.empty()) {
-        errors.add(node.source(),
-                   fmt::format("{}: {}", shown, must_be(option, why == "-" ? "" : why)));
+    std::string detail;
+    if (!store_text(option, string->get(), base_dir, config, detail)) {
+        errors.add(node.source(), fmt::format("{}: {}", shown, must_be(option, detail)));
     }
 }
 
 // "did you mean" for an unknown "section.key" (or a key outside any section).
 std::string suggestion_for(std::string_view name) {
+    std::size_t dot = name.rfind('.');
+    std::string_view key = dot == std::string_view::npos ? name : name.substr(dot + 1);
     std::vector<std::string_view> names;
     for (const Option& option : options) {
-        // A bare key written outside its section ("domain" for "hub.domain").
-        if (key_of(option.name) == name) {
-            return fmt::format("; did you mean '{}' (key '{}' in section [{}])?", option.name, name,
+        // A known key in the wrong place: "domain" at the top or "[limits] shards".
+        if (key_of(option.name) == key) {
+            return fmt::format("; did you mean '{}' (key '{}' in section [{}])?", option.name, key,
                                section_of(option.name));
         }
         names.push_back(option.name);

@@ -182,7 +182,7 @@ struct Bound {
 // The documented bounds (docs/CONFIGURATION.md).
 constexpr Bound bounds[] = {
     {"hub", "shards", 0, 256},
-    {"spool", "reserve_bytes", 1048576, 1099511627776},
+    {"spool", "reserve_bytes", 0, 1125899906842624},
     {"spool", "segment_bytes_max", 1048576, 4294967296},
     {"limits", "message_bytes_max", 1024, 1073741824},
     {"limits", "recipients_count_max", 1, 10000},
@@ -263,6 +263,8 @@ TEST_F(HubConfigTest, UnknownKeysAndSections) {
         {"[banana]\nx = 1\n", "unknown section [banana]"},
         {"[hub.extra]\nx = 1\n", "unknown key 'hub.extra'"},
         {"[listen]\nsubmission = \"127.0.0.1:587\"\n", "unknown key 'listen.submission'"},
+        {"[limits]\nshards = 4\n",
+         "unknown key 'limits.shards'; did you mean 'hub.shards' (key 'shards' in section [hub])?"},
     };
     run_cases(cases);
 }

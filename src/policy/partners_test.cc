@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <sys/un.h>
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <span>
 #include <string>
 
@@ -267,6 +269,44 @@ TEST(PartnerTable, ClassifyRecipient) {
     EXPECT_EQ(table.hub_domain(), "lgolhub.net");
 }
 
+// Not a fuzzer (those live in tests/fuzz), but a cheap seeded sweep that runs under ASan
+// in every unit-test run: random strings over the characters that matter to the parsers
+// must never crash, and every accepted route must be the input minus the hub suffix.
+TEST(PartnerTable, RandomAddressesKeepTheInvariants) {
+    PartnerTable table("lgolhub.net", {make_partner("p", {"a.b", "b"}, true, {"10.0.0.0/8"})});
+    constexpr std::string_view alphabet = "@@..ab-ABl0:/[]\"\\ ";
+    constexpr std::string_view suffixes[] = {"", ".lgolhub.net", "a.b.lgolhub.net",
+                                             "@b.lgolhub.net."};
+    std::mt19937 random(20240601);  // Fixed: a failure reproduces.
+    std::size_t accepted = 0;
+    for (int round = 0; round < 20000; round++) {
+        std::string text;
+        std::size_t length = random() % 24;
+        for (std::size_t i = 0; i < length; i++) {
+            text += alphabet[random() % alphabet.size()];
+        }
+        text += suffixes[random() % std::size(suffixes)];
+        Route route;
+        if (table.classify_recipient(text, route) == RecipientDecision::accept) {
+            accepted++;
+            ASSERT_NE(route.partner, nullptr) << text;
+            std::string lower = text;
+            for (char& c : lower) {
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            std::size_t at = text.rfind('@');
+            ASSERT_EQ(route.address.substr(0, at), text.substr(0, at)) << text;
+            std::string rest = lower.substr(at);
+            if (rest.back() == '.') {
+                rest.pop_back();
+            }
+            ASSERT_EQ(rest, route.address.substr(at) + ".lgolhub.net") << text;
+        }
+        (void)parse_cidr(text);  // Must not crash on anything either.
+    }
+    EXPECT_GT(accepted, 100u);  // The sweep does reach the accepting path.
+}
+
 class PartnersFileTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -359,83 +399,85 @@ struct FileCase {
 constexpr std::string_view p1 =
     "[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n";
 
+// Each case is a whole file and every error it must produce, in order.
+constexpr FileCase file_cases[] = {
+    {"[[partner]]\nname = \"p1\"\ndomain = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n",
+     "partner[0] (\"p1\"): unknown key 'domain'; did you mean 'domains'?\n{}"
+     "partner[0] (\"p1\"): domains is missing; it is required (the mail domains this "
+     "partner owns)"},
+    {"[[partner]]\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n",
+     "partner[0]: name is missing; it is required (a short unique name for logs and the "
+     "spool)"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\n",
+     "partner[0] (\"p1\"): outbound is missing; it is required (the partner's smart host, "
+     "\"IPv4:port\" or \"[IPv6]:port\")"},
+    {"[[partner]]\nname = 7\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n",
+     "partner[0]: name = 7: must be a string (not an integer)"},
+    {"[[partner]]\nname = \"p 1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n",
+     "partner[0]: name = \"p 1\": must be 1..64 letters, digits, '.', '_' or '-'"},
+    {"[[partner]]\nname = \"p1\"\ndomains = \"p1.org\"\noutbound = \"127.0.0.1:25\"\n",
+     "partner[0] (\"p1\"): domains = \"p1.org\": must be an array of domain names (not a "
+     "string)"},
+    {"[[partner]]\nname = \"p1\"\ndomains = []\noutbound = \"127.0.0.1:25\"\n",
+     "partner[0] (\"p1\"): domains = []: must list 1..1000 domains"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"ok.org\", 5, \"bad_name.org\", \"x.org.\"]\n"
+     "outbound = \"127.0.0.1:25\"\n",
+     "partner[0] (\"p1\"): domains[1] = 5: must be a string (not an integer): a domain name\n{}"
+     "partner[0] (\"p1\"): domains[2] = \"bad_name.org\": must be a domain name of letters, "
+     "digits and hyphens ('_' is not a letter, digit, hyphen or dot)\n{}"
+     "partner[0] (\"p1\"): domains[3] = \"x.org.\": must be a domain name of letters, digits "
+     "and hyphens (it ends with a dot)"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"a.org\", \"A.ORG\"]\n"
+     "outbound = \"127.0.0.1:25\"\n",
+     "partner[0] (\"p1\"): domains[1] = \"A.ORG\": listed twice"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "[[partner]]\nname = \"p1\"\ndomains = [\"P1.org\"]\noutbound = \"127.0.0.1:25\"\n",
+     "partner[1] (\"p1\"): name = \"p1\": already used by partner[0] (\"p1\")\n{}"
+     "partner[1] (\"p1\"): domains[0] = \"P1.org\": already claimed by partner[0] (\"p1\")"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "subdomains = \"yes\"\nrequire_client_certificate = 1\n",
+     "partner[0] (\"p1\"): subdomains = \"yes\": must be true or false (not a string)\n{}"
+     "partner[0] (\"p1\"): require_client_certificate = 1: must be true or false (not an "
+     "integer)"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "inbound = [\"127.0.0.0/8\", \"10.0.0.0/33\", 7]\n",
+     "partner[0] (\"p1\"): inbound[1] = \"10.0.0.0/33\": must be a network such as "
+     "\"192.0.2.0/24\" or \"2001:db8::/32\", or one address (prefix length 33 is more than "
+     "32, the IPv4 maximum)\n{}"
+     "partner[0] (\"p1\"): inbound[2] = 7: must be a string (not an integer): a network"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "inbound = \"127.0.0.0/8\"\n",
+     "partner[0] (\"p1\"): inbound = \"127.0.0.0/8\": must be an array of networks such as "
+     "\"192.0.2.0/24\" (not a string)"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"mx.p1.org:25\"\n",
+     "partner[0] (\"p1\"): outbound = \"mx.p1.org:25\": must be \"IPv4:port\" or "
+     "\"[IPv6]:port\" with a numeric address (\"mx.p1.org\" is not a numeric IPv4 address "
+     "(names are not looked up))"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"::1:25\"\n",
+     "partner[0] (\"p1\"): outbound = \"::1:25\": must be \"IPv4:port\" or \"[IPv6]:port\" "
+     "with a numeric address (an IPv6 address needs brackets, as in \"[2001:db8::1]:25\")"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = 25\n",
+     "partner[0] (\"p1\"): outbound = 25: must be \"IPv4:port\" or \"[IPv6]:port\" with a "
+     "numeric address (not an integer)"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "client_cn = \"\"\n",
+     "partner[0] (\"p1\"): client_cn = \"\": must be a string of 1..64 printable characters "
+     "(leave the key out for none)"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "client_cn = \"Same.CN\"\n"
+     "[[partner]]\nname = \"p2\"\ndomains = [\"p2.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "client_cn = \"same.cn\"\n",
+     "partner[1] (\"p2\"): client_cn = \"same.cn\": already used by partner[0] (\"p1\")"},
+    {"[[partners]]\nname = \"p1\"\n",
+     "unknown key 'partners'; did you mean 'partner' ([[partner]])?"},
+    {"[[peer]]\nname = \"p1\"\n", "unknown key 'peer'"},
+    {"partner = 5\n", "partner = 5: must be an array of tables ([[partner]])"},
+    {"[partner]\nname = \"p1\"\n", "partner = {...}: must be an array of tables ([[partner]])"},
+    {"partner = [5]\n", "partner[0] = 5: must be a table ([[partner]])"},
+};
+
 TEST_F(PartnersFileTest, Errors) {
-    const FileCase cases[] = {
-        {"[[partner]]\nname = \"p1\"\ndomain = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n",
-         "partner[0] (\"p1\"): unknown key 'domain'; did you mean 'domains'?\n{}"
-         "partner[0] (\"p1\"): domains is missing; it is required (the mail domains this "
-         "partner owns)"},
-        {"[[partner]]\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n",
-         "partner[0]: name is missing; it is required (a short unique name for logs and the "
-         "spool)"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\n",
-         "partner[0] (\"p1\"): outbound is missing; it is required (the partner's smart host, "
-         "\"IPv4:port\" or \"[IPv6]:port\")"},
-        {"[[partner]]\nname = 7\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n",
-         "partner[0]: name = 7: must be a string (not an integer)"},
-        {"[[partner]]\nname = \"p 1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n",
-         "partner[0]: name = \"p 1\": must be 1..64 letters, digits, '.', '_' or '-'"},
-        {"[[partner]]\nname = \"p1\"\ndomains = \"p1.org\"\noutbound = \"127.0.0.1:25\"\n",
-         "partner[0] (\"p1\"): domains = \"p1.org\": must be an array of domain names (not a "
-         "string)"},
-        {"[[partner]]\nname = \"p1\"\ndomains = []\noutbound = \"127.0.0.1:25\"\n",
-         "partner[0] (\"p1\"): domains = []: must list 1..1000 domains"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"ok.org\", 5, \"bad_name.org\", \"x.org.\"]\n"
-         "outbound = \"127.0.0.1:25\"\n",
-         "partner[0] (\"p1\"): domains[1] = 5: must be a string (not an integer): a domain name\n{}"
-         "partner[0] (\"p1\"): domains[2] = \"bad_name.org\": must be a domain name of letters, "
-         "digits and hyphens ('_' is not a letter, digit, hyphen or dot)\n{}"
-         "partner[0] (\"p1\"): domains[3] = \"x.org.\": must be a domain name of letters, digits "
-         "and hyphens (it ends with a dot)"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"a.org\", \"A.ORG\"]\n"
-         "outbound = \"127.0.0.1:25\"\n",
-         "partner[0] (\"p1\"): domains[1] = \"A.ORG\": listed twice"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
-         "[[partner]]\nname = \"p1\"\ndomains = [\"P1.org\"]\noutbound = \"127.0.0.1:25\"\n",
-         "partner[1] (\"p1\"): name = \"p1\": already used by partner[0] (\"p1\")\n{}"
-         "partner[1] (\"p1\"): domains[0] = \"P1.org\": already claimed by partner[0] (\"p1\")"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
-         "subdomains = \"yes\"\nrequire_client_certificate = 1\n",
-         "partner[0] (\"p1\"): subdomains = \"yes\": must be true or false (not a string)\n{}"
-         "partner[0] (\"p1\"): require_client_certificate = 1: must be true or false (not an "
-         "integer)"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
-         "inbound = [\"127.0.0.0/8\", \"10.0.0.0/33\", 7]\n",
-         "partner[0] (\"p1\"): inbound[1] = \"10.0.0.0/33\": must be a network such as "
-         "\"192.0.2.0/24\" or \"2001:db8::/32\", or one address (prefix length 33 is more than "
-         "32, the IPv4 maximum)\n{}"
-         "partner[0] (\"p1\"): inbound[2] = 7: must be a string (not an integer): a network"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
-         "inbound = \"127.0.0.0/8\"\n",
-         "partner[0] (\"p1\"): inbound = \"127.0.0.0/8\": must be an array of networks such as "
-         "\"192.0.2.0/24\" (not a string)"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"mx.p1.org:25\"\n",
-         "partner[0] (\"p1\"): outbound = \"mx.p1.org:25\": must be \"IPv4:port\" or "
-         "\"[IPv6]:port\" with a numeric address (\"mx.p1.org\" is not a numeric IPv4 address "
-         "(names are not looked up))"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"::1:25\"\n",
-         "partner[0] (\"p1\"): outbound = \"::1:25\": must be \"IPv4:port\" or \"[IPv6]:port\" "
-         "with a numeric address (an IPv6 address needs brackets, as in \"[2001:db8::1]:25\")"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = 25\n",
-         "partner[0] (\"p1\"): outbound = 25: must be \"IPv4:port\" or \"[IPv6]:port\" with a "
-         "numeric address (not an integer)"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
-         "client_cn = \"\"\n",
-         "partner[0] (\"p1\"): client_cn = \"\": must be a string of 1..64 printable characters "
-         "(leave the key out for none)"},
-        {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
-         "client_cn = \"Same.CN\"\n"
-         "[[partner]]\nname = \"p2\"\ndomains = [\"p2.org\"]\noutbound = \"127.0.0.1:25\"\n"
-         "client_cn = \"same.cn\"\n",
-         "partner[1] (\"p2\"): client_cn = \"same.cn\": already used by partner[0] (\"p1\")"},
-        {"[[partners]]\nname = \"p1\"\n",
-         "unknown key 'partners'; did you mean 'partner' ([[partner]])?"},
-        {"[[peer]]\nname = \"p1\"\n", "unknown key 'peer'"},
-        {"partner = 5\n", "partner = 5: must be an array of tables ([[partner]])"},
-        {"[partner]\nname = \"p1\"\n", "partner = {...}: must be an array of tables ([[partner]])"},
-        {"partner = [5]\n", "partner[0] = 5: must be a table ([[partner]])"},
-    };
-    for (const FileCase& c : cases) {
+    for (const FileCase& c : file_cases) {
         SCOPED_TRACE(std::string(c.text));
         std::string expected = path_ + ": " + std::string(c.error);
         for (std::size_t at; (at = expected.find("{}")) != std::string::npos;) {
