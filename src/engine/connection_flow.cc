@@ -99,15 +99,16 @@ bool Shard::advance_tls(Connection& connection) {
         return connection.state == Connection::State::open;
     }
     connection.tls_state = Connection::Tls::active;
-    connection.policy.set_tls(nullptr);
+    // On the implicit-TLS port the session has not greeted yet: it learns the TLS facts
+    // first, then sends its 220 inside TLS.
     connection.smtp->tls_started(session.facts());
+    if (connection.implicit_tls) {
+        connection.smtp->start(false);
+    }
     connection.policy.set_tls(&*connection.smtp->tls());
     const smtp::TlsFacts& facts = *connection.smtp->tls();
     base::log_debug("TLS from [{}]: {} {} cert={} cn={}", connection.peer_text, facts.version,
                     facts.cipher, facts.client_cert_verdict, facts.client_cn);
-    if (connection.implicit_tls) {
-        connection.smtp->start(false);
-    }
     return true;
 }
 
@@ -190,7 +191,7 @@ void Shard::take_replies(Connection& connection) {
         replies.erase(0, offset);
         return;
     }
-    if (connection.plain_out.append(replies)) {
+    if (connection.plain_out.append(std::string_view(replies))) {
         replies.clear();
     }
 }

@@ -191,7 +191,7 @@ void SpoolWriter::submit_punch() {
     // its clients were told 451/452 and will send again.
     io_uring_sqe* punch = ring_.sqe(Tag{Op::spool_punch, 0, 0});
     io_uring_prep_fallocate(punch, segment_fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                            punch_offset_, punch_bytes_);
+                            static_cast<off_t>(punch_offset_), static_cast<off_t>(punch_bytes_));
     punch->flags |= IOSQE_IO_LINK;
     io_uring_sqe* sync = ring_.sqe(Tag{Op::spool_sync, 1, 0});
     io_uring_prep_fsync(sync, segment_fd_, IORING_FSYNC_DATASYNC);

@@ -1,0 +1,161 @@
+// spool_writer_test.cc -- the group-commit writer against a real ring and a real directory.
+//
+// Method: drive a SpoolWriter on its own io_uring until every append has an outcome, then
+// read the directory back with spool::recover, which is what hubd does after a crash.
+// A failing write is produced with RLIMIT_FSIZE (EFBIG), which needs no root and no
+// special filesystem, and proves that a failed batch is never recovered.
+#include "engine/spool_writer.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "engine/ring_setup.h"
+#include "gtest/gtest.h"
+
+namespace hub::engine {
+namespace {
+
+class SpoolWriterTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char pattern[] = "/tmp/spool-writer-test-XXXXXX";
+        ASSERT_NE(mkdtemp(pattern), nullptr);
+        root_ = pattern;
+        std::filesystem::create_directories(root_ + "/shard-0");
+        dir_fd_ = open((root_ + "/shard-0").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_GE(dir_fd_, 0);
+        ASSERT_TRUE(setup_ring(ring_storage_, 64));
+    }
+    void TearDown() override {
+        io_uring_queue_exit(&ring_storage_);
+        close(dir_fd_);
+        std::filesystem::remove_all(root_);
+    }
+
+    // Runs completions until the writer is idle; returns the outcomes.
+    std::vector<CommitOutcome> run(SpoolWriter& writer) {
+        std::vector<CommitOutcome> outcomes;
+        for (int turn = 0; turn < 10000; turn++) {
+            io_uring_submit_and_wait(&ring_storage_, 1);
+            io_uring_cqe* cqe = nullptr;
+            while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
+                Tag tag = Tag::unpack(cqe->user_data);
+                int result = cqe->res;
+                io_uring_cqe_seen(&ring_storage_, cqe);
+                writer.on_completion(tag.op, result);
+            }
+            for (const CommitOutcome& outcome : writer.finished()) {
+                outcomes.push_back(outcome);
+            }
+            writer.finished().clear();
+            if (writer.idle()) {
+                break;
+            }
+        }
+        return outcomes;
+    }
+
+    void append(SpoolWriter& writer, std::uint32_t slot, std::size_t body_bytes) {
+        spool::MessageMeta meta;
+        meta.id = writer.next_id();
+        meta.arrival_unix_s = 1700000000;
+        meta.client_address = "127.0.0.1";
+        meta.envelope.mail_from = "alice@partner1.gov.uk";
+        meta.envelope.recipients.push_back({"joe@partner2.gov.uk.lgolhub.net", 0, ""});
+        std::string body = "Message-ID: <m" + std::to_string(slot) + "@test>\r\n\r\n" +
+                           std::string(body_bytes, 'x') + "\r\n";
+        writer.append(meta, "Received: test\r\n", body, CommitWaiter{slot, 1});
+    }
+
+    std::string root_;
+    int dir_fd_ = -1;
+    io_uring ring_storage_{};
+    Ring ring_{ring_storage_};
+};
+
+TEST_F(SpoolWriterTest, EveryAppendBecomesDurableAndRecoverable) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 5, 1 << 20);
+    writer.start();
+    for (std::uint32_t slot = 0; slot < 10; slot++) {
+        append(writer, slot, 100);
+    }
+    std::vector<CommitOutcome> outcomes = run(writer);
+    ASSERT_EQ(outcomes.size(), 10u);
+    for (const CommitOutcome& outcome : outcomes) {
+        EXPECT_EQ(outcome.status, CommitStatus::durable);
+    }
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    ASSERT_EQ(recovery->messages.size(), 10u);
+    EXPECT_EQ(recovery->messages[0].meta.id, outcomes[0].id);
+    EXPECT_EQ(recovery->next_segment_seq[0], 6u);
+}
+
+TEST_F(SpoolWriterTest, RotatesSegmentsAndRecoversAll) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 4096);
+    writer.start();
+    std::size_t durable = 0;
+    for (std::uint32_t slot = 0; slot < 40; slot++) {
+        append(writer, slot, 1000);
+        for (const CommitOutcome& outcome : run(writer)) {
+            durable += outcome.status == CommitStatus::durable ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(durable, 40u);
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    EXPECT_EQ(recovery->messages.size(), 40u);
+    EXPECT_GT(recovery->segments.size(), 5u);
+}
+
+TEST_F(SpoolWriterTest, FailedBatchIsAnsweredAndNeverRecovered) {
+    signal(SIGXFSZ, SIG_IGN);  // Let the write fail with EFBIG instead of a signal.
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 1 << 20);
+    writer.start();
+    append(writer, 0, 100);
+    ASSERT_EQ(run(writer).size(), 1u);
+    std::uintmax_t first_bytes = std::filesystem::file_size(root_ + "/shard-0/00000001.seg");
+
+    rlimit saved{};
+    getrlimit(RLIMIT_FSIZE, &saved);
+    rlimit small = saved;
+    small.rlim_cur = first_bytes + 1500;  // Room for one more record, not three.
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    for (std::uint32_t slot = 1; slot <= 3; slot++) {
+        append(writer, slot, 1000);
+    }
+    std::vector<CommitOutcome> failed = run(writer);
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    std::size_t durable_during_limit = 0;
+    for (const CommitOutcome& outcome : failed) {
+        durable_during_limit += outcome.status == CommitStatus::durable ? 1 : 0;
+    }
+    EXPECT_LT(durable_during_limit, 3u);
+
+    append(writer, 4, 100);
+    append(writer, 5, 100);
+    for (const CommitOutcome& outcome : run(writer)) {
+        EXPECT_EQ(outcome.status, CommitStatus::durable);
+    }
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    // Exactly the acknowledged ones: the first, any that landed under the limit, 4 and 5.
+    EXPECT_EQ(recovery->messages.size(), 3u + durable_during_limit);
+    for (const auto& message : recovery->messages) {
+        bool was_failed = false;
+        for (const CommitOutcome& outcome : failed) {
+            if (outcome.id == message.meta.id && outcome.status != CommitStatus::durable) {
+                was_failed = true;
+            }
+        }
+        EXPECT_FALSE(was_failed) << "a message answered 451/452 was recovered";
+    }
+}
+
+}  // namespace
+}  // namespace hub::engine
