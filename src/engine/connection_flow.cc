@@ -249,7 +249,9 @@ void Shard::spool_message(Connection& connection) {
     facts.esmtp = envelope.esmtp;
     facts.tls = session.tls() ? &*session.tls() : nullptr;
     facts.queue_id = id_text;
-    facts.for_address = envelope.recipients.size() == 1 ? envelope.recipients[0].address : "";
+    if (envelope.recipients.size() == 1) {
+        facts.for_address = envelope.recipients[0].address;
+    }
     facts.unix_time_s = static_cast<std::int64_t>(meta.arrival_unix_s);
     std::string received = smtp::format_received(facts);
     connection.awaiting_commit = true;

@@ -167,20 +167,20 @@ Result<void, std::string> check_kernel_features() {
     if (auto enabled = check_not_disabled(); !enabled) {
         return enabled;
     }
-    io_uring ring;
-    auto setup = setup_ring(ring, 8);
-    if (!setup) {
-        return unexpected(setup.error());
+    // A fresh ring per check, so that no completion of one check is read by the next.
+    using Check = Result<void, std::string> (*)(io_uring&);
+    for (Check check : {&check_opcodes, &check_multishot_recv, &check_multishot_accept}) {
+        io_uring ring;
+        if (auto setup = setup_ring(ring, 8); !setup) {
+            return setup;
+        }
+        Result<void, std::string> result = check(ring);
+        io_uring_queue_exit(&ring);
+        if (!result) {
+            return result;
+        }
     }
-    Result<void, std::string> result = check_opcodes(ring);
-    if (result) {
-        result = check_multishot_recv(ring);
-    }
-    if (result) {
-        result = check_multishot_accept(ring);
-    }
-    io_uring_queue_exit(&ring);
-    return result;
+    return {};
 }
 
 }  // namespace hub::engine
