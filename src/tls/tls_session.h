@@ -4,6 +4,16 @@
 // ciphertext_out; the engine moves those bytes with io_uring. No call here makes a
 // system call or blocks. Both queues are bounded: when ciphertext_out is full the
 // callbacks answer WANT_WRITE and the engine must flush before calling again.
+//
+// How the engine drives a Session (the shape of wolfSSL's server-tls-nonblocking.c with
+// the select() replaced by the ring):
+//   recv CQE     -> ciphertext_in.append(bytes); then handshake() or read() until they
+//                   report want_input / 0 bytes.
+//   after every call here -> if !ciphertext_out.empty(), submit one send for readable();
+//                   consume() what the kernel took. want_flush / output_blocked() mean
+//                   "flush, then call again" (handshake() or flush()).
+//   EOF          -> transport_closed = true, then read()/handshake() report Error::closed.
+//   to reply     -> write() pieces of at most writable_bytes().
 #pragma once
 
 #include <cstdint>
@@ -18,10 +28,13 @@
 
 typedef struct WOLFSSL_CTX WOLFSSL_CTX;
 typedef struct WOLFSSL WOLFSSL;
+typedef struct WOLFSSL_SESSION WOLFSSL_SESSION;
 
 namespace hub::tls {
 
-inline constexpr std::size_t ciphertext_in_bytes = 64 * 1024;   // Four full records.
+struct TicketKeys;  // session_tickets.h
+
+inline constexpr std::size_t ciphertext_in_bytes = 64 * 1024;  // Four full records.
 inline constexpr std::size_t ciphertext_out_bytes = 64 * 1024;
 static_assert(ciphertext_in_bytes >= 16 * 1024 + 256, "one full TLS record must fit");
 
@@ -46,21 +59,88 @@ struct ServerConfig {
     bool request_client_certificate = true;  // Ask; the verdict is recorded, not enforced.
 };
 
+// Files and policy for a client context (outbound delivery, tests). Paths are PEM files.
+struct ClientConfig {
+    std::string trust_anchor_path;       // CAs the server must chain to; may be empty
+                                         // only when verify_peer is false.
+    std::string certificate_chain_path;  // Optional client certificate, leaf first.
+    std::string private_key_path;        // Required when certificate_chain_path is set.
+    std::string server_name;             // Default SNI and name to check (RFC 6125); a session may
+                                         // override it. Empty: no SNI and no name check.
+    bool verify_peer = true;  // Chain (and name, if any) must verify or the handshake fails.
+    // Optional pin: SHA-256 of the server's leaf certificate (DER), 64 hex digits, ':'
+    // separators allowed. Checked in addition to verify_peer, or instead of it when
+    // verify_peer is false (DANE-EE style, RFC 7672 3.1.1).
+    std::string pinned_sha256;
+};
+
 // Installs mimalloc as wolfSSL's allocator and initialises the library; call once per
-// process before any context is made.
+// process before any context is made. Safe to call again (and from several threads): the
+// later calls do nothing. In sanitizer builds the C allocator is used instead, so that
+// AddressSanitizer and LeakSanitizer see wolfSSL's heap.
 void initialise_library();
 
 // An immutable, shareable server context (one per listener configuration).
+// TLS 1.2 minimum, TLS 1.3 preferred, AEAD suites only, stateless session tickets (not
+// resumable for clients that presented a certificate: see session_tickets.cc).
 class ServerContext {
 public:
+    // Errors: setup_failed, with a message naming the file that could not be used.
     [[nodiscard]] static Result<std::shared_ptr<ServerContext>, ErrorDetail> create(
         const ServerConfig& config);
     ~ServerContext();
+    ServerContext(const ServerContext&) = delete;
+    ServerContext& operator=(const ServerContext&) = delete;
     WOLFSSL_CTX* native() const { return ctx_; }
 
 private:
     explicit ServerContext(WOLFSSL_CTX* ctx) : ctx_(ctx) {}
     WOLFSSL_CTX* ctx_;
+    TicketKeys* ticket_keys_ = nullptr;  // Owned; wolfSSL's ticket callback context.
+};
+
+// An immutable, shareable client context.
+class ClientContext {
+public:
+    // Errors: setup_failed (unreadable trust anchors or client certificate/key, a malformed
+    // pin, verify_peer without trust anchors).
+    [[nodiscard]] static Result<std::shared_ptr<ClientContext>, ErrorDetail> create(
+        const ClientConfig& config);
+    // Wraps a context the test built itself (for example one limited to TLS 1.1 or to CBC
+    // suites) and installs our I/O callbacks on it. Takes ownership of ctx. Only the
+    // server_name, verify_peer and pinned_sha256 fields of config are used.
+    static std::shared_ptr<ClientContext> adopt_for_test(WOLFSSL_CTX* ctx,
+                                                         const ClientConfig& config);
+    ~ClientContext();
+    ClientContext(const ClientContext&) = delete;
+    ClientContext& operator=(const ClientContext&) = delete;
+    WOLFSSL_CTX* native() const { return ctx_; }
+    const ClientConfig& config() const { return config_; }
+
+private:
+    ClientContext(WOLFSSL_CTX* ctx, const ClientConfig& config);
+    WOLFSSL_CTX* ctx_;
+    ClientConfig config_;
+    friend class Session;
+    std::string pinned_sha256_hex_;  // Normalised: lower case, no separators; or empty.
+};
+
+// A client's resumable session (ticket and secrets), kept between connections to the same
+// server. Move-only; frees the wolfSSL object.
+class SavedSession {
+public:
+    SavedSession() = default;
+    ~SavedSession();
+    SavedSession(SavedSession&& other) noexcept;
+    SavedSession& operator=(SavedSession&& other) noexcept;
+    SavedSession(const SavedSession&) = delete;
+    SavedSession& operator=(const SavedSession&) = delete;
+    bool empty() const { return session_ == nullptr; }
+
+private:
+    friend class Session;
+    explicit SavedSession(WOLFSSL_SESSION* session) : session_(session) {}
+    WOLFSSL_SESSION* session_ = nullptr;
 };
 
 enum class Progress {
@@ -71,8 +151,13 @@ enum class Progress {
 
 class Session {
 public:
+    // Errors: setup_failed (wolfSSL could not allocate the connection object).
     [[nodiscard]] static Result<std::unique_ptr<Session>, ErrorDetail> create_server(
         std::shared_ptr<ServerContext> context);
+    // A client session; server_name (SNI and the name the certificate must match) overrides
+    // the context's config().server_name when not empty.
+    [[nodiscard]] static Result<std::unique_ptr<Session>, ErrorDetail> create_client(
+        std::shared_ptr<ClientContext> context, std::string_view server_name = {});
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -81,31 +166,78 @@ public:
     base::ByteQueue ciphertext_out{ciphertext_out_bytes};
     bool transport_closed = false;  // Set by the engine at EOF; reads then fail with closed.
 
-    // Advances the handshake as far as the buffered ciphertext allows.
+    // Advances the handshake as far as the buffered ciphertext allows (wolfSSL_accept on a
+    // server, wolfSSL_connect on a client). Returns done once; calling again after done
+    // returns done. Errors: handshake_failed (alert, protocol version or cipher mismatch, a
+    // server certificate that fails verify_peer or the pin), closed (transport closed or
+    // close_notify before the handshake finished).
     [[nodiscard]] Result<Progress, ErrorDetail> handshake();
     bool handshake_done() const { return handshake_done_; }
 
-    // Decrypts into plaintext_out; returns the byte count, 0 meaning want_input.
+    // Decrypts into plaintext_out; returns the byte count, 0 meaning want_input (or, when
+    // output_blocked(), want_flush). Call again until it returns 0: wolfSSL keeps decrypted
+    // bytes that did not fit plaintext_out. Precondition: handshake_done().
+    // Errors: closed (close_notify received, RFC 8446 6.1, or the transport closed),
+    // protocol (bad record, decrypt failure, alert).
     [[nodiscard]] Result<std::size_t, ErrorDetail> read(std::span<char> plaintext_out);
     // Encrypts all of plaintext_in into ciphertext_out, or fails; the caller keeps
     // plaintext_in small enough (<= 16 KiB per call) that it fits an empty outbox.
+    // Precondition (asserted): handshake_done() and plaintext_in.size() <= writable_bytes(),
+    // which guarantees wolfSSL never meets a full outbox half way through a record (a
+    // partial record would pin wolfSSL to resending the very same plaintext).
+    // Errors: protocol (wolfSSL refused, e.g. after a fatal alert), closed.
     [[nodiscard]] Result<void, ErrorDetail> write(std::span<const char> plaintext_in);
-    // Queues close_notify.
+    // The most plaintext one write() accepts now: 0 while output_blocked(), else up to
+    // write_bytes_max (16 KiB) as ciphertext_out's free space allows.
+    std::size_t writable_bytes() const;
+    // True when wolfSSL holds ciphertext that did not fit ciphertext_out (a read() that had
+    // to answer, e.g. a TLS 1.3 KeyUpdate). Flush ciphertext_out, then call flush().
+    bool output_blocked() const { return output_blocked_; }
+    // Moves wolfSSL's held ciphertext into ciphertext_out: done, or want_flush if it still
+    // does not all fit. Before the handshake is done this is handshake().
+    [[nodiscard]] Result<Progress, ErrorDetail> flush();
+    // Queues close_notify (RFC 8446 6.1) with one wolfSSL_shutdown; does not wait for the
+    // peer's. If ciphertext_out is full the alert may be lost, which SMTP tolerates: the
+    // QUIT/221 exchange already ended the conversation.
     void shutdown();
 
-    // Valid after the handshake: version, cipher, bits, client certificate facts.
+    // Valid after the handshake: version, cipher, bits, client certificate facts. On a
+    // client session the client_* fields describe the server's certificate.
     smtp::TlsFacts facts() const;
+    // The verification error recorded for the peer's certificate (wolfSSL's X509 error
+    // code as the verify callback saw it), 0 if none.
+    int peer_verify_error() const { return verify_error_; }
+    bool is_client() const { return client_context_ != nullptr; }
+    // Whether the handshake resumed an earlier session (ticket), valid after handshake().
+    bool resumed() const;
+
+    // Client only: the session to resume next time (TLS 1.3 tickets arrive after the
+    // handshake, so take it after the first read()). Empty if there is nothing to resume.
+    SavedSession save_session() const;
+    // Client only, before handshake(): offer saved for resumption. Errors: setup_failed.
+    [[nodiscard]] Result<void, ErrorDetail> resume_from(const SavedSession& saved);
+
+    WOLFSSL* native_for_test() const { return ssl_; }
 
 private:
-    Session(std::shared_ptr<ServerContext> context, WOLFSSL* ssl);
-    std::shared_ptr<ServerContext> context_;
+    Session(WOLFSSL* ssl, std::shared_ptr<ServerContext> server_context,
+            std::shared_ptr<ClientContext> client_context);
+    [[nodiscard]] Result<void, ErrorDetail> check_pin();
+    std::shared_ptr<ServerContext> server_context_;  // Exactly one of the two is set.
+    std::shared_ptr<ClientContext> client_context_;
     WOLFSSL* ssl_;
     bool handshake_done_ = false;
+    bool output_blocked_ = false;  // Set by ciphertext_send: wolfSSL holds unsent bytes.
+    bool shutdown_sent_ = false;
+    bool pin_matched_ = false;  // Client: the server's leaf matched pinned_sha256.
     // The verify callback records the chain verdict here (the handshake never fails on a
     // bad client certificate; policy decides what a verdict means).
     friend int verify_client(int preverify, void* store);
+    friend int verify_server(int preverify, void* store);
+    friend int ciphertext_recv(WOLFSSL* ssl, char* out, int out_bytes, void* context);
+    friend int ciphertext_send(WOLFSSL* ssl, char* in, int in_bytes, void* context);
     int verify_error_ = 0;
-    bool peer_presented_certificate_ = false;
+    bool peer_presented_certificate_ = false;  // The verify callback saw a certificate.
 };
 
 }  // namespace hub::tls

@@ -1,0 +1,26 @@
+// limits.h -- bounds the TLS glue relies on. None of these is configurable: they follow
+// from the TLS record format (RFC 8446 5.1, 5.2; RFC 5246 6.2) and from our buffer sizes.
+#pragma once
+
+#include <cstddef>
+
+namespace hub::tls {
+
+// The largest plaintext one write() accepts: one full record (RFC 8446 5.1: 2^14 bytes).
+inline constexpr std::size_t write_bytes_max = 16 * 1024;
+
+// Bytes a record adds to its plaintext, with room to spare. TLS 1.3 AEAD: 5 header + 1
+// content type + 16 tag = 22; TLS 1.2 AES-GCM: 5 + 8 explicit nonce + 16 tag = 29. The
+// margin also covers one small control record (KeyUpdate, alert) queued in the same call.
+inline constexpr std::size_t record_overhead_bytes_max = 256;
+
+// Distinguished names longer than this are cut; a DN is for logs and Received: headers.
+inline constexpr std::size_t name_bytes_max = 512;
+
+// Characters of a pinned SHA-256 fingerprint in hex, without separators.
+inline constexpr std::size_t sha256_hex_chars = 64;
+
+static_assert(write_bytes_max + record_overhead_bytes_max <= 64 * 1024,
+              "one full record must fit an empty ciphertext_out");
+
+}  // namespace hub::tls
