@@ -445,7 +445,7 @@ bool check_header(RecordType type, std::uint8_t version, std::uint16_t reserved,
     return length_ok;
 }
 
-// Reads the trailer and padding of a record whose payload ended at payload_end.
+// Reads and checks the trailer and padding of the record at offset.
 RecordResult check_trailer(ByteSource& source, std::uint64_t offset, std::uint32_t payload_bytes) {
     RecordResult result;
     std::uint64_t unpadded =
@@ -483,53 +483,64 @@ bool nothing_follows(ByteSource& source, std::uint64_t offset) {
     return next && std::all_of(next->begin(), next->end(), [](char c) { return c == 0; });
 }
 
-// Decodes the record at offset. Every field is validated; nothing is asserted.
-RecordResult decode_record_at(ByteSource& source, std::uint64_t offset, const RecordWants& wants,
-                              RecordBody& body) {
-    RecordResult result;
+struct RecordHeader {
+    RecordType type = RecordType::segment_header;
+    std::uint32_t payload_bytes = 0;
+    std::uint32_t stored_crc = 0;
+    std::uint32_t header_crc = 0;  // CRC-32C of bytes 4..11, where the payload's continues.
+};
+
+// Reads and checks the fixed header at offset; false (with result filled in) if it fails.
+bool read_record_header(ByteSource& source, std::uint64_t offset, RecordHeader& header,
+                        RecordResult& result) {
     Result<std::span<const char>, int> head = source.read(offset, record_header_bytes);
     if (!head) {
         result.verdict = Verdict::io_error;
         result.read_errno = head.error();
-        return result;
+        return false;
     }
     if (head->empty()) {
         result.verdict = Verdict::end;
-        return result;
+        return false;
     }
     if (head->size() < record_header_bytes ||
         std::all_of(head->begin(), head->end(), [](char c) { return c == 0; })) {
         // Cut short, or zeros where a write never landed (a punched or preallocated range).
         result.verdict = Verdict::torn;
         result.detail = describe_offset(offset, "incomplete or zero-filled header");
-        return result;
+        return false;
     }
-    std::array<char, record_header_bytes> header;
-    std::copy(head->begin(), head->end(), header.begin());  // head dies at the next read.
-    std::uint8_t type_code = static_cast<std::uint8_t>(header[4]);
-    auto type = static_cast<RecordType>(type_code);
-    std::uint16_t reserved = static_cast<std::uint16_t>(static_cast<unsigned char>(header[6]) |
-                                                        static_cast<unsigned char>(header[7]) << 8);
-    std::uint32_t payload_bytes = load_u32(header.data() + 8);
-    if (load_u32(header.data()) != record_magic || type_code < 1 || type_code > 3) {
+    const char* bytes = head->data();  // Valid until the next read: use it right away.
+    auto type_code = static_cast<std::uint8_t>(bytes[4]);
+    auto reserved = static_cast<std::uint16_t>(static_cast<unsigned char>(bytes[6]) |
+                                               static_cast<unsigned char>(bytes[7]) << 8);
+    header.type = static_cast<RecordType>(type_code);
+    header.payload_bytes = load_u32(bytes + 8);
+    header.stored_crc = load_u32(bytes + crc_field_offset);
+    header.header_crc = crc32c_extend(
+        0, std::span<const char>(bytes + crc_covered_header_offset, crc_covered_header_bytes));
+    result.verdict = Verdict::corrupt;
+    if (load_u32(bytes) != record_magic || type_code < 1 || type_code > 3) {
         result.detail = describe_offset(offset, "bad magic or record type");
-        return result;
+        return false;
     }
-    if (!check_header(type, static_cast<std::uint8_t>(header[5]), reserved, payload_bytes,
-                      result.detail)) {
+    if (!check_header(header.type, static_cast<std::uint8_t>(bytes[5]), reserved,
+                      header.payload_bytes, result.detail)) {
         result.detail = describe_offset(offset, result.detail);
-        return result;
+        return false;
     }
-    PayloadReader reader(
-        source, offset + record_header_bytes, payload_bytes,
-        crc32c_extend(0, std::span<const char>(header).subspan(crc_covered_header_offset,
-                                                               crc_covered_header_bytes)));
-    switch (type) {
+    return true;
+}
+
+// Parses the payload by type, then requires it used up exactly and its checksum right.
+void read_payload(PayloadReader& reader, const RecordHeader& header, const RecordWants& wants,
+                  RecordBody& body) {
+    switch (header.type) {
         case RecordType::segment_header:
             parse_segment_header(reader, body);
             break;
         case RecordType::message:
-            parse_message(reader, payload_bytes, wants, body);
+            parse_message(reader, header.payload_bytes, wants, body);
             break;
         case RecordType::status:
             parse_status(reader, body);
@@ -538,23 +549,36 @@ RecordResult decode_record_at(ByteSource& source, std::uint64_t offset, const Re
     if (reader.ok() && reader.left() != 0) {
         reader.fail(Verdict::corrupt, fmt::format("{} payload bytes left over", reader.left()));
     }
-    std::uint64_t claimed_end =
-        align_up(std::uint64_t{record_header_bytes} + payload_bytes + record_trailer_bytes) +
-        offset;
-    if (reader.ok() && reader.crc() != load_u32(header.data() + crc_field_offset)) {
+    if (reader.ok() && reader.crc() != header.stored_crc) {
         reader.fail(Verdict::corrupt, "checksum mismatch");
     }
+}
+
+// Decodes the record at offset. Every field is validated; nothing is asserted.
+RecordResult decode_record_at(ByteSource& source, std::uint64_t offset, const RecordWants& wants,
+                              RecordBody& body) {
+    RecordResult result;
+    RecordHeader header;
+    if (!read_record_header(source, offset, header, result)) {
+        HUB_ASSERT(result.verdict != Verdict::ok);
+        return result;
+    }
+    PayloadReader reader(source, offset + record_header_bytes, header.payload_bytes,
+                         header.header_crc);
+    read_payload(reader, header, wants, body);
     if (!reader.ok()) {
         result.verdict = reader.verdict();
         result.read_errno = reader.read_errno();
         result.detail = describe_offset(offset, reader.detail());
     } else {
-        result = check_trailer(source, offset, payload_bytes);
-        result.type = type;
+        result = check_trailer(source, offset, header.payload_bytes);
+        result.type = header.type;
         if (result.verdict != Verdict::ok && result.verdict != Verdict::io_error) {
             result.detail = describe_offset(offset, result.detail);
         }
     }
+    std::uint64_t claimed_end = offset + align_up(std::uint64_t{record_header_bytes} +
+                                                  header.payload_bytes + record_trailer_bytes);
     if (result.verdict == Verdict::corrupt && nothing_follows(source, claimed_end)) {
         // A bad record with only zeros or the end of the file after it is a write that did
         // not finish (or a failed batch the writer punched out), not damage to the middle.

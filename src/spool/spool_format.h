@@ -44,8 +44,10 @@
 //   status (P = 14): u8 id.shard, u32 id.segment_seq, u32 id.ordinal,
 //            u32 recipient_index, u8 status (1 delivered, 2 bounced)
 // In a segment the first record is the segment header, naming the file's own shard and
-// sequence; message records carry ids of that shard and segment with strictly increasing
-// ordinals. Status records may name a message in any segment.
+// sequence, and no other record is a segment header. A message's id need not name the
+// segment it is stored in (the writer keeps ids handed out before a rotation, and a
+// compaction copies messages with their ids); recovery keeps the first copy of an id.
+// Status records may name a message in any segment.
 #pragma once
 
 #include <cstdint>
