@@ -7,7 +7,6 @@
 #include <wolfssl/ssl.h>
 
 #include <array>
-#include <cstring>
 
 #include <fmt/format.h>
 

@@ -78,6 +78,11 @@ int verify_client(int preverify, void* store_opaque) {
     auto* store = static_cast<WOLFSSL_X509_STORE_CTX*>(store_opaque);
     Session& session = session_of(store);
     HUB_ASSERT(!session.is_client());
+    if (store->totalCerts <= 0) {
+        // An empty Certificate message (RFC 8446 4.4.2.4, RFC 5246 7.4.6): wolfSSL reports
+        // it as an error, but "no certificate" is the verdict "none", not "failed".
+        return 1;
+    }
     session.peer_presented_certificate_ = true;
     if (preverify == 0 && session.verify_error_ == 0) {
         int error = wolfSSL_X509_STORE_CTX_get_error(store);
@@ -90,7 +95,7 @@ int verify_server(int preverify, void* store_opaque) {
     auto* store = static_cast<WOLFSSL_X509_STORE_CTX*>(store_opaque);
     Session& session = session_of(store);
     HUB_ASSERT(session.is_client());
-    session.peer_presented_certificate_ = true;
+    session.peer_presented_certificate_ = store->totalCerts > 0;
     if (preverify == 0 && session.verify_error_ == 0) {
         int error = wolfSSL_X509_STORE_CTX_get_error(store);
         session.verify_error_ = error != 0 ? error : -1;

@@ -357,7 +357,8 @@ smtp::TlsFacts Session::facts() const {
 
     X509Guard peer{wolfSSL_get_peer_certificate(ssl_)};
     if (peer.cert == nullptr) {
-        facts.client_cert_verdict = "none";
+        // A certificate wolfSSL saw but cannot give back must not read as "none".
+        facts.client_cert_verdict = peer_presented_certificate_ ? "failed" : "none";
         return facts;
     }
     facts.client_subject = name_oneline(wolfSSL_X509_get_subject_name(peer.cert));

@@ -61,13 +61,17 @@ struct ServerConfig {
 
 // Files and policy for a client context (outbound delivery, tests). Paths are PEM files.
 struct ClientConfig {
-    std::string trust_anchor_path;       // CAs the server must chain to; may be empty
-                                         // only when verify_peer is false.
-    std::string certificate_chain_path;  // Optional client certificate, leaf first.
-    std::string private_key_path;        // Required when certificate_chain_path is set.
-    std::string server_name;             // Default SNI and name to check (RFC 6125); a session may
-                                         // override it. Empty: no SNI and no name check.
-    bool verify_peer = true;  // Chain (and name, if any) must verify or the handshake fails.
+    // CAs the server must chain to; may be empty only when verify_peer is false.
+    std::string trust_anchor_path;
+    // Optional client certificate (leaf first) and its key; both or neither.
+    std::string certificate_chain_path;
+    std::string private_key_path;
+    // Default SNI (RFC 6066 3) and the name the certificate must match (RFC 6125 6.4); a
+    // session may override it. Empty: no SNI and no name check.
+    std::string server_name;
+    // The chain (and name, if any) must verify or the handshake fails. Off: opportunistic
+    // TLS (RFC 7435), nothing checked unless pinned_sha256 is set.
+    bool verify_peer = true;
     // Optional pin: SHA-256 of the server's leaf certificate (DER), 64 hex digits, ':'
     // separators allowed. Checked in addition to verify_peer, or instead of it when
     // verify_peer is false (DANE-EE style, RFC 7672 3.1.1).
@@ -201,8 +205,13 @@ public:
     // QUIT/221 exchange already ended the conversation.
     void shutdown();
 
-    // Valid after the handshake: version, cipher, bits, client certificate facts. On a
-    // client session the client_* fields describe the server's certificate.
+    // Valid after the handshake: version, cipher, bits, client certificate facts.
+    // Server session: client_cert_verdict is "none" (no certificate presented), "verified"
+    // (chains to client_ca_path) or "failed" (see peer_verify_error()); the subject and
+    // issuer are one-line DNs ("/C=GB/O=Partner One/CN=partner1.test"). A resumed session
+    // never carried a certificate (session_tickets.cc), so it reports "none" truthfully.
+    // Client session: the client_* fields describe the server's certificate, and the
+    // verdict is "verified" (verify_peer or the pin passed) or "unverified".
     smtp::TlsFacts facts() const;
     // The verification error recorded for the peer's certificate (wolfSSL's X509 error
     // code as the verify callback saw it), 0 if none.
@@ -229,7 +238,6 @@ private:
     bool handshake_done_ = false;
     bool output_blocked_ = false;  // Set by ciphertext_send: wolfSSL holds unsent bytes.
     bool shutdown_sent_ = false;
-    bool pin_matched_ = false;  // Client: the server's leaf matched pinned_sha256.
     // The verify callback records the chain verdict here (the handshake never fails on a
     // bad client certificate; policy decides what a verdict means).
     friend int verify_client(int preverify, void* store);
@@ -238,6 +246,7 @@ private:
     friend int ciphertext_send(WOLFSSL* ssl, char* in, int in_bytes, void* context);
     int verify_error_ = 0;
     bool peer_presented_certificate_ = false;  // The verify callback saw a certificate.
+    bool pin_matched_ = false;                 // Client: the leaf matched pinned_sha256.
 };
 
 }  // namespace hub::tls
