@@ -10,11 +10,11 @@ namespace hub::base {
 [[noreturn]] void panic(const char* file, int line, const char* what);
 }  // namespace hub::base
 
-#define HUB_ASSERT(cond)                                      \
-    do {                                                      \
-        if (!(cond)) [[unlikely]] {                           \
-            ::hub::base::panic(__FILE__, __LINE__, #cond);    \
-        }                                                     \
+#define HUB_ASSERT(cond)                                   \
+    do {                                                   \
+        if (!(cond)) [[unlikely]] {                        \
+            ::hub::base::panic(__FILE__, __LINE__, #cond); \
+        }                                                  \
     } while (0)
 
 #define HUB_PANIC(what) ::hub::base::panic(__FILE__, __LINE__, what)

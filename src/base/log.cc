@@ -21,6 +21,8 @@ namespace {
 inline constexpr std::size_t log_line_bytes_max = 2048;
 inline constexpr std::size_t program_bytes_max = 32;
 std::array<char, program_bytes_max> program_name{"hub"};
+pid_t program_pid = 0;  // Cached: a getpid() per line would be a system call per line.
+thread_local LogSink* thread_sink = nullptr;
 
 std::string_view level_name(LogLevel level) {
     switch (level) {
@@ -43,21 +45,30 @@ void log_set_program(std::string_view program) {
     std::size_t length = std::min(program.size(), program_bytes_max - 1);
     std::memcpy(program_name.data(), program.data(), length);
     program_name[length] = '\0';
+    program_pid = getpid();
+}
+
+void log_set_thread_sink(LogSink* sink) {
+    thread_sink = sink;
 }
 
 void log_write(LogLevel level, std::string_view line) {
     std::array<char, log_line_bytes_max> out;
     auto result = fmt::format_to_n(out.data(), out.size() - 1, "{}[{}]: {}: {}",
-                                   program_name.data(), getpid(), level_name(level), line);
+                                   program_name.data(), program_pid, level_name(level), line);
     std::size_t length = std::min(result.size, out.size() - 1);
     out[length] = '\n';
+    if (thread_sink != nullptr) {
+        thread_sink->write_line(std::string_view(out.data(), length + 1));
+        return;
+    }
     // A failed or short write to stderr has nowhere better to be reported.
     [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, out.data(), length + 1);
 }
 
 bool log_level_from_name(std::string_view name, LogLevel& level) {
-    for (LogLevel candidate : {LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error,
-                               LogLevel::fatal}) {
+    for (LogLevel candidate :
+         {LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error, LogLevel::fatal}) {
         if (name == level_name(candidate) || (candidate == LogLevel::warn && name == "warn")) {
             level = candidate;
             return true;
@@ -66,7 +77,9 @@ bool log_level_from_name(std::string_view name, LogLevel& level) {
     return false;
 }
 
-void log_exit_fatal() { std::exit(1); }
+void log_exit_fatal() {
+    std::exit(1);
+}
 
 void panic(const char* file, int line, const char* what) {
     log(LogLevel::fatal, "panic: {}:{}: assertion failed: {}", file, line, what);

@@ -18,6 +18,18 @@ enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, fatal = 4 };
 // The process-wide threshold; lines below it are not formatted at all.
 extern std::atomic<LogLevel> log_threshold;
 
+// Where a thread's lines go instead of write(2): a shard hands them to its io_uring so
+// that shard threads make no file system calls of their own.
+class LogSink {
+public:
+    virtual ~LogSink() = default;
+    // One complete line including its newline; must not block.
+    virtual void write_line(std::string_view line) = 0;
+};
+
+// Installs (or, with nullptr, removes) the calling thread's sink.
+void log_set_thread_sink(LogSink* sink);
+
 // Sets the program name shown on every line ("hubd", "hubctl").
 void log_set_program(std::string_view program);
 

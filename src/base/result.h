@@ -35,11 +35,12 @@ public:
     using value_type = T;
     using error_type = E;
 
-    constexpr Result() requires std::is_default_constructible_v<T> : storage_(std::in_place_index<0>) {}
+    constexpr Result() requires std::is_default_constructible_v<T>
+        : storage_(std::in_place_index<0>) {}
     template <typename U = T>
-        requires std::is_constructible_v<T, U&&> &&
-                 (!std::is_same_v<std::remove_cvref_t<U>, Result>)
-    constexpr Result(U&& value) : storage_(std::in_place_index<0>, std::forward<U>(value)) {}
+    requires std::is_constructible_v<T, U&&> &&
+        (!std::is_same_v<std::remove_cvref_t<U>, Result>)constexpr Result(U&& value)
+        : storage_(std::in_place_index<0>, std::forward<U>(value)) {}
     template <typename G>
     constexpr Result(Unexpected<G> error)
         : storage_(std::in_place_index<1>, std::move(error).error()) {}

@@ -27,6 +27,7 @@ enum class Op : std::uint8_t {
     spool_sync,
     spool_punch,
     spool_close,
+    log_write,  // the shard's log lines to stderr
 };
 
 struct Tag {

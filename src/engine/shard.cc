@@ -118,6 +118,7 @@ Result<void, std::string> Shard::run() {
     spool_ = std::make_unique<SpoolWriter>(ring_, settings_.index, settings_.spool_dir_fd,
                                            settings_.first_segment_seq,
                                            settings_.config->segment_bytes_max);
+    base::log_set_thread_sink(&log_sink_);
     spool_->start();
     arm_accept(0);
     arm_accept(1);
@@ -144,6 +145,7 @@ Result<void, std::string> Shard::run() {
         }
         runnable_now_.clear();
         deliver_commit_outcomes();
+        log_sink_.flush();
         if (settings_.stop->load(std::memory_order_relaxed)) {
             if (stop_deadline_ms == 0) {
                 accepting_ = false;
@@ -158,7 +160,14 @@ Result<void, std::string> Shard::run() {
     if (spool_->idle()) {
         spool_->close();
     }
-    io_uring_submit(&ring_storage_);
+    // Let the last log write land (bounded: stderr writes complete or fail).
+    for (int turn = 0; turn < 100 && log_sink_.writing(); turn++) {
+        io_uring_submit_and_wait(&ring_storage_, 1);
+        unsigned count = io_uring_peek_batch_cqe(&ring_storage_, cqes.data(), cqe_batch_max);
+        reap(count, cqes.data());
+    }
+    base::log_set_thread_sink(nullptr);
+    log_sink_.drain_blocking();  // The loop is over: a plain write is fine now.
     return {};
 }
 
@@ -186,6 +195,9 @@ void Shard::dispatch(const io_uring_cqe& cqe) {
         case Op::spool_punch:
         case Op::spool_close:
             spool_->on_completion(tag.op, cqe.res);
+            return;
+        case Op::log_write:
+            log_sink_.on_write_done(cqe.res);
             return;
         case Op::send_timeout:
         case Op::cancel_recv:

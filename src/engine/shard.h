@@ -17,6 +17,7 @@
 #include "config/hub_config.h"
 #include "engine/connection.h"
 #include "engine/ring.h"
+#include "engine/ring_log_sink.h"
 #include "engine/ring_setup.h"
 #include "engine/spool_writer.h"
 #include "policy/partners.h"
@@ -82,6 +83,7 @@ private:
     ShardSettings settings_;
     io_uring ring_storage_{};
     Ring ring_{ring_storage_};
+    RingLogSink log_sink_{ring_};
     BufferRingMemory buffers_;
     smtp::ServerConfig starttls_config_;
     smtp::ServerConfig implicit_tls_config_;

@@ -256,6 +256,7 @@ void SpoolWriter::on_completion(Op op, int result) {
         case Op::cancel_recv:
         case Op::close_socket:
         case Op::tick:
+        case Op::log_write:
             break;
     }
     HUB_PANIC("non-spool completion routed to the spool writer");

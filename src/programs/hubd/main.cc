@@ -19,6 +19,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -104,6 +105,7 @@ void drop_privileges(const HubUser& user, const std::string& name) {
 
 int main(int argc, char** argv) {
     hub::base::log_set_program("hubd");
+    tzset();  // Read /etc/localtime now, not from a shard on its first date.
     Arguments arguments = parse_arguments(argc, argv);
 
     auto config = hub::config::load_hub_config(arguments.config_path);
