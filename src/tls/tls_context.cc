@@ -15,10 +15,14 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/memory.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -113,7 +117,18 @@ ErrorDetail setup_error(std::string message, int code = 0) {
     return detail;
 }
 
+// wolfSSL's file loaders mostly answer a bare WOLFSSL_FAILURE, whose text is "ok", so say
+// whether the file could be read at all before blaming its contents.
 ErrorDetail file_error(std::string_view what, const std::string& path, int code) {
+    if (::access(path.c_str(), R_OK) != 0) {
+        int error = errno;
+        return setup_error(
+            fmt::format("cannot load {} from {}: {}", what, path, std::strerror(error)), code);
+    }
+    if (code == WOLFSSL_FAILURE || code == WOLFSSL_BAD_FILE) {
+        return setup_error(
+            fmt::format("cannot load {} from {}: no valid PEM {} in it", what, path, what), code);
+    }
     return setup_error(
         fmt::format("cannot load {} from {}: {} ({})", what, path, wolfssl_error_text(code), code),
         code);

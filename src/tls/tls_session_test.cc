@@ -705,6 +705,16 @@ TEST(TlsContextTest, ErrorsNameTheFile) {
     EXPECT_NE(missing.error().message.find("missing.pem"), std::string::npos)
         << missing.error().message;
 
+    EXPECT_NE(missing.error().message.find("No such file"), std::string::npos);
+
+    config = server_config();
+    config.certificate_chain_path = data_path("server.key");  // A key, not a certificate.
+    auto not_pem = ServerContext::create(config);
+    ASSERT_FALSE(not_pem);
+    EXPECT_NE(not_pem.error().message.find("certificate chain from"), std::string::npos)
+        << not_pem.error().message;
+    EXPECT_NE(not_pem.error().message.find("server.key"), std::string::npos);
+
     config = server_config();
     config.private_key_path = data_path("client.key");  // Does not match server.pem.
     auto mismatch = ServerContext::create(config);
