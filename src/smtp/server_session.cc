@@ -164,11 +164,18 @@ bool ServerSession::input_pending() const {
         return false;
     }
     switch (phase_) {
-        case Phase::commands:
+        case Phase::commands: {
+            // A partial command line is not work: feeding again would change nothing, and
+            // an engine that rescheduled on it would spin.
+            std::span<const char> readable = inbox_.readable();
+            std::string_view text(readable.data(), readable.size());
+            return discarding_line_ || text.size() >= command_line_bytes_max ||
+                   text.find(crlf) != std::string_view::npos;
+        }
         case Phase::data_content:
         case Phase::bdat_content:
         case Phase::bdat_discard:
-            return true;
+            return true;  // Content is consumed as it comes.
         case Phase::not_started:
         case Phase::tls_handshake:
         case Phase::awaiting_commit:
@@ -689,6 +696,7 @@ void ServerSession::finish_chunk() {
     // CRLF line endings, so one is added. A CR left over at the very end is a bare CR.
     if (line_state_ == LineState::after_cr) {
         bare_line_ending_ = true;
+        append_body("\r");
     } else if (line_state_ == LineState::middle) {
         append_body(crlf);
     }
@@ -697,8 +705,8 @@ void ServerSession::finish_chunk() {
 
 // Scans message content. DATA (dot_stuffed) removes the leading dot of each line (RFC
 // 5321 4.5.2) and stops at CRLF "." CRLF; a bare CR or LF stops it too. BDAT content is
-// taken as is: a bare CR or LF only marks the message for rejection at its end, since
-// BDAT's octet counts already frame it exactly.
+// taken octet for octet: a bare CR or LF only marks the message for rejection at its end,
+// since BDAT's octet counts already frame it exactly.
 ServerSession::Scan ServerSession::scan_content(std::span<const char> in, bool dot_stuffed) {
     std::size_t i = 0;
     while (i < in.size()) {
@@ -734,7 +742,8 @@ ServerSession::Scan ServerSession::scan_content(std::span<const char> in, bool d
                 } else if (dot_stuffed) {
                     return Scan{i, ScanEnd::bare_line_ending};  // Bare LF.
                 } else {
-                    bare_line_ending_ = true;
+                    bare_line_ending_ = true;  // Kept, so that the size counts every octet.
+                    append_body("\n");
                     line_bytes_ = 0;
                     i++;
                 }
@@ -753,6 +762,7 @@ ServerSession::Scan ServerSession::scan_content(std::span<const char> in, bool d
                     return Scan{i, ScanEnd::bare_line_ending};  // Bare CR.
                 }
                 bare_line_ending_ = true;
+                append_body("\r");
                 line_state_ = LineState::middle;
                 continue;
             case LineState::dot_cr:

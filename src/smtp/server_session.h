@@ -115,7 +115,8 @@ public:
     std::uint32_t deadline_ms() const;
 
     bool closed() const;
-    // True when the inbox holds bytes the session could process now (see step 4 above).
+    // True when the inbox holds bytes the session would make progress on now (a whole
+    // command line, or message content); a partial command line does not count.
     bool input_pending() const;
     // Plaintext bytes thrown away after STARTTLS (pipelined past it, or fed during the
     // handshake); nonzero is worth a log line: it is the CVE-2011-0411 injection pattern.

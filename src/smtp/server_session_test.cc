@@ -807,6 +807,22 @@ TEST(ServerSession, BudgetPerFeed) {
     EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 40);
 }
 
+TEST(ServerSession, PartialLineIsNotPendingWork) {
+    Harness harness;
+    ServerSession& session = *harness.session;
+    std::string input;
+    for (int i = 0; i < 40; i++) {
+        input += "NOOP\r\n";
+    }
+    input += "MAIL FROM:<a@b";  // No CRLF yet: feeding again would change nothing.
+    EXPECT_TRUE(session.feed(std::span<const char>(input.data(), input.size())));
+    EXPECT_FALSE(session.feed({}));
+    EXPECT_FALSE(session.input_pending());
+    std::string more = ">\r\n";
+    EXPECT_FALSE(session.feed(std::span<const char>(more.data(), more.size())));
+    EXPECT_TRUE(session.replies().ends_with("503 5.5.1 Error: send HELO/EHLO first\r\n"));
+}
+
 TEST(ServerSession, PipelinedCommandsWaitForCommit) {
     Options options;
     options.manual_commit = true;
