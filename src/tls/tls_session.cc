@@ -222,9 +222,6 @@ Result<std::size_t, ErrorDetail> Session::read(std::span<char> plaintext_out) {
 }
 
 std::size_t Session::writable_bytes() const {
-    if (output_blocked_) {
-        return 0;
-    }
     std::size_t space = ciphertext_out.space_bytes();
     if (space <= record_overhead_bytes_max) {
         return 0;
@@ -238,6 +235,18 @@ Result<void, ErrorDetail> Session::write(std::span<const char> plaintext_in) {
     if (plaintext_in.empty()) {
         return {};
     }
+    if (output_blocked_) {
+        // wolfSSL holds bytes a read() could not queue (a KeyUpdate answer); they go first.
+        // They are small, but a peer that keeps asking while not reading could make them
+        // crowd out the record: then refuse before wolfSSL takes any plaintext.
+        if (auto flushed = flush(); !flushed) {
+            return unexpected(flushed.error());
+        }
+        if (output_blocked_ || plaintext_in.size() > writable_bytes()) {
+            return unexpected(
+                ErrorDetail{Error::protocol, 0, "TLS write: ciphertext_out stays full"});
+        }
+    }
     int size = static_cast<int>(plaintext_in.size());
     int result = wolfSSL_write(ssl_, plaintext_in.data(), size);
     if (result == size) {
@@ -245,7 +254,8 @@ Result<void, ErrorDetail> Session::write(std::span<const char> plaintext_in) {
         return {};
     }
     int code = wolfSSL_get_error(ssl_, result);
-    // One record plus overhead fitted the outbox, so the send hook cannot have refused.
+    // One record plus overhead fitted the outbox and nothing was held back, so the send
+    // hook cannot have refused part of the record.
     HUB_ASSERT(code != WOLFSSL_ERROR_WANT_WRITE);
     if (is_closed_code(code, transport_closed)) {
         return unexpected(closed_error(code, "TLS write"));

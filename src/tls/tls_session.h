@@ -188,14 +188,17 @@ public:
     // plaintext_in small enough (<= 16 KiB per call) that it fits an empty outbox.
     // Precondition (asserted): handshake_done() and plaintext_in.size() <= writable_bytes(),
     // which guarantees wolfSSL never meets a full outbox half way through a record (a
-    // partial record would pin wolfSSL to resending the very same plaintext).
-    // Errors: protocol (wolfSSL refused, e.g. after a fatal alert), closed.
+    // partial record would pin wolfSSL to resending the very same plaintext). Bytes wolfSSL
+    // held back (output_blocked()) are queued first.
+    // Errors: protocol (wolfSSL refused, e.g. after a fatal alert; or held-back bytes left
+    // no room for the record), closed.
     [[nodiscard]] Result<void, ErrorDetail> write(std::span<const char> plaintext_in);
-    // The most plaintext one write() accepts now: 0 while output_blocked(), else up to
-    // write_bytes_max (16 KiB) as ciphertext_out's free space allows.
+    // The most plaintext one write() accepts now: up to write_bytes_max (16 KiB), keeping
+    // record_overhead_bytes_max of ciphertext_out free for the record's framing.
     std::size_t writable_bytes() const;
     // True when wolfSSL holds ciphertext that did not fit ciphertext_out (a read() that had
-    // to answer, e.g. a TLS 1.3 KeyUpdate). Flush ciphertext_out, then call flush().
+    // to answer, e.g. a TLS 1.3 KeyUpdate). Flush ciphertext_out, then call flush() (or
+    // write(), which flushes first).
     bool output_blocked() const { return output_blocked_; }
     // Moves wolfSSL's held ciphertext into ciphertext_out: done, or want_flush if it still
     // does not all fit. Before the handshake is done this is handshake().

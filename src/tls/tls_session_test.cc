@@ -460,6 +460,35 @@ TEST_F(TlsSessionTest, KeyUpdateAnswerWaitsForFlush) {
     EXPECT_EQ(transfer(*pair.client, *pair.server, line), line);
 }
 
+// The same, but the engine writes instead of calling flush(): write() sends the held-back
+// answer first, and nothing is lost or reordered.
+TEST_F(TlsSessionTest, WriteSendsHeldBackBytesFirst) {
+    Pair pair = connect_pair(server_context_, client_context_);
+    ASSERT_TRUE(run_handshake(*pair.server, *pair.client).ok());
+    shuttle(*pair.server, *pair.client, unlimited);
+    std::string ignored;
+    ASSERT_TRUE(drain_plaintext(*pair.client, ignored));
+
+    ASSERT_EQ(wolfSSL_update_keys(pair.client->native_for_test()), WOLFSSL_SUCCESS);
+    shuttle(*pair.client, *pair.server, unlimited);
+    std::size_t filler_bytes = pair.server->ciphertext_out.space_bytes();
+    ASSERT_TRUE(
+        pair.server->ciphertext_out.append(std::string_view(std::string(filler_bytes, 'f'))));
+    ASSERT_TRUE(drain_plaintext(*pair.server, ignored));
+    EXPECT_TRUE(pair.server->output_blocked());
+    pair.server->ciphertext_out.consume(filler_bytes);
+
+    std::string line = "250 written while blocked\r\n";
+    ASSERT_LE(line.size(), pair.server->writable_bytes());
+    ASSERT_TRUE(pair.server->write(line));
+    EXPECT_FALSE(pair.server->output_blocked());
+    shuttle(*pair.server, *pair.client, unlimited);
+    std::string received;
+    ASSERT_TRUE(drain_plaintext(*pair.client, received));
+    EXPECT_EQ(received, line);
+    EXPECT_EQ(transfer(*pair.client, *pair.server, line), line);
+}
+
 TEST_F(TlsSessionTest, ClientCertificateVerdicts) {
     struct Case {
         const char* name;
