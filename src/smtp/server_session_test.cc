@@ -618,8 +618,8 @@ TEST_P(ConversationTest, RepliesAndEvents) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, ConversationTest, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                             return std::string(info.param.name);
+                         [](const ::testing::TestParamInfo<Case>& row_info) {
+                             return std::string(row_info.param.name);
                          });
 
 TEST(ServerSession, Greeting) {

@@ -369,8 +369,8 @@ TEST_P(TranscriptTest, MatchesGolden) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, TranscriptTest, ::testing::ValuesIn(transcript_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                             std::string name = info.param;
+                         [](const ::testing::TestParamInfo<std::string>& file_info) {
+                             std::string name = file_info.param;
                              std::replace(name.begin(), name.end(), '-', '_');
                              return name;
                          });
