@@ -104,8 +104,7 @@ struct X509Guard {
 };
 
 ErrorDetail closed_error(int code, std::string_view what) {
-    ErrorDetail detail = make_error(Error::closed, code, what);
-    return detail;
+    return make_error(Error::closed, code, what);
 }
 
 }  // namespace
