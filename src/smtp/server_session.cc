@@ -26,6 +26,7 @@ namespace hub::smtp {
 namespace {
 
 constexpr std::string_view crlf = "\r\n";
+constexpr std::size_t reject_text_bytes_max = 200;
 constexpr std::string_view need_starttls = "530 5.7.0 Must issue a STARTTLS command first";
 
 // Control characters other than HT have no business in a command line; refusing them
@@ -126,8 +127,8 @@ void ServerSession::start(bool reject, std::string_view reject_text) {
         if (reject_text.empty()) {
             reject_text = "Access denied";
         }
-        for (char c : reject_text) {
-            line += (c >= ' ' && c <= '~') ? c : '?';
+        for (char c : reject_text.substr(0, reject_text_bytes_max)) {
+            line += (c >= ' ' && c <= '~') ? c : '?';  // Never a line break in a reply.
         }
         close_with(line);
         return;

@@ -80,6 +80,7 @@ struct CommitResult {
 
 class ServerSession {
 public:
+    // Copies config (a reload does not change a live session); policy must outlive it.
     ServerSession(const ServerConfig& config, ServerPolicy& policy);
 
     // Emits the greeting; reject=true emits "554 5.7.1" and Event::close instead
@@ -90,7 +91,8 @@ public:
     std::size_t inbox_space_bytes() const;
     // Appends plaintext and runs at most commands_per_feed_max commands; leftover bytes
     // stay in the inbox. Returns true if commands remain unprocessed (call feed({}) again
-    // after yielding to other connections).
+    // after yielding to other connections). Precondition: start() was called. Bytes fed
+    // after Event::close, or between Event::start_tls and tls_started(), are discarded.
     bool feed(std::span<const char> plaintext_in);
 
     // Replies produced so far, in order, as wire bytes; the caller clears them.
@@ -100,11 +102,18 @@ public:
 
     const Envelope& envelope() const { return envelope_; }
     // The message content as received: dot-unstuffed, CRLF line endings, without the
-    // terminating ".\r\n". The engine prepends the Received: header when spooling.
+    // terminating ".\r\n" (DATA), or the BDAT chunks joined, with a CRLF added when the
+    // last line has none. The engine prepends the Received: header when spooling. Valid
+    // from Event::message_ready until commit_done().
     std::string_view body() const { return body_; }
 
+    // The spool's verdict on the message of the last Event::message_ready: sends the final
+    // reply (250 / 451 4.3.0 / 452 4.3.1), ends the transaction and runs pipelined input
+    // (see step 4). Ignored after close.
     void commit_done(const CommitResult& result);
-    // The handshake finished; RFC 3207 4.2: forget everything learned before it.
+    // The handshake finished; RFC 3207 4.2: forget everything learned before it (EHLO,
+    // transaction, buffered bytes). Called once per session, after Event::start_tls, or
+    // before start() on the implicit-TLS listener.
     void tls_started(const TlsFacts& tls);
     // The deadline passed: 421 4.4.2 and Event::close.
     void on_timeout();
