@@ -58,7 +58,15 @@ void Shard::pump(Connection& connection) {
             return;  // Closed.
         }
     }
+    if (connection.tls_state == Connection::Tls::active && connection.tls->output_blocked()) {
+        // wolfSSL held back an answer (a KeyUpdate) when the outbox was full.
+        if (!connection.tls->flush()) {
+            begin_close(connection);
+            return;
+        }
+    }
     if (connection.smtp && connection.tls_state != Connection::Tls::handshaking) {
+        take_replies(connection);  // Replies that did not fit before the last send.
         more_work = feed_session(connection);
     }
     if (connection.state != Connection::State::open) {
@@ -174,10 +182,11 @@ void Shard::take_replies(Connection& connection) {
     if (connection.tls_state == Connection::Tls::active) {
         std::size_t offset = 0;
         while (offset < replies.size()) {
-            std::size_t chunk = std::min(tls_write_chunk_bytes, replies.size() - offset);
-            // One record's expansion is small; keep a record's worth of room or stop.
-            if (connection.tls->ciphertext_out.space_bytes() < chunk + 1024) {
-                break;
+            // writable_bytes() keeps room for a whole record, so wolfSSL never meets a
+            // full outbox half way through one.
+            std::size_t chunk = std::min(connection.tls->writable_bytes(), replies.size() - offset);
+            if (chunk == 0) {
+                break;  // The rest goes after the next send completes.
             }
             auto written = connection.tls->write(std::span(replies.data() + offset, chunk));
             if (!written) {
