@@ -33,6 +33,9 @@ public:
         if (bytes.size() > space_bytes()) {
             return false;
         }
+        if (bytes.empty()) {
+            return true;  // memcpy must not see the null pointer of an empty span.
+        }
         if (storage_.empty()) {
             storage_.resize(capacity_bytes_);
         }
@@ -51,6 +54,9 @@ public:
     // Copies up to out.size() bytes from the front and removes them; returns the count.
     std::size_t pop_into(std::span<char> out) {
         std::size_t count = std::min(out.size(), size_bytes());
+        if (count == 0) {
+            return 0;
+        }
         std::memcpy(out.data(), storage_.data() + head_, count);
         consume(count);
         return count;

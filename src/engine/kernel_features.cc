@@ -61,6 +61,7 @@ Result<void, std::string> check_opcodes(io_uring& ring) {
         {IORING_OP_FALLOCATE, "IORING_OP_FALLOCATE"},
         {IORING_OP_OPENAT, "IORING_OP_OPENAT"},
         {IORING_OP_CLOSE, "IORING_OP_CLOSE"},
+        {IORING_OP_SHUTDOWN, "IORING_OP_SHUTDOWN"},
     };
     for (const Needed& op : needed) {
         if (!io_uring_opcode_supported(probe, op.opcode)) {

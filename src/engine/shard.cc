@@ -491,7 +491,12 @@ void Shard::finish_close(Connection& connection) {
     HUB_ASSERT(!connection.send_in_flight);
     std::uint32_t index = slot_index(connection);
     if (connection.fd >= 0) {
-        // Closing the socket also ends its multishot recv.
+        // The armed multishot recv holds its own reference to the socket, so a close alone
+        // would leave the connection open until the peer goes away. Shutting it down first
+        // sends our FIN now and ends the recv; the linked close then releases the fd.
+        io_uring_sqe* shutdown = ring_.sqe(Tag{Op::close_socket, index, connection.generation});
+        io_uring_prep_shutdown(shutdown, connection.fd, SHUT_RDWR);
+        shutdown->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;  // Close even if it fails.
         io_uring_prep_close(ring_.sqe(Tag{Op::close_socket, index, connection.generation}),
                             connection.fd);
     }

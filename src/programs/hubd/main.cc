@@ -178,8 +178,9 @@ int main(int argc, char** argv) {
         shard.smtp_listener_fd = *smtp;
         shard.smtps_listener_fd = *smtps;
         shard.spool_dir_fd = (*dir_fds)[index];
-        shard.first_segment_seq =
-            index < recovery->next_segment_seq.size() ? recovery->next_segment_seq[index] : 0;
+        // Sequence 0 is never used, so no queue id is all zeros.
+        shard.first_segment_seq = std::max<std::uint32_t>(
+            1, index < recovery->next_segment_seq.size() ? recovery->next_segment_seq[index] : 0);
         // Each shard enforces its share; SO_REUSEPORT spreads connections evenly.
         shard.connections_max = (config->connections_max + shard_count - 1) / shard_count;
         shard.connections_per_partner_max =
