@@ -81,6 +81,7 @@ struct Options {
     std::string acked_log_path;
     std::string run_id;
     double time_limit_s = 300;
+    double reply_timeout_s = 120;
     std::uint32_t hold = 0;
 };
 
@@ -209,6 +210,16 @@ public:
         }
         int one = 1;
         ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (shared_.options.hold == 0) {
+            // A server that stops answering (or never closes) costs a bounded wait, not a hang.
+            double seconds = shared_.options.reply_timeout_s;
+            timeval timeout{};
+            timeout.tv_sec = static_cast<time_t>(seconds);
+            timeout.tv_usec =
+                static_cast<suseconds_t>((seconds - static_cast<double>(timeout.tv_sec)) * 1e6);
+            ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+            ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+        }
         return {};
     }
 
@@ -242,6 +253,10 @@ public:
             long written = 0;
             if (ssl_ != nullptr) {
                 written = wolfSSL_write(ssl_, bytes.data(), chunk);
+                if (written <= 0 && wolfSSL_get_error(ssl_, static_cast<int>(written)) ==
+                                        WOLFSSL_ERROR_WANT_WRITE) {
+                    return unexpected(timed_out("send blocked"));
+                }
                 if (written <= 0) {
                     return unexpected("TLS write: " + tls_error(static_cast<int>(written)));
                 }
@@ -249,6 +264,9 @@ public:
                 written = ::send(fd_, bytes.data(), static_cast<std::size_t>(chunk), MSG_NOSIGNAL);
                 if (written < 0 && errno == EINTR) {
                     continue;
+                }
+                if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                    return unexpected(timed_out("send blocked"));
                 }
                 if (written <= 0) {
                     return unexpected(fmt::format("send: {}", std::strerror(errno)));
@@ -319,6 +337,9 @@ private:
                 if (error == WOLFSSL_ERROR_ZERO_RETURN || got == 0) {
                     return unexpected(std::string("connection closed by server"));
                 }
+                if (error == WOLFSSL_ERROR_WANT_READ) {
+                    return unexpected(timed_out("no reply"));
+                }
                 return unexpected("TLS read: " + tls_error(static_cast<int>(got)));
             }
         } else {
@@ -328,12 +349,19 @@ private:
             if (got == 0) {
                 return unexpected(std::string("connection closed by server"));
             }
+            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                return unexpected(timed_out("no reply"));
+            }
             if (got < 0) {
                 return unexpected(fmt::format("recv: {}", std::strerror(errno)));
             }
         }
         inbox_.append(chunk, static_cast<std::size_t>(got));
         return {};
+    }
+
+    std::string timed_out(std::string_view what) const {
+        return fmt::format("{} within --reply-timeout {} s", what, shared_.options.reply_timeout_s);
     }
 
     std::string tls_error(int result) {
@@ -564,7 +592,11 @@ Outcome send_message(Shared& shared, Connection& connection, const Extensions& e
                                                         : envelope->data;
         shared.stats.add_error("envelope: " + first_words(bad));
         Result<Reply, std::string> reset = command(connection, "RSET\r\n");
-        return reset && reset->code == 250 ? Outcome::rejected : Outcome::session_over;
+        if (reset && reset->code == 250) {
+            return Outcome::rejected;
+        }
+        shared.stats.add_error("RSET: " + (reset ? first_words(*reset) : reset.error()));
+        return Outcome::session_over;
     }
     VoidResult written = connection.write_all(message + ".\r\n");
     if (!written) {
@@ -600,16 +632,18 @@ void run_load_session(Shared& shared, std::size_t session_index) {
     }
     std::vector<double> latencies_ms;
     latencies_ms.reserve(shared.options.messages);
+    bool session_over = false;
     for (std::uint32_t n = 0; n < shared.options.messages && !shared.stop.load(); n++) {
         std::string token = fmt::format("{}-{}-{}", shared.options.run_id, session_index, n);
         if (send_message(shared, connection, *extensions, token, latencies_ms) ==
             Outcome::session_over) {
             shared.stats.session_failures++;
+            session_over = true;  // 421 or a dead connection: nobody to say QUIT to.
             break;
         }
     }
     shared.stats.add_latencies(latencies_ms);
-    if (!shared.stop.load()) {
+    if (!shared.stop.load() && !session_over) {
         Result<Reply, std::string> quit = command(connection, "QUIT\r\n");
         (void)quit;  // The messages are what count; a lost 221 is not a failure.
     }
@@ -739,6 +773,9 @@ void parse_options(CLI::App& app, Options& options) {
                    "append '<token> <queue id>' per message answered 250");
     app.add_option("--run-id", options.run_id, "token prefix (default: random)");
     app.add_option("--time-limit", options.time_limit_s, "hard bound on the run, seconds")
+        ->check(CLI::Range(0.1, 86400.0));
+    app.add_option("--reply-timeout", options.reply_timeout_s,
+                   "seconds to wait for any one reply (not with --hold)")
         ->check(CLI::Range(0.1, 86400.0));
     app.add_option("--hold", options.hold,
                    "open N TLS sessions, EHLO, hold them idle until --time-limit or a signal")
