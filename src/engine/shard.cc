@@ -244,8 +244,12 @@ void Shard::on_tick() {
     std::uint64_t now = now_ms();
     for (auto& slot : slots_) {
         Connection& connection = *slot;
-        if (connection.state != Connection::State::open || connection.deadline_ms == 0 ||
-            connection.awaiting_commit || now < connection.deadline_ms) {
+        if (connection.state != Connection::State::open) {
+            continue;
+        }
+        release_idle_buffers(connection);
+        if (connection.deadline_ms == 0 || connection.awaiting_commit ||
+            now < connection.deadline_ms) {
             continue;
         }
         connection.deadline_ms = 0;
@@ -263,6 +267,28 @@ void Shard::on_tick() {
         arm_accept(1);
     }
     arm_tick();
+}
+
+// Idle connections give their buffer memory back; a busy one re-allocates at most once per
+// tick, which keeps the steady-state data path free of allocation while 10,000 idle
+// sessions stay small.
+void Shard::release_idle_buffers(Connection& connection) {
+    if (connection.awaiting_commit || connection.send_in_flight) {
+        return;
+    }
+    connection.input.release_if_empty();
+    connection.plain_out.release_if_empty();
+    if (connection.tls) {
+        connection.tls->ciphertext_in.release_if_empty();
+        connection.tls->ciphertext_out.release_if_empty();
+    }
+    if (connection.smtp) {
+        connection.smtp->release_idle_buffers();
+    }
+    if (connection.sending_offset == connection.sending.size()) {
+        std::vector<char>().swap(connection.sending);  // Fully sent.
+        connection.sending_offset = 0;
+    }
 }
 
 void Shard::on_accept(unsigned listener_index, int result, std::uint32_t flags) {

@@ -59,6 +59,7 @@ private:
     void arm_accept(unsigned listener_index);
     void arm_tick();
     void on_tick();
+    void release_idle_buffers(Connection& connection);
     void on_accept(unsigned listener_index, int result, std::uint32_t flags);
     void open_connection(int fd, bool implicit_tls);
     void arm_recv(Connection& connection);

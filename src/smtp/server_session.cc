@@ -970,3 +970,14 @@ void ServerSession::close_with(std::string_view line) {
 }
 
 }  // namespace hub::smtp
+
+namespace hub::smtp {
+
+void ServerSession::release_idle_buffers() {
+    inbox_.release_if_empty();
+    if (body_.empty()) {
+        std::string().swap(body_);
+    }
+}
+
+}  // namespace hub::smtp

@@ -123,6 +123,11 @@ public:
     std::uint64_t timer_epoch() const { return timer_epoch_; }
     std::uint32_t deadline_ms() const;
 
+    // Frees buffers that hold nothing (the inbox, and a body buffer grown by an earlier
+    // large message), so that an idle session costs little memory; they are allocated
+    // again on demand.
+    void release_idle_buffers();
+
     bool closed() const;
     // True when the inbox holds bytes the session would make progress on now (a whole
     // command line, or message content); a partial command line does not count.
