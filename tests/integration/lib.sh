@@ -157,7 +157,7 @@ wait_until() {
 }
 
 port_listening() {
-    ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN
+    [[ "$(ss -Hltn "sport = :$1" 2>/dev/null | grep -c LISTEN || true)" != 0 ]]
 }
 
 # The hub greets on the STARTTLS port: proof that a shard is serving, not just bound. (A

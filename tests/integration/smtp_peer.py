@@ -8,7 +8,8 @@ exits 0, or prints "FAIL: <what>: expected <x>, got <y>" with the conversation s
 exits 1. Every read has a timeout; nothing waits forever.
 
 usage: smtp_peer.py SCENARIO --smtp-port P --smtps-port P --state DIR [options]
-scenarios: injection, smuggling, long-line, size, reject-source, accept-source, slow, send
+scenarios: injection, smuggling, long-line, size, reject-source, accept-source, slow, send,
+           before-tls, recipients, errors, text-line, connection-limits
 """
 
 import argparse
@@ -411,6 +412,117 @@ def scenario_slow(args):
     slow_client(args, use_tls=True)
 
 
+def scenario_before_tls(args):
+    """Before TLS only EHLO/HELO/STARTTLS/NOOP/RSET/QUIT work; the rest gets 530 5.7.0."""
+    peer = Peer(args.smtp_port, args)
+    peer.expect("greeting", r"^220 ")
+    peer.command("EHLO mx.partner1.gov.uk", r"^250 ", "EHLO")
+    refused = [f"MAIL FROM:<{SENDER}>", f"RCPT TO:<{RECIPIENT}>", "DATA", "VRFY ann",
+               "HELP"]
+    for line in refused:
+        reply = peer.command(line, r"^530 5\.7\.0", f"{line} before TLS")
+        print(f"ok: before TLS, {line.split(':')[0]}: {reply.lines[-1]}")
+    for line in ("NOOP", "RSET", "HELO mx.partner1.gov.uk"):
+        reply = peer.command(line, r"^250 ", f"{line} before TLS")
+        print(f"ok: before TLS, {line.split(' ')[0]}: {reply.lines[-1]}")
+    peer.command("STARTTLS", r"^220 ")
+    peer.start_tls()
+    peer.command("EHLO mx.partner1.gov.uk", r"^250 ", "EHLO after TLS")
+    queue_id = send_small_message(peer, subject="after the refused commands")
+    print(f"ok: after STARTTLS the same session queued a message as {queue_id}")
+    peer.command("QUIT", r"^221 ")
+
+
+def scenario_recipients(args):
+    """recipients_count_max (default 100): the next RCPT gets 452 4.5.3; the message goes."""
+    peer = open_session(args)
+    peer.command(f"MAIL FROM:<{SENDER}>", r"^250 ")
+    lines = b"".join(f"RCPT TO:<user{n}@partner2.gov.uk.lgolhub.net>\r\n".encode()
+                     for n in range(args.count + 1))
+    peer.send(lines)  # Pipelined (RFC 2920): the answers come back in order.
+    for n in range(args.count):
+        peer.expect(f"RCPT number {n + 1}", r"^250 ")
+    reply = peer.expect(f"RCPT number {args.count + 1}", r"^452 4\.5\.3")
+    print(f"ok: {args.count} recipients accepted, number {args.count + 1}: {reply.lines[-1]}")
+    peer.command("DATA", r"^354 ")
+    peer.send(b"Subject: many recipients\r\n\r\nhello\r\n.\r\n")
+    reply = peer.expect("end of DATA", QUEUED_RE, timeout=60)
+    print(f"ok: the message to {args.count} recipients: {reply.lines[-1]}")
+    peer.command("QUIT", r"^221 ")
+
+
+def scenario_errors(args):
+    """errors_count_max (default 10): unknown commands until 421 4.7.0, then closed."""
+    peer = open_session(args)
+    for n in range(1, args.count + 5):
+        peer.send(b"FROBNICATE\r\n")
+        reply = peer.reply(f"unknown command number {n}")
+        if reply.code == 421:
+            if not re.match(r"^421 4\.7\.0", reply.lines[-1]):
+                raise Fail(f"after {n} errors: expected 421 4.7.0, got {reply.text}")
+            if not peer.closed_within(15):
+                raise Fail(f"after '{reply.text}': expected the connection closed")
+            if not args.count <= n <= args.count + 1:
+                raise Fail(f"421 at error number {n}; the limit is {args.count}")
+            print(f"ok: {n - 1} errors answered 5xx, then: {reply.lines[-1]}; closed")
+            return
+        if not reply.lines[-1].startswith("5"):
+            raise Fail(f"unknown command number {n}: expected a 5xx reply, got {reply.text}")
+    raise Fail(f"expected 421 4.7.0 after about {args.count} errors; none after {n}")
+
+
+def scenario_text_line(args):
+    """A 1,500-byte line inside DATA (limit 1000 with CRLF): refused, the session goes on."""
+    peer = open_session(args)
+    peer.command(f"MAIL FROM:<{SENDER}>", r"^250 ")
+    peer.command(f"RCPT TO:<{RECIPIENT}>", r"^250 ")
+    peer.command("DATA", r"^354 ")
+    peer.send(b"Subject: long line\r\n\r\n" + b"z" * 1498 + b"\r\n.\r\n")
+    reply = peer.expect("end of DATA with a 1,500-byte line", r"^5[0-9][0-9] 5\.")
+    print(f"ok: a 1,500-byte text line: {reply.lines[-1]}")
+    queue_id = send_small_message(peer, subject="after the long text line")
+    print(f"ok: the same connection then queued a message as {queue_id}")
+    peer.command("QUIT", r"^221 ")
+
+
+def greeted(args, source, what, retry_s=10.0):
+    """A connection from `source` that got 220 (retried: the hub may still count a socket
+    that was just closed)."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        peer = Peer(args.smtp_port, args, source=source, label=what)
+        reply = peer.reply(f"greeting for {what}")
+        if reply.code == 220:
+            return peer
+        peer.close()
+        if time.monotonic() > deadline:
+            raise Fail(f"{what}: expected 220, got {reply.text} for {retry_s:.0f} s")
+        time.sleep(0.2)
+
+
+def refused(args, source, regex, what):
+    peer = Peer(args.smtp_port, args, source=source, label=what)
+    reply = peer.expect(what, regex)
+    if not peer.closed_within(15):
+        raise Fail(f"{what}: expected the connection closed after '{reply.text}'")
+    print(f"ok: {what}: {reply.lines[-1]}; closed")
+
+
+def scenario_connection_limits(args):
+    """partner1 = 127.0.0.1, partner2 = 127.0.0.2; per partner 2, overall 3 (one shard)."""
+    held = [greeted(args, "127.0.0.1", "partner1 connection 1"),
+            greeted(args, "127.0.0.1", "partner1 connection 2")]
+    refused(args, "127.0.0.1", r"^421 4\.7\.0", "partner1 connection 3 (per-partner limit 2)")
+    held.append(greeted(args, "127.0.0.2", "partner2 connection 1"))
+    refused(args, "127.0.0.2", r"^421 4\.3\.2", "partner2 connection 2 (overall limit 3)")
+    held[0].command("QUIT", r"^221 ")
+    held[0].close()
+    again = greeted(args, "127.0.0.1", "partner1 after one of its connections quit")
+    print("ok: after one partner1 connection quit, partner1 is served again (220)")
+    for peer in held[1:] + [again]:
+        peer.command("QUIT", r"^221 ")
+
+
 def scenario_send(args):
     """One small message over STARTTLS; prints its queue id (used by the disk tests)."""
     peer = open_session(args, implicit=args.implicit)
@@ -428,6 +540,11 @@ SCENARIOS = {
     "accept-source": scenario_accept_source,
     "slow": scenario_slow,
     "send": scenario_send,
+    "before-tls": scenario_before_tls,
+    "recipients": scenario_recipients,
+    "errors": scenario_errors,
+    "text-line": scenario_text_line,
+    "connection-limits": scenario_connection_limits,
 }
 
 
@@ -441,6 +558,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=5.0, help="hub command timeout, s")
     parser.add_argument("--implicit", action="store_true", help="send: use the smtps port")
     parser.add_argument("--subject", default="integration test")
+    parser.add_argument("--count", type=int, default=100,
+                        help="recipients: the hub's recipients_count_max; errors: errors_count_max")
     args = parser.parse_args()
     try:
         SCENARIOS[args.scenario](args)

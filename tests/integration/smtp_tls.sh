@@ -39,7 +39,7 @@ $out"
 expect_match "swaks implicit TLS: reply to DATA" '<~  250 2\.0\.0 Ok: queued as [0-9A-F]{16}$' \
     "$out"
 id_smtps="$(queued_id "$out")"
-queue_tsv | cut -f1 | grep -qx "$id_smtps" ||
+grep -qx "$id_smtps" <<<"$(queue_tsv | cut -f1)" ||
     fail "hubctl queue list: expected queue id $id_smtps (implicit TLS), got:
 $(queue_tsv)"
 say "ok: swaks implicit TLS: queued as $id_smtps and listed"
