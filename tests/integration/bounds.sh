@@ -16,7 +16,7 @@ for scenario in before-tls "recipients --count 100" "errors --count 10" text-lin
     # shellcheck disable=SC2086 # scenario names carry their own options
     out="$(peer $scenario 2>&1)" || fail "$scenario:
 $out"
-    sed "s/^/[$TEST_NAME] /" <<<"$out"
+    show "$out"
 done
 line="$(queue_tsv | awk -F'\t' '{ n = split($3, r, ","); if (n == 100) print $1 }')"
 [[ -n "$line" ]] || fail "hubctl: expected a message with 100 recipients, got:
@@ -38,6 +38,6 @@ PYEOF
 hub_start
 out="$(peer connection-limits 2>&1)" || fail "connection limits:
 $out"
-sed "s/^/[$TEST_NAME] /" <<<"$out"
+show "$out"
 hub_stop
 say "PASS"

@@ -29,7 +29,8 @@ acked_at_kill="$(wc -l <"$acked")"
 hub_kill9
 say "killed hubd with SIGKILL ${delay_ms} ms into the load ($acked_at_kill acknowledged so far)"
 wait "$load_pid" && status=0 || status=$?
-say "first load: $(grep '^loadgen: sent=' "$WORK/load1.out" || cat "$WORK/load1.out") (status $status)"
+say "first load: $(grep '^loadgen: sent=' "$WORK/load1.out" || cat "$WORK/load1.out")" \
+    "(status $status)"
 grep -q '^loadgen: sent=' "$WORK/load1.out" ||
     fail "loadgen did not finish cleanly after the hub died:
 $(cat "$WORK/load1.out")"

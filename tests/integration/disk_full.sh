@@ -35,7 +35,8 @@ say "load into a filling spool: $(grep '^loadgen: sent=' <<<"$out" || echo "$out
 expect_match "replies once the spool reached its reserve" '452 4\.3\.1' "$out"
 expect_match "messages accepted before the reserve was reached" '^loadgen: sent=[0-9]+ ok=[1-9]' \
     "$out"
-say "ok: the hub answered 452 4.3.1 at $(free_kib) KiB free: $(grep -Eo 'error x[0-9]+: .*452 4\.3\.1.*' <<<"$out" | head -n1)"
+say "ok: the hub answered 452 4.3.1 at $(free_kib) KiB free:" \
+    "$(grep -Eo 'error x[0-9]+: .*452 4\.3\.1.*' <<<"$out" | head -n1)"
 report="$(check_acked "$acked")" || fail "after 452: expected every acknowledged message listed:
 $report"
 say "ok: nothing lost: $report"
@@ -64,7 +65,8 @@ say "400 KB messages into $(free_kib) KiB: $(grep '^loadgen: sent=' <<<"$out" ||
 expect_match "write-time ENOSPC" '45[12] 4\.3\.[01]' "$out"
 expect_match "write-time ENOSPC: nothing acknowledged" '^loadgen: sent=[0-9]+ ok=0 ' "$out"
 kill -0 "$HUBD_PID" 2>/dev/null || fail "hubd died on ENOSPC"
-say "ok: write-time ENOSPC answered: $(grep -Eo 'error x[0-9]+: .*45[12] 4\.3\.[01].*' <<<"$out" | head -n1)"
+say "ok: write-time ENOSPC answered:" \
+    "$(grep -Eo 'error x[0-9]+: .*45[12] 4\.3\.[01].*' <<<"$out" | head -n1)"
 report="$(check_acked "$acked")" || fail "after ENOSPC: expected every acknowledged message:
 $report"
 say "ok: nothing lost: $report"

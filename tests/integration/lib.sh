@@ -28,6 +28,7 @@ SMTPS_PORT=""
 MOUNTS=()
 
 say() { echo "[$TEST_NAME] $*"; }
+show() { sed "s/^/[$TEST_NAME] /" <<<"$1"; }  # A helper's multi-line output, attributed.
 fail() {
     echo "[$TEST_NAME] FAIL: $*" >&2
     exit 1

@@ -12,10 +12,10 @@ hub_init
 hub_start
 out="$(peer size 2>&1)" || fail "size limits:
 $out"
-sed "s/^/[$TEST_NAME] /" <<<"$out"
+show "$out"
 out="$(peer long-line 2>&1)" || fail "10,000-byte command line:
 $out"
-sed "s/^/[$TEST_NAME] /" <<<"$out"
+show "$out"
 
 # The same long line through openssl s_client (it sends EHLO and STARTTLS itself).
 long="NOOP $(head -c 9993 /dev/zero | tr '\0' 'y')"
@@ -29,6 +29,7 @@ codes="$(grep -E '^[0-9]{3} ' <<<"$out" | cut -c1-3 | tr '\n' ' ')"
 expect_eq "openssl s_client: reply codes (EHLO, EHLO, 10,000-byte line, NOOP, QUIT)" \
     "250 250 500 250 221 " "$codes"
 expect_match "openssl s_client: the 10,000-byte line" '^500 5\.5\.2' "$out"
-say "ok: openssl s_client: 10,000-byte line -> $(grep -E '^500 ' <<<"$out"); then NOOP 250, QUIT 221"
+say "ok: openssl s_client: 10,000-byte line -> $(grep -E '^500 ' <<<"$out");" \
+    "then NOOP 250, QUIT 221"
 hub_stop
 say "PASS"

@@ -17,8 +17,9 @@ gid="$(id -g "$user")"
 check_status() {
     local file="$1" what="$2" text
     text="$(cat "$file")"
-    expect_match "$what: Uid (real, effective, saved, fs)" "^Uid:[[:space:]]+$uid[[:space:]]+$uid[[:space:]]+$uid[[:space:]]+$uid$" "$text"
-    expect_match "$what: Gid (real, effective, saved, fs)" "^Gid:[[:space:]]+$gid[[:space:]]+$gid[[:space:]]+$gid[[:space:]]+$gid$" "$text"
+    local s='[[:space:]]+'
+    expect_match "$what: Uid (real, effective, saved, fs)" "^Uid:$s$uid$s$uid$s$uid$s$uid$" "$text"
+    expect_match "$what: Gid (real, effective, saved, fs)" "^Gid:$s$gid$s$gid$s$gid$s$gid$" "$text"
     expect_match "$what: supplementary groups" '^Groups:[[:space:]]*$' "$text"
     expect_match "$what: NoNewPrivs" '^NoNewPrivs:[[:space:]]+1$' "$text"
     expect_match "$what: effective capabilities" '^CapEff:[[:space:]]+0+$' "$text"
@@ -30,13 +31,15 @@ for task in /proc/"$HUBD_PID"/task/*; do
     check_status "$task/status" "hubd thread ${task##*/}"
     threads=$((threads + 1))
 done
-say "ok: hubd pid $HUBD_PID and its $threads threads run as $user (uid $uid, gid $gid), no groups, no capabilities, NoNewPrivs 1"
+say "ok: hubd pid $HUBD_PID and its $threads threads run as $user (uid $uid, gid $gid)," \
+    "no groups, no capabilities, NoNewPrivs 1"
 say "    $(grep -E '^(Uid|Gid|NoNewPrivs|CapEff)' "/proc/$HUBD_PID/status" | tr '\t\n' '  ')"
 
 out="$("$LOADGEN" --server "127.0.0.1:$SMTPS_PORT" --mode implicit --sessions 2 --messages 3 \
     --ca "$STATE/ca.pem" --cert "$STATE/partner1.pem" --key "$STATE/partner1.key" \
     --time-limit 60 2>&1)" || fail "mail after the privilege drop: expected ok=6, got:
 $out"
-say "ok: still serving TLS with the root-only key loaded before the drop: $(grep '^loadgen: sent=' <<<"$out")"
+say "ok: still serving TLS with the root-only key loaded before the drop:" \
+    "$(grep '^loadgen: sent=' <<<"$out")"
 hub_stop
 say "PASS"

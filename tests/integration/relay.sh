@@ -31,7 +31,8 @@ out="$(swaks_hub --port "$SMTP_PORT" --tls --to user@example.com,ann@partner2.go
     --pipeline || true)"
 expect_match "mixed recipients: user@example.com" '550 5\.7\.1' "$out"
 expect_no_match "queue: a recipient outside the hub domain" 'example\.com' "$(queue_tsv)"
-say "ok: mixed recipients: example.com refused, nothing queued for it ($before -> $(queue_count) messages)"
+say "ok: mixed recipients: example.com refused, nothing queued for it" \
+    "($before -> $(queue_count) messages)"
 hub_stop
 
 # Connector ACL: every partner accepts only 127.0.0.2 from now on.
@@ -43,9 +44,9 @@ expect_no_match "partners.toml after narrowing" '127\.0\.0\.0/8' "$(cat "$STATE/
 hub_start
 out="$(peer reject-source --source 127.0.0.1 2>&1)" || fail "connection from outside:
 $out"
-sed "s/^/[$TEST_NAME] /" <<<"$out"
+show "$out"
 out="$(peer accept-source --source 127.0.0.2 2>&1)" || fail "connection from 127.0.0.2:
 $out"
-sed "s/^/[$TEST_NAME] /" <<<"$out"
+show "$out"
 hub_stop
 say "PASS"

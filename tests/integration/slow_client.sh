@@ -9,6 +9,6 @@ hub_init --command-timeout 5
 hub_start
 out="$(peer slow --timeout 5 2>&1)" || fail "slow client:
 $out"
-sed "s/^/[$TEST_NAME] /" <<<"$out"
+show "$out"
 hub_stop
 say "PASS"

@@ -30,7 +30,8 @@ $(queue_tsv)"
 expect_eq "hubctl: sender of $id_starttls" "joe@partner1.gov.uk" "$(cut -f2 <<<"$line")"
 expect_eq "hubctl: recipients of $id_starttls" "ann@partner2.gov.uk.lgolhub.net" \
     "$(cut -f3 <<<"$line")"
-say "ok: hubctl queue list shows $id_starttls from joe@partner1.gov.uk to ann@partner2.gov.uk.lgolhub.net"
+say "ok: hubctl queue list shows $id_starttls from joe@partner1.gov.uk" \
+    "to ann@partner2.gov.uk.lgolhub.net"
 
 # --- a) implicit TLS --------------------------------------------------------------------------
 out="$(swaks_hub --port "$SMTPS_PORT" --tls-on-connect --header "Subject: swaks smtps")" ||
@@ -76,7 +77,8 @@ out="$(timeout 60 swaks --server 127.0.0.1 --port "$SMTP_PORT" --from joe@partne
     --to ann@partner2.gov.uk.lgolhub.net 2>&1)" && status=0 || status=$?
 expect_match "swaks without STARTTLS: reply to MAIL FROM" '<\*\* 530 5\.7\.0' "$out"
 expect_no_match "swaks without STARTTLS" 'queued as' "$out"
-say "ok: MAIL FROM before TLS: $(grep -Eo '530 5\.7\.0.*' <<<"$out" | head -n1) (swaks status $status)"
+say "ok: MAIL FROM before TLS: $(grep -Eo '530 5\.7\.0.*' <<<"$out" | head -n1)" \
+    "(swaks status $status)"
 
 # --- TLS policy with openssl s_client --------------------------------------------------------
 s_client() {

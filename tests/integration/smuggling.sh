@@ -12,7 +12,7 @@ hub_start
 before="$(queue_count)"
 out="$(peer smuggling 2>&1)" || fail "smuggling:
 $out"
-sed "s/^/[$TEST_NAME] /" <<<"$out"
+show "$out"
 
 queue="$(queue_tsv)"
 after="$(queue_count)"
@@ -20,7 +20,8 @@ expect_no_match "queue after the smuggling attempts: a smuggled sender" 'evil@x\
 expect_no_match "queue after the smuggling attempts: a smuggled Message-ID" 'smuggled-' "$queue"
 expect_no_match "queue after the smuggling attempts: the carrier messages" 'legit-' "$queue"
 expect_eq "messages in the queue before and after 8 smuggling attempts" "$before" "$after"
-say "ok: queue unchanged ($before messages before, $after after); no evil@x.example, no smuggled Message-ID"
+say "ok: queue unchanged ($before messages before, $after after); no evil@x.example," \
+    "no smuggled Message-ID"
 
 # The hub still serves normally afterwards.
 id="$(peer send --subject "after smuggling" 2>&1)" || fail "a normal message after the attempts:

@@ -9,6 +9,6 @@ hub_init
 hub_start
 out="$(peer injection 2>&1)" || fail "STARTTLS injection:
 $out"
-sed "s/^/[$TEST_NAME] /" <<<"$out"
+show "$out"
 hub_stop
 say "PASS"
