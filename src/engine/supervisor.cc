@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "tls/tls_session.h"
 
 namespace hub::engine {
 namespace {
@@ -57,8 +58,8 @@ Result<void, std::string> run_supervisor(SupervisorSettings settings) {
         shard_settings.stop = &stop;
         running++;
         threads.emplace_back([shard_settings, &running]() {
-            Shard shard(shard_settings);
-            auto result = shard.run();
+            auto result = Shard(shard_settings).run();
+            tls::release_thread_caches();
             if (!result) {
                 // Style: unlikely failure after initialisation is fatal; systemd restarts
                 // us and the spool makes restarting safe.

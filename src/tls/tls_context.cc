@@ -29,6 +29,7 @@
 
 #include <fmt/format.h>
 #include <mimalloc.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include "base/assert.h"
 #include "tls/error_text.h"
@@ -245,6 +246,12 @@ Result<void, ErrorDetail> self_test(const std::shared_ptr<ServerContext>& server
 }
 
 }  // namespace
+
+void release_thread_caches() {
+#ifdef FP_ECC
+    wc_ecc_fp_free();
+#endif
+}
 
 void initialise_library() {
     // A function-local static is initialised exactly once, even with racing callers.

@@ -84,6 +84,10 @@ struct ClientConfig {
 // AddressSanitizer and LeakSanitizer see wolfSSL's heap.
 void initialise_library();
 
+// Frees the calling thread's wolfSSL caches (the ECC fixed-point cache is per thread);
+// every thread that ran handshakes calls this before it ends.
+void release_thread_caches();
+
 // An immutable, shareable server context (one per listener configuration).
 // TLS 1.2 minimum, TLS 1.3 preferred, AEAD suites only, stateless session tickets (not
 // resumable for clients that presented a certificate: see session_tickets.cc).

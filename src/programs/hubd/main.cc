@@ -203,6 +203,7 @@ int main(int argc, char** argv) {
     if (!result) {
         log_fatal("{}", result.error());
     }
+    hub::tls::release_thread_caches();  // The start-up self-test handshake ran here.
     log_info("stopped");
     return 0;
 }
