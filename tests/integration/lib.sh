@@ -67,13 +67,19 @@ need_binaries() {
 }
 
 # pick_ports N: N distinct free TCP ports on 127.0.0.1 in 20000..60000 (random, so tests
-# can run in parallel; each is held while the others are chosen).
+# can run in parallel; each is held while the others are chosen), outside the kernel's
+# ephemeral range when possible, so that no client connection can be holding one.
 pick_ports() {
     "$PYTHON" - "$1" <<'EOF'
 import random, socket, sys
+try:
+    low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+except (OSError, ValueError):
+    low, high = 0, -1
+ports = [p for p in range(20000, 60001) if not low <= p <= high] or list(range(20000, 60001))
 held = []
 while len(held) < int(sys.argv[1]):
-    port = random.randint(20000, 60000)
+    port = random.choice(ports)
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", port))
