@@ -117,6 +117,9 @@ cleanup() {
     exit $status
 }
 trap cleanup EXIT
+trap 'exit 129' HUP  # Signals end the test through the EXIT trap, so hubd never outlives it.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # make_work: the temporary directory; searchable by the hub user when run as root.
 make_work() {
