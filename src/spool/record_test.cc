@@ -135,6 +135,10 @@ TEST(Record, RoundTripsEveryField) {
     expect_same_meta(decoded.messages[0].meta, first);
     expect_same_meta(decoded.messages[1].meta, second);
     EXPECT_EQ(decoded.messages[0].record_offset, 32u);
+    // A status record sits between the two messages: the first ends 40 bytes before.
+    EXPECT_EQ(decoded.messages[0].record_offset + decoded.messages[0].record_bytes + 40,
+              decoded.messages[1].record_offset);
+    EXPECT_EQ(decoded.messages[0].record_bytes % 8, 0u);
     EXPECT_EQ(decoded.messages[0].content_bytes, sample_received(0).size() + sample_body(0).size());
     EXPECT_EQ(decoded.contents[0], sample_received(0) + sample_body(0));
     EXPECT_EQ(decoded.contents[1], sample_received(1) + sample_body(1));

@@ -621,6 +621,7 @@ bool take_record(const DecodeOptions& options, std::uint64_t offset, const Recor
             return false;
         case RecordType::message:
             body.message.record_offset = offset;
+            body.message.record_bytes = record.record_bytes;
             body.message.message_id = extract_message_id(body.content);
             body.message.recipient_status.assign(body.message.meta.envelope.recipients.size(),
                                                  RecipientStatus::pending);
@@ -790,6 +791,7 @@ SingleRecordOutcome decode_message_at(ByteSource& source, std::uint64_t offset,
     HUB_ASSERT(body.content.size() == body.message.content_bytes);
     message = std::move(body.message);
     message.record_offset = offset;
+    message.record_bytes = record.record_bytes;
     content = std::move(body.content);
     return SingleRecordOutcome::ok;
 }

@@ -123,6 +123,7 @@ struct RecoveredMessage {
     MessageMeta meta;
     std::string segment_path;
     std::uint64_t record_offset = 0;  // Where the record starts in the segment.
+    std::uint64_t record_bytes = 0;   // The whole record, padding included: one read.
     std::uint64_t content_bytes = 0;  // Size of the stored message content.
     std::string message_id;           // The Message-ID header value, if present (for listings).
     // One per envelope recipient, in envelope order: pending until a status record says
