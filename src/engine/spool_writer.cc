@@ -44,9 +44,22 @@ void SpoolWriter::append(const spool::MessageMeta& meta, std::string_view receiv
     HUB_ASSERT(state_ != State::closed);
     HUB_ASSERT(meta.id == next_id());                // The Received: header already names this id.
     HUB_ASSERT(next_ordinal_ < spool::ordinal_max);  // A segment holds far fewer records.
+    std::size_t offset_in_staging = staging_.size();
     spool::append_message_record(meta, received_header, body, staging_);
-    staged_.push_back(CommitOutcome{waiter, CommitStatus::failed, meta.id});
+    RecordLocation location{0, offset_in_staging, staging_.size() - offset_in_staging};
+    staged_.push_back(CommitOutcome{waiter, CommitStatus::failed, meta.id, location});
     next_ordinal_++;
+    kick();
+}
+
+void SpoolWriter::append_status(const spool::QueueId& id, std::uint32_t recipient_index,
+                                spool::RecipientStatus status) {
+    HUB_ASSERT(state_ != State::closed);
+    spool::append_status_record(id, recipient_index, status, staging_);
+    kick();
+}
+
+void SpoolWriter::kick() {
     if (state_ == State::ready) {
         submit_batch();
     } else if (state_ == State::open_failed) {
@@ -55,7 +68,7 @@ void SpoolWriter::append(const spool::MessageMeta& meta, std::string_view receiv
 }
 
 bool SpoolWriter::idle() const {
-    return staged_.empty() && batch_waiters_.empty() && state_ != State::writing &&
+    return staging_.empty() && batch_waiters_.empty() && state_ != State::writing &&
            state_ != State::repairing;
 }
 
@@ -94,17 +107,22 @@ void SpoolWriter::on_open_done(int result) {
     segment_is_new_ = true;
     state_ = State::ready;
     base::log_debug("spool: shard {}: segment {} open", shard_, segment_name_);
-    if (!staged_.empty()) {
+    if (!staging_.empty()) {
         submit_batch();
     }
 }
 
 void SpoolWriter::submit_batch() {
     HUB_ASSERT(state_ == State::ready && batch_waiters_.empty());
-    HUB_ASSERT(!staged_.empty() && !staging_.empty());
+    HUB_ASSERT(!staging_.empty());
     batch_.clear();
     if (segment_is_new_) {
         spool::append_segment_header(shard_, segment_seq_, batch_);  // Until one batch lands.
+    }
+    std::uint64_t base = synced_bytes_ + batch_.size();
+    for (CommitOutcome& outcome : staged_) {
+        outcome.location.segment_seq = segment_seq_;
+        outcome.location.offset += base;
     }
     batch_.append(staging_);
     staging_.clear();
@@ -167,7 +185,7 @@ void SpoolWriter::finish_batch() {
             submit_open();
             return;
         }
-        if (!staged_.empty()) {
+        if (!staging_.empty()) {
             submit_batch();
         }
         return;
@@ -223,7 +241,7 @@ void SpoolWriter::on_punch_done(int result) {
         return;
     }
     state_ = State::ready;
-    if (!staged_.empty()) {
+    if (!staging_.empty()) {
         submit_batch();
     }
 }

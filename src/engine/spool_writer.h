@@ -20,18 +20,28 @@
 
 namespace hub::engine {
 
-// Who to tell when a commit ends: a connection slot and its generation.
+// Who to tell when a commit ends: a connection slot and its generation, or the hub itself
+// for a message it generated (a delivery report, a ping reply).
 struct CommitWaiter {
     std::uint32_t slot_index = 0;
     std::uint32_t generation = 0;
+    bool generated = false;
 };
 
 enum class CommitStatus { durable, failed, no_space };
+
+// Where a durable record lives, so that delivery can read it back with one read.
+struct RecordLocation {
+    std::uint32_t segment_seq = 0;
+    std::uint64_t offset = 0;
+    std::uint64_t bytes = 0;
+};
 
 struct CommitOutcome {
     CommitWaiter waiter;
     CommitStatus status = CommitStatus::failed;
     spool::QueueId id;
+    RecordLocation location;  // Valid when durable; offset is relative to staging before.
 };
 
 class SpoolWriter {
@@ -49,6 +59,12 @@ public:
     void append(const spool::MessageMeta& meta, std::string_view received_header,
                 std::string_view body, CommitWaiter waiter);
 
+    // Queues a status record (a recipient delivered or bounced). It is made durable with
+    // the next batch; nobody waits for it, because losing it in a crash only means the
+    // recipient is tried again (at-least-once delivery).
+    void append_status(const spool::QueueId& id, std::uint32_t recipient_index,
+                       spool::RecipientStatus status);
+
     // Handles a completion whose tag op is one of the spool_* ops.
     void on_completion(Op op, int result);
 
@@ -64,6 +80,7 @@ public:
 private:
     enum class State { opening, open_failed, ready, writing, repairing, closed };
 
+    void kick();  // Starts a batch, or retries the segment open, if one can go now.
     void submit_open();
     void on_open_done(int result);
     void submit_batch();

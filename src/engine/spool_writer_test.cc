@@ -157,5 +157,28 @@ TEST_F(SpoolWriterTest, FailedBatchIsAnsweredAndNeverRecovered) {
     }
 }
 
+TEST_F(SpoolWriterTest, LocationsReadBackAndStatusRecordsRetireRecipients) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 3, 1 << 20);
+    writer.start();
+    append(writer, 0, 100);
+    append(writer, 1, 5000);
+    std::vector<CommitOutcome> outcomes = run(writer);
+    ASSERT_EQ(outcomes.size(), 2u);
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    ASSERT_EQ(recovery->messages.size(), 2u);
+    for (std::size_t index = 0; index < 2; index++) {
+        EXPECT_EQ(outcomes[index].location.segment_seq, 3u);
+        EXPECT_EQ(outcomes[index].location.offset, recovery->messages[index].record_offset);
+        EXPECT_EQ(outcomes[index].location.bytes, recovery->messages[index].record_bytes);
+    }
+    writer.append_status(outcomes[0].id, 0, spool::RecipientStatus::delivered);
+    EXPECT_TRUE(run(writer).empty());  // Nobody waits for a status record.
+    auto after = spool::recover(root_, 1);
+    ASSERT_TRUE(after);
+    ASSERT_EQ(after->messages.size(), 1u);  // The delivered one is no longer live.
+    EXPECT_EQ(after->messages[0].meta.id, outcomes[1].id);
+}
+
 }  // namespace
 }  // namespace hub::engine
