@@ -183,7 +183,7 @@ struct Bound {
 constexpr Bound bounds[] = {
     {"hub", "shards", 0, 256},
     {"spool", "reserve_bytes", 0, 1125899906842624},
-    {"spool", "segment_bytes_max", 1048576, 4294967296},
+    {"spool", "segment_bytes_max", 1048576, 1073741824},
     {"limits", "message_bytes_max", 1024, 1073741824},
     {"limits", "recipients_count_max", 1, 10000},
     {"limits", "errors_count_max", 1, 1000},
