@@ -9,6 +9,8 @@
 //   outbound = "127.0.0.1:10025"   # the partner's smart host (IP literal and port)
 //   require_client_certificate = false
 //   client_cn = "partner1.gov.uk"  # when set, a verified client cert must carry this CN
+//   outbound_name = "mx.partner1.gov.uk"  # name in its server certificate (default: domains[0])
+//   outbound_pin_sha256 = "ab:cd:..."     # optional: pin its leaf certificate instead
 #pragma once
 
 #include <netinet/in.h>
@@ -52,6 +54,8 @@ struct Partner {
     std::vector<Cidr> inbound;
     std::string outbound_host;  // IP literal.
     std::uint16_t outbound_port = 25;
+    std::string outbound_name;        // Name the server certificate must carry (SNI too).
+    std::string outbound_pin_sha256;  // Optional pin of the server's leaf certificate.
     bool require_client_certificate = false;
     std::string client_cn;
 };

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <string_view>
 #include <unordered_map>
 
@@ -27,8 +28,9 @@ namespace hub::policy {
 
 namespace {
 
-constexpr std::array<std::string_view, 7> partner_keys = {
-    "name",     "domains", "subdomains", "inbound", "outbound", "require_client_certificate",
+constexpr std::array<std::string_view, 9> partner_keys = {
+    "name",     "domains",       "subdomains",          "inbound",
+    "outbound", "outbound_name", "outbound_pin_sha256", "require_client_certificate",
     "client_cn"};
 
 // Where names, domains and CNs were first seen, for "already used by partner[i]".
@@ -61,6 +63,7 @@ public:
         load_outbound();
         partner_.require_client_certificate = load_boolean("require_client_certificate", false);
         load_client_cn();
+        load_outbound_tls();
         return std::move(partner_);
     }
 
@@ -274,6 +277,44 @@ private:
             return;
         }
         partner_.client_cn = text->get();
+    }
+
+    // How the hub checks the partner's server certificate when it delivers: the name it
+    // must carry (default: the partner's first domain) and, optionally, a pinned SHA-256
+    // of the leaf certificate that replaces the chain check.
+    void load_outbound_tls() {
+        if (const toml::node* node = table_.get("outbound_name")) {
+            const auto* text = node->as_string();
+            if (text == nullptr || !config::is_valid_domain(text->get())) {
+                value_error("outbound_name", *node,
+                            "must be the DNS name in the partner server's certificate");
+            } else {
+                partner_.outbound_name = config::ascii_lower(text->get());
+            }
+        } else if (!partner_.domains.empty()) {
+            partner_.outbound_name = partner_.domains.front();
+        }
+        if (const toml::node* node = table_.get("outbound_pin_sha256")) {
+            const auto* text = node->as_string();
+            std::size_t hex_digits = 0;
+            bool well_formed = text != nullptr;
+            if (well_formed) {
+                for (char c : text->get()) {
+                    if (std::isxdigit(static_cast<unsigned char>(c))) {
+                        hex_digits++;
+                    } else if (c != ':') {
+                        well_formed = false;
+                    }
+                }
+            }
+            if (!well_formed || hex_digits != 64) {
+                value_error("outbound_pin_sha256", *node,
+                            "must be 64 hex digits (colons allowed): the SHA-256 of the "
+                            "partner server's certificate");
+            } else {
+                partner_.outbound_pin_sha256 = text->get();
+            }
+        }
     }
 
     config::Diagnostics& errors_;

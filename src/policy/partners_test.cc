@@ -354,6 +354,29 @@ domains = ["ro.example"]
 outbound = "192.0.2.1"
 )";
 
+TEST_F(PartnersFileTest, OutboundTlsNameDefaultsToFirstDomainAndPinsAreChecked) {
+    Result<std::vector<Partner>, std::string> result = load(dev_partners);
+    ASSERT_TRUE(result) << result.error();
+    EXPECT_EQ((*result)[0].outbound_name, "partner1.gov.uk");
+    EXPECT_EQ((*result)[1].outbound_name, "partner2.gov.uk");  // Lower-cased domains[0].
+    EXPECT_TRUE((*result)[0].outbound_pin_sha256.empty());
+
+    std::string pin(64, 'a');
+    Result<std::vector<Partner>, std::string> pinned = load(
+        "[[partner]]\nname = \"p\"\ndomains = [\"p.example\"]\noutbound = \"192.0.2.1:25\"\n"
+        "outbound_name = \"mx.p.example\"\noutbound_pin_sha256 = \"" +
+        pin + "\"\n");
+    ASSERT_TRUE(pinned) << pinned.error();
+    EXPECT_EQ((*pinned)[0].outbound_name, "mx.p.example");
+    EXPECT_EQ((*pinned)[0].outbound_pin_sha256, pin);
+
+    std::string bad = error_of(
+        "[[partner]]\nname = \"p\"\ndomains = [\"p.example\"]\noutbound = \"192.0.2.1:25\"\n"
+        "outbound_pin_sha256 = \"abc\"\n");
+    EXPECT_NE(bad.find("outbound_pin_sha256"), std::string::npos) << bad;
+    EXPECT_NE(bad.find("64 hex digits"), std::string::npos) << bad;
+}
+
 TEST_F(PartnersFileTest, LoadsAFullFile) {
     Result<std::vector<Partner>, std::string> result = load(dev_partners);
     ASSERT_TRUE(result) << result.error();
