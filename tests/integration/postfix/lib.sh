@@ -1,0 +1,71 @@
+# postfix/lib.sh -- private Postfix partner instances for an integration test. Source it after
+# ../lib.sh:
+#
+#   source "$(dirname "$0")/../lib.sh"          # or postfix/../lib.sh from a test elsewhere
+#   source "$(dirname "$0")/postfix/lib.sh"
+#   need_postfix                                # skip (77) unless root with Postfix installed
+#   make_work                                   # or hub_init, which makes $WORK and $STATE
+#   partner_start partner1 --domain partner1.gov.uk --smtp-port "$P1" \
+#       --hub "127.0.0.1:$SMTP_PORT" --ca "$STATE/ca.pem" \
+#       --cert "$STATE/partner1.pem" --key "$STATE/partner1.key"
+#   partner send "$(partner_dir partner1)" --from alice@partner1.gov.uk --to ...
+#
+# Instances live in $WORK/postfix-<name>/ (see ./partner for the layout and every command).
+# The EXIT trap of ../lib.sh is wrapped: every instance started here is stopped first (no
+# master or child process outlives the test), and on failure the end of each instance's log
+# is printed beside the hubd log.
+
+POSTFIX_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PARTNER="$POSTFIX_LIB_DIR/partner"
+PARTNER_DIRS=()
+
+need_postfix() {
+    [[ $EUID -eq 0 ]] || skip "private Postfix instances need root"
+    command -v postfix >/dev/null && [[ -x /usr/lib/postfix/sbin/master ]] ||
+        skip "Postfix is not installed (tools/setup installs it)"
+    command -v swaks >/dev/null || skip "swaks is not installed"
+}
+
+# partner ARGS...: the harness command (tests/integration/postfix/partner).
+partner() { "$PARTNER" "$@"; }
+
+partner_dir() { echo "$WORK/postfix-$1"; }
+
+# partner_start NAME [start options...]: start instance NAME in $WORK/postfix-NAME (options
+# as for `partner start`, --name is added; none = start again with the same configuration).
+partner_start() {
+    local name="$1"
+    shift
+    local dir
+    dir="$(partner_dir "$name")"
+    [[ " ${PARTNER_DIRS[*]} " == *" $dir "* ]] || PARTNER_DIRS+=("$dir")
+    local args=()
+    [[ $# -eq 0 ]] || args=(--name "$name" "$@")
+    local out
+    out="$("$PARTNER" start "$dir" "${args[@]}" 2>&1)" || fail "partner start $name: $out"
+    say "$out"
+}
+
+partner_stop() {
+    local out
+    out="$("$PARTNER" stop "$(partner_dir "$1")" 2>&1)" || fail "partner stop $1: $out"
+}
+
+# partner_log NAME: the instance's maillog (postlogd).
+partner_log() { "$PARTNER" log "$(partner_dir "$1")"; }
+
+postfix_cleanup() {
+    local status=$?
+    set +e
+    local dir
+    for dir in "${PARTNER_DIRS[@]}"; do
+        "$PARTNER" stop "$dir" >/dev/null 2>&1 || echo "[$TEST_NAME] could not stop $dir" >&2
+        if [[ $status -ne 0 && $status -ne 77 && -f "$dir/maillog" ]]; then
+            echo "[$TEST_NAME] ---- last 30 lines of $dir/maillog ----" >&2
+            tail -n 30 "$dir/maillog" >&2
+        fi
+    done
+    (exit "$status")
+    cleanup  # ../lib.sh: hubd, mounts, $WORK; exits with $status.
+}
+trap postfix_cleanup EXIT
