@@ -1,0 +1,2 @@
+// dsn_test.cc -- (being written)
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+// headers_test.cc -- (being written)
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+// ping_test.cc -- (being written)
+#include <gtest/gtest.h>

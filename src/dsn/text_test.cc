@@ -1,0 +1,2 @@
+// text_test.cc -- (being written)
+#include <gtest/gtest.h>
