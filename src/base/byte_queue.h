@@ -4,9 +4,11 @@
 // waiting to be encrypted. The capacity is fixed at construction; append() refuses what
 // would cross it so that back-pressure reaches the producer instead of memory growing.
 // Storage is one contiguous buffer that is compacted lazily, so readable() is always a
-// single span the engine can hand to a send SQE.
+// single span the engine can hand to a send SQE. It grows on demand, doubling from
+// initial_bytes up to the capacity.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <span>
@@ -19,6 +21,8 @@ namespace hub::base {
 
 class ByteQueue {
 public:
+    static constexpr std::size_t initial_bytes = 4096;
+
     // Storage is allocated on first append and released by release_if_empty(), so that an
     // idle connection holds no buffer memory.
     explicit ByteQueue(std::size_t capacity_bytes) : capacity_bytes_(capacity_bytes) {}
@@ -36,11 +40,15 @@ public:
         if (bytes.empty()) {
             return true;  // memcpy must not see the null pointer of an empty span.
         }
-        if (storage_.empty()) {
-            storage_.resize(capacity_bytes_);
+        if (head_ > 0 && storage_.size() - tail_ < bytes.size()) {
+            compact();
         }
         if (storage_.size() - tail_ < bytes.size()) {
-            compact();
+            // Grow geometrically from a small start: an idle SMTP session's 8-byte EHLO
+            // must not cost a full-capacity buffer.
+            std::size_t wanted =
+                std::max({tail_ + bytes.size(), storage_.size() * 2, initial_bytes});
+            storage_.resize(std::min(wanted, capacity_bytes_));
         }
         std::memcpy(storage_.data() + tail_, bytes.data(), bytes.size());
         tail_ += bytes.size();
