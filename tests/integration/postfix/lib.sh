@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # postfix/lib.sh -- private Postfix partner instances for an integration test. Source it after
 # ../lib.sh:
 #
@@ -21,8 +22,9 @@ PARTNER_DIRS=()
 
 need_postfix() {
     [[ $EUID -eq 0 ]] || skip "private Postfix instances need root"
-    command -v postfix >/dev/null && [[ -x /usr/lib/postfix/sbin/master ]] ||
+    if ! command -v postfix >/dev/null || [[ ! -x /usr/lib/postfix/sbin/master ]]; then
         skip "Postfix is not installed (tools/setup installs it)"
+    fi
     command -v swaks >/dev/null || skip "swaks is not installed"
 }
 

@@ -15,12 +15,13 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib.sh"
 
 need_postfix
-hub_init  # Only for the dev CA and the partners' certificates: no hubd runs here.
+hub_init --shards 1  # Only for the dev CA and the partners' certificates: no hubd runs here.
 read -r port1 port2 < <(pick_ports 2)
 port1="${PARTNER1_PORT:-$port1}"
 port2="${PARTNER2_PORT:-$port2}"
 dir1="$(partner_dir partner1)"
 dir2="$(partner_dir partner2)"
+lo='127\.0\.0\.1\[127\.0\.0\.1\]'  # How Postfix logs the peer 127.0.0.1.
 
 tls_args() {  # tls_args NAME: the dev CA and NAME's certificate from tools/dev-init.
     echo --ca "$STATE/ca.pem" --cert "$STATE/$1.pem" --key "$STATE/$1.key"
@@ -40,29 +41,32 @@ id="$(partner send "$dir1" --from alice@partner1.gov.uk --to joe@partner2.gov.uk
     --subject "selftest hello")" || fail "send from partner1 failed"
 say "partner1 queued $id"
 partner wait-delivered "$dir2" joe 1 30 || fail "joe@partner2 did not get the message"
-expect_match "partner1 log" "smtp\[[0-9]+\]: Verified TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:$port2: TLSv1\.[23]" \
-    "$(partner_log partner1)"
-expect_match "partner1 log" "$id: to=<joe@partner2\.gov\.uk>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:$port2, .*status=sent" \
-    "$(partner_log partner1)"
-expect_match "partner2 log" "smtpd\[[0-9]+\]: Trusted TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23] .*client-signature" \
-    "$(partner_log partner2)"
-expect_match "partner2 log" "virtual\[[0-9]+\]: [0-9A-F]+: to=<joe@partner2\.gov\.uk>, relay=virtual, .*status=sent \(delivered to maildir\)" \
-    "$(partner_log partner2)"
+log1="$(partner_log partner1)"
+log2="$(partner_log partner2)"
+expect_match "partner1 log" \
+    "smtp\[[0-9]+\]: Verified TLS connection established to $lo:$port2: TLSv1\.[23]" "$log1"
+expect_match "partner1 log" \
+    "$id: to=<joe@partner2\.gov\.uk>, relay=$lo:$port2, .*status=sent" "$log1"
+expect_match "partner2 log" \
+    "smtpd\[[0-9]+\]: Trusted TLS connection established from localhost\[127\.0\.0\.1\]: TLS" \
+    "$log2"
+expect_match "partner2 log" \
+    "virtual\[[0-9]+\]: [0-9A-F]+: to=<joe@partner2\.gov\.uk>, relay=virtual, .*status=sent" "$log2"
 message="$(cat "$(partner messages "$dir2" joe | head -n 1)")"
 expect_match "joe's message" "^Subject: selftest hello$" "$message"
 expect_match "joe's message" "^Delivered-To: joe@partner2\.gov\.uk$" "$message"
 received="$(sed -n '/^Received: from mx\.partner1\.gov\.uk/,/^[^[:space:]]/p' <<<"$message" |
     sed '$d')"
 expect_match "Received: from partner1" "using TLSv1\.[23] with cipher" "$received"
-expect_match "Received: from partner1" 'Client CN "partner1\.gov\.uk", Issuer "Hubbox Dev CA" \(verified OK\)' \
-    "$received"
+expect_match "Received: from partner1" \
+    'Client CN "partner1\.gov\.uk", Issuer "Hubbox Dev CA" \(verified OK\)' "$received"
 expect_match "Received: from partner1" "with ESMTPS id" "$received"
 show "$received"
 
 partner send "$dir2" --from joe@partner2.gov.uk --to alice@partner1.gov.uk \
     --subject "Re: selftest hello" >/dev/null || fail "reply from partner2 failed"
 partner wait-delivered "$dir1" alice 1 30 || fail "alice@partner1 did not get joe's reply"
-expect_match "partner2 log" "Verified TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:$port1" \
+expect_match "partner2 log" "Verified TLS connection established to $lo:$port1" \
     "$(partner_log partner2)"
 say "1. verified TLS on both sides, delivered to joe's Maildir, reply delivered to alice"
 
@@ -72,14 +76,15 @@ start_partner2 --cert-untrusted
 id="$(partner send "$dir1" --from alice@partner1.gov.uk --to bob@partner2.gov.uk \
     --subject "untrusted")" || fail "send from partner1 failed"
 untrusted_deferred() {
-    grep -Eq "$id: to=<bob@partner2\.gov\.uk>, .*status=deferred \(Server certificate not (verified|trusted)\)" \
+    grep -Eq "$id: to=<bob@partner2\.gov\.uk>, .*status=deferred \(Server certificate not" \
         <<<"$(partner_log partner1)"
 }
 wait_until 30 "partner1 to defer $id (untrusted certificate)" untrusted_deferred
-expect_match "partner1 log" "certificate verification failed for 127\.0\.0\.1\[127\.0\.0\.1\]:$port2: (untrusted issuer|self-signed certificate)" \
+expect_match "partner1 log" \
+    "certificate verification failed for $lo:$port2: (untrusted issuer|self-signed certificate)" \
     "$(partner_log partner1)"
-expect_match "partner1 queue" "^$id[ *!]" "$(partner queue "$dir1")"
-expect_eq "bob's messages while partner2's certificate is untrusted" 0 "$(partner count "$dir2" bob)"
+expect_match "partner1 queue" "^${id}[ *!]" "$(partner queue "$dir1")"
+expect_eq "bob's messages (untrusted certificate)" 0 "$(partner count "$dir2" bob)"
 partner_stop partner2
 start_partner2
 partner flush "$dir1" || fail "partner flush failed"
@@ -97,7 +102,7 @@ expect_no_match "partner2 EHLO with --no-starttls" "STARTTLS" "$ehlo"
 id="$(partner send "$dir1" --from alice@partner1.gov.uk --to carol@partner2.gov.uk \
     --subject "no starttls")" || fail "send from partner1 failed"
 cleartext_refused() {
-    grep -Eq "$id: to=<carol@partner2\.gov\.uk>, .*status=deferred \(TLS is required, but was not offered" \
+    grep -Eq "$id: to=<carol@partner2\.gov\.uk>, .*status=deferred \(TLS is required, but was not" \
         <<<"$(partner_log partner1)"
 }
 wait_until 30 "partner1 to defer $id (no STARTTLS)" cleartext_refused
