@@ -286,6 +286,48 @@ void Scheduler::free_slot(std::uint32_t slot) {
     free_slots_.push_back(slot);
 }
 
+// Copies the recipients in envelope order and groups the pending ones by destination.
+// Their state is deferred until add() schedules them. Groups are found by a linear scan:
+// a message names few partners, and recipients_count_max bounds the worst case.
+void Scheduler::fill_recipients(Message& message, std::vector<RecipientInput>& inputs) {
+    HUB_ASSERT(message.recipients.empty() && message.groups.empty());
+    message.recipients.resize(inputs.size());
+    for (std::size_t i = 0; i < inputs.size(); i++) {
+        RecipientInput& in = inputs[i];
+        Recipient& r = message.recipients[i];
+        r.address = std::move(in.address);
+        r.destination = in.destination;
+        switch (in.status) {
+            case spool::RecipientStatus::pending:
+                HUB_ASSERT(in.destination < destinations_.size());  // Routed by the engine.
+                r.state = RecipientState::deferred;                 // add() schedules it.
+                message.open_count++;
+                break;
+            case spool::RecipientStatus::delivered:
+                r.state = RecipientState::delivered;
+                message.delivered_count++;
+                break;
+            case spool::RecipientStatus::bounced:
+                r.state = RecipientState::bounced;
+                message.bounced_count++;
+                break;
+        }
+        if (r.state == RecipientState::deferred) {
+            auto group =
+                std::find_if(message.groups.begin(), message.groups.end(),
+                             [&](const Group& g) { return g.destination == r.destination; });
+            if (group == message.groups.end()) {
+                message.groups.emplace_back();
+                message.groups.back().destination = r.destination;
+                group = message.groups.end() - 1;
+            }
+            r.group_index = static_cast<std::uint32_t>(group - message.groups.begin());
+            group->recipient_indices.push_back(static_cast<std::uint32_t>(i));
+        }
+    }
+    HUB_ASSERT(message.recipients.size() == inputs.size());
+}
+
 Result<void, AddError> Scheduler::add(MessageInput input, Origin origin, TimeMs now) {
     if (full()) {
         return unexpected(AddError::queue_full);
@@ -314,40 +356,7 @@ Result<void, AddError> Scheduler::add(MessageInput input, Origin origin, TimeMs 
                              : add_saturating(arrival_ms, seconds_to_ms(config_.delay_warning_s));
     message.warned =
         input.delay_warning_sent || (origin == Origin::recovered && message.warn_at_ms <= now);
-    message.recipients.resize(input.recipients.size());
-    for (std::size_t i = 0; i < input.recipients.size(); i++) {
-        RecipientInput& in = input.recipients[i];
-        Recipient& r = message.recipients[i];
-        r.address = std::move(in.address);
-        r.destination = in.destination;
-        switch (in.status) {
-            case spool::RecipientStatus::pending:
-                HUB_ASSERT(in.destination < destinations_.size());  // Routed by the engine.
-                r.state = RecipientState::deferred;                 // Until scheduled below.
-                message.open_count++;
-                break;
-            case spool::RecipientStatus::delivered:
-                r.state = RecipientState::delivered;
-                message.delivered_count++;
-                break;
-            case spool::RecipientStatus::bounced:
-                r.state = RecipientState::bounced;
-                message.bounced_count++;
-                break;
-        }
-        if (r.state == RecipientState::deferred) {
-            auto group =
-                std::find_if(message.groups.begin(), message.groups.end(),
-                             [&](const Group& g) { return g.destination == r.destination; });
-            if (group == message.groups.end()) {
-                message.groups.emplace_back();
-                message.groups.back().destination = r.destination;
-                group = message.groups.end() - 1;
-            }
-            r.group_index = static_cast<std::uint32_t>(group - message.groups.begin());
-            group->recipient_indices.push_back(static_cast<std::uint32_t>(i));
-        }
-    }
+    fill_recipients(message, input.recipients);
     index_.emplace(message.id, slot);
     // One draw per message: its recipients stay together, messages spread apart.
     std::uint64_t spread_ms =

@@ -345,6 +345,7 @@ private:
     std::uint32_t slot_of(const Message& message) const;
     std::uint32_t allocate_slot();
     void free_slot(std::uint32_t slot);
+    void fill_recipients(Message& message, std::vector<RecipientInput>& inputs);
     void make_ready(std::uint32_t slot, std::uint32_t recipient_index);
     void defer(Message& message, Recipient& recipient, std::uint64_t delay_ms, TimeMs now);
     std::uint64_t draw_retry_delay_ms(std::uint32_t failed_attempts);
