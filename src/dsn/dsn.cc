@@ -263,9 +263,11 @@ std::string notification(const DsnRequest& request, std::string_view hostname,
                          "what it said.");
     }
     append_paragraph(out, fmt::format("                   The mail system at {}", hostname));
-    for (const RecipientReport& recipient : request.recipients) {
-        text::append_wrapped(out, bottom_line(recipient), "    ");
-        out += "\r\n";
+    for (std::size_t i = 0; i < request.recipients.size(); i++) {
+        if (i > 0) {
+            out += "\r\n";
+        }
+        text::append_wrapped(out, bottom_line(request.recipients[i]), "    ");
     }
     return out;
 }
@@ -332,6 +334,13 @@ std::string delivery_status(const DsnRequest& request, std::string_view hostname
     return out;
 }
 
+[[maybe_unused]] bool occurs_in(std::initializer_list<std::string_view> parts,
+                                std::string_view needle) {
+    return std::any_of(parts.begin(), parts.end(), [needle](std::string_view part) {
+        return part.find(needle) != std::string_view::npos;
+    });
+}
+
 // RFC 2046 5.1.1: the boundary must occur in none of the parts. The candidates are
 // "<queue id>.<time>/<n>/<host>"; one pass over the parts collects every n a part could
 // clash with (any "--<queue id>.<time>/" followed by digits), and the smallest n not
@@ -376,9 +385,7 @@ std::string choose_boundary(const DsnRequest& request, std::string_view hostname
     }
     boundary += host;
     HUB_ASSERT(boundary.size() <= boundary_bytes_max);
-    for (std::string_view part : parts) {
-        HUB_ASSERT_SLOW(part.find("--" + boundary) == std::string_view::npos);
-    }
+    HUB_ASSERT_SLOW(!occurs_in(parts, "--" + boundary));
     return boundary;
 }
 
@@ -396,7 +403,7 @@ std::uint32_t recipients_hash(const DsnRequest& request) {
 }
 
 // Every line ends in CRLF and holds at most 998 octets (RFC 5322 2.1.1, 2.3).
-bool well_formed(std::string_view message) {
+[[maybe_unused]] bool well_formed(std::string_view message) {
     std::size_t line_start = 0;
     for (std::size_t i = 0; i < message.size(); i++) {
         if (message[i] == '\r' || message[i] == '\n') {

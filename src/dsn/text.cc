@@ -99,6 +99,10 @@ std::string printable(std::string_view text, std::size_t bytes_max) {
         }
         out += c == '\t' ? ' ' : (is_printable(c) ? c : '?');
     }
+    // White space at either end is layout, not content (a field's value after the colon).
+    std::size_t first = out.find_first_not_of(' ');
+    out.erase(0, first == std::string::npos ? out.size() : first);
+    out.erase(out.find_last_not_of(' ') + 1);
     HUB_ASSERT(out.size() <= bytes_max + 3);
     HUB_ASSERT(out.find_first_of("\r\n") == std::string::npos);
     return out;

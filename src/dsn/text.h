@@ -14,8 +14,8 @@ namespace hub::dsn::text {
 
 // Printable US-ASCII only. A folded header value is unfolded first (CRLF or LF followed by
 // a space or tab is dropped, RFC 5322 2.2.3); a tab becomes a space; any other octet outside
-// 0x20..0x7E (CR, LF, NUL, DEL, 8-bit) becomes '?'. Text longer than bytes_max is cut and
-// ends in "...".
+// 0x20..0x7E (CR, LF, NUL, DEL, 8-bit) becomes '?'; spaces at either end are dropped.
+// Text longer than bytes_max is cut and ends in "...".
 std::string printable(std::string_view text, std::size_t bytes_max);
 
 // An address for <...>: printable, without spaces or angle brackets (each becomes '?'),
