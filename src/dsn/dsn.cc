@@ -420,6 +420,34 @@ std::uint32_t recipients_hash(const DsnRequest& request) {
     return line_start == message.size();
 }
 
+// The report's own header section (RFC 5322 3.6, RFC 2045, RFC 6522 3).
+void append_top_fields(std::string& out, const DsnRequest& request, std::string_view hostname,
+                       std::string_view boundary, bool eight_bit) {
+    std::string message_id = text::message_id(request.message_id);
+    if (message_id.empty()) {
+        constexpr std::string_view kind_letters = "FDS";
+        message_id = fmt::format("<{}.{}.{}{:08x}@{}>", request.now_unix_s,
+                                 text::hostname(request.queue_id, 64),
+                                 kind_letters[static_cast<std::size_t>(request.kind)],
+                                 recipients_hash(request), hostname);
+    }
+    text::append_field(out, "Date", smtp::format_date_utc(request.now_unix_s));
+    text::append_field(
+        out, "From", fmt::format("Mail Delivery System <{}>", text::address(request.from_address)));
+    text::append_field(out, "Subject", subject_of(request.kind));
+    text::append_field(out, "To", fmt::format("<{}>", text::address(request.envelope->mail_from)));
+    text::append_field(out, "Auto-Submitted", "auto-replied");  // RFC 3834 5.
+    text::append_field(out, "Message-ID", message_id);
+    text::append_field(out, "MIME-Version", "1.0");
+    text::append_field(out, "Content-Type",
+                       fmt::format("multipart/report; report-type=delivery-status; "
+                                   "boundary=\"{}\"",
+                                   boundary));
+    if (eight_bit) {
+        text::append_field(out, "Content-Transfer-Encoding", "8bit");  // RFC 2045 6.4.
+    }
+}
+
 }  // namespace
 
 std::string build_dsn(const DsnRequest& request) {
@@ -439,30 +467,8 @@ std::string build_dsn(const DsnRequest& request) {
     bool eight_bit = has_8bit(returned.content);
     HUB_ASSERT(!has_8bit(part1) && !has_8bit(part2));  // Sanitised to US-ASCII.
 
-    std::string message_id = text::message_id(request.message_id);
-    if (message_id.empty()) {
-        constexpr std::string_view kind_letters = "FDS";
-        message_id = fmt::format("<{}.{}.{}{:08x}@{}>", request.now_unix_s,
-                                 text::hostname(request.queue_id, 64),
-                                 kind_letters[static_cast<std::size_t>(request.kind)],
-                                 recipients_hash(request), hostname);
-    }
     std::string out;
-    text::append_field(out, "Date", smtp::format_date_utc(request.now_unix_s));
-    text::append_field(
-        out, "From", fmt::format("Mail Delivery System <{}>", text::address(request.from_address)));
-    text::append_field(out, "Subject", subject_of(request.kind));
-    text::append_field(out, "To", fmt::format("<{}>", text::address(request.envelope->mail_from)));
-    text::append_field(out, "Auto-Submitted", "auto-replied");  // RFC 3834 5.
-    text::append_field(out, "Message-ID", message_id);
-    text::append_field(out, "MIME-Version", "1.0");
-    text::append_field(out, "Content-Type",
-                       fmt::format("multipart/report; report-type=delivery-status; "
-                                   "boundary=\"{}\"",
-                                   boundary));
-    if (eight_bit) {
-        text::append_field(out, "Content-Transfer-Encoding", "8bit");  // RFC 2045 6.4.
-    }
+    append_top_fields(out, request, hostname, boundary, eight_bit);
     out += "\r\n";
     out += "This is a MIME-encapsulated message.\r\n";
 
