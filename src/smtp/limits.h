@@ -45,4 +45,38 @@ static_assert(recipients_count_default >= 100, "RFC 5321 4.5.3.1.8");
 static_assert(command_timeout_ms_default >= 5 * 60 * 1000, "RFC 5321 4.5.3.2.7");
 static_assert(data_timeout_ms_default >= 10 * 60 * 1000, "RFC 5321 4.5.3.2.6");
 
+// --- The outbound client (client_session.h, reply_parser.h) -------------------------------
+inline constexpr std::uint32_t reply_line_bytes_max = 512;  // incl. CRLF, RFC 5321 4.5.3.1.5
+inline constexpr std::uint32_t reply_lines_count_max = 64;  // An EHLO reply has about 15.
+// RFC 3461 4.2 and 4.4: the ORCPT value (type ";" xtext) and the ENVID xtext have these
+// ceilings; a longer one is left out rather than sent (both parameters are optional).
+inline constexpr std::uint32_t orcpt_value_bytes_max = 500;
+inline constexpr std::uint32_t envid_xtext_bytes_max = 100;
+// The longest command the client writes: RCPT TO:<path> NOTIFY=... ORCPT=... CRLF
+// (RFC 3461 5: ORCPT and NOTIFY may lengthen RCPT by 500 octets).
+inline constexpr std::uint32_t client_command_bytes_max = 1024;
+// Plaintext waiting for the engine: pipelined commands or a dot-stuffed slice of content.
+inline constexpr std::size_t client_output_bytes = 64 * 1024;
+inline constexpr std::uint32_t client_events_count_max = 4;  // Pending ClientEvent queue.
+// RFC 5321 4.5.3.1.8: a server must take 100; beyond that the rest are deferred locally.
+inline constexpr std::uint32_t client_recipients_count_default = 100;
+// RFC 5321 4.5.3.2: the client's minimum waits for each reply.
+inline constexpr std::uint32_t client_greeting_timeout_ms_default = 300000;    // 4.5.3.2.1
+inline constexpr std::uint32_t client_mail_timeout_ms_default = 300000;        // 4.5.3.2.2
+inline constexpr std::uint32_t client_rcpt_timeout_ms_default = 300000;        // 4.5.3.2.3
+inline constexpr std::uint32_t client_data_init_timeout_ms_default = 120000;   // 4.5.3.2.4
+inline constexpr std::uint32_t client_data_block_timeout_ms_default = 180000;  // 4.5.3.2.5
+inline constexpr std::uint32_t client_data_end_timeout_ms_default = 600000;    // 4.5.3.2.6
+// EHLO, STARTTLS, the TLS handshake, RSET, QUIT: the RFC names no figure; as for MAIL.
+inline constexpr std::uint32_t client_command_timeout_ms_default = 300000;
+
+static_assert(reply_line_bytes_max >= 512, "RFC 5321 4.5.3.1.5");
+static_assert(command_line_bytes_max + orcpt_value_bytes_max <= client_command_bytes_max,
+              "RFC 3461 5: RCPT with NOTIFY and the longest ORCPT fits");
+static_assert(envid_xtext_bytes_max + path_bytes_max + 64 < client_command_bytes_max,
+              "MAIL with SIZE, BODY, RET and ENVID fits");
+static_assert(client_output_bytes >= 16 * client_command_bytes_max,
+              "a pipelined batch of several commands fits the output buffer");
+static_assert(client_recipients_count_default >= 1);
+
 }  // namespace hub::smtp
