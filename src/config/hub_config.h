@@ -44,6 +44,14 @@ struct HubConfig {
     std::uint32_t connections_per_partner_max = 256;  // Per partner, split across shards.
     std::uint32_t command_timeout_s = 300;            // RFC 5321 4.5.3.2.7: 5 minutes.
     std::uint32_t data_timeout_s = 600;               // RFC 5321 4.5.3.2.6: 10 minutes.
+    // [delivery] (queue/limits.h holds the ranges)
+    std::uint32_t retry_delay_s_min = 300;  // First retry; doubles up to the max.
+    std::uint32_t retry_delay_s_max = 3600;
+    std::uint32_t delay_warning_s = 4 * 3600;  // 0: never send delay reports.
+    std::uint32_t lifetime_s = 5 * 86400;      // Then bounce.
+    std::uint32_t recovery_spread_s = 60;
+    std::uint32_t outbound_connections_max = 100;    // Per shard, all partners.
+    std::uint32_t destination_connections_max = 10;  // Per shard and partner.
     // [partners]
     std::string partners_file;  // TOML partner list (until the directory lands).
 

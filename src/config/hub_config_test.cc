@@ -191,6 +191,8 @@ constexpr Bound bounds[] = {
     {"limits", "connections_per_partner_max", 1, 1000000},
     {"limits", "command_timeout_s", 1, 3600},
     {"limits", "data_timeout_s", 1, 7200},
+    {"delivery", "retry_delay_s_min", 1, 86400},
+    {"delivery", "lifetime_s", 5, 8640000},
 };
 
 TEST_F(HubConfigTest, EveryBoundIsInclusiveAndChecked) {
@@ -426,6 +428,13 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
                                   "limits.connections_per_partner_max",
                                   "limits.command_timeout_s",
                                   "limits.data_timeout_s",
+                                  "delivery.retry_delay_s_min",
+                                  "delivery.retry_delay_s_max",
+                                  "delivery.delay_warning_s",
+                                  "delivery.lifetime_s",
+                                  "delivery.recovery_spread_s",
+                                  "delivery.connections_max",
+                                  "delivery.destination_connections_max",
                                   "partners.file"}) {
         // (Built with append: GCC 12's -Wrestrict misfires on "\n" + std::string.)
         std::string line_start("\n");
@@ -434,7 +443,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 22);  // Header + 21 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 29);  // Header + 28 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }

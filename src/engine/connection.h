@@ -18,6 +18,7 @@
 #include "base/byte_queue.h"
 #include "engine/limits.h"
 #include "policy/partners.h"
+#include "smtp/client_session.h"
 #include "smtp/server_session.h"
 #include "tls/tls_session.h"
 
@@ -60,6 +61,8 @@ struct Connection {
 
     std::uint32_t slot = 0;  // Position in the shard's slot table; never changes.
     State state = State::free;
+    bool outbound = false;        // The hub delivering to a partner (client) or being sent to.
+    std::uint32_t job_index = 0;  // Outbound: the DeliveryJob it serves.
     std::uint32_t generation = 0;
     int fd = -1;
     bool implicit_tls = false;
@@ -73,7 +76,8 @@ struct Connection {
     Tls tls_state = Tls::none;
     std::unique_ptr<tls::Session> tls;
     ConnectionPolicy policy;
-    std::optional<smtp::ServerSession> smtp;
+    std::optional<smtp::ServerSession> smtp;    // Inbound.
+    std::optional<smtp::ClientSession> client;  // Outbound.
 
     bool recv_armed = false;
     bool recv_paused = false;  // Cancelled for back-pressure; re-armed when drained.

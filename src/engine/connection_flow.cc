@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "base/log.h"
+#include "dsn/headers.h"
 #include "engine/shard.h"
 #include "smtp/received.h"
 
@@ -50,6 +51,10 @@ smtp::RcptVerdict ConnectionPolicy::check_recipient(std::string_view address) {
 
 void Shard::pump(Connection& connection) {
     if (connection.state != Connection::State::open) {
+        return;
+    }
+    if (connection.outbound) {
+        pump_outbound(connection);
         return;
     }
     bool more_work = false;
@@ -265,7 +270,13 @@ void Shard::spool_message(Connection& connection) {
     std::string received = smtp::format_received(facts);
     connection.awaiting_commit = true;
     spool_->append(meta, received, session.body(),
-                   CommitWaiter{slot_index(connection), connection.generation});
+                   CommitWaiter{slot_index(connection), connection.generation, false});
+    StoredMessage stored;
+    stored.meta = meta;
+    stored.segment_shard = settings_.index;
+    // DESIGN.md 3 "Loops": our own Received: is the +1.
+    stored.loop = dsn::count_received_headers(session.body()) + 1 > dsn::received_count_max;
+    committing_.emplace(queue_key(meta.id), std::move(stored));
     base::log_info(
         "{}: client=[{}], partner={}, tls={} {}, cert={}, from=<{}>, nrcpt={}, "
         "size={}",
@@ -277,6 +288,16 @@ void Shard::spool_message(Connection& connection) {
 void Shard::deliver_commit_outcomes() {
     std::vector<CommitOutcome>& finished = spool_->finished();
     for (const CommitOutcome& outcome : finished) {
+        if (outcome.waiter.generated) {
+            on_generated_durable(outcome);
+            continue;
+        }
+        if (auto node = committing_.extract(queue_key(outcome.id)); !node.empty()) {
+            if (outcome.status == CommitStatus::durable) {
+                node.mapped().location = outcome.location;
+                queue_message(std::move(node.mapped()), queue::Origin::received);
+            }
+        }
         HUB_ASSERT(outcome.waiter.slot_index < slots_.size());
         Connection& connection = *slots_[outcome.waiter.slot_index];
         std::string id_text = outcome.id.to_string();

@@ -120,6 +120,7 @@ Result<void, std::string> Shard::run() {
                                            settings_.config->segment_bytes_max);
     base::log_set_thread_sink(&log_sink_);
     spool_->start();
+    start_delivery();
     arm_accept(0);
     arm_accept(1);
     arm_tick();
@@ -145,6 +146,9 @@ Result<void, std::string> Shard::run() {
         }
         runnable_now_.clear();
         deliver_commit_outcomes();
+        if (accepting_) {
+            run_scheduler();
+        }
         log_sink_.flush();
         if (settings_.stop->load(std::memory_order_relaxed)) {
             if (stop_deadline_ms == 0) {
@@ -199,12 +203,21 @@ void Shard::dispatch(const io_uring_cqe& cqe) {
         case Op::log_write:
             log_sink_.on_write_done(cqe.res);
             return;
+        case Op::record_read:
+            on_record_read(tag.index, tag.generation, cqe.res);
+            return;
+        case Op::report_read:
+            on_report_read(tag.index, cqe.res);
+            return;
         case Op::send_timeout:
         case Op::cancel_recv:
         case Op::close_socket:
+        case Op::out_connect_timeout:
             return;  // Their effect shows on the operation they target.
         case Op::recv:
         case Op::send:
+        case Op::out_socket:
+        case Op::out_connect:
             break;
     }
     HUB_ASSERT(tag.index < slots_.size());
@@ -217,10 +230,25 @@ void Shard::dispatch(const io_uring_cqe& cqe) {
         }
         return;
     }
-    if (tag.op == Op::recv) {
-        on_recv(connection, cqe.res, cqe.flags);
-    } else {
-        on_send_done(connection, cqe.res);
+    if (tag.op == Op::out_socket && cqe.res >= 0 && connection.state != Connection::State::open) {
+        io_uring_prep_close(ring_.sqe(Tag{Op::close_socket, 0, 0}), cqe.res);  // Raced a close.
+        return;
+    }
+    switch (tag.op) {
+        case Op::recv:
+            on_recv(connection, cqe.res, cqe.flags);
+            return;
+        case Op::send:
+            on_send_done(connection, cqe.res);
+            return;
+        case Op::out_socket:
+            on_out_socket(connection, cqe.res);
+            return;
+        case Op::out_connect:
+            on_out_connect(connection, cqe.res);
+            return;
+        default:
+            HUB_PANIC("connection completion of an unexpected kind");
     }
 }
 
@@ -253,6 +281,16 @@ void Shard::on_tick() {
             continue;
         }
         connection.deadline_ms = 0;
+        if (connection.outbound) {
+            if (connection.client) {
+                connection.client->on_timeout();
+                handle_client_events(connection);
+            } else {
+                fail_job(connection.job_index,
+                         fmt::format("connect to {}: timed out", connection.peer_text), true);
+            }
+            continue;
+        }
         if (connection.smtp && connection.tls_state != Connection::Tls::handshaking) {
             base::log_debug("timeout from [{}]", connection.peer_text);
             connection.smtp->on_timeout();
@@ -284,6 +322,9 @@ void Shard::release_idle_buffers(Connection& connection) {
     }
     if (connection.smtp) {
         connection.smtp->release_idle_buffers();
+    }
+    if (connection.client) {
+        connection.client->release_idle_buffers();
     }
     if (connection.sending_offset == connection.sending.size()) {
         std::vector<char>().swap(connection.sending);  // Fully sent.
@@ -543,7 +584,10 @@ void Shard::finish_close(Connection& connection) {
     connection.tls.reset();
     connection.tls_state = Connection::Tls::none;
     connection.smtp.reset();
+    connection.client.reset();
     connection.policy.reset(nullptr);
+    bool was_outbound = connection.outbound;
+    connection.outbound = false;
     connection.recv_armed = false;
     connection.recv_paused = false;
     std::vector<char>().swap(connection.sending);
@@ -554,6 +598,14 @@ void Shard::finish_close(Connection& connection) {
     connection.deadline_ms = 0;
     connection.timer_epoch_seen = 0;
     free_slots_.push_back(index);
+    if (was_outbound) {
+        DeliveryJob& job = jobs_[connection.job_index];
+        if (job.in_use && job.connection_slot == index) {
+            // The peer went away (or the send failed) before the job ended.
+            job.connection_slot = UINT32_MAX;
+            fail_job(connection.job_index, "the connection to the partner closed", false);
+        }
+    }
 }
 
 }  // namespace hub::engine

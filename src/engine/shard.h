@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
 #include "config/hub_config.h"
 #include "engine/connection.h"
+#include "engine/delivery_state.h"
 #include "engine/ring.h"
 #include "engine/ring_log_sink.h"
 #include "engine/ring_setup.h"
@@ -40,6 +42,18 @@ struct ShardSettings {
     std::shared_ptr<tls::ServerContext> tls_context;
     const std::atomic<bool>* spool_low = nullptr;
     const std::atomic<bool>* stop = nullptr;
+    // Delivery: one TLS client context per partner (indexed like the partner table; null
+    // when the partner's trust settings could not be loaded), the recovered messages this
+    // shard delivers, and read-only fds of the recovered segments they live in.
+    std::vector<std::shared_ptr<tls::ClientContext>> client_contexts;
+    std::vector<spool::RecoveredMessage> recovered;
+    struct SegmentFd {
+        std::uint8_t shard = 0;
+        std::uint32_t segment_seq = 0;
+        int fd = -1;
+    };
+    std::vector<SegmentFd> recovered_segment_fds;
+    queue::Config queue_config;
 };
 
 class Shard {
@@ -81,6 +95,42 @@ private:
     std::uint32_t slot_index(const Connection& connection) const;
     std::uint64_t now_ms() const;
 
+    // Outbound delivery (outbound_flow.cc).
+    void start_delivery();
+    bool route_message(StoredMessage& stored) const;
+    void queue_message(StoredMessage stored, queue::Origin origin);
+    void run_scheduler();
+    void handle_actions(std::vector<queue::Action>& actions);
+    void start_job(queue::Deliver& deliver);
+    int segment_fd(std::uint8_t shard, std::uint32_t segment_seq) const;
+    bool submit_record_read(const StoredMessage& stored, std::string& buffer, Op op,
+                            std::uint32_t index, std::uint32_t generation);
+    void on_record_read(std::uint32_t job_index, std::uint32_t item_index, int result);
+    void prepare_item(DeliveryJob& job, JobItem& item);
+    void open_outbound(std::uint32_t job_index);
+    void on_out_socket(Connection& connection, int result);
+    void on_out_connect(Connection& connection, int result);
+    void pump_outbound(Connection& connection);
+    bool advance_client_tls(Connection& connection);
+    void feed_client(Connection& connection);
+    void take_client_output(Connection& connection);
+    void handle_client_events(Connection& connection);
+    void next_transaction(Connection& connection, DeliveryJob& job);
+    void item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult* result,
+                   std::string_view failure_text);
+    void fail_job(std::uint32_t job_index, std::string_view text, bool destination_down);
+    void finish_job(std::uint32_t job_index);
+    void release_job(std::uint32_t job_index);
+    std::string job_peer(const DeliveryJob& job) const;
+    void write_final_statuses(const spool::QueueId& id,
+                              std::span<const queue::RecipientNote> recipients);
+    void start_report(ReportKind kind, const spool::QueueId& id,
+                      std::vector<queue::RecipientNote> recipients);
+    void on_report_read(std::uint32_t report_index, int result);
+    void spool_generated(std::string content, const std::string& recipient);
+    void on_generated_durable(const CommitOutcome& outcome);
+    std::uint64_t wall_ms() const;
+
     ShardSettings settings_;
     io_uring ring_storage_{};
     Ring ring_{ring_storage_};
@@ -102,6 +152,22 @@ private:
     __kernel_timespec tick_interval_{};
     __kernel_timespec send_timeout_{};
     std::vector<char> plaintext_scratch_;  // One TLS record of decrypted bytes.
+
+    // Delivery state (outbound_flow.cc).
+    std::unique_ptr<queue::Scheduler> scheduler_;
+    std::vector<queue::DestinationId> partner_destination_;    // By partner index.
+    std::unordered_map<std::uint64_t, StoredMessage> stored_;  // By queue_key().
+    // Accepted messages whose commit is in flight, with what routing needs.
+    std::unordered_map<std::uint64_t, StoredMessage> committing_;
+    std::vector<DeliveryJob> jobs_;
+    std::vector<std::uint32_t> free_jobs_;
+    std::vector<ReportJob> reports_;
+    std::vector<std::uint32_t> free_reports_;
+    std::vector<std::pair<ReportKind, StoredMessage>> reports_waiting_;  // No free job yet.
+    PartnerDomainsView partner_domains_{*settings_.partners};
+    smtp::ClientConfig client_config_;
+    std::uint64_t scheduler_due_ms_ = 0;
+    std::uint64_t report_counter_ = 0;
 };
 
 }  // namespace hub::engine

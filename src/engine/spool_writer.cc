@@ -67,6 +67,15 @@ void SpoolWriter::kick() {
     }
 }
 
+int SpoolWriter::segment_fd(std::uint32_t segment_seq) const {
+    for (const auto& [seq, fd] : segment_fds_) {
+        if (seq == segment_seq) {
+            return fd;
+        }
+    }
+    return -1;
+}
+
 bool SpoolWriter::idle() const {
     return staging_.empty() && batch_waiters_.empty() && state_ != State::writing &&
            state_ != State::repairing;
@@ -78,7 +87,7 @@ void SpoolWriter::submit_open() {
     std::size_t slash = segment_name_.rfind('/');
     const char* leaf = segment_name_.c_str() + (slash == std::string::npos ? 0 : slash + 1);
     io_uring_sqe* sqe = ring_.sqe(Tag{Op::spool_open, 0, 0});
-    io_uring_prep_openat(sqe, dir_fd_, leaf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    io_uring_prep_openat(sqe, dir_fd_, leaf, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     state_ = State::opening;
 }
 
@@ -103,6 +112,7 @@ void SpoolWriter::on_open_done(int result) {
         return;
     }
     segment_fd_ = result;
+    segment_fds_.emplace_back(segment_seq_, result);
     synced_bytes_ = 0;
     segment_is_new_ = true;
     state_ = State::ready;
@@ -176,8 +186,7 @@ void SpoolWriter::finish_batch() {
         if (synced_bytes_ >= segment_bytes_max_) {
             // Rotate: later ids name the new segment; staged ones keep theirs (ids are
             // unique names, not addresses).
-            io_uring_sqe* close_old = ring_.sqe(Tag{Op::spool_close, 0, 0});
-            io_uring_prep_close(close_old, segment_fd_);
+            // The old file stays open: delivery reads its records back through it.
             segment_fd_ = -1;
             segment_seq_++;
             id_segment_seq_ = segment_seq_;
@@ -233,9 +242,7 @@ void SpoolWriter::on_punch_done(int result) {
         // this segment behind and continue in a fresh one.
         base::log_error("spool: shard {}: cannot punch failed range of {}: {}", shard_,
                         segment_name_, std::strerror(-batch_error_));
-        io_uring_sqe* close_old = ring_.sqe(Tag{Op::spool_close, 0, 0});
-        io_uring_prep_close(close_old, segment_fd_);
-        segment_fd_ = -1;
+        segment_fd_ = -1;  // Still open for reading its acknowledged records.
         segment_seq_++;
         submit_open();
         return;
@@ -275,6 +282,11 @@ void SpoolWriter::on_completion(Op op, int result) {
         case Op::close_socket:
         case Op::tick:
         case Op::log_write:
+        case Op::record_read:
+        case Op::report_read:
+        case Op::out_socket:
+        case Op::out_connect:
+        case Op::out_connect_timeout:
             break;
     }
     HUB_PANIC("non-spool completion routed to the spool writer");
@@ -282,11 +294,12 @@ void SpoolWriter::on_completion(Op op, int result) {
 
 void SpoolWriter::close() {
     HUB_ASSERT(idle());
-    if (segment_fd_ >= 0) {
+    for (const auto& [seq, fd] : segment_fds_) {
         io_uring_sqe* close_fd = ring_.sqe(Tag{Op::spool_close, 0, 0});
-        io_uring_prep_close(close_fd, segment_fd_);
-        segment_fd_ = -1;
+        io_uring_prep_close(close_fd, fd);
     }
+    segment_fds_.clear();
+    segment_fd_ = -1;
     state_ = State::closed;
 }
 

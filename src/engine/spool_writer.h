@@ -71,6 +71,11 @@ public:
     // Commits that ended since the last call; the shard answers each waiter.
     std::vector<CommitOutcome>& finished() { return finished_; }
 
+    // The open file of one of this writer's segments, for reading records back; -1 if
+    // it is not one of them. XXX: segment files stay open until shutdown; the segment
+    // garbage collector (later) will close and delete dead ones.
+    int segment_fd(std::uint32_t segment_seq) const;
+
     // Nothing staged or in flight: safe to stop.
     bool idle() const;
 
@@ -100,6 +105,7 @@ private:
     std::uint64_t synced_bytes_ = 0;  // Durable prefix of the current segment.
     bool segment_is_new_ = true;      // No batch landed yet: header and dirent not durable.
     std::string segment_name_;        // Kept alive for the in-flight openat.
+    std::vector<std::pair<std::uint32_t, int>> segment_fds_;  // Every segment opened, by seq.
 
     std::uint32_t id_segment_seq_;  // The segment part of ids being handed out.
     std::uint32_t next_ordinal_ = 0;

@@ -97,6 +97,10 @@ public:
 
     const std::vector<Partner>& partners() const { return partners_; }
     std::string_view hub_domain() const { return hub_domain_; }
+    // The partner owning a bare domain (exactly, or as a subdomain when the partner allows
+    // it; the most specific owner wins), case-insensitive; nullptr if none. Used to route
+    // reports the hub writes to a sender's own address and by address rewriting.
+    const Partner* find_domain_owner(std::string_view domain) const;
 
 private:
     // Sorted by domain, then partner order: lookups are binary searches, no allocation.
@@ -109,7 +113,6 @@ private:
         Cidr network;
         std::size_t partner_index = 0;
     };
-    const Partner* find_domain_owner(std::string_view domain) const;
 
     std::string hub_domain_;
     std::vector<Partner> partners_;

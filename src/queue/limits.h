@@ -37,7 +37,7 @@ inline constexpr std::uint32_t transaction_recipients_max = 100;
 // Settings (Config), each with its range; src/config checks hub.conf against these.
 inline constexpr std::uint32_t retry_delay_s_floor = 1;
 inline constexpr std::uint32_t retry_delay_s_ceiling = 86'400;
-inline constexpr std::uint32_t lifetime_s_floor = 60;
+inline constexpr std::uint32_t lifetime_s_floor = 5;  // Short lifetimes are for tests.
 inline constexpr std::uint32_t lifetime_s_ceiling = 100 * 86'400;
 inline constexpr std::uint32_t jitter_percent_max = 50;
 inline constexpr std::uint32_t recovery_spread_s_max = 3600;

@@ -16,6 +16,7 @@
 // SEE ALSO  hubctl(1), docs/ARCHITECTURE.md, engine/supervisor.h
 //
 // Usage: hubd --config hub.conf [--check]
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/prctl.h>
@@ -33,6 +34,7 @@
 #include "engine/startup.h"
 #include "engine/supervisor.h"
 #include "policy/partners.h"
+#include "queue/scheduler.h"
 #include "spool/spool_format.h"
 #include "tls/tls_session.h"
 
@@ -140,6 +142,24 @@ int main(int argc, char** argv) {
         log_fatal("TLS: {}", tls_context.error().message);
     }
 
+    // One client context per partner for delivery, made now: the hub's own certificate
+    // is its client certificate, and its key is readable only before the privilege drop.
+    std::vector<std::shared_ptr<hub::tls::ClientContext>> client_contexts;
+    for (const hub::policy::Partner& partner : partner_table.partners()) {
+        hub::tls::ClientConfig client;
+        client.trust_anchor_path = config->client_ca_path;
+        client.certificate_chain_path = config->certificate_path;
+        client.private_key_path = config->private_key_path;
+        client.server_name = partner.outbound_name;
+        client.pinned_sha256 = partner.outbound_pin_sha256;
+        client.verify_peer = partner.outbound_pin_sha256.empty();  // A pin replaces the CA.
+        auto context = hub::tls::ClientContext::create(client);
+        if (!context) {
+            log_fatal("partner {}: outbound TLS: {}", partner.name, context.error().message);
+        }
+        client_contexts.push_back(*context);
+    }
+
     unsigned shard_count = config->shards;
     if (shard_count == 0) {
         shard_count = std::max(1u, std::thread::hardware_concurrency());
@@ -161,6 +181,33 @@ int main(int argc, char** argv) {
         "spool {}: recovered {} messages from {} segments ({} bytes of torn tails "
         "dropped)",
         config->spool_dir, recovery->messages.size(), recovery->segments.size(), torn_bytes);
+
+    // Recovered messages are delivered by the shard their id names (modulo the shard
+    // count, which may have changed); their segments are opened read-only once, here.
+    std::vector<hub::engine::ShardSettings::SegmentFd> segment_fds;
+    for (const auto& segment : recovery->segments) {
+        int fd = open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            log_fatal("spool: cannot open {} for delivery: {}", segment.path, std::strerror(errno));
+        }
+        segment_fds.push_back({segment.shard, segment.segment_seq, fd});
+    }
+    std::vector<std::vector<hub::spool::RecoveredMessage>> recovered_by_shard(shard_count);
+    for (auto& message : recovery->messages) {
+        recovered_by_shard[message.meta.id.shard % shard_count].push_back(std::move(message));
+    }
+
+    hub::queue::Config queue_config;
+    queue_config.retry_delay_s_min = config->retry_delay_s_min;
+    queue_config.retry_delay_s_max = config->retry_delay_s_max;
+    queue_config.delay_warning_s = config->delay_warning_s;
+    queue_config.lifetime_s = config->lifetime_s;
+    queue_config.recovery_spread_s = config->recovery_spread_s;
+    queue_config.connections_max = config->outbound_connections_max;
+    queue_config.destination_connections_max = config->destination_connections_max;
+    if (auto checked = hub::queue::check_config(queue_config); !checked) {
+        log_fatal("{}: [delivery]: {}", arguments.config_path, checked.error());
+    }
 
     hub::engine::SupervisorSettings supervisor;
     supervisor.spool_dir = config->spool_dir;
@@ -188,9 +235,13 @@ int main(int argc, char** argv) {
         shard.config = &*config;
         shard.partners = &partner_table;
         shard.tls_context = *tls_context;
-        supervisor.shards.push_back(shard);
+        shard.client_contexts = client_contexts;
+        shard.recovered = std::move(recovered_by_shard[index]);
+        shard.recovered_segment_fds = segment_fds;
+        shard.queue_config = queue_config;
+        supervisor.shards.push_back(std::move(shard));
     }
-    recovery = hub::spool::Recovery{};  // The queue manager (next issue) will keep it.
+    recovery = hub::spool::Recovery{};
 
     drop_privileges(user, config->user);
     hub::engine::block_signals();

@@ -1,0 +1,90 @@
+// delivery_state.h -- what a shard remembers about messages it is relaying.
+//
+// The spool holds every byte; the shard keeps only what it needs to route, retry and
+// report: the envelope and where the record lives. Content is read back with one read per
+// attempt, so a queue of messages for a partner that is down costs little memory.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/spool_writer.h"
+#include "queue/scheduler.h"
+#include "rewrite/rewrite.h"
+#include "smtp/client_session.h"
+#include "spool/spool_format.h"
+
+namespace hub::engine {
+
+inline constexpr std::uint32_t delivery_jobs_max = 256;  // Deliver actions at once.
+inline constexpr std::uint32_t report_jobs_max = 256;    // DSNs and ping replies being built.
+inline constexpr std::uint32_t connect_timeout_s = 30;
+// DESIGN.md 1.7: mail to this local part at any partner domain is answered by the hub.
+// TODO(lead): make it a hub.conf option (delivery.ping_local_part).
+inline constexpr std::string_view ping_local_part = "lgolhubping";
+
+constexpr std::uint64_t queue_key(const spool::QueueId& id) {
+    return (std::uint64_t{id.shard} << 56) | (std::uint64_t{id.segment_seq} << 24) | id.ordinal;
+}
+
+struct StoredMessage {
+    spool::MessageMeta meta;
+    std::uint8_t segment_shard = 0;  // Whose directory the segment file is in.
+    RecordLocation location;
+    // Per envelope recipient: the partner it routes to (-1: none) and the address as it is
+    // relayed (hub suffix stripped).
+    std::vector<int> partner_index;
+    std::vector<std::string> relay_address;
+    bool loop = false;  // Too many Received: fields: bounced, never relayed.
+};
+
+struct JobItem {
+    spool::QueueId id;
+    std::vector<std::uint32_t> recipient_indices;
+    std::string record;   // The record as read back.
+    std::string content;  // Rewritten for the destination partner.
+    smtp::OutboundMessage message;
+    bool loaded = false;
+    bool load_failed = false;
+    bool reported = false;  // attempt_done() was called for it.
+};
+
+// One queue::Deliver: a connection to a partner and the transactions to run on it.
+struct DeliveryJob {
+    bool in_use = false;
+    queue::DestinationId destination = queue::no_destination;
+    int partner_index = -1;
+    std::vector<JobItem> items;
+    std::size_t sending_index = 0;  // The item in (or next for) a transaction.
+    bool transaction_open = false;
+    unsigned reads_pending = 0;
+    std::uint32_t connection_slot = UINT32_MAX;
+    bool connection_counted = false;  // connection_opened() was reported.
+    bool finished = false;            // Reported to the scheduler; waits only for reads in flight.
+};
+
+enum class ReportKind { failure, delay, ping, loop };
+
+// A report the hub writes itself, once the original's record has been read back.
+struct ReportJob {
+    bool in_use = false;
+    ReportKind kind = ReportKind::failure;
+    spool::QueueId id;
+    std::vector<queue::RecipientNote> recipients;  // Whom the report is about.
+    std::string record;
+};
+
+// rewrite::PartnerDomains over the shard's partner table.
+class PartnerDomainsView final : public rewrite::PartnerDomains {
+public:
+    explicit PartnerDomainsView(const policy::PartnerTable& partners) : partners_(partners) {}
+    std::string_view partner_of(std::string_view domain) const override;
+
+private:
+    const policy::PartnerTable& partners_;
+};
+
+}  // namespace hub::engine

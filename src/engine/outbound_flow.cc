@@ -1,0 +1,944 @@
+// outbound_flow.cc -- relaying spooled messages to partners' servers.
+//
+// PURPOSE   Route accepted messages, run the shard's queue::Scheduler, read records back,
+//           rewrite them for the destination partner, deliver them over mandatory verified
+//           TLS with smtp::ClientSession, record outcomes as spool status records, and
+//           spool the reports the hub writes itself (DSNs, ping replies).
+// RUNS IN   a shard thread; all socket and file I/O through the shard's ring.
+// TRUST     partners' servers are peers: their replies reach only the client state machine
+//           and, quoted and sanitised, delivery reports. Stored content is trusted as far as
+//           the spool checksum goes.
+// LIMITS    delivery_jobs_max, report_jobs_max; queue/limits.h; connect_timeout_s.
+// SEE ALSO  docs/DELIVERY.md, queue/scheduler.h, smtp/client_session.h, rewrite/rewrite.h
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "base/log.h"
+#include "dsn/dsn.h"
+#include "dsn/headers.h"
+#include "dsn/ping.h"
+#include "engine/shard.h"
+#include "spool/segment_source.h"
+
+namespace hub::engine {
+namespace {
+
+std::string_view local_part(std::string_view address) {
+    std::size_t at = address.rfind('@');
+    return at == std::string_view::npos ? address : address.substr(0, at);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+queue::Outcome outcome_of(smtp::RecipientStatus status) {
+    switch (status) {
+        case smtp::RecipientStatus::accepted:
+            return queue::Outcome::delivered;
+        case smtp::RecipientStatus::temp_fail:
+            return queue::Outcome::temp_fail;
+        case smtp::RecipientStatus::perm_fail:
+            return queue::Outcome::perm_fail;
+    }
+    HUB_PANIC("unknown recipient status");
+}
+
+}  // namespace
+
+std::string_view PartnerDomainsView::partner_of(std::string_view domain) const {
+    const policy::Partner* owner = partners_.find_domain_owner(domain);
+    return owner == nullptr ? std::string_view{} : std::string_view(owner->name);
+}
+
+std::string Shard::job_peer(const DeliveryJob& job) const {
+    const policy::Partner& partner =
+        settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
+    return fmt::format("[{}]:{}", partner.outbound_host, partner.outbound_port);
+}
+
+std::uint64_t Shard::wall_ms() const {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);  // vDSO; the queue counts from arrival times.
+    return static_cast<std::uint64_t>(now.tv_sec) * 1000 +
+           static_cast<std::uint64_t>(now.tv_nsec) / 1000000;
+}
+
+void Shard::start_delivery() {
+    queue::Config queue_config = settings_.queue_config;
+    queue_config.seed ^= settings_.index;  // Different jitter per shard.
+    scheduler_ = std::make_unique<queue::Scheduler>(queue_config);
+    const auto& partners = settings_.partners->partners();
+    for (const policy::Partner& partner : partners) {
+        queue::DestinationSpec spec{partner.name, partner.outbound_host, partner.outbound_port, 0};
+        auto destination = scheduler_->set_destination(spec);
+        HUB_ASSERT(destination.has_value());  // Partner files are validated at load.
+        partner_destination_.push_back(*destination);
+    }
+    jobs_.resize(delivery_jobs_max);
+    reports_.resize(report_jobs_max);
+    for (std::uint32_t index = delivery_jobs_max; index > 0; index--) {
+        free_jobs_.push_back(index - 1);
+    }
+    for (std::uint32_t index = report_jobs_max; index > 0; index--) {
+        free_reports_.push_back(index - 1);
+    }
+    client_config_.hostname = settings_.config->hostname;
+    client_config_.require_tls = true;  // DESIGN.md 1.3: never relay in clear.
+    for (spool::RecoveredMessage& recovered : settings_.recovered) {
+        StoredMessage stored;
+        stored.meta = std::move(recovered.meta);
+        stored.segment_shard = 0;
+        spool::SegmentName name{};
+        // The segment's shard and sequence are in its path: ".../shard-<k>/<seq>.seg".
+        std::size_t slash = recovered.segment_path.rfind('/');
+        std::size_t dash = recovered.segment_path.rfind("shard-", slash);
+        if (slash == std::string::npos || dash == std::string::npos) {
+            continue;
+        }
+        name.shard = static_cast<std::uint8_t>(
+            std::strtoul(recovered.segment_path.c_str() + dash + 6, nullptr, 10));
+        name.segment_seq = static_cast<std::uint32_t>(
+            std::strtoul(recovered.segment_path.c_str() + slash + 1, nullptr, 16));
+        stored.segment_shard = name.shard;
+        stored.location =
+            RecordLocation{name.segment_seq, recovered.record_offset, recovered.record_bytes};
+        if (!route_message(stored)) {
+            continue;
+        }
+        std::vector<queue::DestinationId> destinations;
+        queue::MessageInput input;
+        input.id = stored.meta.id;
+        input.arrival_unix_s = stored.meta.arrival_unix_s;
+        input.sender = stored.meta.envelope.mail_from;
+        for (std::size_t index = 0; index < stored.relay_address.size(); index++) {
+            queue::RecipientInput recipient;
+            recipient.address = stored.relay_address[index];
+            int partner = stored.partner_index[index];
+            recipient.status = recovered.recipient_status[index];
+            recipient.destination =
+                partner >= 0 && recipient.status == spool::RecipientStatus::pending
+                    ? partner_destination_[static_cast<std::size_t>(partner)]
+                    : queue::no_destination;
+            if (partner < 0 && recipient.status == spool::RecipientStatus::pending) {
+                recipient.status = spool::RecipientStatus::bounced;  // Unroutable now.
+            }
+            input.recipients.push_back(std::move(recipient));
+        }
+        auto added = scheduler_->add(std::move(input), queue::Origin::recovered, wall_ms());
+        if (added) {
+            stored_.emplace(queue_key(stored.meta.id), std::move(stored));
+        }
+    }
+    base::log_info("shard {}: {} messages queued for delivery after recovery", settings_.index,
+                   stored_.size());
+    settings_.recovered.clear();
+    settings_.recovered.shrink_to_fit();
+}
+
+// Fills relay_address and partner_index for every recipient; false if none routes.
+bool Shard::route_message(StoredMessage& stored) const {
+    const auto& recipients = stored.meta.envelope.recipients;
+    const auto& partners = settings_.partners->partners();
+    stored.partner_index.assign(recipients.size(), -1);
+    stored.relay_address.assign(recipients.size(), {});
+    bool any = false;
+    for (std::size_t index = 0; index < recipients.size(); index++) {
+        policy::Route route;
+        const std::string& address = recipients[index].address;
+        if (settings_.partners->classify_recipient(address, route) ==
+            policy::RecipientDecision::accept) {
+            stored.relay_address[index] = route.address;
+            stored.partner_index[index] = static_cast<int>(route.partner - partners.data());
+            any = true;
+            continue;
+        }
+        // Reports the hub writes go to the sender's bare address at its partner.
+        std::size_t at = address.rfind('@');
+        const policy::Partner* owner =
+            at == std::string::npos
+                ? nullptr
+                : settings_.partners->find_domain_owner(std::string_view(address).substr(at + 1));
+        if (owner != nullptr) {
+            stored.relay_address[index] = address;
+            stored.partner_index[index] = static_cast<int>(owner - partners.data());
+            any = true;
+        }
+    }
+    return any;
+}
+
+void Shard::queue_message(StoredMessage stored, queue::Origin origin) {
+    if (!route_message(stored)) {
+        base::log_warn("{}: no recipient routes to a partner; left in the spool",
+                       stored.meta.id.to_string());
+        return;
+    }
+    if (stored.loop) {
+        std::vector<queue::RecipientNote> notes;
+        for (std::uint32_t index = 0; index < stored.meta.envelope.recipients.size(); index++) {
+            spool_->append_status(stored.meta.id, index, spool::RecipientStatus::bounced);
+            notes.push_back(queue::RecipientNote{
+                index, "554 5.4.6 Too many Received: header fields: mail loop"});
+        }
+        base::log_warn("{}: bounced: mail loop (more than {} Received: fields)",
+                       stored.meta.id.to_string(), dsn::received_count_max);
+        spool::QueueId id = stored.meta.id;
+        stored_.emplace(queue_key(id), std::move(stored));
+        start_report(ReportKind::failure, id, std::move(notes));
+        return;
+    }
+    queue::MessageInput input;
+    input.id = stored.meta.id;
+    input.arrival_unix_s = stored.meta.arrival_unix_s;
+    input.sender = stored.meta.envelope.mail_from;
+    std::vector<queue::RecipientNote> pings;
+    const auto& recipients = stored.meta.envelope.recipients;
+    for (std::size_t index = 0; index < recipients.size(); index++) {
+        queue::RecipientInput recipient;
+        recipient.address = stored.relay_address[index];
+        int partner = stored.partner_index[index];
+        bool ping = partner >= 0 && iequals(local_part(recipients[index].address), ping_local_part);
+        if (ping) {
+            // Answered by the hub itself; the recipient is final once the reply is spooled.
+            recipient.status = spool::RecipientStatus::delivered;
+            pings.push_back(queue::RecipientNote{static_cast<std::uint32_t>(index), {}});
+        } else if (partner < 0) {
+            recipient.status = spool::RecipientStatus::bounced;
+        } else {
+            recipient.destination = partner_destination_[static_cast<std::size_t>(partner)];
+        }
+        input.recipients.push_back(std::move(recipient));
+    }
+    spool::QueueId id = stored.meta.id;
+    auto added = scheduler_->add(std::move(input), origin, wall_ms());
+    if (added) {
+        stored_.emplace(queue_key(id), stored);
+    } else if (added.error() != queue::AddError::nothing_pending) {
+        base::log_error("{}: cannot queue: scheduler refused ({})", id.to_string(),
+                        static_cast<int>(added.error()));
+    }
+    if (!pings.empty()) {
+        stored_.emplace(queue_key(id), stored);  // The report needs the record location.
+        start_report(ReportKind::ping, id, std::move(pings));
+    }
+    scheduler_due_ms_ = 0;  // Something new: tick at the next turn.
+}
+
+void Shard::run_scheduler() {
+    std::uint64_t now = wall_ms();
+    if (scheduler_due_ms_ > now) {
+        return;
+    }
+    std::vector<queue::Action> actions = scheduler_->tick(now);
+    handle_actions(actions);
+    scheduler_due_ms_ = scheduler_->next_due_ms(now);
+}
+
+void Shard::handle_actions(std::vector<queue::Action>& actions) {
+    for (queue::Action& action : actions) {
+        if (auto* deliver = std::get_if<queue::Deliver>(&action)) {
+            start_job(*deliver);
+        } else if (auto* bounce = std::get_if<queue::Bounce>(&action)) {
+            write_final_statuses(bounce->id, bounce->recipients);
+            start_report(ReportKind::failure, bounce->id, std::move(bounce->recipients));
+        } else if (auto* expire = std::get_if<queue::Expire>(&action)) {
+            write_final_statuses(expire->id, expire->recipients);
+            start_report(ReportKind::failure, expire->id, std::move(expire->recipients));
+        } else if (auto* warning = std::get_if<queue::DelayWarning>(&action)) {
+            start_report(ReportKind::delay, warning->id, std::move(warning->recipients));
+        } else if (auto* removed = std::get_if<queue::Removed>(&action)) {
+            for (std::uint32_t index : removed->recipient_indices) {
+                spool_->append_status(removed->id, index, spool::RecipientStatus::bounced);
+            }
+        } else if (auto* finished = std::get_if<queue::Finished>(&action)) {
+            base::log_info("{}: removed: delivered={}, bounced={}, deleted={}",
+                           finished->id.to_string(), finished->delivered_count,
+                           finished->bounced_count, finished->removed_count);
+            // A pending report still needs the location; it erases the entry itself.
+            bool report_pending = false;
+            for (const ReportJob& report : reports_) {
+                report_pending = report_pending || (report.in_use && report.id == finished->id);
+            }
+            if (!report_pending) {
+                stored_.erase(queue_key(finished->id));
+            }
+        }
+    }
+}
+
+void Shard::write_final_statuses(const spool::QueueId& id,
+                                 std::span<const queue::RecipientNote> recipients) {
+    for (const queue::RecipientNote& note : recipients) {
+        spool_->append_status(id, note.recipient_index, spool::RecipientStatus::bounced);
+    }
+}
+
+int Shard::segment_fd(std::uint8_t shard, std::uint32_t segment_seq) const {
+    if (shard == settings_.index) {
+        int fd = spool_->segment_fd(segment_seq);
+        if (fd >= 0) {
+            return fd;
+        }
+    }
+    for (const ShardSettings::SegmentFd& entry : settings_.recovered_segment_fds) {
+        if (entry.shard == shard && entry.segment_seq == segment_seq) {
+            return entry.fd;
+        }
+    }
+    return -1;
+}
+
+bool Shard::submit_record_read(const StoredMessage& stored, std::string& buffer, Op op,
+                               std::uint32_t index, std::uint32_t generation) {
+    int fd = segment_fd(stored.segment_shard, stored.location.segment_seq);
+    if (fd < 0 || stored.location.bytes == 0) {
+        return false;
+    }
+    buffer.resize(stored.location.bytes);
+    io_uring_sqe* read = ring_.sqe(Tag{op, index, generation});
+    io_uring_prep_read(read, fd, buffer.data(), static_cast<unsigned>(buffer.size()),
+                       stored.location.offset);
+    return true;
+}
+
+void Shard::start_job(queue::Deliver& deliver) {
+    HUB_ASSERT(!free_jobs_.empty());  // The scheduler's connection limit is below the pool.
+    std::uint32_t job_index = free_jobs_.back();
+    free_jobs_.pop_back();
+    DeliveryJob& job = jobs_[job_index];
+    job = DeliveryJob{};
+    job.in_use = true;
+    job.destination = deliver.destination;
+    for (std::size_t partner = 0; partner < partner_destination_.size(); partner++) {
+        if (partner_destination_[partner] == deliver.destination) {
+            job.partner_index = static_cast<int>(partner);
+        }
+    }
+    HUB_ASSERT(job.partner_index >= 0);
+    job.items.resize(deliver.items.size());
+    for (std::size_t index = 0; index < deliver.items.size(); index++) {
+        JobItem& item = job.items[index];
+        item.id = deliver.items[index].id;
+        item.recipient_indices = std::move(deliver.items[index].recipient_indices);
+        auto stored = stored_.find(queue_key(item.id));
+        if (stored == stored_.end() ||
+            !submit_record_read(stored->second, item.record, Op::record_read, job_index,
+                                static_cast<std::uint32_t>(index))) {
+            item.load_failed = true;
+            continue;
+        }
+        job.reads_pending++;
+    }
+    open_outbound(job_index);
+}
+
+void Shard::on_record_read(std::uint32_t job_index, std::uint32_t item_index, int result) {
+    HUB_ASSERT(job_index < jobs_.size());
+    DeliveryJob& job = jobs_[job_index];
+    HUB_ASSERT(job.in_use && job.reads_pending > 0 && item_index < job.items.size());
+    job.reads_pending--;
+    if (job.finished) {
+        if (job.reads_pending == 0) {
+            release_job(job_index);  // Its buffers are no longer the kernel's.
+        }
+        return;
+    }
+    JobItem& item = job.items[item_index];
+    if (result < 0 || static_cast<std::size_t>(result) != item.record.size()) {
+        base::log_error("{}: cannot read the spooled record back: {}", item.id.to_string(),
+                        result < 0 ? std::strerror(-result) : "short read");
+        item.load_failed = true;
+    } else {
+        prepare_item(job, item);
+    }
+    if (job.connection_slot != UINT32_MAX) {
+        Connection& connection = *slots_[job.connection_slot];
+        if (connection.state == Connection::State::open && connection.client) {
+            next_transaction(connection, job);
+            pump_outbound(connection);
+        }
+    }
+}
+
+// Decodes the record and renders the copy this partner receives (DESIGN.md 1.4).
+void Shard::prepare_item(DeliveryJob& job, JobItem& item) {
+    spool::SpanSource source(std::span<const char>(item.record.data(), item.record.size()));
+    spool::RecoveredMessage decoded;
+    std::string content;
+    int read_errno = 0;
+    if (spool::decode_message_at(source, 0, decoded, content, read_errno) !=
+        spool::SingleRecordOutcome::ok) {
+        base::log_error("{}: the spooled record fails its checks", item.id.to_string());
+        item.load_failed = true;
+        return;
+    }
+    const policy::Partner& partner =
+        settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
+    rewrite::RewriteContext context{settings_.config->domain, &partner_domains_, partner.name};
+    rewrite::HeaderStats stats;
+    item.content = rewrite::rewrite_message(content, context, stats);
+    const smtp::Envelope& envelope = decoded.meta.envelope;
+    item.message = smtp::OutboundMessage{};
+    item.message.mail_from = rewrite::envelope_sender(envelope.mail_from, context);
+    item.message.size = item.content.size();
+    item.message.body_type = envelope.body_type;
+    item.message.ret = envelope.dsn_ret;
+    item.message.envid = envelope.dsn_envid;
+    for (std::uint32_t index : item.recipient_indices) {
+        HUB_ASSERT(index < envelope.recipients.size());
+        smtp::Recipient recipient = envelope.recipients[index];
+        recipient.address = rewrite::envelope_recipient(recipient.address, context);
+        item.message.recipients.push_back(std::move(recipient));
+    }
+    item.message.content = item.content;
+    item.loaded = true;
+    item.record.clear();
+    item.record.shrink_to_fit();
+    if (stats.fields_unparseable > 0) {
+        base::log_info("{}: {} header fields left unrewritten (unparseable)", item.id.to_string(),
+                       stats.fields_unparseable);
+    }
+}
+
+void Shard::open_outbound(std::uint32_t job_index) {
+    DeliveryJob& job = jobs_[job_index];
+    if (free_slots_.empty()) {
+        fail_job(job_index, "no free connection slot on this shard", false);
+        return;
+    }
+    std::uint32_t index = free_slots_.back();
+    free_slots_.pop_back();
+    Connection& connection = *slots_[index];
+    HUB_ASSERT(connection.state == Connection::State::free);
+    connection.state = Connection::State::open;
+    connection.outbound = true;
+    connection.job_index = job_index;
+    connection.fd = -1;
+    connection.accepted_ms = now_ms();
+    const policy::Partner& partner =
+        settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
+    connection.peer_text = fmt::format("{}:{}", partner.outbound_host, partner.outbound_port);
+    sockaddr_storage& peer = connection.peer;
+    peer = sockaddr_storage{};
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&peer);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&peer);
+    if (inet_pton(AF_INET, partner.outbound_host.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(partner.outbound_port);
+    } else if (inet_pton(AF_INET6, partner.outbound_host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(partner.outbound_port);
+    }
+    job.connection_slot = index;
+    open_count_++;
+    io_uring_sqe* socket = ring_.sqe(Tag{Op::out_socket, index, connection.generation});
+    io_uring_prep_socket(socket, peer.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0, 0);
+    connection.deadline_ms = now_ms() + connect_timeout_s * 1000ull;
+}
+
+void Shard::on_out_socket(Connection& connection, int result) {
+    if (result < 0) {
+        fail_job(connection.job_index,
+                 fmt::format("socket for {}: {}", connection.peer_text, std::strerror(-result)),
+                 true);
+        return;
+    }
+    connection.fd = result;
+    socklen_t length =
+        connection.peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    std::uint32_t index = slot_index(connection);
+    io_uring_sqe* connect = ring_.sqe(Tag{Op::out_connect, index, connection.generation});
+    io_uring_prep_connect(connect, connection.fd, reinterpret_cast<sockaddr*>(&connection.peer),
+                          length);
+    connect->flags |= IOSQE_IO_LINK;
+    io_uring_sqe* timeout = ring_.sqe(Tag{Op::out_connect_timeout, index, connection.generation});
+    static __kernel_timespec connect_timeout{.tv_sec = connect_timeout_s, .tv_nsec = 0};
+    io_uring_prep_link_timeout(timeout, &connect_timeout, 0);
+}
+
+void Shard::on_out_connect(Connection& connection, int result) {
+    if (result < 0) {
+        fail_job(connection.job_index,
+                 fmt::format("connect to {}: {}", connection.peer_text,
+                             result == -ECANCELED ? "timed out" : std::strerror(-result)),
+                 true);
+        return;
+    }
+    DeliveryJob& job = jobs_[connection.job_index];
+    scheduler_->connection_opened(job.destination);
+    job.connection_counted = true;
+    base::log_debug("connected to {} for {} messages", connection.peer_text, job.items.size());
+    arm_recv(connection);
+    connection.client.emplace(client_config_);
+    connection.client->start();
+    pump_outbound(connection);
+}
+
+// Same shape as the inbound pump, with the client state machine in the middle.
+void Shard::pump_outbound(Connection& connection) {
+    if (connection.state != Connection::State::open || !connection.client) {
+        return;
+    }
+    if (connection.tls_state == Connection::Tls::handshaking) {
+        if (!advance_client_tls(connection)) {
+            return;
+        }
+    }
+    if (connection.tls_state != Connection::Tls::handshaking) {
+        feed_client(connection);
+    }
+    if (connection.state != Connection::State::open) {
+        return;
+    }
+    take_client_output(connection);
+    flush(connection);
+    update_back_pressure(connection);
+    if (connection.client && connection.client->timer_epoch() != connection.timer_epoch_seen) {
+        connection.timer_epoch_seen = connection.client->timer_epoch();
+        std::uint32_t wait_ms = connection.client->deadline_ms();
+        connection.deadline_ms = wait_ms == 0 ? 0 : now_ms() + wait_ms;
+    }
+}
+
+bool Shard::advance_client_tls(Connection& connection) {
+    move_input_to_tls(connection);
+    auto progress = connection.tls->handshake();
+    if (!progress) {
+        std::string text =
+            fmt::format("TLS with {} failed: {}", connection.peer_text, progress.error().message);
+        connection.client->on_transport_failed(smtp::FailReason::tls_failed, text);
+        handle_client_events(connection);
+        flush(connection);
+        return false;
+    }
+    if (*progress != tls::Progress::done) {
+        flush(connection);
+        return connection.state == Connection::State::open;
+    }
+    connection.tls_state = Connection::Tls::active;
+    smtp::TlsFacts facts = connection.tls->facts();
+    base::log_debug("TLS to {}: {} {} server cert {}", connection.peer_text, facts.version,
+                    facts.cipher, facts.client_cert_verdict);
+    connection.client->tls_started();
+    return true;
+}
+
+void Shard::feed_client(Connection& connection) {
+    smtp::ClientSession& client = *connection.client;
+    for (unsigned round = 0; round < feed_rounds_max; round++) {
+        if (connection.state != Connection::State::open || !connection.client ||
+            connection.tls_state == Connection::Tls::handshaking) {
+            return;
+        }
+        std::size_t fed = 0;
+        if (connection.tls_state == Connection::Tls::active) {
+            move_input_to_tls(connection);
+            auto got = connection.tls->read(
+                std::span(plaintext_scratch_.data(), plaintext_scratch_.size()));
+            if (!got) {
+                client.on_transport_failed(smtp::FailReason::closed_by_peer, got.error().message);
+                handle_client_events(connection);
+                return;
+            }
+            fed = *got;
+            client.feed(std::span<const char>(plaintext_scratch_.data(), fed));
+        } else {
+            fed = connection.input.size_bytes();
+            client.feed(connection.input.readable());
+            connection.input.consume(fed);
+        }
+        handle_client_events(connection);
+        if (fed == 0) {
+            return;
+        }
+    }
+}
+
+void Shard::take_client_output(Connection& connection) {
+    if (!connection.client || connection.state != Connection::State::open) {
+        return;
+    }
+    smtp::ClientSession& client = *connection.client;
+    for (unsigned round = 0; round < feed_rounds_max; round++) {
+        std::span<const char> output = client.pending_output();
+        if (output.empty()) {
+            return;
+        }
+        std::size_t taken = 0;
+        if (connection.tls_state == Connection::Tls::active) {
+            taken = std::min(connection.tls->writable_bytes(), output.size());
+            if (taken > 0 && !connection.tls->write(output.first(taken))) {
+                connection.close_after_flush = true;
+                return;
+            }
+        } else if (connection.tls_state == Connection::Tls::none) {
+            taken = std::min(connection.plain_out.space_bytes(), output.size());
+            bool appended = connection.plain_out.append(output.first(taken));
+            HUB_ASSERT(appended);
+        }
+        if (taken == 0) {
+            return;  // Outbox full: the send completion pumps again.
+        }
+        client.consume_output(taken);
+    }
+}
+
+void Shard::handle_client_events(Connection& connection) {
+    for (smtp::ClientEvent event = connection.client->next_event();
+         event != smtp::ClientEvent::none && connection.client;
+         event = connection.client ? connection.client->next_event() : smtp::ClientEvent::none) {
+        DeliveryJob& job = jobs_[connection.job_index];
+        switch (event) {
+            case smtp::ClientEvent::start_tls: {
+                const auto& context =
+                    settings_.client_contexts[static_cast<std::size_t>(job.partner_index)];
+                const policy::Partner& partner =
+                    settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
+                auto session =
+                    context
+                        ? tls::Session::create_client(context, partner.outbound_name)
+                        : unexpected(tls::ErrorDetail{tls::Error::setup_failed, 0,
+                                                      "no TLS client context for this partner"});
+                if (!session) {
+                    connection.client->on_transport_failed(smtp::FailReason::tls_failed,
+                                                           session.error().message);
+                    break;
+                }
+                connection.input.clear();  // Nothing may follow the 220 in clear text.
+                connection.tls = std::move(*session);
+                connection.tls_state = Connection::Tls::handshaking;
+                advance_client_tls(connection);  // Our ClientHello goes first.
+                break;
+            }
+            case smtp::ClientEvent::ready:
+                next_transaction(connection, job);
+                break;
+            case smtp::ClientEvent::message_done: {
+                HUB_ASSERT(job.transaction_open && job.sending_index < job.items.size());
+                job.transaction_open = false;
+                JobItem& item = job.items[job.sending_index];
+                item_done(job, item, &connection.client->message_result(), {});
+                job.sending_index++;
+                next_transaction(connection, job);
+                break;
+            }
+            case smtp::ClientEvent::failed: {
+                const smtp::Failure& failure = connection.client->failure();
+                std::string text = failure.reply
+                                       ? failure.reply->full_text()
+                                       : fmt::format("{} ({})", failure.detail,
+                                                     smtp::fail_reason_name(failure.reason));
+                bool down = failure.reason == smtp::FailReason::tls_unavailable ||
+                            failure.reason == smtp::FailReason::tls_failed ||
+                            failure.reason == smtp::FailReason::greeting_rejected;
+                base::log_warn("delivery to {} failed: {}", connection.peer_text, text);
+                fail_job(connection.job_index, text, down);
+                return;
+            }
+            case smtp::ClientEvent::closed:
+                finish_job(connection.job_index);
+                return;
+            case smtp::ClientEvent::none:
+                break;
+        }
+    }
+}
+
+void Shard::next_transaction(Connection& connection, DeliveryJob& job) {
+    if (job.transaction_open || !connection.client->idle()) {
+        return;
+    }
+    while (job.sending_index < job.items.size()) {
+        JobItem& item = job.items[job.sending_index];
+        if (item.load_failed) {
+            item_done(job, item, nullptr, "the spooled copy could not be read");
+            job.sending_index++;
+            continue;
+        }
+        if (!item.loaded) {
+            return;  // Its read completes later and pumps again.
+        }
+        job.transaction_open = true;
+        connection.client->send_message(item.message);
+        return;
+    }
+    connection.client->quit();
+}
+
+// Reports one item's outcome to the scheduler, writes status records for delivered
+// recipients, and runs the actions that follow (bounces, finished messages).
+void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult* result,
+                      std::string_view failure_text) {
+    HUB_ASSERT(!item.reported);
+    item.reported = true;
+    std::vector<queue::RecipientResult> results;
+    std::vector<std::string> texts(item.recipient_indices.size());
+    for (std::size_t position = 0; position < item.recipient_indices.size(); position++) {
+        queue::RecipientResult recipient;
+        recipient.recipient_index = item.recipient_indices[position];
+        if (result != nullptr && position < result->recipients.size()) {
+            const smtp::RecipientResult& outcome = result->recipients[position];
+            recipient.outcome = outcome_of(outcome.status);
+            texts[position] = outcome.remote ? fmt::format("host {} said: {}", job_peer(job),
+                                                           outcome.reply.full_text())
+                                             : outcome.reply.full_text();
+        } else {
+            recipient.outcome = queue::Outcome::temp_fail;
+            texts[position] = std::string(failure_text);
+        }
+        if (recipient.outcome == queue::Outcome::delivered) {
+            spool_->append_status(item.id, recipient.recipient_index,
+                                  spool::RecipientStatus::delivered);
+        }
+        results.push_back(recipient);
+    }
+    for (std::size_t position = 0; position < results.size(); position++) {
+        results[position].text = texts[position];
+        const char* verdict = results[position].outcome == queue::Outcome::delivered   ? "sent"
+                              : results[position].outcome == queue::Outcome::temp_fail ? "deferred"
+                                                                                       : "bounced";
+        base::log_info("{}: to=<{}>, relay={}, status={} ({})", item.id.to_string(),
+                       item.loaded && position < item.message.recipients.size()
+                           ? item.message.recipients[position].address
+                           : std::string("?"),
+                       job_peer(job), verdict, texts[position]);
+    }
+    std::vector<queue::Action> actions = scheduler_->attempt_done(item.id, results, wall_ms());
+    handle_actions(actions);
+    item.content.clear();
+    item.content.shrink_to_fit();
+}
+
+void Shard::fail_job(std::uint32_t job_index, std::string_view text, bool destination_down) {
+    DeliveryJob& job = jobs_[job_index];
+    HUB_ASSERT(job.in_use);
+    for (JobItem& item : job.items) {
+        if (!item.reported) {
+            item_done(job, item, nullptr, text);
+        }
+    }
+    if (destination_down) {
+        scheduler_->destination_down(job.destination, text, wall_ms());
+    }
+    finish_job(job_index);
+}
+
+void Shard::finish_job(std::uint32_t job_index) {
+    DeliveryJob& job = jobs_[job_index];
+    HUB_ASSERT(job.in_use);
+    if (job.finished) {
+        return;
+    }
+    for (JobItem& item : job.items) {
+        if (!item.reported) {
+            item_done(job, item, nullptr, "the connection ended before this message was sent");
+        }
+    }
+    job.finished = true;
+    if (job.connection_slot != UINT32_MAX) {
+        Connection& connection = *slots_[job.connection_slot];
+        job.connection_slot = UINT32_MAX;
+        if (connection.state == Connection::State::open) {
+            connection.client.reset();
+            connection.close_after_flush = true;
+            flush(connection);  // Closes once the last bytes (QUIT) are out.
+        }
+    }
+    if (job.connection_counted) {
+        scheduler_->connection_closed(job.destination);
+        job.connection_counted = false;
+    }
+    scheduler_->batch_done(job.destination);
+    scheduler_due_ms_ = 0;
+    if (job.reads_pending == 0) {
+        release_job(job_index);
+    }
+}
+
+// Frees the job once no read is in flight into its buffers.
+void Shard::release_job(std::uint32_t job_index) {
+    DeliveryJob& job = jobs_[job_index];
+    HUB_ASSERT(job.in_use && job.finished && job.reads_pending == 0);
+    job = DeliveryJob{};
+    free_jobs_.push_back(job_index);
+}
+
+// --- Reports the hub writes itself: delivery status notifications and ping replies ---
+
+void Shard::start_report(ReportKind kind, const spool::QueueId& id,
+                         std::vector<queue::RecipientNote> recipients) {
+    auto stored = stored_.find(queue_key(id));
+    if (stored == stored_.end()) {
+        base::log_error("{}: no stored location for a report", id.to_string());
+        return;
+    }
+    if (free_reports_.empty()) {
+        // XXX: bounded; a burst of more than report_jobs_max reports loses the overflow
+        // (logged). The recipients' statuses are already written.
+        base::log_error("{}: report dropped: {} reports already being written", id.to_string(),
+                        report_jobs_max);
+        return;
+    }
+    std::uint32_t index = free_reports_.back();
+    free_reports_.pop_back();
+    ReportJob& report = reports_[index];
+    report = ReportJob{};
+    report.in_use = true;
+    report.kind = kind;
+    report.id = id;
+    report.recipients = std::move(recipients);
+    if (!submit_record_read(stored->second, report.record, Op::report_read, index, 0)) {
+        base::log_error("{}: report not written: the spooled copy is not readable", id.to_string());
+        report = ReportJob{};
+        free_reports_.push_back(index);
+    }
+}
+
+namespace {
+
+// Splits "host [a]:p said: 550 ..." (how item_done words a remote reply) into its parts.
+void describe_failure(std::string_view text, dsn::RecipientReport& report) {
+    constexpr std::string_view prefix = "host ";
+    constexpr std::string_view said = " said: ";
+    std::size_t split = text.find(said);
+    if (text.starts_with(prefix) && split != std::string_view::npos) {
+        report.remote_address = std::string(text.substr(prefix.size(), split - prefix.size()));
+        report.remote_reply = std::string(text.substr(split + said.size()));
+        report.status = report.remote_reply.size() > 4 ? report.remote_reply.substr(4, 5) : "";
+    } else {
+        report.hub_text = std::string(text);
+    }
+}
+
+}  // namespace
+
+void Shard::on_report_read(std::uint32_t report_index, int result) {
+    HUB_ASSERT(report_index < reports_.size() && reports_[report_index].in_use);
+    ReportJob& report = reports_[report_index];
+    spool::SpanSource source(std::span<const char>(report.record.data(), report.record.size()));
+    spool::RecoveredMessage original;
+    std::string content;
+    int read_errno = 0;
+    bool readable = result >= 0 && static_cast<std::size_t>(result) == report.record.size() &&
+                    spool::decode_message_at(source, 0, original, content, read_errno) ==
+                        spool::SingleRecordOutcome::ok;
+    std::int64_t now_s = static_cast<std::int64_t>(wall_ms() / 1000);
+    const smtp::Envelope& envelope = original.meta.envelope;
+    std::string id_text = report.id.to_string();
+    if (!readable) {
+        base::log_error("{}: report not written: the spooled copy fails its checks", id_text);
+    } else if (report.kind == ReportKind::ping) {
+        std::size_t end = content.find("\r\n\r\n");
+        std::string_view header_section(content.data(),
+                                        end == std::string::npos ? content.size() : end + 2);
+        for (const queue::RecipientNote& note : report.recipients) {
+            spool_->append_status(report.id, note.recipient_index,
+                                  spool::RecipientStatus::delivered);
+        }
+        if (dsn::auto_reply_wanted(envelope.mail_from, header_section)) {
+            dsn::PingFacts facts;
+            facts.hostname = settings_.config->hostname;
+            facts.ping_address = envelope.recipients[report.recipients[0].recipient_index].address;
+            facts.sender = envelope.mail_from;
+            facts.partner = original.meta.partner;
+            facts.client_address = original.meta.client_address;
+            facts.helo = envelope.helo;
+            facts.tls = original.meta.tls.version.empty() ? nullptr : &original.meta.tls;
+            facts.queue_id = id_text;
+            facts.received_unix_s = static_cast<std::int64_t>(original.meta.arrival_unix_s);
+            facts.now_unix_s = now_s;
+            auto message_id = dsn::header_value(content, "Message-ID");
+            auto subject = dsn::header_value(content, "Subject");
+            facts.original_message_id = message_id.value_or("");
+            facts.original_subject = subject.value_or("");
+            spool_generated(dsn::build_ping_reply(facts), envelope.mail_from);
+            base::log_info("{}: ping from <{}> answered", id_text, envelope.mail_from);
+        }
+    } else {
+        dsn::Kind kind = report.kind == ReportKind::delay ? dsn::Kind::delay : dsn::Kind::failure;
+        dsn::DsnRequest request;
+        request.kind = kind;
+        request.hostname = settings_.config->hostname;
+        std::string from = "MAILER-DAEMON@" + settings_.config->hostname;
+        request.from_address = from;
+        request.envelope = &envelope;
+        request.queue_id = id_text;
+        request.arrival_unix_s = static_cast<std::int64_t>(original.meta.arrival_unix_s);
+        request.now_unix_s = now_s;
+        std::size_t end = content.find("\r\n\r\n");
+        request.original_headers =
+            std::string_view(content.data(), end == std::string::npos ? content.size() : end + 2);
+        request.original_message = content;
+        bool null_sender = envelope.mail_from.empty();
+        for (const queue::RecipientNote& note : report.recipients) {
+            const smtp::Recipient& recipient = envelope.recipients[note.recipient_index];
+            if (!dsn::dsn_wanted(recipient, kind, null_sender)) {
+                continue;
+            }
+            dsn::RecipientReport line = dsn::recipient_report(
+                recipient, kind == dsn::Kind::delay ? dsn::Action::delayed : dsn::Action::failed);
+            describe_failure(note.last_error, line);
+            if (line.status.empty()) {
+                line.status = kind == dsn::Kind::delay ? "4.4.1" : "5.4.7";
+            }
+            line.last_attempt_unix_s = now_s;
+            request.recipients.push_back(std::move(line));
+        }
+        if (!request.recipients.empty()) {
+            spool_generated(dsn::build_dsn(request), envelope.mail_from);
+            base::log_info("{}: sender non-delivery notification ({}) to <{}>", id_text,
+                           kind == dsn::Kind::delay ? "delay" : "failure", envelope.mail_from);
+        }
+    }
+    spool::QueueId id = report.id;
+    report = ReportJob{};
+    free_reports_.push_back(report_index);
+    if (!scheduler_->find(id)) {
+        stored_.erase(queue_key(id));  // Neither the scheduler nor a report needs it now.
+    }
+}
+
+// Spools a message the hub wrote, from the null sender (RFC 3464 / RFC 3834: never
+// answered in turn), to one recipient at a partner; it is queued like any other message
+// once durable.
+void Shard::spool_generated(std::string content, const std::string& recipient) {
+    StoredMessage stored;
+    stored.meta.id = spool_->next_id();
+    stored.meta.arrival_unix_s = wall_ms() / 1000;
+    stored.meta.client_address = "localhost";
+    stored.meta.envelope.helo = settings_.config->hostname;
+    stored.meta.envelope.esmtp = true;
+    stored.meta.envelope.body_type =
+        dsn::has_8bit(content) ? smtp::BodyType::eight_bit_mime : smtp::BodyType::seven_bit;
+    smtp::Recipient to;
+    to.address = recipient;
+    to.notify = smtp::dsn_notify_never;  // A report about a report helps nobody.
+    stored.meta.envelope.recipients.push_back(std::move(to));
+    stored.segment_shard = settings_.index;
+    spool_->append(stored.meta, {}, content, CommitWaiter{0, 0, true});
+    committing_.emplace(queue_key(stored.meta.id), std::move(stored));
+}
+
+void Shard::on_generated_durable(const CommitOutcome& outcome) {
+    auto node = committing_.extract(queue_key(outcome.id));
+    if (node.empty()) {
+        return;
+    }
+    if (outcome.status != CommitStatus::durable) {
+        base::log_error("{}: a report the hub wrote could not be spooled", outcome.id.to_string());
+        return;
+    }
+    node.mapped().location = outcome.location;
+    queue_message(std::move(node.mapped()), queue::Origin::received);
+}
+
+}  // namespace hub::engine
