@@ -205,6 +205,7 @@ void ClientSession::feed(std::span<const char> plaintext_in) {
         if (terminal()) {
             return;
         }
+        fill_output();  // The next commands go out before the next reply is read.
     }
 }
 
@@ -473,6 +474,7 @@ void ClientSession::begin_transaction() {
     at_line_start_ = true;
     pending_cr_ = false;
     set_phase(Phase::transaction);
+    fill_output();
 }
 
 ClientSession::Step ClientSession::step_at(std::size_t index) const {

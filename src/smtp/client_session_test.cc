@@ -626,10 +626,15 @@ TEST(ClientSession, LargeContentIsStreamed) {
     std::string content;
     std::string expected;
     for (int i = 0; content.size() < 5 * 1024 * 1024; i++) {
-        std::string line =
-            (i % 3 == 0 ? "." : "") + std::string(static_cast<std::size_t>(i % 200), 'x');
-        content += line + "\r\n";
-        expected += (i % 3 == 0 ? "." : "") + line + "\r\n";
+        std::string line;
+        if (i % 3 == 0) {
+            line += '.';  // Stuffed: the wire shows two.
+            expected += '.';
+        }
+        line.append(static_cast<std::size_t>(i % 200), 'x');
+        line += "\r\n";
+        content += line;
+        expected += line;
     }
     expected += ".\r\n";
     Harness harness;
