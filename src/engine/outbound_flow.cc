@@ -243,6 +243,52 @@ void Shard::run_scheduler() {
     scheduler_due_ms_ = scheduler_->next_due_ms(now);
 }
 
+// hubctl queue hold|release|retry|delete, forwarded by the supervisor.
+void Shard::run_control() {
+    ControlCommand command;
+    if (settings_.control == nullptr || !settings_.control->take(command)) {
+        return;
+    }
+    std::string id = command.id.to_string();
+    auto error_text = [&](queue::QueueError error) {
+        return error == queue::QueueError::held
+                   ? fmt::format("error: {} is on hold; release it first", id)
+                   : fmt::format("error: {} is not in the queue of a running hubd", id);
+    };
+    std::string answer;
+    switch (command.verb) {
+        case ControlVerb::hold: {
+            auto held = scheduler_->hold(command.id);
+            answer = held ? fmt::format("ok: {} held", id) : error_text(held.error());
+            break;
+        }
+        case ControlVerb::release: {
+            auto released = scheduler_->release(command.id);
+            answer = released ? fmt::format("ok: {} released", id) : error_text(released.error());
+            break;
+        }
+        case ControlVerb::retry: {
+            auto retried = scheduler_->retry_now(command.id);
+            answer = retried ? fmt::format("ok: {} will be retried now", id)
+                             : error_text(retried.error());
+            break;
+        }
+        case ControlVerb::remove: {
+            auto removed = scheduler_->remove(command.id);
+            if (removed) {
+                handle_actions(*removed);
+                answer = fmt::format("ok: {} deleted", id);
+            } else {
+                answer = error_text(removed.error());
+            }
+            break;
+        }
+    }
+    base::log_info("{}: administrator: {}", id, answer);
+    scheduler_due_ms_ = 0;
+    settings_.control->answer(std::move(answer));
+}
+
 void Shard::handle_actions(std::vector<queue::Action>& actions) {
     for (queue::Action& action : actions) {
         if (auto* deliver = std::get_if<queue::Deliver>(&action)) {

@@ -147,6 +147,7 @@ Result<void, std::string> Shard::run() {
         runnable_now_.clear();
         deliver_commit_outcomes();
         if (accepting_) {
+            run_control();
             run_scheduler();
         }
         log_sink_.flush();

@@ -17,6 +17,7 @@
 #include "base/result.h"
 #include "config/hub_config.h"
 #include "engine/connection.h"
+#include "engine/control.h"
 #include "engine/delivery_state.h"
 #include "engine/ring.h"
 #include "engine/ring_log_sink.h"
@@ -54,6 +55,7 @@ struct ShardSettings {
     };
     std::vector<SegmentFd> recovered_segment_fds;
     queue::Config queue_config;
+    ControlMailbox* control = nullptr;  // Administrative commands (hubctl), may be null.
 };
 
 class Shard {
@@ -100,6 +102,7 @@ private:
     bool route_message(StoredMessage& stored) const;
     void queue_message(StoredMessage stored, queue::Origin origin);
     void run_scheduler();
+    void run_control();
     void handle_actions(std::vector<queue::Action>& actions);
     void start_job(queue::Deliver& deliver);
     int segment_fd(std::uint8_t shard, std::uint32_t segment_seq) const;

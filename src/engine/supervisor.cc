@@ -10,7 +10,13 @@
 #include "engine/supervisor.h"
 
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
 
 #include <atomic>
 #include <cerrno>
@@ -24,6 +30,9 @@ namespace hub::engine {
 namespace {
 
 inline constexpr long space_poll_ms = 200;
+inline constexpr int control_clients_per_poll_max = 8;
+inline constexpr std::size_t control_line_bytes_max = 256;
+inline constexpr unsigned control_answer_timeout_ms = 5000;
 
 bool space_low(const std::string& spool_dir, std::uint64_t reserve_bytes) {
     struct statvfs stats {};
@@ -46,8 +55,76 @@ void block_signals() {
     signal(SIGPIPE, SIG_IGN);
 }
 
+ControlServer::ControlServer(std::string path, std::vector<ControlMailbox>& mailboxes)
+    : path_(std::move(path)), mailboxes_(mailboxes) {}
+
+ControlServer::~ControlServer() {
+    if (fd_ >= 0) {
+        close(fd_);
+        unlink(path_.c_str());
+    }
+}
+
+Result<void, std::string> ControlServer::listen() {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path_.size() >= sizeof(address.sun_path)) {
+        return unexpected("control socket path too long: " + path_);
+    }
+    std::memcpy(address.sun_path, path_.c_str(), path_.size() + 1);
+    unlink(path_.c_str());  // Left by a hubd that was killed.
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    mode_t previous = umask(0077);  // 0600: the hub user, and root, only.
+    int bound = fd_ < 0 ? -1 : bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    umask(previous);
+    if (bound != 0 || ::listen(fd_, 8) != 0) {
+        return unexpected("control socket " + path_ + ": " + std::strerror(errno));
+    }
+    return {};
+}
+
+void ControlServer::serve_pending() {
+    for (int served = 0; served < control_clients_per_poll_max; served++) {
+        int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client < 0) {
+            return;  // EAGAIN: nobody waiting.
+        }
+        serve(client);
+        close(client);
+    }
+}
+
+void ControlServer::serve(int client) {
+    timeval timeout{2, 0};  // A silent client cannot hold the supervisor.
+    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    std::array<char, control_line_bytes_max> line{};
+    ssize_t got = recv(client, line.data(), line.size() - 1, 0);
+    std::string answer;
+    if (got <= 0) {
+        return;
+    }
+    auto command = parse_control_line(std::string_view(line.data(), static_cast<std::size_t>(got)));
+    if (!command) {
+        answer = "error: " + command.error();
+    } else {
+        ControlMailbox& mailbox = mailboxes_[command->id.shard % mailboxes_.size()];
+        auto reply = mailbox.call(*command, control_answer_timeout_ms);
+        answer = reply ? *reply : std::string("error: the shard did not answer in time");
+    }
+    answer += "\n";
+    [[maybe_unused]] ssize_t sent = send(client, answer.data(), answer.size(), MSG_NOSIGNAL);
+}
+
 Result<void, std::string> run_supervisor(SupervisorSettings settings) {
     HUB_ASSERT(!settings.shards.empty());
+    std::vector<ControlMailbox> mailboxes(settings.shards.size());
+    ControlServer control(control_socket_path(settings.spool_dir), mailboxes);
+    if (auto listening = control.listen(); !listening) {
+        return listening;
+    }
+    for (std::size_t index = 0; index < settings.shards.size(); index++) {
+        settings.shards[index].control = &mailboxes[index];
+    }
     std::atomic<bool> spool_low{space_low(settings.spool_dir, settings.spool_reserve_bytes)};
     std::atomic<bool> stop{false};
     std::atomic<unsigned> running{0};
@@ -91,6 +168,7 @@ Result<void, std::string> run_supervisor(SupervisorSettings settings) {
             was_low = low;
         }
         spool_low.store(low, std::memory_order_relaxed);
+        control.serve_pending();
         if (stop.load() && running.load() == 0) {
             break;
         }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "engine/control.h"
 #include "engine/shard.h"
 
 namespace hub::engine {
@@ -13,6 +14,22 @@ struct SupervisorSettings {
     std::vector<ShardSettings> shards;  // atomics are filled in by run_supervisor.
     std::string spool_dir;
     std::uint64_t spool_reserve_bytes = 0;
+};
+
+// Serves hubctl's control socket: accepts pending connections without blocking and
+// answers each with one line (see control.h).
+class ControlServer {
+public:
+    ControlServer(std::string path, std::vector<ControlMailbox>& mailboxes);
+    ~ControlServer();
+    [[nodiscard]] Result<void, std::string> listen();
+    void serve_pending();
+
+private:
+    void serve(int client);
+    std::string path_;
+    std::vector<ControlMailbox>& mailboxes_;
+    int fd_ = -1;
 };
 
 // Runs every shard on its own thread and, on the calling thread, polls the spool's free

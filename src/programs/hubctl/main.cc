@@ -1,17 +1,20 @@
 // main.cc -- hubctl, the administrator's command line.
 //
-// PURPOSE   Inspect a hub without disturbing it:
+// PURPOSE   Inspect a hub without disturbing it, and manage its queue:
 //             hubctl --config FILE queue list [--format text|tsv]
 //             hubctl --spool DIR queue list [--format text|tsv]
+//             hubctl --config FILE queue hold|release|retry|delete QUEUE_ID
 //             hubctl config-doc
 //           "queue list" shows the live messages like Postfix's mailq (text) or one
 //           line per message for scripts (tsv, columns in CONTRACTS: queue_id, sender,
 //           recipients, size_bytes, age_s, message_id; the null sender is "<>").
 //           Only recipients still pending are listed, as mailq does.
 // RUNS IN   an administrator's shell (root, or the hub user), beside a running or a
-//           stopped hubd. It never talks to hubd: it reads hub.conf and scans the spool
-//           read-only with spool::recover(), whose torn-tail rule makes a record being
-//           appended at that moment simply not shown yet.
+//           stopped hubd. "queue list" never talks to hubd: it reads hub.conf and scans the
+//           spool read-only with spool::recover(), whose torn-tail rule makes a record being
+//           appended at that moment simply not shown yet. hold/release/retry/delete write
+//           one line to the running hubd's control socket (<spool>/control.sock, 0600) and
+//           print its one-line answer.
 // TRUST     hub.conf is the administrator's own file. Spool contents are not trusted:
 //           the decoder validates them, and every string printed is made safe for a
 //           terminal (text) or escaped (tsv) since senders choose addresses and headers.
@@ -23,14 +26,24 @@
 // SEE ALSO  spool/spool_format.h, config/hub_config.h, docs/CONFIGURATION.md, postqueue(1)
 #include <fmt/format.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "base/log.h"
 #include "config/hub_config.h"
+#include "engine/control.h"
 #include "spool/spool_format.h"
 
 namespace {
@@ -43,6 +56,7 @@ struct Options {
     std::string config_path;
     std::string spool_dir;
     std::string format = "text";
+    std::string queue_id;
 };
 
 template <typename... Args>
@@ -196,6 +210,70 @@ int queue_list(const Options& options) {
     return exit_ok;
 }
 
+// Spool directory from --spool or --config; empty (after printing why) on error.
+std::string spool_dir_of(const Options& options, int& status) {
+    if (!options.spool_dir.empty()) {
+        return options.spool_dir;
+    }
+    if (options.config_path.empty()) {
+        status = fail(exit_usage, "this command needs --config FILE or --spool DIR");
+        return {};
+    }
+    auto config = hub::config::load_hub_config(options.config_path);
+    if (!config) {
+        status = fail(exit_runtime, "error: {}", config.error());
+        return {};
+    }
+    return config->spool_dir;
+}
+
+// hold / release / retry / delete: one line to the running hubd's control socket.
+int queue_control(const Options& options, std::string_view verb) {
+    int status = exit_ok;
+    std::string spool_dir = spool_dir_of(options, status);
+    if (spool_dir.empty()) {
+        return status;
+    }
+    hub::spool::QueueId id;
+    if (!hub::spool::QueueId::parse(options.queue_id, id)) {
+        return fail(exit_usage, "'{}' is not a queue id: 16 hex digits, as queue list shows",
+                    printable(options.queue_id));
+    }
+    std::string path = hub::engine::control_socket_path(spool_dir);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(address.sun_path)) {
+        return fail(exit_runtime, "error: control socket path too long: {}", path);
+    }
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+        int error = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return fail(exit_runtime,
+                    "error: cannot reach a running hubd at {} ({}); is hubd running with this "
+                    "spool?",
+                    path, std::strerror(error));
+    }
+    timeval timeout{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    std::string line = fmt::format("{} {}\n", verb, id.to_string());
+    std::array<char, 512> answer{};
+    ssize_t got = -1;
+    if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size())) {
+        got = recv(fd, answer.data(), answer.size() - 1, 0);
+    }
+    close(fd);
+    if (got <= 0) {
+        return fail(exit_runtime, "error: hubd did not answer on {}", path);
+    }
+    std::string_view text(answer.data(), static_cast<std::size_t>(got));
+    fmt::print("{}", printable(text.substr(0, text.find('\n'))) + "\n");
+    return text.starts_with("ok") ? exit_ok : exit_runtime;
+}
+
 int config_doc() {
     fmt::print("{}", hub::config::describe_options());
     if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
@@ -209,7 +287,7 @@ int config_doc() {
 int main(int argc, char** argv) {
     hub::base::log_set_program("hubctl");
     Options options;
-    CLI::App app{"hubctl: inspect a Hubbox hub (running or stopped) without changing it."};
+    CLI::App app{"hubctl: inspect a Hubbox hub (running or stopped) and manage its queue."};
     app.require_subcommand(1);
     app.fallthrough();  // Global options may also follow the subcommands.
     CLI::Option* config = app.add_option("--config", options.config_path,
@@ -224,6 +302,16 @@ int main(int argc, char** argv) {
         "list", "List live messages: like mailq (text) or tab-separated for scripts (tsv).");
     list->add_option("--format", options.format, "text (default) or tsv")
         ->check(CLI::IsMember({"text", "tsv"}));
+    std::vector<std::pair<CLI::App*, std::string_view>> controls;
+    for (auto [verb, help] : {std::pair<std::string_view, std::string_view>{
+                                  "hold", "Stop delivering a message until it is released."},
+                              {"release", "Deliver a held message again."},
+                              {"retry", "Retry a deferred message now."},
+                              {"delete", "Remove a message from the queue (no report)."}}) {
+        CLI::App* command = queue->add_subcommand(std::string(verb), std::string(help));
+        command->add_option("queue_id", options.queue_id, "queue id (16 hex digits)")->required();
+        controls.emplace_back(command, verb);
+    }
     CLI::App* doc = app.add_subcommand("config-doc", "Print the hub.conf option table.");
     try {
         app.parse(argc, argv);
@@ -236,6 +324,11 @@ int main(int argc, char** argv) {
     }
     if (doc->parsed()) {
         return config_doc();
+    }
+    for (auto [command, verb] : controls) {
+        if (command->parsed()) {
+            return queue_control(options, verb);
+        }
     }
     return fail(exit_usage, "nothing to do; see --help");
 }
