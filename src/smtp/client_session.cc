@@ -391,6 +391,7 @@ void ClientSession::become_ready() {
 
 void ClientSession::send_message(const OutboundMessage& message) {
     HUB_ASSERT(!message_active_);
+    HUB_ASSERT(phase_ != Phase::quit);  // After quit() nothing more is sent.
     std::size_t count = message.recipients.size();
     message_ = message;
     result_ = MessageResult{};

@@ -182,9 +182,10 @@ public:
 
     // Hands over one message. Allowed before ready (it starts when the session becomes
     // ready), when idle() (after ClientEvent::ready), or after the session failed (then it
-    // is given back at once: message_done with every recipient temp_fail). Precondition: no
-    // other message is in flight. A message the peer's SIZE refuses, or with no usable
-    // recipient, is answered at once without sending anything. Recipients beyond
+    // is given back at once: message_done with the failure's outcome for every recipient,
+    // temp_fail, or perm_fail after a 5xx greeting). Preconditions: no other message is in
+    // flight, and quit() was not called. A message the peer's SIZE refuses, or with no
+    // usable recipient, is answered at once without sending anything. Recipients beyond
     // recipients_count_max get temp_fail 452 4.5.3 (local); a recipient or sender that is
     // not a valid RFC 5321 mailbox gets perm_fail 553 (local) and is never sent.
     void send_message(const OutboundMessage& message);
