@@ -110,11 +110,39 @@ for n in 1 2 3; do
 done
 wait_until 60 "the hub to defer mail for partner2" \
     bash -c "grep -c 'status=deferred' '$HUB_LOG' | grep -qv '^0$'"
+wait_until 30 "three messages in the hub's queue" bash -c "[[ \$('$HUBCTL' --config \
+    '$STATE/hub.conf' queue list --format tsv | grep -c 'while down\|joe@') -ge 3 ]]"
+held="$(queue_tsv | awk -F'\t' '$3 == "joe@partner2.gov.uk.lgolhub.net" {print $1}' | head -n1)"
+out="$("$HUBCTL" --config "$STATE/hub.conf" queue hold "$held" 2>&1)" ||
+    fail "hubctl queue hold $held: $out"
+expect_match "hubctl queue hold" "^ok: $held held" "$out"
 start_partner 2
+wait_count joe "$P2" $((before + 2)) 60
+sleep 3  # The held one must stay; any duplicate would arrive within the retry delay.
+expect_eq "joe's messages with one held" "$((before + 2))" "$(count joe "$P2")"
+expect_match "the held message is still queued" "^$held"$'\t' "$(queue_tsv)"
+out="$("$HUBCTL" --config "$STATE/hub.conf" queue release "$held" 2>&1)" ||
+    fail "hubctl queue release $held: $out"
+"$HUBCTL" --config "$STATE/hub.conf" queue retry "$held" >/dev/null 2>&1 || true
 wait_count joe "$P2" $((before + 3)) 60
-sleep 3  # Any duplicate would arrive within the retry delay.
+sleep 3
 expect_eq "joe's messages after partner2 came back" "$((before + 3))" "$(count joe "$P2")"
-say "ok: deferred while partner2 was down, then delivered exactly once each"
+say "ok: deferred while partner2 was down, then delivered exactly once each;" \
+    "hubctl hold kept one back until release"
+
+# --- 5b. a mail loop: more than 30 Received: fields is bounced, not relayed ----------------------
+before="$(count alice "$P1")"
+before_joe="$(count joe "$P2")"
+loop_headers=()
+for n in $(seq 1 31); do
+    loop_headers+=(--add-header "Received: from relay$n.example by relay$((n + 1)).example; Wed, 25 Nov 2026 12:00:00 +0000")
+done
+out="$(swaks_hub --port "$SMTP_PORT" --tls --from alice@partner1.gov.uk \
+    --to joe@partner2.gov.uk.lgolhub.net "${loop_headers[@]}")" || fail "swaks loop: $out"
+wait_count alice "$P1" $((before + 1)) 60
+expect_match "loop report" '5\.4\.6' "$(newest alice "$P1")"
+expect_eq "joe got nothing from the loop" "$before_joe" "$(count joe "$P2")"
+say "ok: 31 Received: fields -> bounced with 5.4.6, never relayed"
 
 # --- 6. partner2 without STARTTLS: never sent in clear, reported after the lifetime --------------
 partner_stop partner2
