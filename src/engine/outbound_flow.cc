@@ -679,10 +679,15 @@ void Shard::handle_client_events(Connection& connection) {
             }
             case smtp::ClientEvent::failed: {
                 const smtp::Failure& failure = connection.client->failure();
-                std::string text = failure.reply
-                                       ? failure.reply->full_text()
-                                       : fmt::format("{} ({})", failure.detail,
-                                                     smtp::fail_reason_name(failure.reason));
+                // A refusal the server worded is quoted as its reply; a missing STARTTLS or a
+                // failed handshake is the hub's own finding (the EHLO reply is not the reason).
+                bool quote = failure.reply && failure.reason != smtp::FailReason::tls_unavailable &&
+                             failure.reason != smtp::FailReason::tls_failed;
+                std::string text =
+                    quote
+                        ? fmt::format("host {} said: {}", job_peer(job), failure.reply->full_text())
+                        : fmt::format("{} with host {} ({})", failure.detail, job_peer(job),
+                                      smtp::fail_reason_name(failure.reason));
                 bool down = failure.reason == smtp::FailReason::tls_unavailable ||
                             failure.reason == smtp::FailReason::tls_failed ||
                             failure.reason == smtp::FailReason::greeting_rejected;
@@ -867,6 +872,19 @@ void describe_failure(std::string_view text, dsn::RecipientReport& report) {
 
 }  // namespace
 
+// "[host]:port" of the partner a recipient of a stored message routes to, or "".
+std::string Shard::destination_of(const spool::QueueId& id, std::uint32_t recipient_index) const {
+    auto stored = stored_.find(queue_key(id));
+    if (stored == stored_.end() || recipient_index >= stored->second.partner_index.size() ||
+        stored->second.partner_index[recipient_index] < 0) {
+        return {};
+    }
+    const policy::Partner& partner =
+        settings_.partners
+            ->partners()[static_cast<std::size_t>(stored->second.partner_index[recipient_index])];
+    return fmt::format("[{}]:{}", partner.outbound_host, partner.outbound_port);
+}
+
 void Shard::on_report_read(std::uint32_t report_index, int result) {
     HUB_ASSERT(report_index < reports_.size() && reports_[report_index].in_use);
     ReportJob& report = reports_[report_index];
@@ -933,6 +951,11 @@ void Shard::on_report_read(std::uint32_t report_index, int result) {
             dsn::RecipientReport line = dsn::recipient_report(
                 recipient, kind == dsn::Kind::delay ? dsn::Action::delayed : dsn::Action::failed);
             describe_failure(note.last_error, line);
+            if (line.remote_address.empty()) {
+                // Administrators read the bottom of a report for the server that failed:
+                // name the partner's connector even when it never answered.
+                line.remote_address = destination_of(report.id, note.recipient_index);
+            }
             if (line.status.empty()) {
                 line.status = kind == dsn::Kind::delay ? "4.4.1" : "5.4.7";
             }

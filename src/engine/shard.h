@@ -125,6 +125,7 @@ private:
     void finish_job(std::uint32_t job_index);
     void release_job(std::uint32_t job_index);
     std::string job_peer(const DeliveryJob& job) const;
+    std::string destination_of(const spool::QueueId& id, std::uint32_t recipient_index) const;
     void write_final_statuses(const spool::QueueId& id,
                               std::span<const queue::RecipientNote> recipients);
     void start_report(ReportKind kind, const spool::QueueId& id,

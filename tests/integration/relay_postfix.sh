@@ -10,7 +10,8 @@
 #   4. a 5xx from partner2 becomes a delivery report at alice naming the hub and the reply;
 #   5. partner2 down: messages are deferred, then delivered once it is back, no duplicates;
 #   6. a partner without STARTTLS never receives the message; after the (shortened) queue
-#      lifetime alice gets a report.
+#      lifetime alice gets a report naming partner2's server;
+#   7. the same for a partner whose certificate is not from the hub CA.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postfix/lib.sh"
 need_binaries HUBD HUBCTL
@@ -156,5 +157,23 @@ report="$(newest alice "$P1")"
 expect_match "no-STARTTLS report: subject" '^Subject: Undelivered Mail Returned to Sender' \
     "$report"
 expect_match "no-STARTTLS report: says why" 'STARTTLS|TLS' "$report"
+expect_match "no-STARTTLS report: names partner2's server" "127\.0\.0\.1\]:$P2_PORT" "$report"
 expect_eq "joe got nothing in clear" "$before_joe" "$(count joe "$P2")"
 say "ok: no STARTTLS at partner2: never sent, reported to alice after the lifetime"
+
+# --- 7. partner2 with a certificate not from the hub CA: never sent, reported ------------------
+partner_stop partner2
+start_partner 2 --cert-untrusted
+before_joe="$(count joe "$P2")"
+before="$(count alice "$P1")"
+partner send "$P1" --from alice@partner1.gov.uk --to joe@partner2.gov.uk.lgolhub.net \
+    --subject "needs a trusted certificate" >/dev/null
+wait_count alice "$P1" $((before + 1)) 90
+report="$(newest alice "$P1")"
+expect_match "untrusted-certificate report: subject" \
+    '^Subject: Undelivered Mail Returned to Sender' "$report"
+expect_match "untrusted-certificate report: names partner2's server" \
+    "127\.0\.0\.1\]:$P2_PORT" "$report"
+expect_eq "joe got nothing over an unverified TLS session" "$before_joe" "$(count joe "$P2")"
+expect_match "the hub logged the certificate failure" 'TLS with .* failed' "$(cat "$HUB_LOG")"
+say "ok: partner2's certificate is not from the hub CA: never sent, reported after the lifetime"
