@@ -58,7 +58,9 @@ void log_write(LogLevel level, std::string_view line) {
                                    program_name.data(), program_pid, level_name(level), line);
     std::size_t length = std::min(result.size, out.size() - 1);
     out[length] = '\n';
-    if (thread_sink != nullptr) {
+    // Fatal lines bypass a thread's sink: the process is about to end and the sink's
+    // buffer would die with it unread.
+    if (thread_sink != nullptr && level != LogLevel::fatal) {
         thread_sink->write_line(std::string_view(out.data(), length + 1));
         return;
     }

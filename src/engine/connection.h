@@ -61,8 +61,13 @@ struct Connection {
 
     std::uint32_t slot = 0;  // Position in the shard's slot table; never changes.
     State state = State::free;
-    bool outbound = false;        // The hub delivering to a partner (client) or being sent to.
-    std::uint32_t job_index = 0;  // Outbound: the DeliveryJob it serves.
+    bool outbound = false;  // The hub delivering to a partner (client) or being sent to.
+    // Outbound: the DeliveryJob it serves, or no_job while it idles in the connection
+    // cache; the partner it is connected to; whether the scheduler counted the socket.
+    static constexpr std::uint32_t no_job = UINT32_MAX;
+    std::uint32_t job_index = no_job;
+    int outbound_partner = -1;
+    bool counted_open = false;
     std::uint32_t generation = 0;
     int fd = -1;
     bool implicit_tls = false;

@@ -22,6 +22,8 @@ namespace hub::engine {
 inline constexpr std::uint32_t delivery_jobs_max = 256;  // Deliver actions at once.
 inline constexpr std::uint32_t report_jobs_max = 256;    // DSNs and ping replies being built.
 inline constexpr std::uint32_t connect_timeout_s = 30;
+// An idle connection to a partner is kept this long for the next batch (connection cache).
+inline constexpr std::uint32_t outbound_idle_keep_ms = 5000;
 // DESIGN.md 1.7: mail to this local part at any partner domain is answered by the hub.
 // TODO(lead): make it a hub.conf option (delivery.ping_local_part).
 inline constexpr std::string_view ping_local_part = "lgolhubping";
@@ -62,8 +64,7 @@ struct DeliveryJob {
     bool transaction_open = false;
     unsigned reads_pending = 0;
     std::uint32_t connection_slot = UINT32_MAX;
-    bool connection_counted = false;  // connection_opened() was reported.
-    bool finished = false;            // Reported to the scheduler; waits only for reads in flight.
+    bool finished = false;  // Reported to the scheduler; waits only for reads in flight.
 };
 
 enum class ReportKind { failure, delay, ping, loop };

@@ -83,6 +83,8 @@ void Shard::start_delivery() {
         HUB_ASSERT(destination.has_value());  // Partner files are validated at load.
         partner_destination_.push_back(*destination);
     }
+    idle_outbound_.resize(partners.size());
+    saved_sessions_.resize(partners.size());
     jobs_.resize(delivery_jobs_max);
     reports_.resize(report_jobs_max);
     for (std::uint32_t index = delivery_jobs_max; index > 0; index--) {
@@ -384,7 +386,42 @@ void Shard::start_job(queue::Deliver& deliver) {
         }
         job.reads_pending++;
     }
-    open_outbound(job_index);
+    if (!reuse_idle_connection(job_index)) {
+        open_outbound(job_index);
+    }
+}
+
+// Takes an idle cached connection to the job's partner, if one is still usable.
+bool Shard::reuse_idle_connection(std::uint32_t job_index) {
+    DeliveryJob& job = jobs_[job_index];
+    std::vector<std::uint32_t>& idle = idle_outbound_[static_cast<std::size_t>(job.partner_index)];
+    while (!idle.empty()) {
+        std::uint32_t slot = idle.back();
+        idle.pop_back();
+        Connection& connection = *slots_[slot];
+        if (connection.state != Connection::State::open || !connection.client ||
+            !connection.client->idle()) {
+            continue;  // Closing already; its close finishes without us.
+        }
+        connection.job_index = job_index;
+        connection.deadline_ms = 0;
+        job.connection_slot = slot;
+        base::log_debug("reusing the connection to {} for {} messages", connection.peer_text,
+                        job.items.size());
+        next_transaction(connection, job);
+        pump_outbound(connection);
+        return true;
+    }
+    return false;
+}
+
+void Shard::forget_idle_connection(Connection& connection) {
+    if (connection.outbound_partner < 0) {
+        return;
+    }
+    std::vector<std::uint32_t>& idle =
+        idle_outbound_[static_cast<std::size_t>(connection.outbound_partner)];
+    idle.erase(std::remove(idle.begin(), idle.end(), connection.slot), idle.end());
 }
 
 void Shard::on_record_read(std::uint32_t job_index, std::uint32_t item_index, int result) {
@@ -468,6 +505,7 @@ void Shard::open_outbound(std::uint32_t job_index) {
     connection.state = Connection::State::open;
     connection.outbound = true;
     connection.job_index = job_index;
+    connection.outbound_partner = job.partner_index;
     connection.fd = -1;
     connection.accepted_ms = now_ms();
     const policy::Partner& partner =
@@ -492,6 +530,11 @@ void Shard::open_outbound(std::uint32_t job_index) {
 }
 
 void Shard::on_out_socket(Connection& connection, int result) {
+    if (connection.job_index == Connection::no_job) {
+        connection.fd = result;  // The job ended meanwhile (a timeout): just close.
+        begin_close(connection);
+        return;
+    }
     if (result < 0) {
         fail_job(connection.job_index,
                  fmt::format("socket for {}: {}", connection.peer_text, std::strerror(-result)),
@@ -512,6 +555,10 @@ void Shard::on_out_socket(Connection& connection, int result) {
 }
 
 void Shard::on_out_connect(Connection& connection, int result) {
+    if (connection.job_index == Connection::no_job) {
+        begin_close(connection);  // The job ended meanwhile (a timeout).
+        return;
+    }
     if (result < 0) {
         fail_job(connection.job_index,
                  fmt::format("connect to {}: {}", connection.peer_text,
@@ -521,7 +568,7 @@ void Shard::on_out_connect(Connection& connection, int result) {
     }
     DeliveryJob& job = jobs_[connection.job_index];
     scheduler_->connection_opened(job.destination);
-    job.connection_counted = true;
+    connection.counted_open = true;
     base::log_debug("connected to {} for {} messages", connection.peer_text, job.items.size());
     arm_recv(connection);
     connection.client.emplace(client_config_);
@@ -642,6 +689,17 @@ void Shard::handle_client_events(Connection& connection) {
     for (smtp::ClientEvent event = connection.client->next_event();
          event != smtp::ClientEvent::none && connection.client;
          event = connection.client ? connection.client->next_event() : smtp::ClientEvent::none) {
+        if (connection.job_index == Connection::no_job) {
+            // A cached idle connection: the server closed it, or it timed out.
+            if (event == smtp::ClientEvent::failed || event == smtp::ClientEvent::closed) {
+                forget_idle_connection(connection);
+                connection.client.reset();
+                connection.close_after_flush = true;
+                flush(connection);
+                return;
+            }
+            continue;
+        }
         DeliveryJob& job = jobs_[connection.job_index];
         switch (event) {
             case smtp::ClientEvent::start_tls: {
@@ -660,6 +718,11 @@ void Shard::handle_client_events(Connection& connection) {
                     break;
                 }
                 connection.input.clear();  // Nothing may follow the 220 in clear text.
+                tls::SavedSession& saved =
+                    saved_sessions_[static_cast<std::size_t>(job.partner_index)];
+                if (!saved.empty() && !(*session)->resume_from(saved)) {
+                    saved = tls::SavedSession{};  // Not resumable: a full handshake it is.
+                }
                 connection.tls = std::move(*session);
                 connection.tls_state = Connection::Tls::handshaking;
                 advance_client_tls(connection);  // Our ClientHello goes first.
@@ -722,7 +785,7 @@ void Shard::next_transaction(Connection& connection, DeliveryJob& job) {
         connection.client->send_message(item.message);
         return;
     }
-    connection.client->quit();
+    finish_job(connection.job_index, true);  // Keeps the connection for the next batch.
 }
 
 // Reports one item's outcome to the scheduler, writes status records for delivered
@@ -783,7 +846,7 @@ void Shard::fail_job(std::uint32_t job_index, std::string_view text, bool destin
     finish_job(job_index);
 }
 
-void Shard::finish_job(std::uint32_t job_index) {
+void Shard::finish_job(std::uint32_t job_index, bool keep_connection) {
     DeliveryJob& job = jobs_[job_index];
     HUB_ASSERT(job.in_use);
     if (job.finished) {
@@ -798,15 +861,34 @@ void Shard::finish_job(std::uint32_t job_index) {
     if (job.connection_slot != UINT32_MAX) {
         Connection& connection = *slots_[job.connection_slot];
         job.connection_slot = UINT32_MAX;
-        if (connection.state == Connection::State::open) {
-            connection.client.reset();
-            connection.close_after_flush = true;
-            flush(connection);  // Closes once the last bytes (QUIT) are out.
+        // Whatever happens to the connection now, it no longer serves this job.
+        connection.job_index = Connection::no_job;
+        if (connection.state == Connection::State::open && !connection.client) {
+            connection.close_after_flush = true;  // Still connecting: abandon it.
+            flush(connection);
+            begin_close(connection);
+        } else if (connection.state == Connection::State::open) {
+            if (connection.tls) {
+                tls::SavedSession saved = connection.tls->save_session();
+                if (!saved.empty()) {
+                    saved_sessions_[static_cast<std::size_t>(job.partner_index)] = std::move(saved);
+                }
+            }
+            if (keep_connection && connection.client->idle()) {
+                // The connection cache: the next batch for this partner skips TCP, TLS
+                // and EHLO. Closed with QUIT when it idles past outbound_idle_keep_ms.
+                idle_outbound_[static_cast<std::size_t>(job.partner_index)].push_back(
+                    connection.slot);
+                connection.deadline_ms = now_ms() + outbound_idle_keep_ms;
+            } else if (!connection.client->terminal() && connection.client->idle()) {
+                connection.client->quit();
+                pump_outbound(connection);
+            } else {
+                connection.client.reset();
+                connection.close_after_flush = true;
+                flush(connection);  // Closes once the last bytes are out.
+            }
         }
-    }
-    if (job.connection_counted) {
-        scheduler_->connection_closed(job.destination);
-        job.connection_counted = false;
     }
     scheduler_->batch_done(job.destination);
     scheduler_due_ms_ = 0;

@@ -283,9 +283,20 @@ void Shard::on_tick() {
         }
         connection.deadline_ms = 0;
         if (connection.outbound) {
-            if (connection.client) {
+            if (connection.client && connection.job_index == Connection::no_job) {
+                // Idle in the cache too long: say goodbye properly.
+                forget_idle_connection(connection);
+                if (connection.client->idle()) {
+                    connection.client->quit();
+                    pump_outbound(connection);
+                } else {
+                    begin_close(connection);
+                }
+            } else if (connection.client) {
                 connection.client->on_timeout();
                 handle_client_events(connection);
+            } else if (connection.job_index == Connection::no_job) {
+                begin_close(connection);
             } else {
                 fail_job(connection.job_index,
                          fmt::format("connect to {}: timed out", connection.peer_text), true);
@@ -589,6 +600,17 @@ void Shard::finish_close(Connection& connection) {
     connection.policy.reset(nullptr);
     bool was_outbound = connection.outbound;
     connection.outbound = false;
+    if (was_outbound) {
+        forget_idle_connection(connection);
+        if (connection.counted_open) {
+            scheduler_->connection_closed(
+                partner_destination_[static_cast<std::size_t>(connection.outbound_partner)]);
+        }
+    }
+    std::uint32_t job_index = connection.job_index;
+    connection.job_index = Connection::no_job;
+    connection.outbound_partner = -1;
+    connection.counted_open = false;
     connection.recv_armed = false;
     connection.recv_paused = false;
     std::vector<char>().swap(connection.sending);
@@ -599,12 +621,12 @@ void Shard::finish_close(Connection& connection) {
     connection.deadline_ms = 0;
     connection.timer_epoch_seen = 0;
     free_slots_.push_back(index);
-    if (was_outbound) {
-        DeliveryJob& job = jobs_[connection.job_index];
+    if (was_outbound && job_index != Connection::no_job) {
+        DeliveryJob& job = jobs_[job_index];
         if (job.in_use && job.connection_slot == index) {
             // The peer went away (or the send failed) before the job ended.
             job.connection_slot = UINT32_MAX;
-            fail_job(connection.job_index, "the connection to the partner closed", false);
+            fail_job(job_index, "the connection to the partner closed", false);
         }
     }
 }

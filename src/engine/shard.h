@@ -122,7 +122,9 @@ private:
     void item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult* result,
                    std::string_view failure_text);
     void fail_job(std::uint32_t job_index, std::string_view text, bool destination_down);
-    void finish_job(std::uint32_t job_index);
+    void finish_job(std::uint32_t job_index, bool keep_connection = false);
+    bool reuse_idle_connection(std::uint32_t job_index);
+    void forget_idle_connection(Connection& connection);
     void release_job(std::uint32_t job_index);
     std::string job_peer(const DeliveryJob& job) const;
     std::string destination_of(const spool::QueueId& id, std::uint32_t recipient_index) const;
@@ -159,7 +161,11 @@ private:
 
     // Delivery state (outbound_flow.cc).
     std::unique_ptr<queue::Scheduler> scheduler_;
-    std::vector<queue::DestinationId> partner_destination_;    // By partner index.
+    std::vector<queue::DestinationId> partner_destination_;  // By partner index.
+    // Connection cache: idle, TLS-up connections per partner, newest last; and the TLS
+    // session each partner's server last gave us, offered for resumption.
+    std::vector<std::vector<std::uint32_t>> idle_outbound_;
+    std::vector<tls::SavedSession> saved_sessions_;
     std::unordered_map<std::uint64_t, StoredMessage> stored_;  // By queue_key().
     // Accepted messages whose commit is in flight, with what routing needs.
     std::unordered_map<std::uint64_t, StoredMessage> committing_;

@@ -233,6 +233,8 @@ spool, queue_id = sys.argv[1], sys.argv[2].encode()
 pattern = re.compile(rb"Received: from [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)+")
 for root, _, files in os.walk(spool):
     for name in sorted(files):
+        if not name.endswith(".seg"):
+            continue  # control.sock and anything else that is not a segment
         with open(os.path.join(root, name), "rb") as segment:
             data = segment.read()
         for match in pattern.finditer(data):
