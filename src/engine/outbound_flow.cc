@@ -720,7 +720,7 @@ void Shard::handle_client_events(Connection& connection) {
                 connection.input.clear();  // Nothing may follow the 220 in clear text.
                 tls::SavedSession& saved =
                     saved_sessions_[static_cast<std::size_t>(job.partner_index)];
-                if (!saved.empty() && !(*session)->resume_from(saved)) {
+                if (outbound_tls_resumption && !saved.empty() && !(*session)->resume_from(saved)) {
                     saved = tls::SavedSession{};  // Not resumable: a full handshake it is.
                 }
                 connection.tls = std::move(*session);
