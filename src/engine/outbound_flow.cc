@@ -113,32 +113,7 @@ void Shard::start_delivery() {
         stored.segment_shard = name.shard;
         stored.location =
             RecordLocation{name.segment_seq, recovered.record_offset, recovered.record_bytes};
-        if (!route_message(stored)) {
-            continue;
-        }
-        std::vector<queue::DestinationId> destinations;
-        queue::MessageInput input;
-        input.id = stored.meta.id;
-        input.arrival_unix_s = stored.meta.arrival_unix_s;
-        input.sender = stored.meta.envelope.mail_from;
-        for (std::size_t index = 0; index < stored.relay_address.size(); index++) {
-            queue::RecipientInput recipient;
-            recipient.address = stored.relay_address[index];
-            int partner = stored.partner_index[index];
-            recipient.status = recovered.recipient_status[index];
-            recipient.destination =
-                partner >= 0 && recipient.status == spool::RecipientStatus::pending
-                    ? partner_destination_[static_cast<std::size_t>(partner)]
-                    : queue::no_destination;
-            if (partner < 0 && recipient.status == spool::RecipientStatus::pending) {
-                recipient.status = spool::RecipientStatus::bounced;  // Unroutable now.
-            }
-            input.recipients.push_back(std::move(recipient));
-        }
-        auto added = scheduler_->add(std::move(input), queue::Origin::recovered, wall_ms());
-        if (added) {
-            stored_.emplace(queue_key(stored.meta.id), std::move(stored));
-        }
+        queue_message(std::move(stored), queue::Origin::recovered, recovered.recipient_status);
     }
     base::log_info("shard {}: {} messages queued for delivery after recovery", settings_.index,
                    stored_.size());
@@ -178,7 +153,10 @@ bool Shard::route_message(StoredMessage& stored) const {
     return any;
 }
 
-void Shard::queue_message(StoredMessage stored, queue::Origin origin) {
+// Routes a durable message and hands it to the scheduler. statuses (recovery's view, one
+// per recipient) marks recipients already final; empty for a message just accepted.
+void Shard::queue_message(StoredMessage stored, queue::Origin origin,
+                          std::span<const spool::RecipientStatus> statuses) {
     if (!route_message(stored)) {
         base::log_warn("{}: no recipient routes to a partner; left in the spool",
                        stored.meta.id.to_string());
@@ -209,7 +187,9 @@ void Shard::queue_message(StoredMessage stored, queue::Origin origin) {
         recipient.address = stored.relay_address[index];
         int partner = stored.partner_index[index];
         bool ping = partner >= 0 && iequals(local_part(recipients[index].address), ping_local_part);
-        if (ping) {
+        if (index < statuses.size() && statuses[index] != spool::RecipientStatus::pending) {
+            recipient.status = statuses[index];  // Final before the restart.
+        } else if (ping) {
             // Answered by the hub itself; the recipient is final once the reply is spooled.
             recipient.status = spool::RecipientStatus::delivered;
             pings.push_back(queue::RecipientNote{static_cast<std::uint32_t>(index), {}});
@@ -494,20 +474,17 @@ void Shard::prepare_item(DeliveryJob& job, JobItem& item) {
 
 void Shard::open_outbound(std::uint32_t job_index) {
     DeliveryJob& job = jobs_[job_index];
-    if (free_slots_.empty()) {
+    Connection* taken = take_free_slot();
+    if (taken == nullptr) {
         fail_job(job_index, "no free connection slot on this shard", false);
         return;
     }
-    std::uint32_t index = free_slots_.back();
-    free_slots_.pop_back();
-    Connection& connection = *slots_[index];
-    HUB_ASSERT(connection.state == Connection::State::free);
-    connection.state = Connection::State::open;
+    Connection& connection = *taken;
+    std::uint32_t index = connection.slot;
     connection.outbound = true;
     connection.job_index = job_index;
     connection.outbound_partner = job.partner_index;
     connection.fd = -1;
-    connection.accepted_ms = now_ms();
     const policy::Partner& partner =
         settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
     connection.peer_text = fmt::format("{}:{}", partner.outbound_host, partner.outbound_port);

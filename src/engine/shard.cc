@@ -364,20 +364,29 @@ void Shard::on_accept(unsigned listener_index, int result, std::uint32_t flags) 
     }
 }
 
-void Shard::open_connection(int fd, bool implicit_tls) {
+// A free slot, marked open; nullptr when even the reserve is used up.
+Connection* Shard::take_free_slot() {
     if (free_slots_.empty()) {
-        // Even the reserve is used up: nothing can be said to this peer.
+        return nullptr;
+    }
+    Connection& connection = *slots_[free_slots_.back()];
+    free_slots_.pop_back();
+    HUB_ASSERT(connection.state == Connection::State::free);
+    connection.state = Connection::State::open;
+    connection.accepted_ms = now_ms();
+    return &connection;
+}
+
+void Shard::open_connection(int fd, bool implicit_tls) {
+    Connection* taken = take_free_slot();
+    if (taken == nullptr) {
+        // Nothing can be said to this peer.
         io_uring_prep_close(ring_.sqe(Tag{Op::close_socket, 0, 0}), fd);
         return;
     }
-    std::uint32_t index = free_slots_.back();
-    free_slots_.pop_back();
-    Connection& connection = *slots_[index];
-    HUB_ASSERT(connection.state == Connection::State::free);
-    connection.state = Connection::State::open;
+    Connection& connection = *taken;
     connection.fd = fd;
     connection.implicit_tls = implicit_tls;
-    connection.accepted_ms = now_ms();
     socklen_t length = sizeof(connection.peer);
     // XXX: getpeername is the one system call a shard makes outside the ring, once per
     // connection: multishot accept writes every peer address to one shared buffer, and

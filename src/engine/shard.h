@@ -77,6 +77,7 @@ private:
     void on_tick();
     void release_idle_buffers(Connection& connection);
     void on_accept(unsigned listener_index, int result, std::uint32_t flags);
+    Connection* take_free_slot();
     void open_connection(int fd, bool implicit_tls);
     void arm_recv(Connection& connection);
     void on_recv(Connection& connection, int result, std::uint32_t flags);
@@ -100,7 +101,8 @@ private:
     // Outbound delivery (outbound_flow.cc).
     void start_delivery();
     bool route_message(StoredMessage& stored) const;
-    void queue_message(StoredMessage stored, queue::Origin origin);
+    void queue_message(StoredMessage stored, queue::Origin origin,
+                       std::span<const spool::RecipientStatus> statuses = {});
     void run_scheduler();
     void run_control();
     void handle_actions(std::vector<queue::Action>& actions);
