@@ -11,7 +11,8 @@
 #   5. partner2 down: messages are deferred, then delivered once it is back, no duplicates;
 #   6. a partner without STARTTLS never receives the message; after the (shortened) queue
 #      lifetime alice gets a report naming partner2's server;
-#   7. the same for a partner whose certificate is not from the hub CA.
+#   7. the same for a partner whose certificate is not from the hub CA;
+#   8. a partner down past the lifetime: a report naming its server.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postfix/lib.sh"
 need_binaries HUBD HUBCTL
@@ -177,3 +178,16 @@ expect_match "untrusted-certificate report: names partner2's server" \
 expect_eq "joe got nothing over an unverified TLS session" "$before_joe" "$(count joe "$P2")"
 expect_match "the hub logged the certificate failure" 'TLS with .* failed' "$(cat "$HUB_LOG")"
 say "ok: partner2's certificate is not from the hub CA: never sent, reported after the lifetime"
+
+# --- 8. partner2 down for good: reported after the lifetime, naming partner2's server ----------
+partner_stop partner2
+before="$(count alice "$P1")"
+partner send "$P1" --from alice@partner1.gov.uk --to joe@partner2.gov.uk.lgolhub.net \
+    --subject "partner2 is down" >/dev/null
+wait_count alice "$P1" $((before + 1)) 90
+report="$(newest alice "$P1")"
+expect_match "partner-down report: subject" '^Subject: Undelivered Mail Returned to Sender' \
+    "$report"
+expect_match "partner-down report: names partner2's server" "127\.0\.0\.1\]:$P2_PORT" "$report"
+expect_match "partner-down report: says why" 'refused' "$report"
+say "ok: partner2 down past the lifetime: alice got a report naming its server"
