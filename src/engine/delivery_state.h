@@ -46,6 +46,10 @@ struct StoredMessage {
     std::vector<int> partner_index;
     std::vector<std::string> relay_address;
     bool loop = false;  // Too many Received: fields: bounced, never relayed.
+    // Who still needs this entry: the scheduler (until Finished) and reports whose read
+    // has not completed (destination_of() looks the partner up afterwards).
+    bool in_scheduler = false;
+    std::uint32_t reports_pending = 0;
 };
 
 struct JobItem {

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "config/syntax.h"
 #include "dsn/dsn.h"
 #include "dsn/headers.h"
 #include "dsn/ping.h"
@@ -31,13 +32,6 @@ namespace {
 std::string_view local_part(std::string_view address) {
     std::size_t at = address.rfind('@');
     return at == std::string_view::npos ? address : address.substr(0, at);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 queue::Outcome outcome_of(smtp::RecipientStatus status) {
@@ -172,7 +166,7 @@ void Shard::queue_message(StoredMessage stored, queue::Origin origin,
         base::log_warn("{}: bounced: mail loop (more than {} Received: fields)",
                        stored.meta.id.to_string(), dsn::received_count_max);
         spool::QueueId id = stored.meta.id;
-        stored_.emplace(queue_key(id), std::move(stored));
+        stored_.insert_or_assign(queue_key(id), std::move(stored));
         start_report(ReportKind::failure, id, std::move(notes));
         return;
     }
@@ -186,7 +180,8 @@ void Shard::queue_message(StoredMessage stored, queue::Origin origin,
         queue::RecipientInput recipient;
         recipient.address = stored.relay_address[index];
         int partner = stored.partner_index[index];
-        bool ping = partner >= 0 && iequals(local_part(recipients[index].address), ping_local_part);
+        bool ping = partner >= 0 &&
+                    config::ascii_iequals(local_part(recipients[index].address), ping_local_part);
         if (index < statuses.size() && statuses[index] != spool::RecipientStatus::pending) {
             recipient.status = statuses[index];  // Final before the restart.
         } else if (ping) {
@@ -202,14 +197,15 @@ void Shard::queue_message(StoredMessage stored, queue::Origin origin,
     }
     spool::QueueId id = stored.meta.id;
     auto added = scheduler_->add(std::move(input), origin, wall_ms());
-    if (added) {
-        stored_.emplace(queue_key(id), stored);
-    } else if (added.error() != queue::AddError::nothing_pending) {
+    if (!added && added.error() != queue::AddError::nothing_pending) {
         base::log_error("{}: cannot queue: scheduler refused ({})", id.to_string(),
                         static_cast<int>(added.error()));
     }
+    if (added || !pings.empty()) {
+        stored.in_scheduler = added.has_value();
+        stored_.insert_or_assign(queue_key(id), std::move(stored));
+    }
     if (!pings.empty()) {
-        stored_.emplace(queue_key(id), stored);  // The report needs the record location.
         start_report(ReportKind::ping, id, std::move(pings));
     }
     scheduler_due_ms_ = 0;  // Something new: tick at the next turn.
@@ -291,13 +287,10 @@ void Shard::handle_actions(std::vector<queue::Action>& actions) {
             base::log_info("{}: removed: delivered={}, bounced={}, deleted={}",
                            finished->id.to_string(), finished->delivered_count,
                            finished->bounced_count, finished->removed_count);
-            // A pending report still needs the location; it erases the entry itself.
-            bool report_pending = false;
-            for (const ReportJob& report : reports_) {
-                report_pending = report_pending || (report.in_use && report.id == finished->id);
-            }
-            if (!report_pending) {
-                stored_.erase(queue_key(finished->id));
+            auto stored = stored_.find(queue_key(finished->id));
+            if (stored != stored_.end()) {
+                stored->second.in_scheduler = false;
+                release_stored_if_unused(stored);
             }
         }
     }
@@ -896,6 +889,7 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
         // (logged). The recipients' statuses are already written.
         base::log_error("{}: report dropped: {} reports already being written", id.to_string(),
                         report_jobs_max);
+        release_stored_if_unused(stored);
         return;
     }
     std::uint32_t index = free_reports_.back();
@@ -906,10 +900,13 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
     report.kind = kind;
     report.id = id;
     report.recipients = std::move(recipients);
+    stored->second.reports_pending++;
     if (!submit_record_read(stored->second, report.record, Op::report_read, index, 0)) {
+        stored->second.reports_pending--;
         base::log_error("{}: report not written: the spooled copy is not readable", id.to_string());
         report = ReportJob{};
         free_reports_.push_back(index);
+        release_stored_if_unused(stored);
     }
 }
 
@@ -1030,8 +1027,18 @@ void Shard::on_report_read(std::uint32_t report_index, int result) {
     spool::QueueId id = report.id;
     report = ReportJob{};
     free_reports_.push_back(report_index);
-    if (!scheduler_->find(id)) {
-        stored_.erase(queue_key(id));  // Neither the scheduler nor a report needs it now.
+    if (auto stored = stored_.find(queue_key(id)); stored != stored_.end()) {
+        HUB_ASSERT(stored->second.reports_pending > 0);
+        stored->second.reports_pending--;
+        release_stored_if_unused(stored);
+    }
+}
+
+// Forgets a stored message once neither the scheduler nor a report needs it.
+void Shard::release_stored_if_unused(
+    std::unordered_map<std::uint64_t, StoredMessage>::iterator it) {
+    if (!it->second.in_scheduler && it->second.reports_pending == 0) {
+        stored_.erase(it);
     }
 }
 

@@ -135,6 +135,7 @@ private:
     void start_report(ReportKind kind, const spool::QueueId& id,
                       std::vector<queue::RecipientNote> recipients);
     void on_report_read(std::uint32_t report_index, int result);
+    void release_stored_if_unused(std::unordered_map<std::uint64_t, StoredMessage>::iterator it);
     void spool_generated(std::string content, const std::string& recipient);
     void on_generated_durable(const CommitOutcome& outcome);
     std::uint64_t wall_ms() const;

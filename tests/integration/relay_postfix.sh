@@ -146,48 +146,30 @@ expect_match "loop report" '5\.4\.6' "$(newest alice "$P1")"
 expect_eq "joe got nothing from the loop" "$before_joe" "$(count joe "$P2")"
 say "ok: 31 Received: fields -> bounced with 5.4.6, never relayed"
 
-# --- 6. partner2 without STARTTLS: never sent in clear, reported after the lifetime --------------
-partner_stop partner2
-start_partner 2 --no-starttls
-before_joe="$(count joe "$P2")"
-before="$(count alice "$P1")"
-partner send "$P1" --from alice@partner1.gov.uk --to joe@partner2.gov.uk.lgolhub.net \
-    --subject "needs tls" >/dev/null
-wait_count alice "$P1" $((before + 1)) 90
-report="$(newest alice "$P1")"
-expect_match "no-STARTTLS report: subject" '^Subject: Undelivered Mail Returned to Sender' \
-    "$report"
-expect_match "no-STARTTLS report: says why" 'STARTTLS|TLS' "$report"
-expect_match "no-STARTTLS report: names partner2's server" "127\.0\.0\.1\]:$P2_PORT" "$report"
-expect_eq "joe got nothing in clear" "$before_joe" "$(count joe "$P2")"
-say "ok: no STARTTLS at partner2: never sent, reported to alice after the lifetime"
+# expect_lifetime_report WHAT WHY_PATTERN [partner2 start options | "down"]: partner2 comes
+# back in the given state (or stays down); a message for joe is never delivered, and after
+# the lifetime alice gets a report naming partner2's server and the reason.
+expect_lifetime_report() {
+    local what="$1" why="$2" state="$3"
+    partner_stop partner2
+    [[ "$state" == down ]] || start_partner 2 $state
+    local before_joe before report
+    before_joe="$(count joe "$P2")"
+    before="$(count alice "$P1")"
+    partner send "$P1" --from alice@partner1.gov.uk --to joe@partner2.gov.uk.lgolhub.net \
+        --subject "$what" >/dev/null
+    wait_count alice "$P1" $((before + 1)) 90
+    report="$(newest alice "$P1")"
+    expect_match "$what: report subject" '^Subject: Undelivered Mail Returned to Sender' \
+        "$report"
+    expect_match "$what: report names partner2's server" "127\.0\.0\.1\]:$P2_PORT" "$report"
+    expect_match "$what: report says why" "$why" "$report"
+    expect_eq "$what: joe got nothing" "$before_joe" "$(count joe "$P2")"
+    say "ok: $what: never sent, reported to alice after the lifetime"
+}
 
-# --- 7. partner2 with a certificate not from the hub CA: never sent, reported ------------------
-partner_stop partner2
-start_partner 2 --cert-untrusted
-before_joe="$(count joe "$P2")"
-before="$(count alice "$P1")"
-partner send "$P1" --from alice@partner1.gov.uk --to joe@partner2.gov.uk.lgolhub.net \
-    --subject "needs a trusted certificate" >/dev/null
-wait_count alice "$P1" $((before + 1)) 90
-report="$(newest alice "$P1")"
-expect_match "untrusted-certificate report: subject" \
-    '^Subject: Undelivered Mail Returned to Sender' "$report"
-expect_match "untrusted-certificate report: names partner2's server" \
-    "127\.0\.0\.1\]:$P2_PORT" "$report"
-expect_eq "joe got nothing over an unverified TLS session" "$before_joe" "$(count joe "$P2")"
+# --- 6-8. no STARTTLS, a certificate not from the hub CA, partner2 down for good -------------
+expect_lifetime_report "no STARTTLS at partner2" 'STARTTLS' --no-starttls
+expect_lifetime_report "partner2's certificate not from the hub CA" 'TLS' --cert-untrusted
 expect_match "the hub logged the certificate failure" 'TLS with .* failed' "$(cat "$HUB_LOG")"
-say "ok: partner2's certificate is not from the hub CA: never sent, reported after the lifetime"
-
-# --- 8. partner2 down for good: reported after the lifetime, naming partner2's server ----------
-partner_stop partner2
-before="$(count alice "$P1")"
-partner send "$P1" --from alice@partner1.gov.uk --to joe@partner2.gov.uk.lgolhub.net \
-    --subject "partner2 is down" >/dev/null
-wait_count alice "$P1" $((before + 1)) 90
-report="$(newest alice "$P1")"
-expect_match "partner-down report: subject" '^Subject: Undelivered Mail Returned to Sender' \
-    "$report"
-expect_match "partner-down report: names partner2's server" "127\.0\.0\.1\]:$P2_PORT" "$report"
-expect_match "partner-down report: says why" 'refused' "$report"
-say "ok: partner2 down past the lifetime: alice got a report naming its server"
+expect_lifetime_report "partner2 down" 'refused' down
