@@ -29,7 +29,7 @@ std::vector<Reply> feed_all(ReplyReader& reader, std::string_view text) {
     }
 }
 
-TEST(ReplyReader, SingleMultiAndBareCodeLines) {
+TEST(LoadgenReplyReader, SingleMultiAndBareCodeLines) {
     ReplyReader reader;
     auto replies =
         feed_all(reader, "220 hub ready\r\n250-hub\r\n250-PIPELINING\r\n250 SIZE 5\r\n221\r\n");
@@ -41,7 +41,7 @@ TEST(ReplyReader, SingleMultiAndBareCodeLines) {
     EXPECT_TRUE(reader.empty());
 }
 
-TEST(ReplyReader, SplitAcrossAppendsAndBareLf) {
+TEST(LoadgenReplyReader, SplitAcrossAppendsAndBareLf) {
     ReplyReader reader;
     EXPECT_TRUE(feed_all(reader, "250-first\r\n25").empty());
     EXPECT_TRUE(feed_all(reader, "0 sec").empty());
@@ -50,7 +50,7 @@ TEST(ReplyReader, SplitAcrossAppendsAndBareLf) {
     EXPECT_EQ(replies[0].lines[1], "250 second");
 }
 
-TEST(ReplyReader, Errors) {
+TEST(LoadgenReplyReader, Errors) {
     struct Case {
         std::string input;
         std::string error_start;
@@ -77,14 +77,14 @@ TEST(ReplyReader, Errors) {
     }
 }
 
-TEST(ReplyReader, InboxBound) {
+TEST(LoadgenReplyReader, InboxBound) {
     ReplyReader reader;
     std::string big(inbox_bytes_max, '2');
     EXPECT_TRUE(reader.append(std::span<const char>(big.data(), big.size())));
     EXPECT_FALSE(reader.append(std::span<const char>("x", 1)));
 }
 
-TEST(ReplyHelpers, EhloQueueIdFirstWords) {
+TEST(LoadgenReplyHelpers, EhloQueueIdFirstWords) {
     Reply ehlo{250, {"250-hub", "250-pipelining", "250-SIZE 10240000", "250 STARTTLS"}};
     Extensions extensions = parse_ehlo(ehlo);
     EXPECT_TRUE(extensions.pipelining);
@@ -96,7 +96,7 @@ TEST(ReplyHelpers, EhloQueueIdFirstWords) {
     EXPECT_EQ(first_words(Reply{452, {"452 " + std::string(100, 'z')}}).size(), 60u);
 }
 
-TEST(SizeDistribution, ParsesAndRejects) {
+TEST(LoadgenSizeDistribution, ParsesAndRejects) {
     auto fixed = SizeDistribution::parse("fixed", 2048);
     ASSERT_TRUE(fixed.has_value());
     EXPECT_EQ(fixed->pick(1, 0, 0), 2048u);
@@ -110,7 +110,7 @@ TEST(SizeDistribution, ParsesAndRejects) {
     }
 }
 
-TEST(SizeDistribution, DeterministicAndRoughlyWeighted) {
+TEST(LoadgenSizeDistribution, DeterministicAndRoughlyWeighted) {
     auto list = SizeDistribution::parse("1024:70,102400:25,5242880:5", 1);
     ASSERT_TRUE(list.has_value());
     std::map<std::uint64_t, int> counts;
@@ -131,7 +131,7 @@ TEST(SizeDistribution, DeterministicAndRoughlyWeighted) {
     EXPECT_GT(differ, 10);  // Another seed, another sequence.
 }
 
-TEST(Pacer, ScheduleIsStartPlusIOverRate) {
+TEST(LoadgenPacer, ScheduleIsStartPlusIOverRate) {
     Pacer paced(200.0, 1000);
     EXPECT_TRUE(paced.paced());
     EXPECT_EQ(paced.take(), 1000);
@@ -147,7 +147,7 @@ TEST(Pacer, ScheduleIsStartPlusIOverRate) {
     EXPECT_EQ(fractional.tickets_taken(), 2u);
 }
 
-TEST(Message, SizesTokenAndTerminator) {
+TEST(LoadgenMessage, SizesTokenAndTerminator) {
     MessageFactory factory("a@example.org", "b@example.net", 200000);
     for (std::uint64_t size : {1u, 300u, 1024u, 102400u, 200000u}) {
         Message message = factory.make("run-3-7", size);
