@@ -12,6 +12,8 @@
 // SEE ALSO  docs/DELIVERY.md, queue/scheduler.h, smtp/client_session.h, rewrite/rewrite.h
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
@@ -512,6 +514,16 @@ void Shard::on_out_socket(Connection& connection, int result) {
         return;
     }
     connection.fd = result;
+    // Without TCP_NODELAY, a message body sent in TLS records smaller than the loopback or
+    // LAN segment size waits for the partner's delayed ACK (up to 40 ms) after every send
+    // that leaves data unacknowledged: measured, 100 KB messages went out at 30 MB/s. A plain
+    // syscall, once per outbound connection (cached and reused): io_uring's setsockopt
+    // command is newer (6.7) than the appliance kernel. Inbound sockets inherit it from the
+    // listener (startup.cc).
+    int on = 1;
+    if (setsockopt(connection.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0) {
+        base::log_debug("TCP_NODELAY for {}: {}", connection.peer_text, std::strerror(errno));
+    }
     socklen_t length =
         connection.peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
     std::uint32_t index = slot_index(connection);
