@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -31,9 +32,18 @@ namespace {
 inline constexpr std::size_t kLineMax = 1000;  // RFC 5321 section 4.5.3.1.6, incl. CRLF
 
 std::atomic<unsigned long long> g_messages{0};
+// Wall-clock time (CLOCK_REALTIME, ns) of the latest message's end of DATA: benchmarks read
+// it from the count file to time a run to the last delivery, not to the next poll.
+std::atomic<long long> g_last_message_ns{0};
 std::atomic<int> g_connections{0};
 std::atomic<bool> g_stop{false};
 WOLFSSL_CTX* g_ctx = nullptr;
+
+long long realtime_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
 
 // One connection: a socket, optionally wrapped in TLS after STARTTLS.
 class Conn {
@@ -215,7 +225,8 @@ void serve(int fd) {
             if (!done) {
                 return;
             }
-            g_messages.fetch_add(1, std::memory_order_relaxed);
+            g_last_message_ns.store(realtime_ns(), std::memory_order_relaxed);
+            g_messages.fetch_add(1, std::memory_order_release);
             have_mail = false;
             rcpts = 0;
             if (!c.write_all("250 OK queued\r\n")) {
@@ -242,6 +253,7 @@ void serve(int fd) {
     }
 }
 
+// The count file holds "MESSAGES LAST_MESSAGE_NS".
 void write_count(const std::string& path, unsigned long long n) {
     // Write then rename so a poller never reads a half-written file.
     std::string tmp = path + ".tmp";
@@ -249,7 +261,7 @@ void write_count(const std::string& path, unsigned long long n) {
     if (f == nullptr) {
         return;
     }
-    std::fprintf(f, "%llu\n", n);
+    std::fprintf(f, "%llu %lld\n", n, g_last_message_ns.load(std::memory_order_relaxed));
     std::fclose(f);
     std::rename(tmp.c_str(), path.c_str());
 }
@@ -339,8 +351,8 @@ int main(int argc, char** argv) {
         counter = std::thread([&count_file] {
             unsigned long long last = 0;
             while (!g_stop.load()) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
-                unsigned long long n = g_messages.load();
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                unsigned long long n = g_messages.load(std::memory_order_acquire);
                 if (n != last) {
                     write_count(count_file, n);
                     last = n;
