@@ -1,14 +1,22 @@
-// crc32c.cc -- software CRC-32C, slicing by 8.
+// crc32c.cc -- CRC-32C: the SSE4.2 crc32 instruction where the CPU has it, else slicing by 8.
 //
 // PURPOSE   Checksum spool records when they are written and when they are read back.
 // RUNS IN   every shard (encoding) and recovery (hubd start-up, hubctl); no shared state.
 // TRUST     any bytes; the result is only ever compared, never trusted.
-// LIMITS    none; linear in the input, eight bytes per step through 8 KiB of tables.
+// LIMITS    none; linear in the input. Hardware: eight bytes per instruction (about 8 GB/s);
+//           software: eight bytes per step through 8 KiB of tables (about 1.5 GB/s), which
+//           was 14% of hubd's CPU relaying 5 MB messages (every byte is summed when written
+//           and again when read back for delivery).
 // SEE ALSO  crc32c.h, RFC 3720 B.4 (test vectors in crc32c_test.cc)
 #include "spool/crc32c.h"
 
 #include <array>
 #include <cstddef>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 #include "base/assert.h"
 
@@ -47,9 +55,46 @@ inline std::uint32_t load_le32(const unsigned char* p) {
            (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
 }
 
+#if defined(__x86_64__)
+// The crc32 instruction computes exactly CRC-32C (the Castagnoli polynomial, reflected),
+// without the initial and final inversion, which stay ours.
+__attribute__((target("sse4.2"))) std::uint32_t extend_sse42(std::uint32_t crc,
+                                                             std::span<const char> bytes) {
+    const char* p = bytes.data();
+    std::size_t left = bytes.size();
+    std::uint64_t state = ~crc;
+    while (left >= 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, p, sizeof(word));  // Unaligned load; x86 is little-endian.
+        state = _mm_crc32_u64(state, word);
+        p += 8;
+        left -= 8;
+    }
+    auto narrow = static_cast<std::uint32_t>(state);
+    while (left > 0) {
+        narrow = _mm_crc32_u8(narrow, static_cast<unsigned char>(*p));
+        p++;
+        left--;
+    }
+    return ~narrow;
+}
+
+// Asked once: every x86-64 server CPU of the last fifteen years says yes.
+const bool cpu_has_sse42 = __builtin_cpu_supports("sse4.2");
+#endif
+
 }  // namespace
 
 std::uint32_t crc32c_extend(std::uint32_t crc, std::span<const char> bytes) {
+#if defined(__x86_64__)
+    if (cpu_has_sse42) {
+        return extend_sse42(crc, bytes);
+    }
+#endif
+    return crc32c_extend_portable(crc, bytes);
+}
+
+std::uint32_t crc32c_extend_portable(std::uint32_t crc, std::span<const char> bytes) {
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
     std::size_t left = bytes.size();
     std::uint32_t state = ~crc;
