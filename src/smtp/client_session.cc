@@ -30,6 +30,7 @@
 
 #include "base/assert.h"
 #include "smtp/command.h"
+#include "smtp/line_break.h"
 
 namespace hub::smtp {
 
@@ -810,10 +811,7 @@ void ClientSession::stuff(std::string_view content) {
         if (at_line_start_ && c == '.') {
             output_ += '.';
         }
-        std::size_t end = content.find_first_of(crlf, i);
-        if (end == std::string_view::npos) {
-            end = content.size();
-        }
+        std::size_t end = next_line_break(content, i);
         output_.append(content.substr(i, end - i));
         at_line_start_ = false;
         i = end;

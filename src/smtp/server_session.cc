@@ -20,6 +20,7 @@
 #include <algorithm>
 
 #include "base/assert.h"
+#include "smtp/line_break.h"
 
 namespace hub::smtp {
 
@@ -730,10 +731,7 @@ ServerSession::Scan ServerSession::scan_content(std::span<const char> in, bool d
                 line_state_ = LineState::middle;
                 continue;
             case LineState::middle: {
-                std::size_t run_end = i;
-                while (run_end < in.size() && in[run_end] != '\r' && in[run_end] != '\n') {
-                    run_end++;
-                }
+                std::size_t run_end = next_line_break(std::string_view(in.data(), in.size()), i);
                 if (run_end > i) {
                     append_line_bytes(std::string_view(in.data() + i, run_end - i));
                     i = run_end;
