@@ -9,14 +9,18 @@
 #      message stays queued; partner2 restarted with its real certificate and a flush: it
 #      arrives, once.
 #   3. partner2 offering no STARTTLS (--no-starttls): partner1 defers ("TLS is required").
-#   4. Stopped instances leave no process and no listening port; neither ever listened on 25.
+#   4. `partner start-hub` (the benchmark's Postfix doing the hub's job): TLS required (530
+#      5.7.0 in clear), no relay for other domains (554 5.7.1), and
+#      joe@partner2.gov.uk.lgolhub.net arrives at partner2 as joe@partner2.gov.uk over
+#      verified TLS, its sender and From: in their hub form.
+#   5. Stopped instances leave no process and no listening port; none ever listened on 25.
 # Ports: random free ones, or PARTNER1_PORT / PARTNER2_PORT.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib.sh"
 
 need_postfix
 hub_init --shards 1  # Only for the dev CA and the partners' certificates: no hubd runs here.
-read -r port1 port2 < <(pick_ports 2)
+read -r port1 port2 port_hub < <(pick_ports 3)
 port1="${PARTNER1_PORT:-$port1}"
 port2="${PARTNER2_PORT:-$port2}"
 dir1="$(partner_dir partner1)"
@@ -109,12 +113,48 @@ wait_until 30 "partner1 to defer $id (no STARTTLS)" cleartext_refused
 expect_eq "carol's messages" 0 "$(partner count "$dir2" carol)"
 say "3. no STARTTLS offered: deferred, nothing sent"
 
-# --- 4. clean stop ------------------------------------------------------------------------
+# --- 4. start-hub: the hub's job done by Postfix ------------------------------------------
+partner_stop partner2
+start_partner2
+dir_hub="$(partner_dir hub)"
+PARTNER_DIRS+=("$dir_hub")
+# shellcheck disable=SC2046
+out="$(partner start-hub "$dir_hub" --smtp-port "$port_hub" $(tls_args hub) \
+    --route "partner1.gov.uk=127.0.0.1:$port1=partner1.gov.uk" \
+    --route "partner2.gov.uk=127.0.0.1:$port2=partner2.gov.uk" 2>&1)" ||
+    fail "partner start-hub: $out"
+# shellcheck disable=SC2046
+hub_swaks() {
+    timeout 30 swaks --server 127.0.0.1 --port "$port_hub" --helo partner1.gov.uk \
+        --from alice@partner1.gov.uk $(printf -- '--tls-cert %s --tls-key %s' \
+        "$STATE/partner1.pem" "$STATE/partner1.key") "$@" 2>&1 || true
+}
+expect_match "hub, MAIL in clear" "530 5\.7\.0 Must issue a STARTTLS" \
+    "$(hub_swaks --to joe@partner2.gov.uk.lgolhub.net)"
+expect_match "hub, a domain it does not serve" "554 5\.7\.1 .*Relay access denied" \
+    "$(hub_swaks --tls --to someone@example.com)"
+expect_match "hub, a partner's hub address" "250 2\.0\.0 Ok: queued" \
+    "$(hub_swaks --tls --to joe@partner2.gov.uk.lgolhub.net --header "Subject: via hub" \
+        --header "To: joe@partner2.gov.uk.lgolhub.net")"
+partner wait-delivered "$dir2" joe 2 30 || fail "joe@partner2 did not get the hub's message"
+message="$(cat "$(partner messages "$dir2" joe | tail -n 1)")"
+expect_match "via hub" "^Subject: via hub$" "$message"
+expect_match "via hub" "^Return-Path: <alice@partner1\.gov\.uk\.lgolhub\.net>$" "$message"
+expect_match "via hub" "^From: alice@partner1\.gov\.uk\.lgolhub\.net$" "$message"
+expect_match "via hub" "^To: joe@partner2\.gov\.uk$" "$message"
+expect_match "hub log" \
+    "smtp\[[0-9]+\]: Verified TLS connection established to $lo:$port2: TLSv1\.[23]" \
+    "$(partner_log hub)"
+say "4. start-hub: TLS required, no open relay, rewritten and relayed over verified TLS"
+
+# --- 5. clean stop ------------------------------------------------------------------------
 listening="$(ss -Hltnp 2>/dev/null | grep '"master"' || true)"
 expect_no_match "ports of the Postfix masters" "[:.]25[[:space:]]" "$listening"
-masters="$(cat "$dir1/queue/pid/master.pid" "$dir2/queue/pid/master.pid" | tr -d ' ')"
+masters="$(cat "$dir1/queue/pid/master.pid" "$dir2/queue/pid/master.pid" \
+    "$dir_hub/queue/pid/master.pid" | tr -d ' ')"
 partner_stop partner1
 partner_stop partner2
+partner_stop hub
 for pid in $masters; do
     children="$(pgrep -P "$pid" || true)"
     [[ -z "$children" ]] || fail "processes of master $pid left after stop: $children"
@@ -123,5 +163,6 @@ done
 ! port_listening "$port1" || fail "port $port1 still listening after stop"
 ! port_listening "$port2" || fail "port $port2 still listening after stop"
 ! partner status "$dir1" >/dev/null || fail "partner1 still reports running"
-say "4. both stopped: no master, no child, no listening port"
+! port_listening "$port_hub" || fail "port $port_hub still listening after stop"
+say "5. all stopped: no master, no child, no listening port"
 say "PASS"
