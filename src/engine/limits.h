@@ -22,6 +22,9 @@ inline constexpr unsigned connections_reserve = 64;  // Extra slots to answer 42
 inline constexpr unsigned shards_max = 256;
 inline constexpr unsigned feed_rounds_max = 8;  // TLS records fed per pump before yielding.
 inline constexpr std::size_t commit_batch_bytes_max = 64u << 20;  // Then new ones wait.
+// A spool buffer bigger than this after a batch is freed, not kept: a burst of 5 MB
+// messages left ~40 MB per shard of staging and batch capacity resident for good.
+inline constexpr std::size_t spool_buffer_keep_bytes = 1u << 20;
 
 static_assert((recv_buffer_count & (recv_buffer_count - 1)) == 0, "buffer ring is a power of 2");
 static_assert(input_pending_bytes >= 2 * recv_buffer_bytes + input_pause_space_bytes,

@@ -19,6 +19,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <mimalloc.h>
+
 #include "base/log.h"
 
 namespace hub::engine {
@@ -270,6 +272,11 @@ void Shard::arm_tick() {
 }
 
 void Shard::on_tick() {
+    // mimalloc hands freed memory back to the kernel lazily, from inside later allocations
+    // on the same thread; a shard that goes quiet after a burst of 5 MB messages would keep
+    // it for good (measured: 90 MB resident after 20 such messages, idle for minutes).
+    // Collecting on the tick bounds that to one tick after the burst.
+    mi_collect(false);
     std::uint64_t now = now_ms();
     for (auto& slot : slots_) {
         Connection& connection = *slot;

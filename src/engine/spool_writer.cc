@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "engine/limits.h"
 
 namespace hub::engine {
 
@@ -122,6 +123,18 @@ void SpoolWriter::on_open_done(int result) {
     }
 }
 
+namespace {
+
+// Frees an empty buffer's storage when a burst of large messages left it big (see
+// spool_buffer_keep_bytes); small ones are kept to avoid reallocating every batch.
+void release_if_large(std::string& buffer) {
+    if (buffer.empty() && buffer.capacity() > spool_buffer_keep_bytes) {
+        std::string().swap(buffer);
+    }
+}
+
+}  // namespace
+
 void SpoolWriter::submit_batch() {
     HUB_ASSERT(state_ == State::ready && batch_waiters_.empty());
     HUB_ASSERT(!staging_.empty());
@@ -134,8 +147,13 @@ void SpoolWriter::submit_batch() {
         outcome.location.segment_seq = segment_seq_;
         outcome.location.offset += base;
     }
-    batch_.append(staging_);
+    if (batch_.empty()) {
+        batch_.swap(staging_);  // The common case (no segment header): no copy at all.
+    } else {
+        batch_.append(staging_);
+    }
     staging_.clear();
+    release_if_large(staging_);
     batch_waiters_.swap(staged_);
     staged_.clear();
     batch_error_ = 0;
@@ -182,6 +200,7 @@ void SpoolWriter::finish_batch() {
         }
         batch_waiters_.clear();
         batch_.clear();
+        release_if_large(batch_);
         state_ = State::ready;
         if (synced_bytes_ >= segment_bytes_max_) {
             // Rotate: later ids name the new segment; staged ones keep theirs (ids are
@@ -210,6 +229,7 @@ void SpoolWriter::finish_batch() {
     punch_offset_ = synced_bytes_;
     punch_bytes_ = batch_.size();
     batch_.clear();
+    release_if_large(batch_);
     submit_punch();
 }
 
