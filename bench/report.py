@@ -68,7 +68,7 @@ class Figures:
         self.rate = median([r["delivered"] / r["seconds"] for r in timed])
         self.mb_s = median([r["bytes"] / r["seconds"] / 1e6 for r in timed])
         self.cpu_ms = median([r["cpu_s"] * 1000 / r["delivered"] for r in rows if r["delivered"]])
-        self.peak_mib = max([r["peak_kib"] for r in rows], default=0) / 1024
+        self.peak_mib = median([r["peak_kib"] for r in rows]) / 1024  # Median of the peaks.
         self.p50 = median([r["p50"] for r in rows])
         self.p99 = median([r["p99"] for r in rows])
         self.lost = sum(r["ok"] - r["delivered"] for r in rows)
@@ -119,7 +119,8 @@ def build_table(rows, limits, checks, callgrind, shards, machine, rounds, elapse
                f"Medians of {rounds} round(s), Hubbox and Postfix alternating; every rate is "
                "end to end (timed to the sink's last receipt). CPU ms/msg = the relay's own "
                "CPU (kernel accounting of its processes) per message = CPU s per 1,000 "
-               "messages. Peak = highest PSS sum of the relay's processes during the row.")
+               "messages. Peak = highest PSS sum of the relay's processes during a row, median of "
+               "the rounds. Analysis of the misses: bench/README.md.")
     if quick:
         out.append("")
         out.append("**--quick run: small loads, one round; not for comparison.**")
