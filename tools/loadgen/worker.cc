@@ -158,6 +158,8 @@ private:
     void on_send_done(Session& s, int result);
     void process_input(Session& s);
     [[nodiscard]] bool advance_handshake(Session& s);
+    // A client TLS session for s, then state next; false (s failed) if it cannot be made.
+    [[nodiscard]] bool begin_tls(Session& s, State next);
     [[nodiscard]] bool read_plaintext(Session& s);
     void on_peer_gone(Session& s, std::string_view why);
     [[nodiscard]] bool write(Session& s, std::string_view text);
@@ -407,14 +409,9 @@ void Worker::on_connect_done(Session& s, int result) {
         arm_deadline(s);
         return;
     }
-    auto session = tls::Session::create_client(shared_.tls_context);
-    if (!session) {
-        fail(s, "TLS: " + session.error().message);
-        return;
+    if (begin_tls(s, State::tls_implicit)) {
+        process_input(s);  // Our ClientHello goes first.
     }
-    s.tls = std::move(*session);
-    s.state = State::tls_implicit;
-    process_input(s);  // Our ClientHello goes first.
 }
 
 // Ends the connection: shutdown() makes the kernel finish any recv or send in flight, and
@@ -601,6 +598,17 @@ void Worker::process_input(Session& s) {
 }
 
 // False when the session can go no further now (handshake incomplete or failed).
+bool Worker::begin_tls(Session& s, State next) {
+    auto session = tls::Session::create_client(shared_.tls_context);
+    if (!session) {
+        fail(s, "TLS: " + session.error().message);
+        return false;
+    }
+    s.tls = std::move(*session);
+    s.state = next;
+    return true;
+}
+
 bool Worker::advance_handshake(Session& s) {
     auto progress = s.tls->handshake();
     if (!progress) {
@@ -801,15 +809,10 @@ void Worker::on_starttls(Session& s, const Reply& reply) {
         fail(s, "STARTTLS: server sent bytes after its STARTTLS reply");
         return;
     }
-    auto session = tls::Session::create_client(shared_.tls_context);
-    if (!session) {
-        fail(s, "TLS: " + session.error().message);
-        return;
+    if (begin_tls(s, State::tls_handshake)) {
+        s.replies.release_if_empty();
+        (void)advance_handshake(s);  // Sends our ClientHello; process_input() stops here.
     }
-    s.tls = std::move(*session);
-    s.state = State::tls_handshake;
-    s.replies.release_if_empty();
-    (void)advance_handshake(s);  // Sends our ClientHello; process_input() stops here.
 }
 
 void Worker::on_tls_up(Session& s) {
