@@ -97,16 +97,26 @@ def met(ok):
     return "yes" if ok else "**no**"
 
 
-def build_table(rows, limits, checks, callgrind, shards, machine, rounds, elapsed, quick):
-    figures = {}
+class FigureTable(dict):
+    """(system, scenario) -> Figures; a pair that was not measured reads as empty figures."""
+
+    def __missing__(self, key):
+        return Figures([])
+
+
+def compute_figures(rows):
+    figures = FigureTable()
     for system in ("hubbox", "postfix", "postfix-default", "direct"):
         for scenario in SCENARIOS:
             mine = [r for r in rows if r["system"] == system and r["scenario"] == scenario]
             if mine:
                 figures[(system, scenario)] = Figures(mine)
+    return figures
 
+
+def build_table(figures, limits, checks, callgrind, shards, machine, rounds, elapsed, quick):
     def get(system, scenario):
-        return figures.get((system, scenario)) or Figures([])
+        return figures[(system, scenario)]
 
     aes = limits.get("aes128gcm_bytes_per_s", 0)
     handshakes = limits.get("tls13_handshakes_per_s", 0)
@@ -233,7 +243,7 @@ def build_table(rows, limits, checks, callgrind, shards, machine, rounds, elapse
     out.append("")
     out.append(f"Produced by `bash bench/run` in {elapsed} s; raw rows in "
                "`bench/results/latest.tsv`, chart `bench/results/latest.png`.")
-    return "\n".join(out) + "\n", figures
+    return "\n".join(out) + "\n"
 
 
 def pct(value, limit):
@@ -242,7 +252,7 @@ def pct(value, limit):
 
 def chart(figures, out_png):
     def f(system, scenario):
-        return figures.get((system, scenario)) or Figures([])
+        return figures[(system, scenario)]
 
     with tempfile.TemporaryDirectory() as tmp:
         rates = os.path.join(tmp, "rates.dat")
@@ -322,10 +332,10 @@ def main():
     args = ap.parse_args()
 
     limits = key_values(args.limits)
-    table, figures = build_table(read_rows(args.rows), limits, key_values(args.checks),
-                                 key_values(args.callgrind), args.shards,
-                                 " ".join(args.machine.split()), args.rounds, args.elapsed,
-                                 args.quick)
+    figures = compute_figures(read_rows(args.rows))
+    table = build_table(figures, limits, key_values(args.checks), key_values(args.callgrind),
+                        args.shards, " ".join(args.machine.split()), args.rounds, args.elapsed,
+                        args.quick)
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write(table)
     chart(figures, os.path.join(args.out, "latest.png"))

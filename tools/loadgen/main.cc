@@ -24,7 +24,7 @@
 //           connection is shut down, completions are drained for at most
 //           stop_drain_ms_max, then the summary is printed regardless.
 // SEE ALSO  tools/README.md, tests/integration/ (crash, concurrency, disk-full tests),
-//           bench/inbound/run, bench/relay/run.
+//           bench/inbound/run, bench/run.
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
