@@ -44,6 +44,7 @@ enum class Kind {
     log_level,  // debug | info | warning | error (the names base/log.h accepts).
     endpoint,   // "IPv4:port" or "[IPv6]:port", numeric only.
     path,       // Non-empty; relative paths are resolved against hub.conf's directory.
+    boolean,    // true | false; default_value 1 or 0.
 };
 
 struct Option {
@@ -55,10 +56,11 @@ struct Option {
     std::string_view default_text;  // Other kinds; "" for a path means none.
     bool required = false;
     std::string_view description;
-    std::uint32_t HubConfig::*u32 = nullptr;  // Exactly one of these four is set.
+    std::uint32_t HubConfig::*u32 = nullptr;  // Exactly one of these five is set.
     std::uint64_t HubConfig::*u64 = nullptr;
     std::string HubConfig::*text = nullptr;
     ListenAddress HubConfig::*endpoint = nullptr;
+    bool HubConfig::*flag = nullptr;
 };
 
 constexpr Option integer32(std::string_view name, std::uint32_t HubConfig::*member,
@@ -98,6 +100,13 @@ constexpr Option listen(std::string_view name, ListenAddress HubConfig::*member,
     return option;
 }
 
+constexpr Option boolean(std::string_view name, bool HubConfig::*member, bool default_value,
+                         std::string_view description) {
+    Option option{name, Kind::boolean, default_value ? 1u : 0u, 0, 1, {}, false, description};
+    option.flag = member;
+    return option;
+}
+
 constexpr std::uint64_t kib = 1024;
 constexpr std::uint64_t mib = 1024 * kib;
 constexpr std::uint64_t gib = 1024 * mib;
@@ -117,6 +126,9 @@ constexpr std::array options{
          "Account hubd switches to after binding and loading keys, when started as root."),
     text("hub.log_level", Kind::log_level, &HubConfig::log_level, "info",
          "Lowest severity written to the log."),
+    boolean("hub.seccomp", &HubConfig::seccomp, true,
+            "After the privilege drop, every hubd thread runs under a seccomp allow-list of "
+            "the system calls docs/ARCHITECTURE.md lists; any other call kills hubd."),
     listen("listen.smtp", &HubConfig::smtp, "127.0.0.1:2525",
            "SMTP with STARTTLS (RFC 3207). Numeric address only; 0.0.0.0 or [::] for all."),
     listen("listen.smtps", &HubConfig::smtps, "127.0.0.1:2465",
@@ -183,7 +195,8 @@ constexpr std::string_view key_of(std::string_view name) {
 constexpr bool options_are_consistent() {
     for (const Option& option : options) {
         int destinations = (option.u32 != nullptr) + (option.u64 != nullptr) +
-                           (option.text != nullptr) + (option.endpoint != nullptr);
+                           (option.text != nullptr) + (option.endpoint != nullptr) +
+                           (option.flag != nullptr);
         if (destinations != 1 || option.description.empty()) {
             return false;
         }
@@ -204,6 +217,10 @@ constexpr bool options_are_consistent() {
             }
         }
         if (option.required && option.kind != Kind::path) {
+            return false;
+        }
+        if ((option.kind == Kind::boolean) != (option.flag != nullptr) ||
+            (option.flag != nullptr && option.default_value > 1)) {
             return false;
         }
     }
@@ -248,6 +265,8 @@ std::string allowed_phrase(const Option& option) {
             return "IPv4:port|[IPv6]:port";
         case Kind::path:
             return "path";
+        case Kind::boolean:
+            return "true|false";
     }
     HUB_PANIC("unknown option kind");
 }
@@ -274,6 +293,9 @@ std::string must_be(const Option& option, std::string_view detail) {
         case Kind::path:
             what = "must be a non-empty path";
             break;
+        case Kind::boolean:
+            what = "must be true or false";
+            break;
     }
     if (!detail.empty()) {
         what += fmt::format(" ({})", detail);
@@ -297,6 +319,8 @@ bool store_text(const Option& option, std::string_view value, const std::filesys
     switch (option.kind) {
         case Kind::integer:
             HUB_PANIC("integer option given to store_text");
+        case Kind::boolean:
+            HUB_PANIC("boolean option given to store_text");
         case Kind::domain:
             detail = check_domain(value);
             if (!detail.empty()) {
@@ -347,6 +371,8 @@ void apply_defaults(HubConfig& config) {
             config.*option.u32 = static_cast<std::uint32_t>(option.default_value);
         } else if (option.u64 != nullptr) {
             config.*option.u64 = option.default_value;
+        } else if (option.flag != nullptr) {
+            config.*option.flag = option.default_value != 0;
         } else if (option.endpoint != nullptr) {
             Endpoint endpoint;
             HUB_ASSERT(parse_endpoint(option.default_text, endpoint).empty());  // Our own table.
@@ -361,6 +387,17 @@ void apply_defaults(HubConfig& config) {
 void load_option(const Option& option, const toml::node& node,
                  const std::filesystem::path& base_dir, HubConfig& config, Diagnostics& errors) {
     std::string shown = fmt::format("{} = {}", option.name, toml_value_for_message(node));
+    config.key_lines[std::string(option.name)] = node.source().begin.line;
+    if (option.kind == Kind::boolean) {
+        const auto* flag = node.as_boolean();
+        if (flag == nullptr) {
+            errors.add(node.source(), fmt::format("{}: must be true or false (not {})", shown,
+                                                  toml_type_phrase(node)));
+            return;
+        }
+        config.*option.flag = flag->get();
+        return;
+    }
     if (option.kind == Kind::integer) {
         const auto* integer = node.as_integer();
         if (integer == nullptr) {
@@ -500,6 +537,14 @@ Result<HubConfig, std::string> load_hub_config(const std::string& path) {
     return config;
 }
 
+std::string HubConfig::where(std::string_view name) const {
+    auto found = key_lines.find(name);
+    if (found == key_lines.end()) {
+        return source_path;
+    }
+    return fmt::format("{}:{}", source_path, found->second);
+}
+
 std::string describe_options() {
     struct Row {
         std::string name, default_text, allowed;
@@ -511,6 +556,8 @@ std::string describe_options() {
         std::string default_text;
         if (option.kind == Kind::integer) {
             default_text = fmt::format("{}", option.default_value);
+        } else if (option.kind == Kind::boolean) {
+            default_text = option.default_value != 0 ? "true" : "false";
         } else if (option.required) {
             default_text = "(required)";
         } else if (option.default_text.empty()) {

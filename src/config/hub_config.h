@@ -6,7 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -25,6 +28,7 @@ struct HubConfig {
     std::uint32_t shards = 0;                  // 0 = one per online core.
     std::string user = "hubbox";               // Run as this user after start when started as root.
     std::string log_level = "info";
+    bool seccomp = true;  // System-call allow-list after the privilege drop.
     // [listen]
     ListenAddress smtp{"127.0.0.1", 2525};   // STARTTLS.
     ListenAddress smtps{"127.0.0.1", 2465};  // Implicit TLS (RFC 8314).
@@ -56,6 +60,12 @@ struct HubConfig {
     std::string partners_file;  // TOML partner list (until the directory lands).
 
     std::string source_path;  // The file this came from, for messages.
+    // The line each key was set on ("tls.certificate" -> 7), for messages about values
+    // that parse but do not work (hubd --check); keys left at their default are absent.
+    std::map<std::string, std::uint64_t, std::less<>> key_lines;
+
+    // "<source_path>:<line>" where name ("section.key") was set, else "<source_path>".
+    std::string where(std::string_view name) const;
 };
 
 // Loads and validates hub.conf. Relative paths in the file are resolved against the

@@ -41,9 +41,24 @@ protected:
         return load_hub_config(path_);
     }
     // The error for text, or "(loaded)" when it loads.
+    // Without the ":<line>" after the file name (LinesAreNamed checks those).
     std::string error_of(std::string_view text) {
         Result<HubConfig, std::string> result = load(text);
-        return result ? "(loaded)" : result.error();
+        return result ? "(loaded)" : without_lines(result.error());
+    }
+    std::string without_lines(std::string error) const {
+        for (std::size_t at = 0; (at = error.find(path_ + ":", at)) != std::string::npos;) {
+            std::size_t digits = at + path_.size() + 1;
+            std::size_t end = digits;
+            while (end < error.size() && error[end] >= '0' && error[end] <= '9') {
+                end++;
+            }
+            if (end > digits && error.compare(end, 2, ": ") == 0) {
+                error.erase(digits - 1, end - digits + 1);
+            }
+            at = digits;
+        }
+        return error;
     }
     // The file name as it starts every message.
     std::string prefix() const { return path_ + ": "; }
@@ -75,6 +90,7 @@ TEST_F(HubConfigTest, DefaultsMatchTheHeader) {
     EXPECT_EQ(config.shards, header.shards);
     EXPECT_EQ(config.user, header.user);
     EXPECT_EQ(config.log_level, header.log_level);
+    EXPECT_EQ(config.seccomp, header.seccomp);
     EXPECT_EQ(config.smtp.host, header.smtp.host);
     EXPECT_EQ(config.smtp.port, header.smtp.port);
     EXPECT_EQ(config.smtps.host, header.smtps.host);
@@ -388,6 +404,27 @@ TEST_F(HubConfigTest, ManyErrorsAreCapped) {
 TEST_F(HubConfigTest, SyntaxErrorsNameLineAndColumn) {
     std::string errors = error_of("[hub]\nshards = = 3\n");
     EXPECT_EQ(errors.rfind(path_ + ":2:", 0), 0u) << errors;
+}
+
+TEST_F(HubConfigTest, LinesAreNamed) {
+    std::string text(required_keys);  // Six lines.
+    text += "[hub]\nshards = 999\nseccomp = 1\n[limits]\ndata_timeout_s = 0\n";
+    Result<HubConfig, std::string> result = load(text);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error(), path_ + ":8: hub.shards = 999: must be between 0 and 256\n" + path_ +
+                                  ":9: hub.seccomp = 1: must be true or false (not an integer)\n" +
+                                  path_ + ":11: limits.data_timeout_s = 0: must be between 1 and 7200");
+    EXPECT_EQ(load_hub_config(path_ + ".none").error().rfind(path_ + ".none: ", 0), 0u);
+}
+
+TEST_F(HubConfigTest, KeyLinesForLaterChecks) {
+    Result<HubConfig, std::string> result = load(std::string(required_keys) + "[hub]\nseccomp = false\n");
+    ASSERT_TRUE(result) << result.error();
+    EXPECT_FALSE(result->seccomp);
+    EXPECT_EQ(result->where("tls.certificate"), path_ + ":2");
+    EXPECT_EQ(result->where("tls.key"), path_ + ":3");
+    EXPECT_EQ(result->where("hub.seccomp"), path_ + ":8");
+    EXPECT_EQ(result->where("tls.client_ca"), path_);  // Left at its default.
 }
 
 TEST_F(HubConfigTest, DuplicateKeysAreSyntaxErrors) {

@@ -161,7 +161,12 @@ std::string Diagnostics::render() const {
         if (i > 0) {
             out += '\n';
         }
-        out += fmt::format("{}: {}", file_, order[i]->text);
+        std::uint64_t line = order[i]->line;
+        if (line == 0 || line == UINT64_MAX) {
+            out += fmt::format("{}: {}", file_, order[i]->text);  // Not at one place.
+        } else {
+            out += fmt::format("{}:{}: {}", file_, line, order[i]->text);
+        }
     }
     if (shown < order.size()) {
         out += fmt::format("\n{}: ... and {} more errors", file_, order.size() - shown);

@@ -43,7 +43,8 @@ std::string_view toml_type_phrase(const toml::node& node);
 std::string toml_value_for_message(const toml::node& node);
 
 // Collects every error in a file so the operator can fix them in one pass. Messages are
-// reported in file order, each as "<file>: <text>", at most errors_reported_max of them.
+// reported in file order, each as "<file>:<line>: <text>" ("<file>: <text>" for what is
+// missing from the whole file), at most errors_reported_max of them.
 class Diagnostics {
 public:
     explicit Diagnostics(std::string file) : file_(std::move(file)) {}

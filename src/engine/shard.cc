@@ -127,6 +127,9 @@ Result<void, std::string> Shard::run() {
     arm_accept(1);
     arm_tick();
     base::log_info("shard {}: serving on cpu {}", settings_.index, settings_.cpu);
+    if (settings_.serving != nullptr) {
+        settings_.serving->store(true);  // The supervisor says "ready" once all are.
+    }
 
     std::uint64_t stop_deadline_ms = 0;
     std::array<io_uring_cqe*, cqe_batch_max> cqes;

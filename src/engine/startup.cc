@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,6 +63,22 @@ Result<void, std::string> chown_files(const std::string& dir, uid_t owner, gid_t
 }
 
 }  // namespace
+
+Result<HubUser, std::string> resolve_hub_user(const std::string& name) {
+    if (geteuid() != 0) {
+        return HubUser{};  // Not root: keep running as whoever started us.
+    }
+    passwd* entry = getpwnam(name.c_str());
+    if (entry == nullptr) {
+        return unexpected("hub.user = \"" + name +
+                          "\": no such user; create it (tools/setup does: useradd --system "
+                          "hubbox) or name an existing unprivileged user");
+    }
+    if (entry->pw_uid == 0) {
+        return unexpected("hub.user = \"" + name + "\" is root; name an unprivileged user");
+    }
+    return HubUser{entry->pw_uid, entry->pw_gid};
+}
 
 Result<int, std::string> bind_listener(const config::ListenAddress& address, const char* purpose) {
     sockaddr_storage storage{};

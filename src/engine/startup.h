@@ -11,6 +11,14 @@
 
 namespace hub::engine {
 
+// The account hubd becomes when started as root: [hub] user, looked up. Started as another
+// user, hubd stays that user and both ids are -1. Errors: no such user, or it is root.
+struct HubUser {
+    uid_t uid = static_cast<uid_t>(-1);
+    gid_t gid = static_cast<gid_t>(-1);
+};
+[[nodiscard]] Result<HubUser, std::string> resolve_hub_user(const std::string& name);
+
 // A listening TCP socket on host:port with SO_REUSEPORT (one per shard, so the kernel
 // spreads connections across shards) and TCP_NODELAY (inherited by accepted sockets).
 [[nodiscard]] Result<int, std::string> bind_listener(const config::ListenAddress& address,

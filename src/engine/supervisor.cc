@@ -19,6 +19,7 @@
 #include <array>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -33,6 +34,8 @@ inline constexpr long space_poll_ms = 200;
 inline constexpr int control_clients_per_poll_max = 8;
 inline constexpr std::size_t control_line_bytes_max = 256;
 inline constexpr unsigned control_answer_timeout_ms = 5000;
+inline constexpr long start_poll_ms = 5;
+inline constexpr long shard_start_timeout_ms = 30000;  // Ring and buffer set-up take ms.
 
 bool space_low(const std::string& spool_dir, std::uint64_t reserve_bytes) {
     struct statvfs stats {};
@@ -115,67 +118,130 @@ void ControlServer::serve(int client) {
     [[maybe_unused]] ssize_t sent = send(client, answer.data(), answer.size(), MSG_NOSIGNAL);
 }
 
-Result<void, std::string> run_supervisor(SupervisorSettings settings) {
-    HUB_ASSERT(!settings.shards.empty());
-    std::vector<ControlMailbox> mailboxes(settings.shards.size());
-    ControlServer control(control_socket_path(settings.spool_dir), mailboxes);
-    if (auto listening = control.listen(); !listening) {
+Supervisor::Supervisor(SupervisorSettings settings)
+    : settings_(std::move(settings)),
+      mailboxes_(settings_.shards.size()),
+      control_(control_socket_path(settings_.spool_dir), mailboxes_) {
+    HUB_ASSERT(!settings_.shards.empty());
+    HUB_ASSERT(mailboxes_.size() == settings_.shards.size());
+}
+
+Supervisor::~Supervisor() {
+    stop_and_join();
+}
+
+void Supervisor::stop_and_join() {
+    stop_.store(true);
+    for (std::thread& thread : threads_) {
+        if (thread.joinable()) {
+            thread.join();
+        }
+    }
+    threads_.clear();
+}
+
+Result<void, std::string> Supervisor::open_control_socket() {
+    if (auto listening = control_.listen(); !listening) {
         return listening;
     }
-    for (std::size_t index = 0; index < settings.shards.size(); index++) {
-        settings.shards[index].control = &mailboxes[index];
+    // Reachable, not just bound: hubctl connects the same way. The probe connection is
+    // accepted and closed by the first serve_pending.
+    std::string path = control_socket_path(settings_.spool_dir);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);  // listen() checked the size.
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0 || connect(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+        std::string error = std::strerror(errno);
+        if (probe >= 0) {
+            close(probe);
+        }
+        return unexpected("control socket " + path + ": cannot connect to it: " + error);
     }
-    std::atomic<bool> spool_low{space_low(settings.spool_dir, settings.spool_reserve_bytes)};
-    std::atomic<bool> stop{false};
-    std::atomic<unsigned> running{0};
-    std::vector<std::thread> threads;
-    threads.reserve(settings.shards.size());
-    for (ShardSettings& shard_settings : settings.shards) {
-        shard_settings.spool_low = &spool_low;
-        shard_settings.stop = &stop;
-        running++;
-        threads.emplace_back([shard_settings, &running]() {
+    close(probe);
+    return {};
+}
+
+Result<void, std::string> Supervisor::start_shards() {
+    HUB_ASSERT(threads_.empty());
+    spool_low_.store(space_low(settings_.spool_dir, settings_.spool_reserve_bytes));
+    threads_.reserve(settings_.shards.size());
+    for (std::size_t index = 0; index < settings_.shards.size(); index++) {
+        ShardSettings& shard_settings = settings_.shards[index];
+        starts_.push_back(std::make_unique<ShardStart>());
+        ShardStart* start = starts_.back().get();
+        shard_settings.control = &mailboxes_[index];
+        shard_settings.spool_low = &spool_low_;
+        shard_settings.stop = &stop_;
+        shard_settings.serving = &start->serving;
+        running_++;
+        threads_.emplace_back([shard_settings, start, this]() {
             auto result = Shard(shard_settings).run();
             tls::release_thread_caches();
-            if (!result) {
+            if (!result && !start->serving.load()) {
+                start->error = result.error();
+                start->failed.store(true);  // start_shards reports it.
+            } else if (!result) {
                 // Style: unlikely failure after initialisation is fatal; systemd restarts
                 // us and the spool makes restarting safe.
                 base::log_fatal("shard {}: {}", shard_settings.index, result.error());
             }
-            running--;
+            running_--;
         });
     }
+    for (long waited_ms = 0;; waited_ms += start_poll_ms) {
+        std::size_t serving = 0;
+        for (std::size_t index = 0; index < starts_.size(); index++) {
+            if (starts_[index]->failed.load()) {
+                stop_and_join();
+                return unexpected("shard " + std::to_string(index) + ": " + starts_[index]->error);
+            }
+            serving += starts_[index]->serving.load() ? 1 : 0;
+        }
+        if (serving == starts_.size()) {
+            return {};
+        }
+        if (waited_ms >= shard_start_timeout_ms) {
+            stop_and_join();
+            return unexpected("shards: only " + std::to_string(serving) + " of " +
+                              std::to_string(starts_.size()) + " serving after " +
+                              std::to_string(shard_start_timeout_ms) + " ms");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(start_poll_ms));
+    }
+}
+
+Result<void, std::string> Supervisor::run() {
+    HUB_ASSERT(threads_.size() == settings_.shards.size());
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGHUP);
-    bool was_low = spool_low.load();
-    while (running.load() > 0) {
+    bool was_low = spool_low_.load();
+    while (running_.load() > 0) {
         timespec wait{0, space_poll_ms * 1000 * 1000};
         int signal_number = sigtimedwait(&signals, nullptr, &wait);
         if (signal_number == SIGTERM || signal_number == SIGINT) {
             base::log_info("signal {}: stopping", signal_number);
-            stop.store(true);
+            stop_.store(true);
         } else if (signal_number == SIGHUP) {
             base::log_info("SIGHUP: live reload is not implemented yet; ignored");
         }
-        bool low = space_low(settings.spool_dir, settings.spool_reserve_bytes);
+        bool low = space_low(settings_.spool_dir, settings_.spool_reserve_bytes);
         if (low != was_low) {
             base::log_warn("spool free space {} the reserve of {} bytes: {}",
-                           low ? "below" : "back above", settings.spool_reserve_bytes,
+                           low ? "below" : "back above", settings_.spool_reserve_bytes,
                            low ? "answering 452 4.3.1" : "accepting again");
             was_low = low;
         }
-        spool_low.store(low, std::memory_order_relaxed);
-        control.serve_pending();
-        if (stop.load() && running.load() == 0) {
+        spool_low_.store(low, std::memory_order_relaxed);
+        control_.serve_pending();
+        if (stop_.load() && running_.load() == 0) {
             break;
         }
     }
-    for (std::thread& thread : threads) {
-        thread.join();
-    }
+    stop_and_join();
     return {};
 }
 

@@ -1,7 +1,10 @@
 // supervisor.h -- starts the shards, watches spool space and signals, stops them.
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/result.h"
@@ -32,11 +35,49 @@ private:
     int fd_ = -1;
 };
 
-// Runs every shard on its own thread and, on the calling thread, polls the spool's free
-// space (statvfs every space_poll_ms) and waits for SIGTERM/SIGINT, which stop the shards
-// gracefully. The caller blocks those signals in every thread first. Returns when all
-// shards have stopped; a shard that fails is fatal for the process.
-[[nodiscard]] Result<void, std::string> run_supervisor(SupervisorSettings settings);
+// The shard threads' parent, in three honest steps so hubd says "ready" only when it is:
+// open_control_socket, start_shards, run. The caller blocks SIGTERM/SIGINT/SIGHUP in
+// every thread first (block_signals).
+class Supervisor {
+public:
+    explicit Supervisor(SupervisorSettings settings);
+    ~Supervisor();  // Stops and joins shards still running (a failed start).
+    Supervisor(const Supervisor&) = delete;
+    Supervisor& operator=(const Supervisor&) = delete;
+
+    // Creates hubctl's control socket and proves it accepts a connection. Errors: the
+    // socket's path and the reason.
+    [[nodiscard]] Result<void, std::string> open_control_socket();
+
+    // Starts every shard on its own thread and waits (at most shard_start_timeout_ms) until
+    // each has its ring and buffers and has armed its accepts. Errors: the first shard's
+    // set-up failure, or a timeout; the shards already started are stopped again.
+    // Precondition: open_control_socket succeeded.
+    [[nodiscard]] Result<void, std::string> start_shards();
+
+    // On the calling thread, polls the spool's free space (statvfs every space_poll_ms),
+    // serves hubctl and waits for SIGTERM/SIGINT, which stop the shards gracefully.
+    // Returns when all shards have stopped; a shard that fails after start is fatal for
+    // the process. Precondition: start_shards succeeded.
+    [[nodiscard]] Result<void, std::string> run();
+
+private:
+    struct ShardStart {
+        std::atomic<bool> serving{false};
+        std::atomic<bool> failed{false};
+        std::string error;  // Written before failed is set.
+    };
+    void stop_and_join();
+
+    SupervisorSettings settings_;
+    std::vector<ControlMailbox> mailboxes_;
+    ControlServer control_;
+    std::vector<std::unique_ptr<ShardStart>> starts_;
+    std::vector<std::thread> threads_;
+    std::atomic<bool> spool_low_{false};
+    std::atomic<bool> stop_{false};
+    std::atomic<unsigned> running_{0};
+};
 
 // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and threads it creates later)
 // and ignores SIGPIPE.

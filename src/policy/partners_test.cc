@@ -322,9 +322,25 @@ protected:
         std::ofstream(path_, std::ios::binary | std::ios::trunc) << text;
         return load_partners(path_);
     }
+    // The error for text without the ":<line>" after the file name (LinesAreNamed checks
+    // those), or "(loaded)".
     std::string error_of(std::string_view text) {
         Result<std::vector<Partner>, std::string> result = load(text);
-        return result ? "(loaded)" : result.error();
+        return result ? "(loaded)" : without_lines(result.error());
+    }
+    std::string without_lines(std::string error) const {
+        for (std::size_t at = 0; (at = error.find(path_ + ":", at)) != std::string::npos;) {
+            std::size_t digits = at + path_.size() + 1;
+            std::size_t end = digits;
+            while (end < error.size() && error[end] >= '0' && error[end] <= '9') {
+                end++;
+            }
+            if (end > digits && error.compare(end, 2, ": ") == 0) {
+                error.erase(digits - 1, end - digits + 1);
+            }
+            at = digits;
+        }
+        return error;
     }
 
     std::filesystem::path dir_;
@@ -519,8 +535,20 @@ TEST_F(PartnersFileTest, InlineTablesWork) {
     EXPECT_EQ((*result)[0].outbound_port, 25);
 }
 
+TEST_F(PartnersFileTest, LinesAreNamed) {
+    Result<std::vector<Partner>, std::string> result =
+        load("[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+             "outbound_pin_sha256 = \"zz\"\noutbound_name = \"-bad-\"\n");
+    ASSERT_FALSE(result);
+    std::string error = result.error();
+    EXPECT_NE(error.find(path_ + ":5: partner[0] (\"p1\"): outbound_pin_sha256"), std::string::npos)
+        << error;
+    EXPECT_NE(error.find("\n" + path_ + ":6: partner[0] (\"p1\"): outbound_name"), std::string::npos)
+        << error;
+}
+
 TEST_F(PartnersFileTest, SyntaxAndReadErrors) {
-    std::string error = error_of(std::string(p1) + "name = \"again\"\n");
+    std::string error = load(std::string(p1) + "name = \"again\"\n").error();
     EXPECT_EQ(error.rfind(path_ + ":5:", 0), 0u) << error;
     EXPECT_EQ(load_partners(path_ + ".missing").error(),
               path_ + ".missing: cannot read: No such file or directory");

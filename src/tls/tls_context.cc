@@ -21,7 +21,9 @@
 #include <cctype>
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -30,12 +32,14 @@
 #include <fmt/format.h>
 #include <mimalloc.h>
 #include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "base/assert.h"
 #include "tls/error_text.h"
 #include "tls/io_callbacks.h"
 #include "tls/limits.h"
 #include "tls/session_tickets.h"
+#include "tls/tls_context.h"
 #include "tls/tls_session.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -402,6 +406,143 @@ SavedSession& SavedSession::operator=(SavedSession&& other) noexcept {
         other.session_ = nullptr;
     }
     return *this;
+}
+
+}  // namespace hub::tls
+
+// ---- Start-up checks (hubd --check) --------------------------------------------------------
+
+namespace hub::tls {
+namespace {
+
+constexpr std::string_view pem_begin = "-----BEGIN CERTIFICATE-----";
+constexpr std::string_view pem_end = "-----END CERTIFICATE-----";
+constexpr std::size_t certificate_file_bytes_max = 1 << 20;
+
+// The PEM blocks of a file, each from its BEGIN line to its END line.
+Result<std::vector<std::string>, std::string> read_pem_certificates(const std::string& path) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (file == nullptr) {
+        return unexpected(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    }
+    std::string text(certificate_file_bytes_max + 1, '\0');
+    std::size_t got = std::fread(text.data(), 1, text.size(), file);
+    std::fclose(file);
+    if (got > certificate_file_bytes_max) {
+        return unexpected(fmt::format("{}: larger than {} bytes", path, certificate_file_bytes_max));
+    }
+    text.resize(got);
+    std::vector<std::string> blocks;
+    for (std::size_t at = 0; (at = text.find(pem_begin, at)) != std::string::npos;) {
+        std::size_t end = text.find(pem_end, at);
+        if (end == std::string::npos) {
+            return unexpected(fmt::format("{}: a certificate has no END line", path));
+        }
+        end += pem_end.size();
+        blocks.push_back(text.substr(at, end - at) + "\n");
+        at = end;
+    }
+    if (blocks.empty()) {
+        return unexpected(fmt::format("{}: no PEM certificate in it", path));
+    }
+    return blocks;
+}
+
+bool asn1_time_to_unix(const WOLFSSL_ASN1_TIME* time, std::int64_t& unix_s) {
+    struct tm broken_down {};
+    if (time == nullptr || wolfSSL_ASN1_TIME_to_tm(time, &broken_down) != WOLFSSL_SUCCESS) {
+        return false;
+    }
+    unix_s = static_cast<std::int64_t>(timegm(&broken_down));
+    return true;
+}
+
+bool is_date_error(int code) {
+    return code == ASN_AFTER_DATE_E || code == ASN_BEFORE_DATE_E;
+}
+
+}  // namespace
+
+Result<std::vector<CertificateFacts>, std::string> read_certificate_facts(const std::string& path) {
+    initialise_library();
+    auto blocks = read_pem_certificates(path);
+    if (!blocks) {
+        return unexpected(blocks.error());
+    }
+    std::vector<CertificateFacts> facts;
+    for (std::size_t index = 0; index < blocks->size(); index++) {
+        const std::string& block = (*blocks)[index];
+        WOLFSSL_X509* x509 = wolfSSL_X509_load_certificate_buffer(
+            reinterpret_cast<const unsigned char*>(block.data()), static_cast<int>(block.size()),
+            WOLFSSL_FILETYPE_PEM);
+        if (x509 == nullptr) {
+            return unexpected(fmt::format("{}: certificate {} does not parse", path, index + 1));
+        }
+        CertificateFacts fact{};
+        char subject[256] = {};
+        wolfSSL_X509_NAME_oneline(wolfSSL_X509_get_subject_name(x509), subject, sizeof(subject));
+        fact.subject = subject;
+        bool dated = asn1_time_to_unix(wolfSSL_X509_get_notBefore(x509), fact.not_before_s) &&
+                     asn1_time_to_unix(wolfSSL_X509_get_notAfter(x509), fact.not_after_s);
+        wolfSSL_X509_free(x509);
+        if (!dated) {
+            return unexpected(
+                fmt::format("{}: certificate {} has unreadable validity dates", path, index + 1));
+        }
+        facts.push_back(std::move(fact));
+    }
+    HUB_ASSERT(!facts.empty());
+    return facts;
+}
+
+Result<void, std::string> verify_chain(const std::string& chain_path, const std::string& ca_path) {
+    initialise_library();
+    auto chain = read_pem_certificates(chain_path);
+    if (!chain) {
+        return unexpected(chain.error());
+    }
+    auto authorities = read_pem_certificates(ca_path);
+    if (!authorities) {
+        return unexpected(authorities.error());
+    }
+    WOLFSSL_CERT_MANAGER* manager = wolfSSL_CertManagerNew();
+    if (manager == nullptr) {
+        return unexpected(std::string("wolfSSL_CertManagerNew failed (out of memory?)"));
+    }
+    auto load = [&](const std::string& block) {
+        return wolfSSL_CertManagerLoadCABuffer(manager,
+                                               reinterpret_cast<const unsigned char*>(block.data()),
+                                               static_cast<long>(block.size()), WOLFSSL_FILETYPE_PEM);
+    };
+    std::string problem;
+    for (const std::string& block : *authorities) {
+        if (int code = load(block); code != WOLFSSL_SUCCESS && !is_date_error(code)) {
+            problem = fmt::format("cannot use the CA certificates in {}: {} ({})", ca_path,
+                                  wolfssl_error_text(code), code);
+        }
+    }
+    // Intermediates, leaf's issuer last in the file: each is verified as it is added.
+    for (std::size_t index = chain->size(); problem.empty() && index > 1; index--) {
+        if (int code = load((*chain)[index - 1]); code != WOLFSSL_SUCCESS && !is_date_error(code)) {
+            problem = fmt::format("intermediate certificate {} does not verify: {} ({})", index - 1,
+                                  wolfssl_error_text(code), code);
+        }
+    }
+    if (problem.empty()) {
+        const std::string& leaf = chain->front();
+        int code = wolfSSL_CertManagerVerifyBuffer(
+            manager, reinterpret_cast<const unsigned char*>(leaf.data()),
+            static_cast<long>(leaf.size()), WOLFSSL_FILETYPE_PEM);
+        if (code != WOLFSSL_SUCCESS && !is_date_error(code)) {
+            problem = fmt::format("does not verify against {}: {} ({})", ca_path,
+                                  wolfssl_error_text(code), code);
+        }
+    }
+    wolfSSL_CertManagerFree(manager);
+    if (!problem.empty()) {
+        return unexpected(std::move(problem));
+    }
+    return {};
 }
 
 }  // namespace hub::tls

@@ -15,14 +15,15 @@
 // LIMITS    see docs/CONFIGURATION.md; engine/limits.h for fixed sizes.
 // SEE ALSO  hubctl(1), docs/ARCHITECTURE.md, engine/supervisor.h
 //
-// Usage: hubd --config hub.conf [--check]
+// Usage: hubd --config hub.conf [--check] | hubd --help
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -31,7 +32,9 @@
 #include "base/log.h"
 #include "config/hub_config.h"
 #include "engine/kernel_features.h"
+#include "engine/seccomp.h"
 #include "engine/startup.h"
+#include "engine/startup_check.h"
 #include "engine/supervisor.h"
 #include "policy/partners.h"
 #include "queue/scheduler.h"
@@ -42,6 +45,18 @@ namespace {
 
 using hub::base::log_fatal;
 using hub::base::log_info;
+
+constexpr std::string_view usage_text =
+    "usage: hubd --config FILE [--check]\n"
+    "       hubd --help\n"
+    "\n"
+    "  --config FILE  hub.conf to run with (docs/CONFIGURATION.md)\n"
+    "  --check        check what start-up depends on and exit: the configuration and\n"
+    "                 partner files, certificate, key and CA (key matches, chain verifies,\n"
+    "                 dates; expiry within 30 days is a warning), the spool as the hub\n"
+    "                 user, the listeners; every problem is printed with file and line;\n"
+    "                 exit status 1 on any error, 0 with warnings only\n"
+    "  --help         print this text and exit\n";
 
 struct Arguments {
     std::string config_path;
@@ -56,39 +71,46 @@ Arguments parse_arguments(int argc, char** argv) {
             arguments.config_path = argv[++index];
         } else if (argument == "--check") {
             arguments.check_only = true;
+        } else if (argument == "--help" || argument == "-h") {
+            std::fputs(usage_text.data(), stdout);
+            std::exit(0);
         } else {
-            log_fatal("usage: hubd --config FILE [--check] (unknown argument '{}')", argument);
+            std::fprintf(stderr, "hubd: unknown argument '%s'\n%s", argv[index], usage_text.data());
+            std::exit(2);
         }
     }
     if (arguments.config_path.empty()) {
-        log_fatal("usage: hubd --config FILE [--check]");
+        std::fprintf(stderr, "hubd: --config is required\n%s", usage_text.data());
+        std::exit(2);
     }
     return arguments;
 }
 
-struct HubUser {
-    uid_t uid = static_cast<uid_t>(-1);
-    gid_t gid = static_cast<gid_t>(-1);
-};
-
-HubUser resolve_user(const std::string& name) {
-    if (geteuid() != 0) {
-        return HubUser{};  // Not root: keep running as whoever started us.
+// hubd --check: every finding at once, "file:line: error|warning: text".
+int run_check(const std::string& config_path) {
+    std::vector<hub::engine::Finding> findings;
+    auto config = hub::config::load_hub_config(config_path);
+    if (!config) {
+        findings = hub::engine::findings_from_lines(config.error(), config_path, config_path);
+    } else {
+        auto user = hub::engine::resolve_hub_user(config->user);
+        hub::engine::HubUser ids;
+        if (user) {
+            ids = *user;
+        } else {
+            findings.push_back({hub::engine::Severity::error, config->where("hub.user"),
+                                user.error()});
+        }
+        hub::tls::initialise_library();
+        auto found = hub::engine::check_startup(*config, ids.uid, ids.gid, time(nullptr));
+        findings.insert(findings.end(), found.begin(), found.end());
     }
-    passwd* entry = getpwnam(name.c_str());
-    if (entry == nullptr) {
-        log_fatal(
-            "hub.conf: hub.user = \"{}\": no such user; create it (tools/setup does: "
-            "useradd --system hubbox) or name an existing unprivileged user",
-            name);
-    }
-    if (entry->pw_uid == 0) {
-        log_fatal("hub.conf: hub.user = \"{}\" is root; name an unprivileged user", name);
-    }
-    return HubUser{entry->pw_uid, entry->pw_gid};
+    std::string report = hub::engine::render_findings(findings);
+    std::fputs(report.c_str(), stderr);
+    return hub::engine::exit_status_of(findings);
 }
 
-void drop_privileges(const HubUser& user, const std::string& name) {
+void drop_privileges(const hub::engine::HubUser& user, const std::string& name) {
     if (user.uid != static_cast<uid_t>(-1)) {
         if (setgroups(0, nullptr) != 0 || setgid(user.gid) != 0 || setuid(user.uid) != 0) {
             log_fatal("cannot become user {}: {}", name, std::strerror(errno));
@@ -109,6 +131,9 @@ int main(int argc, char** argv) {
     hub::base::log_set_program("hubd");
     tzset();  // Read /etc/localtime now, not from a shard on its first date.
     Arguments arguments = parse_arguments(argc, argv);
+    if (arguments.check_only) {
+        return run_check(arguments.config_path);
+    }
 
     auto config = hub::config::load_hub_config(arguments.config_path);
     if (!config) {
@@ -123,11 +148,6 @@ int main(int argc, char** argv) {
         log_fatal("{}", partners.error());
     }
     hub::policy::PartnerTable partner_table(config->domain, std::move(*partners));
-    if (arguments.check_only) {
-        log_info("{}: configuration ok, {} partners", arguments.config_path,
-                 partner_table.partners().size());
-        return 0;
-    }
     if (auto kernel = hub::engine::check_kernel_features(); !kernel) {
         log_fatal("kernel check: {}", kernel.error());
     }
@@ -164,8 +184,11 @@ int main(int argc, char** argv) {
     if (shard_count == 0) {
         shard_count = std::max(1u, std::thread::hardware_concurrency());
     }
-    HubUser user = resolve_user(config->user);
-    auto dir_fds = hub::engine::prepare_spool(config->spool_dir, shard_count, user.uid, user.gid);
+    auto user = hub::engine::resolve_hub_user(config->user);
+    if (!user) {
+        log_fatal("{}: {}", config->where("hub.user"), user.error());
+    }
+    auto dir_fds = hub::engine::prepare_spool(config->spool_dir, shard_count, user->uid, user->gid);
     if (!dir_fds) {
         log_fatal("spool: {}", dir_fds.error());
     }
@@ -209,9 +232,9 @@ int main(int argc, char** argv) {
         log_fatal("{}: [delivery]: {}", arguments.config_path, checked.error());
     }
 
-    hub::engine::SupervisorSettings supervisor;
-    supervisor.spool_dir = config->spool_dir;
-    supervisor.spool_reserve_bytes = config->spool_reserve_bytes;
+    hub::engine::SupervisorSettings supervisor_settings;
+    supervisor_settings.spool_dir = config->spool_dir;
+    supervisor_settings.spool_reserve_bytes = config->spool_reserve_bytes;
     unsigned cpu_count = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned index = 0; index < shard_count; index++) {
         hub::engine::ShardSettings shard;
@@ -239,18 +262,31 @@ int main(int argc, char** argv) {
         shard.recovered = std::move(recovered_by_shard[index]);
         shard.recovered_segment_fds = segment_fds;
         shard.queue_config = queue_config;
-        supervisor.shards.push_back(std::move(shard));
+        supervisor_settings.shards.push_back(std::move(shard));
     }
     recovery = hub::spool::Recovery{};
 
-    drop_privileges(user, config->user);
+    drop_privileges(*user, config->user);
     hub::engine::block_signals();
+    hub::engine::Supervisor supervisor(std::move(supervisor_settings));
+    if (auto control = supervisor.open_control_socket(); !control) {
+        log_fatal("{}", control.error());
+    }
+    // Before any shard thread exists; TSYNC covers this thread and every later one.
+    if (config->seccomp) {
+        if (auto filtered = hub::engine::install_seccomp_filter(); !filtered) {
+            log_fatal("{}", filtered.error());
+        }
+    }
+    if (auto started = supervisor.start_shards(); !started) {
+        log_fatal("start-up: {}", started.error());
+    }
     log_info(
         "ready: smtp {}:{} (STARTTLS), smtps {}:{} (implicit TLS), {} shards, hub domain "
-        "{}",
+        "{}{}",
         config->smtp.host, config->smtp.port, config->smtps.host, config->smtps.port, shard_count,
-        config->domain);
-    auto result = hub::engine::run_supervisor(std::move(supervisor));
+        config->domain, config->seccomp ? ", seccomp on" : ", seccomp off");
+    auto result = supervisor.run();
     if (!result) {
         log_fatal("{}", result.error());
     }
