@@ -407,13 +407,13 @@ TEST_F(HubConfigTest, SyntaxErrorsNameLineAndColumn) {
 }
 
 TEST_F(HubConfigTest, LinesAreNamed) {
-    std::string text(required_keys);  // Six lines.
+    std::string text(required_keys);  // Seven lines.
     text += "[hub]\nshards = 999\nseccomp = 1\n[limits]\ndata_timeout_s = 0\n";
     Result<HubConfig, std::string> result = load(text);
     ASSERT_FALSE(result);
-    EXPECT_EQ(result.error(), path_ + ":8: hub.shards = 999: must be between 0 and 256\n" + path_ +
-                                  ":9: hub.seccomp = 1: must be true or false (not an integer)\n" +
-                                  path_ + ":11: limits.data_timeout_s = 0: must be between 1 and 7200");
+    EXPECT_EQ(result.error(), path_ + ":9: hub.shards = 999: must be between 0 and 256\n" + path_ +
+                                  ":10: hub.seccomp = 1: must be true or false (not an integer)\n" +
+                                  path_ + ":12: limits.data_timeout_s = 0: must be between 1 and 7200");
     EXPECT_EQ(load_hub_config(path_ + ".none").error().rfind(path_ + ".none: ", 0), 0u);
 }
 
@@ -423,7 +423,7 @@ TEST_F(HubConfigTest, KeyLinesForLaterChecks) {
     EXPECT_FALSE(result->seccomp);
     EXPECT_EQ(result->where("tls.certificate"), path_ + ":2");
     EXPECT_EQ(result->where("tls.key"), path_ + ":3");
-    EXPECT_EQ(result->where("hub.seccomp"), path_ + ":8");
+    EXPECT_EQ(result->where("hub.seccomp"), path_ + ":9");
     EXPECT_EQ(result->where("tls.client_ca"), path_);  // Left at its default.
 }
 
@@ -480,7 +480,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 29);  // Header + 28 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 30);  // Header + 29 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }
