@@ -109,6 +109,17 @@ constexpr std::array sanitizer_extra{
     AllowedSystemCall{"uname", "ASan at report time"},
     AllowedSystemCall{"pipe2", "report symbolisation"},
     AllowedSystemCall{"execve", "report symbolisation (llvm-symbolizer)"},
+    // The sanitizer runtime's own syscall wrappers use the legacy x86-64 numbers.
+    AllowedSystemCall{"open", "LSan's tracer reads /proc/self/task"},
+    AllowedSystemCall{"stat", "the sanitizer runtime"},
+    AllowedSystemCall{"lstat", "the sanitizer runtime"},
+    AllowedSystemCall{"access", "the sanitizer runtime"},
+    AllowedSystemCall{"getdents", "LSan's tracer lists threads"},
+    AllowedSystemCall{"dup2", "report output"},
+    AllowedSystemCall{"dup3", "report output"},
+    AllowedSystemCall{"mremap", "the sanitizer allocator"},
+    AllowedSystemCall{"waitid", "LSan waits for its tracer"},
+    AllowedSystemCall{"process_vm_readv", "LSan reads thread registers"},
 };
 
 inline constexpr int system_call_number_max = 512;  // x86-64 numbers stay below 460.
