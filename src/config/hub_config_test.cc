@@ -413,12 +413,14 @@ TEST_F(HubConfigTest, LinesAreNamed) {
     ASSERT_FALSE(result);
     EXPECT_EQ(result.error(), path_ + ":9: hub.shards = 999: must be between 0 and 256\n" + path_ +
                                   ":10: hub.seccomp = 1: must be true or false (not an integer)\n" +
-                                  path_ + ":12: limits.data_timeout_s = 0: must be between 1 and 7200");
+                                  path_ +
+                                  ":12: limits.data_timeout_s = 0: must be between 1 and 7200");
     EXPECT_EQ(load_hub_config(path_ + ".none").error().rfind(path_ + ".none: ", 0), 0u);
 }
 
 TEST_F(HubConfigTest, KeyLinesForLaterChecks) {
-    Result<HubConfig, std::string> result = load(std::string(required_keys) + "[hub]\nseccomp = false\n");
+    Result<HubConfig, std::string> result =
+        load(std::string(required_keys) + "[hub]\nseccomp = false\n");
     ASSERT_TRUE(result) << result.error();
     EXPECT_FALSE(result->seccomp);
     EXPECT_EQ(result->where("tls.certificate"), path_ + ":2");

@@ -137,8 +137,8 @@ void append(char*& out, const char* end, const char* text) {
 void append_number(char*& out, const char* end, long number) {
     char digits[24];
     int count = 0;
-    unsigned long value = number < 0 ? 0ul - static_cast<unsigned long>(number)
-                                     : static_cast<unsigned long>(number);
+    unsigned long value =
+        number < 0 ? 0ul - static_cast<unsigned long>(number) : static_cast<unsigned long>(number);
     do {
         digits[count++] = static_cast<char>('0' + value % 10);
         value /= 10;
@@ -158,8 +158,9 @@ void on_forbidden_call(int, siginfo_t* info, void*) {
     char* out = line;
     const char* end = line + sizeof(line) - 1;
     int number = info->si_syscall;
-    const char* name = number >= 0 && number < system_call_number_max ? call_names[static_cast<std::size_t>(number)]
-                                                                      : nullptr;
+    const char* name = number >= 0 && number < system_call_number_max
+                           ? call_names[static_cast<std::size_t>(number)]
+                           : nullptr;
     append(out, end, "hubd: fatal: seccomp: forbidden system call ");
     append(out, end, name != nullptr ? name : "?");
     append(out, end, " (");
@@ -189,7 +190,8 @@ Result<void, std::string> add_restricted_rules(scmp_filter_ctx filter) {
         // LeakSanitizer's tracer is a clone without CLONE_THREAD; ASan writes reports and
         // reads /proc through other descriptors.
         for (const char* name : {"clone", "tgkill", "write"}) {
-            result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, seccomp_syscall_resolve_name(name), 0);
+            result =
+                seccomp_rule_add(filter, SCMP_ACT_ALLOW, seccomp_syscall_resolve_name(name), 0);
             if (result != 0) {
                 return failed(name, result);
             }
@@ -200,8 +202,9 @@ Result<void, std::string> add_restricted_rules(scmp_filter_ctx filter) {
         if (result != 0) {
             return failed("clone", result);
         }
-        result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                                  scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(getpid()), 0});
+        result =
+            seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+                             scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(getpid()), 0});
         if (result != 0) {
             return failed("tgkill", result);
         }

@@ -62,8 +62,7 @@ TEST(Seccomp, ForbiddenCallsKillTheProcessNamingTheCall) {
     const Case cases[] = {
         {"hubd: fatal: seccomp: forbidden system call socket (41)\n",
          [] { return socket(AF_PACKET, SOCK_RAW, 0) >= 0 ? 0 : 1; }},
-        {"hubd: fatal: seccomp: forbidden system call chdir (80)\n",
-         [] { return chdir("/"); }},
+        {"hubd: fatal: seccomp: forbidden system call chdir (80)\n", [] { return chdir("/"); }},
         {"hubd: fatal: seccomp: forbidden system call setuid (105)\n",
          [] { return static_cast<int>(syscall(SYS_setuid, 0)); }},
         {"hubd: fatal: seccomp: forbidden system call execve (59)\n",
@@ -92,8 +91,8 @@ TEST(Seccomp, AllowedCallsWork) {
         ok = ok && write(STDERR_FILENO, "ok\n", 3) == 3;
         return ok ? 7 : 8;
     });
-    ASSERT_TRUE(WIFEXITED(outcome.status)) << "status " << outcome.status << " "
-                                           << outcome.stderr_text;
+    ASSERT_TRUE(WIFEXITED(outcome.status))
+        << "status " << outcome.status << " " << outcome.stderr_text;
     EXPECT_EQ(WEXITSTATUS(outcome.status), 7);
     EXPECT_EQ(outcome.stderr_text, "ok\n");
 }

@@ -55,7 +55,7 @@ struct ShardSettings {
     };
     std::vector<SegmentFd> recovered_segment_fds;
     queue::Config queue_config;
-    ControlMailbox* control = nullptr;  // Administrative commands (hubctl), may be null.
+    ControlMailbox* control = nullptr;     // Administrative commands (hubctl), may be null.
     std::atomic<bool>* serving = nullptr;  // Set once set-up is done and accepts are armed.
 };
 

@@ -14,12 +14,12 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
-#include <grp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -88,8 +88,8 @@ bool check_certificate_file(const config::HubConfig& config, std::string_view ke
     }
     for (std::size_t index = 0; index < facts->size(); index++) {
         const tls::CertificateFacts& fact = (*facts)[index];
-        std::string what = fmt::format("{} = \"{}\": certificate {} ({})", key, path, index + 1,
-                                       fact.subject);
+        std::string what =
+            fmt::format("{} = \"{}\": certificate {} ({})", key, path, index + 1, fact.subject);
         if (auto finding = check_validity(config.where(key), what, fact.not_before_s,
                                           fact.not_after_s, now_s)) {
             findings.push_back(std::move(*finding));
@@ -100,8 +100,8 @@ bool check_certificate_file(const config::HubConfig& config, std::string_view ke
 
 void check_tls(const config::HubConfig& config, std::int64_t now_s,
                std::vector<Finding>& findings) {
-    bool certificate_ok = check_certificate_file(config, "tls.certificate",
-                                                 config.certificate_path, now_s, findings);
+    bool certificate_ok =
+        check_certificate_file(config, "tls.certificate", config.certificate_path, now_s, findings);
     bool key_readable = access(config.private_key_path.c_str(), R_OK) == 0;
     if (!key_readable) {
         add(findings, Severity::error, config.where("tls.key"),

@@ -536,14 +536,15 @@ TEST_F(PartnersFileTest, InlineTablesWork) {
 }
 
 TEST_F(PartnersFileTest, LinesAreNamed) {
-    Result<std::vector<Partner>, std::string> result =
-        load("[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
-             "outbound_pin_sha256 = \"zz\"\noutbound_name = \"-bad-\"\n");
+    Result<std::vector<Partner>, std::string> result = load(
+        "[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+        "outbound_pin_sha256 = \"zz\"\noutbound_name = \"-bad-\"\n");
     ASSERT_FALSE(result);
     std::string error = result.error();
     EXPECT_NE(error.find(path_ + ":5: partner[0] (\"p1\"): outbound_pin_sha256"), std::string::npos)
         << error;
-    EXPECT_NE(error.find("\n" + path_ + ":6: partner[0] (\"p1\"): outbound_name"), std::string::npos)
+    EXPECT_NE(error.find("\n" + path_ + ":6: partner[0] (\"p1\"): outbound_name"),
+              std::string::npos)
         << error;
 }
 

@@ -23,8 +23,8 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <utility>
@@ -429,7 +429,8 @@ Result<std::vector<std::string>, std::string> read_pem_certificates(const std::s
     std::size_t got = std::fread(text.data(), 1, text.size(), file);
     std::fclose(file);
     if (got > certificate_file_bytes_max) {
-        return unexpected(fmt::format("{}: larger than {} bytes", path, certificate_file_bytes_max));
+        return unexpected(
+            fmt::format("{}: larger than {} bytes", path, certificate_file_bytes_max));
     }
     text.resize(got);
     std::vector<std::string> blocks;
@@ -510,9 +511,9 @@ Result<void, std::string> verify_chain(const std::string& chain_path, const std:
         return unexpected(std::string("wolfSSL_CertManagerNew failed (out of memory?)"));
     }
     auto load = [&](const std::string& block) {
-        return wolfSSL_CertManagerLoadCABuffer(manager,
-                                               reinterpret_cast<const unsigned char*>(block.data()),
-                                               static_cast<long>(block.size()), WOLFSSL_FILETYPE_PEM);
+        return wolfSSL_CertManagerLoadCABuffer(
+            manager, reinterpret_cast<const unsigned char*>(block.data()),
+            static_cast<long>(block.size()), WOLFSSL_FILETYPE_PEM);
     };
     std::string problem;
     for (const std::string& block : *authorities) {

@@ -12,8 +12,8 @@ namespace hub::tls {
 
 // One certificate of a PEM file, as far as the start-up checks need it.
 struct CertificateFacts {
-    std::string subject;         // One line, "/CN=hub.example/O=...".
-    std::int64_t not_before_s;   // Unix time.
+    std::string subject;        // One line, "/CN=hub.example/O=...".
+    std::int64_t not_before_s;  // Unix time.
     std::int64_t not_after_s;
 };
 
@@ -27,6 +27,6 @@ struct CertificateFacts {
 // check's business (read_certificate_facts gives them): a chain that fails only on a date
 // passes. Errors: what failed, e.g. "no trusted issuer (ASN_NO_SIGNER_E)".
 [[nodiscard]] Result<void, std::string> verify_chain(const std::string& chain_path,
-                                                    const std::string& ca_path);
+                                                     const std::string& ca_path);
 
 }  // namespace hub::tls

@@ -98,8 +98,8 @@ int run_check(const std::string& config_path) {
         if (user) {
             ids = *user;
         } else {
-            findings.push_back({hub::engine::Severity::error, config->where("hub.user"),
-                                user.error()});
+            findings.push_back(
+                {hub::engine::Severity::error, config->where("hub.user"), user.error()});
         }
         hub::tls::initialise_library();
         auto found = hub::engine::check_startup(*config, ids.uid, ids.gid, time(nullptr));
