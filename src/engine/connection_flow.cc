@@ -91,9 +91,10 @@ smtp::SenderCheck ConnectionPolicy::check_sender(std::string_view address) {
         detail = fmt::format("; detail=certificate CN \"{}\"",
                              printable_for_log(session_.certificate().cn));
     }
-    base::log_info("reject: mail from [{}]: {}; reason={}; partner={}; from=<{}>{}", peer_text_,
+    std::string partner = check.partner.empty() ? "" : fmt::format("; partner={}", check.partner);
+    base::log_info("reject: mail from [{}]: {}; reason={}{}; from=<{}>{}", peer_text_,
                    smtp::sender_refusal_reply(check, address), policy::reason_token(verdict),
-                   check.partner, address, detail);
+                   partner, address, detail);
     return check;
 }
 
