@@ -13,11 +13,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/byte_queue.h"
 #include "engine/limits.h"
 #include "policy/partners.h"
+#include "policy/session_policy.h"
 #include "smtp/client_session.h"
 #include "smtp/server_session.h"
 #include "tls/tls_session.h"
@@ -26,30 +28,34 @@ namespace hub::engine {
 
 class Shard;
 
-// The SMTP session's window onto policy: the partner table, this connection's TLS facts
-// and the shard's view of free spool space.
+// The SMTP session's window onto policy: a thin adapter over policy::SessionPolicy (who
+// the session speaks for, who it may send as), the partner table's recipient routing and
+// the shard's view of free spool space. It turns the policy's typed verdicts into the
+// session's and writes the one log line each refusal gets.
 class ConnectionPolicy final : public smtp::ServerPolicy {
 public:
     ConnectionPolicy(const policy::PartnerTable& partners, const std::atomic<bool>& spool_low)
-        : partners_(partners), spool_low_(spool_low) {}
+        : partners_(partners), session_(partners), spool_low_(spool_low) {}
 
-    void reset(const policy::Partner* source_partner) {
-        source_partner_ = source_partner;
-        tls_ = nullptr;
-    }
-    void set_tls(const smtp::TlsFacts* tls) { tls_ = tls; }
-    // The partner this connection speaks for: a verified client certificate's CN wins
-    // over the source address, which two partners may share.
-    const policy::Partner* identified_partner() const;
+    // A new connection from peer; peer_text ("127.0.0.1", for log lines) must stay valid
+    // until clear(). Returns the partner the source address picks (nullptr: a stranger).
+    const policy::Partner* start(const sockaddr_storage& peer, std::string_view peer_text);
+    void clear();
+    // The handshake finished: the client certificate's verdict becomes policy's input.
+    void set_tls(const smtp::TlsFacts& tls);
+    // The partner this connection speaks for (session_policy.h): a verified client
+    // certificate's CN wins over the source address, which two partners may share.
+    const policy::Partner* identified_partner() const { return session_.identify().partner; }
 
+    smtp::SenderCheck check_sender(std::string_view address) override;
     smtp::RcptVerdict check_recipient(std::string_view address) override;
     bool spool_has_space() override { return !spool_low_.load(std::memory_order_relaxed); }
 
 private:
     const policy::PartnerTable& partners_;
+    policy::SessionPolicy session_;
     const std::atomic<bool>& spool_low_;
-    const policy::Partner* source_partner_ = nullptr;
-    const smtp::TlsFacts* tls_ = nullptr;
+    std::string_view peer_text_;
 };
 
 struct Connection {

@@ -16,15 +16,89 @@
 
 namespace hub::engine {
 
-const policy::Partner* ConnectionPolicy::identified_partner() const {
-    if (tls_ != nullptr && tls_->client_cert_verdict == "verified") {
-        if (const policy::Partner* by_cn = partners_.match_client_cn(tls_->client_cn)) {
-            return by_cn;
-        }
+namespace {
+
+// The one place the TLS layer's verdict word becomes policy's typed verdict. "unverified"
+// describes a server certificate (client side) and never reaches an inbound session.
+policy::ClientCertificate client_certificate_of(const smtp::TlsFacts& tls) {
+    policy::ClientCertificate certificate;
+    if (tls.client_cert_verdict == "verified") {
+        certificate.verdict = policy::CertificateVerdict::verified;
+    } else if (tls.client_cert_verdict == "failed") {
+        certificate.verdict = policy::CertificateVerdict::failed;
+        certificate.chain_error = tls.client_cert_error;
     }
-    return source_partner_;
+    certificate.cn = tls.client_cn;
+    return certificate;
 }
 
+smtp::SenderVerdict sender_verdict_of(policy::SessionVerdict verdict) {
+    switch (verdict) {
+        case policy::SessionVerdict::accept:
+            return smtp::SenderVerdict::accept;
+        case policy::SessionVerdict::no_client_certificate:
+            return smtp::SenderVerdict::no_client_certificate;
+        case policy::SessionVerdict::certificate_chain:
+            return smtp::SenderVerdict::certificate_chain;
+        case policy::SessionVerdict::cn_mismatch:
+            return smtp::SenderVerdict::cn_mismatch;
+        case policy::SessionVerdict::sender_not_partner:
+            return smtp::SenderVerdict::sender_not_partner;
+    }
+    HUB_PANIC("unknown session verdict");
+}
+
+// Certificate text is the peer's: printable ASCII only, bounded, in a log line.
+std::string printable_for_log(std::string_view text) {
+    constexpr std::size_t shown_bytes_max = 128;
+    std::string out;
+    for (char c : text.substr(0, shown_bytes_max)) {
+        out.push_back(c >= ' ' && c < '\x7f' && c != '"' ? c : '?');
+    }
+    return out;
+}
+
+}  // namespace
+
+const policy::Partner* ConnectionPolicy::start(const sockaddr_storage& peer,
+                                               std::string_view peer_text) {
+    peer_text_ = peer_text;
+    return session_.start(peer);
+}
+
+void ConnectionPolicy::clear() {
+    session_.clear();
+    peer_text_ = {};
+}
+
+void ConnectionPolicy::set_tls(const smtp::TlsFacts& tls) {
+    session_.set_certificate(client_certificate_of(tls));
+}
+
+smtp::SenderCheck ConnectionPolicy::check_sender(std::string_view address) {
+    policy::SessionPolicy::Identity identity;
+    policy::SessionVerdict verdict = session_.check_sender(address, identity);
+    smtp::SenderCheck check{sender_verdict_of(verdict),
+                            identity.partner != nullptr ? identity.partner->name : ""};
+    if (verdict == policy::SessionVerdict::accept) {
+        return check;
+    }
+    // One line per refusal, in the shared refusal format.
+    std::string detail;
+    if (verdict == policy::SessionVerdict::certificate_chain) {
+        detail = fmt::format("; detail={}", printable_for_log(session_.certificate().chain_error));
+    } else if (verdict == policy::SessionVerdict::cn_mismatch) {
+        detail = fmt::format("; detail=certificate CN \"{}\"",
+                             printable_for_log(session_.certificate().cn));
+    }
+    std::string partner = check.partner.empty() ? "" : fmt::format("; partner={}", check.partner);
+    base::log_info("reject: mail from [{}]: {}; reason={}{}; from=<{}>{}", peer_text_,
+                   smtp::sender_refusal_reply(check, address), policy::reason_token(verdict),
+                   partner, address, detail);
+    return check;
+}
+
+// Who may send was settled at MAIL (check_sender); a recipient only needs a partner.
 smtp::RcptVerdict ConnectionPolicy::check_recipient(std::string_view address) {
     policy::Route route;
     switch (partners_.classify_recipient(address, route)) {
@@ -33,20 +107,9 @@ smtp::RcptVerdict ConnectionPolicy::check_recipient(std::string_view address) {
         case policy::RecipientDecision::unknown_partner:
             return smtp::RcptVerdict::unknown_partner;
         case policy::RecipientDecision::accept:
-            break;
+            return smtp::RcptVerdict::accept;
     }
-    const policy::Partner* sender = identified_partner();
-    if (sender == nullptr) {
-        return smtp::RcptVerdict::relay_denied;  // Unreachable: strangers get 554 at connect.
-    }
-    bool verified = tls_ != nullptr && tls_->client_cert_verdict == "verified";
-    if (sender->require_client_certificate && !verified) {
-        return smtp::RcptVerdict::tls_required;
-    }
-    if (!sender->client_cn.empty() && verified && tls_->client_cn != sender->client_cn) {
-        return smtp::RcptVerdict::tls_required;
-    }
-    return smtp::RcptVerdict::accept;
+    HUB_PANIC("unknown recipient decision");
 }
 
 void Shard::pump(Connection& connection) {
@@ -118,8 +181,8 @@ bool Shard::advance_tls(Connection& connection) {
     if (connection.implicit_tls) {
         connection.smtp->start(false);
     }
-    connection.policy.set_tls(&*connection.smtp->tls());
     const smtp::TlsFacts& facts = *connection.smtp->tls();
+    connection.policy.set_tls(facts);
     base::log_debug("TLS from [{}]: {} {} cert={} cn={}", connection.peer_text, facts.version,
                     facts.cipher, facts.client_cert_verdict, facts.client_cn);
     return true;

@@ -405,8 +405,7 @@ void Shard::open_connection(int fd, bool implicit_tls) {
         connection.peer.ss_family = AF_UNSPEC;
     }
     connection.peer_text = address_text(connection.peer);
-    connection.partner = settings_.partners->match_source(connection.peer);
-    connection.policy.reset(connection.partner);
+    connection.partner = connection.policy.start(connection.peer, connection.peer_text);
     open_count_++;
     arm_recv(connection);
 
@@ -616,7 +615,7 @@ void Shard::finish_close(Connection& connection) {
     connection.tls_state = Connection::Tls::none;
     connection.smtp.reset();
     connection.client.reset();
-    connection.policy.reset(nullptr);
+    connection.policy.clear();
     bool was_outbound = connection.outbound;
     connection.outbound = false;
     if (was_outbound) {

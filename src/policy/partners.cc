@@ -201,9 +201,19 @@ const Partner* PartnerTable::match_client_cn(std::string_view cn) const {
     return nullptr;
 }
 
-// The partner owning domain (lower case): an exact owner first, else the owner of the
+// The partner owning domain (any case): an exact owner first, else the owner of the
 // nearest parent domain that also takes subdomains.
 const Partner* PartnerTable::find_domain_owner(std::string_view domain) const {
+    if (domain.size() > config::domain_bytes_max) {
+        return nullptr;  // No partner domain is that long (the loader checks each one).
+    }
+    // Domain names compare without regard to ASCII case (RFC 4343); the index is lower case.
+    std::array<char, config::domain_bytes_max> lower_bytes{};
+    for (std::size_t i = 0; i < domain.size(); i++) {
+        char c = domain[i];
+        lower_bytes[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    domain = std::string_view(lower_bytes.data(), domain.size());
     bool exact = true;
     while (!domain.empty()) {
         auto it = std::lower_bound(
@@ -255,15 +265,18 @@ RecipientDecision PartnerTable::classify_recipient(std::string_view address, Rou
         lower[lower.size() - hub_domain_.size() - 1] != '.') {
         return RecipientDecision::relay_denied;
     }
-    std::string_view remainder = lower.substr(0, lower.size() - hub_domain_.size() - 1);
+    std::size_t remainder_bytes = lower.size() - hub_domain_.size() - 1;
+    std::string_view remainder = lower.substr(0, remainder_bytes);
     HUB_ASSERT(!remainder.empty() && remainder.back() != '.');  // check_domain: no empty label.
     const Partner* partner = find_domain_owner(remainder);
     if (partner == nullptr) {
         return RecipientDecision::unknown_partner;
     }
+    // Only the hub suffix is rewritten; the partner's part keeps the case it came in.
+    std::string_view remainder_as_given = domain.substr(0, remainder_bytes);
     route.partner = partner;
-    route.address.reserve(local.size() + 1 + remainder.size());
-    route.address.append(local).append("@").append(remainder);
+    route.address.reserve(local.size() + 1 + remainder_as_given.size());
+    route.address.append(local).append("@").append(remainder_as_given);
     return RecipientDecision::accept;
 }
 

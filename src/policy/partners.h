@@ -7,8 +7,9 @@
 //   subdomains = false            # does sub.partner1.gov.uk belong to partner1?
 //   inbound = ["127.0.0.0/8"]      # connector ACL: source addresses allowed to send
 //   outbound = "127.0.0.1:10025"   # the partner's smart host (IP literal and port)
-//   require_client_certificate = false
-//   client_cn = "partner1.gov.uk"  # when set, a verified client cert must carry this CN
+//   require_client_certificate = true   # the default; see session_policy.h
+//   client_cn = "partner1.gov.uk"  # CN its client certificate carries (default: domains[0])
+//   extra_sender_domains = []      # MAIL FROM domains it may use besides its own
 //   outbound_name = "mx.partner1.gov.uk"  # name in its server certificate (default: domains[0])
 //   outbound_pin_sha256 = "ab:cd:..."     # optional: pin its leaf certificate instead
 #pragma once
@@ -56,8 +57,14 @@ struct Partner {
     std::uint16_t outbound_port = 25;
     std::string outbound_name;        // Name the server certificate must carry (SNI too).
     std::string outbound_pin_sha256;  // Optional pin of the server's leaf certificate.
-    bool require_client_certificate = false;
-    std::string client_cn;
+    // A session from this partner must present a client certificate that chains to
+    // tls.client_ca and carries client_cn (session_policy.h). Off, the partner is known by
+    // its source address alone, which any host in its inbound networks can claim.
+    bool require_client_certificate = true;
+    std::string client_cn;  // The loader defaults it to domains[0]; empty: identify by source.
+    // Envelope sender domains the partner may use besides its own (a partner relaying for
+    // an agency); lower case. Their subdomains too when subdomains = true.
+    std::vector<std::string> extra_sender_domains;
 };
 
 enum class RecipientDecision {
@@ -79,7 +86,8 @@ public:
     // The partner whose inbound connector holds this source address: the most specific
     // CIDR wins, ties go to the earlier partner; nullptr if none (554 5.7.1 at greeting).
     const Partner* match_source(const sockaddr_storage& address) const;
-    // The partner a verified client certificate CN names, or nullptr.
+    // The partner a verified client certificate CN names (ASCII case-insensitive), or
+    // nullptr.
     const Partner* match_client_cn(std::string_view cn) const;
     // Classifies "user@partner2.gov.uk.lgolhub.net" (case-insensitive domain).
     // The address is split at its LAST '@', so a quoted local part may hold '@'
@@ -89,7 +97,7 @@ public:
     // What is left after removing the suffix must be a domain a partner owns, or a
     // subdomain of one whose partner has subdomains = true; the most specific owner wins.
     //   accept           route.partner set, route.address = local + "@" + remainder
-    //                    (remainder in lower case).
+    //                    (both byte for byte as given: only the hub suffix is removed).
     //   unknown_partner  the domain is the hub domain itself, or no partner owns the rest.
     //   relay_denied     no '@', empty local part, invalid domain, not under the hub.
     // On anything but accept the route is cleared. route.partner points into this table.
@@ -126,7 +134,8 @@ private:
 // tables and known keys; name unique (letters, digits, '.', '_', '-'); domains a non-empty
 // list of valid names, none claimed twice (stored lower case); inbound a list of networks
 // (parse_cidr); outbound "IPv4[:port]" or "[IPv6][:port]", port 25 when left out;
-// subdomains and require_client_certificate booleans; client_cn unique if set. A file
+// subdomains and require_client_certificate booleans; client_cn (default domains[0])
+// unique; extra_sender_domains a list of valid names, stored lower case. A file
 // with no partners loads as an empty table (every connection is then refused).
 [[nodiscard]] Result<std::vector<Partner>, std::string> load_partners(const std::string& path);
 

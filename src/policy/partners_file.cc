@@ -28,10 +28,16 @@ namespace hub::policy {
 
 namespace {
 
-constexpr std::array<std::string_view, 9> partner_keys = {
-    "name",     "domains",       "subdomains",          "inbound",
-    "outbound", "outbound_name", "outbound_pin_sha256", "require_client_certificate",
-    "client_cn"};
+constexpr std::array<std::string_view, 10> partner_keys = {"name",
+                                                           "domains",
+                                                           "subdomains",
+                                                           "inbound",
+                                                           "outbound",
+                                                           "outbound_name",
+                                                           "outbound_pin_sha256",
+                                                           "require_client_certificate",
+                                                           "client_cn",
+                                                           "extra_sender_domains"};
 
 // Where names, domains and CNs were first seen, for "already used by partner[i]".
 struct Claims {
@@ -61,8 +67,11 @@ public:
         partner_.subdomains = load_boolean("subdomains", false);
         load_inbound();
         load_outbound();
-        partner_.require_client_certificate = load_boolean("require_client_certificate", false);
+        // On by default: a partner is who its certificate says, not whoever shares its
+        // network (see session_policy.h).
+        partner_.require_client_certificate = load_boolean("require_client_certificate", true);
         load_client_cn();
+        load_extra_sender_domains();
         load_outbound_tls();
         return std::move(partner_);
     }
@@ -255,9 +264,24 @@ private:
         partner_.outbound_port = endpoint.port;
     }
 
+    // The CN the partner's client certificate carries; by default its first domain (as
+    // tools/dev-init and the hub CA issue them). Unique across partners either way.
     void load_client_cn() {
         const toml::node* node = table_.get("client_cn");
         if (node == nullptr) {
+            if (partner_.domains.empty()) {
+                return;  // Already reported as missing or wrong.
+            }
+            const std::string& domain = partner_.domains.front();
+            auto [it, fresh] = claims_.client_cns.emplace(domain, index_);
+            if (!fresh) {
+                error(table_.source(),
+                      fmt::format("client_cn (by default domains[0], \"{}\") is already used by "
+                                  "{}; set client_cn to the CN of this partner's certificate",
+                                  domain, label_of(it->second)));
+                return;
+            }
+            partner_.client_cn = domain;
             return;
         }
         const auto* text = node->as_string();
@@ -277,6 +301,38 @@ private:
             return;
         }
         partner_.client_cn = text->get();
+    }
+
+    // MAIL FROM domains the partner may use besides its own: a partner that relays for an
+    // agency. Not claimed: another partner may own the same domain.
+    void load_extra_sender_domains() {
+        const toml::node* node = table_.get("extra_sender_domains");
+        if (node == nullptr) {
+            return;
+        }
+        const toml::array* array = node->as_array();
+        if (array == nullptr || array->size() > partner_domains_count_max) {
+            value_error("extra_sender_domains", *node,
+                        fmt::format("must be an array of at most {} domain names",
+                                    partner_domains_count_max));
+            return;
+        }
+        for (std::size_t i = 0; i < array->size(); i++) {
+            const toml::node& item = *array->get(i);
+            std::string key = fmt::format("extra_sender_domains[{}]", i);
+            const auto* text = item.as_string();
+            std::string why = text == nullptr
+                                  ? fmt::format("not {}", config::toml_type_phrase(item))
+                                  : config::check_domain(text->get());
+            if (!why.empty()) {
+                value_error(key, item,
+                            fmt::format("must be a domain name of letters, digits and hyphens "
+                                        "({})",
+                                        why));
+                continue;
+            }
+            partner_.extra_sender_domains.push_back(config::ascii_lower(text->get()));
+        }
     }
 
     // How the hub checks the partner's server certificate when it delivers: the name it

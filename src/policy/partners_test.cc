@@ -209,11 +209,13 @@ TEST(PartnerTable, ClassifyRecipient) {
                                  long_label + ".partner2.gov.uk.lgolhub.net";
     constexpr RecipientCase cases[] = {
         {"alice@partner1.gov.uk.lgolhub.net", accept, "partner1", "alice@partner1.gov.uk"},
+        // Only the hub suffix goes; every other byte keeps its case.
         {"Alice.Smith@PARTNER1.Gov.UK.LGOLHUB.NET", accept, "partner1",
-         "Alice.Smith@partner1.gov.uk"},
+         "Alice.Smith@PARTNER1.Gov.UK"},
+        {"JOE@PARTNER2.GOV.UK.lgolhub.net", accept, "partner2", "JOE@PARTNER2.GOV.UK"},
         {"bob@partner2.gov.uk.lgolhub.net", accept, "partner2", "bob@partner2.gov.uk"},
         {"bob@sub.partner2.gov.uk.lgolhub.net", accept, "partner2", "bob@sub.partner2.gov.uk"},
-        {"bob@a.b.Partner2.gov.uk.lgolhub.net", accept, "partner2", "bob@a.b.partner2.gov.uk"},
+        {"bob@a.b.Partner2.gov.uk.lgolhub.net", accept, "partner2", "bob@a.b.Partner2.gov.uk"},
         {"bob@p2.example.lgolhub.net", accept, "partner2", "bob@p2.example"},
         {"x@north.council.org.lgolhub.net", accept, "north", "x@north.council.org"},
         {"x@a.north.council.org.lgolhub.net", accept, "council", "x@a.north.council.org"},
@@ -269,6 +271,26 @@ TEST(PartnerTable, ClassifyRecipient) {
     EXPECT_EQ(table.hub_domain(), "lgolhub.net");
 }
 
+TEST(PartnerTable, FindDomainOwnerIgnoresCase) {
+    PartnerTable table("lgolhub.net", {make_partner("partner1", {"partner1.gov.uk"}, false),
+                                       make_partner("council", {"Council.org"}, true)});
+    struct Case {
+        std::string_view domain;
+        std::string_view partner;  // "" = nobody.
+    };
+    constexpr Case cases[] = {
+        {"partner1.gov.uk", "partner1"},     {"Partner1.GOV.UK", "partner1"},
+        {"PARTNER1.GOV.UK", "partner1"},     {"mail.partner1.gov.uk", ""},
+        {"council.org", "council"},          {"A.B.COUNCIL.ORG", "council"},
+        {"partner1.gov.uk.lgolhub.net", ""}, {"", ""},
+    };
+    for (const Case& c : cases) {
+        const Partner* owner = table.find_domain_owner(c.domain);
+        EXPECT_EQ(owner == nullptr ? "" : owner->name, c.partner) << c.domain;
+    }
+    EXPECT_EQ(table.find_domain_owner(std::string(300, 'a')), nullptr);
+}
+
 // Not a fuzzer (those live in tests/fuzz), but a cheap seeded sweep that runs under ASan
 // in every unit-test run: random strings over the characters that matter to the parsers
 // must never crash, and every accepted route must be the input minus the hub suffix.
@@ -290,17 +312,19 @@ TEST(PartnerTable, RandomAddressesKeepTheInvariants) {
         if (table.classify_recipient(text, route) == RecipientDecision::accept) {
             accepted++;
             ASSERT_NE(route.partner, nullptr) << text;
-            std::string lower = text;
-            for (char& c : lower) {
-                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            }
             std::size_t at = text.rfind('@');
             ASSERT_EQ(route.address.substr(0, at), text.substr(0, at)) << text;
-            std::string rest = lower.substr(at);
+            std::string rest = text.substr(at);
             if (rest.back() == '.') {
                 rest.pop_back();
             }
-            ASSERT_EQ(rest, route.address.substr(at) + ".lgolhub.net") << text;
+            // Byte for byte up to the suffix, which matches in any case.
+            ASSERT_EQ(rest.substr(0, rest.size() - 12), route.address.substr(at)) << text;
+            std::string suffix = rest.substr(rest.size() - 12);
+            for (char& c : suffix) {
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            ASSERT_EQ(suffix, ".lgolhub.net") << text;
         }
         (void)parse_cidr(text);  // Must not crash on anything either.
     }
@@ -361,8 +385,9 @@ domains = ["Partner2.GOV.uk", "p2.example"]
 subdomains = true
 inbound = ["127.0.0.0/8", "::1"]
 outbound = "[::1]:10026"
-require_client_certificate = true
+require_client_certificate = false
 client_cn = "partner2.gov.uk"
+extra_sender_domains = ["agency.gov.uk", "Other.Example"]
 
 [[partner]]
 name = "receive-only"
@@ -405,18 +430,21 @@ TEST_F(PartnersFileTest, LoadsAFullFile) {
     EXPECT_EQ(format_cidr(partners[0].inbound[0]), "127.0.0.0/8");
     EXPECT_EQ(partners[0].outbound_host, "127.0.0.1");
     EXPECT_EQ(partners[0].outbound_port, 10025);
-    EXPECT_FALSE(partners[0].require_client_certificate);
+    EXPECT_TRUE(partners[0].require_client_certificate);  // The default.
     EXPECT_EQ(partners[0].client_cn, "partner1.gov.uk");
+    EXPECT_TRUE(partners[0].extra_sender_domains.empty());
     EXPECT_EQ(partners[1].domains, (std::vector<std::string>{"partner2.gov.uk", "p2.example"}));
     EXPECT_TRUE(partners[1].subdomains);
     ASSERT_EQ(partners[1].inbound.size(), 2u);
     EXPECT_EQ(format_cidr(partners[1].inbound[1]), "::1/128");
     EXPECT_EQ(partners[1].outbound_host, "::1");
     EXPECT_EQ(partners[1].outbound_port, 10026);
-    EXPECT_TRUE(partners[1].require_client_certificate);
+    EXPECT_FALSE(partners[1].require_client_certificate);
+    EXPECT_EQ(partners[1].extra_sender_domains,
+              (std::vector<std::string>{"agency.gov.uk", "other.example"}));
     EXPECT_TRUE(partners[2].inbound.empty());
-    EXPECT_EQ(partners[2].outbound_port, 25);  // Left out: the SMTP port.
-    EXPECT_EQ(partners[2].client_cn, "");
+    EXPECT_EQ(partners[2].outbound_port, 25);        // Left out: the SMTP port.
+    EXPECT_EQ(partners[2].client_cn, "ro.example");  // By default its first domain.
 
     PartnerTable table("lgolhub.net", std::move(*result));
     Route route;
@@ -507,6 +535,25 @@ constexpr FileCase file_cases[] = {
      "[[partner]]\nname = \"p2\"\ndomains = [\"p2.org\"]\noutbound = \"127.0.0.1:25\"\n"
      "client_cn = \"same.cn\"\n",
      "partner[1] (\"p2\"): client_cn = \"same.cn\": already used by partner[0] (\"p1\")"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "[[partner]]\nname = \"p2\"\ndomains = [\"p2.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "client_cn = \"P1.org\"\n",
+     "partner[1] (\"p2\"): client_cn = \"P1.org\": already used by partner[0] (\"p1\")"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "client_cn = \"p2.org\"\n"
+     "[[partner]]\nname = \"p2\"\ndomains = [\"p2.org\"]\noutbound = \"127.0.0.1:25\"\n",
+     "partner[1] (\"p2\"): client_cn (by default domains[0], \"p2.org\") is already used by "
+     "partner[0] (\"p1\"); set client_cn to the CN of this partner's certificate"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "extra_sender_domains = [\"ok.org\", \"bad_one\", 3]\n",
+     "partner[0] (\"p1\"): extra_sender_domains[1] = \"bad_one\": must be a domain name of "
+     "letters, digits and hyphens ('_' is not a letter, digit, hyphen or dot)\n{}"
+     "partner[0] (\"p1\"): extra_sender_domains[2] = 3: must be a domain name of letters, "
+     "digits and hyphens (not an integer)"},
+    {"[[partner]]\nname = \"p1\"\ndomains = [\"p1.org\"]\noutbound = \"127.0.0.1:25\"\n"
+     "extra_sender_domains = \"a.org\"\n",
+     "partner[0] (\"p1\"): extra_sender_domains = \"a.org\": must be an array of at most 1000 "
+     "domain names"},
     {"[[partners]]\nname = \"p1\"\n",
      "unknown key 'partners'; did you mean 'partner' ([[partner]])?"},
     {"[[peer]]\nname = \"p1\"\n", "unknown key 'peer'"},

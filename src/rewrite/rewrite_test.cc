@@ -85,6 +85,21 @@ TEST(Envelope, SenderAtPartnerGainsSuffix) {
               "alice@partner1.gov.uk.lgolhub.net");
 }
 
+TEST(Envelope, MixedCaseKeepsEveryByteButTheSuffix) {
+    RewriteContext ctx = context("partner2");
+    EXPECT_EQ(envelope_recipient("JOE@PARTNER2.GOV.UK.LGOLHUB.NET", ctx), "JOE@PARTNER2.GOV.UK");
+    EXPECT_EQ(envelope_recipient("Joe.Bloggs@Partner2.gov.UK.LgolHub.net", ctx),
+              "Joe.Bloggs@Partner2.gov.UK");
+    EXPECT_EQ(envelope_sender("ALICE@PARTNER1.GOV.UK", ctx), "ALICE@PARTNER1.GOV.UK.lgolhub.net");
+    EXPECT_EQ(envelope_sender("Alice@Partner1.GOV.UK", context("partner1")),
+              "Alice@Partner1.GOV.UK");
+    EXPECT_EQ(envelope_sender("Alice@Partner1.GOV.UK.LGOLHUB.NET", ctx),
+              "Alice@Partner1.GOV.UK.LGOLHUB.NET");  // Already hub form: left as it is.
+    EXPECT_EQ(display_domain("PARTNER2.GOV.UK.LGOLHUB.NET", ctx), "PARTNER2.GOV.UK");
+    EXPECT_EQ(display_domain("Partner1.Gov.Uk", ctx), "Partner1.Gov.Uk.lgolhub.net");
+    EXPECT_EQ(display_domain("PARTNER1.GOV.UK.LGOLHUB.NET", ctx), "PARTNER1.GOV.UK.LGOLHUB.NET");
+}
+
 TEST(Envelope, SenderUnchanged) {
     RewriteContext ctx = context("partner2");
     EXPECT_EQ(envelope_sender("", ctx), "");  // The null sender stays null.
@@ -151,6 +166,27 @@ const Case cases[] = {
      "From: Alice <alice@Partner1.GOV.uk.lgolhub.net>\r\n", 1, 1},
     {"mixed_case_hub_form", "To: joe@PARTNER2.gov.uk.LGOLHUB.NET\r\n",
      "To: joe@PARTNER2.gov.uk\r\n", 1, 1},
+    // Domains match in any ASCII case; only the suffix changes, every other byte (local
+    // part, the partner's domain, display names) keeps the case it came in.
+    {"mixed_case_hub_form_shouting", "To: JOE@PARTNER2.GOV.UK.LGOLHUB.NET\r\n",
+     "To: JOE@PARTNER2.GOV.UK\r\n", 1, 1},
+    {"mixed_case_several_fields",
+     "From: \"ALICE Smith\" <Alice@Partner1.GOV.UK>\r\n"
+     "Reply-To: ALICE@PARTNER1.GOV.UK\r\n"
+     "To: Joe <JOE@Partner2.Gov.Uk.LgolHub.NET>, Ann@partner2.GOV.uk\r\n"
+     "Cc: Bob@Example.COM, Carol@Mail.COUNCIL.Example\r\n",
+     "From: \"ALICE Smith\" <Alice@Partner1.GOV.UK.lgolhub.net>\r\n"
+     "Reply-To: ALICE@PARTNER1.GOV.UK.lgolhub.net\r\n"
+     "To: Joe <JOE@Partner2.Gov.Uk>, Ann@partner2.GOV.uk\r\n"
+     "Cc: Bob@Example.COM, Carol@Mail.COUNCIL.Example.lgolhub.net\r\n",
+     4, 4},
+    {"mixed_case_reply_direction",
+     "From: JOE@PARTNER2.GOV.UK\r\nTo: Alice@PARTNER1.gov.uk.LGOLHUB.net\r\n",
+     "From: JOE@PARTNER2.GOV.UK.lgolhub.net\r\nTo: Alice@PARTNER1.gov.uk\r\n", 2, 2, 0, "partner1"},
+    {"mixed_case_other_partner_hub_form_stays", "Cc: BOB@PARTNER1.GOV.UK.LGOLHUB.NET\r\n", same},
+    {"mixed_case_field_names", "FROM: Alice@Partner1.Gov.Uk\r\nrEsEnT-tO: x@PARTNER1.gov.uk\r\n",
+     "FROM: Alice@Partner1.Gov.Uk.lgolhub.net\r\nrEsEnT-tO: x@PARTNER1.gov.uk.lgolhub.net\r\n", 2,
+     2},
     {"two_mailboxes_one_partner", "From: a@example.org, b@partner1.gov.uk\r\n",
      "From: a@example.org, b@partner1.gov.uk.lgolhub.net\r\n", 1, 1},
     {"sender_single_mailbox", "Sender: list-owner@partner1.gov.uk\r\n",

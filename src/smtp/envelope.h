@@ -45,6 +45,9 @@ struct TlsFacts {
     std::string client_subject;  // Subject DN of the client certificate, if any.
     std::string client_issuer;   // Issuer DN of the client certificate, if any.
     std::string client_cn;       // Subject CN, for matching partners.
+    // Why the client certificate failed to verify (wolfSSL's reason, e.g. "ASN no signer
+    // error to confirm failure"); empty unless the verdict is "failed". Not spooled.
+    std::string client_cert_error;
 };
 
 }  // namespace hub::smtp

@@ -115,6 +115,31 @@ bool parse_orcpt(std::string_view value, std::string& orcpt) {
 
 }  // namespace
 
+// RFC 4954 6 and RFC 3463 3.8: 530 5.7.0 asks the client to authenticate (here: with a
+// certificate the hub trusts) and try again; 550 5.7.1 is "not authorized", final.
+std::string sender_refusal_reply(const SenderCheck& check, std::string_view mail_from) {
+    switch (check.verdict) {
+        case SenderVerdict::no_client_certificate:
+            return fmt::format("530 5.7.0 Client certificate required by the policy of partner {}",
+                               check.partner);
+        case SenderVerdict::certificate_chain:
+            return fmt::format(
+                "530 5.7.0 Client certificate not trusted: partner {} requires one issued by "
+                "the hub CA",
+                check.partner);
+        case SenderVerdict::cn_mismatch:
+            return fmt::format("550 5.7.1 Client certificate CN does not match partner {}",
+                               check.partner);
+        case SenderVerdict::sender_not_partner:
+            return fmt::format(
+                "550 5.7.1 <{}>: Sender address rejected: not a domain of partner {}", mail_from,
+                check.partner);
+        case SenderVerdict::accept:
+            break;
+    }
+    HUB_PANIC("no reply for an accepted sender");
+}
+
 ServerSession::ServerSession(const ServerConfig& config, ServerPolicy& policy)
     : config_(config), policy_(policy) {
     HUB_ASSERT(!config_.hostname.empty());
@@ -407,6 +432,13 @@ void ServerSession::on_mail(std::string_view args) {
     }
     if (!mail_params(path->params)) {
         reset_transaction();  // Forget the parameters parsed before the bad one.
+        return;
+    }
+    // Who may send is settled before any recipient: a refused session spools nothing.
+    SenderCheck sender = policy_.check_sender(path->address);
+    if (sender.verdict != SenderVerdict::accept) {
+        reset_transaction();
+        reply_error(sender_refusal_reply(sender, path->address));
         return;
     }
     if (envelope_.declared_bytes > config_.message_bytes_max) {

@@ -55,10 +55,37 @@ enum class RcptVerdict {
     tls_required,     // 530 5.7.0: the partner's policy needs TLS or a valid client cert.
 };
 
+// What the policy says of MAIL FROM: may the connecting partner send this transaction?
+// Refused here, before any recipient, nothing of the message is accepted.
+enum class SenderVerdict {
+    accept,
+    no_client_certificate,  // 530 5.7.0: the partner's policy requires a client certificate.
+    certificate_chain,      // 530 5.7.0: one was presented, but it does not chain to the CA.
+    cn_mismatch,            // 550 5.7.1: the certificate names no partner allowed here.
+    sender_not_partner,     // 550 5.7.1: the sender is not at one of the partner's domains.
+};
+
+struct SenderCheck {
+    SenderVerdict verdict = SenderVerdict::accept;
+    std::string partner;  // The connecting partner's name, which the reply names.
+};
+
+// The reply line (no CRLF) for a refused MAIL FROM, e.g. "530 5.7.0 Client certificate
+// required by the policy of partner partner1"; mail_from is echoed only for
+// sender_not_partner (it has passed the mailbox syntax check by then). The engine logs the
+// same text. Precondition: check.verdict is not accept.
+std::string sender_refusal_reply(const SenderCheck& check, std::string_view mail_from);
+
 // The engine's policy hooks; called synchronously from feed().
 class ServerPolicy {
 public:
     virtual ~ServerPolicy() = default;
+    // MAIL FROM, after its syntax and parameters passed (address without <>, empty for the
+    // null sender). The default accepts: a policy without partner identity.
+    virtual SenderCheck check_sender(std::string_view address) {
+        (void)address;
+        return SenderCheck{};
+    }
     virtual RcptVerdict check_recipient(std::string_view address) = 0;
     // False when the spool is below its free-space reserve: MAIL gets 452 4.3.1.
     virtual bool spool_has_space() = 0;

@@ -21,6 +21,21 @@ constexpr std::string_view hub_host = "hub.lgolhub.net";
 
 class FakePolicy final : public ServerPolicy {
 public:
+    // The local part picks the verdict; the connecting partner is always partner1.
+    SenderCheck check_sender(std::string_view address) override {
+        senders.emplace_back(address);
+        SenderCheck check{SenderVerdict::accept, "partner1"};
+        if (address.starts_with("nocert@")) {
+            check.verdict = SenderVerdict::no_client_certificate;
+        } else if (address.starts_with("badchain@")) {
+            check.verdict = SenderVerdict::certificate_chain;
+        } else if (address.starts_with("wrongcn@")) {
+            check.verdict = SenderVerdict::cn_mismatch;
+        } else if (address.starts_with("spoof@")) {
+            check.verdict = SenderVerdict::sender_not_partner;
+        }
+        return check;
+    }
     RcptVerdict check_recipient(std::string_view address) override {
         checked.emplace_back(address);
         if (address.starts_with("needcert@")) {
@@ -39,6 +54,7 @@ public:
 
     bool space = true;
     std::vector<std::string> checked;
+    std::vector<std::string> senders;
 };
 
 TlsFacts fake_tls() {
@@ -411,6 +427,34 @@ std::vector<Case> cases() {
              options.spool_space = false;
              return options;
          }()},
+        // Partner identity and sender binding are settled at MAIL, before any recipient:
+        // each refusal leaves no transaction open, and the next MAIL may succeed.
+        {"mail_sender_refused",
+         {"EHLO c\r\nMAIL FROM:<nocert@partner1.gov.uk>\r\n"
+          "RCPT TO:<u@partner2.gov.uk.lgolhub.net>\r\n"
+          "MAIL FROM:<badchain@partner1.gov.uk> SIZE=10\r\n"
+          "MAIL FROM:<wrongcn@partner1.gov.uk>\r\nMAIL FROM:<spoof@Partner2.gov.uk>\r\n"
+          "MAIL FROM:<a@partner1.gov.uk>\r\nRCPT TO:<u@partner2.gov.uk.lgolhub.net>\r\n"},
+         ehlo_reply +
+             "530 5.7.0 Client certificate required by the policy of partner partner1\n"
+             "503 5.5.1 Error: need MAIL command\n"
+             "530 5.7.0 Client certificate not trusted: partner partner1 requires one issued "
+             "by the hub CA\n"
+             "550 5.7.1 Client certificate CN does not match partner partner1\n"
+             "550 5.7.1 <spoof@Partner2.gov.uk>: Sender address rejected: not a domain of "
+             "partner partner1\n"
+             "250 2.1.0 Ok\n250 2.1.5 Ok\n"},
+        // Syntax is checked first: a malformed MAIL is a syntax error, whoever sends it.
+        {"mail_syntax_before_sender_policy",
+         {"EHLO c\r\nMAIL FROM:<nocert@partner1.gov.uk> FOO=1\r\n"},
+         ehlo_reply + "555 5.5.4 Unsupported option: FOO\n"},
+        {"mail_refusals_count_as_errors",
+         {"EHLO c\r\nMAIL FROM:<nocert@p.example>\r\nMAIL FROM:<spoof@p.example>\r\n"},
+         ehlo_reply +
+             "530 5.7.0 Client certificate required by the policy of partner partner1\n"
+             "550 5.7.1 <spoof@p.example>: Sender address rejected: not a domain of partner "
+             "partner1\n421 4.7.0 hub.lgolhub.net Too many errors\n[close]\n",
+         with_errors_max(2)},
         // --- RCPT
         // ---------------------------------------------------------------------------------
         {"rcpt_before_mail",
@@ -685,6 +729,7 @@ TEST(ServerSession, HeloAndNullSenderInEnvelope) {
     EXPECT_FALSE(harness.envelopes[0].esmtp);
     EXPECT_EQ(harness.envelopes[0].helo, "old.example");
     EXPECT_EQ(harness.envelopes[0].mail_from, "");
+    EXPECT_EQ(harness.policy.senders, std::vector<std::string>{""});  // The policy saw <>.
     EXPECT_EQ(harness.messages[0], "");  // An empty message is still a message.
 }
 

@@ -368,6 +368,9 @@ smtp::TlsFacts Session::facts() const {
     if (peer.cert == nullptr) {
         // A certificate wolfSSL saw but cannot give back must not read as "none".
         facts.client_cert_verdict = peer_presented_certificate_ ? "failed" : "none";
+        if (peer_presented_certificate_) {
+            facts.client_cert_error = verify_error_text(verify_error_);
+        }
         return facts;
     }
     facts.client_subject = name_oneline(wolfSSL_X509_get_subject_name(peer.cert));
@@ -382,6 +385,9 @@ smtp::TlsFacts Session::facts() const {
     }
     // Errors always reach verify_client, so no recorded error means the chain verified.
     facts.client_cert_verdict = verify_error_ == 0 ? "verified" : "failed";
+    if (verify_error_ != 0) {
+        facts.client_cert_error = verify_error_text(verify_error_);
+    }
     return facts;
 }
 

@@ -532,8 +532,12 @@ TEST_F(TlsSessionTest, ClientCertificateVerdicts) {
         EXPECT_EQ(facts.client_issuer, c.issuer);
         if (std::string_view(c.verdict) == "failed") {
             EXPECT_NE(pair.server->peer_verify_error(), 0);
+            // The reason, for the refusal's log line: rogue.pem signs itself.
+            EXPECT_EQ(facts.client_cert_error, "self-signed certificate")
+                << pair.server->peer_verify_error();
         } else {
             EXPECT_EQ(pair.server->peer_verify_error(), 0);
+            EXPECT_EQ(facts.client_cert_error, "");
         }
         // The session works whatever the verdict: policy decides, not the handshake.
         std::string line = "220 ready\r\n";

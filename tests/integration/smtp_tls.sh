@@ -11,7 +11,9 @@
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBD HUBCTL
 
-hub_init
+# --no-client-cert: one message below is sent without a client certificate on purpose, to
+# check what its Received: header says; identity.sh tests the default that refuses it.
+hub_init --no-client-cert
 hub_start
 
 queued_id() { grep -Eo 'queued as [0-9A-F]{16}' <<<"$1" | head -n1 | awk '{print $3}'; }
