@@ -64,6 +64,7 @@ void RingLogSink::on_write_done(int result) {
         HUB_ASSERT(in_flight_offset_ <= in_flight_.size());
         if (in_flight_offset_ == in_flight_.size()) {
             in_flight_.clear();
+            in_flight_offset_ = 0;
             return;  // flush() sends the next lines on this reactor turn.
         }
         // Short: resume at the first byte the kernel did not take. A whole-line write
@@ -78,14 +79,18 @@ void RingLogSink::on_write_done(int result) {
     }
     // A failed write to stderr has nowhere better to be reported; the lines are dropped.
     in_flight_.clear();
+    in_flight_offset_ = 0;
 }
 
 void RingLogSink::drain_blocking() {
     if (writing_) {
         return;  // The kernel may still read in_flight_; what is pending stays unwritten.
     }
-    pending_.insert(0, in_flight_, in_flight_offset_);
+    if (in_flight_offset_ < in_flight_.size()) {
+        pending_.insert(0, in_flight_, in_flight_offset_);  // A write that gave up half way.
+    }
     in_flight_.clear();
+    in_flight_offset_ = 0;
     std::string_view rest(pending_);
     std::uint32_t stalls = 0;  // Writes that took nothing; progress is bounded by the size.
     while (!rest.empty() && stalls < log_write_retries_max) {

@@ -3,7 +3,8 @@
 // PURPOSE   One place that spells the reject line (docs/LOGGING.md), for the session's
 //           refusals and the engine's alike.
 // RUNS IN   every shard; pure functions.
-// TRUST     addresses and details may come from the peer: they are made printable here.
+// TRUST     addresses and details may come from the peer: they are made printable here,
+//           and no field can contain the separator ";".
 // LIMITS    refusal_field_bytes_max per field; longer text is cut.
 // SEE ALSO  smtp/refusal.h, docs/LOGGING.md
 #include "smtp/refusal.h"
@@ -18,10 +19,16 @@ namespace {
 
 constexpr std::size_t refusal_field_bytes_max = 300;
 
-// Appends text with control characters replaced, so a field never breaks the line.
+// Appends text with control characters replaced, so a field never breaks the line, and
+// ';' shown as ',', so that "; " always separates fields ("Bare CR or LF received;
+// closing" is one of our own replies).
 void append_printable(std::string& out, std::string_view text) {
     for (char c : text.substr(0, refusal_field_bytes_max)) {
-        out += (c >= ' ' && c != '\x7f') ? c : '?';
+        if (c == ';') {
+            out += ',';
+        } else {
+            out += (c >= ' ' && c != '\x7f') ? c : '?';
+        }
     }
 }
 

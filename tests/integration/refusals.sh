@@ -142,11 +142,11 @@ show "$out"
 
 # swaks: relay denied, unknown partner domain, too big, too many recipients (the fourth of
 # four; the message goes to the other three and is accepted).
-swaks_hub --to someone@elsewhere.example >"$WORK/swaks-relay.out" || true
-swaks_hub --to someone@nobody.lgolhub.net >"$WORK/swaks-unknown.out" || true
+swaks_hub --port "$SMTP_PORT" --tls --to someone@elsewhere.example >"$WORK/swaks-relay.out" || true
+swaks_hub --port "$SMTP_PORT" --tls --to someone@nobody.lgolhub.net >"$WORK/swaks-unknown.out" || true
 big="$(head -c 30000 /dev/zero | tr '\0' 'a' | fold -w 70)"
-swaks_hub --body "$big" >"$WORK/swaks-big.out" || true
-swaks_hub --to "a@partner2.gov.uk.lgolhub.net,b@partner2.gov.uk.lgolhub.net,c@partner2.gov.uk.lgolhub.net,d@partner2.gov.uk.lgolhub.net" \
+swaks_hub --port "$SMTP_PORT" --tls --body "$big" >"$WORK/swaks-big.out" || true
+swaks_hub --port "$SMTP_PORT" --tls --to "a@partner2.gov.uk.lgolhub.net,b@partner2.gov.uk.lgolhub.net,c@partner2.gov.uk.lgolhub.net,d@partner2.gov.uk.lgolhub.net" \
     --header "Message-Id: <refusals-test-1@partner1.gov.uk>" >"$WORK/swaks-rcpt.out" ||
     fail "swaks with 4 recipients: $(cat "$WORK/swaks-rcpt.out")"
 expect_match "swaks: 4th recipient" '452 4\.5\.3' "$(cat "$WORK/swaks-rcpt.out")"
