@@ -57,6 +57,7 @@ void log_set_program(std::string_view program) {
 }
 
 void log_prepare_stderr() {
+    write_bytes_max.store(PIPE_BUF, std::memory_order_relaxed);
     struct stat status {};
     if (fstat(STDERR_FILENO, &status) != 0 || !S_ISREG(status.st_mode)) {
         return;  // A pipe, tty or socket: PIPE_BUF-sized writes are atomic already.
