@@ -1,15 +1,20 @@
 // log.cc -- the stderr sink behind log.h.
 //
-// PURPOSE   Format "program[pid]: level: text" lines and write each with one write(2).
+// PURPOSE   Format "program[pid]: level: text" lines and write each with one write(2);
+//           make stderr safe for several writers (why: base/log.h).
 // RUNS IN   every process and thread; the only shared state is the threshold and name.
 // TRUST     none: callers pass peer text already made printable by their own module.
 // LIMITS    log_line_bytes_max per line; longer lines are cut, never split.
-// SEE ALSO  base/log.h
+// SEE ALSO  base/log.h, docs/LOGGING.md (the lines and their fields)
 #include "base/log.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -18,8 +23,11 @@ namespace hub::base {
 std::atomic<LogLevel> log_threshold{LogLevel::info};
 
 namespace {
-inline constexpr std::size_t log_line_bytes_max = 2048;
 inline constexpr std::size_t program_bytes_max = 32;
+// An O_APPEND regular file takes a write of any size whole; this bounds a shard's batch.
+inline constexpr std::size_t appended_file_write_bytes_max = 64 * 1024;
+static_assert(log_line_bytes_max <= PIPE_BUF, "a line must fit one atomic pipe write");
+std::atomic<std::size_t> write_bytes_max{PIPE_BUF};
 std::array<char, program_bytes_max> program_name{"hub"};
 pid_t program_pid = 0;  // Cached: a getpid() per line would be a system call per line.
 thread_local LogSink* thread_sink = nullptr;
@@ -48,6 +56,26 @@ void log_set_program(std::string_view program) {
     program_pid = getpid();
 }
 
+void log_prepare_stderr() {
+    write_bytes_max.store(PIPE_BUF, std::memory_order_relaxed);
+    struct stat status {};
+    if (fstat(STDERR_FILENO, &status) != 0 || !S_ISREG(status.st_mode)) {
+        return;  // A pipe, tty or socket: PIPE_BUF-sized writes are atomic already.
+    }
+    int flags = fcntl(STDERR_FILENO, F_GETFL);
+    if (flags < 0) {
+        return;
+    }
+    if ((flags & O_APPEND) == 0 && fcntl(STDERR_FILENO, F_SETFL, flags | O_APPEND) != 0) {
+        return;  // Left as it was: lines may overwrite each other, as before.
+    }
+    write_bytes_max.store(appended_file_write_bytes_max, std::memory_order_relaxed);
+}
+
+std::size_t log_write_bytes_max() {
+    return write_bytes_max.load(std::memory_order_relaxed);
+}
+
 void log_set_thread_sink(LogSink* sink) {
     thread_sink = sink;
 }
@@ -64,8 +92,16 @@ void log_write(LogLevel level, std::string_view line) {
         thread_sink->write_line(std::string_view(out.data(), length + 1));
         return;
     }
-    // A failed or short write to stderr has nowhere better to be reported.
-    [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, out.data(), length + 1);
+    // One line is at most PIPE_BUF bytes, so it goes whole or not at all except on a
+    // failing medium; then the rest follows. A failure has nowhere better to be reported.
+    std::string_view rest(out.data(), length + 1);
+    for (int attempt = 0; attempt < 8 && !rest.empty(); attempt++) {
+        ssize_t written = ::write(STDERR_FILENO, rest.data(), rest.size());
+        if (written < 0 && errno != EINTR) {
+            return;
+        }
+        rest.remove_prefix(written < 0 ? 0 : static_cast<std::size_t>(written));
+    }
 }
 
 bool log_level_from_name(std::string_view name, LogLevel& level) {

@@ -1,9 +1,24 @@
 // log.h -- one line per event to stderr, Postfix style, for journald to pick up.
 //
 // Severity levels are debug, info, warn, error and fatal. Nothing on the data path logs
-// above debug per event except the one info line per accepted message; per-event facts
-// go to counters. Lines are written with a single write(2) so that lines from different
-// threads never interleave.
+// above debug per event except the lines an administrator needs for each message and
+// each refusal (docs/LOGGING.md lists them); other per-event facts go to counters.
+//
+// Whole lines, never lost or torn, whatever stderr is. Several threads write to the one
+// open file description behind fd 2 (the supervisor with write(2), each shard through
+// its own io_uring), so every write must stand on its own:
+//   - a regular file opened without O_APPEND ("hubd 2>file") has one shared position;
+//     two writes racing on it land at the same offset and one overwrites the other
+//     (io_uring's offset -1 reads and advances that position without the lock write(2)
+//     takes). log_prepare_stderr() therefore sets O_APPEND on the description at start:
+//     the kernel then picks the end of file under the inode lock for each write, for
+//     write(2) and io_uring alike, so writes of any size never overlap.
+//   - a pipe, a tty or a stream socket (journald) has no position, but a write longer
+//     than PIPE_BUF may be split and interleaved with another writer's. Every write is
+//     one or more whole lines of at most log_write_bytes_max() bytes: PIPE_BUF (4096)
+//     there, which pipes guarantee atomic and a unix stream socket sends as one skb.
+//   - a short write (only when the medium is failing: disk full, a broken pipe) is
+//     resumed at the first unwritten byte, so nothing the kernel accepted is repeated.
 #pragma once
 
 #include <fmt/format.h>
@@ -32,6 +47,18 @@ void log_set_thread_sink(LogSink* sink);
 
 // Sets the program name shown on every line ("hubd", "hubctl").
 void log_set_program(std::string_view program);
+
+// Called once at start, before any thread: makes stderr safe for several writers (sets
+// O_APPEND when fd 2 is a regular file; see the comment at the top) and fixes
+// log_write_bytes_max().
+void log_prepare_stderr();
+
+// The most bytes one write(2) or ring write to stderr may carry (whole lines only) so
+// that it cannot interleave with another writer's: PIPE_BUF, or more for an appended file.
+std::size_t log_write_bytes_max();
+
+// The longest line, newline included; longer lines are cut.
+inline constexpr std::size_t log_line_bytes_max = 2048;
 
 // Exits the process with status 1 after a fatal line.
 [[noreturn]] void log_exit_fatal();

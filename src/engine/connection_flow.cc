@@ -18,6 +18,30 @@ namespace hub::engine {
 
 namespace {
 
+// A header value for a log field: folding undone, outer white space trimmed, control
+// characters and commas (the field separator) replaced, and at most 200 bytes.
+std::string log_field_text(std::string_view value) {
+    constexpr std::size_t field_bytes_max = 200;
+    std::string out;
+    for (char c : value) {
+        if (out.size() >= field_bytes_max) {
+            break;
+        }
+        bool space = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+        if (space) {
+            if (!out.empty() && out.back() != ' ') {
+                out += ' ';
+            }
+            continue;
+        }
+        out += (c > ' ' && c != '\x7f' && c != ',') ? c : '?';
+    }
+    while (!out.empty() && out.back() == ' ') {
+        out.pop_back();
+    }
+    return out;
+}
+
 // The one place the TLS layer's verdict word becomes policy's typed verdict. "unverified"
 // describes a server certificate (client side) and never reaches an inbound session.
 policy::ClientCertificate client_certificate_of(const smtp::TlsFacts& tls) {
@@ -161,8 +185,14 @@ bool Shard::advance_tls(Connection& connection) {
     }
     auto progress = session.handshake();
     if (!progress) {
-        base::log_info("TLS handshake from [{}] failed: {}", connection.peer_text,
-                       progress.error().message);
+        if (!connection.close_after_flush) {  // Bytes that follow the failure fail again.
+            smtp::Refusal refusal;
+            refusal.stage = smtp::RefusalStage::tls;
+            refusal.reason = smtp::RefusalReason::tls_failed;
+            refusal.reply = "454 4.7.0 TLS handshake failed";  // Not sent: docs/LOGGING.md.
+            refusal.detail = progress.error().message;
+            log_refusal(connection, refusal);
+        }
         flush(connection);  // The alert, if any.
         connection.close_after_flush = true;
         if (!connection.send_in_flight && connection.sending.empty()) {
@@ -273,7 +303,25 @@ void Shard::take_replies(Connection& connection) {
     }
 }
 
+void Shard::log_refusal(const Connection& connection, const smtp::Refusal& refusal) const {
+    const policy::Partner* partner = connection.policy.identified_partner();
+    if (partner == nullptr) {
+        partner = connection.partner;
+    }
+    base::log_info("{}", smtp::format_refusal(refusal, connection.peer_text,
+                                              partner != nullptr ? partner->name : ""));
+}
+
+void Shard::log_session_refusals(Connection& connection) {
+    std::vector<smtp::Refusal>& refusals = connection.smtp->refusals();
+    for (const smtp::Refusal& refusal : refusals) {
+        log_refusal(connection, refusal);
+    }
+    refusals.clear();
+}
+
 void Shard::handle_events(Connection& connection) {
+    log_session_refusals(connection);
     for (smtp::Event event = connection.smtp->next_event(); event != smtp::Event::none;
          event = connection.smtp->next_event()) {
         switch (event) {
@@ -337,14 +385,22 @@ void Shard::spool_message(Connection& connection) {
     StoredMessage stored;
     stored.meta = meta;
     stored.segment_shard = settings_.index;
+    stored.arrival_ms = wall_ms();
     // DESIGN.md 3 "Loops": our own Received: is the +1.
     stored.loop = dsn::count_received_headers(session.body()) + 1 > dsn::received_count_max;
     committing_.emplace(queue_key(meta.id), std::move(stored));
+    // docs/LOGGING.md: the accepted line. The Message-ID comes from one bounded scan of
+    // the header section (as the Received: count above); absent, the field is left out.
+    std::string message_id;
+    if (auto value = dsn::header_value(session.body(), "Message-ID")) {
+        message_id = log_field_text(*value);
+    }
     base::log_info(
-        "{}: client=[{}], partner={}, tls={} {}, cert={}, from=<{}>, nrcpt={}, "
+        "{}: client=[{}], partner={}, tls={} {}, cert={}, {}{}{}from=<{}>, nrcpt={}, "
         "size={}",
         id_text, connection.peer_text, meta.partner, meta.tls.version, meta.tls.cipher,
-        meta.tls.client_cert_verdict, envelope.mail_from, envelope.recipients.size(),
+        meta.tls.client_cert_verdict, message_id.empty() ? "" : "message-id=", message_id,
+        message_id.empty() ? "" : ", ", envelope.mail_from, envelope.recipients.size(),
         received.size() + session.body().size());
 }
 

@@ -46,6 +46,9 @@ struct StoredMessage {
     std::vector<int> partner_index;
     std::vector<std::string> relay_address;
     bool loop = false;  // Too many Received: fields: bounced, never relayed.
+    // Wall clock at acceptance, for the delivery line's delay=; 0 after a restart, when
+    // only meta.arrival_unix_s (whole seconds) is known.
+    std::uint64_t arrival_ms = 0;
     // Who still needs this entry: the scheduler (until Finished) and reports whose read
     // has not completed (destination_of() looks the partner up afterwards).
     bool in_scheduler = false;

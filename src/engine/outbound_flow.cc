@@ -802,16 +802,55 @@ void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult
         const char* verdict = results[position].outcome == queue::Outcome::delivered   ? "sent"
                               : results[position].outcome == queue::Outcome::temp_fail ? "deferred"
                                                                                        : "bounced";
-        base::log_info("{}: to=<{}>, relay={}, status={} ({})", item.id.to_string(),
-                       item.loaded && position < item.message.recipients.size()
-                           ? item.message.recipients[position].address
-                           : std::string("?"),
-                       job_peer(job), verdict, texts[position]);
+        const smtp::RecipientResult* outcome =
+            result != nullptr && position < result->recipients.size()
+                ? &result->recipients[position]
+                : nullptr;
+        log_delivery(job, item, position, outcome, verdict, texts[position]);
     }
     std::vector<queue::Action> actions = scheduler_->attempt_done(item.id, results, wall_ms());
     handle_actions(actions);
     item.content.clear();
     item.content.shrink_to_fit();
+}
+
+// The delivery line (docs/LOGGING.md), Postfix's field order: to, relay, delay, dsn, then
+// our tls= (was the partner's certificate verified), and status with the reply last.
+void Shard::log_delivery(const DeliveryJob& job, const JobItem& item, std::size_t position,
+                         const smtp::RecipientResult* outcome, std::string_view verdict,
+                         std::string_view text) const {
+    std::string_view to = item.loaded && position < item.message.recipients.size()
+                              ? std::string_view(item.message.recipients[position].address)
+                              : std::string_view("?");
+    const policy::Partner& partner =
+        settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
+    std::uint64_t arrival_ms = 0;
+    if (auto stored = stored_.find(queue_key(item.id)); stored != stored_.end()) {
+        arrival_ms = stored->second.arrival_ms != 0 ? stored->second.arrival_ms
+                                                    : stored->second.meta.arrival_unix_s * 1000;
+    }
+    std::uint64_t now = wall_ms();
+    double delay_s =
+        arrival_ms != 0 && now > arrival_ms ? static_cast<double>(now - arrival_ms) / 1000.0 : 0.0;
+    // RFC 3463: the server's enhanced code, else its reply class; no reply at all means
+    // no transaction took place (connect, TLS or a lost connection): 4.4.1.
+    std::string dsn = "4.4.1";
+    if (outcome != nullptr && !outcome->reply.enhanced.empty()) {
+        dsn = outcome->reply.enhanced;
+    } else if (outcome != nullptr && outcome->reply.code >= 200) {
+        dsn = fmt::format("{}.0.0", outcome->reply.code_class());
+    }
+    std::string tls = "none";
+    if (job.connection_slot != UINT32_MAX) {
+        const Connection& connection = *slots_[job.connection_slot];
+        if (connection.tls && connection.tls_state == Connection::Tls::active) {
+            smtp::TlsFacts facts = connection.tls->facts();
+            tls = fmt::format("{} {} {}", facts.client_cert_verdict, facts.version, facts.cipher);
+        }
+    }
+    base::log_info("{}: to=<{}>, relay={}[{}]:{}, delay={:.1f}, dsn={}, tls={}, status={} ({})",
+                   item.id.to_string(), to, partner.outbound_name, partner.outbound_host,
+                   partner.outbound_port, delay_s, dsn, tls, verdict, text);
 }
 
 void Shard::fail_job(std::uint32_t job_index, std::string_view text, bool destination_down) {
@@ -1060,7 +1099,8 @@ void Shard::release_stored_if_unused(
 void Shard::spool_generated(std::string content, const std::string& recipient) {
     StoredMessage stored;
     stored.meta.id = spool_->next_id();
-    stored.meta.arrival_unix_s = wall_ms() / 1000;
+    stored.arrival_ms = wall_ms();
+    stored.meta.arrival_unix_s = stored.arrival_ms / 1000;
     stored.meta.client_address = "localhost";
     stored.meta.envelope.helo = settings_.config->hostname;
     stored.meta.envelope.esmtp = true;

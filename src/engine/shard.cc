@@ -314,11 +314,14 @@ void Shard::on_tick() {
             continue;
         }
         if (connection.smtp && connection.tls_state != Connection::Tls::handshaking) {
-            base::log_debug("timeout from [{}]", connection.peer_text);
-            connection.smtp->on_timeout();
+            connection.smtp->on_timeout();  // Its refusal is logged by the pump.
             pump(connection);
         } else {
-            base::log_debug("TLS handshake timeout from [{}]", connection.peer_text);
+            smtp::Refusal refusal;
+            refusal.stage = smtp::RefusalStage::tls;
+            refusal.reason = smtp::RefusalReason::timeout;
+            refusal.reply = "421 4.4.2 TLS handshake timed out";  // Not sent: closed.
+            log_refusal(connection, refusal);
             begin_close(connection);
         }
     }
@@ -415,24 +418,29 @@ void Shard::open_connection(int fd, bool implicit_tls) {
         partner_connections_[connection.partner_index]++;
     }
     if (open_count_ > settings_.connections_max) {
-        reject_busy(connection, "421 4.3.2 Too many connections, try again later\r\n");
+        reject_busy(connection, smtp::RefusalReason::too_many_connections,
+                    "421 4.3.2 Too many connections, try again later\r\n");
         return;
     }
     if (connection.partner != nullptr &&
         partner_connections_[connection.partner_index] > settings_.connections_per_partner_max) {
-        reject_busy(connection, "421 4.7.0 Too many connections from your organisation\r\n");
+        reject_busy(connection, smtp::RefusalReason::too_many_partner_connections,
+                    "421 4.7.0 Too many connections from your organisation\r\n");
         return;
     }
     connection.smtp.emplace(implicit_tls ? implicit_tls_config_ : starttls_config_,
                             connection.policy);
     if (connection.partner == nullptr) {
-        base::log_info("reject: connect from [{}]: not in any partner's inbound connector",
-                       connection.peer_text);
+        constexpr std::string_view denied = "Access denied: address not in a partner connector";
+        smtp::Refusal refusal;
+        refusal.reason = smtp::RefusalReason::unknown_client;
+        refusal.reply = fmt::format("554 5.7.1 {}", denied);  // On 465: not sent, closed.
+        log_refusal(connection, refusal);
         if (implicit_tls) {
             begin_close(connection);  // No handshake work for a stranger on 465.
             return;
         }
-        connection.smtp->start(true, "Access denied: address not in a partner connector");
+        connection.smtp->start(true, denied);
     } else if (implicit_tls) {
         auto session = tls::Session::create_server(settings_.tls_context);
         if (!session) {
@@ -452,9 +460,12 @@ void Shard::open_connection(int fd, bool implicit_tls) {
     pump(connection);
 }
 
-void Shard::reject_busy(Connection& connection, std::string_view reply) {
-    base::log_info("reject: connect from [{}]: {}", connection.peer_text,
-                   reply.substr(0, reply.size() - 2));
+void Shard::reject_busy(Connection& connection, smtp::RefusalReason reason,
+                        std::string_view reply) {
+    smtp::Refusal refusal;
+    refusal.reason = reason;
+    refusal.reply.assign(reply.substr(0, reply.size() - 2));  // On 465: not sent, closed.
+    log_refusal(connection, refusal);
     if (connection.implicit_tls || !connection.plain_out.append(reply)) {
         begin_close(connection);
         return;

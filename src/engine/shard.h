@@ -95,7 +95,10 @@ private:
     void update_back_pressure(Connection& connection);
     void begin_close(Connection& connection);
     void finish_close(Connection& connection);
-    void reject_busy(Connection& connection, std::string_view reply);
+    void reject_busy(Connection& connection, smtp::RefusalReason reason, std::string_view reply);
+    // One "reject:" line per refusal (smtp/refusal.h, docs/LOGGING.md).
+    void log_refusal(const Connection& connection, const smtp::Refusal& refusal) const;
+    void log_session_refusals(Connection& connection);
     std::uint32_t slot_index(const Connection& connection) const;
     std::uint64_t now_ms() const;
 
@@ -124,6 +127,9 @@ private:
     void next_transaction(Connection& connection, DeliveryJob& job);
     void item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult* result,
                    std::string_view failure_text);
+    void log_delivery(const DeliveryJob& job, const JobItem& item, std::size_t position,
+                      const smtp::RecipientResult* outcome, std::string_view verdict,
+                      std::string_view text) const;
     void fail_job(std::uint32_t job_index, std::string_view text, bool destination_down);
     void finish_job(std::uint32_t job_index, bool keep_connection = false);
     bool reuse_idle_connection(std::uint32_t job_index);

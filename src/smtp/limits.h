@@ -29,6 +29,9 @@ inline constexpr std::uint32_t envid_bytes_max = 100;        // Decoded, RFC 346
 inline constexpr std::uint32_t orcpt_bytes_max = 500;        // Decoded, RFC 3461 4.2.
 inline constexpr std::uint32_t esmtp_params_count_max = 8;   // Per MAIL or RCPT line.
 inline constexpr std::uint32_t events_count_max = 4;         // Pending Event queue.
+// Refusals between two takes by the engine: each command, content end or commit makes at
+// most two (its own and too_many_errors), and the engine takes them after every feed.
+inline constexpr std::uint32_t refusals_count_max = 2 * commands_per_feed_max + 4;
 // After this many excess RCPTs (each answered 452 4.5.3) every further one counts as an
 // error, so a client with a long list is not disconnected for following RFC 5321 4.5.3.1.10.
 inline constexpr std::uint32_t recipients_overshoot_max = 1000;

@@ -64,6 +64,35 @@ bool allowed_before_tls(Verb verb) {
     HUB_PANIC("unknown verb");
 }
 
+// The log's stage for a command; commands outside a stage of their own (VRFY, NOOP, ...)
+// take the stage the transaction has reached.
+RefusalStage command_stage(Verb verb, RefusalStage reached) {
+    switch (verb) {
+        case Verb::ehlo:
+        case Verb::helo:
+            return RefusalStage::ehlo;
+        case Verb::mail:
+            return RefusalStage::mail;
+        case Verb::rcpt:
+            return RefusalStage::rcpt;
+        case Verb::data:
+            return RefusalStage::data;
+        case Verb::bdat:
+            return RefusalStage::bdat;
+        case Verb::starttls:
+            return RefusalStage::starttls;
+        case Verb::noop:
+        case Verb::rset:
+        case Verb::quit:
+        case Verb::help:
+        case Verb::vrfy:
+        case Verb::expn:
+        case Verb::unknown:
+            return reached;
+    }
+    HUB_PANIC("unknown verb");
+}
+
 // RFC 3461 4.1: NOTIFY="NEVER" / 1#( "SUCCESS" / "FAILURE" / "DELAY" ).
 bool parse_notify(std::string_view value, std::uint8_t& bits) {
     bits = 0;
@@ -308,7 +337,9 @@ void ServerSession::run_command(std::string_view line) {
         return;
     }
     CommandLine command = split_command(line);
+    stage_ = command_stage(command.verb, transaction_stage());
     if (config_.tls_required && !tls_ && !allowed_before_tls(command.verb)) {
+        note_refusal(RefusalReason::tls_required, need_starttls);
         std::uint64_t chunk_bytes = 0;
         bool last = false;
         if (command.verb == Verb::bdat && parse_bdat_args(command.args, chunk_bytes, last)) {
@@ -442,14 +473,25 @@ void ServerSession::on_mail(std::string_view args) {
         return;
     }
     if (envelope_.declared_bytes > config_.message_bytes_max) {
+        constexpr std::string_view too_big = "552 5.3.4 Message size exceeds fixed limit";
+        if (Refusal* refusal = note_refusal(RefusalReason::message_too_big, too_big)) {
+            refusal->from.assign(path->address);
+            refusal->has_from = true;
+            refusal->detail = fmt::format("SIZE={}", envelope_.declared_bytes);
+        }
         reset_transaction();
-        reply_error("552 5.3.4 Message size exceeds fixed limit");  // RFC 1870 6.1
+        reply_error(too_big);  // RFC 1870 6.1
         return;
     }
     if (!policy_.spool_has_space()) {
         // Not counted as a client error: the shortage is ours, and it is temporary.
+        constexpr std::string_view no_space = "452 4.3.1 Insufficient system storage";
+        if (Refusal* refusal = note_refusal(RefusalReason::insufficient_storage, no_space)) {
+            refusal->from.assign(path->address);
+            refusal->has_from = true;
+        }
         reset_transaction();
-        reply("452 4.3.1 Insufficient system storage");
+        reply(no_space);
         return;
     }
     envelope_.mail_from.assign(path->address);
@@ -526,11 +568,13 @@ void ServerSession::on_rcpt(std::string_view args) {
     if (envelope_.recipients.size() >= config_.recipients_count_max) {
         // RFC 5321 4.5.3.1.10: 452 tells the client to send the rest in a later
         // transaction. Only a client that keeps going far past the limit is penalised.
+        constexpr std::string_view too_many = "452 4.5.3 Too many recipients";
+        note_refusal(RefusalReason::too_many_recipients, too_many, path->address);
         recipients_overshoot_++;
         if (recipients_overshoot_ > recipients_overshoot_max) {
-            reply_error("452 4.5.3 Too many recipients");
+            reply_error(too_many);
         } else {
-            reply("452 4.5.3 Too many recipients");
+            reply(too_many);
         }
         return;
     }
@@ -540,12 +584,19 @@ void ServerSession::on_rcpt(std::string_view args) {
             envelope_.recipients.push_back(std::move(recipient));
             reply("250 2.1.5 Ok");
             return;
-        case RcptVerdict::relay_denied:
-            reply_error("550 5.7.1 Relay access denied");
+        case RcptVerdict::relay_denied: {
+            constexpr std::string_view denied = "550 5.7.1 Relay access denied";
+            note_refusal(RefusalReason::relay_denied, denied, path->address);
+            reply_error(denied);
             return;
-        case RcptVerdict::unknown_partner:
-            reply_error("550 5.1.2 Recipient domain is not served by this hub");
+        }
+        case RcptVerdict::unknown_partner: {
+            constexpr std::string_view unknown =
+                "550 5.1.2 Recipient domain is not served by this hub";
+            note_refusal(RefusalReason::unknown_partner_domain, unknown, path->address);
+            reply_error(unknown);
             return;
+        }
         case RcptVerdict::tls_required:
             reply_error("530 5.7.0 Recipient's partner policy requires a verified TLS client");
             return;
@@ -659,9 +710,15 @@ void ServerSession::on_starttls(std::string_view args) {
         reply_error("502 5.5.1 Error: command not implemented");
         return;
     }
-    reply("220 2.0.0 Ready to start TLS");
+    constexpr std::string_view ready = "220 2.0.0 Ready to start TLS";
+    reply(ready);
     // RFC 3207 5 and CVE-2011-0411: whatever the client pipelined after STARTTLS was sent
     // in clear text and may come from an attacker in the path. It is never executed.
+    if (!inbox_.empty()) {
+        if (Refusal* refusal = note_refusal(RefusalReason::pipelined_after_starttls, ready)) {
+            refusal->detail = fmt::format("{} bytes discarded", inbox_.size_bytes());
+        }
+    }
     discarded_after_starttls_ += inbox_.size_bytes();
     inbox_.clear();
     discarding_line_ = false;
@@ -688,8 +745,10 @@ bool ServerSession::step_data() {
             // second message here that we would not. Neither end-of-data nor the bytes
             // after it are trusted: the message is dropped and the connection closed.
             body_.clear();
-            close_with(
-                fmt::format("521 5.5.2 {} Bare CR or LF received; closing", config_.hostname));
+            std::string closing =
+                fmt::format("521 5.5.2 {} Bare CR or LF received; closing", config_.hostname);
+            note_refusal(bare_lf_ ? RefusalReason::bare_lf : RefusalReason::bare_cr, closing);
+            close_with(closing);
             return true;
     }
     HUB_PANIC("unknown scan end");
@@ -771,8 +830,10 @@ ServerSession::Scan ServerSession::scan_content(std::span<const char> in, bool d
                     line_state_ = LineState::after_cr;
                     i++;
                 } else if (dot_stuffed) {
+                    bare_lf_ = true;
                     return Scan{i, ScanEnd::bare_line_ending};  // Bare LF.
                 } else {
+                    bare_lf_ = bare_lf_ || !bare_line_ending_;  // The first one names it.
                     bare_line_ending_ = true;  // Kept, so that the size counts every octet.
                     append_body("\n");
                     line_bytes_ = 0;
@@ -834,14 +895,19 @@ void ServerSession::append_body(std::string_view bytes) {
 void ServerSession::finish_message() {
     HUB_ASSERT(mail_seen_ && !envelope_.recipients.empty());
     std::string_view verdict;
+    RefusalReason reason = RefusalReason::message_too_big;
     if (oversized_) {
         verdict = "552 5.3.4 Message size exceeds fixed limit";
     } else if (bare_line_ending_) {
         verdict = "550 5.6.0 Message contains bare CR or LF";
+        reason = bare_lf_ ? RefusalReason::bare_lf : RefusalReason::bare_cr;
     } else if (long_line_) {
         verdict = "550 5.6.0 Message line longer than 998 characters";
+        reason = RefusalReason::line_too_long;
     }
     if (!verdict.empty()) {
+        stage_ = content_stage();
+        note_refusal(reason, verdict);
         reset_transaction();
         set_phase(Phase::commands);
         reply_error(verdict);
@@ -857,17 +923,24 @@ void ServerSession::commit_done(const CommitResult& result) {
     }
     HUB_ASSERT(phase_ == Phase::awaiting_commit);
     set_phase(Phase::commands);
+    stage_ = content_stage();
     switch (result.status) {
         case CommitResult::Status::durable:
             HUB_ASSERT(!result.queue_id.empty() && is_printable_ascii(result.queue_id));
             reply(fmt::format("250 2.0.0 Ok: queued as {}", result.queue_id));
             break;
-        case CommitResult::Status::failed:
-            reply("451 4.3.0 Error: queue file write error");
+        case CommitResult::Status::failed: {
+            constexpr std::string_view failed = "451 4.3.0 Error: queue file write error";
+            note_refusal(RefusalReason::queue_write_failed, failed);
+            reply(failed);
             break;
-        case CommitResult::Status::no_space:
-            reply("452 4.3.1 Insufficient system storage");
+        }
+        case CommitResult::Status::no_space: {
+            constexpr std::string_view no_space = "452 4.3.1 Insufficient system storage";
+            note_refusal(RefusalReason::insufficient_storage, no_space);
+            reply(no_space);
             break;
+        }
     }
     reset_transaction();
     // Commands pipelined behind the message waited in the inbox; answer them now.
@@ -897,7 +970,16 @@ void ServerSession::on_timeout() {
     if (phase_ == Phase::closed || phase_ == Phase::not_started) {
         return;
     }
-    close_with(fmt::format("421 4.4.2 {} Error: timeout exceeded", config_.hostname));
+    if (phase_ == Phase::data_content) {
+        stage_ = RefusalStage::data;
+    } else if (phase_ == Phase::bdat_content || phase_ == Phase::bdat_discard) {
+        stage_ = RefusalStage::bdat;
+    } else if (phase_ == Phase::tls_handshake) {
+        stage_ = RefusalStage::tls;
+    }
+    std::string closing = fmt::format("421 4.4.2 {} Error: timeout exceeded", config_.hostname);
+    note_refusal(RefusalReason::timeout, closing);
+    close_with(closing);
 }
 
 std::uint32_t ServerSession::deadline_ms() const {
@@ -961,6 +1043,7 @@ void ServerSession::reset_transaction() {
     oversized_ = false;
     long_line_ = false;
     bare_line_ending_ = false;
+    bare_lf_ = false;
 }
 
 void ServerSession::set_phase(Phase phase) {
@@ -985,8 +1068,48 @@ void ServerSession::reply_error(std::string_view line) {
     reply(line);
     errors_count_++;
     if (errors_count_ >= config_.errors_count_max) {
-        close_with(fmt::format("421 4.7.0 {} Too many errors", config_.hostname));
+        std::string closing = fmt::format("421 4.7.0 {} Too many errors", config_.hostname);
+        if (Refusal* refusal = note_refusal(RefusalReason::too_many_errors, closing)) {
+            refusal->detail = fmt::format("{} errors", errors_count_);
+        }
+        close_with(closing);
     }
+}
+
+// One refusal for the engine's log (refusal.h), at the current stage, with the sender
+// of an open transaction. Past refusals_count_max untaken ones it is counted instead:
+// peer input must never grow it without bound.
+Refusal* ServerSession::note_refusal(RefusalReason reason, std::string_view reply_line,
+                                     std::string_view to) {
+    if (refusals_.size() >= refusals_count_max) {
+        refusals_dropped_++;
+        return nullptr;
+    }
+    Refusal& refusal = refusals_.emplace_back();
+    refusal.stage = stage_;
+    refusal.reason = reason;
+    refusal.reply.assign(reply_line);
+    refusal.to.assign(to);
+    if (mail_seen_) {
+        refusal.from = envelope_.mail_from;
+        refusal.has_from = true;
+    }
+    return &refusal;
+}
+
+// The stage a command outside MAIL/RCPT/DATA/BDAT/EHLO/STARTTLS is logged under.
+RefusalStage ServerSession::transaction_stage() const {
+    if (!envelope_.recipients.empty()) {
+        return RefusalStage::rcpt;
+    }
+    if (mail_seen_) {
+        return RefusalStage::mail;
+    }
+    return helo_seen_ ? RefusalStage::ehlo : RefusalStage::connect;
+}
+
+RefusalStage ServerSession::content_stage() const {
+    return bdat_seen_ ? RefusalStage::bdat : RefusalStage::data;
 }
 
 void ServerSession::close_with(std::string_view line) {

@@ -18,6 +18,8 @@
 //      budget as feed()); if input_pending() is still true afterwards, call feed({}).
 //   5. Event::close: send the pending replies, then close the connection.
 //   6. If the engine's deadline (see timer_epoch()) passes, call on_timeout().
+//   7. After each of the calls above, take refusals(): one Refusal per reply that turned
+//      something away (smtp/refusal.h); the engine logs each as one line and clears them.
 //   Implicit TLS (smtps): run the handshake first, call tls_started() and then start().
 #pragma once
 
@@ -33,6 +35,7 @@
 #include "smtp/command.h"
 #include "smtp/envelope.h"
 #include "smtp/limits.h"
+#include "smtp/refusal.h"
 
 namespace hub::smtp {
 
@@ -124,6 +127,10 @@ public:
 
     // Replies produced so far, in order, as wire bytes; the caller clears them.
     std::string& replies() { return replies_; }
+    // The refusals among those replies, in order (at most refusals_count_max between two
+    // clears; more are counted in refusals_dropped()); the caller clears them.
+    std::vector<Refusal>& refusals() { return refusals_; }
+    std::uint64_t refusals_dropped() const { return refusals_dropped_; }
     // Next action, or Event::none when there is nothing more to do until more input.
     Event next_event();
 
@@ -218,12 +225,19 @@ private:
     void reply_error(std::string_view line);
     void close_with(std::string_view line);
     void push_event(Event event);
+    Refusal* note_refusal(RefusalReason reason, std::string_view reply_line,
+                          std::string_view to = {});
+    RefusalStage transaction_stage() const;
+    RefusalStage content_stage() const;
 
     ServerConfig config_;
     ServerPolicy& policy_;
     Phase phase_ = Phase::not_started;
     base::ByteQueue inbox_{inbox_bytes};
     std::string replies_;
+    std::vector<Refusal> refusals_;
+    std::uint64_t refusals_dropped_ = 0;
+    RefusalStage stage_ = RefusalStage::connect;  // Of the command being (or last) run.
     std::array<Event, events_count_max> events_{};
     std::uint32_t events_head_ = 0;
     std::uint32_t events_count_ = 0;
@@ -251,6 +265,7 @@ private:
     bool oversized_ = false;
     bool long_line_ = false;
     bool bare_line_ending_ = false;
+    bool bare_lf_ = false;  // The first bare line ending seen was an LF (else a CR).
 
     std::uint64_t timer_epoch_ = 0;
     std::uint64_t discarded_after_starttls_ = 0;

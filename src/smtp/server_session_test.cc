@@ -8,6 +8,7 @@
 // as "\n", events as "[start_tls]", "[message_ready]" and "[close]".
 #include "smtp/server_session.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -181,6 +182,14 @@ public:
             transcript += replies[i];
         }
         replies.clear();
+        // Refusals as "stage reason | reply | from | to", one per reply that refused.
+        for (const Refusal& refusal : session->refusals()) {
+            refused.push_back(fmt::format("{} {} | {} | {} | {}", refusal_stage_name(refusal.stage),
+                                          refusal_reason_name(refusal.reason), refusal.reply,
+                                          refusal.has_from ? "<" + refusal.from + ">" : "-",
+                                          refusal.to));
+        }
+        session->refusals().clear();
     }
 
     Options options_;
@@ -189,6 +198,7 @@ public:
     std::string transcript;
     std::vector<std::string> messages;
     std::vector<Envelope> envelopes;
+    std::vector<std::string> refused;
     int queued_ = 0;
 };
 
@@ -665,6 +675,196 @@ INSTANTIATE_TEST_SUITE_P(Table, ConversationTest, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& row_info) {
                              return std::string(row_info.param.name);
                          });
+
+// Refusal events (smtp/refusal.h): one per refusing reply, with the stage, the reason and
+// the reply as sent; protocol errors (syntax, order) are not refusals.
+struct RefusalCase {
+    const char* name;
+    std::vector<std::string> feeds;
+    std::vector<std::string> expected;
+    Options options = {};
+};
+
+std::vector<RefusalCase> refusal_cases() {
+    const std::string data_open = mail_rcpt + "DATA\r\n";
+    return {
+        {"accepted_message_refuses_nothing", {data_open + "x\r\n.\r\nQUIT\r\n"}, {}},
+        {"protocol_errors_are_not_refusals",
+         {"EHLO c\r\nRCPT TO:<u@x.example>\r\nMAIL FROM:<bad\r\nFOO\r\n"},
+         {}},
+        {"mail_before_tls",
+         {"EHLO c\r\nMAIL FROM:<a@b.example>\r\n"},
+         {"mail tls_required | 530 5.7.0 Must issue a STARTTLS command first | - | "},
+         plain()},
+        {"vrfy_before_tls_takes_the_reached_stage",
+         {"EHLO c\r\nVRFY u\r\n"},
+         {"ehlo tls_required | 530 5.7.0 Must issue a STARTTLS command first | - | "},
+         plain()},
+        {"bdat_before_tls",
+         {"EHLO c\r\nBDAT 3\r\nabc"},
+         {"bdat tls_required | 530 5.7.0 Must issue a STARTTLS command first | - | "},
+         plain()},
+        {"relay_denied",
+         {"EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<u@elsewhere.example>\r\n"},
+         {"rcpt relay_denied | 550 5.7.1 Relay access denied | <a@b.example> | "
+          "u@elsewhere.example"}},
+        {"unknown_partner_domain_null_sender",
+         {"EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<u@nobody.lgolhub.net>\r\n"},
+         {"rcpt unknown_partner_domain | 550 5.1.2 Recipient domain is not served by this hub "
+          "| <> | u@nobody.lgolhub.net"}},
+        {"size_declared_too_big",
+         {"EHLO c\r\nMAIL FROM:<a@b.example> SIZE=5000\r\n"},
+         {"mail message_too_big | 552 5.3.4 Message size exceeds fixed limit | <a@b.example> | "}},
+        {"data_too_big",
+         {data_open + repeat('a', 900) + "\r\n" + repeat('b', 900) + "\r\n.\r\n"},
+         {"data message_too_big | 552 5.3.4 Message size exceeds fixed limit | <a@b.example> "
+          "| "}},
+        {"spool_full_at_mail",
+         {"EHLO c\r\nMAIL FROM:<a@b.example>\r\n"},
+         {"mail insufficient_storage | 452 4.3.1 Insufficient system storage | <a@b.example> "
+          "| "},
+         [] {
+             Options options;
+             options.spool_space = false;
+             return options;
+         }()},
+        {"too_many_recipients",
+         {"EHLO c\r\nMAIL FROM:<a@b.example>\r\n"
+          "RCPT TO:<u1@partner2.gov.uk.lgolhub.net>\r\nRCPT TO:<u2@partner2.gov.uk.lgolhub.net>\r\n"
+          "RCPT TO:<u3@partner2.gov.uk.lgolhub.net>\r\nRCPT "
+          "TO:<u4@partner2.gov.uk.lgolhub.net>\r\n"},
+         {"rcpt too_many_recipients | 452 4.5.3 Too many recipients | <a@b.example> | "
+          "u4@partner2.gov.uk.lgolhub.net"}},
+        {"bare_lf_in_data",
+         {data_open + "x\n.\nMAIL FROM:<evil@x.example>\r\n"},
+         {"data bare_lf | 521 5.5.2 hub.lgolhub.net Bare CR or LF received; closing | "
+          "<a@b.example> | "}},
+        {"bare_cr_in_data",
+         {data_open + "x\r.\r"},
+         {"data bare_cr | 521 5.5.2 hub.lgolhub.net Bare CR or LF received; closing | "
+          "<a@b.example> | "}},
+        {"bare_lf_in_bdat",
+         {mail_rcpt + "BDAT 5 LAST\r\nab\ncd"},
+         {"bdat bare_lf | 550 5.6.0 Message contains bare CR or LF | <a@b.example> | "}},
+        {"bare_cr_then_lf_in_bdat_is_named_by_the_first",
+         {mail_rcpt + "BDAT 6 LAST\r\nab\rc\nd"},
+         {"bdat bare_cr | 550 5.6.0 Message contains bare CR or LF | <a@b.example> | "}},
+        {"long_line_in_data",
+         {data_open + repeat('a', 999) + "\r\n.\r\n"},
+         {"data line_too_long | 550 5.6.0 Message line longer than 998 characters | "
+          "<a@b.example> | "},
+         [] {
+             Options options;
+             options.message_bytes_max = 5000;
+             return options;
+         }()},
+        {"pipelined_after_starttls",
+         {"EHLO c\r\nSTARTTLS\r\nMAIL FROM:<evil@x.example>\r\n"},
+         {"starttls pipelined_after_starttls | 220 2.0.0 Ready to start TLS | - | "},
+         plain()},
+        {"starttls_alone_is_fine", {"EHLO c\r\nSTARTTLS\r\n"}, {}, plain()},
+        {"too_many_errors_after_its_last_refusal",
+         {"EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<u@elsewhere.example>\r\n"
+          "RCPT TO:<v@elsewhere.example>\r\n"},
+         {"rcpt relay_denied | 550 5.7.1 Relay access denied | <a@b.example> | "
+          "u@elsewhere.example",
+          "rcpt relay_denied | 550 5.7.1 Relay access denied | <a@b.example> | "
+          "v@elsewhere.example",
+          "rcpt too_many_errors | 421 4.7.0 hub.lgolhub.net Too many errors | <a@b.example> | "},
+         with_errors_max(2)},
+        {"too_many_errors_from_syntax_alone",
+         {"EHLO c\r\nFOO\r\nBAR\r\n"},
+         {"ehlo too_many_errors | 421 4.7.0 hub.lgolhub.net Too many errors | - | "},
+         with_errors_max(2)},
+        {"commit_failures",
+         {data_open + "x\r\n.\r\n" + mail_rcpt.substr(8) + "DATA\r\ny\r\n.\r\n"},
+         {"data queue_write_failed | 451 4.3.0 Error: queue file write error | <a@b.example> | ",
+          "data insufficient_storage | 452 4.3.1 Insufficient system storage | <a@b.example> | "},
+         with_commits({CommitResult::Status::failed, CommitResult::Status::no_space})},
+    };
+}
+
+class RefusalTest : public ::testing::TestWithParam<RefusalCase> {};
+
+TEST_P(RefusalTest, OneEventPerRefusingReply) {
+    const RefusalCase& row = GetParam();
+    Harness harness(row.options);
+    for (const std::string& bytes : row.feeds) {
+        harness.feed(bytes);
+    }
+    EXPECT_EQ(harness.refused, row.expected) << harness.transcript;
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, RefusalTest, ::testing::ValuesIn(refusal_cases()),
+                         [](const ::testing::TestParamInfo<RefusalCase>& row_info) {
+                             return std::string(row_info.param.name);
+                         });
+
+TEST(ServerSession, TimeoutRefusalNamesTheStage) {
+    struct Row {
+        std::string feed;
+        std::string expected_stage;
+    };
+    for (const Row& row : std::vector<Row>{{"", "connect"},
+                                           {"EHLO c\r\n", "ehlo"},
+                                           {mail_rcpt, "rcpt"},
+                                           {mail_rcpt + "DATA\r\nx", "data"},
+                                           {mail_rcpt + "BDAT 10\r\nx", "bdat"}}) {
+        Harness harness;
+        harness.feed(row.feed);
+        harness.refused.clear();
+        harness.session->on_timeout();
+        harness.drain();
+        ASSERT_EQ(harness.refused.size(), 1u) << row.feed;
+        EXPECT_TRUE(harness.refused[0].starts_with(row.expected_stage + " timeout | 421 4.4.2 "))
+            << harness.refused[0];
+    }
+}
+
+TEST(ServerSession, RefusalsAreBoundedBetweenTakes) {
+    Harness harness(with_errors_max(1000));
+    harness.feed("EHLO c\r\nMAIL FROM:<a@b.example>\r\n");
+    std::string many;
+    for (int i = 0; i < 200; i++) {
+        many += "RCPT TO:<u@elsewhere.example>\r\n";
+    }
+    ServerSession& session = *harness.session;
+    // Fed without taking: the session keeps at most refusals_count_max and counts the rest.
+    for (int i = 0; i < 20 && !session.closed(); i++) {
+        session.feed(
+            std::span<const char>(many.data(), std::min(many.size(), session.inbox_space_bytes())));
+    }
+    EXPECT_EQ(session.refusals().size(), refusals_count_max);
+    EXPECT_GT(session.refusals_dropped(), 0u);
+}
+
+TEST(Refusal, LineFormat) {
+    Refusal refusal;
+    refusal.stage = RefusalStage::rcpt;
+    refusal.reason = RefusalReason::relay_denied;
+    refusal.reply = "550 5.7.1 Relay access denied";
+    refusal.from = "a@b.example";
+    refusal.has_from = true;
+    refusal.to = "u@x.example";
+    EXPECT_EQ(format_refusal(refusal, "192.0.2.1", "partner1"),
+              "reject: rcpt from [192.0.2.1]: 550 5.7.1 Relay access denied; "
+              "reason=relay_denied; partner=partner1; from=<a@b.example>; to=<u@x.example>");
+    Refusal tls;
+    tls.stage = RefusalStage::tls;
+    tls.reason = RefusalReason::tls_failed;
+    tls.reply = "454 4.7.0 TLS handshake failed";
+    tls.detail = "bad record mac\r\nfake: line; reason=forged";
+    EXPECT_EQ(format_refusal(tls, "::1", ""),
+              "reject: tls from [::1]: 454 4.7.0 TLS handshake failed; reason=tls_failed; "
+              "detail=bad record mac??fake: line, reason=forged");
+    Refusal smuggling;
+    smuggling.stage = RefusalStage::data;
+    smuggling.reason = RefusalReason::bare_lf;
+    smuggling.reply = "521 5.5.2 hub.lgolhub.net Bare CR or LF received; closing";
+    EXPECT_EQ(format_refusal(smuggling, "192.0.2.1", "p"),
+              "reject: data from [192.0.2.1]: 521 5.5.2 hub.lgolhub.net Bare CR or LF "
+              "received, closing; reason=bare_lf; partner=p");
+}
 
 TEST(ServerSession, Greeting) {
     FakePolicy policy;

@@ -129,6 +129,7 @@ void drop_privileges(const hub::engine::HubUser& user, const std::string& name) 
 
 int main(int argc, char** argv) {
     hub::base::log_set_program("hubd");
+    hub::base::log_prepare_stderr();  // Before any thread: several write to fd 2.
     tzset();  // Read /etc/localtime now, not from a shard on its first date.
     Arguments arguments = parse_arguments(argc, argv);
     if (arguments.check_only) {
