@@ -169,6 +169,12 @@ int main(int argc, char** argv) {
     if (!dir_fds) {
         log_fatal("spool: {}", dir_fds.error());
     }
+    // Held until the process ends (the fd is never closed): hubctl writes to the spool
+    // directly only while it can take this lock, i.e. while no hubd runs on it.
+    auto spool_lock = hub::engine::lock_spool(config->spool_dir, 10'000);
+    if (!spool_lock) {
+        log_fatal("spool: {}", spool_lock.error());
+    }
     auto recovery = hub::spool::recover(config->spool_dir, shard_count);
     if (!recovery) {
         log_fatal("spool recovery: {}", recovery.error().detail);
