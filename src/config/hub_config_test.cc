@@ -193,6 +193,7 @@ constexpr Bound bounds[] = {
     {"limits", "data_timeout_s", 1, 7200},
     {"delivery", "retry_delay_s_min", 1, 86400},
     {"delivery", "lifetime_s", 5, 8640000},
+    {"delivery", "queue_messages_max", 1, 100000},
 };
 
 TEST_F(HubConfigTest, EveryBoundIsInclusiveAndChecked) {
@@ -435,6 +436,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
                                   "delivery.recovery_spread_s",
                                   "delivery.connections_max",
                                   "delivery.destination_connections_max",
+                                  "delivery.queue_messages_max",
                                   "partners.file"}) {
         // (Built with append: GCC 12's -Wrestrict misfires on "\n" + std::string.)
         std::string line_start("\n");
@@ -443,7 +445,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 29);  // Header + 28 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 30);  // Header + 29 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }

@@ -9,7 +9,9 @@
 #     in effect when it starts; retry on a stopped hub is refused;
 #   - delete, restart: the message never comes back;
 #   - release ALL --partner partner2: each released message delivered exactly once, counted
-#     in joe's Maildir at partner2.
+#     in joe's Maildir at partner2;
+#   - delivery.queue_messages_max = 1: the next message gets 452 4.3.1 at the end of DATA,
+#     nothing is left in the spool outside the queue, and a delete makes room again.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postfix/lib.sh"
 need_binaries HUBD HUBCTL
@@ -178,5 +180,28 @@ expect_eq "copies of qt-one at partner2" 1 "$(copies qt-one)"
 expect_eq "copies of qt-three at partner2" 1 "$(copies qt-three)"
 expect_eq "copies of the deleted qt-two at partner2" 0 "$(copies qt-two)"
 say "ok: release delivered each held message exactly once; the deleted one never"
+
+# --- a full queue answers 452 before DATA is acknowledged ----------------------------------
+# One shard whose queue holds one message; partner2 down again, so the first one stays.
+hub_stop
+partner_stop partner2
+sed -i -e 's/^shards = .*/shards = 1/' -e 's/^\[delivery\]$/[delivery]\nqueue_messages_max = 1/' \
+    "$STATE/hub.conf"
+grep -q '^queue_messages_max = 1$' "$STATE/hub.conf" || fail "could not set queue_messages_max:
+$(cat "$STATE/hub.conf")"
+hub_start
+ID4="$(send qt-four)"
+[[ -n "$ID4" ]] || fail "the first message into an empty queue was not accepted"
+out="$(swaks_hub --port "$SMTP_PORT" --tls --to joe@partner2.gov.uk.lgolhub.net \
+    --header "Subject: qt-five" || true)"
+expect_match "a message past queue_messages_max" '<~\* +452 4\.3\.1' "$out"
+expect_no_match "a message past queue_messages_max" 'queued as' "$out"
+json_check "len(q) == 1" "'$ID4' in m" \
+    "m['$ID4']['recipients'][0]['state'] in ('active', 'deferred')"
+out="$(hubctl queue delete "$ID4" 2>&1)" || fail "delete $ID4: $out"
+ID6="$(send qt-six)"
+[[ -n "$ID6" ]] || fail "no room again after a delete"
+json_check "len(q) == 1" "'$ID6' in m"
+say "ok: a full shard queue answers 452 4.3.1 and strands nothing; room again after a delete"
 hub_stop
 say "PASS"

@@ -211,6 +211,7 @@ int main(int argc, char** argv) {
     queue_config.recovery_spread_s = config->recovery_spread_s;
     queue_config.connections_max = config->outbound_connections_max;
     queue_config.destination_connections_max = config->destination_connections_max;
+    queue_config.messages_max = config->queue_messages_max;
     if (auto checked = hub::queue::check_config(queue_config); !checked) {
         log_fatal("{}: [delivery]: {}", arguments.config_path, checked.error());
     }
