@@ -354,7 +354,10 @@ char mark_of(const MessageView& view) {
 
 std::string recipient_note(const RecipientView& recipient) {
     if (recipient.state == "deferred") {
-        return fmt::format(" (deferred: {}; next try {})", printable(recipient.reason),
+        // No reason yet: recovered after a restart, waiting for its first new attempt.
+        std::string reason = recipient.reason.empty() ? std::string("not tried since hubd started")
+                                                      : printable(recipient.reason);
+        return fmt::format(" (deferred: {}; next try {})", reason,
                            time_text(recipient.next_try_ms / 1000));
     }
     if (recipient.state == "queued") {
