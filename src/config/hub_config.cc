@@ -178,6 +178,8 @@ constexpr std::array options{
               "Outbound connections per shard, all partners together."),
     integer32("delivery.destination_connections_max", &HubConfig::destination_connections_max, 10,
               1, 10000, "Outbound connections per shard to one partner."),
+    integer32("delivery.queue_messages_max", &HubConfig::queue_messages_max, 100000, 1, 100000,
+              "Messages one shard's queue holds; past it new mail gets 452 4.3.1."),
     required_path("partners.file", &HubConfig::partners_file,
                   "Partner table (TOML): names, domains, source networks, smart hosts."),
 };

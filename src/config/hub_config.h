@@ -56,6 +56,7 @@ struct HubConfig {
     std::uint32_t recovery_spread_s = 60;
     std::uint32_t outbound_connections_max = 100;    // Per shard, all partners.
     std::uint32_t destination_connections_max = 10;  // Per shard and partner.
+    std::uint32_t queue_messages_max = 100000;       // Per shard (queue/limits.h's ceiling).
     // [partners]
     std::string partners_file;  // TOML partner list (until the directory lands).
 

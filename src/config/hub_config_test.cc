@@ -209,6 +209,7 @@ constexpr Bound bounds[] = {
     {"limits", "data_timeout_s", 1, 7200},
     {"delivery", "retry_delay_s_min", 1, 86400},
     {"delivery", "lifetime_s", 5, 8640000},
+    {"delivery", "queue_messages_max", 1, 100000},
 };
 
 TEST_F(HubConfigTest, EveryBoundIsInclusiveAndChecked) {
@@ -474,6 +475,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
                                   "delivery.recovery_spread_s",
                                   "delivery.connections_max",
                                   "delivery.destination_connections_max",
+                                  "delivery.queue_messages_max",
                                   "partners.file"}) {
         // (Built with append: GCC 12's -Wrestrict misfires on "\n" + std::string.)
         std::string line_start("\n");

@@ -354,6 +354,18 @@ void Shard::handle_events(Connection& connection) {
 }
 
 void Shard::spool_message(Connection& connection) {
+    if (scheduler_->room() <= committing_.size()) {
+        // This shard's queue has no room for one more message once the commits in flight
+        // are queued: answer 452 4.3.1 now rather than 250 for a message the scheduler would
+        // refuse, stranded in the spool until a restart. The outcome goes the usual way.
+        connection.awaiting_commit = true;
+        spool_->finished().push_back(
+            CommitOutcome{CommitWaiter{slot_index(connection), connection.generation, false, false},
+                          CommitStatus::no_space, spool::QueueId{}, RecordLocation{}});
+        base::log_warn("message refused with 452: the shard's queue is full ({} messages)",
+                       scheduler_->message_count());
+        return;
+    }
     const smtp::ServerSession& session = *connection.smtp;
     const smtp::Envelope& envelope = session.envelope();
     spool::MessageMeta meta;
@@ -409,6 +421,10 @@ void Shard::deliver_commit_outcomes() {
     for (const CommitOutcome& outcome : finished) {
         if (outcome.waiter.generated) {
             on_generated_durable(outcome);
+            continue;
+        }
+        if (outcome.waiter.admin) {
+            on_admin_durable(outcome);
             continue;
         }
         if (auto node = committing_.extract(queue_key(outcome.id)); !node.empty()) {

@@ -109,7 +109,8 @@ void Shard::start_delivery() {
         stored.segment_shard = name.shard;
         stored.location =
             RecordLocation{name.segment_seq, recovered.record_offset, recovered.record_bytes};
-        queue_message(std::move(stored), queue::Origin::recovered, recovered.recipient_status);
+        queue_message(std::move(stored), queue::Origin::recovered, recovered.recipient_status,
+                      recovered.held);
     }
     base::log_info("shard {}: {} messages queued for delivery after recovery", settings_.index,
                    stored_.size());
@@ -150,9 +151,10 @@ bool Shard::route_message(StoredMessage& stored) const {
 }
 
 // Routes a durable message and hands it to the scheduler. statuses (recovery's view, one
-// per recipient) marks recipients already final; empty for a message just accepted.
+// per recipient) marks recipients already final; empty for a message just accepted. held:
+// recovery found the administrator's hold (a message_status record) still in force.
 void Shard::queue_message(StoredMessage stored, queue::Origin origin,
-                          std::span<const spool::RecipientStatus> statuses) {
+                          std::span<const spool::RecipientStatus> statuses, bool held) {
     if (!route_message(stored)) {
         base::log_warn("{}: no recipient routes to a partner; left in the spool",
                        stored.meta.id.to_string());
@@ -176,6 +178,7 @@ void Shard::queue_message(StoredMessage stored, queue::Origin origin,
     input.id = stored.meta.id;
     input.arrival_unix_s = stored.meta.arrival_unix_s;
     input.sender = stored.meta.envelope.mail_from;
+    input.held = held;
     std::vector<queue::RecipientNote> pings;
     const auto& recipients = stored.meta.envelope.recipients;
     for (std::size_t index = 0; index < recipients.size(); index++) {
@@ -223,50 +226,137 @@ void Shard::run_scheduler() {
     scheduler_due_ms_ = scheduler_->next_due_ms(now);
 }
 
-// hubctl queue hold|release|retry|delete, forwarded by the supervisor.
+// hubctl queue hold|release|retry|delete|list, forwarded by the supervisor. hold, release
+// and delete become message_status records; the administrator is answered when the record
+// is durable (on_admin_durable). Until then the scheduler is never ahead of the disk in
+// delivering: a hold takes effect at once (undone if the write fails), a release or a
+// delete only once its record is durable.
 void Shard::run_control() {
     ControlCommand command;
-    if (settings_.control == nullptr || !settings_.control->take(command)) {
+    if (settings_.control == nullptr || control_pending_ || !settings_.control->take(command)) {
         return;
     }
     std::string id = command.id.to_string();
-    auto error_text = [&](queue::QueueError error) {
-        return error == queue::QueueError::held
-                   ? fmt::format("error: {} is on hold; release it first", id)
-                   : fmt::format("error: {} is not in the queue of a running hubd", id);
-    };
-    std::string answer;
+    std::optional<queue::MessageSnapshot> queued;
+    if (command.verb != ControlVerb::list) {
+        queued = scheduler_->find(command.id);
+    }
+    spool::MessageStatus status = spool::MessageStatus::held;
     switch (command.verb) {
-        case ControlVerb::hold: {
-            auto held = scheduler_->hold(command.id);
-            answer = held ? fmt::format("ok: {} held", id) : error_text(held.error());
-            break;
-        }
-        case ControlVerb::release: {
-            auto released = scheduler_->release(command.id);
-            answer = released ? fmt::format("ok: {} released", id) : error_text(released.error());
-            break;
-        }
+        case ControlVerb::list:
+            settings_.control->answer(list_for_control());
+            return;
         case ControlVerb::retry: {
             auto retried = scheduler_->retry_now(command.id);
-            answer = retried ? fmt::format("ok: {} will be retried now", id)
-                             : error_text(retried.error());
-            break;
+            std::string answer =
+                retried ? fmt::format("ok: {} will be retried now", id)
+                : retried.error() == queue::QueueError::held
+                    ? fmt::format("error: {} is on hold; release it first", id)
+                    : fmt::format("error: {} is not in the queue of a running hubd", id);
+            base::log_info("{}: administrator: {}", id, answer);
+            scheduler_due_ms_ = 0;
+            settings_.control->answer(std::move(answer));
+            return;
         }
-        case ControlVerb::remove: {
-            auto removed = scheduler_->remove(command.id);
-            if (removed) {
-                handle_actions(*removed);
-                answer = fmt::format("ok: {} deleted", id);
-            } else {
-                answer = error_text(removed.error());
+        case ControlVerb::hold:
+            if (queued && queued->held) {
+                settings_.control->answer(fmt::format("ok: {} already held", id));
+                return;
             }
+            if (queued) {
+                auto held = scheduler_->hold(command.id);
+                HUB_ASSERT(held.has_value());  // find() saw it a moment ago.
+            }
+            status = spool::MessageStatus::held;
             break;
-        }
+        case ControlVerb::release:
+            if (queued && !queued->held) {
+                settings_.control->answer(fmt::format("ok: {} is not held", id));
+                return;
+            }
+            status = spool::MessageStatus::released;
+            break;
+        case ControlVerb::remove:
+            status = spool::MessageStatus::deleted;
+            break;
+    }
+    // A message the scheduler does not have (not routable, or handed over to reports) is
+    // still in the spool: hubctl checked the id against it, so the record is written anyway.
+    control_pending_ = command;
+    spool_->append_message_status(command.id, status, wall_ms(), CommitWaiter{0, 0, false, true});
+}
+
+void Shard::on_admin_durable(const CommitOutcome& outcome) {
+    HUB_ASSERT(outcome.waiter.admin);
+    HUB_ASSERT(control_pending_ && control_pending_->id == outcome.id);
+    ControlCommand command = *control_pending_;
+    control_pending_.reset();
+    std::string id = command.id.to_string();
+    bool durable = outcome.status == CommitStatus::durable;
+    bool queued = scheduler_->find(command.id).has_value();
+    std::string answer;
+    switch (command.verb) {
+        case ControlVerb::hold:
+            if (!durable && queued) {
+                (void)scheduler_->release(command.id);  // Nothing on disk: undo.
+            }
+            answer = fmt::format("ok: {} held", id);
+            break;
+        case ControlVerb::release:
+            if (durable && queued) {
+                (void)scheduler_->release(command.id);
+            }
+            answer = fmt::format("ok: {} released", id);
+            break;
+        case ControlVerb::remove:
+            if (durable && queued) {
+                auto removed = scheduler_->remove(command.id);
+                HUB_ASSERT(removed.has_value());  // Still queued: find() said so.
+                handle_actions(*removed);
+            }
+            answer = fmt::format("ok: {} deleted", id);
+            break;
+        case ControlVerb::retry:
+        case ControlVerb::list:
+            HUB_PANIC("no record is written for retry or list");
+    }
+    if (!durable) {
+        answer =
+            fmt::format("error: {}: the spool write failed ({}); nothing changed", id,
+                        outcome.status == CommitStatus::no_space ? "spool full" : "write error");
     }
     base::log_info("{}: administrator: {}", id, answer);
     scheduler_due_ms_ = 0;
-    settings_.control->answer(std::move(answer));
+    if (settings_.control != nullptr) {
+        settings_.control->answer(std::move(answer));
+    }
+}
+
+// The scheduler's view for "hubctl queue list": one M line per message and one R line per
+// recipient (engine/control.h), newline-terminated.
+std::string Shard::list_for_control() const {
+    std::string out;
+    for (const queue::MessageSnapshot& message : scheduler_->list()) {
+        ListLine line;
+        line.id = message.id;
+        line.held = message.held;
+        out += format_list_line(line);
+        out += '\n';
+        for (const queue::RecipientSnapshot& recipient : message.recipients) {
+            ListLine r;
+            r.recipient = true;
+            r.id = message.id;
+            r.recipient_index = recipient.recipient_index;
+            r.state = std::string(queue::to_string(recipient.state));
+            r.attempt_count = recipient.attempt_count;
+            r.next_attempt_ms = recipient.next_attempt_ms;
+            r.destination = recipient.destination;
+            r.last_error = recipient.last_error;
+            out += format_list_line(r);
+            out += '\n';
+        }
+    }
+    return out;
 }
 
 void Shard::handle_actions(std::vector<queue::Action>& actions) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -106,9 +107,11 @@ private:
     void start_delivery();
     bool route_message(StoredMessage& stored) const;
     void queue_message(StoredMessage stored, queue::Origin origin,
-                       std::span<const spool::RecipientStatus> statuses = {});
+                       std::span<const spool::RecipientStatus> statuses = {}, bool held = false);
     void run_scheduler();
     void run_control();
+    void on_admin_durable(const CommitOutcome& outcome);
+    std::string list_for_control() const;
     void handle_actions(std::vector<queue::Action>& actions);
     void start_job(queue::Deliver& deliver);
     int segment_fd(std::uint8_t shard, std::uint32_t segment_seq) const;
@@ -188,6 +191,8 @@ private:
     smtp::ClientConfig client_config_;
     std::uint64_t scheduler_due_ms_ = 0;
     std::uint64_t report_counter_ = 0;
+    // hubctl's hold/release/delete whose message_status record is being committed.
+    std::optional<ControlCommand> control_pending_;
 };
 
 }  // namespace hub::engine

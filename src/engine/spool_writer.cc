@@ -53,6 +53,17 @@ void SpoolWriter::append(const spool::MessageMeta& meta, std::string_view receiv
     kick();
 }
 
+void SpoolWriter::append_message_status(const spool::QueueId& id, spool::MessageStatus status,
+                                        std::uint64_t time_unix_ms, CommitWaiter waiter) {
+    HUB_ASSERT(state_ != State::closed);
+    HUB_ASSERT(waiter.admin && !waiter.generated);
+    std::size_t offset_in_staging = staging_.size();
+    spool::append_message_status_record(id, status, time_unix_ms, staging_);
+    RecordLocation location{0, offset_in_staging, staging_.size() - offset_in_staging};
+    staged_.push_back(CommitOutcome{waiter, CommitStatus::failed, id, location});
+    kick();
+}
+
 void SpoolWriter::append_status(const spool::QueueId& id, std::uint32_t recipient_index,
                                 spool::RecipientStatus status) {
     HUB_ASSERT(state_ != State::closed);

@@ -26,6 +26,9 @@ struct CommitWaiter {
     std::uint32_t slot_index = 0;
     std::uint32_t generation = 0;
     bool generated = false;
+    // An administrator's hold/release/delete (a message_status record): the shard answers
+    // hubctl when it is durable.
+    bool admin = false;
 };
 
 enum class CommitStatus { durable, failed, no_space };
@@ -64,6 +67,12 @@ public:
     // recipient is tried again (at-least-once delivery).
     void append_status(const spool::QueueId& id, std::uint32_t recipient_index,
                        spool::RecipientStatus status);
+
+    // Queues a message_status record (hubctl queue hold/release/delete) for the next
+    // batch; its outcome is reported through finished() to waiter (admin set), like a
+    // message's, so that the administrator is answered only once the record is durable.
+    void append_message_status(const spool::QueueId& id, spool::MessageStatus status,
+                               std::uint64_t time_unix_ms, CommitWaiter waiter);
 
     // Handles a completion whose tag op is one of the spool_* ops.
     void on_completion(Op op, int result);

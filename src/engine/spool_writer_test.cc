@@ -180,5 +180,29 @@ TEST_F(SpoolWriterTest, LocationsReadBackAndStatusRecordsRetireRecipients) {
     EXPECT_EQ(after->messages[0].meta.id, outcomes[1].id);
 }
 
+TEST_F(SpoolWriterTest, MessageStatusRecordsAreAnsweredWhenDurable) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 3, 1 << 20);
+    writer.start();
+    append(writer, 0, 100);
+    append(writer, 1, 100);
+    std::vector<CommitOutcome> messages = run(writer);
+    ASSERT_EQ(messages.size(), 2u);
+    CommitWaiter admin{0, 0, false, true};
+    writer.append_message_status(messages[0].id, spool::MessageStatus::held, 1000, admin);
+    writer.append_message_status(messages[1].id, spool::MessageStatus::deleted, 1001, admin);
+    std::vector<CommitOutcome> outcomes = run(writer);
+    ASSERT_EQ(outcomes.size(), 2u);  // The administrator waits for each record.
+    for (std::size_t index = 0; index < 2; index++) {
+        EXPECT_TRUE(outcomes[index].waiter.admin);
+        EXPECT_EQ(outcomes[index].status, CommitStatus::durable);
+        EXPECT_EQ(outcomes[index].id, messages[index].id);
+    }
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    ASSERT_EQ(recovery->messages.size(), 1u);  // The deleted one is gone.
+    EXPECT_EQ(recovery->messages[0].meta.id, messages[0].id);
+    EXPECT_TRUE(recovery->messages[0].held);
+}
+
 }  // namespace
 }  // namespace hub::engine

@@ -46,6 +46,23 @@ bool space_low(const std::string& spool_dir, std::uint64_t reserve_bytes) {
     return free_bytes < reserve_bytes;
 }
 
+// A listing can be large; the client reads to the end, so send until done or it fails.
+void send_all(int client, std::string_view bytes) {
+    timeval timeout{5, 0};  // A client that stops reading cannot hold the supervisor.
+    setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    // Bounded: every pass sends at least one byte or returns.
+    while (!bytes.empty()) {
+        ssize_t sent = send(client, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR) {
+            continue;
+        }
+        if (sent <= 0) {
+            return;
+        }
+        bytes.remove_prefix(static_cast<std::size_t>(sent));
+    }
+}
+
 }  // namespace
 
 void block_signals() {
@@ -109,13 +126,26 @@ void ControlServer::serve(int client) {
     auto command = parse_control_line(std::string_view(line.data(), static_cast<std::size_t>(got)));
     if (!command) {
         answer = "error: " + command.error();
+    } else if (command->verb == ControlVerb::list) {
+        // Every shard in turn; each answers with its lines (or nothing), then one "ok".
+        for (ControlMailbox& mailbox : mailboxes_) {
+            auto reply = mailbox.call(*command, control_answer_timeout_ms);
+            if (!reply) {
+                answer = "error: a shard did not answer in time";
+                break;
+            }
+            answer += *reply;
+        }
+        if (answer.empty() || answer.back() == '\n') {
+            answer += "ok";
+        }
     } else {
         ControlMailbox& mailbox = mailboxes_[command->id.shard % mailboxes_.size()];
         auto reply = mailbox.call(*command, control_answer_timeout_ms);
         answer = reply ? *reply : std::string("error: the shard did not answer in time");
     }
     answer += "\n";
-    [[maybe_unused]] ssize_t sent = send(client, answer.data(), answer.size(), MSG_NOSIGNAL);
+    send_all(client, answer);
 }
 
 Supervisor::Supervisor(SupervisorSettings settings)

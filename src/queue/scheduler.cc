@@ -116,6 +116,7 @@ MessageInput input_from_recovered(const spool::RecoveredMessage& message,
     input.id = message.meta.id;
     input.arrival_unix_s = message.meta.arrival_unix_s;
     input.sender = message.meta.envelope.mail_from;
+    input.held = message.held;
     input.recipients.reserve(recipients.size());
     for (std::size_t i = 0; i < recipients.size(); i++) {
         input.recipients.push_back(
@@ -358,6 +359,19 @@ Result<void, AddError> Scheduler::add(MessageInput input, Origin origin, TimeMs 
         input.delay_warning_sent || (origin == Origin::recovered && message.warn_at_ms <= now);
     fill_recipients(message, input.recipients);
     index_.emplace(message.id, slot);
+    if (input.held) {
+        // Held before a restart (a durable message_status record): it stays held, with no
+        // timer, until release(); the lifetime is checked then, as for any release.
+        message.held = true;
+        for (Recipient& r : message.recipients) {
+            if (r.state == RecipientState::deferred) {
+                r.state = RecipientState::held;
+            }
+        }
+        refresh_timer(slot);
+        HUB_ASSERT(message.wake_ms == time_never && message.open_count > 0);
+        return {};
+    }
     // One draw per message: its recipients stay together, messages spread apart.
     std::uint64_t spread_ms =
         origin == Origin::recovered ? prng_.below(seconds_to_ms(config_.recovery_spread_s) + 1) : 0;

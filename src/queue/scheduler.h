@@ -114,6 +114,9 @@ struct MessageInput {
     std::string sender;                      // MAIL FROM, empty for the null sender.
     std::vector<RecipientInput> recipients;  // Envelope order: index = spool recipient index.
     bool delay_warning_sent = false;
+    // On hold by the administrator (recovery's view of the message_status records): every
+    // pending recipient starts held and nothing is scheduled until release().
+    bool held = false;
 };
 
 enum class Origin : std::uint8_t {
@@ -246,6 +249,9 @@ public:
     // (asserted: the engine routes before adding). Errors: see AddError.
     [[nodiscard]] Result<void, AddError> add(MessageInput message, Origin origin, TimeMs now);
     bool full() const { return index_.size() >= config_.messages_max; }
+    // How many more messages add() would take now (the engine reserves room for messages
+    // whose commit is in flight, so that none is refused after its 250).
+    std::size_t room() const { return config_.messages_max - index_.size(); }
     std::size_t message_count() const { return index_.size(); }
 
     // When tick() next has something to do: now if work is ready and a connection is

@@ -712,6 +712,68 @@ TEST_F(SchedulerTest, RestartFromRecoveredStatuses) {
     EXPECT_TRUE(engine.logged<DelayWarning>().empty());
 }
 
+TEST_F(SchedulerTest, RecoveredHoldStaysHeldUntilReleased) {
+    using spool::RecipientStatus;
+    TimeMs now = t0 + hour_ms;
+    spool::RecoveredMessage m = recovered(
+        1, t0_s, {RecipientStatus::delivered, RecipientStatus::pending, RecipientStatus::pending});
+    m.held = true;  // A durable "held" message_status record, as recovery reports it.
+    DestinationId routes[] = {no_destination, p2_, p1_};
+    MessageInput input = input_from_recovered(m, routes);
+    EXPECT_TRUE(input.held);
+    ASSERT_TRUE(s().add(std::move(input), Origin::recovered, now));
+    std::optional<MessageSnapshot> snapshot = s().find(qid(1));
+    ASSERT_TRUE(snapshot);
+    EXPECT_TRUE(snapshot->held);
+    EXPECT_EQ(snapshot->recipients[0].state, RecipientState::delivered);
+    EXPECT_EQ(snapshot->recipients[1].state, RecipientState::held);
+    EXPECT_EQ(snapshot->recipients[2].state, RecipientState::held);
+    EXPECT_EQ(s().next_due_ms(now), time_never);  // No timer: no retry, warning or expiry.
+    EXPECT_EQ(s().retry_now(qid(1)).error(), QueueError::held);
+
+    FakeEngine engine{s(), std::bind_front(always, Outcome::delivered)};
+    engine.now = now;
+    engine.run_until(now + 2 * day_ms);
+    EXPECT_EQ(engine.deliver_count, 0u);
+    EXPECT_TRUE(engine.log.empty());
+
+    ASSERT_TRUE(s().release(qid(1)));
+    engine.run_until(now + 2 * day_ms + minute_ms);
+    EXPECT_EQ(engine.attempted[key(qid(1), 1)], 1);  // Each pending recipient once.
+    EXPECT_EQ(engine.attempted[key(qid(1), 2)], 1);
+    EXPECT_EQ(engine.attempted.count(key(qid(1), 0)), 0u);
+    auto finished = engine.logged<Finished>();
+    ASSERT_EQ(finished.size(), 1u);
+    EXPECT_EQ(finished[0].second.delivered_count, 3u);
+}
+
+TEST_F(SchedulerTest, RecoveredHoldCanBeRemoved) {
+    using spool::RecipientStatus;
+    spool::RecoveredMessage m = recovered(1, t0_s, {RecipientStatus::pending});
+    m.held = true;
+    DestinationId routes[] = {p1_};
+    ASSERT_TRUE(s().add(input_from_recovered(m, routes), Origin::recovered, t0));
+    auto removed = s().remove(qid(1));
+    ASSERT_TRUE(removed);
+    ASSERT_EQ(only<Removed>(*removed).size(), 1u);
+    EXPECT_EQ(only<Finished>(*removed).size(), 1u);
+    EXPECT_FALSE(s().find(qid(1)));
+    EXPECT_EQ(s().message_count(), 0u);
+}
+
+TEST_F(SchedulerTest, RoomCountsDownToFull) {
+    Config config;
+    config.messages_max = 2;
+    make(config);
+    EXPECT_EQ(s().room(), 2u);
+    add(1, {p1_});
+    EXPECT_EQ(s().room(), 1u);
+    add(2, {p1_});
+    EXPECT_EQ(s().room(), 0u);
+    EXPECT_TRUE(s().full());
+    EXPECT_EQ(s().add(message(3, {p1_}), Origin::received, t0).error(), AddError::queue_full);
+}
+
 TEST_F(SchedulerTest, RestartSpreadsRecoveredMessages) {
     using spool::RecipientStatus;
     Config config;

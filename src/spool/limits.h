@@ -26,6 +26,7 @@ inline constexpr std::uint32_t tls_bits_max = 65535;
 inline constexpr std::uint32_t queue_id_bytes = 9;
 inline constexpr std::uint32_t segment_header_payload_bytes = 8;
 inline constexpr std::uint32_t status_payload_bytes = queue_id_bytes + 4 + 1;
+inline constexpr std::uint32_t message_status_payload_bytes = queue_id_bytes + 1 + 8;
 inline constexpr std::uint32_t message_payload_bytes_max = meta_bytes_max + 4 + content_bytes_max;
 
 // Recovery.

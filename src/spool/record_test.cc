@@ -321,6 +321,88 @@ TEST(MessageId, FindsTheFirstFieldInTheHeaderSectionOnly) {
     EXPECT_EQ(extract_message_id(deep), "");
 }
 
+TEST(Record, MessageStatusRecordLayoutIsVersionTwo) {
+    std::string out;
+    append_message_status_record(QueueId{1, 2, 3}, MessageStatus::held, 0x0102030405060708u, out);
+    ASSERT_EQ(out.size(), 48u);  // 16 + 18 + 8 = 42, padded to 48.
+    EXPECT_EQ(out[4], 4);        // type message_status
+    EXPECT_EQ(out[5], 2);        // introduced in format version 2
+    EXPECT_EQ(out.substr(8, 4), std::string("\x12\0\0\0", 4));
+    EXPECT_EQ(out.substr(16, 9), std::string("\x01\x02\0\0\0\x03\0\0\0", 9));
+    EXPECT_EQ(out[25], 1);  // held
+    EXPECT_EQ(out.substr(26, 8), std::string("\x08\x07\x06\x05\x04\x03\x02\x01", 8));
+    EXPECT_EQ(out.substr(34, 8), std::string("\x12\0\0\0END1", 8));
+    EXPECT_EQ(out.substr(42), std::string(6, '\0'));
+    // The older types keep version 1, so a segment without admin records is unchanged.
+    std::string status;
+    append_status_record(QueueId{1, 2, 3}, 0, RecipientStatus::delivered, status);
+    EXPECT_EQ(status[5], 1);
+}
+
+TEST(Record, MessageStatusRecordsRoundTripInOrder) {
+    std::string segment;
+    append_segment_header(0, 1, segment);
+    append_message_record(sample_meta(QueueId{0, 1, 0}), "", "x", segment);
+    std::size_t held_at = segment.size();
+    append_message_status_record(QueueId{0, 1, 0}, MessageStatus::held, 1000, segment);
+    std::size_t status_at = segment.size();
+    append_status_record(QueueId{0, 1, 0}, 1, RecipientStatus::delivered, segment);
+    std::size_t released_at = segment.size();
+    append_message_status_record(QueueId{0, 1, 0}, MessageStatus::released, 2000, segment);
+    append_message_status_record(QueueId{7, 8, 9}, MessageStatus::deleted, 3000, segment);
+    DecodedSegment decoded = decode_segment(as_span(segment));
+    EXPECT_EQ(decoded.summary.problem, SegmentProblem::none) << decoded.summary.problem_detail;
+    EXPECT_EQ(decoded.summary.valid_bytes, segment.size());
+    ASSERT_EQ(decoded.message_statuses.size(), 3u);
+    ASSERT_EQ(decoded.statuses.size(), 1u);
+    EXPECT_EQ(decoded.statuses[0].record_offset, status_at);
+    const MessageStatusUpdate& held = decoded.message_statuses[0];
+    EXPECT_EQ(held.id, (QueueId{0, 1, 0}));
+    EXPECT_EQ(held.status, MessageStatus::held);
+    EXPECT_EQ(held.time_unix_ms, 1000u);
+    EXPECT_EQ(held.record_offset, held_at);
+    EXPECT_EQ(decoded.message_statuses[1].status, MessageStatus::released);
+    EXPECT_EQ(decoded.message_statuses[1].record_offset, released_at);
+    EXPECT_EQ(decoded.message_statuses[2].status, MessageStatus::deleted);
+    EXPECT_EQ(decoded.message_statuses[2].id, (QueueId{7, 8, 9}));
+    EXPECT_EQ(decoded.message_statuses[2].time_unix_ms, 3000u);
+}
+
+TEST(Record, VersionsArePairedWithTypes) {
+    struct Case {
+        const char* name;
+        bool admin;      // Patch a message_status record (else a status record).
+        std::size_t at;  // Byte offset within the record.
+        char value;
+    };
+    const Case cases[] = {
+        {"message_status claiming version 1", true, 5, 1},
+        {"message_status claiming version 3", true, 5, 3},
+        {"status claiming version 2", false, 5, 2},
+        {"unknown message status code", true, 25, 4},
+        {"message status code zero", true, 25, 0},
+        {"record type 5", true, 4, 5},
+    };
+    for (const Case& c : cases) {
+        std::string segment;
+        append_segment_header(0, 1, segment);
+        std::size_t record = segment.size();
+        if (c.admin) {
+            append_message_status_record(QueueId{0, 1, 0}, MessageStatus::held, 5, segment);
+        } else {
+            append_status_record(QueueId{0, 1, 0}, 0, RecipientStatus::delivered, segment);
+        }
+        // A record after it, so that the damage is in the middle, not a torn tail.
+        append_status_record(QueueId{0, 1, 0}, 0, RecipientStatus::delivered, segment);
+        segment[record + c.at] = c.value;
+        reseal(segment, record);  // The checksum is right: only the check of the field fails.
+        DecodedSegment decoded = decode_segment(as_span(segment));
+        EXPECT_EQ(decoded.summary.problem, SegmentProblem::corrupt_record) << c.name;
+        EXPECT_EQ(decoded.summary.valid_bytes, record) << c.name;
+        EXPECT_TRUE(decoded.message_statuses.empty()) << c.name;
+    }
+}
+
 // Regenerates the fuzzer's seed corpus when HUB_WRITE_SPOOL_SEEDS=1; otherwise checks that
 // the checked-in seeds still decode cleanly (a format change must refresh them).
 TEST(FuzzSeeds, WriteOrCheck) {
@@ -341,6 +423,11 @@ TEST(FuzzSeeds, WriteOrCheck) {
     seeds.emplace_back("mixed.seg", mixed);
     std::string torn = mixed.substr(0, mixed.size() - 13);
     seeds.emplace_back("torn-tail.seg", torn);
+    std::string admin = one;
+    append_message_status_record(QueueId{0, 1, 0}, MessageStatus::held, 1700000000000, admin);
+    append_message_status_record(QueueId{0, 1, 0}, MessageStatus::released, 1700000001000, admin);
+    append_message_status_record(QueueId{0, 1, 0}, MessageStatus::deleted, 1700000002000, admin);
+    seeds.emplace_back("message-status.seg", admin);
 
     const char* write = std::getenv("HUB_WRITE_SPOOL_SEEDS");
     for (const auto& [name, bytes] : seeds) {

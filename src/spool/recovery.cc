@@ -189,10 +189,45 @@ Result<std::vector<std::uint32_t>, int> list_numbers(int fd, Parse parse, std::s
     return numbers;
 }
 
-// Decodes one segment file into recovery; statuses are collected for later.
+// A status or message_status record, in spool order, waiting for its message.
+struct PendingEvent {
+    QueueId id;
+    StatusEvent event;
+};
+
+// Appends a decoded segment's status and message_status records to events in file order.
+void collect_events(const DecodedSegment& segment, std::vector<PendingEvent>& events) {
+    const auto& statuses = segment.statuses;
+    const auto& admin = segment.message_statuses;
+    std::size_t s = 0;
+    std::size_t a = 0;
+    // Bounded: each pass takes one record from one of the two lists.
+    while (s < statuses.size() || a < admin.size()) {
+        bool take_status = a == admin.size() || (s < statuses.size() && statuses[s].record_offset <
+                                                                            admin[a].record_offset);
+        PendingEvent pending;
+        if (take_status) {
+            const StatusUpdate& status = statuses[s++];
+            pending.id = status.id;
+            pending.event.type = RecordType::status;
+            pending.event.recipient_index = status.recipient_index;
+            pending.event.recipient_status = status.status;
+        } else {
+            const MessageStatusUpdate& update = admin[a++];
+            pending.id = update.id;
+            pending.event.type = RecordType::message_status;
+            pending.event.message_status = update.status;
+            pending.event.time_unix_ms = update.time_unix_ms;
+        }
+        events.push_back(pending);
+    }
+    HUB_ASSERT(s == statuses.size() && a == admin.size());
+}
+
+// Decodes one segment file into recovery; status events are collected for later.
 Result<void, RecoveryFailure> scan_segment(int shard_fd, const std::string& path, SegmentName name,
                                            Recovery& recovery,
-                                           std::vector<StatusUpdate>& statuses) {
+                                           std::vector<PendingEvent>& statuses) {
     std::string leaf = path.substr(path.rfind('/') + 1);
     int fd = ::openat(shard_fd, leaf.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     int open_errno = fd < 0 ? errno : 0;
@@ -227,7 +262,7 @@ Result<void, RecoveryFailure> scan_segment(int shard_fd, const std::string& path
         message.segment_path = path;
         recovery.messages.push_back(std::move(message));
     }
-    statuses.insert(statuses.end(), result.decoded.statuses.begin(), result.decoded.statuses.end());
+    collect_events(result.decoded, statuses);
     recovery.segments.push_back(std::move(result.decoded.summary));
     return {};
 }
@@ -239,9 +274,40 @@ struct IdOrder {
     }
 };
 
+// Applies one event to its message: a recipient's final status, or the administrator's
+// hold, release or delete (deleted is final for the whole message).
+void apply_event(const StatusEvent& event, RecoveredMessage& message, bool& deleted) {
+    message.history.push_back(event);
+    switch (event.type) {
+        case RecordType::status:
+            if (event.recipient_index < message.recipient_status.size()) {
+                message.recipient_status[event.recipient_index] = event.recipient_status;
+            }
+            return;
+        case RecordType::message_status:
+            switch (event.message_status) {
+                case MessageStatus::held:
+                    message.held = true;
+                    return;
+                case MessageStatus::released:
+                    message.held = false;
+                    return;
+                case MessageStatus::deleted:
+                    deleted = true;
+                    return;
+            }
+            HUB_PANIC("unknown MessageStatus");
+        case RecordType::segment_header:
+        case RecordType::message:
+            break;
+    }
+    HUB_PANIC("not a status event");
+}
+
 // Drops later copies of an id (a compaction that crashed before deleting its source
-// leaves two), applies the status records, and keeps only live messages.
-void apply_statuses(Recovery& recovery, const std::vector<StatusUpdate>& statuses) {
+// leaves two), applies the status records, and keeps only live messages: not deleted, and
+// with a recipient still pending.
+void apply_statuses(Recovery& recovery, const std::vector<PendingEvent>& statuses) {
     std::vector<std::pair<QueueId, std::size_t>> index;  // id -> position in messages.
     index.reserve(recovery.messages.size());
     for (std::size_t i = 0; i < recovery.messages.size(); i++) {
@@ -255,21 +321,23 @@ void apply_statuses(Recovery& recovery, const std::vector<StatusUpdate>& statuse
             keep[index[i].second] = false;  // stable_sort: the first in spool order stays.
         }
     }
-    for (const StatusUpdate& status : statuses) {
+    std::vector<bool> deleted(recovery.messages.size(), false);
+    for (const PendingEvent& status : statuses) {
         auto found = std::lower_bound(index.begin(), index.end(),
                                       std::pair<QueueId, std::size_t>(status.id, 0), by_id);
         if (found == index.end() || !(found->first == status.id)) {
             continue;  // Its message record is in a segment already deleted.
         }
-        RecoveredMessage& message = recovery.messages[found->second];
-        if (status.recipient_index < message.recipient_status.size()) {
-            message.recipient_status[status.recipient_index] = status.status;
+        bool message_deleted = false;
+        apply_event(status.event, recovery.messages[found->second], message_deleted);
+        if (message_deleted) {
+            deleted[found->second] = true;
         }
     }
     std::vector<RecoveredMessage> live;
     for (std::size_t i = 0; i < recovery.messages.size(); i++) {
         const auto& states = recovery.messages[i].recipient_status;
-        if (keep[i] &&
+        if (keep[i] && !deleted[i] &&
             std::find(states.begin(), states.end(), RecipientStatus::pending) != states.end()) {
             live.push_back(std::move(recovery.messages[i]));
         }
@@ -296,7 +364,7 @@ void count_live(Recovery& recovery) {
 // Scans one shard directory; records the next free sequence in recovery.
 Result<void, RecoveryFailure> scan_shard(int spool_fd, const std::string& spool_dir,
                                          std::uint32_t shard, Recovery& recovery,
-                                         std::vector<StatusUpdate>& statuses) {
+                                         std::vector<PendingEvent>& statuses) {
     std::string shard_name = fmt::format("shard-{}", shard);
     std::string shard_path = spool_dir + "/" + shard_name;
     int fd = ::openat(spool_fd, shard_name.c_str(),
@@ -352,7 +420,7 @@ Result<Recovery, RecoveryFailure> recover(const std::string& spool_dir, std::uin
     }
     Recovery recovery;
     recovery.next_segment_seq.assign(shard_count, 0);
-    std::vector<StatusUpdate> statuses;
+    std::vector<PendingEvent> statuses;
     for (std::uint32_t shard : *shards) {
         auto scanned = scan_shard(spool_fd.get(), spool_dir, shard, recovery, statuses);
         if (!scanned) {

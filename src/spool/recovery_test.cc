@@ -288,6 +288,56 @@ TEST_F(SpoolDir, StatusRecordsEndAMessagesLife) {
     EXPECT_EQ(ids(recovery), (std::vector<std::string>{b.to_string(), c.to_string()}));
 }
 
+TEST_F(SpoolDir, MessageStatusRecordsHoldReleaseAndDelete) {
+    QueueId a{0, 1, 0};
+    QueueId b{0, 1, 1};
+    QueueId c{0, 1, 2};
+    std::string first = segment(0, 1, 3);
+    append_message_status_record(a, MessageStatus::held, 1000, first);
+    append_message_status_record(b, MessageStatus::held, 1001, first);
+    append_status_record(b, 0, RecipientStatus::delivered, first);
+    append_message_status_record(b, MessageStatus::released, 1002, first);
+    append_message_status_record(c, MessageStatus::deleted, 1003, first);
+    write_file(path(0, 1), first);
+    Recovery recovery = recover_ok();
+    // c is gone although none of its recipients reached a final status.
+    ASSERT_EQ(ids(recovery), (std::vector<std::string>{a.to_string(), b.to_string()}));
+    EXPECT_TRUE(recovery.messages[0].held);
+    EXPECT_FALSE(recovery.messages[1].held);
+    // b's history, in file order, statuses interleaved with the administrator's records.
+    const auto& history = recovery.messages[1].history;
+    ASSERT_EQ(history.size(), 3u);
+    EXPECT_EQ(history[0].type, RecordType::message_status);
+    EXPECT_EQ(history[0].message_status, MessageStatus::held);
+    EXPECT_EQ(history[0].time_unix_ms, 1001u);
+    EXPECT_EQ(history[1].type, RecordType::status);
+    EXPECT_EQ(history[1].recipient_index, 0u);
+    EXPECT_EQ(history[1].recipient_status, RecipientStatus::delivered);
+    EXPECT_EQ(history[2].message_status, MessageStatus::released);
+    EXPECT_EQ(recovery.segments[0].live_count, 2u);
+
+    // Later records in a later segment win: a released, b held again (as hubctl writes
+    // them into a stopped hub's spool, in a new segment of the owning shard's directory).
+    std::string second;
+    append_segment_header(0, 2, second);
+    append_message_status_record(a, MessageStatus::released, 2000, second);
+    append_message_status_record(b, MessageStatus::held, 2001, second);
+    write_file(path(0, 2), second);
+    recovery = recover_ok();
+    ASSERT_EQ(recovery.messages.size(), 2u);
+    EXPECT_FALSE(recovery.messages[0].held);
+    EXPECT_TRUE(recovery.messages[1].held);
+    EXPECT_EQ(recovery.messages[0].history.size(), 2u);
+    EXPECT_EQ(recovery.next_segment_seq, (std::vector<std::uint32_t>{3}));
+
+    // A torn admin record does not count: b is released again.
+    write_file(path(0, 2), second.substr(0, second.size() - 5));
+    recovery = recover_ok();
+    ASSERT_EQ(recovery.messages.size(), 2u);
+    EXPECT_FALSE(recovery.messages[0].held);
+    EXPECT_FALSE(recovery.messages[1].held);
+}
+
 TEST_F(SpoolDir, DuplicateIdsKeepTheFirstCopy) {
     // A compaction that crashed after copying a message and before deleting its source.
     QueueId id{0, 0, 0};

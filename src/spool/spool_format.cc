@@ -31,7 +31,24 @@ namespace {
 
 inline constexpr std::uint32_t record_magic = 0x31524248u;   // "HBR1" as stored, LE.
 inline constexpr std::uint32_t trailer_magic = 0x31444E45u;  // "END1" as stored, LE.
-inline constexpr std::uint8_t format_version = 1;
+// The version each record type was introduced in; a record carries exactly that one, so
+// that segments without newer types stay readable by older readers (spool_format.h).
+inline constexpr std::uint8_t format_version_max = 2;
+
+constexpr std::uint8_t record_version(RecordType type) {
+    switch (type) {
+        case RecordType::segment_header:
+        case RecordType::message:
+        case RecordType::status:
+            return 1;
+        case RecordType::message_status:
+            return 2;
+    }
+    return 0;  // Not a type: no version matches it.
+}
+static_assert(record_version(RecordType::message_status) == format_version_max);
+inline constexpr std::uint8_t record_type_code_max =
+    static_cast<std::uint8_t>(RecordType::message_status);
 static_assert(record_magic == ('H' | ('B' << 8) | ('R' << 16) | (std::uint32_t{'1'} << 24)));
 static_assert(trailer_magic == ('E' | ('N' << 8) | ('D' << 16) | (std::uint32_t{'1'} << 24)));
 
@@ -171,7 +188,7 @@ void finish_record(std::string& out, std::size_t start, RecordType type) {
     char* header = out.data() + start;
     store_u32(header, record_magic);
     header[4] = static_cast<char>(type);
-    header[5] = static_cast<char>(format_version);
+    header[5] = static_cast<char>(record_version(type));
     header[6] = 0;
     header[7] = 0;
     store_u32(header + 8, static_cast<std::uint32_t>(payload_bytes));
@@ -209,6 +226,7 @@ struct RecordBody {
     SegmentName segment;
     RecoveredMessage message;
     StatusUpdate status;
+    MessageStatusUpdate message_status;
     std::string content;
 };
 
@@ -339,6 +357,24 @@ void parse_status(PayloadReader& reader, RecordBody& body) {
     }
 }
 
+void parse_message_status(PayloadReader& reader, RecordBody& body) {
+    body.message_status.id = reader.id();
+    std::uint8_t status = reader.u8();
+    body.message_status.time_unix_ms = reader.u64();
+    if (!reader.ok()) {
+        return;
+    }
+    switch (status) {
+        case static_cast<std::uint8_t>(MessageStatus::held):
+        case static_cast<std::uint8_t>(MessageStatus::released):
+        case static_cast<std::uint8_t>(MessageStatus::deleted):
+            body.message_status.status = static_cast<MessageStatus>(status);
+            return;
+        default:
+            reader.fail(Verdict::corrupt, fmt::format("message status code {} is unknown", status));
+    }
+}
+
 void parse_recipients(PayloadReader& reader, smtp::Envelope& envelope) {
     std::uint32_t count = reader.u32();
     if (reader.ok() && (count == 0 || count > recipients_count_max)) {
@@ -422,8 +458,9 @@ std::string describe_offset(std::uint64_t offset, std::string_view what) {
 // Checks the fixed header fields; returns the payload length bound error, if any.
 bool check_header(RecordType type, std::uint8_t version, std::uint16_t reserved,
                   std::uint32_t payload_bytes, std::string& detail) {
-    if (version != format_version || reserved != 0) {
-        detail = fmt::format("version {} reserved {}: not format 1", version, reserved);
+    if (version != record_version(type) || reserved != 0) {
+        detail = fmt::format("type {} version {} reserved {}: not a record of format {} or older",
+                             static_cast<int>(type), version, reserved, format_version_max);
         return false;
     }
     bool length_ok = false;
@@ -437,6 +474,9 @@ bool check_header(RecordType type, std::uint8_t version, std::uint16_t reserved,
             break;
         case RecordType::status:
             length_ok = payload_bytes == status_payload_bytes;
+            break;
+        case RecordType::message_status:
+            length_ok = payload_bytes == message_status_payload_bytes;
             break;
     }
     if (!length_ok) {
@@ -520,7 +560,7 @@ bool read_record_header(ByteSource& source, std::uint64_t offset, RecordHeader& 
     header.header_crc = crc32c_extend(
         0, std::span<const char>(bytes + crc_covered_header_offset, crc_covered_header_bytes));
     result.verdict = Verdict::corrupt;
-    if (load_u32(bytes) != record_magic || type_code < 1 || type_code > 3) {
+    if (load_u32(bytes) != record_magic || type_code < 1 || type_code > record_type_code_max) {
         result.detail = describe_offset(offset, "bad magic or record type");
         return false;
     }
@@ -544,6 +584,9 @@ void read_payload(PayloadReader& reader, const RecordHeader& header, const Recor
             break;
         case RecordType::status:
             parse_status(reader, body);
+            break;
+        case RecordType::message_status:
+            parse_message_status(reader, body);
             break;
     }
     if (reader.ok() && reader.left() != 0) {
@@ -632,7 +675,12 @@ bool take_record(const DecodeOptions& options, std::uint64_t offset, const Recor
             summary.message_count++;
             return true;
         case RecordType::status:
+            body.status.record_offset = offset;
             segment.statuses.push_back(body.status);
+            return true;
+        case RecordType::message_status:
+            body.message_status.record_offset = offset;
+            segment.message_statuses.push_back(body.message_status);
             return true;
     }
     HUB_PANIC("unknown RecordType");
@@ -710,6 +758,32 @@ void append_status_record(const QueueId& id, std::uint32_t recipient_index, Reci
     writer.u8(static_cast<std::uint8_t>(status));
     HUB_ASSERT(out.size() - start == record_header_bytes + status_payload_bytes);
     finish_record(out, start, RecordType::status);
+}
+
+void append_message_status_record(const QueueId& id, MessageStatus status,
+                                  std::uint64_t time_unix_ms, std::string& out) {
+    HUB_ASSERT(status == MessageStatus::held || status == MessageStatus::released ||
+               status == MessageStatus::deleted);
+    std::size_t start = out.size();
+    begin_record(out);
+    Writer writer(out);
+    writer.id(id);
+    writer.u8(static_cast<std::uint8_t>(status));
+    writer.u64(time_unix_ms);
+    HUB_ASSERT(out.size() - start == record_header_bytes + message_status_payload_bytes);
+    finish_record(out, start, RecordType::message_status);
+}
+
+std::string_view to_string(MessageStatus status) {
+    switch (status) {
+        case MessageStatus::held:
+            return "held";
+        case MessageStatus::released:
+            return "released";
+        case MessageStatus::deleted:
+            return "deleted";
+    }
+    HUB_PANIC("unknown MessageStatus");
 }
 
 Result<std::span<const char>, int> SpanSource::read(std::uint64_t offset, std::size_t count) {

@@ -10,11 +10,12 @@
 // torn tail was never acknowledged, because 250 is sent only after an fdatasync covering
 // the whole record.
 //
-// Record layout, format version 1. All integers are little-endian; offsets are from the
+// Record layout. All integers are little-endian; offsets are from the
 // record start, which is always a multiple of 8 in the file.
 //   0  u32 magic          "HBR1" (the bytes 'H' 'B' 'R' '1', i.e. 0x31524248)
-//   4  u8  type           1 segment_header, 2 message, 3 status
-//   5  u8  version        1
+//   4  u8  type           1 segment_header, 2 message, 3 status, 4 message_status
+//   5  u8  version        the format version that introduced the type: 1 for types 1-3,
+//                         2 for type 4 (see "Versions" below)
 //   6  u16 reserved       0
 //   8  u32 payload_bytes  P (bounded per type, see limits.h)
 //  12  u32 crc32c         CRC-32C over bytes 4..11 (type, version, reserved, payload_bytes)
@@ -43,11 +44,27 @@
 //            exactly after the content.
 //   status (P = 14): u8 id.shard, u32 id.segment_seq, u32 id.ordinal,
 //            u32 recipient_index, u8 status (1 delivered, 2 bounced)
+//   message_status (P = 18, version 2): u8 id.shard, u32 id.segment_seq, u32 id.ordinal,
+//            u8 status (1 held, 2 released, 3 deleted), u64 time_unix_ms
+//            A per-message status set by the administrator (hubctl queue hold, release,
+//            delete). Like a status record it names a message in any segment, and a
+//            compaction copies it forward with the message it names, in order.
+// Versions. Each record carries the version of the format that introduced its type, and a
+// reader requires exactly that version for the type, so a segment without message_status
+// records is byte-for-byte a version 1 segment and an older hubd reads it. A version 1
+// reader stops at a message_status record as if it were damage (it keeps the records before
+// it): downgrading hubd after an administrator used hold/release/delete is not supported.
 // In a segment the first record is the segment header, naming the file's own shard and
 // sequence, and no other record is a segment header. A message's id need not name the
 // segment it is stored in (the writer keeps ids handed out before a rotation, and a
 // compaction copies messages with their ids); recovery keeps the first copy of an id.
-// Status records may name a message in any segment.
+// Status records may name a message in any segment. Recovery applies status and
+// message_status records in spool order (shard directories in number order, segments in
+// sequence order, records in file order); for a message's admin records this is the order
+// they were written in as long as the shard count stays the same, because they are written
+// by the shard that owns the message (id.shard % shards), or by hubctl into that shard's
+// directory. XXX: after a change of the shard count a release written by the new owner can
+// sort before an older hold in another directory; hold it again, or release it again.
 #pragma once
 
 #include <cstdint>
@@ -89,7 +106,17 @@ struct MessageMeta {
     smtp::TlsFacts tls;
 };
 
-enum class RecordType : std::uint8_t { segment_header = 1, message = 2, status = 3 };
+enum class RecordType : std::uint8_t {
+    segment_header = 1,
+    message = 2,
+    status = 3,
+    message_status = 4,
+};
+
+// A message-wide status set by the administrator, stored in a message_status record. The
+// latest held/released decides whether a recovered message is held; deleted drops it.
+enum class MessageStatus : std::uint8_t { held = 1, released = 2, deleted = 3 };
+std::string_view to_string(MessageStatus status);
 
 // A recipient's state. Status records carry only the final ones (delivered, bounced);
 // pending is what a recipient without a status record is.
@@ -114,10 +141,24 @@ void append_message_record(const MessageMeta& meta, std::string_view received_he
 void append_status_record(const QueueId& id, std::uint32_t recipient_index, RecipientStatus status,
                           std::string& out);
 
+// Appends a message_status record: the administrator set message id's status at
+// time_unix_ms (shown by hubctl queue show).
+void append_message_status_record(const QueueId& id, MessageStatus status,
+                                  std::uint64_t time_unix_ms, std::string& out);
+
 // File name of a segment relative to the spool directory: "shard-0/0000002a.seg".
 std::string segment_relative_path(std::uint8_t shard, std::uint32_t segment_seq);
 
 enum class RecoveryError { unreadable_dir, unreadable_file };
+
+// One status or message_status record about a message, as recovery met it.
+struct StatusEvent {
+    RecordType type = RecordType::status;  // status (one recipient) or message_status.
+    std::uint32_t recipient_index = 0;     // status only.
+    RecipientStatus recipient_status = RecipientStatus::pending;  // status only.
+    MessageStatus message_status = MessageStatus::held;           // message_status only.
+    std::uint64_t time_unix_ms = 0;  // message_status only: status records keep no time.
+};
 
 struct RecoveredMessage {
     MessageMeta meta;
@@ -129,6 +170,11 @@ struct RecoveredMessage {
     // One per envelope recipient, in envelope order: pending until a status record says
     // otherwise. A message is live while any recipient is pending.
     std::vector<RecipientStatus> recipient_status;
+    // The administrator's hold, as the latest held/released message_status record says.
+    // (A deleted message is not recovered at all.)
+    bool held = false;
+    // Every status and message_status record naming this message, in spool order.
+    std::vector<StatusEvent> history;
 };
 
 // Why a segment's valid prefix ends before the end of its file.
@@ -191,6 +237,14 @@ struct StatusUpdate {
     QueueId id;
     std::uint32_t recipient_index = 0;
     RecipientStatus status = RecipientStatus::pending;
+    std::uint64_t record_offset = 0;  // Where the record is in its segment.
+};
+
+struct MessageStatusUpdate {
+    QueueId id;
+    MessageStatus status = MessageStatus::held;
+    std::uint64_t time_unix_ms = 0;
+    std::uint64_t record_offset = 0;  // Where the record is in its segment.
 };
 
 struct DecodeOptions {
@@ -206,7 +260,10 @@ struct DecodedSegment {
     // all pending (statuses are applied across segments by recover()).
     std::vector<RecoveredMessage> messages;
     std::vector<StatusUpdate> statuses;  // Status records of the valid prefix, in order.
-    std::vector<std::string> contents;   // Parallel to messages when keep_content.
+    // message_status records of the valid prefix, in order (interleave with statuses by
+    // record_offset for the exact order).
+    std::vector<MessageStatusUpdate> message_statuses;
+    std::vector<std::string> contents;  // Parallel to messages when keep_content.
 };
 
 // Decodes a whole segment image. Never fails: what does not decode ends the valid prefix

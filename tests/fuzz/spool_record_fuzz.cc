@@ -22,29 +22,37 @@ void check_reencodes(std::span<const char> bytes, const DecodedSegment& decoded)
     if (decoded.summary.valid_bytes == 0) {
         return;
     }
-    // Rebuild the prefix: header, then messages and statuses in file order.
+    // Rebuild the prefix: header, then messages, statuses and message statuses in file
+    // order (each knows its offset).
     std::string again;
     hub::spool::append_segment_header(decoded.summary.shard, decoded.summary.segment_seq, again);
     std::size_t m = 0;
     std::size_t s = 0;
+    std::size_t a = 0;
     while (again.size() < decoded.summary.valid_bytes) {
-        bool message_next =
-            m < decoded.messages.size() && decoded.messages[m].record_offset == again.size();
-        if (message_next) {
+        if (m < decoded.messages.size() && decoded.messages[m].record_offset == again.size()) {
             hub::spool::append_message_record(decoded.messages[m].meta, decoded.contents[m], "",
                                               again);
             m++;
-        } else {
-            HUB_ASSERT(s < decoded.statuses.size());
+        } else if (s < decoded.statuses.size() &&
+                   decoded.statuses[s].record_offset == again.size()) {
             const auto& status = decoded.statuses[s];
             hub::spool::append_status_record(status.id, status.recipient_index, status.status,
                                              again);
             s++;
+        } else {
+            HUB_ASSERT(a < decoded.message_statuses.size());
+            const auto& status = decoded.message_statuses[a];
+            HUB_ASSERT(status.record_offset == again.size());
+            hub::spool::append_message_status_record(status.id, status.status, status.time_unix_ms,
+                                                     again);
+            a++;
         }
     }
     HUB_ASSERT(again.size() == decoded.summary.valid_bytes);
     HUB_ASSERT(std::string_view(bytes.data(), again.size()) == again);
-    HUB_ASSERT(m == decoded.messages.size() && s == decoded.statuses.size());
+    HUB_ASSERT(m == decoded.messages.size() && s == decoded.statuses.size() &&
+               a == decoded.message_statuses.size());
 }
 
 }  // namespace

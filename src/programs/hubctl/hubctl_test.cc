@@ -142,9 +142,11 @@ TEST_F(HubctlTest, TsvListsLiveMessagesAndPendingRecipients) {
     EXPECT_EQ(result.err, "");
     std::vector<std::string> lines = lines_of(result.out);
     ASSERT_EQ(lines.size(), 3u) << result.out;
-    EXPECT_EQ(lines[0], "#queue_id\tsender\trecipients\tsize_bytes\tage_s\tmessage_id");
+    EXPECT_EQ(lines[0],
+              "#queue_id\tsender\trecipients\tsize_bytes\tage_s\tmessage_"
+              "id\theld\tstates\tdelivered_as\tview");
     std::vector<std::string> a = split(lines[1], '\t');
-    ASSERT_EQ(a.size(), 6u) << lines[1];
+    ASSERT_EQ(a.size(), 10u) << lines[1];
     EXPECT_EQ(a[0], "0000000000000000");
     EXPECT_EQ(a[1], "alice@partner1.gov.uk");
     EXPECT_EQ(a[2], "bob@partner2.gov.uk.lgolhub.net");  // The delivered one is not shown.
@@ -154,8 +156,12 @@ TEST_F(HubctlTest, TsvListsLiveMessagesAndPendingRecipients) {
     EXPECT_GE(std::stoul(a[4]), 1000u);
     EXPECT_LT(std::stoul(a[4]), 1000u + 120u);
     EXPECT_EQ(a[5], "<a@partner1>");
+    EXPECT_EQ(a[6], "0");       // Not held.
+    EXPECT_EQ(a[7], "queued");  // A stopped hub: the spool cannot tell active from deferred.
+    EXPECT_EQ(a[8], "bob@partner2.gov.uk.lgolhub.net");  // No partner table: as received.
+    EXPECT_EQ(a[9], "stopped");
     std::vector<std::string> c = split(lines[2], '\t');
-    ASSERT_EQ(c.size(), 6u) << lines[2];
+    ASSERT_EQ(c.size(), 10u) << lines[2];
     EXPECT_EQ(c[0], "0100000007000000");
     EXPECT_EQ(c[1], "<>");
     EXPECT_EQ(c[2], "\"a\\x2cb\"@partner1.gov.uk,tab\\there@x");
@@ -168,7 +174,9 @@ TEST_F(HubctlTest, TextLooksLikeMailq) {
     Outcome result = run("queue list --spool " + spool_.string());  // Options after the command.
     ASSERT_EQ(result.status, 0) << result.err;
     std::vector<std::string> lines = lines_of(result.out);
-    ASSERT_EQ(lines.size(), 9u) << result.out;
+    ASSERT_EQ(lines.size(), 10u) << result.out;
+    EXPECT_EQ(lines[0].substr(0, 21), "-- hubd is stopped: s");
+    lines.erase(lines.begin());
     EXPECT_EQ(lines[0], "-Queue ID------- --Size-- ----Arrival Time---- -Sender/Recipient-------");
     EXPECT_EQ(lines[1].substr(0, 26), "0000000000000000       50 ");
     EXPECT_EQ(lines[1].substr(47), "alice@partner1.gov.uk");
@@ -185,10 +193,15 @@ TEST_F(HubctlTest, TextLooksLikeMailq) {
 TEST_F(HubctlTest, EmptyQueue) {
     Outcome result = run("--spool " + spool_.string() + " queue list");
     EXPECT_EQ(result.status, 0) << result.err;
-    EXPECT_EQ(result.out, "Mail queue is empty\n");
+    EXPECT_EQ(lines_of(result.out).at(1), "Mail queue is empty");
     result = run("--spool " + spool_.string() + " queue list --format tsv");
     EXPECT_EQ(result.status, 0);
-    EXPECT_EQ(result.out, "#queue_id\tsender\trecipients\tsize_bytes\tage_s\tmessage_id\n");
+    EXPECT_EQ(result.out,
+              "#queue_id\tsender\trecipients\tsize_bytes\tage_s\tmessage_"
+              "id\theld\tstates\tdelivered_as\tview\n");
+    result = run("--spool " + spool_.string() + " queue list --format json");
+    EXPECT_EQ(result.status, 0);
+    EXPECT_EQ(result.out, "[]\n");
 }
 
 TEST_F(HubctlTest, CorruptSegmentsAreWarnedAboutNotFatal) {
@@ -237,6 +250,116 @@ TEST_F(HubctlTest, ConfigGivesTheSpoolDirectory) {
     Outcome result = run("--config " + (dir_ / "hub.conf").string() + " queue list --format tsv");
     ASSERT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(lines_of(result.out).size(), 3u) << result.out;
+}
+
+TEST_F(HubctlTest, JsonListParsesAndEscapes) {
+    build_spool();
+    Outcome result = run("--spool " + spool_.string() + " queue list --format json");
+    ASSERT_EQ(result.status, 0) << result.err;
+    EXPECT_NE(result.out.find("\"queue_id\": \"0100000007000000\""), std::string::npos);
+    EXPECT_NE(result.out.find("\"address\": \"tab\\there@x\""), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("\"address\": \"\\\"a,b\\\"@partner1.gov.uk\""), std::string::npos)
+        << result.out;
+    std::string check =
+        "python3 -c 'import json,sys; q=json.load(open(sys.argv[1])); "
+        "assert len(q)==2 and q[1][\"recipients\"][1][\"state\"]==\"queued\"' " +
+        (dir_ / "out").string();
+    EXPECT_EQ(std::system(check.c_str()), 0) << result.out;
+}
+
+TEST_F(HubctlTest, StoppedHubHoldReleaseDeleteAreRecords) {
+    build_spool();
+    std::string spool = "--spool " + spool_.string();
+    Outcome result = run(spool + " queue hold 0000000000000000");
+    ASSERT_EQ(result.status, 0) << result.err;
+    EXPECT_NE(result.out.find("ok: 0000000000000000 held"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("hubd is stopped"), std::string::npos) << result.out;
+    EXPECT_TRUE(fs::exists(spool_ / "shard-0/00000001.seg"));  // A new segment, after 0.
+    EXPECT_TRUE(fs::exists(spool_ / "hubd.lock"));
+    result = run(spool + " queue list --format tsv");
+    std::vector<std::string> lines = lines_of(result.out);
+    ASSERT_EQ(lines.size(), 3u) << result.out;
+    EXPECT_EQ(split(lines[1], '\t')[6], "1");
+    EXPECT_EQ(split(lines[1], '\t')[7], "held");
+    result = run(spool + " queue hold ALL");  // Already held: nothing written for it.
+    ASSERT_EQ(result.status, 0) << result.err;
+    EXPECT_NE(result.out.find("ok: 0000000000000000 already held"), std::string::npos);
+    EXPECT_NE(result.out.find("ok: 0100000007000000 held"), std::string::npos);
+    EXPECT_TRUE(fs::exists(spool_ / "shard-1/00000008.seg"));
+    result = run(spool + " queue release 0000000000000000 0100000007000000");
+    ASSERT_EQ(result.status, 0) << result.err;
+    result = run(spool + " queue delete 0100000007000000");
+    ASSERT_EQ(result.status, 0) << result.err;
+    result = run(spool + " queue list --format tsv");
+    lines = lines_of(result.out);
+    ASSERT_EQ(lines.size(), 2u) << result.out;  // The deleted one is gone.
+    EXPECT_EQ(split(lines[1], '\t')[6], "0");
+    result = run(spool + " queue show 0000000000000000");
+    ASSERT_EQ(result.status, 0) << result.err;
+    std::size_t held = result.out.find("message held");
+    std::size_t released = result.out.find("message released");
+    EXPECT_NE(held, std::string::npos) << result.out;
+    EXPECT_NE(released, std::string::npos) << result.out;
+    EXPECT_LT(held, released);
+    EXPECT_NE(result.out.find("recipient 0 <done@partner2.gov.uk.lgolhub.net> delivered"),
+              std::string::npos)
+        << result.out;
+    result = run(spool + " queue show 0100000007000000");
+    EXPECT_EQ(result.status, 1);
+}
+
+TEST_F(HubctlTest, ShowPrintsEnvelopeHeadersAndBody) {
+    build_spool();
+    std::string spool = "--spool " + spool_.string();
+    Outcome result = run(spool + " queue show 0000000000000000");
+    ASSERT_EQ(result.status, 0) << result.err;
+    EXPECT_NE(result.out.find("sender: alice@partner1.gov.uk\n"), std::string::npos);
+    EXPECT_NE(result.out.find("recipient 0: done@partner2.gov.uk.lgolhub.net (done)\n"),
+              std::string::npos)
+        << result.out;
+    EXPECT_NE(result.out.find("recipient 1: bob@partner2.gov.uk.lgolhub.net (queued)\n"),
+              std::string::npos)
+        << result.out;
+    EXPECT_NE(result.out.find("*** HEADER RECORDS ***\nReceived: by hub\nMessage-ID: "
+                              "<a@partner1>\n*** END ***\n"),
+              std::string::npos)
+        << result.out;
+    result = run(spool + " queue show --body 0000000000000000");
+    EXPECT_NE(result.out.find("*** MESSAGE CONTENTS ***\nReceived: by hub\nMessage-ID: "
+                              "<a@partner1>\n\nHi\n*** END ***\n"),
+              std::string::npos)
+        << result.out;
+}
+
+TEST_F(HubctlTest, RefusedCommandsChangeNothing) {
+    build_spool();
+    std::string spool = "--spool " + spool_.string();
+    struct Case {
+        std::string arguments;
+        int status;
+        std::string error;
+    };
+    const Case cases[] = {
+        {"queue hold 0000000000000000 FFFFFFFFFFFFFFFF", 1, "not in the queue: FFFFFFFFFFFFFFFF"},
+        {"queue hold 0000000000000000 nonsense", 2, "'nonsense' is not a queue id"},
+        {"queue delete 0000000000000001", 1, "not in the queue"},  // Delivered already.
+        {"queue retry 0000000000000000", 1, "retry needs a running hubd"},
+        {"queue hold ALL 0000000000000000", 2, "ALL stands alone"},
+        {"queue hold 0000000000000000 --partner partner2", 2, "--partner selects among ALL"},
+        {"queue hold ALL --partner partner2", 2, "no such partner"},  // No --config.
+        {"queue hodl 0000000000000000", 2, "did you mean 'hold'?"},
+        {"queue relase ALL", 2, "did you mean 'release'?"},
+        {"queue lst", 2, "did you mean 'list'?"},
+        {"qeueu list", 2, "did you mean 'queue'?"},
+        {"queue purge", 2, "the commands are: list, show, hold, release, retry, delete"},
+    };
+    for (const Case& c : cases) {
+        Outcome result = run(spool + " " + c.arguments);
+        EXPECT_EQ(result.status, c.status) << c.arguments << ": " << result.err;
+        EXPECT_NE(result.err.find(c.error), std::string::npos) << c.arguments << ": " << result.err;
+        EXPECT_FALSE(fs::exists(spool_ / "shard-0/00000001.seg")) << c.arguments;
+        EXPECT_FALSE(fs::exists(spool_ / "shard-1/00000008.seg")) << c.arguments;
+    }
 }
 
 TEST_F(HubctlTest, ConfigDocPrintsTheOptionTable) {

@@ -1,29 +1,37 @@
 // main.cc -- hubctl, the administrator's command line.
 //
 // PURPOSE   Inspect a hub without disturbing it, and manage its queue:
-//             hubctl --config FILE queue list [--format text|tsv]
-//             hubctl --spool DIR queue list [--format text|tsv]
-//             hubctl --config FILE queue hold|release|retry|delete QUEUE_ID
+//             hubctl --config FILE queue list [--format text|tsv|json]
+//             hubctl --config FILE queue show QUEUE_ID [--body]
+//             hubctl --config FILE queue hold|release|delete QUEUE_ID...|ALL [--partner NAME]
+//             hubctl --config FILE queue retry QUEUE_ID...|ALL [--partner NAME]
 //             hubctl config-doc
-//           "queue list" shows the live messages like Postfix's mailq (text) or one
-//           line per message for scripts (tsv, columns in CONTRACTS: queue_id, sender,
-//           recipients, size_bytes, age_s, message_id; the null sender is "<>").
-//           Only recipients still pending are listed, as mailq does.
+//           (--spool DIR instead of --config works too, without routing: recipients are
+//           then shown as received, and --partner is not available.)
+//           "queue list" shows the live messages like Postfix's mailq (text), one line per
+//           message for scripts (tsv, columns: queue_id, sender, recipients, size_bytes,
+//           age_s, message_id, held, states, delivered_as, view; the null sender is "<>"),
+//           or a JSON array of messages with their recipients. Only recipients still
+//           pending are listed, as mailq does. "queue show" is postcat -q: envelope,
+//           history (status records in spool order), headers, or the whole message.
 // RUNS IN   an administrator's shell (root, or the hub user), beside a running or a
-//           stopped hubd. "queue list" never talks to hubd: it reads hub.conf and scans the
-//           spool read-only with spool::recover(), whose torn-tail rule makes a record being
-//           appended at that moment simply not shown yet. hold/release/retry/delete write
-//           one line to the running hubd's control socket (<spool>/control.sock, 0600) and
-//           print its one-line answer.
-// TRUST     hub.conf is the administrator's own file. Spool contents are not trusted:
-//           the decoder validates them, and every string printed is made safe for a
-//           terminal (text) or escaped (tsv) since senders choose addresses and headers.
-// LIMITS    those of spool::recover() (spool/limits.h); messages are printed as they
-//           are listed, so output costs no memory beyond the recovery itself.
-//           Exit status: 0 ok, 1 runtime error (the message names the path), 2 usage.
-//           Built with exceptions (CLI11 reports usage errors by throwing), unlike src/
-//           libraries; nothing of ours throws.
-// SEE ALSO  spool/spool_format.h, config/hub_config.h, docs/CONFIGURATION.md, postqueue(1)
+//           stopped hubd. Reading never talks to hubd through the spool: it scans it
+//           read-only with spool::recover(), whose torn-tail rule makes a record being
+//           appended at that moment simply not shown yet; a running hubd is also asked
+//           (control socket) for each recipient's live state. hold/release/delete on a
+//           running hub go to its control socket (answered when the record is durable); on
+//           a stopped hub hubctl takes the spool lock and writes the records itself
+//           (spool_admin.h). retry needs a running hub.
+// TRUST     hub.conf and the partner file are the administrator's own. Spool contents are
+//           not trusted: the decoder validates them, and every string printed is made safe
+//           for a terminal (text), escaped (tsv) or encoded (json), since senders choose
+//           addresses and headers.
+// LIMITS    those of spool::recover() (spool/limits.h); a hub answer of at most
+//           hub_answer_bytes_max. Exit status: 0 ok, 1 runtime error or a refused
+//           command (the message says what to fix), 2 usage. Built with exceptions (CLI11
+//           reports usage errors by throwing), unlike src/ libraries; nothing of ours throws.
+// SEE ALSO  spool/spool_format.h, engine/control.h, docs/DELIVERY.md (queue tools),
+//           postqueue(1), postcat(1)
 #include <fmt/format.h>
 
 #include <sys/socket.h>
@@ -31,32 +39,53 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "base/log.h"
 #include "config/hub_config.h"
 #include "engine/control.h"
+#include "policy/partners.h"
+#include "programs/hubctl/spool_admin.h"
+#include "programs/hubctl/text.h"
 #include "spool/spool_format.h"
 
 namespace {
 
+using hub::hubctl::json_string;
+using hub::hubctl::printable;
+using hub::hubctl::tsv_field;
+using hub::spool::QueueId;
+using hub::spool::RecoveredMessage;
+
 constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
+constexpr std::size_t hub_answer_bytes_max = 256u << 20;
+
+constexpr std::array<std::string_view, 2> top_commands = {"queue", "config-doc"};
+constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
+                                                            "release", "retry", "delete"};
 
 struct Options {
     std::string config_path;
     std::string spool_dir;
     std::string format = "text";
-    std::string queue_id;
+    std::string show_id;
+    std::vector<std::string> ids;
+    std::string partner;
+    bool body = false;
 };
 
 template <typename... Args>
@@ -65,52 +94,226 @@ int fail(int code, fmt::format_string<Args...> format, Args&&... args) {
     return code;
 }
 
-// Control characters and DEL become '?', so that a hostile address cannot drive the
-// administrator's terminal.
-std::string printable(std::string_view text) {
-    std::string out(text);
-    for (char& c : out) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-            c = '?';
-        }
+// What a command works with: the spool, and (from --config) the partner table.
+struct Context {
+    std::string spool_dir;
+    std::optional<hub::config::HubConfig> config;
+    std::optional<hub::policy::PartnerTable> partners;
+    unsigned shard_count = 0;  // From hub.conf; 0 when only --spool was given.
+};
+
+// Fills context from --spool or --config; on error prints why and returns the exit code.
+std::optional<int> load_context(const Options& options, Context& context) {
+    if (!options.spool_dir.empty()) {
+        context.spool_dir = options.spool_dir;
+        return std::nullopt;
     }
-    return out;
+    if (options.config_path.empty()) {
+        return fail(exit_usage, "this command needs --config FILE or --spool DIR");
+    }
+    auto config = hub::config::load_hub_config(options.config_path);
+    if (!config) {
+        return fail(exit_runtime, "error: {}", config.error());
+    }
+    context.spool_dir = config->spool_dir;
+    context.shard_count =
+        config->shards != 0 ? config->shards : std::max(1u, std::thread::hardware_concurrency());
+    auto partners = hub::policy::load_partners(config->partners_file);
+    if (partners) {
+        context.partners.emplace(config->domain, std::move(*partners));
+    } else {
+        fmt::print(stderr, "hubctl: warning: {}; recipients are shown as received\n",
+                   partners.error());
+    }
+    context.config = std::move(*config);
+    return std::nullopt;
 }
 
-// TSV fields: backslash, tab, newline and other control characters escaped as \\, \t, \n
-// and \xNN; commas too inside the recipients column, which they separate.
-std::string tsv_field(std::string_view text, bool escape_comma) {
-    std::string out;
-    for (char c : text) {
-        auto byte = static_cast<unsigned char>(c);
-        if (c == '\\') {
-            out += "\\\\";
-        } else if (c == '\t') {
-            out += "\\t";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (byte < 0x20 || byte == 0x7F || (escape_comma && c == ',')) {
-            out += fmt::format("\\x{:02x}", byte);
+// --- Talking to a running hubd ---------------------------------------------------------
+
+// Sends one control line and reads the whole answer (hubd closes after answering).
+hub::Result<std::string, std::string> control_request(const std::string& spool_dir,
+                                                      const std::string& line) {
+    std::string path = hub::engine::control_socket_path(spool_dir);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(address.sun_path)) {
+        return hub::unexpected("control socket path too long: " + path);
+    }
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+        int error = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return hub::unexpected(
+            fmt::format("cannot reach the running hubd at {} ({}); is it still starting?", path,
+                        std::strerror(error)));
+    }
+    timeval timeout{15, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    std::string request = line + "\n";
+    std::string answer;
+    bool sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(request.size());
+    std::array<char, 65536> chunk{};
+    // Bounded by hub_answer_bytes_max and the receive timeout.
+    while (sent && answer.size() < hub_answer_bytes_max) {
+        ssize_t got = recv(fd, chunk.data(), chunk.size(), 0);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        answer.append(chunk.data(), static_cast<std::size_t>(got));
+    }
+    close(fd);
+    if (answer.empty() || answer.back() != '\n') {
+        return hub::unexpected("hubd did not answer on " + path);
+    }
+    answer.pop_back();
+    return answer;
+}
+
+// A running hub's scheduler view, by queue id.
+struct HubMessage {
+    bool held = false;
+    std::vector<hub::engine::ListLine> recipients;
+};
+using HubView = std::map<std::string, HubMessage>;
+
+hub::Result<HubView, std::string> query_hub(const std::string& spool_dir) {
+    auto answer = control_request(spool_dir, "list");
+    if (!answer) {
+        return hub::unexpected(answer.error());
+    }
+    std::string_view text = *answer;
+    std::size_t last = text.rfind('\n');
+    std::string_view status = last == std::string_view::npos ? text : text.substr(last + 1);
+    if (status != "ok") {
+        return hub::unexpected("hubd answered: " + printable(status));
+    }
+    HubView view;
+    text = last == std::string_view::npos ? std::string_view{} : text.substr(0, last + 1);
+    // Bounded by the answer's size: every pass consumes one line.
+    while (!text.empty()) {
+        std::size_t newline = text.find('\n');
+        hub::engine::ListLine line;
+        if (!hub::engine::parse_list_line(text.substr(0, newline), line)) {
+            return hub::unexpected("hubd's listing has a line hubctl does not understand");
+        }
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+        HubMessage& message = view[line.id.to_string()];
+        if (line.recipient) {
+            message.recipients.push_back(std::move(line));
         } else {
-            out.push_back(c);
+            message.held = line.held;
         }
     }
-    return out;
+    return view;
 }
 
-std::vector<std::string_view> pending_recipients(const hub::spool::RecoveredMessage& message) {
-    std::vector<std::string_view> out;
+// --- What a listing shows ----------------------------------------------------------------
+
+struct RecipientView {
+    std::uint32_t index = 0;
+    std::string envelope_address;   // As received (hub suffix included).
+    std::string address;            // As it will be delivered (hub suffix stripped).
+    std::string partner;            // The partner it routes to; empty if none.
+    std::string state;              // active, deferred, held, queued (stopped hub), not queued.
+    std::string reason;             // The last temporary failure, if deferred.
+    std::uint64_t next_try_ms = 0;  // When deferred.
+    std::uint32_t attempts = 0;
+};
+
+struct MessageView {
+    const RecoveredMessage* message = nullptr;
+    bool held = false;
+    std::vector<RecipientView> recipients;  // Pending ones only.
+};
+
+// Routes one recipient the way the shard does (Shard::route_message): a hub-form address
+// to its partner, with the suffix stripped; a partner's bare address (a report the hub
+// wrote) to that partner as it is.
+void route_recipient(const Context& context, RecipientView& recipient) {
+    recipient.address = recipient.envelope_address;
+    if (!context.partners) {
+        return;
+    }
+    hub::policy::Route route;
+    if (context.partners->classify_recipient(recipient.envelope_address, route) ==
+        hub::policy::RecipientDecision::accept) {
+        recipient.address = route.address;
+        recipient.partner = route.partner->name;
+        return;
+    }
+    std::string_view address = recipient.envelope_address;
+    std::size_t at = address.rfind('@');
+    if (at != std::string_view::npos) {
+        if (const auto* owner = context.partners->find_domain_owner(address.substr(at + 1))) {
+            recipient.partner = owner->name;
+        }
+    }
+}
+
+void apply_hub_state(const HubMessage* hub_message, RecipientView& recipient) {
+    if (hub_message == nullptr) {
+        recipient.state = "not queued";  // In the spool, but hubd did not schedule it.
+        return;
+    }
+    for (const hub::engine::ListLine& line : hub_message->recipients) {
+        if (line.recipient_index != recipient.index) {
+            continue;
+        }
+        recipient.attempts = line.attempt_count;
+        if (line.state == "ready" || line.state == "in_flight") {
+            recipient.state = "active";
+        } else if (line.state == "deferred") {
+            recipient.state = "deferred";
+            recipient.reason = line.last_error;
+            recipient.next_try_ms = line.next_attempt_ms;
+        } else {
+            recipient.state = line.state;  // held, or final since the spool was read.
+        }
+        return;
+    }
+    recipient.state = "not queued";
+}
+
+MessageView view_of(const Context& context, const RecoveredMessage& message,
+                    const HubView* hub_view) {
+    MessageView view;
+    view.message = &message;
+    view.held = message.held;
+    const HubMessage* hub_message = nullptr;
+    if (hub_view != nullptr) {
+        auto found = hub_view->find(message.meta.id.to_string());
+        hub_message = found == hub_view->end() ? nullptr : &found->second;
+        view.held = hub_message != nullptr ? hub_message->held : message.held;
+    }
     const auto& recipients = message.meta.envelope.recipients;
     for (std::size_t i = 0; i < recipients.size() && i < message.recipient_status.size(); i++) {
-        if (message.recipient_status[i] == hub::spool::RecipientStatus::pending) {
-            out.emplace_back(recipients[i].address);
+        if (message.recipient_status[i] != hub::spool::RecipientStatus::pending) {
+            continue;
         }
+        RecipientView recipient;
+        recipient.index = static_cast<std::uint32_t>(i);
+        recipient.envelope_address = recipients[i].address;
+        route_recipient(context, recipient);
+        if (hub_view != nullptr) {
+            apply_hub_state(hub_message, recipient);
+        } else {
+            recipient.state = view.held ? "held" : "queued";
+        }
+        view.recipients.push_back(std::move(recipient));
     }
-    return out;
+    return view;
 }
 
 // "Thu Mar  7 10:00:00", local time, as mailq shows arrival.
-std::string arrival_text(std::uint64_t unix_s) {
+std::string time_text(std::uint64_t unix_s) {
     std::time_t when = static_cast<std::time_t>(unix_s);
     std::tm local{};
     char text[32];
@@ -121,46 +324,135 @@ std::string arrival_text(std::uint64_t unix_s) {
     return text;
 }
 
-void print_text(const hub::spool::Recovery& recovery) {
-    if (recovery.messages.empty()) {
+std::uint64_t now_unix_s() {
+    return static_cast<std::uint64_t>(std::time(nullptr));
+}
+
+std::string_view view_name(bool running) {
+    return running ? "running" : "stopped";
+}
+
+void print_view_note(bool running) {
+    if (running) {
+        fmt::print("-- hubd is running: states from its scheduler\n");
+    } else {
+        fmt::print(
+            "-- hubd is stopped: states from the spool alone (deferral reasons and "
+            "retry times are kept only by a running hubd)\n");
+    }
+}
+
+// Postfix mailq's marks after the queue id: '!' held, '*' being delivered.
+char mark_of(const MessageView& view) {
+    if (view.held) {
+        return '!';
+    }
+    bool active = std::any_of(view.recipients.begin(), view.recipients.end(),
+                              [](const RecipientView& r) { return r.state == "active"; });
+    return active ? '*' : ' ';
+}
+
+std::string recipient_note(const RecipientView& recipient) {
+    if (recipient.state == "deferred") {
+        // No reason yet: recovered after a restart, waiting for its first new attempt.
+        std::string reason = recipient.reason.empty() ? std::string("not tried since hubd started")
+                                                      : printable(recipient.reason);
+        return fmt::format(" (deferred: {}; next try {})", reason,
+                           time_text(recipient.next_try_ms / 1000));
+    }
+    if (recipient.state == "queued") {
+        return "";
+    }
+    return fmt::format(" ({})", recipient.state);
+}
+
+void print_text(const std::vector<MessageView>& views, bool running) {
+    print_view_note(running);
+    if (views.empty()) {
         fmt::print("Mail queue is empty\n");
         return;
     }
     fmt::print("{:<16} {:>8} {:<20} {}\n", "-Queue ID-------", "--Size--", "----Arrival Time----",
                "-Sender/Recipient-------");
     std::uint64_t total_bytes = 0;
-    for (const hub::spool::RecoveredMessage& message : recovery.messages) {
+    for (const MessageView& view : views) {
+        const RecoveredMessage& message = *view.message;
         const std::string& sender = message.meta.envelope.mail_from;
-        fmt::print("{:<16} {:>8} {:<20} {}\n", message.meta.id.to_string(), message.content_bytes,
-                   arrival_text(message.meta.arrival_unix_s),
+        fmt::print("{:<16}{}{:>8} {:<20} {}\n", message.meta.id.to_string(), mark_of(view),
+                   message.content_bytes, time_text(message.meta.arrival_unix_s),
                    sender.empty() ? std::string("MAILER-DAEMON") : printable(sender));
-        for (std::string_view recipient : pending_recipients(message)) {
-            fmt::print("{:47}{}\n", "", printable(recipient));
+        for (const RecipientView& recipient : view.recipients) {
+            fmt::print("{:47}{}{}\n", "", printable(recipient.address), recipient_note(recipient));
         }
         fmt::print("\n");
         total_bytes += message.content_bytes;
     }
-    std::size_t count = recovery.messages.size();
+    std::size_t count = views.size();
     fmt::print("-- {} Kbytes in {} Request{}.\n", (total_bytes + 1023) / 1024, count,
                count == 1 ? "" : "s");
 }
 
-void print_tsv(const hub::spool::Recovery& recovery) {
-    fmt::print("#queue_id\tsender\trecipients\tsize_bytes\tage_s\tmessage_id\n");
-    auto now = static_cast<std::uint64_t>(std::time(nullptr));
-    for (const hub::spool::RecoveredMessage& message : recovery.messages) {
-        std::string recipients;
-        for (std::string_view recipient : pending_recipients(message)) {
-            recipients += recipients.empty() ? "" : ",";
-            recipients += tsv_field(recipient, true);
-        }
+std::string joined(const std::vector<RecipientView>& recipients,
+                   std::string RecipientView::*field) {
+    std::string out;
+    for (const RecipientView& recipient : recipients) {
+        out += out.empty() ? "" : ",";
+        out += tsv_field(recipient.*field, true);
+    }
+    return out;
+}
+
+void print_tsv(const std::vector<MessageView>& views, bool running) {
+    fmt::print(
+        "#queue_id\tsender\trecipients\tsize_bytes\tage_s\tmessage_id\theld\tstates\t"
+        "delivered_as\tview\n");
+    std::uint64_t now = now_unix_s();
+    for (const MessageView& view : views) {
+        const RecoveredMessage& message = *view.message;
         const std::string& sender = message.meta.envelope.mail_from;
         std::uint64_t arrival = message.meta.arrival_unix_s;
-        fmt::print("{}\t{}\t{}\t{}\t{}\t{}\n", message.meta.id.to_string(),
-                   sender.empty() ? std::string("<>") : tsv_field(sender, false), recipients,
-                   message.content_bytes, now > arrival ? now - arrival : 0,
-                   tsv_field(message.message_id, false));
+        fmt::print("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", message.meta.id.to_string(),
+                   sender.empty() ? std::string("<>") : tsv_field(sender, false),
+                   joined(view.recipients, &RecipientView::envelope_address), message.content_bytes,
+                   now > arrival ? now - arrival : 0, tsv_field(message.message_id, false),
+                   view.held ? 1 : 0, joined(view.recipients, &RecipientView::state),
+                   joined(view.recipients, &RecipientView::address), view_name(running));
     }
+}
+
+std::string json_recipient(const RecipientView& recipient) {
+    std::string next_try = recipient.state == "deferred"
+                               ? std::to_string(recipient.next_try_ms / 1000)
+                               : std::string("null");
+    return fmt::format(
+        "{{\"index\": {}, \"address\": {}, \"envelope_address\": {}, \"partner\": {}, "
+        "\"state\": {}, \"reason\": {}, \"next_try_unix_s\": {}, \"attempts\": {}}}",
+        recipient.index, json_string(recipient.address), json_string(recipient.envelope_address),
+        json_string(recipient.partner), json_string(recipient.state), json_string(recipient.reason),
+        next_try, recipient.attempts);
+}
+
+void print_json(const std::vector<MessageView>& views, bool running) {
+    std::uint64_t now = now_unix_s();
+    fmt::print("[");
+    for (std::size_t m = 0; m < views.size(); m++) {
+        const MessageView& view = views[m];
+        const RecoveredMessage& message = *view.message;
+        std::uint64_t arrival = message.meta.arrival_unix_s;
+        fmt::print(
+            "{}\n  {{\"queue_id\": \"{}\", \"view\": \"{}\", \"sender\": {}, "
+            "\"arrival_unix_s\": {}, \"age_s\": {}, \"size_bytes\": {}, \"message_id\": {}, "
+            "\"held\": {}, \"recipients\": [",
+            m == 0 ? "" : ",", message.meta.id.to_string(), view_name(running),
+            json_string(message.meta.envelope.mail_from), arrival,
+            now > arrival ? now - arrival : 0, message.content_bytes,
+            json_string(message.message_id), view.held ? "true" : "false");
+        for (std::size_t r = 0; r < view.recipients.size(); r++) {
+            fmt::print("{}\n    {}", r == 0 ? "" : ",", json_recipient(view.recipients[r]));
+        }
+        fmt::print("]}}");
+    }
+    fmt::print("{}]\n", views.empty() ? "" : "\n");
 }
 
 // Damage worth an administrator's attention; a torn tail is what a running hub's
@@ -182,110 +474,440 @@ void warn_about_segments(const hub::spool::Recovery& recovery) {
     }
 }
 
-int queue_list(const Options& options) {
-    std::string spool_dir = options.spool_dir;
-    if (spool_dir.empty()) {
-        if (options.config_path.empty()) {
-            return fail(exit_usage, "queue list needs --config FILE or --spool DIR");
-        }
-        auto config = hub::config::load_hub_config(options.config_path);
-        if (!config) {
-            return fail(exit_runtime, "error: {}", config.error());
-        }
-        spool_dir = config->spool_dir;
-    }
-    auto recovery = hub::spool::recover(spool_dir, 0);
-    if (!recovery) {
-        return fail(exit_runtime, "error: cannot read the spool: {}", recovery.error().detail);
-    }
-    warn_about_segments(*recovery);
-    if (options.format == "tsv") {
-        print_tsv(*recovery);
-    } else {
-        print_text(*recovery);
-    }
-    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
-        return fail(exit_runtime, "error: cannot write the listing to standard output");
-    }
-    return exit_ok;
-}
-
-// Spool directory from --spool or --config; empty (after printing why) on error.
-std::string spool_dir_of(const Options& options, int& status) {
-    if (!options.spool_dir.empty()) {
-        return options.spool_dir;
-    }
-    if (options.config_path.empty()) {
-        status = fail(exit_usage, "this command needs --config FILE or --spool DIR");
-        return {};
-    }
-    auto config = hub::config::load_hub_config(options.config_path);
-    if (!config) {
-        status = fail(exit_runtime, "error: {}", config.error());
-        return {};
-    }
-    return config->spool_dir;
-}
-
-// hold / release / retry / delete: one line to the running hubd's control socket.
-int queue_control(const Options& options, std::string_view verb) {
-    int status = exit_ok;
-    std::string spool_dir = spool_dir_of(options, status);
-    if (spool_dir.empty()) {
-        return status;
-    }
-    hub::spool::QueueId id;
-    if (!hub::spool::QueueId::parse(options.queue_id, id)) {
-        return fail(exit_usage, "'{}' is not a queue id: 16 hex digits, as queue list shows",
-                    printable(options.queue_id));
-    }
-    std::string path = hub::engine::control_socket_path(spool_dir);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(address.sun_path)) {
-        return fail(exit_runtime, "error: control socket path too long: {}", path);
-    }
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-        int error = errno;
-        if (fd >= 0) {
-            close(fd);
-        }
-        return fail(exit_runtime,
-                    "error: cannot reach a running hubd at {} ({}); is hubd running with this "
-                    "spool?",
-                    path, std::strerror(error));
-    }
-    timeval timeout{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    std::string line = fmt::format("{} {}\n", verb, id.to_string());
-    std::array<char, 512> answer{};
-    ssize_t got = -1;
-    if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size())) {
-        got = recv(fd, answer.data(), answer.size() - 1, 0);
-    }
-    close(fd);
-    if (got <= 0) {
-        return fail(exit_runtime, "error: hubd did not answer on {}", path);
-    }
-    std::string_view text(answer.data(), static_cast<std::size_t>(got));
-    fmt::print("{}", printable(text.substr(0, text.find('\n'))) + "\n");
-    return text.starts_with("ok") ? exit_ok : exit_runtime;
-}
-
-int config_doc() {
-    fmt::print("{}", hub::config::describe_options());
+int flushed() {
     if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
         return fail(exit_runtime, "error: cannot write to standard output");
     }
     return exit_ok;
 }
 
+// The spool and, if hubd runs, its scheduler's view. running says which one it is.
+struct Snapshot {
+    hub::spool::Recovery recovery;
+    std::optional<HubView> hub_view;
+    bool running = false;
+};
+
+std::optional<int> take_snapshot(const Context& context, Snapshot& snapshot) {
+    // The spool first, then the hub: a message that finishes in between is shown as
+    // "not queued" for this once, rather than a newly accepted one missing its state.
+    auto recovery = hub::spool::recover(context.spool_dir, context.shard_count);
+    if (!recovery) {
+        return fail(exit_runtime, "error: cannot read the spool: {}", recovery.error().detail);
+    }
+    warn_about_segments(*recovery);
+    snapshot.recovery = std::move(*recovery);
+    snapshot.running = hub::hubctl::hubd_running(context.spool_dir);
+    if (snapshot.running) {
+        auto view = query_hub(context.spool_dir);
+        if (!view) {
+            // The states are then the spool's; say so rather than fail the listing.
+            fmt::print(stderr, "hubctl: warning: hubd runs but: {}; showing the spool alone\n",
+                       view.error());
+            snapshot.running = false;
+        } else {
+            snapshot.hub_view = std::move(*view);
+        }
+    }
+    return std::nullopt;
+}
+
+int queue_list(const Options& options) {
+    Context context;
+    if (auto error = load_context(options, context)) {
+        return *error;
+    }
+    Snapshot snapshot;
+    if (auto error = take_snapshot(context, snapshot)) {
+        return *error;
+    }
+    const HubView* hub_view = snapshot.hub_view ? &*snapshot.hub_view : nullptr;
+    std::vector<MessageView> views;
+    for (const RecoveredMessage& message : snapshot.recovery.messages) {
+        views.push_back(view_of(context, message, hub_view));
+    }
+    if (options.format == "tsv") {
+        print_tsv(views, snapshot.running);
+    } else if (options.format == "json") {
+        print_json(views, snapshot.running);
+    } else {
+        print_text(views, snapshot.running);
+    }
+    return flushed();
+}
+
+// --- queue show ------------------------------------------------------------------------
+
+std::string history_line(const hub::spool::StatusEvent& event, const RecoveredMessage& message) {
+    if (event.type == hub::spool::RecordType::message_status) {
+        std::time_t seconds = static_cast<std::time_t>(event.time_unix_ms / 1000);
+        return fmt::format("{}  message {}", time_text(static_cast<std::uint64_t>(seconds)),
+                           hub::spool::to_string(event.message_status));
+    }
+    const auto& recipients = message.meta.envelope.recipients;
+    std::string address = event.recipient_index < recipients.size()
+                              ? printable(recipients[event.recipient_index].address)
+                              : std::string("?");
+    std::string_view status =
+        event.recipient_status == hub::spool::RecipientStatus::delivered ? "delivered" : "bounced";
+    // Status records (format version 1) carry no time.
+    return fmt::format("{:<19}  recipient {} <{}> {}", "(time not recorded)", event.recipient_index,
+                       address, status);
+}
+
+// Prints the content's header section (or all of it), one line per line, CR removed and
+// control characters other than tab shown as '?'.
+void print_content(std::string_view content, bool whole) {
+    // Bounded by the content: every pass consumes one line.
+    while (!content.empty()) {
+        std::size_t newline = content.find('\n');
+        std::string_view line = content.substr(0, newline);
+        content.remove_prefix(newline == std::string_view::npos ? content.size() : newline + 1);
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        if (line.empty() && !whole) {
+            return;
+        }
+        std::string shown = printable(line);
+        for (std::size_t i = 0; i < line.size(); i++) {
+            if (line[i] == '\t') {
+                shown[i] = '\t';
+            }
+        }
+        fmt::print("{}\n", shown);
+    }
+}
+
+void print_envelope(const MessageView& view) {
+    const hub::spool::MessageMeta& meta = view.message->meta;
+    fmt::print("*** ENVELOPE RECORDS {} ***\n", meta.id.to_string());
+    fmt::print("arrival_time: {} ({} s ago)\n", time_text(meta.arrival_unix_s),
+               now_unix_s() > meta.arrival_unix_s ? now_unix_s() - meta.arrival_unix_s : 0);
+    fmt::print("message_size: {}\n", view.message->content_bytes);
+    fmt::print("client: [{}] helo={} partner={}\n", printable(meta.client_address),
+               printable(meta.envelope.helo), printable(meta.partner));
+    fmt::print("tls: {} {} ({} bits), client certificate {}\n", printable(meta.tls.version),
+               printable(meta.tls.cipher), meta.tls.bits, printable(meta.tls.client_cert_verdict));
+    fmt::print("sender: {}\n", printable(meta.envelope.mail_from));
+    fmt::print("held: {}\n", view.held ? "yes" : "no");
+    const auto& recipients = meta.envelope.recipients;
+    for (std::size_t i = 0; i < recipients.size(); i++) {
+        std::string line = fmt::format("recipient {}: {}", i, printable(recipients[i].address));
+        auto pending = std::find_if(view.recipients.begin(), view.recipients.end(),
+                                    [&](const RecipientView& r) { return r.index == i; });
+        if (pending == view.recipients.end()) {
+            line += " (done)";  // Delivered or bounced: see the history.
+        } else {
+            if (pending->address != pending->envelope_address) {
+                line += " -> " + printable(pending->address);
+            }
+            if (!pending->partner.empty()) {
+                line += " via " + printable(pending->partner);
+            }
+            line += pending->state == "queued" ? " (queued)" : recipient_note(*pending);
+        }
+        fmt::print("{}\n", line);
+    }
+}
+
+int queue_show(const Options& options) {
+    QueueId id;
+    if (!QueueId::parse(options.show_id, id)) {
+        return fail(exit_usage, "'{}' is not a queue id: 16 hex digits, as queue list shows",
+                    printable(options.show_id));
+    }
+    Context context;
+    if (auto error = load_context(options, context)) {
+        return *error;
+    }
+    Snapshot snapshot;
+    if (auto error = take_snapshot(context, snapshot)) {
+        return *error;
+    }
+    auto found = std::find_if(snapshot.recovery.messages.begin(), snapshot.recovery.messages.end(),
+                              [&](const RecoveredMessage& m) { return m.meta.id == id; });
+    if (found == snapshot.recovery.messages.end()) {
+        return fail(exit_runtime,
+                    "{} is not in the queue (delivered, deleted, or mistyped); see queue list",
+                    id.to_string());
+    }
+    auto content = hub::spool::read_content(*found);
+    if (!content) {
+        return fail(exit_runtime, "error: {}", content.error().detail);
+    }
+    const HubView* hub_view = snapshot.hub_view ? &*snapshot.hub_view : nullptr;
+    MessageView view = view_of(context, *found, hub_view);
+    print_envelope(view);
+    fmt::print("view: hubd {}\n", view_name(snapshot.running));
+    fmt::print("*** HISTORY ***\n");
+    for (const hub::spool::StatusEvent& event : found->history) {
+        fmt::print("{}\n", history_line(event, *found));
+    }
+    fmt::print("{}\n", options.body ? "*** MESSAGE CONTENTS ***" : "*** HEADER RECORDS ***");
+    print_content(*content, options.body);
+    fmt::print("*** END ***\n");
+    return flushed();
+}
+
+// --- hold / release / retry / delete ---------------------------------------------------
+
+// Whether any pending recipient of message routes to partner.
+bool routes_to(const Context& context, const RecoveredMessage& message, std::string_view partner) {
+    MessageView view = view_of(context, message, nullptr);
+    return std::any_of(view.recipients.begin(), view.recipients.end(),
+                       [&](const RecipientView& r) { return r.partner == partner; });
+}
+
+// The messages the command names: the ids given (every one must be live, or nothing is
+// done), or ALL (optionally only those routed to --partner). nullopt after printing why.
+std::optional<std::vector<const RecoveredMessage*>> select_targets(
+    const Options& options, const Context& context, const hub::spool::Recovery& recovery,
+    int& status) {
+    std::vector<const RecoveredMessage*> targets;
+    bool all = options.ids.size() == 1 && options.ids[0] == "ALL";
+    if (all) {
+        for (const RecoveredMessage& message : recovery.messages) {
+            if (options.partner.empty() || routes_to(context, message, options.partner)) {
+                targets.push_back(&message);
+            }
+        }
+        return targets;
+    }
+    std::vector<std::string> unknown;
+    for (const std::string& text : options.ids) {
+        QueueId id;
+        (void)QueueId::parse(text, id);  // Checked in queue_admin.
+        auto found = std::find_if(recovery.messages.begin(), recovery.messages.end(),
+                                  [&](const RecoveredMessage& m) { return m.meta.id == id; });
+        if (found == recovery.messages.end()) {
+            unknown.push_back(id.to_string());
+        } else if (std::find(targets.begin(), targets.end(), &*found) == targets.end()) {
+            targets.push_back(&*found);
+        }
+    }
+    if (!unknown.empty()) {
+        std::string list;
+        for (const std::string& id : unknown) {
+            list += (list.empty() ? "" : ", ") + id;
+        }
+        status = fail(exit_runtime,
+                      "not in the queue: {} (mistyped, or already delivered or deleted; see "
+                      "queue list); nothing was changed",
+                      list);
+        return std::nullopt;
+    }
+    return targets;
+}
+
+std::optional<hub::spool::MessageStatus> status_for(std::string_view verb) {
+    if (verb == "hold") {
+        return hub::spool::MessageStatus::held;
+    }
+    if (verb == "release") {
+        return hub::spool::MessageStatus::released;
+    }
+    if (verb == "delete") {
+        return hub::spool::MessageStatus::deleted;
+    }
+    return std::nullopt;  // retry: no record.
+}
+
+// hubd is stopped and hubctl holds the spool lock: one new segment per shard directory.
+int admin_stopped(const Context& context, const hub::spool::Recovery& recovery,
+                  const std::vector<const RecoveredMessage*>& targets,
+                  hub::spool::MessageStatus status) {
+    unsigned shard_count =
+        context.shard_count != 0
+            ? context.shard_count
+            : std::max<unsigned>(1, static_cast<unsigned>(recovery.next_segment_seq.size()));
+    std::map<unsigned, std::vector<hub::hubctl::AdminRecord>> by_shard;
+    std::vector<std::string> lines;
+    for (const RecoveredMessage* message : targets) {
+        std::string id = message->meta.id.to_string();
+        if (status == hub::spool::MessageStatus::held && message->held) {
+            lines.push_back(fmt::format("ok: {} already held", id));
+            continue;
+        }
+        if (status == hub::spool::MessageStatus::released && !message->held) {
+            lines.push_back(fmt::format("ok: {} is not held", id));
+            continue;
+        }
+        // The directory of the shard that will own it: the running hub's own rule.
+        by_shard[message->meta.id.shard % shard_count].push_back({message->meta.id, status});
+        lines.push_back(fmt::format("ok: {} {}", id, hub::spool::to_string(status)));
+    }
+    auto now_ms = static_cast<std::uint64_t>(std::time(nullptr)) * 1000;
+    for (const auto& [shard, records] : by_shard) {
+        std::uint32_t seq = shard < recovery.next_segment_seq.size()
+                                ? std::max<std::uint32_t>(1, recovery.next_segment_seq[shard])
+                                : 1;
+        auto written = hub::hubctl::write_admin_segment(
+            context.spool_dir, static_cast<std::uint8_t>(shard), seq, records, now_ms);
+        if (!written) {
+            return fail(exit_runtime,
+                        "error: {}; no record of this command was written to "
+                        "that shard's directory",
+                        written.error());
+        }
+    }
+    for (const std::string& line : lines) {
+        fmt::print("{}\n", line);
+    }
+    fmt::print("-- hubd is stopped: written to the spool; in effect when hubd starts\n");
+    return flushed();
+}
+
+int admin_running(const Context& context, std::string_view verb,
+                  const std::vector<const RecoveredMessage*>& targets) {
+    int status = exit_ok;
+    for (const RecoveredMessage* message : targets) {
+        std::string id = message->meta.id.to_string();
+        auto answer = control_request(context.spool_dir, fmt::format("{} {}", verb, id));
+        if (!answer) {
+            fmt::print("error: {}: {}\n", id, answer.error());
+            status = exit_runtime;
+            continue;
+        }
+        std::string_view text = *answer;
+        fmt::print("{}\n", printable(text.substr(0, text.find('\n'))));
+        if (!text.starts_with("ok")) {
+            status = exit_runtime;
+        }
+    }
+    return std::max(status, flushed());
+}
+
+std::optional<int> check_ids(const Options& options) {
+    if (options.ids.empty()) {
+        return fail(exit_usage, "name the messages: queue ids (as queue list shows) or ALL");
+    }
+    bool all = std::find(options.ids.begin(), options.ids.end(), "ALL") != options.ids.end();
+    if (all && options.ids.size() > 1) {
+        return fail(exit_usage, "ALL stands alone: give either ALL or queue ids");
+    }
+    if (!options.partner.empty() && !all) {
+        return fail(exit_usage, "--partner selects among ALL: use 'ALL --partner {}'",
+                    printable(options.partner));
+    }
+    for (const std::string& text : options.ids) {
+        QueueId id;
+        if (!all && !QueueId::parse(text, id)) {
+            return fail(exit_usage,
+                        "'{}' is not a queue id: 16 hex digits, as queue list shows (or ALL); "
+                        "nothing was changed",
+                        printable(text));
+        }
+    }
+    return std::nullopt;
+}
+
+int queue_admin(const Options& options, std::string_view verb) {
+    if (auto error = check_ids(options)) {
+        return *error;
+    }
+    Context context;
+    if (auto error = load_context(options, context)) {
+        return *error;
+    }
+    if (!options.partner.empty()) {
+        bool known =
+            context.partners &&
+            std::any_of(context.partners->partners().begin(), context.partners->partners().end(),
+                        [&](const auto& p) { return p.name == options.partner; });
+        if (!known) {
+            return fail(
+                exit_usage, "--partner {}: no such partner in {}", printable(options.partner),
+                context.config ? context.config->partners_file : std::string("(needs --config)"));
+        }
+    }
+    auto lock = hub::hubctl::try_lock_spool(context.spool_dir);
+    if (!lock) {
+        return fail(exit_runtime, "error: {}", lock.error());
+    }
+    std::optional<hub::spool::MessageStatus> status = status_for(verb);
+    if (lock->held() && !status) {
+        return fail(exit_runtime,
+                    "retry needs a running hubd (a stopped hub keeps no retry schedule: when "
+                    "hubd starts it tries every queued message within recovery_spread_s); "
+                    "start hubd, then retry");
+    }
+    auto recovery = hub::spool::recover(context.spool_dir, context.shard_count);
+    if (!recovery) {
+        return fail(exit_runtime, "error: cannot read the spool: {}", recovery.error().detail);
+    }
+    int select_status = exit_ok;
+    auto targets = select_targets(options, context, *recovery, select_status);
+    if (!targets) {
+        return select_status;
+    }
+    if (targets->empty()) {
+        fmt::print("-- no message matches; nothing to do\n");
+        return flushed();
+    }
+    if (lock->held()) {
+        return admin_stopped(context, *recovery, *targets, *status);
+    }
+    return admin_running(context, verb, *targets);
+}
+
+int config_doc() {
+    fmt::print("{}", hub::config::describe_options());
+    return flushed();
+}
+
+// CLI11's "The following argument was not expected" does not say what was meant: find
+// the command words (skipping options and their values) and suggest the closest one.
+std::optional<int> suggest_command(int argc, char** argv) {
+    constexpr std::array<std::string_view, 4> with_value = {"--config", "--spool", "--format",
+                                                            "--partner"};
+    std::vector<std::string_view> words;
+    for (int i = 1; i < argc && words.size() < 2; i++) {
+        std::string_view arg = argv[i];
+        if (arg.starts_with("-")) {
+            if (std::find(with_value.begin(), with_value.end(), arg) != with_value.end()) {
+                i++;
+            }
+            continue;
+        }
+        words.push_back(arg);
+    }
+    if (words.empty()) {
+        return std::nullopt;
+    }
+    auto check = [](std::string_view word, std::span<const std::string_view> known,
+                    std::string_view where) -> std::optional<int> {
+        if (std::find(known.begin(), known.end(), word) != known.end()) {
+            return std::nullopt;
+        }
+        auto suggestion = hub::hubctl::closest_word(word, known);
+        if (suggestion) {
+            return fail(exit_usage, "unknown {}command '{}'; did you mean '{}'?", where,
+                        printable(word), *suggestion);
+        }
+        std::string list;
+        for (std::string_view name : known) {
+            list += (list.empty() ? "" : ", ") + std::string(name);
+        }
+        return fail(exit_usage, "unknown {}command '{}'; the commands are: {}", where,
+                    printable(word), list);
+    };
+    if (auto error = check(words[0], top_commands, "")) {
+        return error;
+    }
+    if (words[0] == "queue" && words.size() > 1) {
+        return check(words[1], queue_commands, "queue ");
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     hub::base::log_set_program("hubctl");
+    if (auto error = suggest_command(argc, argv)) {
+        return *error;
+    }
     Options options;
     CLI::App app{"hubctl: inspect a Hubbox hub (running or stopped) and manage its queue."};
     app.require_subcommand(1);
@@ -299,17 +921,25 @@ int main(int argc, char** argv) {
     queue->require_subcommand(1);
     queue->fallthrough();
     CLI::App* list = queue->add_subcommand(
-        "list", "List live messages: like mailq (text) or tab-separated for scripts (tsv).");
-    list->add_option("--format", options.format, "text (default) or tsv")
-        ->check(CLI::IsMember({"text", "tsv"}));
+        "list", "List live messages: like mailq (text), tab-separated (tsv) or JSON.");
+    list->add_option("--format", options.format, "text (default), tsv or json")
+        ->check(CLI::IsMember({"text", "tsv", "json"}));
+    CLI::App* show = queue->add_subcommand(
+        "show", "Print a message's envelope, history and headers (like postcat -q).");
+    show->add_option("queue_id", options.show_id, "queue id (16 hex digits)")->required();
+    show->add_flag("--body", options.body, "print the whole message, not only its headers");
     std::vector<std::pair<CLI::App*, std::string_view>> controls;
-    for (auto [verb, help] : {std::pair<std::string_view, std::string_view>{
-                                  "hold", "Stop delivering a message until it is released."},
-                              {"release", "Deliver a held message again."},
-                              {"retry", "Retry a deferred message now."},
-                              {"delete", "Remove a message from the queue (no report)."}}) {
+    for (auto [verb, help] :
+         {std::pair<std::string_view, std::string_view>{
+              "hold", "Stop delivering messages until released (kept across restarts)."},
+          {"release", "Deliver held messages again."},
+          {"retry", "Retry deferred messages now (running hubd only)."},
+          {"delete", "Remove messages from the queue for good (no report)."}}) {
         CLI::App* command = queue->add_subcommand(std::string(verb), std::string(help));
-        command->add_option("queue_id", options.queue_id, "queue id (16 hex digits)")->required();
+        command->add_option("queue_ids", options.ids, "queue ids (16 hex digits), or ALL")
+            ->required();
+        command->add_option("--partner", options.partner,
+                            "with ALL: only messages with a recipient routed to this partner");
         controls.emplace_back(command, verb);
     }
     CLI::App* doc = app.add_subcommand("config-doc", "Print the hub.conf option table.");
@@ -322,12 +952,15 @@ int main(int argc, char** argv) {
     if (list->parsed()) {
         return queue_list(options);
     }
+    if (show->parsed()) {
+        return queue_show(options);
+    }
     if (doc->parsed()) {
         return config_doc();
     }
     for (auto [command, verb] : controls) {
         if (command->parsed()) {
-            return queue_control(options, verb);
+            return queue_admin(options, verb);
         }
     }
     return fail(exit_usage, "nothing to do; see --help");

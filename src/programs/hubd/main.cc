@@ -193,6 +193,12 @@ int main(int argc, char** argv) {
     if (!dir_fds) {
         log_fatal("spool: {}", dir_fds.error());
     }
+    // Held until the process ends (the fd is never closed): hubctl writes to the spool
+    // directly only while it can take this lock, i.e. while no hubd runs on it.
+    auto spool_lock = hub::engine::lock_spool(config->spool_dir, 10'000);
+    if (!spool_lock) {
+        log_fatal("spool: {}", spool_lock.error());
+    }
     auto recovery = hub::spool::recover(config->spool_dir, shard_count);
     if (!recovery) {
         log_fatal("spool recovery: {}", recovery.error().detail);
@@ -229,6 +235,7 @@ int main(int argc, char** argv) {
     queue_config.recovery_spread_s = config->recovery_spread_s;
     queue_config.connections_max = config->outbound_connections_max;
     queue_config.destination_connections_max = config->destination_connections_max;
+    queue_config.messages_max = config->queue_messages_max;
     if (auto checked = hub::queue::check_config(queue_config); !checked) {
         log_fatal("{}: [delivery]: {}", arguments.config_path, checked.error());
     }
