@@ -40,6 +40,7 @@ run_args=(--smtp "$smtp_port" --smtps "$smtps_port" --partner1-outbound "$p1_por
     --partner2-outbound "$p2_port" --shards 1 --retry-delay 2)
 run_log="$WORK/run.log"
 run_pid=""
+holder=""
 
 # start_run LOG ARGS...: tools/run in its own session (so that it and everything it started
 # can be stopped as one group), niced so the build leaves room for tests beside it.
@@ -65,6 +66,7 @@ first_run_cleanup() {
     local status=$?
     set +e
     stop_run_group
+    [[ -z "$holder" ]] || kill "$holder" 2>/dev/null
     if [[ $status -ne 0 && $status -ne 77 && -f "$run_log" ]]; then
         echo "[$TEST_NAME] ---- last 60 lines of the tools/run output ($run_log) ----" >&2
         tail -n 60 "$run_log" >&2
@@ -143,13 +145,22 @@ for port in "$smtp_port" "$p1_port" "$p2_port"; do
     ! port_listening "$port" || fail "port $port still listening after tools/run stopped"
 done
 
+# hold_port PORT: a listener on 127.0.0.1:PORT that never greets, pid in holder. SO_REUSEADDR,
+# because the first run's connections may still be in TIME_WAIT on that port.
+hold_port() {
+    "$PYTHON" -c 'import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+time.sleep(120)' "$1" &
+    holder=$!
+    wait_until 10 "a listener on $1" port_listening "$1"
+}
+
 # A sink cannot start: its port is taken. The run must end non-zero, saying so.
 say "partner1's sink port taken: tools/run must fail with the reason"
-"$PYTHON" -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(120)' \
-    "$p1_port" &
-holder=$!
-wait_until 10 "a listener on $p1_port" port_listening "$p1_port"
+hold_port "$p1_port"
 start_run "$WORK/run-sink-fails.log" "${run_args[@]}"
 wait_run_end 600
 kill "$holder" 2>/dev/null
@@ -161,11 +172,7 @@ expect_no_match "no running text" '^Hubbox is running' "$out"
 
 # The hub cannot start: its port is taken (no sinks: --no-sink).
 say "the hub's port taken (--no-sink): tools/run must fail with the reason"
-"$PYTHON" -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(120)' \
-    "$smtp_port" &
-holder=$!
-wait_until 10 "a listener on $smtp_port" port_listening "$smtp_port"
+hold_port "$smtp_port"
 start_run "$WORK/run-hub-fails.log" --no-sink "${run_args[@]}"
 wait_run_end 600
 kill "$holder" 2>/dev/null
