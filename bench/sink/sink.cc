@@ -1,19 +1,27 @@
-// PURPOSE: smtp-sink-tls, a benchmark stand-in for a partner's SMTP server: STARTTLS with
-//          wolfSSL, accepts MAIL/RCPT/DATA, discards bodies and counts delivered messages.
+// PURPOSE: smtp-sink-tls, a stand-in for a partner's SMTP server: STARTTLS with wolfSSL,
+//          accepts MAIL/RCPT/DATA and counts delivered messages. Benchmarks let it discard
+//          bodies; tools/run gives it --store-dir so a development hub's deliveries can be
+//          read as files.
 // RUNS IN: its own process, one blocking thread per connection.
-// TRUST:   loopback benchmark clients only; inputs are still bounded (line length,
-//          connection count) so a broken client cannot exhaust memory.
-// LIMITS:  lines of at most 1000 octets (RFC 5321 section 4.5.3.1.6); --connections-max.
+// TRUST:   loopback clients only (a benchmark, a development hub); inputs are still bounded
+//          (line length, connection count, stored bytes and files) so a broken client cannot
+//          exhaust memory or disk.
+// LIMITS:  lines of at most 1000 octets (RFC 5321 section 4.5.3.1.6); --connections-max;
+//          with --store-dir, kStoreBytesMax per message, kStoreRecipientsMax recipients and
+//          --store-max files per run.
 // SEE ALSO: bench/limits/limits.cc, issue 4 (benchmarks against Postfix).
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,10 +34,15 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
 inline constexpr std::size_t kLineMax = 1000;  // RFC 5321 section 4.5.3.1.6, incl. CRLF
+// The SIZE the EHLO reply advertises; with --store-dir a larger body is refused, not held.
+inline constexpr std::size_t kStoreBytesMax = 52428800;
+// RFC 5321 section 4.5.3.1.8: a server must accept at least 100 recipients.
+inline constexpr std::size_t kStoreRecipientsMax = 100;
 
 std::atomic<unsigned long long> g_messages{0};
 // Wall-clock time (CLOCK_REALTIME, ns) of the latest message's end of DATA: benchmarks read
@@ -38,6 +51,13 @@ std::atomic<long long> g_last_message_ns{0};
 std::atomic<int> g_connections{0};
 std::atomic<bool> g_stop{false};
 WOLFSSL_CTX* g_ctx = nullptr;
+
+// --store-dir: each message is written to <dir>/<n>.eml; n continues after the highest
+// number already there, so a restarted sink never overwrites an earlier delivery.
+std::string g_store_dir;
+unsigned long long g_store_max = 1000;
+std::atomic<unsigned long long> g_store_next{1};
+std::atomic<unsigned long long> g_stored{0};
 
 long long realtime_ns() {
     timespec ts{};
@@ -151,6 +171,152 @@ bool starts_with_ci(const std::string& s, const char* prefix) {
     return strncasecmp(s.c_str(), prefix, std::strlen(prefix)) == 0;
 }
 
+// The address of "MAIL FROM:<a> SIZE=1" or "RCPT TO:<b>" after the verb: from '<' to the
+// first '>', or the first word when the client sent no brackets.
+std::string envelope_address(const std::string& line, std::size_t verb_length) {
+    std::string rest = line.substr(verb_length);
+    auto open = rest.find('<');
+    if (open != std::string::npos) {
+        auto close = rest.find('>', open);
+        if (close != std::string::npos) {
+            return rest.substr(open, close - open + 1);
+        }
+    }
+    return "<" + rest.substr(0, rest.find(' ')) + ">";
+}
+
+struct Envelope {
+    std::string from;
+    std::vector<std::string> recipients;
+};
+
+bool write_whole(int fd, const std::string& s) {
+    std::size_t off = 0;
+    while (off < s.size()) {
+        ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+// Writes one message to <store dir>/<n>.eml under a Return-Path and one Delivered-To per
+// recipient (what a final delivery agent adds), through a temporary name so that a reader
+// never sees half a message. Returns the path, or "" after saying why on stderr.
+std::string store_message(const Envelope& envelope, const std::string& body) {
+    unsigned long long n = g_store_next.fetch_add(1);
+    std::string path = g_store_dir + "/" + std::to_string(n) + ".eml";
+    std::string tmp = g_store_dir + "/." + std::to_string(n) + ".eml.tmp";
+    std::string head = "Return-Path: " + envelope.from + "\r\n";
+    for (const auto& recipient : envelope.recipients) {
+        head += "Delivered-To: " + recipient + "\r\n";
+    }
+    // 0640: the messages of a development hub are as private as its spool.
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    bool ok = fd >= 0 && write_whole(fd, head) && write_whole(fd, body);
+    if (fd >= 0 && ::close(fd) != 0) {
+        ok = false;
+    }
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::fprintf(stderr, "sink: cannot store %s: %s\n", path.c_str(), std::strerror(errno));
+        ::unlink(tmp.c_str());
+        return "";
+    }
+    return path;
+}
+
+// The first free message number in the store directory: one more than the highest
+// <n>.eml already there.
+unsigned long long first_free_number(const std::string& dir) {
+    unsigned long long highest = 0;
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) {
+        return 1;
+    }
+    while (const dirent* entry = ::readdir(d)) {
+        char* end = nullptr;
+        unsigned long long n = std::strtoull(entry->d_name, &end, 10);
+        if (end != entry->d_name && std::strcmp(end, ".eml") == 0 && n > highest) {
+            highest = n;
+        }
+    }
+    ::closedir(d);
+    return highest + 1;
+}
+
+// The DATA phase after 354: reads to the lone "." and, when `keep` is set, collects the
+// body with dot-stuffing removed (RFC 5321 section 4.5.2), up to kStoreBytesMax. Returns
+// false when the connection ended first; `too_big` reports a body that was not kept whole.
+bool read_body(Conn& c, bool keep, std::string& body, bool& too_big) {
+    std::string line;
+    body.clear();
+    too_big = false;
+    while (c.read_line(line)) {
+        if (line == ".") {
+            return true;
+        }
+        if (!keep || too_big) {
+            continue;
+        }
+        std::size_t skip = (!line.empty() && line[0] == '.') ? 1 : 0;
+        if (body.size() + line.size() - skip + 2 > kStoreBytesMax) {
+            too_big = true;
+            std::string().swap(body);
+            continue;
+        }
+        body.append(line, skip, std::string::npos).append("\r\n");
+    }
+    return false;
+}
+
+// The reply to a complete message: counted always; with --store-dir also written out
+// (while fewer than --store-max were stored), and the reply names the file.
+std::string finish_message(const Envelope& envelope, bool stored_wanted, const std::string& body,
+                           bool too_big) {
+    if (stored_wanted && too_big) {
+        return "552 5.3.4 message too big to store\r\n";
+    }
+    std::string path;
+    if (stored_wanted) {
+        path = store_message(envelope, body);
+        if (path.empty()) {
+            return "451 4.3.0 cannot store the message\r\n";
+        }
+    }
+    g_last_message_ns.store(realtime_ns(), std::memory_order_relaxed);
+    g_messages.fetch_add(1, std::memory_order_release);
+    if (path.empty()) {
+        return "250 OK queued\r\n";
+    }
+    std::string more = envelope.recipients.size() > 1
+                           ? " +" + std::to_string(envelope.recipients.size() - 1) + " more"
+                           : "";
+    std::fprintf(stderr, "sink: delivered %s -> %s%s, %zu bytes: %s\n", envelope.from.c_str(),
+                 envelope.recipients.front().c_str(), more.c_str(), body.size(), path.c_str());
+    return "250 OK stored as " + path.substr(path.rfind('/') + 1) + "\r\n";
+}
+
+// Whether this message is to be stored: --store-dir given and fewer than --store-max
+// stored by this run (says so once when the limit is reached).
+bool claim_store_slot() {
+    if (g_store_dir.empty()) {
+        return false;
+    }
+    unsigned long long slot = g_stored.fetch_add(1);
+    if (slot == g_store_max) {
+        std::fprintf(stderr,
+                     "sink: --store-max %llu reached; later messages are counted, not "
+                     "stored\n",
+                     g_store_max);
+    }
+    return slot < g_store_max;
+}
+
 void serve(int fd) {
     Conn c(fd);
     if (!c.write_all("220 sink ESMTP\r\n")) {
@@ -159,6 +325,8 @@ void serve(int fd) {
     std::string line;
     bool have_mail = false;
     int rcpts = 0;
+    Envelope envelope;
+    std::string body;
     while (c.read_line(line)) {
         if (starts_with_ci(line, "EHLO")) {
             std::string r = "250-sink\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-8BITMIME\r\n";
@@ -189,6 +357,10 @@ void serve(int fd) {
         } else if (starts_with_ci(line, "MAIL FROM:")) {
             have_mail = true;
             rcpts = 0;
+            if (!g_store_dir.empty()) {
+                envelope.from = envelope_address(line, std::strlen("MAIL FROM:"));
+                envelope.recipients.clear();
+            }
             if (!c.write_all("250 OK\r\n")) {
                 return;
             }
@@ -198,6 +370,15 @@ void serve(int fd) {
                     return;
                 }
                 continue;
+            }
+            if (!g_store_dir.empty()) {
+                if (envelope.recipients.size() >= kStoreRecipientsMax) {
+                    if (!c.write_all("452 4.5.3 too many recipients\r\n")) {
+                        return;
+                    }
+                    continue;
+                }
+                envelope.recipients.push_back(envelope_address(line, std::strlen("RCPT TO:")));
             }
             ++rcpts;
             if (!c.write_all("250 OK\r\n")) {
@@ -213,23 +394,16 @@ void serve(int fd) {
             if (!c.write_all("354 go ahead\r\n")) {
                 return;
             }
-            // RFC 5321 section 4.1.1.4: the body ends with a line holding a single ".";
-            // dot-stuffed lines ("..x") are body content and are discarded with it.
-            bool done = false;
-            while (c.read_line(line)) {
-                if (line == ".") {
-                    done = true;
-                    break;
-                }
-            }
-            if (!done) {
+            // RFC 5321 section 4.1.1.4: the body ends with a line holding a single ".".
+            bool store = claim_store_slot();
+            bool too_big = false;
+            if (!read_body(c, store, body, too_big)) {
                 return;
             }
-            g_last_message_ns.store(realtime_ns(), std::memory_order_relaxed);
-            g_messages.fetch_add(1, std::memory_order_release);
+            std::string reply = finish_message(envelope, store, body, too_big);
             have_mail = false;
             rcpts = 0;
-            if (!c.write_all("250 OK queued\r\n")) {
+            if (!c.write_all(reply)) {
                 return;
             }
         } else if (starts_with_ci(line, "RSET")) {
@@ -269,7 +443,8 @@ void write_count(const std::string& path, unsigned long long n) {
 [[noreturn]] void usage() {
     std::fprintf(stderr,
                  "usage: smtp-sink-tls --listen HOST:PORT --cert PEM --key PEM "
-                 "[--count-file F] [--connections-max N]\n");
+                 "[--count-file F] [--connections-max N] [--store-dir DIR] "
+                 "[--store-max N]\n");
     std::exit(2);
 }
 
@@ -297,12 +472,26 @@ int main(int argc, char** argv) {
             count_file = v;
         } else if (a == "--connections-max") {
             connections_max = std::stoi(v);
+        } else if (a == "--store-dir") {
+            g_store_dir = v;
+        } else if (a == "--store-max") {
+            g_store_max = std::stoull(v);
         } else {
             usage();
         }
     }
     if (cert.empty() || key.empty()) {
         usage();
+    }
+    if (!g_store_dir.empty()) {
+        struct stat st {};
+        if (::stat(g_store_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+            ::access(g_store_dir.c_str(), W_OK | X_OK) != 0) {
+            std::fprintf(stderr, "sink: --store-dir %s: not a writable directory\n",
+                         g_store_dir.c_str());
+            return 1;
+        }
+        g_store_next.store(first_free_number(g_store_dir));
     }
     auto colon = listen_at.rfind(':');
     if (colon == std::string::npos) {
