@@ -67,6 +67,7 @@ constexpr std::array allowed{
     AllowedSystemCall{"rt_sigprocmask", "thread start; abort(); the SIGSYS report"},
     AllowedSystemCall{"rt_sigtimedwait", "the supervisor waits for SIGTERM/SIGINT/SIGHUP"},
     AllowedSystemCall{"rt_sigreturn", "return from a signal handler"},
+    AllowedSystemCall{"restart_syscall", "the kernel resumes a sleep a signal interrupted"},
     AllowedSystemCall{"statfs", "the supervisor polls spool free space (statvfs)"},
     AllowedSystemCall{"accept4", "the supervisor accepts hubctl on the control socket"},
     AllowedSystemCall{"recvfrom", "the supervisor reads hubctl's command line"},
@@ -212,6 +213,16 @@ Result<void, std::string> add_restricted_rules(scmp_filter_ctx filter) {
                                   scmp_arg_cmp{0, SCMP_CMP_EQ, STDERR_FILENO, 0});
         if (result != 0) {
             return failed("write", result);
+        }
+        // glibc's first pthread_create installs the handlers of its two internal signals
+        // (SIGCANCEL = SIGRTMIN-2 = 32, SIGSETXID = 33) after the filter is in place; no
+        // other handler may change. Only sanitizer builds were covering this.
+        for (scmp_datum_t signal_number : {scmp_datum_t{32}, scmp_datum_t{33}}) {
+            result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction), 1,
+                                      scmp_arg_cmp{0, SCMP_CMP_EQ, signal_number, 0});
+            if (result != 0) {
+                return failed("rt_sigaction", result);
+            }
         }
     }
     // glibc tries clone3 first and falls back to clone on ENOSYS; clone3's flags sit in
