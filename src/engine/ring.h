@@ -27,11 +27,14 @@ enum class Op : std::uint8_t {
     spool_sync,
     spool_punch,
     spool_close,
-    log_write,    // the shard's log lines to stderr
-    record_read,  // delivery: a spooled record read back; index = job, generation = item
-    report_read,  // a record read back for a report; index = report job
-    out_socket,   // outbound: socket created; index = connection slot
-    out_connect,  // outbound: connected
+    spool_unlink,       // a dead segment's deletion
+    spool_remove_sync,  // the directory fsync that makes it durable
+    log_write,          // the shard's log lines to stderr
+    record_read,        // delivery: a spooled record read back; index = job, generation = item
+    report_read,        // a record read back for a report; index = report job
+    compact_read,       // a record read back to be copied forward; index = copy item
+    out_socket,         // outbound: socket created; index = connection slot
+    out_connect,        // outbound: connected
     out_connect_timeout,
 };
 

@@ -117,11 +117,8 @@ Result<void, std::string> Shard::run() {
         !made) {
         return made;
     }
-    spool_ = std::make_unique<SpoolWriter>(ring_, settings_.index, settings_.spool_dir_fd,
-                                           settings_.first_segment_seq,
-                                           settings_.config->segment_bytes_max);
     base::log_set_thread_sink(&log_sink_);
-    spool_->start();
+    start_spool_writer();
     start_delivery();
     arm_accept(0);
     arm_accept(1);
@@ -139,6 +136,8 @@ Result<void, std::string> Shard::run() {
         unsigned count = io_uring_peek_batch_cqe(&ring_storage_, cqes.data(), cqe_batch_max);
         reap(count, cqes.data());
         deliver_commit_outcomes();
+        take_durable_statuses();
+        take_copies();
         // Connections whose command budget ran out get one more pass per loop turn.
         runnable_now_.swap(runnable_);
         for (std::uint32_t index : runnable_now_) {
@@ -201,6 +200,8 @@ void Shard::dispatch(const io_uring_cqe& cqe) {
         case Op::spool_sync:
         case Op::spool_punch:
         case Op::spool_close:
+        case Op::spool_unlink:
+        case Op::spool_remove_sync:
             spool_->on_completion(tag.op, cqe.res);
             return;
         case Op::log_write:
@@ -211,6 +212,9 @@ void Shard::dispatch(const io_uring_cqe& cqe) {
             return;
         case Op::report_read:
             on_report_read(tag.index, cqe.res);
+            return;
+        case Op::compact_read:
+            on_compact_read(tag.index, cqe.res);
             return;
         case Op::send_timeout:
         case Op::cancel_recv:
@@ -277,6 +281,8 @@ void Shard::on_tick() {
     // it for good (measured: 90 MB resident after 20 such messages, idle for minutes).
     // Collecting on the tick bounds that to one tick after the burst.
     mi_collect(false);
+    spool_->on_tick();
+    start_compaction();
     std::uint64_t now = now_ms();
     for (auto& slot : slots_) {
         Connection& connection = *slot;

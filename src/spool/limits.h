@@ -49,6 +49,10 @@ inline constexpr std::uint32_t compaction_live_percent_max = 50;
 // never holds more than this much of other messages' content in memory for it.
 inline constexpr std::uint32_t compaction_round_messages_max = 256;
 inline constexpr std::uint64_t compaction_round_bytes_max = 8u << 20;
+// Compaction copies may use free space down to this share of spool.reserve_bytes (new
+// mail stops at the whole reserve; status records may use all of it): room a compaction
+// can never take from the status records that make it pay.
+inline constexpr std::uint32_t compaction_floor_percent_of_reserve = 50;
 
 static_assert(record_header_bytes % record_alignment_bytes == 0);
 static_assert(record_trailer_bytes % record_alignment_bytes == 0);

@@ -102,8 +102,9 @@ std::optional<CompactionPlan> SegmentLedger::compaction_plan() const {
 }
 
 const LedgerSegment* SegmentLedger::find(std::uint32_t seq) const {
-    auto found = std::lower_bound(segments_.begin(), segments_.end(), seq,
-                                  [](const LedgerSegment& s, std::uint32_t v) { return s.seq < v; });
+    auto found =
+        std::lower_bound(segments_.begin(), segments_.end(), seq,
+                         [](const LedgerSegment& s, std::uint32_t v) { return s.seq < v; });
     return found != segments_.end() && found->seq == seq ? &*found : nullptr;
 }
 

@@ -123,8 +123,8 @@ enum class RecoveryError { unreadable_dir, unreadable_file };
 struct RecoveredMessage {
     MessageMeta meta;
     std::string segment_path;
-    std::uint8_t segment_shard = 0;  // The segment it is stored in (its directory's shard,
-    std::uint32_t segment_seq = 0;   // and sequence), as named by segment_path.
+    std::uint8_t segment_shard = 0;   // The segment it is stored in (its directory's shard,
+    std::uint32_t segment_seq = 0;    // and sequence), as named by segment_path.
     std::uint64_t record_offset = 0;  // Where the record starts in the segment.
     std::uint64_t record_bytes = 0;   // The whole record, padding included: one read.
     std::uint64_t content_bytes = 0;  // Size of the stored message content.
