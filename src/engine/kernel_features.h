@@ -41,6 +41,7 @@ inline constexpr RingFeature ring_features_used[] = {
     {"IORING_OP_CLOSE", {5, 6}},
     {"IORING_OP_READ", {5, 6}},
     {"IORING_OP_UNLINKAT", {5, 11}},
+    {"IORING_OP_MADVISE", {5, 6}},
     {"IORING_OP_SHUTDOWN", {5, 11}},
     {"IOSQE_CQE_SKIP_SUCCESS", {5, 17}},
     {"IORING_SETUP_CQSIZE", {5, 5}},

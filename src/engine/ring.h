@@ -14,14 +14,15 @@
 namespace hub::engine {
 
 enum class Op : std::uint8_t {
-    accept,        // index = listener index
-    recv,          // index = connection slot
-    send,          // index = connection slot
-    send_timeout,  // the linked timeout of a send
-    cancel_recv,   // pausing a connection's multishot recv
-    close_socket,  // index = connection slot
-    tick,          // the shard's deadline scan timer
-    spool_open,    // spool writer operations: index unused
+    accept,           // index = listener index
+    recv,             // index = connection slot
+    send,             // index = connection slot
+    send_timeout,     // the linked timeout of a send
+    cancel_recv,      // pausing a connection's multishot recv
+    close_socket,     // index = connection slot
+    tick,             // the shard's deadline scan timer
+    release_buffers,  // madvise of the idle receive buffers
+    spool_open,       // spool writer operations: index unused
     spool_dir_sync,
     spool_write,
     spool_sync,

@@ -87,6 +87,7 @@ private:
     void arm_tick();
     void on_tick();
     void release_idle_buffers(Connection& connection);
+    void release_receive_buffers();
     void on_accept(unsigned listener_index, int result, std::uint32_t flags);
     Connection* take_free_slot();
     void open_connection(int fd, bool implicit_tls);
@@ -177,6 +178,9 @@ private:
     std::vector<std::uint32_t> runnable_now_;         // The list being worked through.
     std::vector<std::uint32_t> partner_connections_;  // Indexed like the partner table.
     std::uint32_t open_count_ = 0;
+    std::uint32_t closed_since_collect_ = 0;  // Connections closed since mi_collect(true).
+    std::uint64_t next_forced_collect_ms_ = 0;
+    bool receive_buffers_touched_ = false;  // A recv used one since they were last dropped.
     bool accepting_ = true;
     bool accept_armed_[2] = {false, false};
     std::uint64_t next_accept_retry_ms_ = 0;

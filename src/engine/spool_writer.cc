@@ -510,6 +510,7 @@ void SpoolWriter::on_completion(Op op, int result) {
         case Op::cancel_recv:
         case Op::close_socket:
         case Op::tick:
+        case Op::release_buffers:
         case Op::log_write:
         case Op::record_read:
         case Op::report_read:
