@@ -144,11 +144,13 @@ constexpr std::array options{
                   "Spool directory (one sub-directory per shard); writable by hub.user."),
     integer64("spool.reserve_bytes", &HubConfig::spool_reserve_bytes, 64 * mib, 0,
               1024 * 1024 * gib,
-              "Free space kept on the spool file system; below it new mail gets 452 (0 = off)."),
+              "Free space kept on the spool file system; below it new mail gets 452 (0 = off), "
+              "while status records may still use it (compaction down to half of it)."),
     // At most 1 GiB: a segment then holds fewer records than a queue id's 24-bit ordinal
     // can number (a record is at least 93 bytes: 1 GiB / 93 < 2^24).
     integer64("spool.segment_bytes_max", &HubConfig::segment_bytes_max, 64 * mib, 1 * mib, 1 * gib,
-              "A shard starts a new segment file once its current one reaches this."),
+              "A shard starts a new segment file once its current one reaches this; a "
+              "segment is deleted once no queued message needs it."),
     integer64("limits.message_bytes_max", &HubConfig::message_bytes_max, 5 * mib, 1 * kib, 1 * gib,
               "Largest message accepted; advertised with SIZE (RFC 1870)."),
     integer32("limits.recipients_count_max", &HubConfig::recipients_count_max, 100, 1, 10000,

@@ -53,6 +53,16 @@ struct StoredMessage {
     // has not completed (destination_of() looks the partner up afterwards).
     bool in_scheduler = false;
     std::uint32_t reports_pending = 0;
+    // Status records appended and not yet durable, and the final statuses that are (a
+    // compaction copies those along). A message the scheduler finished stays here,
+    // "finished, status not yet durable", until statuses_pending is 0: only then is it
+    // logged as removed and its record released (docs/DELIVERY.md, at-least-once).
+    std::uint32_t statuses_pending = 0;
+    std::vector<spool::RecipientStatus> durable_status;
+    bool finished = false;
+    std::uint32_t delivered_count = 0;
+    std::uint32_t bounced_count = 0;
+    std::uint32_t removed_count = 0;
 };
 
 struct JobItem {

@@ -61,6 +61,9 @@ Result<void, std::string> check_opcodes(io_uring& ring) {
         {IORING_OP_FALLOCATE, "IORING_OP_FALLOCATE"},
         {IORING_OP_OPENAT, "IORING_OP_OPENAT"},
         {IORING_OP_CLOSE, "IORING_OP_CLOSE"},
+        {IORING_OP_READ, "IORING_OP_READ"},          // Spooled records read back (5.6).
+        {IORING_OP_UNLINKAT, "IORING_OP_UNLINKAT"},  // Dead spool segments deleted (5.11).
+        {IORING_OP_MADVISE, "IORING_OP_MADVISE"},    // Idle receive buffers dropped (5.6).
         {IORING_OP_SHUTDOWN, "IORING_OP_SHUTDOWN"},
     };
     for (const Needed& op : needed) {

@@ -16,7 +16,10 @@ inline constexpr std::size_t input_pending_bytes = 96 * 1024;  // Raw bytes not 
 inline constexpr std::size_t input_pause_space_bytes = recv_buffer_bytes;
 inline constexpr std::size_t plain_out_bytes = 64 * 1024;  // Cleartext replies waiting.
 inline constexpr std::size_t tls_write_chunk_bytes = 16 * 1024;
-inline constexpr unsigned tick_ms = 200;             // Deadline scan period.
+inline constexpr unsigned tick_ms = 200;  // Deadline scan period.
+// A forced mi_collect (returning freed memory to the kernel) at most this often, and only
+// after connections closed: it walks the thread's whole heap.
+inline constexpr unsigned forced_collect_interval_ms = 1000;
 inline constexpr unsigned send_timeout_s = 120;      // Linked to every send.
 inline constexpr unsigned connections_reserve = 64;  // Extra slots to answer 421 when full.
 inline constexpr unsigned shards_max = 256;

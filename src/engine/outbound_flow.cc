@@ -162,15 +162,17 @@ void Shard::queue_message(StoredMessage stored, queue::Origin origin,
     }
     if (stored.loop) {
         std::vector<queue::RecipientNote> notes;
-        for (std::uint32_t index = 0; index < stored.meta.envelope.recipients.size(); index++) {
-            spool_->append_status(stored.meta.id, index, spool::RecipientStatus::bounced);
+        spool::QueueId id = stored.meta.id;
+        std::uint32_t count = static_cast<std::uint32_t>(stored.meta.envelope.recipients.size());
+        stored.durable_status.assign(count, spool::RecipientStatus::pending);
+        stored_.insert_or_assign(queue_key(id), std::move(stored));
+        for (std::uint32_t index = 0; index < count; index++) {
+            write_status(id, index, spool::RecipientStatus::bounced);
             notes.push_back(queue::RecipientNote{
                 index, "554 5.4.6 Too many Received: header fields: mail loop"});
         }
-        base::log_warn("{}: bounced: mail loop (more than {} Received: fields)",
-                       stored.meta.id.to_string(), dsn::received_count_max);
-        spool::QueueId id = stored.meta.id;
-        stored_.insert_or_assign(queue_key(id), std::move(stored));
+        base::log_warn("{}: bounced: mail loop (more than {} Received: fields)", id.to_string(),
+                       dsn::received_count_max);
         start_report(ReportKind::failure, id, std::move(notes));
         return;
     }
@@ -201,6 +203,10 @@ void Shard::queue_message(StoredMessage stored, queue::Origin origin,
         input.recipients.push_back(std::move(recipient));
     }
     spool::QueueId id = stored.meta.id;
+    stored.durable_status.assign(recipients.size(), spool::RecipientStatus::pending);
+    for (std::size_t index = 0; index < statuses.size() && index < recipients.size(); index++) {
+        stored.durable_status[index] = statuses[index];
+    }
     auto added = scheduler_->add(std::move(input), origin, wall_ms());
     if (!added && added.error() != queue::AddError::nothing_pending) {
         base::log_error("{}: cannot queue: scheduler refused ({})", id.to_string(),
@@ -373,17 +379,23 @@ void Shard::handle_actions(std::vector<queue::Action>& actions) {
             start_report(ReportKind::delay, warning->id, std::move(warning->recipients));
         } else if (auto* removed = std::get_if<queue::Removed>(&action)) {
             for (std::uint32_t index : removed->recipient_indices) {
-                spool_->append_status(removed->id, index, spool::RecipientStatus::bounced);
+                write_status(removed->id, index, spool::RecipientStatus::bounced);
             }
         } else if (auto* finished = std::get_if<queue::Finished>(&action)) {
-            base::log_info("{}: removed: delivered={}, bounced={}, deleted={}",
-                           finished->id.to_string(), finished->delivered_count,
-                           finished->bounced_count, finished->removed_count);
             auto stored = stored_.find(queue_key(finished->id));
-            if (stored != stored_.end()) {
-                stored->second.in_scheduler = false;
-                release_stored_if_unused(stored);
+            if (stored == stored_.end()) {
+                log_removed(finished->id, finished->delivered_count, finished->bounced_count,
+                            finished->removed_count);
+                continue;
             }
+            // Logged as removed once its status records are durable (release_stored...).
+            StoredMessage& message = stored->second;
+            message.in_scheduler = false;
+            message.finished = true;
+            message.delivered_count = finished->delivered_count;
+            message.bounced_count = finished->bounced_count;
+            message.removed_count = finished->removed_count;
+            release_stored_if_unused(stored);
         }
     }
 }
@@ -391,8 +403,42 @@ void Shard::handle_actions(std::vector<queue::Action>& actions) {
 void Shard::write_final_statuses(const spool::QueueId& id,
                                  std::span<const queue::RecipientNote> recipients) {
     for (const queue::RecipientNote& note : recipients) {
-        spool_->append_status(id, note.recipient_index, spool::RecipientStatus::bounced);
+        write_status(id, note.recipient_index, spool::RecipientStatus::bounced);
     }
+}
+
+// Appends a status record and counts it against the message until it is durable
+// (take_durable_statuses): a failed write is retried by the spool writer meanwhile.
+void Shard::write_status(const spool::QueueId& id, std::uint32_t recipient_index,
+                         spool::RecipientStatus status) {
+    spool_->append_status(id, recipient_index, status);
+    if (auto stored = stored_.find(queue_key(id)); stored != stored_.end()) {
+        stored->second.statuses_pending++;
+    }
+}
+
+void Shard::take_durable_statuses() {
+    std::vector<StatusNote>& durable = spool_->durable_statuses();
+    for (const StatusNote& note : durable) {
+        auto stored = stored_.find(queue_key(note.id));
+        if (stored == stored_.end()) {
+            continue;
+        }
+        StoredMessage& message = stored->second;
+        HUB_ASSERT(message.statuses_pending > 0);
+        message.statuses_pending--;
+        if (note.recipient_index < message.durable_status.size()) {
+            message.durable_status[note.recipient_index] = note.status;
+        }
+        release_stored_if_unused(stored);
+    }
+    durable.clear();
+}
+
+void Shard::log_removed(const spool::QueueId& id, std::uint32_t delivered, std::uint32_t bounced,
+                        std::uint32_t deleted) {
+    base::log_info("{}: removed: delivered={}, bounced={}, deleted={}", id.to_string(), delivered,
+                   bounced, deleted);
 }
 
 int Shard::segment_fd(std::uint8_t shard, std::uint32_t segment_seq) const {
@@ -882,8 +928,7 @@ void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult
             texts[position] = std::string(failure_text);
         }
         if (recipient.outcome == queue::Outcome::delivered) {
-            spool_->append_status(item.id, recipient.recipient_index,
-                                  spool::RecipientStatus::delivered);
+            write_status(item.id, recipient.recipient_index, spool::RecipientStatus::delivered);
         }
         results.push_back(recipient);
     }
@@ -1102,8 +1147,7 @@ void Shard::on_report_read(std::uint32_t report_index, int result) {
         std::string_view header_section(content.data(),
                                         end == std::string::npos ? content.size() : end + 2);
         for (const queue::RecipientNote& note : report.recipients) {
-            spool_->append_status(report.id, note.recipient_index,
-                                  spool::RecipientStatus::delivered);
+            write_status(report.id, note.recipient_index, spool::RecipientStatus::delivered);
         }
         if (dsn::auto_reply_wanted(envelope.mail_from, header_section)) {
             dsn::PingFacts facts;
@@ -1178,9 +1222,18 @@ void Shard::on_report_read(std::uint32_t report_index, int result) {
 // Forgets a stored message once neither the scheduler nor a report needs it.
 void Shard::release_stored_if_unused(
     std::unordered_map<std::uint64_t, StoredMessage>::iterator it) {
-    if (!it->second.in_scheduler && it->second.reports_pending == 0) {
-        stored_.erase(it);
+    StoredMessage& message = it->second;
+    if (message.in_scheduler || message.reports_pending > 0 || message.statuses_pending > 0) {
+        return;
     }
+    if (message.finished) {
+        log_removed(message.meta.id, message.delivered_count, message.bounced_count,
+                    message.removed_count);
+    }
+    if (message.segment_shard == settings_.index && message.location.bytes > 0) {
+        spool_->release(message.location);  // Its record no longer pins its segment.
+    }
+    stored_.erase(it);
 }
 
 // Spools a message the hub wrote, from the null sender (RFC 3464 / RFC 3834: never

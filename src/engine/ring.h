@@ -14,24 +14,28 @@
 namespace hub::engine {
 
 enum class Op : std::uint8_t {
-    accept,        // index = listener index
-    recv,          // index = connection slot
-    send,          // index = connection slot
-    send_timeout,  // the linked timeout of a send
-    cancel_recv,   // pausing a connection's multishot recv
-    close_socket,  // index = connection slot
-    tick,          // the shard's deadline scan timer
-    spool_open,    // spool writer operations: index unused
+    accept,           // index = listener index
+    recv,             // index = connection slot
+    send,             // index = connection slot
+    send_timeout,     // the linked timeout of a send
+    cancel_recv,      // pausing a connection's multishot recv
+    close_socket,     // index = connection slot
+    tick,             // the shard's deadline scan timer
+    release_buffers,  // madvise of the idle receive buffers
+    spool_open,       // spool writer operations: index unused
     spool_dir_sync,
     spool_write,
     spool_sync,
     spool_punch,
     spool_close,
-    log_write,    // the shard's log lines to stderr
-    record_read,  // delivery: a spooled record read back; index = job, generation = item
-    report_read,  // a record read back for a report; index = report job
-    out_socket,   // outbound: socket created; index = connection slot
-    out_connect,  // outbound: connected
+    spool_unlink,       // a dead segment's deletion
+    spool_remove_sync,  // the directory fsync that makes it durable
+    log_write,          // the shard's log lines to stderr
+    record_read,        // delivery: a spooled record read back; index = job, generation = item
+    report_read,        // a record read back for a report; index = report job
+    compact_read,       // a record read back to be copied forward; index = copy item
+    out_socket,         // outbound: socket created; index = connection slot
+    out_connect,        // outbound: connected
     out_connect_timeout,
 };
 

@@ -54,7 +54,18 @@ struct ShardSettings {
         std::uint32_t segment_seq = 0;
         int fd = -1;
     };
-    std::vector<SegmentFd> recovered_segment_fds;
+    std::vector<SegmentFd> recovered_segment_fds;  // In other shards' directories.
+    // Recovered segments of this shard's own directory: the spool writer takes them over
+    // (and deletes them once dead).
+    struct OwnSegment {
+        spool::SegmentSummary summary;
+        int fd = -1;
+    };
+    std::vector<OwnSegment> own_segments;
+    // The supervisor's last statvfs of the spool (free bytes), and how many shards share
+    // it: each shard's spool writer budgets its writes on them (SpaceBudget).
+    const std::atomic<std::uint64_t>* spool_free_bytes = nullptr;
+    std::uint32_t shard_count = 1;
     queue::Config queue_config;
     ControlMailbox* control = nullptr;     // Administrative commands (hubctl), may be null.
     std::atomic<bool>* serving = nullptr;  // Set once set-up is done and accepts are armed.
@@ -78,6 +89,7 @@ private:
     void arm_tick();
     void on_tick();
     void release_idle_buffers(Connection& connection);
+    void release_receive_buffers();
     void on_accept(unsigned listener_index, int result, std::uint32_t flags);
     Connection* take_free_slot();
     void open_connection(int fd, bool implicit_tls);
@@ -146,6 +158,17 @@ private:
                       std::vector<queue::RecipientNote> recipients);
     void on_report_read(std::uint32_t report_index, int result);
     void release_stored_if_unused(std::unordered_map<std::uint64_t, StoredMessage>::iterator it);
+    void write_status(const spool::QueueId& id, std::uint32_t recipient_index,
+                      spool::RecipientStatus status);
+    void take_durable_statuses();
+    void log_removed(const spool::QueueId& id, std::uint32_t delivered, std::uint32_t bounced,
+                     std::uint32_t deleted);
+
+    // Spool reclamation (spool_reclaim.cc).
+    void start_spool_writer();
+    void start_compaction();
+    void on_compact_read(std::uint32_t item_index, int result);
+    void take_copies();
     void spool_generated(std::string content, const std::string& recipient);
     void on_generated_durable(const CommitOutcome& outcome);
     std::uint64_t wall_ms() const;
@@ -165,6 +188,9 @@ private:
     std::vector<std::uint32_t> runnable_now_;         // The list being worked through.
     std::vector<std::uint32_t> partner_connections_;  // Indexed like the partner table.
     std::uint32_t open_count_ = 0;
+    std::uint32_t closed_since_collect_ = 0;  // Connections closed since mi_collect(true).
+    std::uint64_t next_forced_collect_ms_ = 0;
+    bool receive_buffers_touched_ = false;  // A recv used one since they were last dropped.
     bool accepting_ = true;
     bool accept_armed_[2] = {false, false};
     std::uint64_t next_accept_retry_ms_ = 0;
@@ -190,6 +216,23 @@ private:
     PartnerDomainsView partner_domains_{*settings_.partners};
     smtp::ClientConfig client_config_;
     std::uint64_t scheduler_due_ms_ = 0;
+
+    // Compaction: one round at a time, the head segment's live records read back, then
+    // copied forward by the spool writer.
+    struct CopyItem {
+        spool::QueueId id;
+        RecordLocation from;
+        std::string record;
+        bool read_ok = false;
+    };
+    std::vector<CopyItem> copy_items_;
+    std::uint32_t copy_reads_pending_ = 0;
+    std::uint32_t copies_pending_ = 0;
+    bool compacting_ = false;
+    std::uint32_t compaction_seq_ = 0;
+    std::uint32_t compaction_copied_ = 0;
+    std::uint32_t pinned_seq_ = 0;       // A head pinned by messages not in memory, and until
+    std::uint64_t pinned_until_ms_ = 0;  // when not to look at it again.
     std::uint64_t report_counter_ = 0;
     // hubctl's hold/release/delete whose message_status record is being committed.
     std::optional<ControlCommand> control_pending_;

@@ -1,34 +1,49 @@
 // spool_writer.cc -- group commit of accepted messages to a shard's spool segments.
 //
 // PURPOSE   Make every accepted message durable before its 250, with one fdatasync
-//           covering many messages, and never leave a failed message recoverable.
+//           covering many messages, and never leave a failed message recoverable; make
+//           status records durable however long the disk stays full; delete dead
+//           segments and write compaction copies.
 // RUNS IN   a shard thread; all file I/O goes through the shard's ring.
 // TRUST     message content is peer data, but it is only copied, never interpreted here.
-// LIMITS    one batch in flight; segment_bytes_max per segment file.
+// LIMITS    one batch and one deletion in flight; segment_bytes_max per segment file.
 // SEE ALSO  spool/spool_format.h (record format and recovery), DESIGN.md section 4
 #include "engine/spool_writer.h"
 
 #include <fcntl.h>
 #include <linux/falloc.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "base/log.h"
 #include "engine/limits.h"
+#include "spool/limits.h"
 
 namespace hub::engine {
 
 SpoolWriter::SpoolWriter(Ring& ring, std::uint8_t shard, int shard_dir_fd,
-                         std::uint32_t first_segment_seq, std::uint64_t segment_bytes_max)
+                         std::uint32_t first_segment_seq, std::uint64_t segment_bytes_max,
+                         SpaceBudget budget)
     : ring_(ring),
       shard_(shard),
       dir_fd_(shard_dir_fd),
       segment_bytes_max_(segment_bytes_max),
+      budget_(budget),
       segment_seq_(first_segment_seq),
       id_segment_seq_(first_segment_seq) {
     HUB_ASSERT(shard_dir_fd >= 0);
     HUB_ASSERT(segment_bytes_max > 0);
+    HUB_ASSERT(budget.shard_count > 0 && budget.floor_bytes <= budget.reserve_bytes);
+}
+
+void SpoolWriter::adopt_segment(std::uint32_t seq, int fd, std::uint64_t bytes, std::uint32_t live,
+                                std::uint64_t live_bytes, bool keep) {
+    HUB_ASSERT(state_ == State::opening && segment_fd_ < 0);
+    HUB_ASSERT(seq < segment_seq_ && fd >= 0);
+    segment_fds_.emplace_back(seq, fd);
+    ledger_.add(seq, bytes, live, live_bytes, keep);
 }
 
 void SpoolWriter::start() {
@@ -67,16 +82,90 @@ void SpoolWriter::append_message_status(const spool::QueueId& id, spool::Message
 void SpoolWriter::append_status(const spool::QueueId& id, std::uint32_t recipient_index,
                                 spool::RecipientStatus status) {
     HUB_ASSERT(state_ != State::closed);
-    spool::append_status_record(id, recipient_index, status, staging_);
+    spool::append_status_record(id, recipient_index, status, status_staging_);
+    staged_statuses_.push_back(StatusNote{id, recipient_index, status});
     kick();
 }
 
-void SpoolWriter::kick() {
-    if (state_ == State::ready) {
-        submit_batch();
-    } else if (state_ == State::open_failed) {
-        submit_open();  // Retried only when there is something to write: no busy loop.
+void SpoolWriter::append_copy(std::string_view record, const spool::QueueId& id,
+                              RecordLocation from, std::span<const StatusNote> statuses,
+                              std::optional<std::uint64_t> held_since_unix_ms) {
+    HUB_ASSERT(state_ != State::closed);
+    HUB_ASSERT(record.size() == from.bytes && record.size() % spool::record_alignment_bytes == 0);
+    std::size_t offset_in_staging = copy_staging_.size();
+    copy_staging_.append(record);
+    CopyOutcome copy{id, from, RecordLocation{0, offset_in_staging, record.size()}, false};
+    for (const StatusNote& note : statuses) {
+        HUB_ASSERT(note.id == id && note.status != spool::RecipientStatus::pending);
+        spool::append_status_record(id, note.recipient_index, note.status, copy_staging_);
     }
+    if (held_since_unix_ms) {
+        spool::append_message_status_record(id, spool::MessageStatus::held, *held_since_unix_ms,
+                                            copy_staging_);
+    }
+    staged_copies_.push_back(copy);
+    kick();
+}
+
+std::optional<spool::CompactionPlan> SpoolWriter::compaction_plan() const {
+    std::optional<spool::CompactionPlan> plan = ledger_.compaction_plan();
+    if (plan && budget_.free_bytes != nullptr) {
+        std::uint64_t free_bytes = budget_.free_bytes->load(std::memory_order_relaxed);
+        std::uint64_t need =
+            std::min(plan->live_bytes, spool::compaction_round_bytes_max) * budget_.shard_count;
+        if (free_bytes < budget_.floor_bytes || free_bytes - budget_.floor_bytes < need) {
+            return std::nullopt;  // Not now: the copies could take the status records' room.
+        }
+    }
+    return plan;
+}
+
+void SpoolWriter::release(const RecordLocation& location) {
+    ledger_.unpin(location.segment_seq, location.bytes);
+}
+
+void SpoolWriter::on_tick() {
+    if (statuses_wait_for_tick_) {
+        statuses_wait_for_tick_ = false;
+        kick();
+    }
+    start_removal();
+}
+
+void SpoolWriter::kick() {
+    if (state_ == State::open_failed) {
+        submit_open();  // Retried only when there is something to write: no busy loop.
+        return;
+    }
+    if (state_ != State::ready) {
+        return;
+    }
+    if (status_only_) {
+        fail_staged_mail(CommitStatus::no_space, true);  // The room is the statuses'.
+    }
+    bool statuses = !status_staging_.empty() && !statuses_wait_for_tick_;
+    if (statuses || !staging_.empty() || !copy_staging_.empty()) {
+        submit_batch();
+    }
+}
+
+// Answers staged messages (and copies) without writing them.
+void SpoolWriter::fail_staged_mail(CommitStatus status, bool copies_too) {
+    for (CommitOutcome& outcome : staged_) {
+        outcome.status = status;
+        finished_.push_back(outcome);
+    }
+    staged_.clear();
+    staging_.clear();
+    if (!copies_too) {
+        return;
+    }
+    for (CopyOutcome& copy : staged_copies_) {
+        copy.durable = false;
+        copies_done_.push_back(copy);
+    }
+    staged_copies_.clear();
+    copy_staging_.clear();
 }
 
 int SpoolWriter::segment_fd(std::uint32_t segment_seq) const {
@@ -89,8 +178,9 @@ int SpoolWriter::segment_fd(std::uint32_t segment_seq) const {
 }
 
 bool SpoolWriter::idle() const {
-    return staging_.empty() && batch_waiters_.empty() && state_ != State::writing &&
-           state_ != State::repairing;
+    return staging_.empty() && status_staging_.empty() && copy_staging_.empty() &&
+           batch_waiters_.empty() && batch_statuses_.empty() && !removing_ &&
+           state_ != State::writing && state_ != State::repairing;
 }
 
 void SpoolWriter::submit_open() {
@@ -111,27 +201,23 @@ void SpoolWriter::on_open_done(int result) {
         return;
     }
     if (result < 0) {
-        // Cannot create a segment: fail what is staged, retry the open on the next append.
+        // Cannot create a segment: fail the mail that is staged (status records stay
+        // staged), retry the open on the next append or tick.
         base::log_error("spool: shard {}: cannot create segment {}: {}", shard_, segment_name_,
                         std::strerror(-result));
-        for (CommitOutcome& outcome : staged_) {
-            outcome.status = result == -ENOSPC ? CommitStatus::no_space : CommitStatus::failed;
-            finished_.push_back(outcome);
-        }
-        staged_.clear();
-        staging_.clear();
+        fail_staged_mail(result == -ENOSPC ? CommitStatus::no_space : CommitStatus::failed, true);
+        statuses_wait_for_tick_ = true;
         state_ = State::open_failed;
         return;
     }
     segment_fd_ = result;
     segment_fds_.emplace_back(segment_seq_, result);
+    ledger_.set_append_segment(segment_seq_);
     synced_bytes_ = 0;
     segment_is_new_ = true;
     state_ = State::ready;
     base::log_debug("spool: shard {}: segment {} open", shard_, segment_name_);
-    if (!staging_.empty()) {
-        submit_batch();
-    }
+    kick();
 }
 
 namespace {
@@ -146,27 +232,64 @@ void release_if_large(std::string& buffer) {
 
 }  // namespace
 
+// Whether bytes more may be written without bringing free space below floor_bytes, on
+// the supervisor's last statvfs and what this shard (times the shard count) wrote since.
+bool SpoolWriter::budget_allows(std::uint64_t bytes, std::uint64_t floor_bytes) {
+    if (budget_.free_bytes == nullptr) {
+        return true;
+    }
+    std::uint64_t free_bytes = budget_.free_bytes->load(std::memory_order_relaxed);
+    if (free_bytes != budget_free_seen_) {
+        budget_free_seen_ = free_bytes;  // A new poll: it already counts what we wrote.
+        budget_charged_ = 0;
+    }
+    std::uint64_t need = (budget_charged_ + bytes) * budget_.shard_count;
+    return free_bytes >= floor_bytes && free_bytes - floor_bytes >= need;
+}
+
 void SpoolWriter::submit_batch() {
-    HUB_ASSERT(state_ == State::ready && batch_waiters_.empty());
-    HUB_ASSERT(!staging_.empty());
+    HUB_ASSERT(state_ == State::ready && batch_waiters_.empty() && batch_statuses_.empty());
+    if (status_only_ || !budget_allows(copy_staging_.size(), budget_.floor_bytes)) {
+        fail_staged_mail(CommitStatus::no_space, true);
+    } else if (!budget_allows(copy_staging_.size() + staging_.size(), budget_.reserve_bytes)) {
+        // Below the reserve between two polls: new mail gets 452 now rather than taking
+        // the room status records and compaction need.
+        fail_staged_mail(CommitStatus::no_space, false);
+    }
+    if (status_staging_.empty() && copy_staging_.empty() && staging_.empty()) {
+        return;
+    }
     batch_.clear();
     if (segment_is_new_) {
         spool::append_segment_header(shard_, segment_seq_, batch_);  // Until one batch lands.
     }
-    std::uint64_t base = synced_bytes_ + batch_.size();
+    batch_.append(status_staging_);
+    status_staging_.clear();
+    batch_statuses_.swap(staged_statuses_);
+    std::uint64_t copies_base = synced_bytes_ + batch_.size();
+    for (CopyOutcome& copy : staged_copies_) {
+        copy.to.segment_seq = segment_seq_;
+        copy.to.offset += copies_base;
+    }
+    batch_.append(copy_staging_);
+    copy_staging_.clear();
+    batch_copies_.swap(staged_copies_);
+    std::uint64_t messages_base = synced_bytes_ + batch_.size();
     for (CommitOutcome& outcome : staged_) {
         outcome.location.segment_seq = segment_seq_;
-        outcome.location.offset += base;
+        outcome.location.offset += messages_base;
     }
     if (batch_.empty()) {
-        batch_.swap(staging_);  // The common case (no segment header): no copy at all.
+        batch_.swap(staging_);  // The common case (only messages): no copy at all.
     } else {
         batch_.append(staging_);
     }
     staging_.clear();
     release_if_large(staging_);
+    release_if_large(copy_staging_);
     batch_waiters_.swap(staged_);
     staged_.clear();
+    budget_charged_ += batch_.size();
     batch_error_ = 0;
     batch_steps_pending_ = 2;
     if (segment_is_new_) {
@@ -202,41 +325,75 @@ void SpoolWriter::on_batch_step(Op op, int result) {
 
 void SpoolWriter::finish_batch() {
     HUB_ASSERT(state_ == State::writing);
-    if (batch_error_ == 0) {
-        synced_bytes_ += batch_.size();
-        segment_is_new_ = false;
-        for (CommitOutcome& outcome : batch_waiters_) {
-            outcome.status = CommitStatus::durable;
-            finished_.push_back(outcome);
-        }
-        batch_waiters_.clear();
-        batch_.clear();
-        release_if_large(batch_);
-        state_ = State::ready;
-        if (synced_bytes_ >= segment_bytes_max_) {
-            // Rotate: later ids name the new segment; staged ones keep theirs (ids are
-            // unique names, not addresses).
-            // The old file stays open: delivery reads its records back through it.
-            segment_fd_ = -1;
-            segment_seq_++;
-            id_segment_seq_ = segment_seq_;
-            next_ordinal_ = 0;
-            submit_open();
-            return;
-        }
-        if (!staging_.empty()) {
-            submit_batch();
-        }
+    if (batch_error_ != 0) {
+        fail_batch();
         return;
     }
+    ledger_.grew(segment_seq_, batch_.size());
+    synced_bytes_ += batch_.size();
+    segment_is_new_ = false;
+    status_only_ = false;
+    durable_statuses_.insert(durable_statuses_.end(), batch_statuses_.begin(),
+                             batch_statuses_.end());
+    batch_statuses_.clear();
+    for (CopyOutcome& copy : batch_copies_) {
+        copy.durable = true;
+        ledger_.pin(copy.to.segment_seq, copy.to.bytes);
+        copies_done_.push_back(copy);
+    }
+    batch_copies_.clear();
+    for (CommitOutcome& outcome : batch_waiters_) {
+        outcome.status = CommitStatus::durable;
+        ledger_.pin(outcome.location.segment_seq, outcome.location.bytes);
+        finished_.push_back(outcome);
+    }
+    batch_waiters_.clear();
+    batch_.clear();
+    release_if_large(batch_);
+    state_ = State::ready;
+    if (synced_bytes_ >= segment_bytes_max_) {
+        // Rotate: later ids name the new segment; staged ones keep theirs (ids are
+        // unique names, not addresses). The old file stays open while its records are
+        // needed; the ledger deletes it once none is.
+        segment_fd_ = -1;
+        segment_seq_++;
+        id_segment_seq_ = segment_seq_;
+        next_ordinal_ = 0;
+        submit_open();
+        return;
+    }
+    kick();
+}
+
+// The batch did not become durable: its mail is answered, its status records are staged
+// again, and its range is punched out.
+void SpoolWriter::fail_batch() {
     bool no_space = batch_error_ == -ENOSPC || batch_error_ == -EDQUOT;
-    base::log_warn("spool: shard {}: write of {} messages to {} failed: {}", shard_,
-                   batch_waiters_.size(), segment_name_, std::strerror(-batch_error_));
+    base::log_warn(
+        "spool: shard {}: write of {} messages, {} copies and {} status records to {} "
+        "failed: {}",
+        shard_, batch_waiters_.size(), batch_copies_.size(), batch_statuses_.size(), segment_name_,
+        std::strerror(-batch_error_));
     for (CommitOutcome& outcome : batch_waiters_) {
         outcome.status = no_space ? CommitStatus::no_space : CommitStatus::failed;
         finished_.push_back(outcome);
     }
     batch_waiters_.clear();
+    for (CopyOutcome& copy : batch_copies_) {
+        copy.durable = false;
+        copies_done_.push_back(copy);
+    }
+    batch_copies_.clear();
+    for (const StatusNote& note : batch_statuses_) {
+        spool::append_status_record(note.id, note.recipient_index, note.status, status_staging_);
+        staged_statuses_.push_back(note);
+    }
+    batch_statuses_.clear();
+    if (!status_staging_.empty()) {
+        // Retried on the next tick, alone: new mail waits until they are durable.
+        status_only_ = true;
+        statuses_wait_for_tick_ = true;
+    }
     punch_offset_ = synced_bytes_;
     punch_bytes_ = batch_.size();
     batch_.clear();
@@ -279,9 +436,62 @@ void SpoolWriter::on_punch_done(int result) {
         return;
     }
     state_ = State::ready;
-    if (!staging_.empty()) {
-        submit_batch();
+    kick();
+}
+
+// Deletes the ledger's next dead segment: unlinkat, then an fsync of the directory so
+// the deletion is durable before the next (older-first order, segment_ledger.h).
+void SpoolWriter::start_removal() {
+    if (removing_ || state_ == State::closed) {
+        return;
     }
+    std::optional<std::uint32_t> seq = ledger_.take_removal();
+    if (!seq) {
+        return;
+    }
+    removing_ = true;
+    removing_seq_ = *seq;
+    std::string relative = spool::segment_relative_path(shard_, *seq);
+    removing_name_ = relative.substr(relative.rfind('/') + 1);
+    io_uring_sqe* unlink = ring_.sqe(Tag{Op::spool_unlink, 0, 0});
+    io_uring_prep_unlinkat(unlink, dir_fd_, removing_name_.c_str(), 0);
+    unlink->flags |= IOSQE_IO_LINK;
+    io_uring_sqe* sync = ring_.sqe(Tag{Op::spool_remove_sync, 0, 0});
+    io_uring_prep_fsync(sync, dir_fd_, 0);
+    removal_steps_pending_ = 2;
+    removal_error_ = 0;
+}
+
+void SpoolWriter::on_removal_step(Op op, int result) {
+    HUB_ASSERT(removing_ && removal_steps_pending_ > 0);
+    if (op == Op::spool_unlink && result == -ENOENT) {
+        result = 0;  // Already gone: what we wanted (the linked sync is then cancelled).
+    }
+    if (result < 0 && result != -ECANCELED && removal_error_ == 0) {
+        removal_error_ = result;
+    }
+    removal_steps_pending_--;
+    if (removal_steps_pending_ > 0) {
+        return;
+    }
+    removing_ = false;
+    if (removal_error_ != 0) {
+        base::log_error("spool: shard {}: cannot delete segment {}: {}; keeping it", shard_,
+                        removing_name_, std::strerror(-removal_error_));
+        ledger_.removal_failed(removing_seq_);
+        return;
+    }
+    for (auto entry = segment_fds_.begin(); entry != segment_fds_.end(); ++entry) {
+        if (entry->first == removing_seq_) {
+            // Reads still in flight hold their own reference to the file.
+            io_uring_prep_close(ring_.sqe(Tag{Op::spool_close, 0, 0}), entry->second);
+            segment_fds_.erase(entry);
+            break;
+        }
+    }
+    ledger_.removed(removing_seq_);
+    base::log_debug("spool: shard {}: segment {} deleted", shard_, removing_name_);
+    start_removal();  // The next one, if it is dead too.
 }
 
 void SpoolWriter::on_completion(Op op, int result) {
@@ -303,6 +513,10 @@ void SpoolWriter::on_completion(Op op, int result) {
         case Op::spool_punch:
             on_punch_done(result);
             return;
+        case Op::spool_unlink:
+        case Op::spool_remove_sync:
+            on_removal_step(op, result);
+            return;
         case Op::spool_close:
             return;  // Nothing to do; an error closing a synced file loses nothing.
         case Op::accept:
@@ -312,9 +526,11 @@ void SpoolWriter::on_completion(Op op, int result) {
         case Op::cancel_recv:
         case Op::close_socket:
         case Op::tick:
+        case Op::release_buffers:
         case Op::log_write:
         case Op::record_read:
         case Op::report_read:
+        case Op::compact_read:
         case Op::out_socket:
         case Op::out_connect:
         case Op::out_connect_timeout:

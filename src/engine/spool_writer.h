@@ -7,15 +7,24 @@
 // meanwhile form the next batch, so one sync covers many messages (STYLE.md example 3).
 // A failed batch is answered 452 (ENOSPC) or 451, its bytes are punched out of the file
 // so that recovery can never resurrect a message whose client was told it failed, and
-// appending resumes where the last good batch ended.
+// appending resumes where the last good batch ended. Status records of a failed batch are
+// staged again and retried until durable.
+//
+// The writer also gives disk space back: it keeps the shard's SegmentLedger, deletes dead
+// segments oldest first (unlinkat linked to a directory fsync, then the fd is closed), and
+// writes the copies a compaction asks for (segment_ledger.h explains the order).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/ring.h"
+#include "spool/segment_ledger.h"
 #include "spool/spool_format.h"
 
 namespace hub::engine {
@@ -47,11 +56,44 @@ struct CommitOutcome {
     RecordLocation location;  // Valid when durable; offset is relative to staging before.
 };
 
+// A status record that became durable (the shard's "finished" bookkeeping waits for it).
+struct StatusNote {
+    spool::QueueId id;
+    std::uint32_t recipient_index = 0;
+    spool::RecipientStatus status = spool::RecipientStatus::pending;
+};
+
+// A message record copied forward by a compaction: durable at `to`, or not copied.
+struct CopyOutcome {
+    spool::QueueId id;
+    RecordLocation from;
+    RecordLocation to;  // Valid when durable.
+    bool durable = false;
+};
+
+// How much of the file system's free space each kind of write may use. New mail stops at
+// reserve_bytes, compaction copies at floor_bytes, status records never (they are what
+// lets space be given back). free_bytes is the supervisor's last statvfs; between two
+// polls every shard charges what it wrote times shard_count, so that shards writing at
+// once cannot together overshoot the reserve.
+struct SpaceBudget {
+    const std::atomic<std::uint64_t>* free_bytes = nullptr;  // Null: unlimited.
+    std::uint64_t reserve_bytes = 0;
+    std::uint64_t floor_bytes = 0;
+    std::uint32_t shard_count = 1;
+};
+
 class SpoolWriter {
 public:
     // shard_dir_fd: the open directory "<spool>/shard-<k>", owned by the caller.
     SpoolWriter(Ring& ring, std::uint8_t shard, int shard_dir_fd, std::uint32_t first_segment_seq,
-                std::uint64_t segment_bytes_max);
+                std::uint64_t segment_bytes_max, SpaceBudget budget = {});
+
+    // Before start(): a segment of this shard's directory found by recovery, opened
+    // read-only (fd, now owned by the writer), with its live messages' count and bytes.
+    // keep: damaged, never deleted. Precondition: seqs ascending, below first_segment_seq.
+    void adopt_segment(std::uint32_t seq, int fd, std::uint64_t bytes, std::uint32_t live,
+                       std::uint64_t live_bytes, bool keep);
 
     // Submits the open of the first segment; appends wait in staging until it completes.
     void start();
@@ -62,11 +104,31 @@ public:
     void append(const spool::MessageMeta& meta, std::string_view received_header,
                 std::string_view body, CommitWaiter waiter);
 
-    // Queues a status record (a recipient delivered or bounced). It is made durable with
-    // the next batch; nobody waits for it, because losing it in a crash only means the
-    // recipient is tried again (at-least-once delivery).
+    // Queues a status record (a recipient delivered or bounced). It goes out with the next
+    // batch and is retried, batch after batch, until it is durable; then it is reported
+    // by durable_statuses(). Status records are never refused for lack of space.
     void append_status(const spool::QueueId& id, std::uint32_t recipient_index,
                        spool::RecipientStatus status);
+    std::vector<StatusNote>& durable_statuses() { return durable_statuses_; }
+
+    // Compaction: queues a copy of a message record read back from segment `from`,
+    // followed by the status records it already has and, for a message an administrator
+    // holds (held_since_unix_ms set), a fresh hold record -- the old hold may sit in a
+    // segment that dies before the copy's -- for the next batch. Reported by copies_done();
+    // the copy pins its new segment, the caller unpins the old one.
+    void append_copy(std::string_view record, const spool::QueueId& id, RecordLocation from,
+                     std::span<const StatusNote> statuses,
+                     std::optional<std::uint64_t> held_since_unix_ms = std::nullopt);
+    std::vector<CopyOutcome>& copies_done() { return copies_done_; }
+    // The head segment, if compacting it pays and the budget allows copying it now.
+    std::optional<spool::CompactionPlan> compaction_plan() const;
+
+    // A durable message record is no longer needed (finished with its statuses durable,
+    // or copied forward): it stops pinning its segment.
+    void release(const RecordLocation& location);
+
+    // Every tick: retries status records that failed, deletes the next dead segment.
+    void on_tick();
 
     // Queues a message_status record (hubctl queue hold/release/delete) for the next
     // batch; its outcome is reported through finished() to waiter (admin set), like a
@@ -81,14 +143,15 @@ public:
     std::vector<CommitOutcome>& finished() { return finished_; }
 
     // The open file of one of this writer's segments, for reading records back; -1 if
-    // it is not one of them. XXX: segment files stay open until shutdown; the segment
-    // garbage collector (later) will close and delete dead ones.
+    // it is not one of them (another shard's, or deleted).
     int segment_fd(std::uint32_t segment_seq) const;
+
+    const spool::SegmentLedger& ledger() const { return ledger_; }
 
     // Nothing staged or in flight: safe to stop.
     bool idle() const;
 
-    // Closes the current segment (at shutdown).
+    // Closes the segment files (at shutdown).
     void close();
 
 private:
@@ -98,15 +161,23 @@ private:
     void submit_open();
     void on_open_done(int result);
     void submit_batch();
+    void fail_staged_mail(CommitStatus status, bool copies_too);
+    bool budget_allows(std::uint64_t bytes, std::uint64_t floor_bytes);
     void on_batch_step(Op op, int result);
     void finish_batch();
+    void fail_batch();
     void submit_punch();
     void on_punch_done(int result);
+    void start_removal();
+    void on_removal_step(Op op, int result);
 
     Ring& ring_;
     std::uint8_t shard_;
     int dir_fd_;
     std::uint64_t segment_bytes_max_;
+    SpaceBudget budget_;
+    std::uint64_t budget_free_seen_ = 0;  // budget_.free_bytes when last read.
+    std::uint64_t budget_charged_ = 0;    // Bytes written since it changed.
     State state_ = State::opening;
 
     int segment_fd_ = -1;
@@ -114,21 +185,43 @@ private:
     std::uint64_t synced_bytes_ = 0;  // Durable prefix of the current segment.
     bool segment_is_new_ = true;      // No batch landed yet: header and dirent not durable.
     std::string segment_name_;        // Kept alive for the in-flight openat.
-    std::vector<std::pair<std::uint32_t, int>> segment_fds_;  // Every segment opened, by seq.
+    std::vector<std::pair<std::uint32_t, int>> segment_fds_;  // Open segments, by seq.
+    spool::SegmentLedger ledger_;
 
     std::uint32_t id_segment_seq_;  // The segment part of ids being handed out.
     std::uint32_t next_ordinal_ = 0;
 
-    std::string staging_;
+    // Staged for the next batch, which writes statuses, then copies, then messages.
+    std::string staging_;  // Message records.
     std::vector<CommitOutcome> staged_;
+    std::string status_staging_;
+    std::vector<StatusNote> staged_statuses_;
+    std::string copy_staging_;
+    std::vector<CopyOutcome> staged_copies_;  // to.offset: relative to copy_staging_.
+    // After a batch failed for lack of space: the next batch carries status records only
+    // (new mail is answered 452 meanwhile) and waits for the next tick.
+    bool status_only_ = false;
+    bool statuses_wait_for_tick_ = false;
+
     std::string batch_;  // In flight: bytes being written at synced_bytes_.
     std::vector<CommitOutcome> batch_waiters_;
+    std::vector<StatusNote> batch_statuses_;
+    std::vector<CopyOutcome> batch_copies_;
     unsigned batch_steps_pending_ = 0;
     int batch_error_ = 0;  // First negative errno of the chain, 0 if none.
     std::uint64_t punch_offset_ = 0;
     std::uint64_t punch_bytes_ = 0;
 
+    // Segment deletion in flight: unlinkat linked to an fsync of the directory.
+    bool removing_ = false;
+    std::uint32_t removing_seq_ = 0;
+    std::string removing_name_;  // Kept alive for the in-flight unlinkat.
+    unsigned removal_steps_pending_ = 0;
+    int removal_error_ = 0;
+
     std::vector<CommitOutcome> finished_;
+    std::vector<StatusNote> durable_statuses_;
+    std::vector<CopyOutcome> copies_done_;
 };
 
 }  // namespace hub::engine

@@ -60,6 +60,33 @@ protected:
         return outcomes;
     }
 
+    // Runs completions until none arrives for 200 ms (the writer may be waiting for a tick,
+    // which run() would wait for in vain); returns the outcomes.
+    std::vector<CommitOutcome> settle(SpoolWriter& writer) {
+        std::vector<CommitOutcome> outcomes;
+        for (int turn = 0; turn < 10000; turn++) {
+            io_uring_submit(&ring_storage_);
+            __kernel_timespec wait{0, 200 * 1000 * 1000};
+            io_uring_cqe* cqe = nullptr;
+            if (io_uring_wait_cqe_timeout(&ring_storage_, &cqe, &wait) != 0) {
+                break;
+            }
+            while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
+                Tag tag = Tag::unpack(cqe->user_data);
+                int result = cqe->res;
+                io_uring_cqe_seen(&ring_storage_, cqe);
+                writer.on_completion(tag.op, result);
+            }
+            outcomes.insert(outcomes.end(), writer.finished().begin(), writer.finished().end());
+            writer.finished().clear();
+        }
+        return outcomes;
+    }
+
+    bool segment_exists(std::uint32_t seq) const {
+        return std::filesystem::exists(root_ + "/" + spool::segment_relative_path(0, seq));
+    }
+
     void append(SpoolWriter& writer, std::uint32_t slot, std::size_t body_bytes) {
         spool::MessageMeta meta;
         meta.id = writer.next_id();
@@ -202,6 +229,116 @@ TEST_F(SpoolWriterTest, MessageStatusRecordsAreAnsweredWhenDurable) {
     ASSERT_EQ(recovery->messages.size(), 1u);  // The deleted one is gone.
     EXPECT_EQ(recovery->messages[0].meta.id, messages[0].id);
     EXPECT_TRUE(recovery->messages[0].held);
+}
+
+TEST_F(SpoolWriterTest, StatusRecordsOfAFailedBatchAreRetriedUntilDurable) {
+    signal(SIGXFSZ, SIG_IGN);
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 1 << 20);
+    writer.start();
+    append(writer, 0, 100);
+    std::vector<CommitOutcome> first = run(writer);
+    ASSERT_EQ(first.size(), 1u);
+    std::uintmax_t bytes = std::filesystem::file_size(root_ + "/shard-0/00000001.seg");
+
+    // The disk "fills": a batch of a status record and a large message fails.
+    rlimit saved{};
+    getrlimit(RLIMIT_FSIZE, &saved);
+    rlimit small = saved;
+    small.rlim_cur = bytes + 16;  // Not even a status record (40 bytes) fits.
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    writer.append_status(first[0].id, 0, spool::RecipientStatus::delivered);
+    append(writer, 1, 2000);
+    std::vector<CommitOutcome> failed = settle(writer);
+    ASSERT_EQ(failed.size(), 1u);
+    EXPECT_NE(failed[0].status, CommitStatus::durable);
+    EXPECT_TRUE(writer.durable_statuses().empty());
+    // Still failing at the next tick: staged again, new mail refused meanwhile.
+    writer.on_tick();
+    append(writer, 2, 100);
+    std::vector<CommitOutcome> refused = settle(writer);
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0].status, CommitStatus::no_space);
+    EXPECT_TRUE(writer.durable_statuses().empty());
+    EXPECT_FALSE(writer.idle());
+
+    // Space comes back: the next tick makes the status record durable.
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    writer.on_tick();
+    settle(writer);
+    ASSERT_EQ(writer.durable_statuses().size(), 1u);
+    EXPECT_EQ(writer.durable_statuses()[0].id, first[0].id);
+    EXPECT_TRUE(writer.idle());
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    EXPECT_TRUE(recovery->messages.empty()) << "the delivered message is final on disk";
+    append(writer, 3, 100);  // And new mail is taken again.
+    std::vector<CommitOutcome> again = run(writer);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].status, CommitStatus::durable);
+}
+
+TEST_F(SpoolWriterTest, DeadSegmentsAreDeletedAndCompactionCopiesForward) {
+    // One message per segment (the size limit is tiny), then: the first two released, a
+    // copy of the third written forward and the original released.
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 1);
+    writer.start();
+    std::vector<CommitOutcome> stored;
+    for (std::uint32_t slot = 0; slot < 3; slot++) {
+        append(writer, slot, 500);
+        std::vector<CommitOutcome> outcomes = run(writer);
+        ASSERT_EQ(outcomes.size(), 1u);
+        stored.push_back(outcomes[0]);
+    }
+    settle(writer);  // The rotation to segment 4.
+    EXPECT_EQ(stored[2].location.segment_seq, 3u);
+    ASSERT_TRUE(segment_exists(1) && segment_exists(2) && segment_exists(3) && segment_exists(4));
+    writer.on_tick();
+    settle(writer);
+    EXPECT_TRUE(segment_exists(1)) << "still live: nothing may be deleted";
+
+    writer.release(stored[1].location);  // Segment 2 dead, but 1 is older and live.
+    writer.on_tick();
+    settle(writer);
+    EXPECT_TRUE(segment_exists(2));
+    writer.release(stored[0].location);
+    writer.on_tick();
+    settle(writer);
+    EXPECT_FALSE(segment_exists(1));
+    EXPECT_FALSE(segment_exists(2));
+    EXPECT_EQ(writer.segment_fd(1), -1);
+    EXPECT_TRUE(segment_exists(3));
+
+    // Compaction of segment 3: the head is entirely live, so there is no plan...
+    EXPECT_FALSE(writer.compaction_plan().has_value());
+    // ...but a copy written forward works the same way whoever asks for it.
+    std::string record(stored[2].location.bytes, '\0');
+    ASSERT_EQ(pread(writer.segment_fd(3), record.data(), record.size(),
+                    static_cast<off_t>(stored[2].location.offset)),
+              static_cast<ssize_t>(record.size()));
+    std::vector<StatusNote> statuses;  // One recipient, still pending: nothing to carry.
+    writer.append_copy(record, stored[2].id, stored[2].location, statuses);
+    settle(writer);
+    ASSERT_EQ(writer.copies_done().size(), 1u);
+    CopyOutcome copy = writer.copies_done()[0];
+    EXPECT_TRUE(copy.durable);
+    EXPECT_EQ(copy.to.segment_seq, 4u);
+    auto both = spool::recover(root_, 1);  // As after a crash before the old one went.
+    ASSERT_TRUE(both);
+    ASSERT_EQ(both->messages.size(), 1u) << "two copies, one message";
+    EXPECT_EQ(both->messages[0].segment_seq, 4u);
+    EXPECT_EQ(both->messages[0].record_offset, copy.to.offset);
+
+    writer.release(copy.from);
+    writer.on_tick();
+    settle(writer);
+    EXPECT_FALSE(segment_exists(3));
+    auto after = spool::recover(root_, 1);
+    ASSERT_TRUE(after);
+    ASSERT_EQ(after->messages.size(), 1u);
+    EXPECT_EQ(after->messages[0].meta.id, stored[2].id);
+    auto content = spool::read_content(after->messages[0]);
+    ASSERT_TRUE(content.has_value());
+    EXPECT_NE(content->find("Message-ID: <m2@test>"), std::string::npos);
 }
 
 }  // namespace

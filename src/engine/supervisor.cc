@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <limits>
+#include <optional>
 
 #include <atomic>
 #include <cerrno>
@@ -37,13 +39,19 @@ inline constexpr unsigned control_answer_timeout_ms = 5000;
 inline constexpr long start_poll_ms = 5;
 inline constexpr long shard_start_timeout_ms = 30000;  // Ring and buffer set-up take ms.
 
-bool space_low(const std::string& spool_dir, std::uint64_t reserve_bytes) {
+// Free bytes on the spool's file system, for an unprivileged writer (f_bavail); none if
+// statvfs fails (the writes themselves then report ENOSPC).
+std::optional<std::uint64_t> spool_free_bytes(const std::string& spool_dir) {
     struct statvfs stats {};
     if (statvfs(spool_dir.c_str(), &stats) != 0) {
-        return false;  // Unknown: let the writes themselves report ENOSPC.
+        return std::nullopt;
     }
-    std::uint64_t free_bytes = static_cast<std::uint64_t>(stats.f_bavail) * stats.f_frsize;
-    return free_bytes < reserve_bytes;
+    return static_cast<std::uint64_t>(stats.f_bavail) * stats.f_frsize;
+}
+
+// Unknown free space counts as plenty: the writes themselves then report ENOSPC.
+std::uint64_t free_bytes_or_unlimited(const std::string& spool_dir) {
+    return spool_free_bytes(spool_dir).value_or(std::numeric_limits<std::uint64_t>::max());
 }
 
 // A listing can be large; the client reads to the end, so send until done or it fails.
@@ -194,7 +202,12 @@ Result<void, std::string> Supervisor::open_control_socket() {
 
 Result<void, std::string> Supervisor::start_shards() {
     HUB_ASSERT(threads_.empty());
-    spool_low_.store(space_low(settings_.spool_dir, settings_.spool_reserve_bytes));
+    // Two thresholds (docs/DELIVERY.md, "A full spool"): below spool_reserve_bytes new mail
+    // is refused (452 4.3.1, at MAIL and, between two polls, by each shard's budget);
+    // status records, which give space back, may use everything below it. The free
+    // figure is published for the shards' budgets.
+    spool_free_bytes_.store(free_bytes_or_unlimited(settings_.spool_dir));
+    spool_low_.store(spool_free_bytes_.load() < settings_.spool_reserve_bytes);
     threads_.reserve(settings_.shards.size());
     for (std::size_t index = 0; index < settings_.shards.size(); index++) {
         ShardSettings& shard_settings = settings_.shards[index];
@@ -202,6 +215,8 @@ Result<void, std::string> Supervisor::start_shards() {
         ShardStart* start = starts_.back().get();
         shard_settings.control = &mailboxes_[index];
         shard_settings.spool_low = &spool_low_;
+        shard_settings.spool_free_bytes = &spool_free_bytes_;
+        shard_settings.shard_count = static_cast<std::uint32_t>(settings_.shards.size());
         shard_settings.stop = &stop_;
         shard_settings.serving = &start->serving;
         running_++;
@@ -258,7 +273,10 @@ Result<void, std::string> Supervisor::run() {
         } else if (signal_number == SIGHUP) {
             base::log_info("SIGHUP: live reload is not implemented yet; ignored");
         }
-        bool low = space_low(settings_.spool_dir, settings_.spool_reserve_bytes);
+        spool_free_bytes_.store(free_bytes_or_unlimited(settings_.spool_dir),
+                                std::memory_order_relaxed);
+        bool low =
+            spool_free_bytes_.load(std::memory_order_relaxed) < settings_.spool_reserve_bytes;
         if (low != was_low) {
             base::log_warn("spool free space {} the reserve of {} bytes: {}",
                            low ? "below" : "back above", settings_.spool_reserve_bytes,

@@ -74,6 +74,8 @@ private:
     ControlServer control_;
     std::vector<std::unique_ptr<ShardStart>> starts_;
     std::vector<std::thread> threads_;
+    // Free bytes on the spool's file system, published for the shards' space budgets.
+    std::atomic<std::uint64_t> spool_free_bytes_{0};
     std::atomic<bool> spool_low_{false};
     std::atomic<bool> stop_{false};
     std::atomic<unsigned> running_{0};

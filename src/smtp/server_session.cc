@@ -484,7 +484,8 @@ void ServerSession::on_mail(std::string_view args) {
         return;
     }
     if (!policy_.spool_has_space()) {
-        // Not counted as a client error: the shortage is ours, and it is temporary.
+        // Not counted as a client error: the shortage is ours, and it is temporary. Nor
+        // are the RCPT and DATA a pipelining client sent behind this MAIL (need_mail).
         constexpr std::string_view no_space = "452 4.3.1 Insufficient system storage";
         if (Refusal* refusal = note_refusal(RefusalReason::insufficient_storage, no_space)) {
             refusal->from.assign(path->address);
@@ -492,10 +493,12 @@ void ServerSession::on_mail(std::string_view args) {
         }
         reset_transaction();
         reply(no_space);
+        refused_for_space_ = true;
         return;
     }
     envelope_.mail_from.assign(path->address);
     mail_seen_ = true;
+    refused_for_space_ = false;
     reply("250 2.1.0 Ok");
 }
 
@@ -541,9 +544,20 @@ bool ServerSession::mail_params(std::string_view text) {
     return true;
 }
 
+// "need MAIL" after our own 452 for lack of space is the client following its pipeline,
+// not a client error: counting it would end a patient client's session with 421 while the
+// disk is full.
+void ServerSession::need_mail() {
+    if (refused_for_space_) {
+        reply("503 5.5.1 Error: need MAIL command");
+    } else {
+        reply_error("503 5.5.1 Error: need MAIL command");
+    }
+}
+
 void ServerSession::on_rcpt(std::string_view args) {
     if (!mail_seen_) {
-        reply_error("503 5.5.1 Error: need MAIL command");
+        need_mail();
         return;
     }
     if (bdat_seen_) {
@@ -641,7 +655,7 @@ void ServerSession::on_data(std::string_view args) {
         return;
     }
     if (!mail_seen_) {
-        reply_error("503 5.5.1 Error: need MAIL command");
+        need_mail();
         return;
     }
     if (bdat_seen_) {

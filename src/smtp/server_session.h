@@ -223,6 +223,7 @@ private:
     void set_phase(Phase phase);
     void reply(std::string_view line);
     void reply_error(std::string_view line);
+    void need_mail();
     void close_with(std::string_view line);
     void push_event(Event event);
     Refusal* note_refusal(RefusalReason reason, std::string_view reply_line,
@@ -246,8 +247,9 @@ private:
     Envelope envelope_;
     std::string body_;
     bool helo_seen_ = false;
-    bool mail_seen_ = false;  // A MAIL command was accepted: the transaction is open.
-    bool bdat_seen_ = false;  // The transaction's content comes by BDAT (not DATA).
+    bool mail_seen_ = false;          // A MAIL command was accepted: the transaction is open.
+    bool refused_for_space_ = false;  // The last MAIL got 452 4.3.1 (see need_mail).
+    bool bdat_seen_ = false;          // The transaction's content comes by BDAT (not DATA).
     std::uint32_t errors_count_ = 0;
     std::uint32_t recipients_overshoot_ = 0;
 

@@ -465,6 +465,33 @@ std::vector<Case> cases() {
              "550 5.7.1 <spoof@p.example>: Sender address rejected: not a domain of partner "
              "partner1\n421 4.7.0 hub.lgolhub.net Too many errors\n[close]\n",
          with_errors_max(2)},
+        {"mail_spool_full_is_not_a_client_error",
+         {"EHLO c\r\n" +
+          [] {
+              std::string pipeline;
+              for (int i = 0; i < 12; i++) {
+                  pipeline +=
+                      "MAIL FROM:<a@b.example>\r\nRCPT TO:<v@partner1.gov.uk.lgolhub.net>"
+                      "\r\nDATA\r\n";
+              }
+              return pipeline + "NOOP\r\n";
+          }()},
+         ehlo_reply +
+             [] {
+                 std::string replies;
+                 for (int i = 0; i < 12; i++) {
+                     replies +=
+                         "452 4.3.1 Insufficient system storage\n"
+                         "503 5.5.1 Error: need MAIL command\n"
+                         "503 5.5.1 Error: need MAIL command\n";
+                 }
+                 return replies + "250 2.0.0 Ok\n";
+             }(),
+         [] {
+             Options options;
+             options.spool_space = false;
+             return options;
+         }()},
         // --- RCPT
         // ---------------------------------------------------------------------------------
         {"rcpt_before_mail",

@@ -40,6 +40,21 @@ inline constexpr std::uint32_t read_chunk_bytes = 256u << 10;    // One pread du
 inline constexpr std::uint32_t header_scan_bytes_max = 128u << 10;
 inline constexpr std::uint32_t message_id_bytes_max = 998;  // RFC 5322 2.1.1 line limit.
 
+// Segment reclamation (segment_ledger.h). The head segment (the oldest still on disk) is
+// compacted -- its live messages copied forward, then the file deleted -- when its live
+// bytes are at most this percentage of what deleting it frees (itself plus the dead
+// segments behind it that wait for it). 50: copying costs at most half of what it gives
+// back, so the spool holds at most about three times the bytes really queued.
+inline constexpr std::uint32_t compaction_live_percent_max = 50;
+// One compaction round reads and copies at most this many messages and bytes, so a shard
+// never holds more than this much of other messages' content in memory for it.
+inline constexpr std::uint32_t compaction_round_messages_max = 256;
+inline constexpr std::uint64_t compaction_round_bytes_max = 8u << 20;
+// Compaction copies may use free space down to this share of spool.reserve_bytes (new
+// mail stops at the whole reserve; status records may use all of it): room a compaction
+// can never take from the status records that make it pay.
+inline constexpr std::uint32_t compaction_floor_percent_of_reserve = 50;
+
 static_assert(record_header_bytes % record_alignment_bytes == 0);
 static_assert(record_trailer_bytes % record_alignment_bytes == 0);
 static_assert(string_bytes_max < read_chunk_bytes, "a string is read in one piece");

@@ -260,6 +260,8 @@ Result<void, RecoveryFailure> scan_segment(int shard_fd, const std::string& path
     result.decoded.summary.path = path;
     for (RecoveredMessage& message : result.decoded.messages) {
         message.segment_path = path;
+        message.segment_shard = name.shard;
+        message.segment_seq = name.segment_seq;
         recovery.messages.push_back(std::move(message));
     }
     collect_events(result.decoded, statuses);
@@ -304,9 +306,14 @@ void apply_event(const StatusEvent& event, RecoveredMessage& message, bool& dele
     HUB_PANIC("not a status event");
 }
 
-// Drops later copies of an id (a compaction that crashed before deleting its source
-// leaves two), applies the status records, and keeps only live messages: not deleted, and
-// with a recipient still pending.
+// Keeps one copy of each id, applies the status and administrator records, and keeps only
+// live messages: not deleted, and with a recipient still pending. Two copies of an id exist
+// when a compaction copied a message forward and the hub stopped before deleting the old
+// segment (or its deletion was not yet durable). Both copies passed every check and are
+// byte for byte the same record, and status records name the id, not a copy, so either
+// would deliver correctly; the last one in spool order (the newer copy) wins because the
+// old segment was on its way out: with its copies dropped it is dead again, and the hub
+// deletes it right after start-up instead of compacting it a second time.
 void apply_statuses(Recovery& recovery, const std::vector<PendingEvent>& statuses) {
     std::vector<std::pair<QueueId, std::size_t>> index;  // id -> position in messages.
     index.reserve(recovery.messages.size());
@@ -318,21 +325,20 @@ void apply_statuses(Recovery& recovery, const std::vector<PendingEvent>& statuse
     std::vector<bool> keep(recovery.messages.size(), true);
     for (std::size_t i = 1; i < index.size(); i++) {
         if (index[i].first == index[i - 1].first) {
-            keep[index[i].second] = false;  // stable_sort: the first in spool order stays.
+            keep[index[i - 1].second] = false;  // stable_sort: the last in spool order stays.
         }
     }
     std::vector<bool> deleted(recovery.messages.size(), false);
     for (const PendingEvent& status : statuses) {
         auto found = std::lower_bound(index.begin(), index.end(),
                                       std::pair<QueueId, std::size_t>(status.id, 0), by_id);
-        if (found == index.end() || !(found->first == status.id)) {
-            continue;  // Its message record is in a segment already deleted.
-        }
-        bool message_deleted = false;
-        apply_event(status.event, recovery.messages[found->second], message_deleted);
-        if (message_deleted) {
-            deleted[found->second] = true;
-        }
+        for (; found != index.end() && found->first == status.id; ++found) {
+            bool message_deleted = false;
+            apply_event(status.event, recovery.messages[found->second], message_deleted);
+            if (message_deleted) {
+                deleted[found->second] = true;
+            }
+        }  // None found: its message record is in a segment already deleted.
     }
     std::vector<RecoveredMessage> live;
     for (std::size_t i = 0; i < recovery.messages.size(); i++) {

@@ -338,8 +338,9 @@ TEST_F(SpoolDir, MessageStatusRecordsHoldReleaseAndDelete) {
     EXPECT_FALSE(recovery.messages[1].held);
 }
 
-TEST_F(SpoolDir, DuplicateIdsKeepTheFirstCopy) {
-    // A compaction that crashed after copying a message and before deleting its source.
+TEST_F(SpoolDir, DuplicateIdsKeepTheLastCopy) {
+    // A compaction that crashed after copying a message and before deleting its source:
+    // the newer copy wins, so the old segment is dead again and can simply be deleted.
     QueueId id{0, 0, 0};
     write_file(path(0, 0), segment(0, 0, 1));
     std::string copy;
@@ -348,7 +349,65 @@ TEST_F(SpoolDir, DuplicateIdsKeepTheFirstCopy) {
     write_file(path(0, 3), copy);
     Recovery recovery = recover_ok();
     ASSERT_EQ(ids(recovery), (std::vector<std::string>{id.to_string()}));
-    EXPECT_EQ(recovery.messages[0].segment_path, path(0, 0));
+    EXPECT_EQ(recovery.messages[0].segment_path, path(0, 3));
+    EXPECT_EQ(recovery.messages[0].segment_seq, 3u);
+    ASSERT_EQ(recovery.segments.size(), 2u);
+    EXPECT_EQ(recovery.segments[0].live_count, 0u) << "the source holds no live copy";
+    EXPECT_EQ(recovery.segments[1].live_count, 1u);
+    auto content = read_content(recovery.messages[0]);
+    ASSERT_TRUE(content.has_value()) << content.error().detail;
+    EXPECT_EQ(*content, sample_received(0) + sample_body(0));
+}
+
+TEST_F(SpoolDir, StatusesApplyToTheMessageWhicheverCopyWins) {
+    // Message a: recipient 0 delivered before the compaction (the status is in segment 1
+    // and was copied along), recipient 1 delivered after it (segment 2 only). Message b:
+    // copied, then finished; the status names the id, so the old copy stays dead too.
+    QueueId a{0, 0, 0};
+    QueueId b{0, 0, 1};
+    write_file(path(0, 0), segment(0, 0, 2));
+    std::string one;
+    append_segment_header(0, 1, one);
+    append_status_record(a, 0, RecipientStatus::delivered, one);
+    write_file(path(0, 1), one);
+    std::string two;
+    append_segment_header(0, 2, two);
+    append_message_record(sample_meta(a, 0), sample_received(0), sample_body(0), two);
+    append_status_record(a, 0, RecipientStatus::delivered, two);  // Copied with it.
+    append_message_record(sample_meta(b, 1), sample_received(1), sample_body(1), two);
+    append_status_record(b, 0, RecipientStatus::delivered, two);
+    append_status_record(b, 1, RecipientStatus::bounced, two);
+    write_file(path(0, 2), two);
+    Recovery recovery = recover_ok();
+    ASSERT_EQ(ids(recovery), (std::vector<std::string>{a.to_string()}));
+    EXPECT_EQ(recovery.messages[0].recipient_status,
+              (std::vector<RecipientStatus>{RecipientStatus::delivered, RecipientStatus::pending}));
+    // The source deleted (the compaction finished): the same answer.
+    std::filesystem::remove(path(0, 0));
+    Recovery after = recover_ok();
+    ASSERT_EQ(ids(after), (std::vector<std::string>{a.to_string()}));
+    EXPECT_EQ(after.messages[0].recipient_status, recovery.messages[0].recipient_status);
+    // Segment 1 deleted too (oldest first): still the same.
+    std::filesystem::remove(path(0, 1));
+    EXPECT_EQ(ids(recover_ok()), (std::vector<std::string>{a.to_string()}));
+}
+
+TEST_F(SpoolDir, TornCompactionKeepsTheSourceCopy) {
+    // The copy's write was cut at every byte: the message is never lost (the source still
+    // has it) and never doubled.
+    QueueId id{0, 0, 0};
+    write_file(path(0, 0), segment(0, 0, 1));
+    std::string copy;
+    append_segment_header(0, 1, copy);
+    std::size_t header_bytes = copy.size();
+    append_message_record(sample_meta(id, 0), sample_received(0), sample_body(0), copy);
+    for (std::size_t cut = header_bytes + 1; cut < copy.size(); cut++) {
+        write_file(path(0, 1), copy.substr(0, cut));
+        Recovery recovery = recover_ok();
+        ASSERT_EQ(ids(recovery), (std::vector<std::string>{id.to_string()})) << "cut " << cut;
+        EXPECT_EQ(recovery.messages[0].segment_path, path(0, 0)) << "cut " << cut;
+        EXPECT_EQ(recovery.segments[1].problem, SegmentProblem::torn_tail) << "cut " << cut;
+    }
 }
 
 TEST_F(SpoolDir, ReadContentRechecksTheRecord) {

@@ -57,7 +57,8 @@
 // In a segment the first record is the segment header, naming the file's own shard and
 // sequence, and no other record is a segment header. A message's id need not name the
 // segment it is stored in (the writer keeps ids handed out before a rotation, and a
-// compaction copies messages with their ids); recovery keeps the first copy of an id.
+// compaction copies messages with their ids); recovery keeps the last copy of an id
+// (recovery.cc, apply_statuses, says why).
 // Status records may name a message in any segment. Recovery applies status and
 // message_status records in spool order (shard directories in number order, segments in
 // sequence order, records in file order); for a message's admin records this is the order
@@ -163,6 +164,8 @@ struct StatusEvent {
 struct RecoveredMessage {
     MessageMeta meta;
     std::string segment_path;
+    std::uint8_t segment_shard = 0;   // The segment it is stored in (its directory's shard,
+    std::uint32_t segment_seq = 0;    // and sequence), as named by segment_path.
     std::uint64_t record_offset = 0;  // Where the record starts in the segment.
     std::uint64_t record_bytes = 0;   // The whole record, padding included: one read.
     std::uint64_t content_bytes = 0;  // Size of the stored message content.

@@ -212,19 +212,29 @@ int main(int argc, char** argv) {
         "dropped)",
         config->spool_dir, recovery->messages.size(), recovery->segments.size(), torn_bytes);
 
-    // Recovered messages are delivered by the shard their id names (modulo the shard
-    // count, which may have changed); their segments are opened read-only once, here.
-    std::vector<hub::engine::ShardSettings::SegmentFd> segment_fds;
-    for (const auto& segment : recovery->segments) {
+    // Each segment directory belongs to shard (its number modulo the shard count, which
+    // may have changed): that shard delivers the messages stored in it, and reclaims the
+    // directory's segments when it is its own. Segments are opened read-only once, here.
+    std::vector<std::vector<hub::engine::ShardSettings::SegmentFd>> segment_fds(shard_count);
+    std::vector<std::vector<hub::engine::ShardSettings::OwnSegment>> own_segments(shard_count);
+    for (auto& segment : recovery->segments) {
+        if (segment.problem == hub::spool::SegmentProblem::not_regular_file) {
+            continue;  // Not a segment: nothing in it to deliver.
+        }
         int fd = open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             log_fatal("spool: cannot open {} for delivery: {}", segment.path, std::strerror(errno));
         }
-        segment_fds.push_back({segment.shard, segment.segment_seq, fd});
+        unsigned owner = segment.shard % shard_count;
+        if (segment.shard == owner) {
+            own_segments[owner].push_back({std::move(segment), fd});
+        } else {
+            segment_fds[owner].push_back({segment.shard, segment.segment_seq, fd});
+        }
     }
     std::vector<std::vector<hub::spool::RecoveredMessage>> recovered_by_shard(shard_count);
     for (auto& message : recovery->messages) {
-        recovered_by_shard[message.meta.id.shard % shard_count].push_back(std::move(message));
+        recovered_by_shard[message.segment_shard % shard_count].push_back(std::move(message));
     }
 
     hub::queue::Config queue_config;
@@ -268,7 +278,8 @@ int main(int argc, char** argv) {
         shard.tls_context = *tls_context;
         shard.client_contexts = client_contexts;
         shard.recovered = std::move(recovered_by_shard[index]);
-        shard.recovered_segment_fds = segment_fds;
+        shard.recovered_segment_fds = std::move(segment_fds[index]);
+        shard.own_segments = std::move(own_segments[index]);
         shard.queue_config = queue_config;
         supervisor_settings.shards.push_back(std::move(shard));
     }
