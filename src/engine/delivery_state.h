@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "delivery/reports.h"
 #include "engine/spool_writer.h"
 #include "queue/scheduler.h"
 #include "rewrite/rewrite.h"
@@ -29,9 +30,6 @@ inline constexpr std::uint32_t connect_timeout_s = 30;
 inline constexpr bool outbound_tls_resumption = false;
 // An idle connection to a partner is kept this long for the next batch (connection cache).
 inline constexpr std::uint32_t outbound_idle_keep_ms = 5000;
-// DESIGN.md 1.7: mail to this local part at any partner domain is answered by the hub.
-// TODO(lead): make it a hub.conf option (delivery.ping_local_part).
-inline constexpr std::string_view ping_local_part = "lgolhubping";
 
 constexpr std::uint64_t queue_key(const spool::QueueId& id) {
     return (std::uint64_t{id.shard} << 56) | (std::uint64_t{id.segment_seq} << 24) | id.ordinal;
@@ -41,10 +39,9 @@ struct StoredMessage {
     spool::MessageMeta meta;
     std::uint8_t segment_shard = 0;  // Whose directory the segment file is in.
     RecordLocation location;
-    // Per envelope recipient: the partner it routes to (-1: none) and the address as it is
-    // relayed (hub suffix stripped).
+    // Per envelope recipient: the partner it routes to (-1: none), as delivery::route()
+    // decided; reports name that partner's connector.
     std::vector<int> partner_index;
-    std::vector<std::string> relay_address;
     bool loop = false;  // Too many Received: fields: bounced, never relayed.
     // Wall clock at acceptance, for the delivery line's delay=; 0 after a restart, when
     // only meta.arrival_unix_s (whole seconds) is known.
@@ -89,7 +86,7 @@ struct DeliveryJob {
     bool finished = false;  // Reported to the scheduler; waits only for reads in flight.
 };
 
-enum class ReportKind { failure, delay, ping, loop };
+using delivery::ReportKind;
 
 // A report the hub writes itself, once the original's record has been read back.
 struct ReportJob {
