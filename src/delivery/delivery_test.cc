@@ -357,6 +357,28 @@ TEST(Delivery, OutcomesRecordedPerRecipient) {
     EXPECT_TRUE(only<MessageFinished>(decision.actions).empty());  // b is still pending.
 }
 
+TEST(Reports, GeneratedMessagesAreNeverAnswered) {
+    struct Case {
+        std::string content;
+        smtp::BodyType body;
+    };
+    const Case cases[] = {
+        {"Subject: report\r\n\r\nplain\r\n", smtp::BodyType::seven_bit},
+        {"Subject: report\r\n\r\nr\xc3\xa9sum\xc3\xa9\r\n", smtp::BodyType::eight_bit_mime},
+    };
+    for (const Case& c : cases) {
+        spool::MessageMeta generated =
+            report_meta(c.content, "alice@partner1.gov.uk", "hub.lgolhub.net", t0 + 1500);
+        EXPECT_TRUE(generated.envelope.mail_from.empty());
+        ASSERT_EQ(generated.envelope.recipients.size(), 1u);
+        EXPECT_EQ(generated.envelope.recipients[0].address, "alice@partner1.gov.uk");
+        EXPECT_EQ(generated.envelope.recipients[0].notify, smtp::dsn_notify_never);
+        EXPECT_EQ(generated.envelope.body_type, c.body);
+        EXPECT_EQ(generated.envelope.helo, "hub.lgolhub.net");
+        EXPECT_EQ(generated.arrival_unix_s, t0 / 1000 + 1);
+    }
+}
+
 TEST(Wording, SessionFailures) {
     struct Case {
         smtp::FailReason reason;

@@ -95,4 +95,20 @@ std::optional<GeneratedReport> build_report(const ReportRequest& request) {
     return request.kind == ReportKind::ping ? build_ping(request) : build_notification(request);
 }
 
+spool::MessageMeta report_meta(std::string_view content, std::string recipient,
+                               std::string_view hostname, std::uint64_t now_ms) {
+    spool::MessageMeta meta;
+    meta.arrival_unix_s = now_ms / 1000;
+    meta.client_address = "localhost";
+    meta.envelope.helo = std::string(hostname);
+    meta.envelope.esmtp = true;
+    meta.envelope.body_type =
+        dsn::has_8bit(content) ? smtp::BodyType::eight_bit_mime : smtp::BodyType::seven_bit;
+    smtp::Recipient to;
+    to.address = std::move(recipient);
+    to.notify = smtp::dsn_notify_never;  // A report about a report helps nobody.
+    meta.envelope.recipients.push_back(std::move(to));
+    return meta;
+}
+
 }  // namespace hub::delivery

@@ -41,4 +41,10 @@ struct GeneratedReport {
 // automatic message (RFC 3834) for pings.
 std::optional<GeneratedReport> build_report(const ReportRequest& request);
 
+// The spool metadata of a message the hub wrote (id left to the spool writer): from the
+// null sender (RFC 3464 / RFC 3834: never answered in turn), to one recipient with
+// NOTIFY=NEVER, as if received from localhost at now_ms.
+spool::MessageMeta report_meta(std::string_view content, std::string recipient,
+                               std::string_view hostname, std::uint64_t now_ms);
+
 }  // namespace hub::delivery

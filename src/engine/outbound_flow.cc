@@ -22,7 +22,6 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "dsn/dsn.h"
 #include "engine/shard.h"
 #include "spool/segment_source.h"
 
@@ -990,23 +989,14 @@ void Shard::release_stored_if_unused(
     stored_.erase(it);
 }
 
-// Spools a message the hub wrote, from the null sender (RFC 3464 / RFC 3834: never
-// answered in turn), to one recipient at a partner; it is queued like any other message
-// once durable.
+// Spools a message the hub wrote (delivery::report_meta: from the null sender, never
+// answered in turn); it is queued like any other message once durable.
 void Shard::spool_generated(std::string content, const std::string& recipient) {
     StoredMessage stored;
-    stored.meta.id = spool_->next_id();
     stored.arrival_ms = wall_ms();
-    stored.meta.arrival_unix_s = stored.arrival_ms / 1000;
-    stored.meta.client_address = "localhost";
-    stored.meta.envelope.helo = settings_.config->hostname;
-    stored.meta.envelope.esmtp = true;
-    stored.meta.envelope.body_type =
-        dsn::has_8bit(content) ? smtp::BodyType::eight_bit_mime : smtp::BodyType::seven_bit;
-    smtp::Recipient to;
-    to.address = recipient;
-    to.notify = smtp::dsn_notify_never;  // A report about a report helps nobody.
-    stored.meta.envelope.recipients.push_back(std::move(to));
+    stored.meta =
+        delivery::report_meta(content, recipient, settings_.config->hostname, stored.arrival_ms);
+    stored.meta.id = spool_->next_id();
     stored.segment_shard = settings_.index;
     spool_->append(stored.meta, {}, content, CommitWaiter{0, 0, true});
     committing_.emplace(queue_key(stored.meta.id), std::move(stored));
