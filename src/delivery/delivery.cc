@@ -47,6 +47,9 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
     auto count = static_cast<std::uint32_t>(recipients.size());
     if (facts.loop) {
         decision.keep = true;
+        Ledger& ledger = ledger_[message_key(meta.id)];
+        ledger.id = meta.id;
+        ledger.durable_status.assign(count, spool::RecipientStatus::pending);
         ReadForReport report{ReportKind::failure, meta.id, {}};
         for (std::uint32_t index = 0; index < count; index++) {
             decision.actions.push_back(
@@ -58,6 +61,7 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
                                                 "fields)",
                                                 id_text, dsn::received_count_max)});
         decision.actions.push_back(std::move(report));
+        account(decision.actions, {});
         return decision;
     }
     queue::MessageInput input;
@@ -95,6 +99,16 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
     if (!pings.recipients.empty()) {
         decision.actions.push_back(std::move(pings));
     }
+    if (decision.keep) {
+        Ledger& ledger = ledger_[message_key(meta.id)];
+        ledger.id = meta.id;
+        ledger.in_scheduler = decision.in_scheduler;
+        ledger.durable_status.assign(count, spool::RecipientStatus::pending);
+        for (std::uint32_t index = 0; index < facts.statuses.size() && index < count; index++) {
+            ledger.durable_status[index] = facts.statuses[index];
+        }
+    }
+    account(decision.actions, {});
     return decision;
 }
 
@@ -138,9 +152,9 @@ TransactionDecision Delivery::transaction_done(const spool::QueueId& id,
         results[position].text = decision.lines[position].text;  // Outlives attempt_done().
     }
     std::vector<queue::Action> scheduled = scheduler_->attempt_done(id, results, now_ms);
-    for (Action& action : translate(scheduled)) {
-        decision.actions.push_back(std::move(action));
-    }
+    std::vector<queue::Finished> finished;
+    translate_into(scheduled, decision.actions, finished);
+    account(decision.actions, finished);
     return decision;
 }
 
@@ -150,6 +164,12 @@ std::vector<Action> Delivery::tick(std::uint64_t now_ms) {
 }
 
 namespace {
+
+LogLine removed_line(const queue::Finished& done) {
+    return LogLine{LogLevel::info, fmt::format("{}: removed: delivered={}, bounced={}, deleted={}",
+                                               done.id.to_string(), done.delivered_count,
+                                               done.bounced_count, done.removed_count)};
+}
 
 void bounce_all(const spool::QueueId& id, std::vector<queue::RecipientNote>& recipients,
                 std::vector<Action>& out) {
@@ -161,8 +181,16 @@ void bounce_all(const spool::QueueId& id, std::vector<queue::RecipientNote>& rec
 
 }  // namespace
 
-std::vector<Action> Delivery::translate(std::vector<queue::Action>& actions) const {
+std::vector<Action> Delivery::translate(std::vector<queue::Action>& actions) {
     std::vector<Action> out;
+    std::vector<queue::Finished> finished;
+    translate_into(actions, out, finished);
+    account(out, finished);
+    return out;
+}
+
+void Delivery::translate_into(std::vector<queue::Action>& actions, std::vector<Action>& out,
+                              std::vector<queue::Finished>& finished) const {
     for (queue::Action& action : actions) {
         if (auto* deliver = std::get_if<queue::Deliver>(&action)) {
             int partner = partner_of(deliver->destination);
@@ -180,11 +208,94 @@ std::vector<Action> Delivery::translate(std::vector<queue::Action>& actions) con
             for (std::uint32_t index : removed->recipient_indices) {
                 out.push_back(WriteStatus{removed->id, index, spool::RecipientStatus::bounced});
             }
-        } else if (auto* finished = std::get_if<queue::Finished>(&action)) {
-            out.push_back(MessageFinished{*finished});
+        } else if (auto* done = std::get_if<queue::Finished>(&action)) {
+            finished.push_back(*done);
         }
     }
+}
+
+void Delivery::account(std::vector<Action>& actions, std::span<const queue::Finished> finished) {
+    for (const Action& action : actions) {
+        if (const auto* status = std::get_if<WriteStatus>(&action)) {
+            if (auto it = ledger_.find(message_key(status->id)); it != ledger_.end()) {
+                it->second.statuses_pending++;
+            }
+        } else if (const auto* report = std::get_if<ReadForReport>(&action)) {
+            if (auto it = ledger_.find(message_key(report->id)); it != ledger_.end()) {
+                it->second.reports_pending++;
+            }
+        }
+    }
+    for (const queue::Finished& done : finished) {
+        auto it = ledger_.find(message_key(done.id));
+        if (it == ledger_.end()) {
+            actions.push_back(removed_line(done));
+            continue;
+        }
+        it->second.in_scheduler = false;
+        it->second.finished = true;
+        it->second.counts = done;
+        release_if_unused(it->first, actions);
+    }
+}
+
+void Delivery::release_if_unused(std::uint64_t key, std::vector<Action>& out) {
+    auto it = ledger_.find(key);
+    if (it == ledger_.end()) {
+        return;
+    }
+    const Ledger& ledger = it->second;
+    if (ledger.in_scheduler || ledger.reports_pending > 0 || ledger.statuses_pending > 0) {
+        return;
+    }
+    if (ledger.finished) {
+        out.push_back(removed_line(ledger.counts));
+    }
+    out.push_back(Release{ledger.id});
+    ledger_.erase(it);
+}
+
+std::vector<Action> Delivery::status_durable(const spool::QueueId& id,
+                                             std::uint32_t recipient_index,
+                                             spool::RecipientStatus status) {
+    std::vector<Action> out;
+    auto it = ledger_.find(message_key(id));
+    if (it == ledger_.end()) {
+        return out;
+    }
+    Ledger& ledger = it->second;
+    HUB_ASSERT(ledger.statuses_pending > 0);
+    ledger.statuses_pending--;
+    if (recipient_index < ledger.durable_status.size()) {
+        ledger.durable_status[recipient_index] = status;
+    }
+    release_if_unused(it->first, out);
     return out;
+}
+
+std::vector<Action> Delivery::report_abandoned(const spool::QueueId& id) {
+    std::vector<Action> out;
+    auto it = ledger_.find(message_key(id));
+    if (it == ledger_.end()) {
+        return out;
+    }
+    HUB_ASSERT(it->second.reports_pending > 0);
+    it->second.reports_pending--;
+    release_if_unused(it->first, out);
+    return out;
+}
+
+std::uint32_t Delivery::statuses_pending(const spool::QueueId& id) const {
+    auto it = ledger_.find(message_key(id));
+    return it == ledger_.end() ? 0 : it->second.statuses_pending;
+}
+
+std::span<const spool::RecipientStatus> Delivery::durable_status(const spool::QueueId& id) const {
+    auto it = ledger_.find(message_key(id));
+    if (it == ledger_.end()) {
+        return {};
+    }
+    return it->second.durable_status;
 }
 
 std::vector<Action> Delivery::report_read(ReportKind kind, const spool::QueueId& id,
@@ -192,13 +303,16 @@ std::vector<Action> Delivery::report_read(ReportKind kind, const spool::QueueId&
                                           const spool::MessageMeta* original,
                                           std::string_view content,
                                           std::span<const int> partner_index,
-                                          std::uint64_t now_ms) const {
+                                          std::uint64_t now_ms) {
     std::vector<Action> out;
     std::string id_text = id.to_string();
     if (original == nullptr) {
         out.push_back(LogLine{
             LogLevel::error,
             fmt::format("{}: report not written: the spooled copy fails its checks", id_text)});
+        std::vector<Action> released = report_abandoned(id);
+        out.insert(out.end(), std::make_move_iterator(released.begin()),
+                   std::make_move_iterator(released.end()));
         return out;
     }
     if (kind == ReportKind::ping) {
@@ -228,6 +342,10 @@ std::vector<Action> Delivery::report_read(ReportKind kind, const spool::QueueId&
         out.push_back(LogLine{LogLevel::info, fmt::format("{}: {}", id_text, report->log_text)});
         out.push_back(SpoolReport{std::move(report->content), std::move(report->recipient)});
     }
+    account(out, {});
+    std::vector<Action> released = report_abandoned(id);  // This report is done.
+    out.insert(out.end(), std::make_move_iterator(released.begin()),
+               std::make_move_iterator(released.end()));
     return out;
 }
 

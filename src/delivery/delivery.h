@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -52,10 +53,11 @@ struct SpoolReport {
     std::string content;
     std::string recipient;
 };
-// Every recipient is final: the message leaves the scheduler; once its status records
-// are durable it is logged as removed (docs/DELIVERY.md).
-struct MessageFinished {
-    queue::Finished counts;
+// Nothing needs the message any more: every recipient is final and its status records
+// are durable (docs/DELIVERY.md, at-least-once), and no report is being built from it.
+// The engine forgets it and releases its record (it no longer pins its segment).
+struct Release {
+    spool::QueueId id;
 };
 enum class LogLevel : std::uint8_t { info, warn, error };
 struct LogLine {
@@ -63,8 +65,12 @@ struct LogLine {
     std::string text;
 };
 
-using Action = std::variant<WriteStatus, QueueForDelivery, ReadForReport, SpoolReport,
-                            MessageFinished, LogLine>;
+using Action =
+    std::variant<WriteStatus, QueueForDelivery, ReadForReport, SpoolReport, Release, LogLine>;
+
+constexpr std::uint64_t message_key(const spool::QueueId& id) {
+    return (std::uint64_t{id.shard} << 56) | (std::uint64_t{id.segment_seq} << 24) | id.ordinal;
+}
 
 // --- Events ---
 
@@ -79,10 +85,9 @@ struct StoredFacts {
 };
 
 struct StoredDecision {
-    // The engine keeps the message (envelope, location) while the scheduler or a report
-    // needs it; in_scheduler says whether the scheduler does.
+    // The engine keeps the message (envelope, location) until a Release names it.
     bool keep = false;
-    bool in_scheduler = false;
+    bool in_scheduler = false;  // The scheduler has it.
     Routing routing;
     std::vector<Action> actions;
 };
@@ -128,20 +133,50 @@ public:
 
     // Translates scheduler actions the engine obtained directly (an administrator's
     // delete): bounces and expiries write bounced statuses and ask for a failure report.
-    std::vector<Action> translate(std::vector<queue::Action>& actions) const;
+    std::vector<Action> translate(std::vector<queue::Action>& actions);
 
     // A report's original has been read back (original null: unreadable). partner_index:
     // the stored message's routing, one per envelope recipient.
     std::vector<Action> report_read(ReportKind kind, const spool::QueueId& id,
                                     std::span<const queue::RecipientNote> recipients,
                                     const spool::MessageMeta* original, std::string_view content,
-                                    std::span<const int> partner_index, std::uint64_t now_ms) const;
+                                    std::span<const int> partner_index, std::uint64_t now_ms);
+    // A ReadForReport the engine could not start (no free report job, record unreadable).
+    std::vector<Action> report_abandoned(const spool::QueueId& id);
+    // A WriteStatus is durable.
+    std::vector<Action> status_durable(const spool::QueueId& id, std::uint32_t recipient_index,
+                                       spool::RecipientStatus status);
+
+    // For compaction: status records not yet durable, and the final statuses that are
+    // (a copy carries those along). 0 and empty for a message not kept.
+    std::uint32_t statuses_pending(const spool::QueueId& id) const;
+    std::span<const spool::RecipientStatus> durable_status(const spool::QueueId& id) const;
 
 private:
+    // What decides when a kept message is released: the scheduler, status records in
+    // flight, reports being built. A message the scheduler finished stays, "finished,
+    // status not yet durable", until its status records are.
+    struct Ledger {
+        spool::QueueId id;
+        bool in_scheduler = false;
+        std::uint32_t reports_pending = 0;
+        std::uint32_t statuses_pending = 0;
+        std::vector<spool::RecipientStatus> durable_status;
+        bool finished = false;
+        queue::Finished counts;
+    };
+    void translate_into(std::vector<queue::Action>& actions, std::vector<Action>& out,
+                        std::vector<queue::Finished>& finished) const;
+    // Counts what the actions start (status writes, report reads), then takes finished
+    // messages out of the scheduler's hands; appends any releases that follow.
+    void account(std::vector<Action>& actions, std::span<const queue::Finished> finished);
+    void release_if_unused(std::uint64_t key, std::vector<Action>& out);
+
     const policy::PartnerTable& partners_;
     std::string hostname_;
     std::unique_ptr<queue::Scheduler> scheduler_;
     std::vector<queue::DestinationId> partner_destination_;  // By partner index.
+    std::unordered_map<std::uint64_t, Ledger> ledger_;       // By message_key().
 };
 
 }  // namespace hub::delivery

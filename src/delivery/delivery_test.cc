@@ -208,12 +208,23 @@ TEST(Delivery, PermanentFailureBouncesNamingTheServer) {
     EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
     auto reads = only<ReadForReport>(decision.actions);
     ASSERT_EQ(reads.size(), 1u);
-    EXPECT_EQ(only<MessageFinished>(decision.actions).size(), 1u);
-    auto reports = only<SpoolReport>(f.report(reads[0], t0 + 20));
+    EXPECT_TRUE(only<Release>(decision.actions).empty());  // Status and report in flight.
+    std::vector<Action> after_report = f.report(reads[0], t0 + 20);
+    EXPECT_TRUE(only<Release>(after_report).empty());  // The status is not durable yet.
+    auto reports = only<SpoolReport>(after_report);
     ASSERT_EQ(reports.size(), 1u);
     EXPECT_EQ(reports[0].recipient, "alice@partner1.gov.uk");
     EXPECT_NE(reports[0].content.find("Remote-MTA: dns; [192.0.2.2]:2525"), std::string::npos);
     EXPECT_NE(reports[0].content.find("550 5.1.1 No such user"), std::string::npos);
+    std::vector<Action> durable =
+        f.delivery.status_durable(f.message.id, 0, spool::RecipientStatus::bounced);
+    auto released = only<Release>(durable);
+    ASSERT_EQ(released.size(), 1u);
+    EXPECT_EQ(released[0].id, f.message.id);
+    auto lines = only<LogLine>(durable);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].text,
+              f.message.id.to_string() + ": removed: delivered=0, bounced=1, deleted=0");
 }
 
 TEST(Delivery, TemporaryFailureDefersWithTheReason) {
@@ -304,7 +315,7 @@ TEST(Delivery, ExpiryBouncesNamingThePartnersConnector) {
     auto reads = only<ReadForReport>(seen);
     ASSERT_EQ(reads.size(), 2u);  // The delay warning, then the failure.
     EXPECT_EQ(reads[1].kind, ReportKind::failure);
-    EXPECT_EQ(only<MessageFinished>(seen).size(), 1u);
+    EXPECT_TRUE(only<Release>(seen).empty());  // Its status and report are in flight.
     auto reports = only<SpoolReport>(f.report(reads[1], t0 + 5 * 24 * hour_ms));
     ASSERT_EQ(reports.size(), 1u);
     EXPECT_NE(reports[0].content.find("Action: failed"), std::string::npos);
@@ -354,7 +365,41 @@ TEST(Delivery, OutcomesRecordedPerRecipient) {
     ASSERT_EQ(reads.size(), 1u);
     ASSERT_EQ(reads[0].recipients.size(), 1u);
     EXPECT_EQ(reads[0].recipients[0].recipient_index, 2u);
-    EXPECT_TRUE(only<MessageFinished>(decision.actions).empty());  // b is still pending.
+    EXPECT_EQ(f.delivery.statuses_pending(f.message.id), 2u);
+    EXPECT_TRUE(only<Release>(decision.actions).empty());  // b is still pending.
+}
+
+// A message is released (and logged removed) only once every recipient is final, every
+// status record durable and every report built -- in whichever order those come.
+TEST(Delivery, ReleasedOnlyWhenFinalDurableAndReported) {
+    Fixture f;
+    f.store(meta(11, "alice@partner1.gov.uk",
+                 {"a@partner2.gov.uk.lgolhub.net", "b@partner2.gov.uk.lgolhub.net"}));
+    QueueForDelivery deliver = f.next_deliver(t0);
+    smtp::MessageResult result;
+    result.recipients = {reply(smtp::RecipientStatus::accepted, 250, "2.0.0", "Ok"),
+                         reply(smtp::RecipientStatus::accepted, 250, "2.0.0", "Ok")};
+    TransactionDecision decision = f.delivery.transaction_done(
+        f.message.id, deliver.deliver.items[0].recipient_indices, 1, &result, {}, t0 + 10);
+    EXPECT_EQ(only<WriteStatus>(decision.actions).size(), 2u);
+    EXPECT_TRUE(only<Release>(decision.actions).empty());
+    EXPECT_EQ(f.delivery.scheduler().message_count(), 0u);  // Finished in the scheduler.
+    std::vector<Action> first =
+        f.delivery.status_durable(f.message.id, 1, spool::RecipientStatus::delivered);
+    EXPECT_TRUE(first.empty());
+    ASSERT_EQ(f.delivery.durable_status(f.message.id).size(), 2u);
+    EXPECT_EQ(f.delivery.durable_status(f.message.id)[1], spool::RecipientStatus::delivered);
+    EXPECT_EQ(f.delivery.durable_status(f.message.id)[0], spool::RecipientStatus::pending);
+    std::vector<Action> second =
+        f.delivery.status_durable(f.message.id, 0, spool::RecipientStatus::delivered);
+    ASSERT_EQ(second.size(), 2u);
+    auto* line = std::get_if<LogLine>(&second[0]);
+    ASSERT_NE(line, nullptr);
+    EXPECT_EQ(line->text,
+              f.message.id.to_string() + ": removed: delivered=2, bounced=0, deleted=0");
+    EXPECT_NE(std::get_if<Release>(&second[1]), nullptr);
+    EXPECT_EQ(f.delivery.statuses_pending(f.message.id), 0u);
+    EXPECT_TRUE(f.delivery.durable_status(f.message.id).empty());  // Forgotten.
 }
 
 TEST(Reports, GeneratedMessagesAreNeverAnswered) {

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "delivery/reports.h"
+#include "delivery/delivery.h"
 #include "engine/spool_writer.h"
 #include "queue/scheduler.h"
 #include "rewrite/rewrite.h"
@@ -32,7 +32,7 @@ inline constexpr bool outbound_tls_resumption = false;
 inline constexpr std::uint32_t outbound_idle_keep_ms = 5000;
 
 constexpr std::uint64_t queue_key(const spool::QueueId& id) {
-    return (std::uint64_t{id.shard} << 56) | (std::uint64_t{id.segment_seq} << 24) | id.ordinal;
+    return delivery::message_key(id);
 }
 
 struct StoredMessage {
@@ -46,20 +46,8 @@ struct StoredMessage {
     // Wall clock at acceptance, for the delivery line's delay=; 0 after a restart, when
     // only meta.arrival_unix_s (whole seconds) is known.
     std::uint64_t arrival_ms = 0;
-    // Who still needs this entry: the scheduler (until Finished) and reports whose read
-    // has not completed (destination_of() looks the partner up afterwards).
-    bool in_scheduler = false;
-    std::uint32_t reports_pending = 0;
-    // Status records appended and not yet durable, and the final statuses that are (a
-    // compaction copies those along). A message the scheduler finished stays here,
-    // "finished, status not yet durable", until statuses_pending is 0: only then is it
-    // logged as removed and its record released (docs/DELIVERY.md, at-least-once).
-    std::uint32_t statuses_pending = 0;
-    std::vector<spool::RecipientStatus> durable_status;
-    bool finished = false;
-    std::uint32_t delivered_count = 0;
-    std::uint32_t bounced_count = 0;
-    std::uint32_t removed_count = 0;
+    // delivery::Delivery decides when nothing needs this entry any more (the scheduler,
+    // status records in flight, reports being built) and says so with a Release.
 };
 
 struct JobItem {

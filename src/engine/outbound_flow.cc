@@ -102,13 +102,7 @@ void Shard::queue_message(StoredMessage stored, queue::Origin origin,
     delivery::StoredFacts facts{&stored.meta, stored.loop, statuses, held};
     delivery::StoredDecision decision = delivery_->message_stored(facts, origin, wall_ms());
     if (decision.keep) {
-        std::size_t count = stored.meta.envelope.recipients.size();
         stored.partner_index = std::move(decision.routing.partner_index);
-        stored.durable_status.assign(count, spool::RecipientStatus::pending);
-        for (std::size_t index = 0; index < statuses.size() && index < count; index++) {
-            stored.durable_status[index] = statuses[index];
-        }
-        stored.in_scheduler = decision.in_scheduler;
         stored_.insert_or_assign(queue_key(stored.meta.id), std::move(stored));
     }
     carry_out(decision.actions);
@@ -281,61 +275,27 @@ void Shard::carry_out(std::vector<delivery::Action>& actions) {
                     base::log_error("{}", line->text);
                     break;
             }
-        } else if (auto* finished = std::get_if<delivery::MessageFinished>(&action)) {
-            const queue::Finished& counts = finished->counts;
-            auto stored = stored_.find(queue_key(counts.id));
-            if (stored == stored_.end()) {
-                log_removed(counts.id, counts.delivered_count, counts.bounced_count,
-                            counts.removed_count);
-                continue;
-            }
-            // Logged as removed once its status records are durable (release_stored...).
-            // XXX: this accounting (statuses_pending, reports_pending, the removed: line)
-            // belongs in delivery too; it stays here while compaction (spool_reclaim.cc)
-            // reads statuses_pending and durable_status from StoredMessage.
-            StoredMessage& message = stored->second;
-            message.in_scheduler = false;
-            message.finished = true;
-            message.delivered_count = counts.delivered_count;
-            message.bounced_count = counts.bounced_count;
-            message.removed_count = counts.removed_count;
-            release_stored_if_unused(stored);
+        } else if (auto* release = std::get_if<delivery::Release>(&action)) {
+            forget_stored(release->id);
         }
     }
 }
 
-// Appends a status record and counts it against the message until it is durable
+// Appends a status record; delivery counts it against the message until it is durable
 // (take_durable_statuses): a failed write is retried by the spool writer meanwhile.
 void Shard::write_status(const spool::QueueId& id, std::uint32_t recipient_index,
                          spool::RecipientStatus status) {
     spool_->append_status(id, recipient_index, status);
-    if (auto stored = stored_.find(queue_key(id)); stored != stored_.end()) {
-        stored->second.statuses_pending++;
-    }
 }
 
 void Shard::take_durable_statuses() {
     std::vector<StatusNote>& durable = spool_->durable_statuses();
     for (const StatusNote& note : durable) {
-        auto stored = stored_.find(queue_key(note.id));
-        if (stored == stored_.end()) {
-            continue;
-        }
-        StoredMessage& message = stored->second;
-        HUB_ASSERT(message.statuses_pending > 0);
-        message.statuses_pending--;
-        if (note.recipient_index < message.durable_status.size()) {
-            message.durable_status[note.recipient_index] = note.status;
-        }
-        release_stored_if_unused(stored);
+        std::vector<delivery::Action> actions =
+            delivery_->status_durable(note.id, note.recipient_index, note.status);
+        carry_out(actions);
     }
     durable.clear();
-}
-
-void Shard::log_removed(const spool::QueueId& id, std::uint32_t delivered, std::uint32_t bounced,
-                        std::uint32_t deleted) {
-    base::log_info("{}: removed: delivered={}, bounced={}, deleted={}", id.to_string(), delivered,
-                   bounced, deleted);
 }
 
 int Shard::segment_fd(std::uint8_t shard, std::uint32_t segment_seq) const {
@@ -923,7 +883,8 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
         // (logged). The recipients' statuses are already written.
         base::log_error("{}: report dropped: {} reports already being written", id.to_string(),
                         report_jobs_max);
-        release_stored_if_unused(stored);
+        std::vector<delivery::Action> actions = delivery_->report_abandoned(id);
+        carry_out(actions);
         return;
     }
     std::uint32_t index = free_reports_.back();
@@ -934,13 +895,12 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
     report.kind = kind;
     report.id = id;
     report.recipients = std::move(recipients);
-    stored->second.reports_pending++;
     if (!submit_record_read(stored->second, report.record, Op::report_read, index, 0)) {
-        stored->second.reports_pending--;
         base::log_error("{}: report not written: the spooled copy is not readable", id.to_string());
         report = ReportJob{};
         free_reports_.push_back(index);
-        release_stored_if_unused(stored);
+        std::vector<delivery::Action> actions = delivery_->report_abandoned(id);
+        carry_out(actions);
     }
 }
 
@@ -961,30 +921,20 @@ void Shard::on_report_read(std::uint32_t report_index, int result) {
     std::vector<delivery::Action> actions =
         delivery_->report_read(report.kind, report.id, report.recipients,
                                readable ? &original.meta : nullptr, content, routing, wall_ms());
-    carry_out(actions);
-    spool::QueueId id = report.id;
     report = ReportJob{};
     free_reports_.push_back(report_index);
-    if (auto stored = stored_.find(queue_key(id)); stored != stored_.end()) {
-        HUB_ASSERT(stored->second.reports_pending > 0);
-        stored->second.reports_pending--;
-        release_stored_if_unused(stored);
-    }
+    carry_out(actions);  // Its last may release the original.
 }
 
-// Forgets a stored message once neither the scheduler nor a report needs it.
-void Shard::release_stored_if_unused(
-    std::unordered_map<std::uint64_t, StoredMessage>::iterator it) {
-    StoredMessage& message = it->second;
-    if (message.in_scheduler || message.reports_pending > 0 || message.statuses_pending > 0) {
+// Forgets a stored message delivery released: its record no longer pins its segment.
+void Shard::forget_stored(const spool::QueueId& id) {
+    auto it = stored_.find(queue_key(id));
+    if (it == stored_.end()) {
         return;
     }
-    if (message.finished) {
-        log_removed(message.meta.id, message.delivered_count, message.bounced_count,
-                    message.removed_count);
-    }
+    const StoredMessage& message = it->second;
     if (message.segment_shard == settings_.index && message.location.bytes > 0) {
-        spool_->release(message.location);  // Its record no longer pins its segment.
+        spool_->release(message.location);
     }
     stored_.erase(it);
 }

@@ -153,12 +153,10 @@ private:
     void start_report(ReportKind kind, const spool::QueueId& id,
                       std::vector<queue::RecipientNote> recipients);
     void on_report_read(std::uint32_t report_index, int result);
-    void release_stored_if_unused(std::unordered_map<std::uint64_t, StoredMessage>::iterator it);
+    void forget_stored(const spool::QueueId& id);
     void write_status(const spool::QueueId& id, std::uint32_t recipient_index,
                       spool::RecipientStatus status);
     void take_durable_statuses();
-    void log_removed(const spool::QueueId& id, std::uint32_t delivered, std::uint32_t bounced,
-                     std::uint32_t deleted);
 
     // Spool reclamation (spool_reclaim.cc).
     void start_spool_writer();
