@@ -30,6 +30,26 @@ int Delivery::partner_of(queue::DestinationId destination) const {
     return -1;
 }
 
+// A mail loop: every recipient bounced at once, never relayed, and one failure report.
+void Delivery::bounce_loop(const spool::MessageMeta& meta, StoredDecision& decision) {
+    auto count = static_cast<std::uint32_t>(meta.envelope.recipients.size());
+    decision.keep = true;
+    Ledger& ledger = ledger_[message_key(meta.id)];
+    ledger.id = meta.id;
+    ledger.durable_status.assign(count, spool::RecipientStatus::pending);
+    ReadForReport report{ReportKind::failure, meta.id, {}};
+    for (std::uint32_t index = 0; index < count; index++) {
+        decision.actions.push_back(WriteStatus{meta.id, index, spool::RecipientStatus::bounced});
+        report.recipients.push_back(queue::RecipientNote{index, std::string(loop_text)});
+    }
+    decision.actions.push_back(
+        LogLine{LogLevel::warn, fmt::format("{}: bounced: mail loop (more than {} Received: "
+                                            "fields)",
+                                            meta.id.to_string(), dsn::received_count_max)});
+    decision.actions.push_back(std::move(report));
+    account(decision.actions, {});
+}
+
 StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin origin,
                                         std::uint64_t now_ms) {
     HUB_ASSERT(facts.meta != nullptr);
@@ -46,22 +66,7 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
     const auto& recipients = meta.envelope.recipients;
     auto count = static_cast<std::uint32_t>(recipients.size());
     if (facts.loop) {
-        decision.keep = true;
-        Ledger& ledger = ledger_[message_key(meta.id)];
-        ledger.id = meta.id;
-        ledger.durable_status.assign(count, spool::RecipientStatus::pending);
-        ReadForReport report{ReportKind::failure, meta.id, {}};
-        for (std::uint32_t index = 0; index < count; index++) {
-            decision.actions.push_back(
-                WriteStatus{meta.id, index, spool::RecipientStatus::bounced});
-            report.recipients.push_back(queue::RecipientNote{index, std::string(loop_text)});
-        }
-        decision.actions.push_back(
-            LogLine{LogLevel::warn, fmt::format("{}: bounced: mail loop (more than {} Received: "
-                                                "fields)",
-                                                id_text, dsn::received_count_max)});
-        decision.actions.push_back(std::move(report));
-        account(decision.actions, {});
+        bounce_loop(meta, decision);
         return decision;
     }
     queue::MessageInput input;

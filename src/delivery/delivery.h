@@ -165,6 +165,7 @@ private:
         bool finished = false;
         queue::Finished counts;
     };
+    void bounce_loop(const spool::MessageMeta& meta, StoredDecision& decision);
     void translate_into(std::vector<queue::Action>& actions, std::vector<Action>& out,
                         std::vector<queue::Finished>& finished) const;
     // Counts what the actions start (status writes, report reads), then takes finished
