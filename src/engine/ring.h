@@ -316,8 +316,6 @@ public:
     int submit_and_wait(unsigned wait_count) override;
     unsigned take_completions(std::span<Completion> into) override;
 
-    io_uring& native() { return ring_; }
-
 private:
     // A free entry for operation, tagged; at the start of a chain, room for a whole chain.
     io_uring_sqe* entry(RingOperation operation, Tag tag);
