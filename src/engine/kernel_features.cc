@@ -59,19 +59,19 @@ Result<void, std::string> check_opcodes(io_uring& ring) {
 
 // Waits for one completion with a bounded wait, so a kernel that silently ignores a flag
 // cannot hang start-up.
-struct Completion {
+struct ProbeCompletion {
     int res = 0;
     std::uint32_t flags = 0;
 };
 
-Result<Completion, std::string> wait_one(io_uring& ring, const char* what) {
+Result<ProbeCompletion, std::string> wait_one(io_uring& ring, const char* what) {
     __kernel_timespec timeout{.tv_sec = 2, .tv_nsec = 0};
     io_uring_cqe* cqe = nullptr;
     int result = io_uring_wait_cqe_timeout(&ring, &cqe, &timeout);
     if (result < 0) {
         return unexpected(std::string(what) + ": no completion (" + errno_text(-result) + ")");
     }
-    Completion copy{cqe->res, cqe->flags};
+    ProbeCompletion copy{cqe->res, cqe->flags};
     io_uring_cqe_seen(&ring, cqe);
     return copy;
 }
