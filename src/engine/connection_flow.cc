@@ -473,8 +473,8 @@ void Shard::update_back_pressure(Connection& connection) {
     bool starved = connection.input.space_bytes() < input_pause_space_bytes;
     if (starved && connection.recv_armed && !connection.recv_paused) {
         std::uint32_t index = slot_index(connection);
-        io_uring_sqe* cancel = ring_.sqe(Tag{Op::cancel_recv, index, connection.generation});
-        io_uring_prep_cancel64(cancel, Tag{Op::recv, index, connection.generation}.pack(), 0);
+        queued_or_panic(ring_.cancel(Tag{Op::cancel_recv, index, connection.generation},
+                                     Tag{Op::recv, index, connection.generation}));
         connection.recv_paused = true;
         return;
     }

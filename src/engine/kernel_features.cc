@@ -5,7 +5,7 @@
 // RUNS IN   hubd's main thread, before any shard starts (blocking calls are fine here).
 // TRUST     none: only our own sockets and a scratch ring.
 // LIMITS    one scratch ring of 8 entries, one socketpair, one loopback listener.
-// SEE ALSO  kernel_features.h, ring.cc
+// SEE ALSO  kernel_features.h, ring.h (the operation list), ring.cc
 #include "engine/kernel_features.h"
 
 #include <arpa/inet.h>
@@ -19,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "engine/ring.h"
 #include "engine/ring_setup.h"
 
 namespace hub::engine {
@@ -45,31 +46,11 @@ Result<void, std::string> check_opcodes(io_uring& ring) {
     if (probe == nullptr) {
         return unexpected(std::string("io_uring probe failed (IORING_REGISTER_PROBE, 5.6)"));
     }
-    struct Needed {
-        int opcode;
-        const char* name;
-    };
-    static constexpr Needed needed[] = {
-        {IORING_OP_ACCEPT, "IORING_OP_ACCEPT"},
-        {IORING_OP_RECV, "IORING_OP_RECV"},
-        {IORING_OP_SEND, "IORING_OP_SEND"},
-        {IORING_OP_LINK_TIMEOUT, "IORING_OP_LINK_TIMEOUT"},
-        {IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT"},
-        {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
-        {IORING_OP_WRITE, "IORING_OP_WRITE"},
-        {IORING_OP_FSYNC, "IORING_OP_FSYNC"},
-        {IORING_OP_FALLOCATE, "IORING_OP_FALLOCATE"},
-        {IORING_OP_OPENAT, "IORING_OP_OPENAT"},
-        {IORING_OP_CLOSE, "IORING_OP_CLOSE"},
-        {IORING_OP_READ, "IORING_OP_READ"},          // Spooled records read back (5.6).
-        {IORING_OP_UNLINKAT, "IORING_OP_UNLINKAT"},  // Dead spool segments deleted (5.11).
-        {IORING_OP_MADVISE, "IORING_OP_MADVISE"},    // Idle receive buffers dropped (5.6).
-        {IORING_OP_SHUTDOWN, "IORING_OP_SHUTDOWN"},
-    };
-    for (const Needed& op : needed) {
-        if (!io_uring_opcode_supported(probe, op.opcode)) {
+    // Every operation a Ring method can submit, from the one list.
+    for (const RingOperationInfo& operation : ring_operations) {
+        if (!io_uring_opcode_supported(probe, operation.opcode)) {
             io_uring_free_probe(probe);
-            return unexpected(std::string("kernel lacks ") + op.name);
+            return unexpected(std::string("kernel lacks ") + operation.name);
         }
     }
     io_uring_free_probe(probe);
@@ -78,22 +59,41 @@ Result<void, std::string> check_opcodes(io_uring& ring) {
 
 // Waits for one completion with a bounded wait, so a kernel that silently ignores a flag
 // cannot hang start-up.
-struct Completion {
+struct ProbeCompletion {
     int res = 0;
     std::uint32_t flags = 0;
 };
 
-Result<Completion, std::string> wait_one(io_uring& ring, const char* what) {
+Result<ProbeCompletion, std::string> wait_one(io_uring& ring, const char* what) {
     __kernel_timespec timeout{.tv_sec = 2, .tv_nsec = 0};
     io_uring_cqe* cqe = nullptr;
     int result = io_uring_wait_cqe_timeout(&ring, &cqe, &timeout);
     if (result < 0) {
         return unexpected(std::string(what) + ": no completion (" + errno_text(-result) + ")");
     }
-    Completion copy{cqe->res, cqe->flags};
+    ProbeCompletion copy{cqe->res, cqe->flags};
     io_uring_cqe_seen(&ring, cqe);
     return copy;
 }
+
+// The operations that need more than their opcode, each exercised below: an entry added to
+// HUB_RING_OPERATIONS with such a need and no exercise here does not compile.
+constexpr RingOperation exercised_for_real[] = {RingOperation::recv_multishot,
+                                                RingOperation::accept_multishot};
+
+constexpr bool every_need_exercised() {
+    for (const RingOperationInfo& operation : ring_operations) {
+        bool exercised = false;
+        for (RingOperation checked : exercised_for_real) {
+            exercised = exercised || checked == operation.operation;
+        }
+        if (operation.needs != ring_needs_nothing && !exercised) {
+            return false;
+        }
+    }
+    return true;
+}
+static_assert(every_need_exercised(), "a multishot or buffer-select operation needs a real check");
 
 Result<void, std::string> check_multishot_recv(io_uring& ring) {
     constexpr unsigned entries = 2;
@@ -107,10 +107,8 @@ Result<void, std::string> check_multishot_recv(io_uring& ring) {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
         return unexpected("socketpair: " + errno_text(errno));
     }
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-    io_uring_prep_recv_multishot(sqe, pair[0], nullptr, 0, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = 7;
+    Ring typed(ring);
+    queued_or_panic(typed.recv_multishot(Tag{Op::recv, 0, 0}, pair[0], 7));
     io_uring_submit(&ring);
     [[maybe_unused]] ssize_t sent = write(pair[1], "x", 1);
     auto cqe = wait_one(ring, "IORING_OP_RECV multishot (6.0)");
@@ -143,8 +141,8 @@ Result<void, std::string> check_multishot_accept(io_uring& ring) {
         }
         return unexpected("loopback listener for the accept check: " + errno_text(error));
     }
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-    io_uring_prep_multishot_accept(sqe, listener, nullptr, nullptr, SOCK_CLOEXEC);
+    Ring typed(ring);
+    queued_or_panic(typed.accept_multishot(Tag{Op::accept, 0, 0}, listener));
     io_uring_submit(&ring);
     int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int connected = connect(client, reinterpret_cast<sockaddr*>(&address), sizeof(address));

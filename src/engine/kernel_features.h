@@ -2,47 +2,33 @@
 //
 // The appliance ships Debian 12's 6.1 kernel. Every feature below exists in 6.1, and the
 // table says since when, so that a static_assert stops anyone from adding one that the
-// appliance kernel lacks without also adding a fallback. The start-up check exercises each
-// feature for real (a multishot recv on a socketpair, a multishot accept on a loopback
-// listener) rather than trusting the version number, and names the missing one.
+// appliance kernel lacks without also adding a fallback. The operations come from the one
+// list in ring.h (HUB_RING_OPERATIONS), so an operation the engine can submit is always in
+// the table and in the start-up probe (IORING_REGISTER_PROBE). The start-up check also
+// exercises the multishot and provided-buffer needs for real (a multishot recv on a
+// socketpair, a multishot accept on a loopback listener) rather than trusting the version
+// number, and names the missing one.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <string>
 
 #include "base/result.h"
+#include "engine/ring.h"
 
 namespace hub::engine {
-
-struct KernelVersion {
-    int major = 0;
-    int minor = 0;
-};
-
-inline constexpr KernelVersion appliance_kernel{6, 1};
 
 struct RingFeature {
     const char* name;
     KernelVersion since;
 };
 
-// Everything the engine submits or sets up; checked against appliance_kernel below.
-inline constexpr RingFeature ring_features_used[] = {
-    {"IORING_OP_ACCEPT multishot", {5, 19}},
-    {"IORING_OP_RECV multishot", {6, 0}},
+// What the engine needs besides the operations in HUB_RING_OPERATIONS (ring.h): set-up
+// flags, submission flags and registrations.
+inline constexpr RingFeature ring_setup_features_used[] = {
     {"provided buffer rings (IORING_REGISTER_PBUF_RING)", {5, 19}},
-    {"IORING_OP_SEND", {5, 6}},
-    {"IORING_OP_LINK_TIMEOUT", {5, 5}},
-    {"IORING_OP_TIMEOUT", {5, 4}},
-    {"IORING_OP_ASYNC_CANCEL", {5, 5}},
-    {"IORING_OP_WRITE", {5, 6}},
-    {"IORING_OP_FSYNC (IORING_FSYNC_DATASYNC)", {5, 1}},
-    {"IORING_OP_FALLOCATE", {5, 6}},
-    {"IORING_OP_OPENAT", {5, 6}},
-    {"IORING_OP_CLOSE", {5, 6}},
-    {"IORING_OP_READ", {5, 6}},
-    {"IORING_OP_UNLINKAT", {5, 11}},
-    {"IORING_OP_MADVISE", {5, 6}},
-    {"IORING_OP_SHUTDOWN", {5, 11}},
+    {"IORING_REGISTER_PROBE", {5, 6}},
     {"IOSQE_CQE_SKIP_SUCCESS", {5, 17}},
     {"IORING_SETUP_CQSIZE", {5, 5}},
     {"IORING_SETUP_SUBMIT_ALL", {5, 18}},
@@ -50,10 +36,23 @@ inline constexpr RingFeature ring_features_used[] = {
     {"IORING_SETUP_DEFER_TASKRUN", {6, 1}},
 };
 
-constexpr bool not_newer_than(KernelVersion version, KernelVersion limit) {
-    return version.major < limit.major ||
-           (version.major == limit.major && version.minor <= limit.minor);
+inline constexpr std::size_t ring_feature_count =
+    ring_operation_count + std::size(ring_setup_features_used);
+
+// Everything the engine submits or sets up: the operation list, then the set-up features.
+constexpr std::array<RingFeature, ring_feature_count> make_ring_features_used() {
+    std::array<RingFeature, ring_feature_count> features{};
+    std::size_t next = 0;
+    for (const RingOperationInfo& operation : ring_operations) {
+        features[next++] = RingFeature{operation.name, operation.since};
+    }
+    for (const RingFeature& feature : ring_setup_features_used) {
+        features[next++] = feature;
+    }
+    return features;
 }
+inline constexpr std::array<RingFeature, ring_feature_count> ring_features_used =
+    make_ring_features_used();
 
 constexpr bool all_features_in_appliance_kernel() {
     for (const RingFeature& feature : ring_features_used) {

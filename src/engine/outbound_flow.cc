@@ -320,9 +320,8 @@ bool Shard::submit_record_read(const StoredMessage& stored, std::string& buffer,
         return false;
     }
     buffer.resize(stored.location.bytes);
-    io_uring_sqe* read = ring_.sqe(Tag{op, index, generation});
-    io_uring_prep_read(read, fd, buffer.data(), static_cast<unsigned>(buffer.size()),
-                       stored.location.offset);
+    queued_or_panic(ring_.read(Tag{op, index, generation}, fd, std::span<char>(buffer),
+                               stored.location.offset));
     return true;
 }
 
@@ -486,8 +485,8 @@ void Shard::open_outbound(std::uint32_t job_index) {
     }
     job.connection_slot = index;
     open_count_++;
-    io_uring_sqe* socket = ring_.sqe(Tag{Op::out_socket, index, connection.generation});
-    io_uring_prep_socket(socket, peer.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0, 0);
+    queued_or_panic(ring_.socket(Tag{Op::out_socket, index, connection.generation}, peer.ss_family,
+                                 SOCK_STREAM | SOCK_CLOEXEC));
     connection.deadline_ms = now_ms() + connect_timeout_s * 1000ull;
 }
 
@@ -517,13 +516,12 @@ void Shard::on_out_socket(Connection& connection, int result) {
     socklen_t length =
         connection.peer.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
     std::uint32_t index = slot_index(connection);
-    io_uring_sqe* connect = ring_.sqe(Tag{Op::out_connect, index, connection.generation});
-    io_uring_prep_connect(connect, connection.fd, reinterpret_cast<sockaddr*>(&connection.peer),
-                          length);
-    connect->flags |= IOSQE_IO_LINK;
-    io_uring_sqe* timeout = ring_.sqe(Tag{Op::out_connect_timeout, index, connection.generation});
-    static __kernel_timespec connect_timeout{.tv_sec = connect_timeout_s, .tv_nsec = 0};
-    io_uring_prep_link_timeout(timeout, &connect_timeout, 0);
+    static const __kernel_timespec connect_timeout{.tv_sec = connect_timeout_s, .tv_nsec = 0};
+    queued_or_panic(
+        ring_.connect(Tag{Op::out_connect, index, connection.generation}, connection.fd,
+                      reinterpret_cast<const sockaddr*>(&connection.peer), length,
+                      LinkedTimeout{Tag{Op::out_connect_timeout, index, connection.generation},
+                                    &connect_timeout}));
 }
 
 void Shard::on_out_connect(Connection& connection, int result) {

@@ -47,11 +47,10 @@ void RingLogSink::flush() {
 
 void RingLogSink::submit() {
     HUB_ASSERT(in_flight_offset_ < in_flight_.size());
-    io_uring_sqe* sqe = ring_.sqe(Tag{Op::log_write, 0, 0});
-    // Offset -1: the file's position, which O_APPEND turns into the end of file.
-    io_uring_prep_write(sqe, STDERR_FILENO, in_flight_.data() + in_flight_offset_,
-                        static_cast<unsigned>(in_flight_.size() - in_flight_offset_),
-                        static_cast<__u64>(-1));
+    // The file's position, which O_APPEND turns into the end of file.
+    queued_or_panic(ring_.write(Tag{Op::log_write, 0, 0}, STDERR_FILENO,
+                                std::span<const char>(in_flight_).subspan(in_flight_offset_),
+                                file_position, Link::none));
     writing_ = true;
 }
 

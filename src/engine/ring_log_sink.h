@@ -30,7 +30,7 @@ inline constexpr std::uint32_t log_write_retries_max = 8;
 
 class RingLogSink final : public base::LogSink {
 public:
-    explicit RingLogSink(Ring& ring) : ring_(ring) {}
+    explicit RingLogSink(RingOps& ring) : ring_(ring) {}
 
     void write_line(std::string_view line) override;
     // Submits the oldest collected lines unless a write is still in flight.
@@ -44,7 +44,7 @@ public:
 private:
     void submit();
 
-    Ring& ring_;
+    RingOps& ring_;
     std::string pending_;
     std::string in_flight_;
     std::size_t in_flight_offset_ = 0;  // Bytes of in_flight_ the kernel has taken.

@@ -130,15 +130,15 @@ Result<void, std::string> Shard::run() {
     }
 
     std::uint64_t stop_deadline_ms = 0;
-    std::array<io_uring_cqe*, cqe_batch_max> cqes;
+    std::array<Completion, cqe_batch_max> completions;
     while (true) {
-        int submitted = io_uring_submit_and_wait(&ring_storage_, 1);
+        int submitted = ring_.submit_and_wait(1);
         if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY) {
             return unexpected("io_uring_submit_and_wait: " +
                               std::string(std::strerror(-submitted)));
         }
-        unsigned count = io_uring_peek_batch_cqe(&ring_storage_, cqes.data(), cqe_batch_max);
-        reap(count, cqes.data());
+        unsigned count = ring_.take_completions(completions);
+        reap(std::span<const Completion>(completions).first(count));
         deliver_commit_outcomes();
         take_durable_statuses();
         take_copies();
@@ -172,28 +172,27 @@ Result<void, std::string> Shard::run() {
     }
     // Let the last log write land (bounded: stderr writes complete or fail).
     for (int turn = 0; turn < 100 && log_sink_.writing(); turn++) {
-        io_uring_submit_and_wait(&ring_storage_, 1);
-        unsigned count = io_uring_peek_batch_cqe(&ring_storage_, cqes.data(), cqe_batch_max);
-        reap(count, cqes.data());
+        ring_.submit_and_wait(1);
+        unsigned count = ring_.take_completions(completions);
+        reap(std::span<const Completion>(completions).first(count));
     }
     base::log_set_thread_sink(nullptr);
     log_sink_.drain_blocking();  // The loop is over: a plain write is fine now.
     return {};
 }
 
-void Shard::reap(unsigned count, io_uring_cqe** cqes) {
-    HUB_ASSERT(count <= cqe_batch_max);
-    for (unsigned i = 0; i < count; i++) {
-        dispatch(*cqes[i]);
+void Shard::reap(std::span<const Completion> completions) {
+    HUB_ASSERT(completions.size() <= cqe_batch_max);
+    for (const Completion& completion : completions) {
+        dispatch(completion);
     }
-    io_uring_cq_advance(&ring_storage_, count);
 }
 
-void Shard::dispatch(const io_uring_cqe& cqe) {
-    Tag tag = Tag::unpack(cqe.user_data);
+void Shard::dispatch(const Completion& completion) {
+    const Tag& tag = completion.tag;
     switch (tag.op) {
         case Op::accept:
-            on_accept(tag.index, cqe.res, cqe.flags);
+            on_accept(tag.index, completion.result, completion.flags);
             return;
         case Op::tick:
             on_tick();
@@ -206,28 +205,29 @@ void Shard::dispatch(const io_uring_cqe& cqe) {
         case Op::spool_close:
         case Op::spool_unlink:
         case Op::spool_remove_sync:
-            spool_->on_completion(tag.op, cqe.res);
+            spool_->on_completion(tag.op, completion.result);
             return;
         case Op::log_write:
-            log_sink_.on_write_done(cqe.res);
+            log_sink_.on_write_done(completion.result);
             return;
         case Op::record_read:
-            on_record_read(tag.index, tag.generation, cqe.res);
+            on_record_read(tag.index, tag.generation, completion.result);
             return;
         case Op::report_read:
-            on_report_read(tag.index, cqe.res);
+            on_report_read(tag.index, completion.result);
             return;
         case Op::compact_read:
-            on_compact_read(tag.index, cqe.res);
+            on_compact_read(tag.index, completion.result);
             return;
         case Op::release_buffers:
-            if (cqe.res < 0) {
+            if (completion.result < 0) {
                 base::log_warn("shard {}: madvise of idle receive buffers: {}", settings_.index,
-                               std::strerror(-cqe.res));
+                               std::strerror(-completion.result));
             }
             return;
         case Op::send_timeout:
         case Op::cancel_recv:
+        case Op::shutdown_socket:
         case Op::close_socket:
         case Op::out_connect_timeout:
             return;  // Their effect shows on the operation they target.
@@ -241,28 +241,30 @@ void Shard::dispatch(const io_uring_cqe& cqe) {
     Connection& connection = *slots_[tag.index];
     if (connection.generation != tag.generation || connection.state == Connection::State::free) {
         // A completion for a connection that has been closed since: return its buffer.
-        if (tag.op == Op::recv && (cqe.flags & IORING_CQE_F_BUFFER) != 0) {
+        if (tag.op == Op::recv && (completion.flags & IORING_CQE_F_BUFFER) != 0) {
             recycle_buffer(buffers_,
-                           static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
+                           static_cast<std::uint16_t>(completion.flags >> IORING_CQE_BUFFER_SHIFT));
         }
         return;
     }
-    if (tag.op == Op::out_socket && cqe.res >= 0 && connection.state != Connection::State::open) {
-        io_uring_prep_close(ring_.sqe(Tag{Op::close_socket, 0, 0}), cqe.res);  // Raced a close.
+    if (tag.op == Op::out_socket && completion.result >= 0 &&
+        connection.state != Connection::State::open) {
+        queued_or_panic(
+            ring_.close(Tag{Op::close_socket, 0, 0}, completion.result));  // Raced a close.
         return;
     }
     switch (tag.op) {
         case Op::recv:
-            on_recv(connection, cqe.res, cqe.flags);
+            on_recv(connection, completion.result, completion.flags);
             return;
         case Op::send:
-            on_send_done(connection, cqe.res);
+            on_send_done(connection, completion.result);
             return;
         case Op::out_socket:
-            on_out_socket(connection, cqe.res);
+            on_out_socket(connection, completion.result);
             return;
         case Op::out_connect:
-            on_out_connect(connection, cqe.res);
+            on_out_connect(connection, completion.result);
             return;
         default:
             HUB_PANIC("connection completion of an unexpected kind");
@@ -275,14 +277,12 @@ void Shard::arm_accept(unsigned listener_index) {
     if (fd < 0 || !accepting_ || accept_armed_[listener_index]) {
         return;
     }
-    io_uring_sqe* sqe = ring_.sqe(Tag{Op::accept, listener_index, 0});
-    io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_CLOEXEC);
+    queued_or_panic(ring_.accept_multishot(Tag{Op::accept, listener_index, 0}, fd));
     accept_armed_[listener_index] = true;
 }
 
 void Shard::arm_tick() {
-    io_uring_sqe* sqe = ring_.sqe(Tag{Op::tick, 0, 0});
-    io_uring_prep_timeout(sqe, &tick_interval_, 0, 0);
+    queued_or_panic(ring_.timeout(Tag{Op::tick, 0, 0}, tick_interval_));
 }
 
 void Shard::on_tick() {
@@ -370,10 +370,8 @@ void Shard::release_receive_buffers() {
         return;
     }
     receive_buffers_touched_ = false;
-    io_uring_sqe* advise = ring_.sqe(Tag{Op::release_buffers, 0, 0});
-    io_uring_prep_madvise(advise, buffers_.buffers,
-                          static_cast<off_t>(buffers_.entries * buffers_.buffer_bytes),
-                          MADV_DONTNEED);
+    queued_or_panic(ring_.madvise(Tag{Op::release_buffers, 0, 0}, buffers_.buffers,
+                                  buffers_.entries * buffers_.buffer_bytes, MADV_DONTNEED));
 }
 
 void Shard::release_idle_buffers(Connection& connection) {
@@ -409,7 +407,7 @@ void Shard::on_accept(unsigned listener_index, int result, std::uint32_t flags) 
         return;
     }
     if (!accepting_) {
-        io_uring_prep_close(ring_.sqe(Tag{Op::close_socket, 0, 0}), result);
+        queued_or_panic(ring_.close(Tag{Op::close_socket, 0, 0}, result));
         return;
     }
     open_connection(result, listener_index == 1);
@@ -435,7 +433,7 @@ void Shard::open_connection(int fd, bool implicit_tls) {
     Connection* taken = take_free_slot();
     if (taken == nullptr) {
         // Nothing can be said to this peer.
-        io_uring_prep_close(ring_.sqe(Tag{Op::close_socket, 0, 0}), fd);
+        queued_or_panic(ring_.close(Tag{Op::close_socket, 0, 0}, fd));
         return;
     }
     Connection& connection = *taken;
@@ -517,10 +515,9 @@ void Shard::reject_busy(Connection& connection, smtp::RefusalReason reason,
 
 void Shard::arm_recv(Connection& connection) {
     HUB_ASSERT(!connection.recv_armed && connection.fd >= 0);
-    io_uring_sqe* sqe = ring_.sqe(Tag{Op::recv, slot_index(connection), connection.generation});
-    io_uring_prep_recv_multishot(sqe, connection.fd, nullptr, 0, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = recv_buffer_group;
+    queued_or_panic(
+        ring_.recv_multishot(Tag{Op::recv, slot_index(connection), connection.generation},
+                             connection.fd, recv_buffer_group));
     connection.recv_armed = true;
 }
 
@@ -617,12 +614,11 @@ void Shard::flush(Connection& connection) {
         return;
     }
     std::uint32_t index = slot_index(connection);
-    io_uring_sqe* send = ring_.sqe(Tag{Op::send, index, connection.generation});
-    io_uring_prep_send(send, connection.fd, connection.sending.data() + connection.sending_offset,
-                       connection.sending.size() - connection.sending_offset, MSG_NOSIGNAL);
-    send->flags |= IOSQE_IO_LINK;  // A peer that stops reading cannot hold the slot forever.
-    io_uring_sqe* timeout = ring_.sqe(Tag{Op::send_timeout, index, connection.generation});
-    io_uring_prep_link_timeout(timeout, &send_timeout_, 0);
+    // The linked timeout: a peer that stops reading cannot hold the slot forever.
+    queued_or_panic(ring_.send(
+        Tag{Op::send, index, connection.generation}, connection.fd,
+        std::span<const char>(connection.sending).subspan(connection.sending_offset),
+        LinkedTimeout{Tag{Op::send_timeout, index, connection.generation}, &send_timeout_}));
     connection.send_in_flight = true;
 }
 
@@ -644,11 +640,8 @@ void Shard::finish_close(Connection& connection) {
         // The armed multishot recv holds its own reference to the socket, so a close alone
         // would leave the connection open until the peer goes away. Shutting it down first
         // sends our FIN now and ends the recv; the linked close then releases the fd.
-        io_uring_sqe* shutdown = ring_.sqe(Tag{Op::close_socket, index, connection.generation});
-        io_uring_prep_shutdown(shutdown, connection.fd, SHUT_RDWR);
-        shutdown->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;  // Close even if it fails.
-        io_uring_prep_close(ring_.sqe(Tag{Op::close_socket, index, connection.generation}),
-                            connection.fd);
+        queued_or_panic(ring_.shutdown_and_close(
+            Tag{Op::close_socket, index, connection.generation}, connection.fd));
     }
     if (connection.partner != nullptr) {
         HUB_ASSERT(partner_connections_[connection.partner_index] > 0);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -84,8 +85,8 @@ public:
     [[nodiscard]] Result<void, std::string> run();
 
 private:
-    void reap(unsigned count, io_uring_cqe** cqes);
-    void dispatch(const io_uring_cqe& cqe);
+    void reap(std::span<const Completion> completions);
+    void dispatch(const Completion& completion);
     void arm_accept(unsigned listener_index);
     void arm_tick();
     void on_tick();
@@ -169,7 +170,9 @@ private:
 
     ShardSettings settings_;
     io_uring ring_storage_{};
-    Ring ring_{ring_storage_};
+    Ring io_uring_ring_{ring_storage_};
+    // Everything but set-up and teardown submits through the interface (the seam for a fake).
+    RingOps& ring_{io_uring_ring_};
     RingLogSink log_sink_{ring_};
     BufferRingMemory buffers_;
     smtp::ServerConfig starttls_config_;

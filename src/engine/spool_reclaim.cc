@@ -110,9 +110,8 @@ void Shard::start_compaction() {
         int fd = spool_->segment_fd(item.from.segment_seq);
         HUB_ASSERT(fd >= 0);  // The head is one of the writer's own, and still live.
         item.record.resize(item.from.bytes);
-        io_uring_sqe* read = ring_.sqe(Tag{Op::compact_read, index, 0});
-        io_uring_prep_read(read, fd, item.record.data(), static_cast<unsigned>(item.record.size()),
-                           item.from.offset);
+        queued_or_panic(ring_.read(Tag{Op::compact_read, index, 0}, fd,
+                                   std::span<char>(item.record), item.from.offset));
         copy_reads_pending_++;
     }
     base::log_debug(

@@ -23,7 +23,7 @@
 
 namespace hub::engine {
 
-SpoolWriter::SpoolWriter(Ring& ring, std::uint8_t shard, int shard_dir_fd,
+SpoolWriter::SpoolWriter(RingOps& ring, std::uint8_t shard, int shard_dir_fd,
                          std::uint32_t first_segment_seq, std::uint64_t segment_bytes_max,
                          SpaceBudget budget)
     : ring_(ring),
@@ -188,8 +188,8 @@ void SpoolWriter::submit_open() {
     // The name is relative to the spool root; the shard directory fd is its parent.
     std::size_t slash = segment_name_.rfind('/');
     const char* leaf = segment_name_.c_str() + (slash == std::string::npos ? 0 : slash + 1);
-    io_uring_sqe* sqe = ring_.sqe(Tag{Op::spool_open, 0, 0});
-    io_uring_prep_openat(sqe, dir_fd_, leaf, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    queued_or_panic(ring_.openat(Tag{Op::spool_open, 0, 0}, dir_fd_, leaf,
+                                 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     state_ = State::opening;
 }
 
@@ -294,17 +294,15 @@ void SpoolWriter::submit_batch() {
     batch_steps_pending_ = 2;
     if (segment_is_new_) {
         // RFC-less but essential: the new file's directory entry must be durable too.
-        io_uring_sqe* dir_sync = ring_.sqe(Tag{Op::spool_dir_sync, 0, 0});
-        io_uring_prep_fsync(dir_sync, dir_fd_, 0);
-        dir_sync->flags |= IOSQE_IO_LINK;
+        queued_or_panic(ring_.fsync(Tag{Op::spool_dir_sync, 0, 0}, dir_fd_,
+                                    SyncKind::data_and_metadata, Link::next));
         batch_steps_pending_++;
     }
-    io_uring_sqe* write = ring_.sqe(Tag{Op::spool_write, 0, 0});
-    io_uring_prep_write(write, segment_fd_, batch_.data(), static_cast<unsigned>(batch_.size()),
-                        synced_bytes_);
-    write->flags |= IOSQE_IO_LINK;  // The sync runs only if the whole write succeeded.
-    io_uring_sqe* sync = ring_.sqe(Tag{Op::spool_sync, 0, 0});
-    io_uring_prep_fsync(sync, segment_fd_, IORING_FSYNC_DATASYNC);
+    // Linked: the sync runs only if the whole write succeeded.
+    queued_or_panic(ring_.write(Tag{Op::spool_write, 0, 0}, segment_fd_,
+                                std::span<const char>(batch_), synced_bytes_, Link::next));
+    queued_or_panic(
+        ring_.fsync(Tag{Op::spool_sync, 0, 0}, segment_fd_, SyncKind::data_only, Link::none));
     state_ = State::writing;
 }
 
@@ -408,12 +406,10 @@ void SpoolWriter::fail_batch() {
 void SpoolWriter::submit_punch() {
     // Zero the failed range so that no record in it can pass its checksum at recovery:
     // its clients were told 451/452 and will send again.
-    io_uring_sqe* punch = ring_.sqe(Tag{Op::spool_punch, 0, 0});
-    io_uring_prep_fallocate(punch, segment_fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                            static_cast<off_t>(punch_offset_), static_cast<off_t>(punch_bytes_));
-    punch->flags |= IOSQE_IO_LINK;
-    io_uring_sqe* sync = ring_.sqe(Tag{Op::spool_sync, 1, 0});
-    io_uring_prep_fsync(sync, segment_fd_, IORING_FSYNC_DATASYNC);
+    queued_or_panic(ring_.punch_hole(Tag{Op::spool_punch, 0, 0}, segment_fd_, punch_offset_,
+                                     punch_bytes_, Link::next));
+    queued_or_panic(
+        ring_.fsync(Tag{Op::spool_sync, 1, 0}, segment_fd_, SyncKind::data_only, Link::none));
     batch_steps_pending_ = 2;
     batch_error_ = 0;
     state_ = State::repairing;
@@ -457,11 +453,10 @@ void SpoolWriter::start_removal() {
     removing_seq_ = *seq;
     std::string relative = spool::segment_relative_path(shard_, *seq);
     removing_name_ = relative.substr(relative.rfind('/') + 1);
-    io_uring_sqe* unlink = ring_.sqe(Tag{Op::spool_unlink, 0, 0});
-    io_uring_prep_unlinkat(unlink, dir_fd_, removing_name_.c_str(), 0);
-    unlink->flags |= IOSQE_IO_LINK;
-    io_uring_sqe* sync = ring_.sqe(Tag{Op::spool_remove_sync, 0, 0});
-    io_uring_prep_fsync(sync, dir_fd_, 0);
+    queued_or_panic(
+        ring_.unlinkat(Tag{Op::spool_unlink, 0, 0}, dir_fd_, removing_name_.c_str(), Link::next));
+    queued_or_panic(ring_.fsync(Tag{Op::spool_remove_sync, 0, 0}, dir_fd_,
+                                SyncKind::data_and_metadata, Link::none));
     removal_steps_pending_ = 2;
     removal_error_ = 0;
 }
@@ -488,7 +483,7 @@ void SpoolWriter::on_removal_step(Op op, int result) {
     for (auto entry = segment_fds_.begin(); entry != segment_fds_.end(); ++entry) {
         if (entry->first == removing_seq_) {
             // Reads still in flight hold their own reference to the file.
-            io_uring_prep_close(ring_.sqe(Tag{Op::spool_close, 0, 0}), entry->second);
+            queued_or_panic(ring_.close(Tag{Op::spool_close, 0, 0}, entry->second));
             segment_fds_.erase(entry);
             break;
         }
@@ -528,6 +523,7 @@ void SpoolWriter::on_completion(Op op, int result) {
         case Op::send:
         case Op::send_timeout:
         case Op::cancel_recv:
+        case Op::shutdown_socket:
         case Op::close_socket:
         case Op::tick:
         case Op::release_buffers:
@@ -546,8 +542,7 @@ void SpoolWriter::on_completion(Op op, int result) {
 void SpoolWriter::close() {
     HUB_ASSERT(idle());
     for (const auto& [seq, fd] : segment_fds_) {
-        io_uring_sqe* close_fd = ring_.sqe(Tag{Op::spool_close, 0, 0});
-        io_uring_prep_close(close_fd, fd);
+        queued_or_panic(ring_.close(Tag{Op::spool_close, 0, 0}, fd));
     }
     segment_fds_.clear();
     segment_fd_ = -1;

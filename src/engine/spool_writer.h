@@ -86,8 +86,9 @@ struct SpaceBudget {
 class SpoolWriter {
 public:
     // shard_dir_fd: the open directory "<spool>/shard-<k>", owned by the caller.
-    SpoolWriter(Ring& ring, std::uint8_t shard, int shard_dir_fd, std::uint32_t first_segment_seq,
-                std::uint64_t segment_bytes_max, SpaceBudget budget = {});
+    SpoolWriter(RingOps& ring, std::uint8_t shard, int shard_dir_fd,
+                std::uint32_t first_segment_seq, std::uint64_t segment_bytes_max,
+                SpaceBudget budget = {});
 
     // Before start(): a segment of this shard's directory found by recovery, opened
     // read-only (fd, now owned by the writer), with its live messages' count and bytes.
@@ -171,7 +172,7 @@ private:
     void start_removal();
     void on_removal_step(Op op, int result);
 
-    Ring& ring_;
+    RingOps& ring_;
     std::uint8_t shard_;
     int dir_fd_;
     std::uint64_t segment_bytes_max_;
