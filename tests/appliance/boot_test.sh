@@ -141,13 +141,14 @@ power_cut() {
     QEMU_PID=""
 }
 
-# greeting PORT: the first line the forwarded port sends within 10 s (empty if none).
+# greeting PORT [SECONDS]: the first line the forwarded port sends within SECONDS (default
+# 10; empty if none).
 greeting() {
-    python3 - "$1" <<'EOF'
+    python3 - "$1" "${2:-10}" <<'EOF'
 import socket, sys
 try:
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-    s.settimeout(10)
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=float(sys.argv[2]))
+    s.settimeout(float(sys.argv[2]))
     print(s.recv(200).decode("latin-1").splitlines()[0])
 except (OSError, IndexError):
     print("")
@@ -229,7 +230,7 @@ say "ok: read-only root, spool on /dev/vda5 (ext4, data=ordered), hubd as hubbox
 banner="$(greeting "$FWD_SMTP")"
 expect_match "banner on 25" '^220 hub\.lgolhub\.net' "$banner"
 for port in "$FWD_SSH" "$FWD_HTTP"; do
-    answer="$(greeting "$port")"
+    answer="$(greeting "$port" 5)"
     [[ -z "$answer" ]] || fail "a closed port answered (forwarded from $port): $answer"
 done
 smtps="$(echo QUIT | timeout 60 openssl s_client -connect "127.0.0.1:$FWD_SMTPS" -quiet \
