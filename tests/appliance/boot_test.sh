@@ -217,6 +217,10 @@ expect_match "firewall input policy" '^policy drop$' "$(fact nft_input_policy)"
 expect_match "ssh" '^masked/inactive$' "$(fact ssh_state)"
 [[ -z "$(fact usable_passwords | tr -d ' ')" ]] || fail "accounts with a usable password: $(fact usable_passwords)"
 expect_match "hubd in the journal" 'info: ready: smtp 0\.0\.0\.0:25' "$(fact journal_hubd)"
+# The journal took "<6>" as the priority: the text itself must not carry it.
+if grep -Eq '(^|\|)<[0-7]>' <<<"$(fact journal_hubd)"; then
+    fail "the journal kept hubd's priority prefix as text: $(fact journal_hubd)"
+fi
 raw="$(fact journal_hubd_raw)"
 expect_match "journal line" 'hubd\[[0-9]+\]: ' "$raw"
 if grep -Eq 'hubd\[[0-9]+\]: .*hubd\[[0-9]+\]:' <<<"$raw"; then
