@@ -10,6 +10,7 @@
 #     sandbox properties (systemctl show) are the ones rootfs/ sets;
 #   - only 25 and 465 listen and answer (22 and 80 are forwarded too and stay silent); the
 #     firewall's input policy is drop; SSH is masked; no account has a usable password;
+#     kernel lockdown is "integrity"; the sysctl hardening is applied;
 #   - hubd's journal lines carry no doubled "hubd[pid]:" prefix;
 #   - a message queued for an unreachable partner survives a power cut (qemu killed) and is
 #     delivered after the second boot.
@@ -214,6 +215,8 @@ for address in $listening; do
 done
 expect_match "listeners" ':25 .*:465|:465 .*:25' "$listening"
 expect_match "firewall input policy" '^policy drop$' "$(fact nft_input_policy)"
+expect_match "kernel lockdown" '\[integrity\]' "$(fact lockdown)"
+expect_match "sysctl hardening (kptr, dmesg, ptrace, syncookies)" '^2 1 2 1 ?$' "$(fact sysctl)"
 expect_match "ssh" '^masked/inactive$' "$(fact ssh_state)"
 [[ -z "$(fact usable_passwords | tr -d ' ')" ]] || fail "accounts with a usable password: $(fact usable_passwords)"
 expect_match "hubd in the journal" 'info: ready: smtp 0\.0\.0\.0:25' "$(fact journal_hubd)"
