@@ -1,6 +1,7 @@
 // log.cc -- the stderr sink behind log.h.
 //
-// PURPOSE   Format "program[pid]: level: text" lines and write each with one write(2);
+// PURPOSE   Format "program[pid]: level: text" lines (under the journal "<priority>level:
+//           text": the journal names the program itself) and write each with one write(2);
 //           make stderr safe for several writers (why: base/log.h).
 // RUNS IN   every process and thread; the only shared state is the threshold and name.
 // TRUST     none: callers pass peer text already made printable by their own module.
@@ -15,6 +16,7 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -30,6 +32,9 @@ static_assert(log_line_bytes_max <= PIPE_BUF, "a line must fit one atomic pipe w
 std::atomic<std::size_t> write_bytes_max{PIPE_BUF};
 std::array<char, program_bytes_max> program_name{"hub"};
 pid_t program_pid = 0;  // Cached: a getpid() per line would be a system call per line.
+// Set when stderr is systemd's journal stream: the journal adds "hubd[pid]:" itself, so a
+// line carries only "<priority>level: text" (sd-daemon(3) prefixes; no doubled prefix).
+bool journal_stream = false;
 thread_local LogSink* thread_sink = nullptr;
 
 std::string_view level_name(LogLevel level) {
@@ -47,6 +52,31 @@ std::string_view level_name(LogLevel level) {
     }
     return "?";
 }
+
+int syslog_priority(LogLevel level) {
+    switch (level) {
+        case LogLevel::debug:
+            return 7;
+        case LogLevel::info:
+            return 6;
+        case LogLevel::warn:
+            return 4;
+        case LogLevel::error:
+            return 3;
+        case LogLevel::fatal:
+            return 2;
+    }
+    return 3;
+}
+
+// systemd sets JOURNAL_STREAM to "device:inode" of the stream it connected to stderr.
+bool stderr_is_journal(const struct stat& status) {
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    unsigned long long device = 0;
+    unsigned long long inode = 0;
+    return stream != nullptr && std::sscanf(stream, "%llu:%llu", &device, &inode) == 2 &&
+           device == status.st_dev && inode == status.st_ino;
+}
 }  // namespace
 
 void log_set_program(std::string_view program) {
@@ -59,7 +89,11 @@ void log_set_program(std::string_view program) {
 void log_prepare_stderr() {
     write_bytes_max.store(PIPE_BUF, std::memory_order_relaxed);
     struct stat status {};
-    if (fstat(STDERR_FILENO, &status) != 0 || !S_ISREG(status.st_mode)) {
+    if (fstat(STDERR_FILENO, &status) != 0) {
+        return;
+    }
+    journal_stream = stderr_is_journal(status);
+    if (!S_ISREG(status.st_mode)) {
         return;  // A pipe, tty or socket: PIPE_BUF-sized writes are atomic already.
     }
     int flags = fcntl(STDERR_FILENO, F_GETFL);
@@ -82,8 +116,11 @@ void log_set_thread_sink(LogSink* sink) {
 
 void log_write(LogLevel level, std::string_view line) {
     std::array<char, log_line_bytes_max> out;
-    auto result = fmt::format_to_n(out.data(), out.size() - 1, "{}[{}]: {}: {}",
-                                   program_name.data(), program_pid, level_name(level), line);
+    auto result = journal_stream
+                      ? fmt::format_to_n(out.data(), out.size() - 1, "<{}>{}: {}",
+                                         syslog_priority(level), level_name(level), line)
+                      : fmt::format_to_n(out.data(), out.size() - 1, "{}[{}]: {}: {}",
+                                         program_name.data(), program_pid, level_name(level), line);
     std::size_t length = std::min(result.size, out.size() - 1);
     out[length] = '\n';
     // Fatal lines bypass a thread's sink: the process is about to end and the sink's

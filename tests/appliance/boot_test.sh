@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# boot_test.sh -- build the appliance image (test variant) and boot it under qemu: software
+# emulation (accel=tcg), UEFI from Debian's OVMF, user networking with port forwards bound to
+# 127.0.0.1 only. Checks, from the host and from the guest's report on the serial console:
+#   - SMTP on 25 greets and offers STARTTLS; 465 speaks implicit TLS;
+#   - a message from partner2's certificate is relayed to partner1's server (sink.py on the
+#     host, reached by the guest as 10.0.2.2) over verified TLS;
+#   - root is mounted read-only and cannot be written; the spool is its own ext4 partition;
+#   - hubd runs as hubbox with no capabilities, no_new_privs and seccomp, and its unit's
+#     sandbox properties (systemctl show) are the ones rootfs/ sets;
+#   - only 25 and 465 listen and answer (22 and 80 are forwarded too and stay silent); the
+#     firewall's input policy is drop; SSH is masked; no account has a usable password;
+#     kernel lockdown is "integrity"; the sysctl hardening is applied;
+#   - hubd's journal lines carry no doubled "hubd[pid]:" prefix;
+#   - a message queued for an unreachable partner survives a power cut (qemu killed) and is
+#     delivered after the second boot.
+# The serial console logs stay in $HUB_APPLIANCE_TEST_DIR (build/appliance-test) as
+# artifacts: serial-1.log, serial-2.log (the console), report-1.log, report-2.log (the guest's
+# report on its second serial port), and the image the test booted.
+#
+# Needs root, qemu-system-x86, ovmf, swaks, python3, openssl and what appliance/build needs
+# (tools/setup --appliance); exits 77 (skip) when one is missing. The image build reuses the
+# release build in build/release when there is one.
+set -euo pipefail
+SRC="${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}"
+HERE="$SRC/tests/appliance"
+WORK="${HUB_APPLIANCE_TEST_DIR:-$SRC/build/appliance-test}"
+OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+BOOT_TIMEOUT_S="${HUB_BOOT_TIMEOUT_S:-420}"
+started=$SECONDS
+QEMU_PID=""
+SINK_PIDS=()
+
+say() { echo "[boot_test] [$((SECONDS - started))s] $*"; }
+fail() {
+    echo "[boot_test] FAIL: $*" >&2
+    exit 1
+}
+skip() {
+    echo "[boot_test] SKIP: $*"
+    exit 77
+}
+cleanup() {
+    local status=$?
+    set +e
+    [[ -z "$QEMU_PID" ]] || { kill -KILL "$QEMU_PID" 2>/dev/null; wait "$QEMU_PID" 2>/dev/null; }
+    for pid in "${SINK_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if [[ $status -ne 0 && $status -ne 77 ]]; then
+        for log in "$WORK"/serial-*.log "$WORK"/report-*.log; do
+            [[ -f "$log" ]] || continue
+            echo "[boot_test] ---- last 40 lines of $log ----" >&2
+            tail -n 40 "$log" | tr -d '\r' >&2
+        done
+    fi
+    exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+[[ $EUID -eq 0 ]] || skip "needs root (appliance/build makes root-owned file systems)"
+for tool in qemu-system-x86_64 swaks python3 openssl mmdebstrap bmaptool; do
+    command -v "$tool" >/dev/null || skip "$tool is missing (bash tools/setup --appliance)"
+done
+[[ -r "$OVMF_CODE" && -r "$OVMF_VARS" ]] || skip "no OVMF firmware (package ovmf)"
+
+expect_match() {
+    grep -Eq -- "$2" <<<"$3" || fail "$1: expected to match /$2/, got: $3"
+}
+free_ports() {
+    python3 -c '
+import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
+}
+
+# --- The seed configuration and the image ---------------------------------------------------
+mkdir -p "$WORK"
+rm -rf "$WORK/seed" "$WORK/data-seed" "$WORK/mail-1" "$WORK/mail-2" "$WORK"/serial-*.log \
+    "$WORK"/report-*.log
+read -r FWD_SMTP FWD_SMTPS FWD_SSH FWD_HTTP SINK1 SINK2 < <(free_ports 6)
+"$SRC/tools/dev-init" "$WORK/seed" --smtp 0.0.0.0:25 --smtps 0.0.0.0:465 --shards 1 \
+    --user hubbox --partner1-outbound "10.0.2.2:$SINK1" --partner2-outbound "10.0.2.2:$SINK2" \
+    --retry-delay 5 --recovery-spread 1 >"$WORK/dev-init.log" 2>&1 ||
+    { cat "$WORK/dev-init.log" >&2; fail "tools/dev-init failed"; }
+# What the box holds: its configuration, its certificate and key, the CA partners chain to.
+# The CA key and the partners' keys stay on the host (the partners are the test).
+mkdir -p "$WORK/data-seed"
+cp "$WORK/seed/hub.pem" "$WORK/seed/hub.key" "$WORK/seed/ca.pem" "$WORK/data-seed/"
+sed -e 's#^dir = .*#dir = "/var/spool/hubbox"#' "$WORK/seed/hub.conf" >"$WORK/data-seed/hub.conf"
+# Forwarded connections reach the guest from qemu's host address 10.0.2.2.
+sed -e 's#^inbound = .*#inbound = ["10.0.2.0/24"]#' "$WORK/seed/partners.toml" \
+    >"$WORK/data-seed/partners.toml"
+grep -q '^dir = "/var/spool/hubbox"' "$WORK/data-seed/hub.conf" || fail "spool dir not set"
+
+say "building the test image (appliance/build --overlay tests/appliance/guest)"
+build_started=$SECONDS
+"$SRC/appliance/build" --overlay "$HERE/guest" --data-seed "$WORK/data-seed" "$WORK/image" \
+    >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; fail "appliance/build failed"; }
+build_s=$((SECONDS - build_started))
+say "image built in ${build_s}s: $(tail -n1 "$WORK/build.log")"
+cp --sparse=always "$WORK/image/hubbox.img" "$WORK/disk.img"
+cp "$OVMF_VARS" "$WORK/ovmf-vars.fd"
+
+# --- Booting ------------------------------------------------------------------------------
+boot() {  # boot N: start qemu with serial-N.log, wait for the guest's report
+    local n="$1" log="$WORK/serial-$1.log"
+    : >"$log"
+    local forwards="hostfwd=tcp:127.0.0.1:$FWD_SMTP-:25,hostfwd=tcp:127.0.0.1:$FWD_SMTPS-:465"
+    forwards+=",hostfwd=tcp:127.0.0.1:$FWD_SSH-:22,hostfwd=tcp:127.0.0.1:$FWD_HTTP-:80"
+    qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 1 -m 1024 \
+        -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
+        -drive "if=pflash,format=raw,unit=1,file=$WORK/ovmf-vars.fd" \
+        -drive "file=$WORK/disk.img,format=raw,if=virtio,cache=writeback" \
+        -netdev "user,id=net0,$forwards" -device virtio-net-pci,netdev=net0 \
+        -device virtio-rng-pci -display none -monitor none -serial "file:$log" \
+        -serial "file:$WORK/report-$n.log" \
+        >"$WORK/qemu-$n.log" 2>&1 &
+    QEMU_PID=$!
+    local boot_started=$SECONDS deadline=$((SECONDS + BOOT_TIMEOUT_S))
+    until grep -q 'HUBBOX-REPORT-END' "$WORK/report-$n.log" 2>/dev/null; do
+        kill -0 "$QEMU_PID" 2>/dev/null || fail "qemu exited during boot $n: $(cat "$WORK/qemu-$n.log")"
+        ((SECONDS < deadline)) || fail "boot $n: no report within ${BOOT_TIMEOUT_S}s"
+        sleep 1
+    done
+    BOOT_S=$((SECONDS - boot_started))
+    REPORT="$(tr -d '\r' <"$WORK/report-$n.log" | sed -n '/HUBBOX-REPORT-BEGIN/,/HUBBOX-REPORT-END/p')"
+    say "boot $n: report after ${BOOT_S}s (serial log $log)"
+}
+fact() { sed -n "s/^HUBBOX-REPORT $1=//p" <<<"$REPORT" | tail -n1; }
+power_cut() {
+    kill -KILL "$QEMU_PID"
+    wait "$QEMU_PID" 2>/dev/null || true
+    QEMU_PID=""
+}
+
+# greeting PORT [SECONDS]: the first line the forwarded port sends within SECONDS (default
+# 10; empty if none).
+greeting() {
+    python3 - "$1" "${2:-10}" <<'EOF'
+import socket, sys
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=float(sys.argv[2]))
+    s.settimeout(float(sys.argv[2]))
+    print(s.recv(200).decode("latin-1").splitlines()[0])
+except (OSError, IndexError):
+    print("")
+EOF
+}
+swaks_hub() {  # swaks_hub PARTNER FROM TO SUBJECT
+    swaks --server 127.0.0.1 --port "$FWD_SMTP" --tls --ehlo "$1.gov.uk" \
+        --tls-cert "$WORK/seed/$1.pem" --tls-key "$WORK/seed/$1.key" \
+        --from "$2" --to "$3" --header "Subject: $4" --body "boot test: $4" --timeout 60 2>&1
+}
+start_sink() {  # start_sink PARTNER PORT DIR
+    mkdir -p "$3"
+    python3 "$HERE/sink.py" --port "$2" --cert "$WORK/seed/$1.pem" --key "$WORK/seed/$1.key" \
+        --dir "$3" --seconds 900 &
+    SINK_PIDS+=($!)
+}
+wait_mail() {  # wait_mail DIR SECONDS WHAT
+    local deadline=$((SECONDS + $2))
+    until [[ -f "$1/1.eml" ]]; do
+        ((SECONDS < deadline)) || fail "$3: nothing arrived in $1 within $2 s"
+        sleep 1
+    done
+}
+
+boot 1
+boot1_s=$BOOT_S
+say "report:"
+sed 's/^/[boot_test]   /' <<<"$REPORT"
+
+# --- The box as the guest sees it -----------------------------------------------------------
+expect_match "root mount options" '(^|,)ro(,|$)' "$(fact root_options)"
+[[ "$(fact root_writable)" == no ]] || fail "root file system is writable"
+expect_match "spool partition" '^/dev/vda5$' "$(fact spool_source)"
+[[ "$(fact spool_source)" != "$(fact root_source)" ]] || fail "spool is on the root"
+expect_match "spool file system" '^ext4$' "$(fact spool_fstype)"
+expect_match "spool mount options" 'data=ordered' "$(fact spool_options)"
+expect_match "data partition" '^/dev/vda4$' "$(fact data_source)"
+expect_match "hubd state" '^active$' "$(fact hubd_ActiveState)"
+expect_match "hubd NoNewPrivileges" '^yes$' "$(fact hubd_NoNewPrivileges)"
+expect_match "hubd ProtectSystem" '^strict$' "$(fact hubd_ProtectSystem)"
+expect_match "hubd PrivateTmp" '^yes$' "$(fact hubd_PrivateTmp)"
+expect_match "hubd PrivateDevices" '^yes$' "$(fact hubd_PrivateDevices)"
+expect_match "hubd ReadWritePaths" '^/var/spool/hubbox$' "$(fact hubd_ReadWritePaths)"
+expect_match "hubd MemoryDenyWriteExecute" '^yes$' "$(fact hubd_MemoryDenyWriteExecute)"
+bounding="$(fact hubd_CapabilityBoundingSet)"
+expect_match "hubd CapabilityBoundingSet" 'cap_net_bind_service' "$bounding"
+if grep -Eq 'cap_sys_admin|cap_net_admin|cap_sys_ptrace|cap_sys_module' <<<"$bounding"; then
+    fail "hubd's bounding set is too wide: $bounding"
+fi
+expect_match "hubd RestrictAddressFamilies" '^AF_INET AF_INET6 AF_UNIX$' \
+    "$(fact hubd_RestrictAddressFamilies)"
+[[ "$(fact hubd_SystemCallFilter_set)" -gt 100 ]] || fail "hubd has no system call filter"
+expect_match "hubd process user" '^hubbox$' "$(fact hubd_user)"
+uid="$(fact hubd_uid)"
+expect_match "hubd uids (real, effective, saved, fs)" '^990,990,990,990$' "$uid"
+expect_match "hubd no_new_privs" '^1$' "$(fact hubd_no_new_privs)"
+expect_match "hubd effective capabilities" '^0+$' "$(fact hubd_cap_eff)"
+expect_match "hubd permitted capabilities" '^0+$' "$(fact hubd_cap_prm)"
+expect_match "hubd seccomp mode" '^2$' "$(fact hubd_seccomp)"
+# systemd's SystemCallFilter is one filter; hubd's own allow-list, after the drop, another.
+expect_match "hubd's own seccomp filter on top of systemd's" '^([2-9]|[1-9][0-9]+)$' \
+    "$(fact hubd_seccomp_filters)"
+listening="$(fact listening)"
+for address in $listening; do
+    [[ "$address" =~ :(25|465)$ ]] || fail "something else listens in the guest: $listening"
+done
+expect_match "listeners" ':25 .*:465|:465 .*:25' "$listening"
+expect_match "firewall input policy" '^policy drop$' "$(fact nft_input_policy)"
+expect_match "kernel lockdown" '\[integrity\]' "$(fact lockdown)"
+expect_match "sysctl hardening (kptr, dmesg, ptrace, syncookies)" '^2 1 2 1 ?$' "$(fact sysctl)"
+expect_match "ssh" '^masked/inactive$' "$(fact ssh_state)"
+[[ -z "$(fact usable_passwords | tr -d ' ')" ]] || fail "accounts with a usable password: $(fact usable_passwords)"
+expect_match "hubd in the journal" 'info: ready: smtp 0\.0\.0\.0:25' "$(fact journal_hubd)"
+# The journal took "<6>" as the priority: the text itself must not carry it.
+if grep -Eq '(^|\|)<[0-7]>' <<<"$(fact journal_hubd)"; then
+    fail "the journal kept hubd's priority prefix as text: $(fact journal_hubd)"
+fi
+raw="$(fact journal_hubd_raw)"
+expect_match "journal line" 'hubd\[[0-9]+\]: ' "$raw"
+if grep -Eq 'hubd\[[0-9]+\]: .*hubd\[[0-9]+\]:' <<<"$raw"; then
+    fail "doubled prefix in the journal: $raw"
+fi
+[[ -z "$(fact failed_units | tr -d ' ')" ]] || fail "failed units: $(fact failed_units)"
+say "ok: read-only root, spool on /dev/vda5 (ext4, data=ordered), hubd as hubbox (uids $uid," \
+    "no capabilities, no_new_privs, seccomp), sandbox properties, listeners: $listening"
+
+# --- From the host ---------------------------------------------------------------------------
+banner="$(greeting "$FWD_SMTP")"
+expect_match "banner on 25" '^220 hub\.lgolhub\.net' "$banner"
+for port in "$FWD_SSH" "$FWD_HTTP"; do
+    answer="$(greeting "$port" 5)"
+    [[ -z "$answer" ]] || fail "a closed port answered (forwarded from $port): $answer"
+done
+smtps="$(echo QUIT | timeout 60 openssl s_client -connect "127.0.0.1:$FWD_SMTPS" -quiet \
+    -CAfile "$WORK/seed/ca.pem" -verify_return_error -verify_hostname hub.lgolhub.net 2>&1 || true)"
+expect_match "implicit TLS on 465" '^220 hub\.lgolhub\.net' "$smtps"
+say "ok: 25 greets ($banner), 465 speaks verified TLS, 22 and 80 stay silent"
+
+start_sink partner1 "$SINK1" "$WORK/mail-1"
+out="$(swaks_hub partner2 alice@partner2.gov.uk joe@partner1.gov.uk.lgolhub.net relayed)"
+expect_match "STARTTLS offered" '<- +250-STARTTLS|<- +250 STARTTLS' "$out"
+expect_match "message 1 accepted" '<~ +250 2\.0\.0 Ok: queued as' "$out"
+wait_mail "$WORK/mail-1" 120 "relay to partner1"
+expect_match "relayed message" '^Subject: relayed' "$(tr -d '\r' <"$WORK/mail-1/1.eml")"
+expect_match "relayed envelope" 'to <joe@partner1\.gov\.uk>' "$(cat "$WORK/mail-1/1.env")"
+expect_match "relay over TLS" '^tls TLSv1\.[23]$' "$(grep '^tls' "$WORK/mail-1/1.env")"
+say "ok: partner2 -> hub -> partner1 relayed over TLS ($(grep '^tls' "$WORK/mail-1/1.env"))"
+
+out="$(swaks_hub partner1 alice@partner1.gov.uk ann@partner2.gov.uk.lgolhub.net queued)"
+queue_id="$(grep -Eo 'queued as [0-9A-F]{16}' <<<"$out" | awk '{print $3}' | head -n1)"
+[[ -n "$queue_id" ]] || fail "message 2 not accepted: $out"
+say "ok: message $queue_id for partner2 (its server is down) accepted; power cut"
+sleep 2  # Let a delivery attempt fail first (the queue then holds a deferral too).
+power_cut
+
+# --- Second boot: the queue survived --------------------------------------------------------
+boot 2
+boot2_s=$BOOT_S
+expect_match "queue after the power cut" "$queue_id" "$(fact hubctl_queue)"
+expect_match "spool partition after reboot" '^/dev/vda5$' "$(fact spool_source)"
+say "ok: $queue_id still queued after the power cut: $(fact hubctl_queue)"
+start_sink partner2 "$SINK2" "$WORK/mail-2"
+wait_mail "$WORK/mail-2" 120 "delivery of $queue_id after the reboot"
+expect_match "delivered after reboot" '^Subject: queued' "$(tr -d '\r' <"$WORK/mail-2/1.eml")"
+say "ok: $queue_id delivered to partner2 once its server came up"
+power_cut
+say "PASS: image build ${build_s}s, boot 1 ${boot1_s}s, boot 2 ${boot2_s}s," \
+    "total $((SECONDS - started))s; serial logs in $WORK"
