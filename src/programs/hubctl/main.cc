@@ -55,6 +55,7 @@
 
 #include "base/log.h"
 #include "config/hub_config.h"
+#include "directory/configured.h"
 #include "engine/control.h"
 #include "policy/partners.h"
 #include "programs/hubctl/spool_admin.h"
@@ -118,7 +119,7 @@ std::optional<int> load_context(const Options& options, Context& context) {
     context.spool_dir = config->spool_dir;
     context.shard_count =
         config->shards != 0 ? config->shards : std::max(1u, std::thread::hardware_concurrency());
-    auto partners = hub::policy::load_partners(config->partners_file);
+    auto partners = hub::directory::load_configured_partners(*config);
     if (partners) {
         context.partners.emplace(config->domain, std::move(*partners));
     } else {
