@@ -491,7 +491,7 @@ Result<void, std::string> Directory::change(std::string_view name, std::string_v
     std::optional<PartnerRecord> before = std::move(*found);
     std::optional<PartnerRecord> after = before;
     if (std::string why = edit(after); !why.empty()) {
-        return unexpected(why);
+        return unexpected(fmt::format("partner {}: {}", name, why));
     }
     if (after) {
         HUB_ASSERT(after->name == name);  // Edits do not rename.
