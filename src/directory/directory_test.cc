@@ -314,7 +314,7 @@ std::vector<BadCase> bad_cases() {
          "must be a string of 1..64 printable characters"},
         {"contact with a line break", "p3",
          add("p3", with("p3.example", [](F& f) { f.contact = "Ann\nSmith"; })),
-         "contact: must be at most 256 printable characters"},
+         "contact: must be at most 256 printable ASCII characters"},
         {"invalid extra sender domain", "p3",
          add("p3", with("p3.example", [](F& f) { f.extra_sender_domains = V{"a..b"}; })),
          "extra sender domain \"a..b\": must be a domain name"},

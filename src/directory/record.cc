@@ -203,10 +203,15 @@ std::string check_record(const PartnerRecord& record) {
     if (std::string why = policy::check_partner_name(record.name); !why.empty()) {
         return fmt::format("partner name \"{}\": {}", record.name, why);
     }
-    auto printable = [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; };
+    // ASCII: the audit log's JSON must stay valid whatever was typed.
+    auto printable = [](char c) {
+        auto byte = static_cast<unsigned char>(c);
+        return byte >= 0x20 && byte < 0x7f;
+    };
     if (record.contact.size() > contact_bytes_max ||
         !std::all_of(record.contact.begin(), record.contact.end(), printable)) {
-        return fmt::format("contact: must be at most {} printable characters", contact_bytes_max);
+        return fmt::format("contact: must be at most {} printable ASCII characters",
+                           contact_bytes_max);
     }
     if (std::string why = check_domains(record.domains, "domain"); !why.empty()) {
         return why;
