@@ -187,7 +187,7 @@ constexpr std::array options{
          "yet migrated to the directory; set this or directory.path, not both."),
     text("directory.path", Kind::path, &HubConfig::directory_path, "",
          "Partner directory (SQLite, written by hubctl partner/domain/connector); its active "
-         "partners are the partner table, reloaded live. Set this or partners.file."),
+         "partners are the partner table, read when hubd starts. Set this or partners.file."),
 };
 
 constexpr std::string_view section_of(std::string_view name) {
