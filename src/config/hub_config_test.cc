@@ -296,6 +296,21 @@ TEST_F(HubConfigTest, KeyOutsideItsSectionGetsASuggestion) {
                   "(key 'domain' in section [hub])?");
 }
 
+TEST_F(HubConfigTest, PartnersComeFromTheDirectoryOrTheFileNotBoth) {
+    constexpr std::string_view boot =
+        "[tls]\ncertificate = \"hub.pem\"\nkey = \"hub.key\"\n[spool]\ndir = \"spool\"\n";
+    Result<HubConfig, std::string> directory =
+        load(std::string(boot) + "[directory]\npath = \"directory.db\"\n");
+    ASSERT_TRUE(directory) << directory.error();
+    EXPECT_EQ(directory->directory_path, (dir_ / "directory.db").string());
+    EXPECT_EQ(directory->partners_file, "");
+    EXPECT_EQ(error_of(std::string(boot) +
+                       "[partners]\nfile = \"p.toml\"\n[directory]\npath = \"d.db\"\n"),
+              prefix() +
+                  "directory.path and partners.file are both set: keep one (after `hubctl "
+                  "partner import`, remove partners.file)");
+}
+
 TEST_F(HubConfigTest, MissingRequiredKeys) {
     EXPECT_EQ(error_of("[tls]\ncertificate = \"a\"\nkey = \"b\"\n[spool]\ndir = \"s\"\n"),
               prefix() +
