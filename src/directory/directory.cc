@@ -23,91 +23,17 @@
 #include "config/syntax.h"
 #include "directory/limits.h"
 #include "directory/schema.h"
+#include "directory/sqlite_util.h"
 #include "policy/limits.h"
 
 namespace hub::directory {
 
+using detail::effective_client_cn;
+using detail::now_unix_s;
+using detail::Statement;
+using detail::Transaction;
+
 namespace {
-
-// One prepared statement, finalized on scope exit.
-class Statement {
-public:
-    Statement(sqlite3* db, const char* sql) {
-        ok_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) == SQLITE_OK;
-    }
-    ~Statement() { sqlite3_finalize(stmt_); }
-    Statement(const Statement&) = delete;
-    Statement& operator=(const Statement&) = delete;
-
-    bool ok() const { return ok_; }
-    void bind(int index, std::string_view text) {
-        sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
-                          SQLITE_TRANSIENT);
-    }
-    void bind_optional(int index, std::string_view text) {
-        if (text.empty()) {
-            sqlite3_bind_null(stmt_, index);
-        } else {
-            bind(index, text);
-        }
-    }
-    void reset() {
-        sqlite3_reset(stmt_);
-        sqlite3_clear_bindings(stmt_);
-    }
-    void bind(int index, std::int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
-    // SQLITE_ROW, SQLITE_DONE or an error code.
-    int step() { return sqlite3_step(stmt_); }
-    std::string text(int column) {
-        const unsigned char* value = sqlite3_column_text(stmt_, column);
-        return value == nullptr
-                   ? std::string()
-                   : std::string(reinterpret_cast<const char*>(value),
-                                 static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
-    }
-    std::int64_t integer(int column) { return sqlite3_column_int64(stmt_, column); }
-
-private:
-    sqlite3_stmt* stmt_ = nullptr;
-    bool ok_ = false;
-};
-
-// The CN a session's client certificate must carry: set, or the first domain.
-std::string effective_client_cn(const PartnerRecord& record) {
-    if (!record.client_cn.empty() || record.domains.empty()) {
-        return record.client_cn;
-    }
-    return record.domains.front();
-}
-
-std::int64_t now_unix_s() {
-    return static_cast<std::int64_t>(std::time(nullptr));
-}
-
-// Rolls back unless committed: every early return of a write leaves the file unchanged.
-class Transaction {
-public:
-    explicit Transaction(sqlite3* db) : db_(db) {
-        began_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
-    }
-    ~Transaction() {
-        if (began_ && !committed_) {
-            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        }
-    }
-    Transaction(const Transaction&) = delete;
-    Transaction& operator=(const Transaction&) = delete;
-    bool began() const { return began_; }
-    bool commit() {
-        committed_ = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
-        return committed_;
-    }
-
-private:
-    sqlite3* db_;
-    bool began_ = false;
-    bool committed_ = false;
-};
 
 std::vector<std::string> read_list(sqlite3* db, const char* sql, std::int64_t partner_id) {
     Statement statement(db, sql);
@@ -446,22 +372,27 @@ Result<void, std::string> Directory::write_record(std::string_view name,
             }
         }
     }
+    return audit_change(action, name, before ? to_json(*before) : std::string(),
+                        after ? to_json(*after) : std::string(), actor);
+}
+
+Result<void, std::string> Directory::audit_change(std::string_view action, std::string_view subject,
+                                                  std::string_view before, std::string_view after,
+                                                  std::string_view actor) {
     Statement audit(db_,
                     "INSERT INTO audit_log (at_unix_s, actor, action, subject, before_json, "
                     "after_json) VALUES (?, ?, ?, ?, ?, ?)");
-    audit.bind(1, now);
+    audit.bind(1, now_unix_s());
     audit.bind(2, actor);
     audit.bind(3, action);
-    audit.bind(4, name);
-    audit.bind_optional(5, before ? to_json(*before) : std::string());
-    audit.bind_optional(6, after ? to_json(*after) : std::string());
+    audit.bind(4, subject);
+    audit.bind_optional(5, before);
+    audit.bind_optional(6, after);
     if (!audit.ok() || audit.step() != SQLITE_DONE) {
         return unexpected(error_text("writing the audit log"));
     }
     return {};
 }
-
-namespace {
 
 std::string check_actor(std::string_view actor) {
     auto printable = [](char c) { return static_cast<unsigned char>(c) > 0x20 && c != 0x7f; };
@@ -472,8 +403,6 @@ std::string check_actor(std::string_view actor) {
     }
     return {};
 }
-
-}  // namespace
 
 Result<void, std::string> Directory::change(std::string_view name, std::string_view action,
                                             std::string_view actor, const PartnerEdit& edit) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "directory/admins.h"
 #include "directory/record.h"
 #include "policy/partners.h"
 
@@ -32,11 +33,17 @@ struct AuditEntry {
     std::int64_t id = 0;
     std::int64_t at_unix_s = 0;
     std::string actor;
-    std::string action;   // "partner add", "domain remove", ...
-    std::string subject;  // The partner's name.
+    std::string action;   // "partner add", "domain remove", "admin add", ...
+    std::string subject;  // The partner's name, or "admin:<name>".
     std::string before;   // JSON, or "" when the partner did not exist.
     std::string after;    // JSON, or "" when it was removed.
 };
+
+enum class AdminChange { add, passwd, remove };
+
+// "" if actor (who makes a change, for the audit log) is 1..actor_bytes_max printable
+// characters without spaces, else what to fix.
+std::string check_actor(std::string_view actor);
 
 // What a write does to one partner: given the stored record (nullopt: none by that name),
 // leaves the record it should become (nullopt: remove it), or returns what to fix.
@@ -72,6 +79,16 @@ public:
     [[nodiscard]] Result<void, std::string> import(const std::vector<PartnerRecord>& records,
                                                    std::string_view actor);
 
+    // Administrators (admins.cc): add and passwd hash password with yescrypt; remove
+    // refuses the last account. One audited transaction each; the hash is not audited.
+    [[nodiscard]] Result<std::vector<AdminAccount>, std::string> admins();
+    [[nodiscard]] Result<void, std::string> change_admin(std::string_view name, AdminChange change,
+                                                         std::string_view password,
+                                                         std::string_view actor);
+    // True if name exists and password is its password.
+    [[nodiscard]] Result<bool, std::string> check_admin_login(std::string_view name,
+                                                              std::string_view password);
+
     // The engine's table: the active partners, in name order.
     [[nodiscard]] Result<std::vector<policy::Partner>, std::string> active_partners();
 
@@ -82,6 +99,10 @@ private:
                                            const std::optional<PartnerRecord>& after,
                                            std::string_view action, std::string_view actor);
     Result<void, std::string> check_claims(const PartnerRecord& record);
+    // One audit_log row; before/after "" are stored as NULL.
+    Result<void, std::string> audit_change(std::string_view action, std::string_view subject,
+                                           std::string_view before, std::string_view after,
+                                           std::string_view actor);
     Result<void, std::string> exec(const char* sql);
     std::string error_text(std::string_view doing);
 

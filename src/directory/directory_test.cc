@@ -18,6 +18,7 @@
 #include <string>
 
 #include "directory/edits.h"
+#include "directory/schema.h"
 
 namespace hub::directory {
 namespace {
@@ -421,6 +422,94 @@ TEST_F(DirectoryTest, ImportIsAllOrNothing) {
         EXPECT_NE(bad_actor.error().find("actor must be"), std::string::npos);
     }
     EXPECT_EQ(file_bytes(), before);
+}
+
+// --- Migrations ------------------------------------------------------------------------------
+
+TEST_F(DirectoryTest, VersionOneFileIsMigratedKeepingItsPartners) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, schema_steps()[0], nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "PRAGMA user_version = 1; INSERT INTO partners (name, state, "
+                           "created_unix_s, updated_unix_s) VALUES ('old', 'pending', 1, 1)",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    Directory directory = open(OpenMode::existing);
+    EXPECT_EQ(directory.schema_version(), current_schema_version());
+    EXPECT_GE(current_schema_version(), 2);
+    auto old = directory.find("old");
+    ASSERT_TRUE(old && old->has_value());
+    EXPECT_EQ((*old)->state, PartnerState::pending);
+    auto accounts = directory.admins();  // Step 2's table is there.
+    ASSERT_TRUE(accounts) << accounts.error();
+    EXPECT_TRUE(accounts->empty());
+}
+
+// --- Administrators ----------------------------------------------------------------------------
+
+TEST(AdminPassword, YescryptHashesVerifyAndDiffer) {
+    auto first = hash_password("correct horse battery");
+    auto second = hash_password("correct horse battery");
+    ASSERT_TRUE(first && second);
+    EXPECT_EQ(first->rfind("$y$", 0), 0u) << *first;
+    EXPECT_NE(*first, *second);  // A fresh salt each time.
+    EXPECT_TRUE(password_matches("correct horse battery", *first));
+    EXPECT_FALSE(password_matches("correct horse batterY", *first));
+    EXPECT_FALSE(password_matches("", *first));
+    EXPECT_FALSE(password_matches("correct horse battery", "not a hash"));
+}
+
+TEST_F(DirectoryTest, AdminsAreHashedAuditedAndCheckedWithoutChangingTheFileOnError) {
+    {
+        Directory directory = open();
+        ASSERT_TRUE(directory.change_admin("alice", AdminChange::add, "a long passphrase", "root"));
+        ASSERT_TRUE(directory.change_admin("bob", AdminChange::add, "another passphrase", "root"));
+        EXPECT_TRUE(*directory.check_admin_login("alice", "a long passphrase"));
+        EXPECT_FALSE(*directory.check_admin_login("alice", "another passphrase"));
+        EXPECT_FALSE(*directory.check_admin_login("carol", "a long passphrase"));
+        ASSERT_TRUE(
+            directory.change_admin("alice", AdminChange::passwd, "a newer passphrase", "alice"));
+        EXPECT_TRUE(*directory.check_admin_login("alice", "a newer passphrase"));
+        ASSERT_TRUE(directory.change_admin("bob", AdminChange::remove, "", "alice"));
+        auto audit = directory.audit("", 10);
+        ASSERT_TRUE(audit);
+        ASSERT_EQ(audit->size(), 4u);
+        EXPECT_EQ((*audit)[2].action, "admin passwd");
+        EXPECT_EQ((*audit)[2].subject, "admin:alice");
+        EXPECT_EQ((*audit)[2].after, "{\"name\":\"alice\",\"password\":\"changed\"}");
+        for (const AuditEntry& entry : *audit) {
+            EXPECT_EQ(entry.after.find("$y$"), std::string::npos);  // Never the hash.
+        }
+    }
+    struct Case {
+        const char* name;
+        AdminChange change;
+        const char* password;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"alice", AdminChange::add, "a long passphrase", "administrator alice exists already"},
+        {"carol", AdminChange::add, "short", "the password must be 12..1024 characters"},
+        {"carol", AdminChange::add, "two\nlines passphrase", "on one line"},
+        {"Carol Smith", AdminChange::add, "a long passphrase",
+         "administrator name \"Carol Smith\""},
+        {"carol", AdminChange::passwd, "a long passphrase", "no administrator named carol"},
+        {"carol", AdminChange::remove, "", "no administrator named carol"},
+        {"alice", AdminChange::remove, "", "alice is the last administrator"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.message);
+        std::string before = file_bytes();
+        {
+            Directory directory = open(OpenMode::existing);
+            auto changed = directory.change_admin(c.name, c.change, c.password, "root");
+            ASSERT_FALSE(changed);
+            EXPECT_NE(changed.error().find(c.message), std::string::npos) << changed.error();
+        }
+        EXPECT_EQ(file_bytes(), before);
+    }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 // database from user_version i to i + 1.
 
 #include <array>
+#include <span>
 
 #include "directory/schema.h"
 
@@ -17,7 +18,7 @@ namespace hub::directory {
 
 namespace {
 
-constexpr std::array<const char*, 1> steps = {
+constexpr std::array<const char*, 2> steps = {
     // 1: partners, their domains, connectors and the audit log.
     R"sql(
 CREATE TABLE partners (
@@ -67,6 +68,16 @@ CREATE TABLE audit_log (
     after_json TEXT
 );
 CREATE INDEX audit_by_subject ON audit_log (subject, id);
+)sql",
+    // 2: administrator accounts; passwords as yescrypt hashes (libcrypt, "$y$...").
+    R"sql(
+CREATE TABLE admins (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL CHECK (password_hash LIKE '$y$%'),
+    created_unix_s INTEGER NOT NULL,
+    updated_unix_s INTEGER NOT NULL
+);
 )sql",
 };
 

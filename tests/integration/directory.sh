@@ -90,7 +90,7 @@ out="$(hubctl_dir audit --json)"
 $out"
 import json, sys
 entries = json.loads(sys.argv[1])
-actions = [(e["action"], e["partner"]) for e in entries]
+actions = [(e["action"], e["subject"]) for e in entries]
 assert actions == [("partner import", "partner1"), ("partner import", "partner2"),
                    ("partner add", "p3"), ("partner suspend", "partner1")], actions
 suspend = entries[-1]
@@ -99,4 +99,25 @@ assert entries[2]["before"] is None and entries[2]["after"]["inbound"] == ["127.
 assert all(e["actor"] for e in entries)
 PYEOF
 say "ok: audit: 4 entries (2 imports, add, suspend) with before and after"
+
+# --- Administrators: yescrypt, never the password or its hash in the log -----------------------
+printf '%s\n' 'a long passphrase' | hubctl_dir admin add alice >/dev/null
+before="$(sha256sum <"$DB")"
+status=0
+out="$(printf '%s\n' 'short' | hubctl_dir admin add bob 2>&1)" || status=$?
+[[ $status -eq 1 && "$out" == *"the password must be 12..1024 characters"* ]] ||
+    fail "admin add with a short password: exit $status: $out"
+status=0
+out="$(hubctl_dir admin remove alice 2>&1)" || status=$?
+[[ $status -eq 1 && "$out" == *"alice is the last administrator"* ]] ||
+    fail "removing the last administrator: exit $status: $out"
+[[ "$(sha256sum <"$DB")" == "$before" ]] || fail "a refused admin change altered $DB"
+expect_match "admin list" '"name":"alice"' "$(hubctl_dir admin list --json)"
+hash="$("$PYTHON" -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(
+    "SELECT password_hash FROM admins WHERE name = ?", ("alice",)).fetchone()[0])' "$DB")"
+[[ "$hash" == '$y$'* ]] || fail "alice's password is not a yescrypt hash: $hash"
+out="$(hubctl_dir audit --partner admin:alice)"
+expect_match "audit: admin add" 'admin add admin:alice' "$out"
+expect_no_match "audit: no hash" '\$y\$|passphrase' "$out"
+say "ok: admin add (yescrypt $(cut -c1-10 <<<"$hash")...), refusals unchanged the file, audit has no secret"
 say "PASS"

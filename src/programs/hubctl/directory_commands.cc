@@ -12,11 +12,13 @@
 
 #include <fmt/format.h>
 #include <pwd.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <iostream>
 
 #include "config/hub_config.h"
 #include "directory/directory.h"
@@ -139,6 +141,10 @@ struct DirectoryCommands::Settings {
     CLI::App* domain_remove = nullptr;
     CLI::App* connector_set = nullptr;
     CLI::App* audit = nullptr;
+    CLI::App* admin_add = nullptr;
+    CLI::App* admin_passwd = nullptr;
+    CLI::App* admin_remove = nullptr;
+    CLI::App* admin_list = nullptr;
     std::vector<CLI::Option*> field_options;
 
     // option_name with its dashes: "--domain".
@@ -277,6 +283,20 @@ void DirectoryCommands::add_to(CLI::App& app) {
     s.connector_set->add_option("name", s.name, "partner name")->required();
     add_field_options(s.connector_set, s, false);
 
+    CLI::App* admin = app.add_subcommand("admin", "Administrator accounts (yescrypt passwords).");
+    admin->require_subcommand(1);
+    admin->fallthrough();
+    s.admin_add = admin->add_subcommand(
+        "add", "Add an administrator; the password is read from standard input.");
+    s.admin_passwd = admin->add_subcommand(
+        "passwd", "Change an administrator's password (read from standard input).");
+    s.admin_remove = admin->add_subcommand("remove", "Remove an administrator (not the last).");
+    for (CLI::App* command : {s.admin_add, s.admin_passwd, s.admin_remove}) {
+        command->add_option("name", s.name, "administrator name")->required();
+    }
+    s.admin_list = admin->add_subcommand("list", "List administrators.");
+    s.admin_list->add_flag("--json", s.json, "JSON instead of text");
+
     s.audit = app.add_subcommand("audit", "Print the directory's audit log, oldest first.");
     s.audit->add_option("--partner", s.name, "only this partner's changes");
     s.audit->add_option("--limit", s.limit, "the newest N entries (default 50)")
@@ -358,7 +378,7 @@ int print_audit(Directory& directory, const Settings& s) {
         std::string out = "[";
         for (const directory::AuditEntry& entry : *entries) {
             out += fmt::format(
-                "{}\n{{\"id\":{},\"at\":{},\"actor\":{},\"action\":{},\"partner\":{},"
+                "{}\n{{\"id\":{},\"at\":{},\"actor\":{},\"action\":{},\"subject\":{},"
                 "\"before\":{},\"after\":{}}}",
                 out.size() > 1 ? "," : "", entry.id, json_string(time_text(entry.at_unix_s)),
                 json_string(entry.actor), json_string(entry.action), json_string(entry.subject),
@@ -374,6 +394,85 @@ int print_audit(Directory& directory, const Settings& s) {
                    entry.before.empty() ? "-" : printable(entry.before),
                    entry.after.empty() ? "-" : printable(entry.after));
     }
+    return flushed();
+}
+
+// One line of standard input; on a terminal asked twice with echo off.
+Result<std::string, std::string> read_password() {
+    bool terminal = ::isatty(STDIN_FILENO) == 1;
+    auto read_line = [&](const char* prompt) -> std::optional<std::string> {
+        termios saved{};
+        if (terminal) {
+            fmt::print(stderr, "{}", prompt);
+            ::tcgetattr(STDIN_FILENO, &saved);
+            termios quiet = saved;
+            quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+            ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+        }
+        std::string line;
+        bool got = static_cast<bool>(std::getline(std::cin, line));
+        if (terminal) {
+            ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+            fmt::print(stderr, "\n");
+        }
+        if (!got) {
+            return std::nullopt;
+        }
+        return line;
+    };
+    std::optional<std::string> first = read_line("Password: ");
+    if (!first) {
+        return unexpected(std::string("no password on standard input"));
+    }
+    if (terminal) {
+        std::optional<std::string> again = read_line("Again: ");
+        if (!again || *again != *first) {
+            return unexpected(std::string("the two passwords differ; nothing was changed"));
+        }
+    }
+    return *first;
+}
+
+int list_admins(Directory& directory, bool json) {
+    auto accounts = directory.admins();
+    if (!accounts) {
+        return fail(exit_runtime, "error: {}", accounts.error());
+    }
+    if (json) {
+        std::string out = "[";
+        for (const directory::AdminAccount& account : *accounts) {
+            out += fmt::format("{}\n{{\"name\":{},\"created\":{},\"password_changed\":{}}}",
+                               out.size() > 1 ? "," : "", json_string(account.name),
+                               json_string(time_text(account.created_unix_s)),
+                               json_string(time_text(account.updated_unix_s)));
+        }
+        fmt::print("{}\n]\n", out);
+        return flushed();
+    }
+    fmt::print("{:<32} {:<20} {}\n", "NAME", "CREATED", "PASSWORD CHANGED");
+    for (const directory::AdminAccount& account : *accounts) {
+        fmt::print("{:<32} {:<20} {}\n", printable(account.name), time_text(account.created_unix_s),
+                   time_text(account.updated_unix_s));
+    }
+    return flushed();
+}
+
+int change_admin(Directory& directory, const Settings& s, const CLI::App* parsed) {
+    directory::AdminChange change = parsed == s.admin_add      ? directory::AdminChange::add
+                                    : parsed == s.admin_passwd ? directory::AdminChange::passwd
+                                                               : directory::AdminChange::remove;
+    std::string password;
+    if (change != directory::AdminChange::remove) {
+        auto read = read_password();
+        if (!read) {
+            return fail(exit_runtime, "error: {}", read.error());
+        }
+        password = std::move(*read);
+    }
+    if (auto changed = directory.change_admin(s.name, change, password, actor_name()); !changed) {
+        return fail(exit_runtime, "error: {}", changed.error());
+    }
+    fmt::print("admin {}: done\n", parsed->get_name());
     return flushed();
 }
 
@@ -411,7 +510,8 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
     const CLI::App* parsed = nullptr;
     for (const CLI::App* command :
          {s.add, s.edit, s.connector_set, s.suspend, s.resume, s.remove, s.domain_add,
-          s.domain_remove, s.import, s.list, s.show, s.audit}) {
+          s.domain_remove, s.import, s.list, s.show, s.audit, s.admin_add, s.admin_passwd,
+          s.admin_remove, s.admin_list}) {
         if (command->parsed()) {
             parsed = command;
         }
@@ -423,7 +523,8 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
     if (!path) {
         return fail(exit_usage, "{}", path.error());
     }
-    bool writes = parsed != s.list && parsed != s.show && parsed != s.audit;
+    bool writes =
+        parsed != s.list && parsed != s.show && parsed != s.audit && parsed != s.admin_list;
     auto opened = Directory::open(
         *path, writes ? directory::OpenMode::create : directory::OpenMode::existing);
     if (!opened) {
@@ -441,6 +542,12 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
     }
     if (parsed == s.import) {
         return import_file(directory, s.file);
+    }
+    if (parsed == s.admin_list) {
+        return list_admins(directory, s.json);
+    }
+    if (parsed == s.admin_add || parsed == s.admin_passwd || parsed == s.admin_remove) {
+        return change_admin(directory, s, parsed);
     }
     for (const auto& [command, make_edit] : edits) {
         if (command != parsed) {

@@ -1,5 +1,5 @@
-// directory_commands.h -- hubctl partner|domain|connector|audit: the partner directory's
-// command line (docs/DIRECTORY.md).
+// directory_commands.h -- hubctl partner|domain|connector|audit|admin: the partner
+// directory's command line (docs/DIRECTORY.md).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -76,8 +76,8 @@ constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 constexpr std::size_t hub_answer_bytes_max = 256u << 20;
 
-constexpr std::array<std::string_view, 6> top_commands = {"queue",  "config-doc", "partner",
-                                                          "domain", "connector",  "audit"};
+constexpr std::array<std::string_view, 7> top_commands = {
+    "queue", "config-doc", "partner", "domain", "connector", "audit", "admin"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 
