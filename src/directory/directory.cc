@@ -35,17 +35,19 @@ using detail::Transaction;
 
 namespace {
 
-std::vector<std::string> read_list(sqlite3* db, const char* sql, std::int64_t partner_id) {
+// One column of a partner's child rows, in insertion order; false on a database error.
+bool read_list(sqlite3* db, const char* sql, std::int64_t partner_id,
+               std::vector<std::string>& items) {
     Statement statement(db, sql);
-    std::vector<std::string> items;
     if (!statement.ok()) {
-        return items;
+        return false;
     }
     statement.bind(1, partner_id);
-    while (statement.step() == SQLITE_ROW) {
+    int status = SQLITE_ROW;
+    while ((status = statement.step()) == SQLITE_ROW) {
         items.push_back(statement.text(0));
     }
-    return items;
+    return status == SQLITE_DONE;
 }
 
 constexpr const char* select_partner_sql =
@@ -71,12 +73,15 @@ Result<PartnerRecord, std::string> read_record(sqlite3* db, Statement& row) {
     record.outbound_port = static_cast<std::uint16_t>(port >= 1 && port <= 65535 ? port : 25);
     record.outbound_name = row.text(9);
     record.outbound_pin_sha256 = row.text(10);
-    record.domains =
-        read_list(db, "SELECT domain FROM domains WHERE partner_id = ? ORDER BY id", id);
-    record.extra_sender_domains = read_list(
-        db, "SELECT domain FROM extra_sender_domains WHERE partner_id = ? ORDER BY id", id);
-    record.inbound =
-        read_list(db, "SELECT cidr FROM inbound_connectors WHERE partner_id = ? ORDER BY id", id);
+    if (!read_list(db, "SELECT domain FROM domains WHERE partner_id = ? ORDER BY id", id,
+                   record.domains) ||
+        !read_list(db, "SELECT domain FROM extra_sender_domains WHERE partner_id = ? ORDER BY id",
+                   id, record.extra_sender_domains) ||
+        !read_list(db, "SELECT cidr FROM inbound_connectors WHERE partner_id = ? ORDER BY id", id,
+                   record.inbound)) {
+        return unexpected(fmt::format("partner {}: cannot read its domains and connectors: {}",
+                                      record.name, sqlite3_errmsg(db)));
+    }
     return record;
 }
 
@@ -295,6 +300,53 @@ Result<void, std::string> Directory::check_claims(const PartnerRecord& record) {
     return {};
 }
 
+// A partner's domains and connectors, replacing what was stored (in one transaction).
+Result<void, std::string> Directory::write_children(std::int64_t id, const PartnerRecord& record) {
+    for (const char* sql : {"DELETE FROM domains WHERE partner_id = ?",
+                            "DELETE FROM extra_sender_domains WHERE partner_id = ?",
+                            "DELETE FROM inbound_connectors WHERE partner_id = ?",
+                            "DELETE FROM outbound_connectors WHERE partner_id = ?"}) {
+        Statement clear(db_, sql);
+        clear.bind(1, id);
+        if (!clear.ok() || clear.step() != SQLITE_DONE) {
+            return unexpected(error_text("writing a partner"));
+        }
+    }
+    auto insert_all = [&](const char* sql, const std::vector<std::string>& items) {
+        Statement insert(db_, sql);
+        for (const std::string& item : items) {
+            insert.reset();
+            insert.bind(1, id);
+            insert.bind(2, item);
+            if (!insert.ok() || insert.step() != SQLITE_DONE) {
+                return false;
+            }
+        }
+        return true;
+    };
+    if (!insert_all("INSERT INTO domains (partner_id, domain) VALUES (?, ?)", record.domains) ||
+        !insert_all("INSERT INTO extra_sender_domains (partner_id, domain) VALUES (?, ?)",
+                    record.extra_sender_domains) ||
+        !insert_all("INSERT INTO inbound_connectors (partner_id, cidr) VALUES (?, ?)",
+                    record.inbound)) {
+        return unexpected(error_text("writing a partner's domains and connectors"));
+    }
+    if (!record.outbound_host.empty()) {
+        Statement outbound(db_,
+                           "INSERT INTO outbound_connectors (partner_id, host, port, "
+                           "server_name, pin_sha256) VALUES (?, ?, ?, ?, ?)");
+        outbound.bind(1, id);
+        outbound.bind(2, record.outbound_host);
+        outbound.bind(3, std::int64_t{record.outbound_port});
+        outbound.bind_optional(4, record.outbound_name);
+        outbound.bind_optional(5, record.outbound_pin_sha256);
+        if (!outbound.ok() || outbound.step() != SQLITE_DONE) {
+            return unexpected(error_text("writing an outbound connector"));
+        }
+    }
+    return {};
+}
+
 Result<void, std::string> Directory::write_record(std::string_view name,
                                                   const std::optional<PartnerRecord>& before,
                                                   const std::optional<PartnerRecord>& after,
@@ -329,47 +381,8 @@ Result<void, std::string> Directory::write_record(std::string_view name,
         if (upsert.step() != SQLITE_DONE) {
             return unexpected(error_text("writing a partner"));
         }
-        for (const char* sql : {"DELETE FROM domains WHERE partner_id = ?",
-                                "DELETE FROM extra_sender_domains WHERE partner_id = ?",
-                                "DELETE FROM inbound_connectors WHERE partner_id = ?",
-                                "DELETE FROM outbound_connectors WHERE partner_id = ?"}) {
-            Statement clear(db_, sql);
-            clear.bind(1, id);
-            if (!clear.ok() || clear.step() != SQLITE_DONE) {
-                return unexpected(error_text("writing a partner"));
-            }
-        }
-        auto insert_all = [&](const char* sql, const std::vector<std::string>& items) {
-            Statement insert(db_, sql);
-            for (const std::string& item : items) {
-                insert.reset();
-                insert.bind(1, id);
-                insert.bind(2, item);
-                if (!insert.ok() || insert.step() != SQLITE_DONE) {
-                    return false;
-                }
-            }
-            return true;
-        };
-        if (!insert_all("INSERT INTO domains (partner_id, domain) VALUES (?, ?)", record.domains) ||
-            !insert_all("INSERT INTO extra_sender_domains (partner_id, domain) VALUES (?, ?)",
-                        record.extra_sender_domains) ||
-            !insert_all("INSERT INTO inbound_connectors (partner_id, cidr) VALUES (?, ?)",
-                        record.inbound)) {
-            return unexpected(error_text("writing a partner's domains and connectors"));
-        }
-        if (!record.outbound_host.empty()) {
-            Statement outbound(db_,
-                               "INSERT INTO outbound_connectors (partner_id, host, port, "
-                               "server_name, pin_sha256) VALUES (?, ?, ?, ?, ?)");
-            outbound.bind(1, id);
-            outbound.bind(2, record.outbound_host);
-            outbound.bind(3, std::int64_t{record.outbound_port});
-            outbound.bind_optional(4, record.outbound_name);
-            outbound.bind_optional(5, record.outbound_pin_sha256);
-            if (!outbound.ok() || outbound.step() != SQLITE_DONE) {
-                return unexpected(error_text("writing an outbound connector"));
-            }
+        if (auto written = write_children(id, record); !written) {
+            return written;
         }
     }
     return audit_change(action, name, before ? to_json(*before) : std::string(),

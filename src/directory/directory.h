@@ -98,6 +98,7 @@ private:
                                            const std::optional<PartnerRecord>& before,
                                            const std::optional<PartnerRecord>& after,
                                            std::string_view action, std::string_view actor);
+    Result<void, std::string> write_children(std::int64_t id, const PartnerRecord& record);
     Result<void, std::string> check_claims(const PartnerRecord& record);
     // One audit_log row; before/after "" are stored as NULL.
     Result<void, std::string> audit_change(std::string_view action, std::string_view subject,
