@@ -424,6 +424,14 @@ TEST_F(DirectoryTest, ImportIsAllOrNothing) {
     EXPECT_EQ(file_bytes(), before);
 }
 
+TEST(DirectoryJson, StringsStayValidJson) {
+    EXPECT_EQ(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    EXPECT_EQ(json_string("Zo\xc3\xab"), "\"Zo\xc3\xab\"");               // UTF-8 kept.
+    EXPECT_EQ(json_string("Zo\xeb"), "\"Zo\\u00eb\"");                    // Latin-1 escaped.
+    EXPECT_EQ(json_string("\xed\xa0\x80"), "\"\\u00ed\\u00a0\\u0080\"");  // A surrogate.
+    EXPECT_EQ(json_string("\xc0\xaf"), "\"\\u00c0\\u00af\"");             // Overlong.
+}
+
 // --- Migrations ------------------------------------------------------------------------------
 
 TEST_F(DirectoryTest, VersionOneFileIsMigratedKeepingItsPartners) {

@@ -85,14 +85,50 @@ PartnerRecord from_partner(const policy::Partner& partner) {
     return record;
 }
 
+namespace {
+
+// RFC 3629: well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
+bool is_utf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        auto byte = static_cast<unsigned char>(text[i]);
+        std::size_t length = byte < 0x80                    ? 1
+                             : byte >= 0xc2 && byte <= 0xdf ? 2
+                             : byte >= 0xe0 && byte <= 0xef ? 3
+                             : byte >= 0xf0 && byte <= 0xf4 ? 4
+                                                            : 0;
+        if (length == 0 || i + length > text.size()) {
+            return false;
+        }
+        std::uint32_t code = length == 1 ? byte : byte & (0x7fu >> length);
+        for (std::size_t k = 1; k < length; k++) {
+            auto next = static_cast<unsigned char>(text[i + k]);
+            if ((next & 0xc0) != 0x80) {
+                return false;
+            }
+            code = (code << 6) | (next & 0x3fu);
+        }
+        constexpr std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (code < smallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+            return false;
+        }
+        i += length;
+    }
+    return true;
+}
+
+}  // namespace
+
 std::string json_string(std::string_view text) {
+    // Text that is not UTF-8 (a client CN is bytes) has its high bytes escaped one by one,
+    // so that the JSON stays valid.
+    bool escape_high = !is_utf8(text);
     std::string out = "\"";
     for (char c : text) {
         auto byte = static_cast<unsigned char>(c);
         if (c == '"' || c == '\\') {
             out += '\\';
             out += c;
-        } else if (byte < 0x20 || byte == 0x7f) {
+        } else if (byte < 0x20 || byte == 0x7f || (escape_high && byte >= 0x80)) {
             out += fmt::format("\\u{:04x}", byte);
         } else {
             out += c;
