@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "delivery/delivery.h"
 #include "engine/spool_writer.h"
 #include "queue/scheduler.h"
 #include "rewrite/rewrite.h"
@@ -29,40 +30,24 @@ inline constexpr std::uint32_t connect_timeout_s = 30;
 inline constexpr bool outbound_tls_resumption = false;
 // An idle connection to a partner is kept this long for the next batch (connection cache).
 inline constexpr std::uint32_t outbound_idle_keep_ms = 5000;
-// DESIGN.md 1.7: mail to this local part at any partner domain is answered by the hub.
-// TODO(lead): make it a hub.conf option (delivery.ping_local_part).
-inline constexpr std::string_view ping_local_part = "lgolhubping";
 
 constexpr std::uint64_t queue_key(const spool::QueueId& id) {
-    return (std::uint64_t{id.shard} << 56) | (std::uint64_t{id.segment_seq} << 24) | id.ordinal;
+    return delivery::message_key(id);
 }
 
 struct StoredMessage {
     spool::MessageMeta meta;
     std::uint8_t segment_shard = 0;  // Whose directory the segment file is in.
     RecordLocation location;
-    // Per envelope recipient: the partner it routes to (-1: none) and the address as it is
-    // relayed (hub suffix stripped).
+    // Per envelope recipient: the partner it routes to (-1: none), as delivery::route()
+    // decided; reports name that partner's connector.
     std::vector<int> partner_index;
-    std::vector<std::string> relay_address;
     bool loop = false;  // Too many Received: fields: bounced, never relayed.
     // Wall clock at acceptance, for the delivery line's delay=; 0 after a restart, when
     // only meta.arrival_unix_s (whole seconds) is known.
     std::uint64_t arrival_ms = 0;
-    // Who still needs this entry: the scheduler (until Finished) and reports whose read
-    // has not completed (destination_of() looks the partner up afterwards).
-    bool in_scheduler = false;
-    std::uint32_t reports_pending = 0;
-    // Status records appended and not yet durable, and the final statuses that are (a
-    // compaction copies those along). A message the scheduler finished stays here,
-    // "finished, status not yet durable", until statuses_pending is 0: only then is it
-    // logged as removed and its record released (docs/DELIVERY.md, at-least-once).
-    std::uint32_t statuses_pending = 0;
-    std::vector<spool::RecipientStatus> durable_status;
-    bool finished = false;
-    std::uint32_t delivered_count = 0;
-    std::uint32_t bounced_count = 0;
-    std::uint32_t removed_count = 0;
+    // delivery::Delivery decides when nothing needs this entry any more (the scheduler,
+    // status records in flight, reports being built) and says so with a Release.
 };
 
 struct JobItem {
@@ -89,7 +74,7 @@ struct DeliveryJob {
     bool finished = false;  // Reported to the scheduler; waits only for reads in flight.
 };
 
-enum class ReportKind { failure, delay, ping, loop };
+using delivery::ReportKind;
 
 // A report the hub writes itself, once the original's record has been read back.
 struct ReportJob {

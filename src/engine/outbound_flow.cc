@@ -1,15 +1,16 @@
 // outbound_flow.cc -- relaying spooled messages to partners' servers.
 //
-// PURPOSE   Route accepted messages, run the shard's queue::Scheduler, read records back,
-//           rewrite them for the destination partner, deliver them over mandatory verified
-//           TLS with smtp::ClientSession, record outcomes as spool status records, and
+// PURPOSE   Carry out what delivery::Delivery decides (routing, outcomes, reports): read
+//           records back, rewrite them for the destination partner, deliver them over
+//           mandatory verified TLS with smtp::ClientSession, append status records, and
 //           spool the reports the hub writes itself (DSNs, ping replies).
 // RUNS IN   a shard thread; all socket and file I/O through the shard's ring.
 // TRUST     partners' servers are peers: their replies reach only the client state machine
 //           and, quoted and sanitised, delivery reports. Stored content is trusted as far as
 //           the spool checksum goes.
 // LIMITS    delivery_jobs_max, report_jobs_max; queue/limits.h; connect_timeout_s.
-// SEE ALSO  docs/DELIVERY.md, queue/scheduler.h, smtp/client_session.h, rewrite/rewrite.h
+// SEE ALSO  docs/DELIVERY.md, delivery/delivery.h, queue/scheduler.h, smtp/client_session.h,
+// rewrite/rewrite.h
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,34 +22,10 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "config/syntax.h"
-#include "dsn/dsn.h"
-#include "dsn/headers.h"
-#include "dsn/ping.h"
 #include "engine/shard.h"
 #include "spool/segment_source.h"
 
 namespace hub::engine {
-namespace {
-
-std::string_view local_part(std::string_view address) {
-    std::size_t at = address.rfind('@');
-    return at == std::string_view::npos ? address : address.substr(0, at);
-}
-
-queue::Outcome outcome_of(smtp::RecipientStatus status) {
-    switch (status) {
-        case smtp::RecipientStatus::accepted:
-            return queue::Outcome::delivered;
-        case smtp::RecipientStatus::temp_fail:
-            return queue::Outcome::temp_fail;
-        case smtp::RecipientStatus::perm_fail:
-            return queue::Outcome::perm_fail;
-    }
-    HUB_PANIC("unknown recipient status");
-}
-
-}  // namespace
 
 std::string_view PartnerDomainsView::partner_of(std::string_view domain) const {
     const policy::Partner* owner = partners_.find_domain_owner(domain);
@@ -56,9 +33,8 @@ std::string_view PartnerDomainsView::partner_of(std::string_view domain) const {
 }
 
 std::string Shard::job_peer(const DeliveryJob& job) const {
-    const policy::Partner& partner =
-        settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
-    return fmt::format("[{}]:{}", partner.outbound_host, partner.outbound_port);
+    return delivery::connector_text(
+        settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)]);
 }
 
 std::uint64_t Shard::wall_ms() const {
@@ -71,13 +47,12 @@ std::uint64_t Shard::wall_ms() const {
 void Shard::start_delivery() {
     queue::Config queue_config = settings_.queue_config;
     queue_config.seed ^= settings_.index;  // Different jitter per shard.
-    scheduler_ = std::make_unique<queue::Scheduler>(queue_config);
+    delivery_ = std::make_unique<delivery::Delivery>(*settings_.partners, queue_config,
+                                                     settings_.config->hostname);
+    scheduler_ = &delivery_->scheduler();
     const auto& partners = settings_.partners->partners();
-    for (const policy::Partner& partner : partners) {
-        queue::DestinationSpec spec{partner.name, partner.outbound_host, partner.outbound_port, 0};
-        auto destination = scheduler_->set_destination(spec);
-        HUB_ASSERT(destination.has_value());  // Partner files are validated at load.
-        partner_destination_.push_back(*destination);
+    for (std::size_t partner = 0; partner < partners.size(); partner++) {
+        partner_destination_.push_back(delivery_->destination_of(partner));
     }
     idle_outbound_.resize(partners.size());
     saved_sessions_.resize(partners.size());
@@ -118,107 +93,19 @@ void Shard::start_delivery() {
     settings_.recovered.shrink_to_fit();
 }
 
-// Fills relay_address and partner_index for every recipient; false if none routes.
-bool Shard::route_message(StoredMessage& stored) const {
-    const auto& recipients = stored.meta.envelope.recipients;
-    const auto& partners = settings_.partners->partners();
-    stored.partner_index.assign(recipients.size(), -1);
-    stored.relay_address.assign(recipients.size(), {});
-    bool any = false;
-    for (std::size_t index = 0; index < recipients.size(); index++) {
-        policy::Route route;
-        const std::string& address = recipients[index].address;
-        if (settings_.partners->classify_recipient(address, route) ==
-            policy::RecipientDecision::accept) {
-            stored.relay_address[index] = route.address;
-            stored.partner_index[index] = static_cast<int>(route.partner - partners.data());
-            any = true;
-            continue;
-        }
-        // Reports the hub writes go to the sender's bare address at its partner.
-        std::size_t at = address.rfind('@');
-        const policy::Partner* owner =
-            at == std::string::npos
-                ? nullptr
-                : settings_.partners->find_domain_owner(std::string_view(address).substr(at + 1));
-        if (owner != nullptr) {
-            stored.relay_address[index] = address;
-            stored.partner_index[index] = static_cast<int>(owner - partners.data());
-            any = true;
-        }
-    }
-    return any;
-}
-
-// Routes a durable message and hands it to the scheduler. statuses (recovery's view, one
-// per recipient) marks recipients already final; empty for a message just accepted. held:
-// recovery found the administrator's hold (a message_status record) still in force.
+// Hands a durable message to delivery (routing, loop and ping decisions, the scheduler)
+// and keeps what its actions need. statuses (recovery's view, one per recipient) marks
+// recipients already final; empty for a message just accepted. held: recovery found the
+// administrator's hold (a message_status record) still in force.
 void Shard::queue_message(StoredMessage stored, queue::Origin origin,
                           std::span<const spool::RecipientStatus> statuses, bool held) {
-    if (!route_message(stored)) {
-        base::log_warn("{}: no recipient routes to a partner; left in the spool",
-                       stored.meta.id.to_string());
-        return;
+    delivery::StoredFacts facts{&stored.meta, stored.loop, statuses, held};
+    delivery::StoredDecision decision = delivery_->message_stored(facts, origin, wall_ms());
+    if (decision.keep) {
+        stored.partner_index = std::move(decision.routing.partner_index);
+        stored_.insert_or_assign(queue_key(stored.meta.id), std::move(stored));
     }
-    if (stored.loop) {
-        std::vector<queue::RecipientNote> notes;
-        spool::QueueId id = stored.meta.id;
-        std::uint32_t count = static_cast<std::uint32_t>(stored.meta.envelope.recipients.size());
-        stored.durable_status.assign(count, spool::RecipientStatus::pending);
-        stored_.insert_or_assign(queue_key(id), std::move(stored));
-        for (std::uint32_t index = 0; index < count; index++) {
-            write_status(id, index, spool::RecipientStatus::bounced);
-            notes.push_back(queue::RecipientNote{
-                index, "554 5.4.6 Too many Received: header fields: mail loop"});
-        }
-        base::log_warn("{}: bounced: mail loop (more than {} Received: fields)", id.to_string(),
-                       dsn::received_count_max);
-        start_report(ReportKind::failure, id, std::move(notes));
-        return;
-    }
-    queue::MessageInput input;
-    input.id = stored.meta.id;
-    input.arrival_unix_s = stored.meta.arrival_unix_s;
-    input.sender = stored.meta.envelope.mail_from;
-    input.held = held;
-    std::vector<queue::RecipientNote> pings;
-    const auto& recipients = stored.meta.envelope.recipients;
-    for (std::size_t index = 0; index < recipients.size(); index++) {
-        queue::RecipientInput recipient;
-        recipient.address = stored.relay_address[index];
-        int partner = stored.partner_index[index];
-        bool ping = partner >= 0 &&
-                    config::ascii_iequals(local_part(recipients[index].address), ping_local_part);
-        if (index < statuses.size() && statuses[index] != spool::RecipientStatus::pending) {
-            recipient.status = statuses[index];  // Final before the restart.
-        } else if (ping) {
-            // Answered by the hub itself; the recipient is final once the reply is spooled.
-            recipient.status = spool::RecipientStatus::delivered;
-            pings.push_back(queue::RecipientNote{static_cast<std::uint32_t>(index), {}});
-        } else if (partner < 0) {
-            recipient.status = spool::RecipientStatus::bounced;
-        } else {
-            recipient.destination = partner_destination_[static_cast<std::size_t>(partner)];
-        }
-        input.recipients.push_back(std::move(recipient));
-    }
-    spool::QueueId id = stored.meta.id;
-    stored.durable_status.assign(recipients.size(), spool::RecipientStatus::pending);
-    for (std::size_t index = 0; index < statuses.size() && index < recipients.size(); index++) {
-        stored.durable_status[index] = statuses[index];
-    }
-    auto added = scheduler_->add(std::move(input), origin, wall_ms());
-    if (!added && added.error() != queue::AddError::nothing_pending) {
-        base::log_error("{}: cannot queue: scheduler refused ({})", id.to_string(),
-                        static_cast<int>(added.error()));
-    }
-    if (added || !pings.empty()) {
-        stored.in_scheduler = added.has_value();
-        stored_.insert_or_assign(queue_key(id), std::move(stored));
-    }
-    if (!pings.empty()) {
-        start_report(ReportKind::ping, id, std::move(pings));
-    }
+    carry_out(decision.actions);
     scheduler_due_ms_ = 0;  // Something new: tick at the next turn.
 }
 
@@ -227,8 +114,8 @@ void Shard::run_scheduler() {
     if (scheduler_due_ms_ > now) {
         return;
     }
-    std::vector<queue::Action> actions = scheduler_->tick(now);
-    handle_actions(actions);
+    std::vector<delivery::Action> actions = delivery_->tick(now);
+    carry_out(actions);
     scheduler_due_ms_ = scheduler_->next_due_ms(now);
 }
 
@@ -318,7 +205,8 @@ void Shard::on_admin_durable(const CommitOutcome& outcome) {
             if (durable && queued) {
                 auto removed = scheduler_->remove(command.id);
                 HUB_ASSERT(removed.has_value());  // Still queued: find() said so.
-                handle_actions(*removed);
+                std::vector<delivery::Action> actions = delivery_->translate(*removed);
+                carry_out(actions);
             }
             answer = fmt::format("ok: {} deleted", id);
             break;
@@ -365,80 +253,49 @@ std::string Shard::list_for_control() const {
     return out;
 }
 
-void Shard::handle_actions(std::vector<queue::Action>& actions) {
-    for (queue::Action& action : actions) {
-        if (auto* deliver = std::get_if<queue::Deliver>(&action)) {
+void Shard::carry_out(std::vector<delivery::Action>& actions) {
+    for (delivery::Action& action : actions) {
+        if (auto* deliver = std::get_if<delivery::QueueForDelivery>(&action)) {
             start_job(*deliver);
-        } else if (auto* bounce = std::get_if<queue::Bounce>(&action)) {
-            write_final_statuses(bounce->id, bounce->recipients);
-            start_report(ReportKind::failure, bounce->id, std::move(bounce->recipients));
-        } else if (auto* expire = std::get_if<queue::Expire>(&action)) {
-            write_final_statuses(expire->id, expire->recipients);
-            start_report(ReportKind::failure, expire->id, std::move(expire->recipients));
-        } else if (auto* warning = std::get_if<queue::DelayWarning>(&action)) {
-            start_report(ReportKind::delay, warning->id, std::move(warning->recipients));
-        } else if (auto* removed = std::get_if<queue::Removed>(&action)) {
-            for (std::uint32_t index : removed->recipient_indices) {
-                write_status(removed->id, index, spool::RecipientStatus::bounced);
+        } else if (auto* status = std::get_if<delivery::WriteStatus>(&action)) {
+            write_status(status->id, status->recipient_index, status->status);
+        } else if (auto* report = std::get_if<delivery::ReadForReport>(&action)) {
+            start_report(report->kind, report->id, std::move(report->recipients));
+        } else if (auto* generated = std::get_if<delivery::SpoolReport>(&action)) {
+            spool_generated(std::move(generated->content), generated->recipient);
+        } else if (auto* line = std::get_if<delivery::LogLine>(&action)) {
+            switch (line->level) {
+                case delivery::LogLevel::info:
+                    base::log_info("{}", line->text);
+                    break;
+                case delivery::LogLevel::warn:
+                    base::log_warn("{}", line->text);
+                    break;
+                case delivery::LogLevel::error:
+                    base::log_error("{}", line->text);
+                    break;
             }
-        } else if (auto* finished = std::get_if<queue::Finished>(&action)) {
-            auto stored = stored_.find(queue_key(finished->id));
-            if (stored == stored_.end()) {
-                log_removed(finished->id, finished->delivered_count, finished->bounced_count,
-                            finished->removed_count);
-                continue;
-            }
-            // Logged as removed once its status records are durable (release_stored...).
-            StoredMessage& message = stored->second;
-            message.in_scheduler = false;
-            message.finished = true;
-            message.delivered_count = finished->delivered_count;
-            message.bounced_count = finished->bounced_count;
-            message.removed_count = finished->removed_count;
-            release_stored_if_unused(stored);
+        } else if (auto* release = std::get_if<delivery::Release>(&action)) {
+            forget_stored(release->id);
         }
     }
 }
 
-void Shard::write_final_statuses(const spool::QueueId& id,
-                                 std::span<const queue::RecipientNote> recipients) {
-    for (const queue::RecipientNote& note : recipients) {
-        write_status(id, note.recipient_index, spool::RecipientStatus::bounced);
-    }
-}
-
-// Appends a status record and counts it against the message until it is durable
+// Appends a status record; delivery counts it against the message until it is durable
 // (take_durable_statuses): a failed write is retried by the spool writer meanwhile.
 void Shard::write_status(const spool::QueueId& id, std::uint32_t recipient_index,
                          spool::RecipientStatus status) {
     spool_->append_status(id, recipient_index, status);
-    if (auto stored = stored_.find(queue_key(id)); stored != stored_.end()) {
-        stored->second.statuses_pending++;
-    }
 }
 
 void Shard::take_durable_statuses() {
     std::vector<StatusNote>& durable = spool_->durable_statuses();
     for (const StatusNote& note : durable) {
-        auto stored = stored_.find(queue_key(note.id));
-        if (stored == stored_.end()) {
-            continue;
-        }
-        StoredMessage& message = stored->second;
-        HUB_ASSERT(message.statuses_pending > 0);
-        message.statuses_pending--;
-        if (note.recipient_index < message.durable_status.size()) {
-            message.durable_status[note.recipient_index] = note.status;
-        }
-        release_stored_if_unused(stored);
+        std::vector<delivery::Action> actions =
+            delivery_->status_durable(note.id, note.recipient_index, note.status);
+        carry_out(actions);
     }
     durable.clear();
-}
-
-void Shard::log_removed(const spool::QueueId& id, std::uint32_t delivered, std::uint32_t bounced,
-                        std::uint32_t deleted) {
-    base::log_info("{}: removed: delivered={}, bounced={}, deleted={}", id.to_string(), delivered,
-                   bounced, deleted);
 }
 
 int Shard::segment_fd(std::uint8_t shard, std::uint32_t segment_seq) const {
@@ -469,7 +326,8 @@ bool Shard::submit_record_read(const StoredMessage& stored, std::string& buffer,
     return true;
 }
 
-void Shard::start_job(queue::Deliver& deliver) {
+void Shard::start_job(delivery::QueueForDelivery& queued) {
+    queue::Deliver& deliver = queued.deliver;
     HUB_ASSERT(!free_jobs_.empty());  // The scheduler's connection limit is below the pool.
     std::uint32_t job_index = free_jobs_.back();
     free_jobs_.pop_back();
@@ -477,11 +335,7 @@ void Shard::start_job(queue::Deliver& deliver) {
     job = DeliveryJob{};
     job.in_use = true;
     job.destination = deliver.destination;
-    for (std::size_t partner = 0; partner < partner_destination_.size(); partner++) {
-        if (partner_destination_[partner] == deliver.destination) {
-            job.partner_index = static_cast<int>(partner);
-        }
-    }
+    job.partner_index = queued.partner_index;
     HUB_ASSERT(job.partner_index >= 0);
     job.items.resize(deliver.items.size());
     for (std::size_t index = 0; index < deliver.items.size(); index++) {
@@ -859,21 +713,10 @@ void Shard::handle_client_events(Connection& connection) {
                 break;
             }
             case smtp::ClientEvent::failed: {
-                const smtp::Failure& failure = connection.client->failure();
-                // A refusal the server worded is quoted as its reply; a missing STARTTLS or a
-                // failed handshake is the hub's own finding (the EHLO reply is not the reason).
-                bool quote = failure.reply && failure.reason != smtp::FailReason::tls_unavailable &&
-                             failure.reason != smtp::FailReason::tls_failed;
-                std::string text =
-                    quote
-                        ? fmt::format("host {} said: {}", job_peer(job), failure.reply->full_text())
-                        : fmt::format("{} with host {} ({})", failure.detail, job_peer(job),
-                                      smtp::fail_reason_name(failure.reason));
-                bool down = failure.reason == smtp::FailReason::tls_unavailable ||
-                            failure.reason == smtp::FailReason::tls_failed ||
-                            failure.reason == smtp::FailReason::greeting_rejected;
-                base::log_warn("delivery to {} failed: {}", connection.peer_text, text);
-                fail_job(connection.job_index, text, down);
+                delivery::SessionFailure failure =
+                    delivery::session_failure(job_peer(job), connection.client->failure());
+                base::log_warn("delivery to {} failed: {}", connection.peer_text, failure.text);
+                fail_job(connection.job_index, failure.text, failure.destination_down);
                 return;
             }
             case smtp::ClientEvent::closed:
@@ -892,7 +735,7 @@ void Shard::next_transaction(Connection& connection, DeliveryJob& job) {
     while (job.sending_index < job.items.size()) {
         JobItem& item = job.items[job.sending_index];
         if (item.load_failed) {
-            item_done(job, item, nullptr, "the spooled copy could not be read");
+            item_done(job, item, nullptr, delivery::unreadable_text);
             job.sending_index++;
             continue;
         }
@@ -906,54 +749,27 @@ void Shard::next_transaction(Connection& connection, DeliveryJob& job) {
     finish_job(connection.job_index, true);  // Keeps the connection for the next batch.
 }
 
-// Reports one item's outcome to the scheduler, writes status records for delivered
-// recipients, and runs the actions that follow (bounces, finished messages).
+// Hands one item's outcome to delivery, logs a delivery line per recipient, and carries
+// out what follows (status records, bounces, finished messages).
 void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult* result,
                       std::string_view failure_text) {
     HUB_ASSERT(!item.reported);
     item.reported = true;
-    std::vector<queue::RecipientResult> results;
-    std::vector<std::string> texts(item.recipient_indices.size());
-    for (std::size_t position = 0; position < item.recipient_indices.size(); position++) {
-        queue::RecipientResult recipient;
-        recipient.recipient_index = item.recipient_indices[position];
-        if (result != nullptr && position < result->recipients.size()) {
-            const smtp::RecipientResult& outcome = result->recipients[position];
-            recipient.outcome = outcome_of(outcome.status);
-            texts[position] = outcome.remote ? fmt::format("host {} said: {}", job_peer(job),
-                                                           outcome.reply.full_text())
-                                             : outcome.reply.full_text();
-        } else {
-            recipient.outcome = queue::Outcome::temp_fail;
-            texts[position] = std::string(failure_text);
-        }
-        if (recipient.outcome == queue::Outcome::delivered) {
-            write_status(item.id, recipient.recipient_index, spool::RecipientStatus::delivered);
-        }
-        results.push_back(recipient);
+    delivery::TransactionDecision decision = delivery_->transaction_done(
+        item.id, item.recipient_indices, job.partner_index, result, failure_text, wall_ms());
+    for (const delivery::RecipientLine& line : decision.lines) {
+        log_delivery(job, item, line);
     }
-    for (std::size_t position = 0; position < results.size(); position++) {
-        results[position].text = texts[position];
-        const char* verdict = results[position].outcome == queue::Outcome::delivered   ? "sent"
-                              : results[position].outcome == queue::Outcome::temp_fail ? "deferred"
-                                                                                       : "bounced";
-        const smtp::RecipientResult* outcome =
-            result != nullptr && position < result->recipients.size()
-                ? &result->recipients[position]
-                : nullptr;
-        log_delivery(job, item, position, outcome, verdict, texts[position]);
-    }
-    std::vector<queue::Action> actions = scheduler_->attempt_done(item.id, results, wall_ms());
-    handle_actions(actions);
+    carry_out(decision.actions);
     item.content.clear();
     item.content.shrink_to_fit();
 }
 
 // The delivery line (docs/LOGGING.md), Postfix's field order: to, relay, delay, dsn, then
 // our tls= (was the partner's certificate verified), and status with the reply last.
-void Shard::log_delivery(const DeliveryJob& job, const JobItem& item, std::size_t position,
-                         const smtp::RecipientResult* outcome, std::string_view verdict,
-                         std::string_view text) const {
+void Shard::log_delivery(const DeliveryJob& job, const JobItem& item,
+                         const delivery::RecipientLine& line) const {
+    std::size_t position = line.position;
     std::string_view to = item.loaded && position < item.message.recipients.size()
                               ? std::string_view(item.message.recipients[position].address)
                               : std::string_view("?");
@@ -967,14 +783,6 @@ void Shard::log_delivery(const DeliveryJob& job, const JobItem& item, std::size_
     std::uint64_t now = wall_ms();
     double delay_s =
         arrival_ms != 0 && now > arrival_ms ? static_cast<double>(now - arrival_ms) / 1000.0 : 0.0;
-    // RFC 3463: the server's enhanced code, else its reply class; no reply at all means
-    // no transaction took place (connect, TLS or a lost connection): 4.4.1.
-    std::string dsn = "4.4.1";
-    if (outcome != nullptr && !outcome->reply.enhanced.empty()) {
-        dsn = outcome->reply.enhanced;
-    } else if (outcome != nullptr && outcome->reply.code >= 200) {
-        dsn = fmt::format("{}.0.0", outcome->reply.code_class());
-    }
     std::string tls = "none";
     if (job.connection_slot != UINT32_MAX) {
         const Connection& connection = *slots_[job.connection_slot];
@@ -985,7 +793,7 @@ void Shard::log_delivery(const DeliveryJob& job, const JobItem& item, std::size_
     }
     base::log_info("{}: to=<{}>, relay={}[{}]:{}, delay={:.1f}, dsn={}, tls={}, status={} ({})",
                    item.id.to_string(), to, partner.outbound_name, partner.outbound_host,
-                   partner.outbound_port, delay_s, dsn, tls, verdict, text);
+                   partner.outbound_port, delay_s, line.dsn, tls, line.verdict, line.text);
 }
 
 void Shard::fail_job(std::uint32_t job_index, std::string_view text, bool destination_down) {
@@ -1010,7 +818,7 @@ void Shard::finish_job(std::uint32_t job_index, bool keep_connection) {
     }
     for (JobItem& item : job.items) {
         if (!item.reported) {
-            item_done(job, item, nullptr, "the connection ended before this message was sent");
+            item_done(job, item, nullptr, delivery::connection_ended_text);
         }
     }
     job.finished = true;
@@ -1075,7 +883,8 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
         // (logged). The recipients' statuses are already written.
         base::log_error("{}: report dropped: {} reports already being written", id.to_string(),
                         report_jobs_max);
-        release_stored_if_unused(stored);
+        std::vector<delivery::Action> actions = delivery_->report_abandoned(id);
+        carry_out(actions);
         return;
     }
     std::uint32_t index = free_reports_.back();
@@ -1086,45 +895,13 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
     report.kind = kind;
     report.id = id;
     report.recipients = std::move(recipients);
-    stored->second.reports_pending++;
     if (!submit_record_read(stored->second, report.record, Op::report_read, index, 0)) {
-        stored->second.reports_pending--;
         base::log_error("{}: report not written: the spooled copy is not readable", id.to_string());
         report = ReportJob{};
         free_reports_.push_back(index);
-        release_stored_if_unused(stored);
+        std::vector<delivery::Action> actions = delivery_->report_abandoned(id);
+        carry_out(actions);
     }
-}
-
-namespace {
-
-// Splits "host [a]:p said: 550 ..." (how item_done words a remote reply) into its parts.
-void describe_failure(std::string_view text, dsn::RecipientReport& report) {
-    constexpr std::string_view prefix = "host ";
-    constexpr std::string_view said = " said: ";
-    std::size_t split = text.find(said);
-    if (text.starts_with(prefix) && split != std::string_view::npos) {
-        report.remote_address = std::string(text.substr(prefix.size(), split - prefix.size()));
-        report.remote_reply = std::string(text.substr(split + said.size()));
-        report.status = report.remote_reply.size() > 4 ? report.remote_reply.substr(4, 5) : "";
-    } else {
-        report.hub_text = std::string(text);
-    }
-}
-
-}  // namespace
-
-// "[host]:port" of the partner a recipient of a stored message routes to, or "".
-std::string Shard::destination_of(const spool::QueueId& id, std::uint32_t recipient_index) const {
-    auto stored = stored_.find(queue_key(id));
-    if (stored == stored_.end() || recipient_index >= stored->second.partner_index.size() ||
-        stored->second.partner_index[recipient_index] < 0) {
-        return {};
-    }
-    const policy::Partner& partner =
-        settings_.partners
-            ->partners()[static_cast<std::size_t>(stored->second.partner_index[recipient_index])];
-    return fmt::format("[{}]:{}", partner.outbound_host, partner.outbound_port);
 }
 
 void Shard::on_report_read(std::uint32_t report_index, int result) {
@@ -1137,122 +914,39 @@ void Shard::on_report_read(std::uint32_t report_index, int result) {
     bool readable = result >= 0 && static_cast<std::size_t>(result) == report.record.size() &&
                     spool::decode_message_at(source, 0, original, content, read_errno) ==
                         spool::SingleRecordOutcome::ok;
-    std::int64_t now_s = static_cast<std::int64_t>(wall_ms() / 1000);
-    const smtp::Envelope& envelope = original.meta.envelope;
-    std::string id_text = report.id.to_string();
-    if (!readable) {
-        base::log_error("{}: report not written: the spooled copy fails its checks", id_text);
-    } else if (report.kind == ReportKind::ping) {
-        std::size_t end = content.find("\r\n\r\n");
-        std::string_view header_section(content.data(),
-                                        end == std::string::npos ? content.size() : end + 2);
-        for (const queue::RecipientNote& note : report.recipients) {
-            write_status(report.id, note.recipient_index, spool::RecipientStatus::delivered);
-        }
-        if (dsn::auto_reply_wanted(envelope.mail_from, header_section)) {
-            dsn::PingFacts facts;
-            facts.hostname = settings_.config->hostname;
-            facts.ping_address = envelope.recipients[report.recipients[0].recipient_index].address;
-            facts.sender = envelope.mail_from;
-            facts.partner = original.meta.partner;
-            facts.client_address = original.meta.client_address;
-            facts.helo = envelope.helo;
-            facts.tls = original.meta.tls.version.empty() ? nullptr : &original.meta.tls;
-            facts.queue_id = id_text;
-            facts.received_unix_s = static_cast<std::int64_t>(original.meta.arrival_unix_s);
-            facts.now_unix_s = now_s;
-            auto message_id = dsn::header_value(content, "Message-ID");
-            auto subject = dsn::header_value(content, "Subject");
-            facts.original_message_id = message_id.value_or("");
-            facts.original_subject = subject.value_or("");
-            spool_generated(dsn::build_ping_reply(facts), envelope.mail_from);
-            base::log_info("{}: ping from <{}> answered", id_text, envelope.mail_from);
-        }
-    } else {
-        dsn::Kind kind = report.kind == ReportKind::delay ? dsn::Kind::delay : dsn::Kind::failure;
-        dsn::DsnRequest request;
-        request.kind = kind;
-        request.hostname = settings_.config->hostname;
-        std::string from = "MAILER-DAEMON@" + settings_.config->hostname;
-        request.from_address = from;
-        request.envelope = &envelope;
-        request.queue_id = id_text;
-        request.arrival_unix_s = static_cast<std::int64_t>(original.meta.arrival_unix_s);
-        request.now_unix_s = now_s;
-        std::size_t end = content.find("\r\n\r\n");
-        request.original_headers =
-            std::string_view(content.data(), end == std::string::npos ? content.size() : end + 2);
-        request.original_message = content;
-        bool null_sender = envelope.mail_from.empty();
-        for (const queue::RecipientNote& note : report.recipients) {
-            const smtp::Recipient& recipient = envelope.recipients[note.recipient_index];
-            if (!dsn::dsn_wanted(recipient, kind, null_sender)) {
-                continue;
-            }
-            dsn::RecipientReport line = dsn::recipient_report(
-                recipient, kind == dsn::Kind::delay ? dsn::Action::delayed : dsn::Action::failed);
-            describe_failure(note.last_error, line);
-            if (line.remote_address.empty()) {
-                // Administrators read the bottom of a report for the server that failed:
-                // name the partner's connector even when it never answered.
-                line.remote_address = destination_of(report.id, note.recipient_index);
-            }
-            if (line.status.empty()) {
-                line.status = kind == dsn::Kind::delay ? "4.4.1" : "5.4.7";
-            }
-            line.last_attempt_unix_s = now_s;
-            request.recipients.push_back(std::move(line));
-        }
-        if (!request.recipients.empty()) {
-            spool_generated(dsn::build_dsn(request), envelope.mail_from);
-            base::log_info("{}: sender non-delivery notification ({}) to <{}>", id_text,
-                           kind == dsn::Kind::delay ? "delay" : "failure", envelope.mail_from);
-        }
+    std::span<const int> routing;  // Kept alive by reports_pending.
+    if (auto routed = stored_.find(queue_key(report.id)); routed != stored_.end()) {
+        routing = routed->second.partner_index;
     }
-    spool::QueueId id = report.id;
+    std::vector<delivery::Action> actions =
+        delivery_->report_read(report.kind, report.id, report.recipients,
+                               readable ? &original.meta : nullptr, content, routing, wall_ms());
     report = ReportJob{};
     free_reports_.push_back(report_index);
-    if (auto stored = stored_.find(queue_key(id)); stored != stored_.end()) {
-        HUB_ASSERT(stored->second.reports_pending > 0);
-        stored->second.reports_pending--;
-        release_stored_if_unused(stored);
-    }
+    carry_out(actions);  // Its last may release the original.
 }
 
-// Forgets a stored message once neither the scheduler nor a report needs it.
-void Shard::release_stored_if_unused(
-    std::unordered_map<std::uint64_t, StoredMessage>::iterator it) {
-    StoredMessage& message = it->second;
-    if (message.in_scheduler || message.reports_pending > 0 || message.statuses_pending > 0) {
+// Forgets a stored message delivery released: its record no longer pins its segment.
+void Shard::forget_stored(const spool::QueueId& id) {
+    auto it = stored_.find(queue_key(id));
+    if (it == stored_.end()) {
         return;
     }
-    if (message.finished) {
-        log_removed(message.meta.id, message.delivered_count, message.bounced_count,
-                    message.removed_count);
-    }
+    const StoredMessage& message = it->second;
     if (message.segment_shard == settings_.index && message.location.bytes > 0) {
-        spool_->release(message.location);  // Its record no longer pins its segment.
+        spool_->release(message.location);
     }
     stored_.erase(it);
 }
 
-// Spools a message the hub wrote, from the null sender (RFC 3464 / RFC 3834: never
-// answered in turn), to one recipient at a partner; it is queued like any other message
-// once durable.
+// Spools a message the hub wrote (delivery::report_meta: from the null sender, never
+// answered in turn); it is queued like any other message once durable.
 void Shard::spool_generated(std::string content, const std::string& recipient) {
     StoredMessage stored;
-    stored.meta.id = spool_->next_id();
     stored.arrival_ms = wall_ms();
-    stored.meta.arrival_unix_s = stored.arrival_ms / 1000;
-    stored.meta.client_address = "localhost";
-    stored.meta.envelope.helo = settings_.config->hostname;
-    stored.meta.envelope.esmtp = true;
-    stored.meta.envelope.body_type =
-        dsn::has_8bit(content) ? smtp::BodyType::eight_bit_mime : smtp::BodyType::seven_bit;
-    smtp::Recipient to;
-    to.address = recipient;
-    to.notify = smtp::dsn_notify_never;  // A report about a report helps nobody.
-    stored.meta.envelope.recipients.push_back(std::move(to));
+    stored.meta =
+        delivery::report_meta(content, recipient, settings_.config->hostname, stored.arrival_ms);
+    stored.meta.id = spool_->next_id();
     stored.segment_shard = settings_.index;
     spool_->append(stored.meta, {}, content, CommitWaiter{0, 0, true});
     committing_.emplace(queue_key(stored.meta.id), std::move(stored));

@@ -17,6 +17,7 @@
 
 #include "base/result.h"
 #include "config/hub_config.h"
+#include "delivery/delivery.h"
 #include "engine/connection.h"
 #include "engine/control.h"
 #include "engine/delivery_state.h"
@@ -117,15 +118,14 @@ private:
 
     // Outbound delivery (outbound_flow.cc).
     void start_delivery();
-    bool route_message(StoredMessage& stored) const;
     void queue_message(StoredMessage stored, queue::Origin origin,
                        std::span<const spool::RecipientStatus> statuses = {}, bool held = false);
     void run_scheduler();
     void run_control();
     void on_admin_durable(const CommitOutcome& outcome);
     std::string list_for_control() const;
-    void handle_actions(std::vector<queue::Action>& actions);
-    void start_job(queue::Deliver& deliver);
+    void carry_out(std::vector<delivery::Action>& actions);
+    void start_job(delivery::QueueForDelivery& deliver);
     int segment_fd(std::uint8_t shard, std::uint32_t segment_seq) const;
     bool submit_record_read(const StoredMessage& stored, std::string& buffer, Op op,
                             std::uint32_t index, std::uint32_t generation);
@@ -142,27 +142,21 @@ private:
     void next_transaction(Connection& connection, DeliveryJob& job);
     void item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult* result,
                    std::string_view failure_text);
-    void log_delivery(const DeliveryJob& job, const JobItem& item, std::size_t position,
-                      const smtp::RecipientResult* outcome, std::string_view verdict,
-                      std::string_view text) const;
+    void log_delivery(const DeliveryJob& job, const JobItem& item,
+                      const delivery::RecipientLine& line) const;
     void fail_job(std::uint32_t job_index, std::string_view text, bool destination_down);
     void finish_job(std::uint32_t job_index, bool keep_connection = false);
     bool reuse_idle_connection(std::uint32_t job_index);
     void forget_idle_connection(Connection& connection);
     void release_job(std::uint32_t job_index);
     std::string job_peer(const DeliveryJob& job) const;
-    std::string destination_of(const spool::QueueId& id, std::uint32_t recipient_index) const;
-    void write_final_statuses(const spool::QueueId& id,
-                              std::span<const queue::RecipientNote> recipients);
     void start_report(ReportKind kind, const spool::QueueId& id,
                       std::vector<queue::RecipientNote> recipients);
     void on_report_read(std::uint32_t report_index, int result);
-    void release_stored_if_unused(std::unordered_map<std::uint64_t, StoredMessage>::iterator it);
+    void forget_stored(const spool::QueueId& id);
     void write_status(const spool::QueueId& id, std::uint32_t recipient_index,
                       spool::RecipientStatus status);
     void take_durable_statuses();
-    void log_removed(const spool::QueueId& id, std::uint32_t delivered, std::uint32_t bounced,
-                     std::uint32_t deleted);
 
     // Spool reclamation (spool_reclaim.cc).
     void start_spool_writer();
@@ -199,7 +193,10 @@ private:
     std::vector<char> plaintext_scratch_;  // One TLS record of decrypted bytes.
 
     // Delivery state (outbound_flow.cc).
-    std::unique_ptr<queue::Scheduler> scheduler_;
+    // The relay's decisions (routing, outcomes, reports) and the scheduler it owns; this
+    // shard carries out the actions they return.
+    std::unique_ptr<delivery::Delivery> delivery_;
+    queue::Scheduler* scheduler_ = nullptr;                  // delivery_'s.
     std::vector<queue::DestinationId> partner_destination_;  // By partner index.
     // Connection cache: idle, TLS-up connections per partner, newest last; and the TLS
     // session each partner's server last gave us, offered for resumption.

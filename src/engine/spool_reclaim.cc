@@ -83,7 +83,7 @@ void Shard::start_compaction() {
         bool fits = copy_items_.size() < spool::compaction_round_messages_max &&
                     (copy_items_.empty() ||
                      round_bytes + stored.location.bytes <= spool::compaction_round_bytes_max);
-        if (stored.statuses_pending == 0 && fits) {
+        if (delivery_->statuses_pending(stored.meta.id) == 0 && fits) {
             copy_items_.push_back(CopyItem{stored.meta.id, stored.location, {}, false});
             round_bytes += stored.location.bytes;
         }
@@ -147,13 +147,13 @@ void Shard::on_compact_read(std::uint32_t item_index, int result) {
     for (CopyItem& copy : copy_items_) {
         auto stored = stored_.find(queue_key(copy.id));
         // Finished meanwhile (nothing to copy), or with statuses in flight: not this round.
-        if (!copy.read_ok || stored == stored_.end() || stored->second.statuses_pending > 0 ||
+        if (!copy.read_ok || stored == stored_.end() || delivery_->statuses_pending(copy.id) > 0 ||
             stored->second.location.segment_seq != copy.from.segment_seq ||
             stored->second.location.offset != copy.from.offset) {
             continue;
         }
         std::vector<StatusNote> statuses;
-        const auto& durable = stored->second.durable_status;
+        std::span<const spool::RecipientStatus> durable = delivery_->durable_status(copy.id);
         for (std::uint32_t index = 0; index < durable.size(); index++) {
             if (durable[index] != spool::RecipientStatus::pending) {
                 statuses.push_back(StatusNote{copy.id, index, durable[index]});

@@ -344,7 +344,11 @@ void SpoolWriter::finish_batch() {
     batch_copies_.clear();
     for (CommitOutcome& outcome : batch_waiters_) {
         outcome.status = CommitStatus::durable;
-        ledger_.pin(outcome.location.segment_seq, outcome.location.bytes);
+        // Only a message record pins its segment; an administrator's record is, like a
+        // status record, safe to lose with its segment once every older one is gone.
+        if (!outcome.waiter.admin) {
+            ledger_.pin(outcome.location.segment_seq, outcome.location.bytes);
+        }
         finished_.push_back(outcome);
     }
     batch_waiters_.clear();

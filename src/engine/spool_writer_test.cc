@@ -341,5 +341,46 @@ TEST_F(SpoolWriterTest, DeadSegmentsAreDeletedAndCompactionCopiesForward) {
     EXPECT_NE(content->find("Message-ID: <m2@test>"), std::string::npos);
 }
 
+// A held message's hold record may live in a segment that dies before the message's
+// copy does (a hold written into a later segment than the message, then the message
+// compacted past it): the copy carries a fresh hold record, so the hold outlives both.
+TEST_F(SpoolWriterTest, CompactionCopyOfAHeldMessageStaysHeld) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 1);  // One message per segment.
+    writer.start();
+    append(writer, 0, 500);
+    std::vector<CommitOutcome> stored = run(writer);
+    ASSERT_EQ(stored.size(), 1u);
+    CommitWaiter admin{0, 0, false, true};
+    writer.append_message_status(stored[0].id, spool::MessageStatus::held, 1000, admin);
+    ASSERT_EQ(run(writer).size(), 1u);
+    settle(writer);
+
+    std::string record(stored[0].location.bytes, '\0');
+    int fd = writer.segment_fd(stored[0].location.segment_seq);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(
+        pread(fd, record.data(), record.size(), static_cast<off_t>(stored[0].location.offset)),
+        static_cast<ssize_t>(record.size()));
+    writer.append_copy(record, stored[0].id, stored[0].location, {}, 2000);
+    settle(writer);
+    ASSERT_EQ(writer.copies_done().size(), 1u);
+    CopyOutcome copy = writer.copies_done()[0];
+    ASSERT_TRUE(copy.durable);
+    writer.release(copy.from);
+    for (int tick = 0; tick < 4; tick++) {  // One deletion in flight at a time.
+        writer.on_tick();
+        settle(writer);
+    }
+    // Every segment older than the copy's is gone, the first hold record with them.
+    for (std::uint32_t seq = 1; seq < copy.to.segment_seq; seq++) {
+        EXPECT_FALSE(segment_exists(seq)) << seq;
+    }
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    ASSERT_EQ(recovery->messages.size(), 1u);
+    EXPECT_EQ(recovery->messages[0].meta.id, stored[0].id);
+    EXPECT_TRUE(recovery->messages[0].held);
+}
+
 }  // namespace
 }  // namespace hub::engine

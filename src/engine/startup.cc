@@ -80,23 +80,33 @@ Result<HubUser, std::string> resolve_hub_user(const std::string& name) {
     return HubUser{entry->pw_uid, entry->pw_gid};
 }
 
-Result<int, std::string> bind_listener(const config::ListenAddress& address, const char* purpose) {
-    sockaddr_storage storage{};
-    socklen_t length = 0;
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+bool socket_address_of(const config::ListenAddress& address, SocketAddress& out) {
+    out = SocketAddress{};
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
     if (inet_pton(AF_INET, address.host.c_str(), &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons(address.port);
-        length = sizeof(sockaddr_in);
-    } else if (inet_pton(AF_INET6, address.host.c_str(), &v6->sin6_addr) == 1) {
+        out.length = sizeof(sockaddr_in);
+        return true;
+    }
+    if (inet_pton(AF_INET6, address.host.c_str(), &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons(address.port);
-        length = sizeof(sockaddr_in6);
-    } else {
+        out.length = sizeof(sockaddr_in6);
+        return true;
+    }
+    return false;
+}
+
+Result<int, std::string> bind_listener(const config::ListenAddress& address, const char* purpose) {
+    SocketAddress socket_address;
+    if (!socket_address_of(address, socket_address)) {
         return unexpected(std::string(purpose) + ": '" + address.host +
                           "' is not a numeric IP address");
     }
+    sockaddr_storage& storage = socket_address.storage;
+    socklen_t length = socket_address.length;
     std::string where =
         std::string(purpose) + " listener " + address.host + ":" + std::to_string(address.port);
     int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -1,6 +1,7 @@
 // startup.h -- what hubd does once, as root, before the shards start.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <string>
@@ -18,6 +19,14 @@ struct HubUser {
     gid_t gid = static_cast<gid_t>(-1);
 };
 [[nodiscard]] Result<HubUser, std::string> resolve_hub_user(const std::string& name);
+
+// A listen address as a socket address (the host must be a numeric IPv4 or IPv6 address,
+// as the configuration loader checks); false if it is not.
+struct SocketAddress {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+};
+[[nodiscard]] bool socket_address_of(const config::ListenAddress& address, SocketAddress& out);
 
 // A listening TCP socket on host:port with SO_REUSEPORT (one per shard, so the kernel
 // spreads connections across shards) and TCP_NODELAY (inherited by accepted sockets).

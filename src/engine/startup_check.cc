@@ -28,6 +28,7 @@
 
 #include "base/assert.h"
 #include "directory/configured.h"
+#include "engine/startup.h"
 #include "policy/partners.h"
 #include "tls/tls_context.h"
 #include "tls/tls_session.h"
@@ -195,20 +196,11 @@ void check_spool(const config::HubConfig& config, uid_t uid, gid_t gid,
 // Binds without SO_REUSEPORT, so a hubd already listening there (or anything else) shows.
 void check_listener(const config::HubConfig& config, std::string_view key,
                     const config::ListenAddress& address, std::vector<Finding>& findings) {
-    sockaddr_storage storage{};
-    socklen_t length = 0;
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
-    if (inet_pton(AF_INET, address.host.c_str(), &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(address.port);
-        length = sizeof(sockaddr_in);
-    } else {
-        HUB_ASSERT(inet_pton(AF_INET6, address.host.c_str(), &v6->sin6_addr) == 1);  // Loaded.
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(address.port);
-        length = sizeof(sockaddr_in6);
-    }
+    SocketAddress socket_address;
+    bool parsed = socket_address_of(address, socket_address);
+    HUB_ASSERT(parsed);  // The configuration loader checked the host.
+    sockaddr_storage& storage = socket_address.storage;
+    socklen_t length = socket_address.length;
     int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int on = 1;
     bool free = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # refusals.sh -- the log an administrator greps (docs/LOGGING.md):
 #   1. every refusal leaves exactly one "reject:" line, found by client and reason: one of
-#      each is provoked with real clients (swaks, Python's socket/ssl via smtp_peer.py),
+#      each (identity refusals included) is provoked with real clients (swaks, Python's socket/ssl via smtp_peer.py),
 #      with small limits (1 shard, 4 connections, 2 per partner, 3 recipients, 3 errors,
 #      20,000 bytes, a 2 s command timeout); partner1 = 127.0.0.1, partner2 = 127.0.0.3,
 #      127.0.0.2 is nobody's;
@@ -148,11 +148,20 @@ swaks_hub --port "$SMTP_PORT" --tls --body "$big" >"$WORK/swaks-big.out" || true
 swaks_hub --port "$SMTP_PORT" --tls --to "a@partner2.gov.uk.lgolhub.net,b@partner2.gov.uk.lgolhub.net,c@partner2.gov.uk.lgolhub.net,d@partner2.gov.uk.lgolhub.net" \
     --header "Message-Id: <refusals-test-1@partner1.gov.uk>" >"$WORK/swaks-rcpt.out" ||
     fail "swaks with 4 recipients: $(cat "$WORK/swaks-rcpt.out")"
+# Identity (tests/integration/identity.sh covers every case): no client certificate, and
+# partner1 giving a partner2 sender.
+timeout 60 swaks --server 127.0.0.1 --port "$SMTP_PORT" --tls --from joe@partner1.gov.uk \
+    --to ann@partner2.gov.uk.lgolhub.net --helo mx.partner1.gov.uk \
+    --tls-verify --tls-ca-path "$STATE/ca.pem" >"$WORK/swaks-nocert.out" 2>&1 || true
+swaks_hub --port "$SMTP_PORT" --tls --from alice@partner2.gov.uk >"$WORK/swaks-spoof.out" || true
+expect_match "swaks: no client certificate" '530 5\.7\.0' "$(cat "$WORK/swaks-nocert.out")"
+expect_match "swaks: partner2's sender from partner1" '550 5\.7\.1' \
+    "$(cat "$WORK/swaks-spoof.out")"
 expect_match "swaks: 4th recipient" '452 4\.5\.3' "$(cat "$WORK/swaks-rcpt.out")"
 expect_match "swaks: relay" '550 5\.7\.1' "$(cat "$WORK/swaks-relay.out")"
 expect_match "swaks: unknown partner domain" '550 5\.1\.2' "$(cat "$WORK/swaks-unknown.out")"
 expect_match "swaks: 30,000 bytes" '552 5\.3\.4' "$(cat "$WORK/swaks-big.out")"
-say "ok: swaks: 550 5.7.1, 550 5.1.2, 552 5.3.4, 452 4.5.3"
+say "ok: swaks: 530 5.7.0 (no certificate), 550 5.7.1 (sender), 550 5.7.1, 550 5.1.2, 552 5.3.4, 452 4.5.3"
 hub_stop  # Flushes every shard's lines.
 
 # Exactly one line per refusal: "STAGE CLIENT REASON".
@@ -171,6 +180,8 @@ expected=(
     "rcpt 127.0.0.1 unknown_partner_domain"
     "data 127.0.0.1 message_too_big"
     "rcpt 127.0.0.1 too_many_recipients"
+    "mail 127.0.0.1 no_client_certificate"
+    "mail 127.0.0.1 sender_not_partner"
 )
 log="$(cat "$HUB_LOG")"
 line_re='^hubd\[[0-9]+\]: info: reject: [a-z]+ from \[[0-9.]+\]: [2-5][0-9][0-9] [2-5]\.[0-9]{1,3}\.[0-9]{1,3} [^;]*; reason=[a-z_]+(; (partner|from|to|detail)=[^;]*)*$'

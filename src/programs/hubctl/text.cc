@@ -4,7 +4,7 @@
 //           mistyped subcommand into a suggestion.
 // RUNS IN   hubctl.
 // TRUST     inputs are untrusted bytes; outputs are always valid for their format.
-// LIMITS    edit_distance compares words of at most suggest_word_bytes_max bytes.
+// LIMITS    config::edit_distance compares words of at most suggestion_word_bytes_max bytes.
 // SEE ALSO  main.cc
 #include "programs/hubctl/text.h"
 
@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+
+#include "config/syntax.h"
 
 namespace hub::hubctl {
 
@@ -105,34 +107,12 @@ std::string json_string(std::string_view text) {
     return out;
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-    if (a.size() > suggest_word_bytes_max || b.size() > suggest_word_bytes_max) {
-        return a.size() + b.size();
-    }
-    // One row of the dynamic-programming table, bounded by suggest_word_bytes_max.
-    std::array<std::size_t, suggest_word_bytes_max + 1> row{};
-    for (std::size_t j = 0; j <= b.size(); j++) {
-        row[j] = j;
-    }
-    for (std::size_t i = 1; i <= a.size(); i++) {
-        std::size_t diagonal = row[0];
-        row[0] = i;
-        for (std::size_t j = 1; j <= b.size(); j++) {
-            std::size_t above = row[j];
-            std::size_t substitute = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
-            row[j] = std::min({above + 1, row[j - 1] + 1, substitute});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
-}
-
 std::optional<std::string_view> closest_word(std::string_view word,
                                              std::span<const std::string_view> candidates) {
     std::optional<std::string_view> best;
     std::size_t best_distance = SIZE_MAX;
     for (std::string_view candidate : candidates) {
-        std::size_t distance = edit_distance(word, candidate);
+        std::size_t distance = config::edit_distance(word, candidate);
         if (distance < best_distance) {
             best = candidate;
             best_distance = distance;

@@ -23,11 +23,6 @@ std::string tsv_field(std::string_view text, bool escape_comma);
 // chose) become U+FFFD, so that the output is always valid JSON.
 std::string json_string(std::string_view text);
 
-// Levenshtein distance (insert, delete, substitute; each costs 1). Inputs longer than
-// suggest_word_bytes_max are not compared (the distance is reported as their length sum).
-std::size_t edit_distance(std::string_view a, std::string_view b);
-inline constexpr std::size_t suggest_word_bytes_max = 64;
-
 // The candidate closest to word, if it is close enough to be a typo: distance 1 or 2, and
 // at most half of word's length (at least 1), so "ab" does not suggest "list" while "hodl"
 // suggests "hold". Ties go to the earlier candidate.

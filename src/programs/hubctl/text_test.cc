@@ -48,25 +48,6 @@ TEST(TsvField, EscapesSeparators) {
               "a?b?");
 }
 
-TEST(EditDistance, Table) {
-    struct Case {
-        std::string_view a;
-        std::string_view b;
-        std::size_t distance;
-    };
-    const Case cases[] = {
-        {"", "", 0},          {"hold", "hold", 0},      {"hodl", "hold", 2}, {"hol", "hold", 1},
-        {"holdd", "hold", 1}, {"relase", "release", 1}, {"lsit", "list", 2}, {"delte", "delete", 1},
-        {"", "list", 4},      {"kitten", "sitting", 3},
-    };
-    for (const Case& c : cases) {
-        EXPECT_EQ(edit_distance(c.a, c.b), c.distance) << c.a << " " << c.b;
-        EXPECT_EQ(edit_distance(c.b, c.a), c.distance) << c.b << " " << c.a;
-    }
-    std::string long_word(100, 'x');
-    EXPECT_EQ(edit_distance(long_word, "x"), 101u);  // Not compared: too long.
-}
-
 TEST(ClosestWord, SuggestsOnlyLikelyTypos) {
     const std::array<std::string_view, 7> verbs = {"list",  "show",   "hold", "release",
                                                    "retry", "delete", "flush"};

@@ -1,0 +1,357 @@
+// delivery.cc -- events -> actions for relaying stored messages (see delivery.h).
+#include "delivery/delivery.h"
+
+#include <fmt/format.h>
+
+#include "base/assert.h"
+#include "dsn/dsn.h"
+
+namespace hub::delivery {
+
+Delivery::Delivery(const policy::PartnerTable& partners, const queue::Config& config,
+                   std::string hostname)
+    : partners_(partners),
+      hostname_(std::move(hostname)),
+      scheduler_(std::make_unique<queue::Scheduler>(config)) {
+    for (const policy::Partner& partner : partners.partners()) {
+        queue::DestinationSpec spec{partner.name, partner.outbound_host, partner.outbound_port, 0};
+        auto destination = scheduler_->set_destination(spec);
+        HUB_ASSERT(destination.has_value());  // Partner files are validated at load.
+        partner_destination_.push_back(*destination);
+    }
+}
+
+int Delivery::partner_of(queue::DestinationId destination) const {
+    for (std::size_t partner = 0; partner < partner_destination_.size(); partner++) {
+        if (partner_destination_[partner] == destination) {
+            return static_cast<int>(partner);
+        }
+    }
+    return -1;
+}
+
+// A mail loop: every recipient bounced at once, never relayed, and one failure report.
+void Delivery::bounce_loop(const spool::MessageMeta& meta, StoredDecision& decision) {
+    auto count = static_cast<std::uint32_t>(meta.envelope.recipients.size());
+    decision.keep = true;
+    Ledger& ledger = ledger_[message_key(meta.id)];
+    ledger.id = meta.id;
+    ledger.durable_status.assign(count, spool::RecipientStatus::pending);
+    ReadForReport report{ReportKind::failure, meta.id, {}};
+    for (std::uint32_t index = 0; index < count; index++) {
+        decision.actions.push_back(WriteStatus{meta.id, index, spool::RecipientStatus::bounced});
+        report.recipients.push_back(queue::RecipientNote{index, std::string(loop_text)});
+    }
+    decision.actions.push_back(
+        LogLine{LogLevel::warn, fmt::format("{}: bounced: mail loop (more than {} Received: "
+                                            "fields)",
+                                            meta.id.to_string(), dsn::received_count_max)});
+    decision.actions.push_back(std::move(report));
+    account(decision.actions, {});
+}
+
+StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin origin,
+                                        std::uint64_t now_ms) {
+    HUB_ASSERT(facts.meta != nullptr);
+    const spool::MessageMeta& meta = *facts.meta;
+    std::string id_text = meta.id.to_string();
+    StoredDecision decision;
+    decision.routing = route(partners_, meta.envelope.recipients);
+    if (!decision.routing.any) {
+        decision.actions.push_back(LogLine{
+            LogLevel::warn,
+            fmt::format("{}: no recipient routes to a partner; left in the spool", id_text)});
+        return decision;
+    }
+    const auto& recipients = meta.envelope.recipients;
+    auto count = static_cast<std::uint32_t>(recipients.size());
+    if (facts.loop) {
+        bounce_loop(meta, decision);
+        return decision;
+    }
+    queue::MessageInput input;
+    input.id = meta.id;
+    input.arrival_unix_s = meta.arrival_unix_s;
+    input.sender = meta.envelope.mail_from;
+    input.held = facts.held;
+    ReadForReport pings{ReportKind::ping, meta.id, {}};
+    for (std::uint32_t index = 0; index < count; index++) {
+        queue::RecipientInput recipient;
+        recipient.address = decision.routing.relay_address[index];
+        int partner = decision.routing.partner_index[index];
+        if (index < facts.statuses.size() &&
+            facts.statuses[index] != spool::RecipientStatus::pending) {
+            recipient.status = facts.statuses[index];  // Final before the restart.
+        } else if (partner >= 0 && is_ping(recipients[index].address)) {
+            // Answered by the hub itself; the recipient is final once the reply is spooled.
+            recipient.status = spool::RecipientStatus::delivered;
+            pings.recipients.push_back(queue::RecipientNote{index, {}});
+        } else if (partner < 0) {
+            recipient.status = spool::RecipientStatus::bounced;
+        } else {
+            recipient.destination = partner_destination_[static_cast<std::size_t>(partner)];
+        }
+        input.recipients.push_back(std::move(recipient));
+    }
+    auto added = scheduler_->add(std::move(input), origin, now_ms);
+    if (!added && added.error() != queue::AddError::nothing_pending) {
+        decision.actions.push_back(
+            LogLine{LogLevel::error, fmt::format("{}: cannot queue: scheduler refused ({})",
+                                                 id_text, static_cast<int>(added.error()))});
+    }
+    decision.in_scheduler = added.has_value();
+    decision.keep = added.has_value() || !pings.recipients.empty();
+    if (!pings.recipients.empty()) {
+        decision.actions.push_back(std::move(pings));
+    }
+    if (decision.keep) {
+        Ledger& ledger = ledger_[message_key(meta.id)];
+        ledger.id = meta.id;
+        ledger.in_scheduler = decision.in_scheduler;
+        ledger.durable_status.assign(count, spool::RecipientStatus::pending);
+        for (std::uint32_t index = 0; index < facts.statuses.size() && index < count; index++) {
+            ledger.durable_status[index] = facts.statuses[index];
+        }
+    }
+    account(decision.actions, {});
+    return decision;
+}
+
+TransactionDecision Delivery::transaction_done(const spool::QueueId& id,
+                                               std::span<const std::uint32_t> recipient_indices,
+                                               int partner_index, const smtp::MessageResult* result,
+                                               std::string_view failure_text,
+                                               std::uint64_t now_ms) {
+    HUB_ASSERT(partner_index >= 0 &&
+               static_cast<std::size_t>(partner_index) < partners_.partners().size());
+    std::string peer =
+        connector_text(partners_.partners()[static_cast<std::size_t>(partner_index)]);
+    TransactionDecision decision;
+    std::vector<queue::RecipientResult> results;
+    for (std::size_t position = 0; position < recipient_indices.size(); position++) {
+        queue::RecipientResult recipient;
+        recipient.recipient_index = recipient_indices[position];
+        RecipientLine line;
+        line.position = position;
+        const smtp::RecipientResult* outcome =
+            result != nullptr && position < result->recipients.size()
+                ? &result->recipients[position]
+                : nullptr;
+        if (outcome != nullptr) {
+            recipient.outcome = outcome_of(outcome->status);
+            line.text = recipient_text(peer, *outcome);
+        } else {
+            recipient.outcome = queue::Outcome::temp_fail;
+            line.text = std::string(failure_text);
+        }
+        line.verdict = verdict(recipient.outcome);
+        line.dsn = dsn_code(outcome);
+        if (recipient.outcome == queue::Outcome::delivered) {
+            decision.actions.push_back(
+                WriteStatus{id, recipient.recipient_index, spool::RecipientStatus::delivered});
+        }
+        results.push_back(recipient);
+        decision.lines.push_back(std::move(line));
+    }
+    for (std::size_t position = 0; position < results.size(); position++) {
+        results[position].text = decision.lines[position].text;  // Outlives attempt_done().
+    }
+    std::vector<queue::Action> scheduled = scheduler_->attempt_done(id, results, now_ms);
+    std::vector<queue::Finished> finished;
+    translate_into(scheduled, decision.actions, finished);
+    account(decision.actions, finished);
+    return decision;
+}
+
+std::vector<Action> Delivery::tick(std::uint64_t now_ms) {
+    std::vector<queue::Action> scheduled = scheduler_->tick(now_ms);
+    return translate(scheduled);
+}
+
+namespace {
+
+LogLine removed_line(const queue::Finished& done) {
+    return LogLine{LogLevel::info, fmt::format("{}: removed: delivered={}, bounced={}, deleted={}",
+                                               done.id.to_string(), done.delivered_count,
+                                               done.bounced_count, done.removed_count)};
+}
+
+void bounce_all(const spool::QueueId& id, std::vector<queue::RecipientNote>& recipients,
+                std::vector<Action>& out) {
+    for (const queue::RecipientNote& note : recipients) {
+        out.push_back(WriteStatus{id, note.recipient_index, spool::RecipientStatus::bounced});
+    }
+    out.push_back(ReadForReport{ReportKind::failure, id, std::move(recipients)});
+}
+
+}  // namespace
+
+std::vector<Action> Delivery::translate(std::vector<queue::Action>& actions) {
+    std::vector<Action> out;
+    std::vector<queue::Finished> finished;
+    translate_into(actions, out, finished);
+    account(out, finished);
+    return out;
+}
+
+void Delivery::translate_into(std::vector<queue::Action>& actions, std::vector<Action>& out,
+                              std::vector<queue::Finished>& finished) const {
+    for (queue::Action& action : actions) {
+        if (auto* deliver = std::get_if<queue::Deliver>(&action)) {
+            int partner = partner_of(deliver->destination);
+            HUB_ASSERT(partner >= 0);
+            out.push_back(QueueForDelivery{std::move(*deliver), partner});
+        } else if (auto* bounce = std::get_if<queue::Bounce>(&action)) {
+            bounce_all(bounce->id, bounce->recipients, out);
+        } else if (auto* expire = std::get_if<queue::Expire>(&action)) {
+            bounce_all(expire->id, expire->recipients, out);
+        } else if (auto* warning = std::get_if<queue::DelayWarning>(&action)) {
+            out.push_back(
+                ReadForReport{ReportKind::delay, warning->id, std::move(warning->recipients)});
+        } else if (auto* removed = std::get_if<queue::Removed>(&action)) {
+            // Deleted by the administrator: bounced in the spool, and no report.
+            for (std::uint32_t index : removed->recipient_indices) {
+                out.push_back(WriteStatus{removed->id, index, spool::RecipientStatus::bounced});
+            }
+        } else if (auto* done = std::get_if<queue::Finished>(&action)) {
+            finished.push_back(*done);
+        }
+    }
+}
+
+void Delivery::account(std::vector<Action>& actions, std::span<const queue::Finished> finished) {
+    for (const Action& action : actions) {
+        if (const auto* status = std::get_if<WriteStatus>(&action)) {
+            if (auto it = ledger_.find(message_key(status->id)); it != ledger_.end()) {
+                it->second.statuses_pending++;
+            }
+        } else if (const auto* report = std::get_if<ReadForReport>(&action)) {
+            if (auto it = ledger_.find(message_key(report->id)); it != ledger_.end()) {
+                it->second.reports_pending++;
+            }
+        }
+    }
+    for (const queue::Finished& done : finished) {
+        auto it = ledger_.find(message_key(done.id));
+        if (it == ledger_.end()) {
+            actions.push_back(removed_line(done));
+            continue;
+        }
+        it->second.in_scheduler = false;
+        it->second.finished = true;
+        it->second.counts = done;
+        release_if_unused(it->first, actions);
+    }
+}
+
+void Delivery::release_if_unused(std::uint64_t key, std::vector<Action>& out) {
+    auto it = ledger_.find(key);
+    if (it == ledger_.end()) {
+        return;
+    }
+    const Ledger& ledger = it->second;
+    if (ledger.in_scheduler || ledger.reports_pending > 0 || ledger.statuses_pending > 0) {
+        return;
+    }
+    if (ledger.finished) {
+        out.push_back(removed_line(ledger.counts));
+    }
+    out.push_back(Release{ledger.id});
+    ledger_.erase(it);
+}
+
+std::vector<Action> Delivery::status_durable(const spool::QueueId& id,
+                                             std::uint32_t recipient_index,
+                                             spool::RecipientStatus status) {
+    std::vector<Action> out;
+    auto it = ledger_.find(message_key(id));
+    if (it == ledger_.end()) {
+        return out;
+    }
+    Ledger& ledger = it->second;
+    HUB_ASSERT(ledger.statuses_pending > 0);
+    ledger.statuses_pending--;
+    if (recipient_index < ledger.durable_status.size()) {
+        ledger.durable_status[recipient_index] = status;
+    }
+    release_if_unused(it->first, out);
+    return out;
+}
+
+std::vector<Action> Delivery::report_abandoned(const spool::QueueId& id) {
+    std::vector<Action> out;
+    auto it = ledger_.find(message_key(id));
+    if (it == ledger_.end()) {
+        return out;
+    }
+    HUB_ASSERT(it->second.reports_pending > 0);
+    it->second.reports_pending--;
+    release_if_unused(it->first, out);
+    return out;
+}
+
+std::uint32_t Delivery::statuses_pending(const spool::QueueId& id) const {
+    auto it = ledger_.find(message_key(id));
+    return it == ledger_.end() ? 0 : it->second.statuses_pending;
+}
+
+std::span<const spool::RecipientStatus> Delivery::durable_status(const spool::QueueId& id) const {
+    auto it = ledger_.find(message_key(id));
+    if (it == ledger_.end()) {
+        return {};
+    }
+    return it->second.durable_status;
+}
+
+std::vector<Action> Delivery::report_read(ReportKind kind, const spool::QueueId& id,
+                                          std::span<const queue::RecipientNote> recipients,
+                                          const spool::MessageMeta* original,
+                                          std::string_view content,
+                                          std::span<const int> partner_index,
+                                          std::uint64_t now_ms) {
+    std::vector<Action> out;
+    std::string id_text = id.to_string();
+    if (original == nullptr) {
+        out.push_back(LogLine{
+            LogLevel::error,
+            fmt::format("{}: report not written: the spooled copy fails its checks", id_text)});
+        std::vector<Action> released = report_abandoned(id);
+        out.insert(out.end(), std::make_move_iterator(released.begin()),
+                   std::make_move_iterator(released.end()));
+        return out;
+    }
+    if (kind == ReportKind::ping) {
+        for (const queue::RecipientNote& note : recipients) {
+            out.push_back(WriteStatus{id, note.recipient_index, spool::RecipientStatus::delivered});
+        }
+    }
+    std::vector<std::string> connectors(partner_index.size());
+    const auto& table = partners_.partners();
+    for (std::size_t index = 0; index < partner_index.size(); index++) {
+        if (partner_index[index] >= 0 &&
+            static_cast<std::size_t>(partner_index[index]) < table.size()) {
+            connectors[index] =
+                connector_text(table[static_cast<std::size_t>(partner_index[index])]);
+        }
+    }
+    ReportRequest request;
+    request.kind = kind;
+    request.id = id;
+    request.recipients = recipients;
+    request.original = original;
+    request.content = content;
+    request.hostname = hostname_;
+    request.connectors = connectors;
+    request.now_unix_s = static_cast<std::int64_t>(now_ms / 1000);
+    if (auto report = build_report(request)) {
+        out.push_back(LogLine{LogLevel::info, fmt::format("{}: {}", id_text, report->log_text)});
+        out.push_back(SpoolReport{std::move(report->content), std::move(report->recipient)});
+    }
+    account(out, {});
+    std::vector<Action> released = report_abandoned(id);  // This report is done.
+    out.insert(out.end(), std::make_move_iterator(released.begin()),
+               std::make_move_iterator(released.end()));
+    return out;
+}
+
+}  // namespace hub::delivery

@@ -1,0 +1,183 @@
+// delivery.h -- the relay's decisions, sans-I/O: events in, typed actions out.
+//
+// PURPOSE   Decide what happens to stored messages: route them to partners, answer pings,
+//           bounce loops, turn transaction outcomes into status records and scheduler
+//           input, word failures, and build the reports the hub writes itself. Owns the
+//           shard's queue::Scheduler and translates its actions.
+// RUNS IN   a shard thread, called by the engine, which carries out the actions (ring
+//           reads and writes, connections). No syscalls here; time is passed in (now_ms,
+//           wall clock milliseconds), as queue::Scheduler takes it.
+// SEE ALSO  docs/DELIVERY.md, docs/ARCHITECTURE.md, queue/scheduler.h
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "delivery/reports.h"
+#include "delivery/routing.h"
+#include "delivery/wording.h"
+#include "policy/partners.h"
+#include "queue/scheduler.h"
+#include "smtp/client_session.h"
+#include "spool/spool_format.h"
+
+namespace hub::delivery {
+
+// --- Actions: what the engine is asked to do, in order ---
+
+// Append a status record for one recipient.
+struct WriteStatus {
+    spool::QueueId id;
+    std::uint32_t recipient_index = 0;
+    spool::RecipientStatus status = spool::RecipientStatus::pending;
+};
+// Run these transactions on one connection to the partner (the scheduler's Deliver).
+struct QueueForDelivery {
+    queue::Deliver deliver;
+    int partner_index = -1;
+};
+// Read the original back and call report_read() with it: a DSN or a ping reply is due.
+struct ReadForReport {
+    ReportKind kind = ReportKind::failure;
+    spool::QueueId id;
+    std::vector<queue::RecipientNote> recipients;
+};
+// Spool this message the hub wrote (from the null sender) to one recipient.
+struct SpoolReport {
+    std::string content;
+    std::string recipient;
+};
+// Nothing needs the message any more: every recipient is final and its status records
+// are durable (docs/DELIVERY.md, at-least-once), and no report is being built from it.
+// The engine forgets it and releases its record (it no longer pins its segment).
+struct Release {
+    spool::QueueId id;
+};
+enum class LogLevel : std::uint8_t { info, warn, error };
+struct LogLine {
+    LogLevel level = LogLevel::info;
+    std::string text;
+};
+
+using Action =
+    std::variant<WriteStatus, QueueForDelivery, ReadForReport, SpoolReport, Release, LogLine>;
+
+constexpr std::uint64_t message_key(const spool::QueueId& id) {
+    return (std::uint64_t{id.shard} << 56) | (std::uint64_t{id.segment_seq} << 24) | id.ordinal;
+}
+
+// --- Events ---
+
+// A message that is durable in the spool (just accepted, a report the hub wrote, or
+// recovered at start).
+struct StoredFacts {
+    const spool::MessageMeta* meta = nullptr;
+    bool loop = false;  // More Received: fields than dsn::received_count_max.
+    // Recovery's view, one per recipient (empty for a new message): final ones are kept.
+    std::span<const spool::RecipientStatus> statuses;
+    bool held = false;  // The administrator's hold is in force (recovery).
+};
+
+struct StoredDecision {
+    // The engine keeps the message (envelope, location) until a Release names it.
+    bool keep = false;
+    bool in_scheduler = false;  // The scheduler has it.
+    Routing routing;
+    std::vector<Action> actions;
+};
+
+// One recipient's line in the delivery log (docs/LOGGING.md).
+struct RecipientLine {
+    std::size_t position = 0;  // In the transaction's recipient list.
+    std::string_view verdict;  // sent, deferred, bounced.
+    std::string text;
+    std::string dsn;
+};
+
+struct TransactionDecision {
+    std::vector<RecipientLine> lines;
+    std::vector<Action> actions;
+};
+
+class Delivery {
+public:
+    // partners must outlive this; hostname names the hub in reports.
+    Delivery(const policy::PartnerTable& partners, const queue::Config& config,
+             std::string hostname);
+
+    queue::Scheduler& scheduler() { return *scheduler_; }
+    const queue::Scheduler& scheduler() const { return *scheduler_; }
+    int partner_of(queue::DestinationId destination) const;
+    queue::DestinationId destination_of(std::size_t partner_index) const {
+        return partner_destination_[partner_index];
+    }
+
+    StoredDecision message_stored(const StoredFacts& facts, queue::Origin origin,
+                                  std::uint64_t now_ms);
+
+    // One transaction (or a failure before it: result null, failure_text says why) for
+    // these recipients of a message, on a connection to partner_index.
+    TransactionDecision transaction_done(const spool::QueueId& id,
+                                         std::span<const std::uint32_t> recipient_indices,
+                                         int partner_index, const smtp::MessageResult* result,
+                                         std::string_view failure_text, std::uint64_t now_ms);
+
+    // The scheduler's due work.
+    std::vector<Action> tick(std::uint64_t now_ms);
+
+    // Translates scheduler actions the engine obtained directly (an administrator's
+    // delete): bounces and expiries write bounced statuses and ask for a failure report.
+    std::vector<Action> translate(std::vector<queue::Action>& actions);
+
+    // A report's original has been read back (original null: unreadable). partner_index:
+    // the stored message's routing, one per envelope recipient.
+    std::vector<Action> report_read(ReportKind kind, const spool::QueueId& id,
+                                    std::span<const queue::RecipientNote> recipients,
+                                    const spool::MessageMeta* original, std::string_view content,
+                                    std::span<const int> partner_index, std::uint64_t now_ms);
+    // A ReadForReport the engine could not start (no free report job, record unreadable).
+    std::vector<Action> report_abandoned(const spool::QueueId& id);
+    // A WriteStatus is durable.
+    std::vector<Action> status_durable(const spool::QueueId& id, std::uint32_t recipient_index,
+                                       spool::RecipientStatus status);
+
+    // For compaction: status records not yet durable, and the final statuses that are
+    // (a copy carries those along). 0 and empty for a message not kept.
+    std::uint32_t statuses_pending(const spool::QueueId& id) const;
+    std::span<const spool::RecipientStatus> durable_status(const spool::QueueId& id) const;
+
+private:
+    // What decides when a kept message is released: the scheduler, status records in
+    // flight, reports being built. A message the scheduler finished stays, "finished,
+    // status not yet durable", until its status records are.
+    struct Ledger {
+        spool::QueueId id;
+        bool in_scheduler = false;
+        std::uint32_t reports_pending = 0;
+        std::uint32_t statuses_pending = 0;
+        std::vector<spool::RecipientStatus> durable_status;
+        bool finished = false;
+        queue::Finished counts;
+    };
+    void bounce_loop(const spool::MessageMeta& meta, StoredDecision& decision);
+    void translate_into(std::vector<queue::Action>& actions, std::vector<Action>& out,
+                        std::vector<queue::Finished>& finished) const;
+    // Counts what the actions start (status writes, report reads), then takes finished
+    // messages out of the scheduler's hands; appends any releases that follow.
+    void account(std::vector<Action>& actions, std::span<const queue::Finished> finished);
+    void release_if_unused(std::uint64_t key, std::vector<Action>& out);
+
+    const policy::PartnerTable& partners_;
+    std::string hostname_;
+    std::unique_ptr<queue::Scheduler> scheduler_;
+    std::vector<queue::DestinationId> partner_destination_;  // By partner index.
+    std::unordered_map<std::uint64_t, Ledger> ledger_;       // By message_key().
+};
+
+}  // namespace hub::delivery

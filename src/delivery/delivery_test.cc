@@ -1,0 +1,470 @@
+// delivery_test.cc -- the relay's decisions as tables: events in, actions out.
+//
+// No sockets, no sleeps: time is passed to every event, as the engine passes its wall
+// clock; days pass in microseconds.
+#include "delivery/delivery.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "dsn/headers.h"
+
+namespace hub::delivery {
+namespace {
+
+constexpr std::uint64_t hour_ms = 3'600'000;
+constexpr std::uint64_t t0 = 1'700'000'000'000;  // Arrival of every test message.
+
+policy::Partner make_partner(std::string name, std::string domain, std::string host,
+                             std::uint16_t port) {
+    policy::Partner partner;
+    partner.name = std::move(name);
+    partner.domains = {std::move(domain)};
+    partner.outbound_host = std::move(host);
+    partner.outbound_port = port;
+    partner.outbound_name = "mx." + partner.domains[0];
+    return partner;
+}
+
+policy::PartnerTable table() {
+    return policy::PartnerTable("lgolhub.net",
+                                {make_partner("partner1", "partner1.gov.uk", "192.0.2.1", 25),
+                                 make_partner("partner2", "partner2.gov.uk", "192.0.2.2", 2525)});
+}
+
+spool::MessageMeta meta(std::uint32_t ordinal, std::string sender,
+                        std::vector<std::string> recipients) {
+    spool::MessageMeta meta;
+    meta.id = spool::QueueId{0, 1, ordinal};
+    meta.arrival_unix_s = t0 / 1000;
+    meta.client_address = "192.0.2.10";
+    meta.partner = "partner1";
+    meta.envelope.helo = "client.partner1.gov.uk";
+    meta.envelope.esmtp = true;
+    meta.envelope.mail_from = std::move(sender);
+    for (std::string& address : recipients) {
+        meta.envelope.recipients.push_back(smtp::Recipient{std::move(address), 0, {}});
+    }
+    return meta;
+}
+
+const std::string content =
+    "From: alice@partner1.gov.uk\r\nTo: bob@partner2.gov.uk\r\nSubject: hello\r\n"
+    "Message-ID: <m1@partner1.gov.uk>\r\n\r\nHi.\r\n";
+
+smtp::RecipientResult reply(smtp::RecipientStatus status, int code, std::string enhanced,
+                            std::string text) {
+    smtp::RecipientResult result;
+    result.status = status;
+    result.reply.code = code;
+    result.reply.enhanced = enhanced;
+    result.reply.lines = {enhanced + " " + text};
+    result.remote = true;
+    return result;
+}
+
+template <typename T>
+std::vector<T> only(const std::vector<Action>& actions) {
+    std::vector<T> out;
+    for (const Action& action : actions) {
+        if (const T* a = std::get_if<T>(&action)) {
+            out.push_back(*a);
+        }
+    }
+    return out;
+}
+
+// A Delivery with default queue settings and one message stored at t0.
+struct Fixture {
+    policy::PartnerTable partners = table();
+    Delivery delivery{partners, queue::Config{}, "hub.lgolhub.net"};
+    spool::MessageMeta message;
+
+    StoredDecision store(spool::MessageMeta stored_meta, bool loop = false) {
+        message = std::move(stored_meta);
+        return delivery.message_stored(StoredFacts{&message, loop, {}, false},
+                                       queue::Origin::received, t0);
+    }
+    // The first Deliver due at or after now.
+    QueueForDelivery next_deliver(std::uint64_t now) {
+        auto deliveries = only<QueueForDelivery>(delivery.tick(now));
+        EXPECT_EQ(deliveries.size(), 1u);
+        return deliveries.empty() ? QueueForDelivery{} : deliveries[0];
+    }
+    std::vector<Action> report(const ReadForReport& read, std::uint64_t now) {
+        Routing routing = route(partners, message.envelope.recipients);
+        return delivery.report_read(read.kind, read.id, read.recipients, &message, content,
+                                    routing.partner_index, now);
+    }
+};
+
+TEST(Routing, PartnerBySuffixCaseAndOwnDomain) {
+    policy::PartnerTable partners = table();
+    struct Case {
+        std::string address;
+        int partner;
+        std::string relayed;
+    };
+    const Case cases[] = {
+        {"bob@partner2.gov.uk.lgolhub.net", 1, "bob@partner2.gov.uk"},
+        {"Bob@Partner2.GOV.UK.LgolHub.NET", 1, "Bob@Partner2.GOV.UK"},  // Bytes kept.
+        {"carol@partner1.gov.uk.lgolhub.net.", 0, "carol@partner1.gov.uk"},
+        {"alice@partner1.gov.uk", 0, "alice@partner1.gov.uk"},  // A report to a sender.
+        {"x@unknown.gov.uk.lgolhub.net", -1, ""},
+        {"x@lgolhub.net", -1, ""},
+        {"x@example.com", -1, ""},
+    };
+    for (const Case& c : cases) {
+        std::vector<smtp::Recipient> recipients{smtp::Recipient{c.address, 0, {}}};
+        Routing routing = route(partners, recipients);
+        EXPECT_EQ(routing.partner_index[0], c.partner) << c.address;
+        EXPECT_EQ(routing.relay_address[0], c.relayed) << c.address;
+        EXPECT_EQ(routing.any, c.partner >= 0) << c.address;
+    }
+}
+
+TEST(Routing, PingAddressIgnoresCase) {
+    EXPECT_TRUE(is_ping("lgolhubping@partner1.gov.uk.lgolhub.net"));
+    EXPECT_TRUE(is_ping("LgolHubPing@partner2.gov.uk.lgolhub.net"));
+    EXPECT_FALSE(is_ping("lgolhubping2@partner1.gov.uk.lgolhub.net"));
+    EXPECT_FALSE(is_ping("bob@partner1.gov.uk.lgolhub.net"));
+}
+
+TEST(Delivery, UnroutableMessageIsLeftAndLogged) {
+    Fixture f;
+    StoredDecision decision = f.store(meta(1, "alice@partner1.gov.uk", {"x@example.com"}));
+    EXPECT_FALSE(decision.keep);
+    auto lines = only<LogLine>(decision.actions);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].text.find("no recipient routes"), std::string::npos);
+    EXPECT_EQ(f.delivery.scheduler().message_count(), 0u);
+}
+
+TEST(Delivery, PingIsAnsweredNotRelayed) {
+    Fixture f;
+    StoredDecision decision =
+        f.store(meta(2, "alice@partner1.gov.uk", {"LgolHubPing@partner2.gov.uk.lgolhub.net"}));
+    EXPECT_TRUE(decision.keep);
+    EXPECT_FALSE(decision.in_scheduler);  // Nothing left to relay.
+    auto reads = only<ReadForReport>(decision.actions);
+    ASSERT_EQ(reads.size(), 1u);
+    EXPECT_EQ(reads[0].kind, ReportKind::ping);
+    std::vector<Action> actions = f.report(reads[0], t0 + 1000);
+    auto statuses = only<WriteStatus>(actions);
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::delivered);
+    auto replies = only<SpoolReport>(actions);
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_EQ(replies[0].recipient, "alice@partner1.gov.uk");
+    EXPECT_NE(replies[0].content.find("hub.lgolhub.net"), std::string::npos);
+}
+
+TEST(Delivery, LoopIsBouncedNeverQueued) {
+    Fixture f;
+    std::string looped;
+    for (int n = 0; n <= 30; n++) {
+        looped += fmt::format("Received: from hop{} by hop{}\r\n", n, n + 1);
+    }
+    looped += content;
+    ASSERT_TRUE(dsn::too_many_received(looped));
+    StoredDecision decision =
+        f.store(meta(3, "alice@partner1.gov.uk",
+                     {"bob@partner2.gov.uk.lgolhub.net", "carol@partner2.gov.uk.lgolhub.net"}),
+                true);
+    EXPECT_TRUE(decision.keep);
+    EXPECT_FALSE(decision.in_scheduler);
+    EXPECT_EQ(f.delivery.scheduler().message_count(), 0u);
+    auto statuses = only<WriteStatus>(decision.actions);
+    ASSERT_EQ(statuses.size(), 2u);
+    for (const WriteStatus& status : statuses) {
+        EXPECT_EQ(status.status, spool::RecipientStatus::bounced);
+    }
+    auto reads = only<ReadForReport>(decision.actions);
+    ASSERT_EQ(reads.size(), 1u);
+    EXPECT_EQ(reads[0].kind, ReportKind::failure);
+    ASSERT_EQ(reads[0].recipients.size(), 2u);
+    EXPECT_EQ(reads[0].recipients[0].last_error, loop_text);
+    auto reports = only<SpoolReport>(f.report(reads[0], t0));
+    ASSERT_EQ(reports.size(), 1u);
+    EXPECT_NE(reports[0].content.find("5.4.6"), std::string::npos);
+}
+
+TEST(Delivery, PermanentFailureBouncesNamingTheServer) {
+    Fixture f;
+    f.store(meta(4, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    QueueForDelivery deliver = f.next_deliver(t0);
+    EXPECT_EQ(deliver.partner_index, 1);
+    ASSERT_EQ(deliver.deliver.items.size(), 1u);
+    smtp::MessageResult result;
+    result.recipients = {reply(smtp::RecipientStatus::perm_fail, 550, "5.1.1", "No such user")};
+    TransactionDecision decision = f.delivery.transaction_done(
+        f.message.id, deliver.deliver.items[0].recipient_indices, 1, &result, {}, t0 + 10);
+    ASSERT_EQ(decision.lines.size(), 1u);
+    EXPECT_EQ(decision.lines[0].verdict, "bounced");
+    EXPECT_EQ(decision.lines[0].dsn, "5.1.1");
+    EXPECT_EQ(decision.lines[0].text, "host [192.0.2.2]:2525 said: 550 5.1.1 No such user");
+    auto statuses = only<WriteStatus>(decision.actions);
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
+    auto reads = only<ReadForReport>(decision.actions);
+    ASSERT_EQ(reads.size(), 1u);
+    EXPECT_TRUE(only<Release>(decision.actions).empty());  // Status and report in flight.
+    std::vector<Action> after_report = f.report(reads[0], t0 + 20);
+    EXPECT_TRUE(only<Release>(after_report).empty());  // The status is not durable yet.
+    auto reports = only<SpoolReport>(after_report);
+    ASSERT_EQ(reports.size(), 1u);
+    EXPECT_EQ(reports[0].recipient, "alice@partner1.gov.uk");
+    EXPECT_NE(reports[0].content.find("Remote-MTA: dns; [192.0.2.2]:2525"), std::string::npos);
+    EXPECT_NE(reports[0].content.find("550 5.1.1 No such user"), std::string::npos);
+    std::vector<Action> durable =
+        f.delivery.status_durable(f.message.id, 0, spool::RecipientStatus::bounced);
+    auto released = only<Release>(durable);
+    ASSERT_EQ(released.size(), 1u);
+    EXPECT_EQ(released[0].id, f.message.id);
+    auto lines = only<LogLine>(durable);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].text,
+              f.message.id.to_string() + ": removed: delivered=0, bounced=1, deleted=0");
+}
+
+TEST(Delivery, TemporaryFailureDefersWithTheReason) {
+    Fixture f;
+    f.store(meta(5, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    QueueForDelivery deliver = f.next_deliver(t0);
+    smtp::MessageResult result;
+    result.recipients = {reply(smtp::RecipientStatus::temp_fail, 451, "4.3.0", "Try later")};
+    TransactionDecision decision = f.delivery.transaction_done(
+        f.message.id, deliver.deliver.items[0].recipient_indices, 1, &result, {}, t0 + 10);
+    ASSERT_EQ(decision.lines.size(), 1u);
+    EXPECT_EQ(decision.lines[0].verdict, "deferred");
+    EXPECT_EQ(decision.lines[0].dsn, "4.3.0");
+    EXPECT_TRUE(decision.actions.empty());  // Nothing final, nothing to report.
+    auto snapshot = f.delivery.scheduler().find(f.message.id);
+    ASSERT_TRUE(snapshot.has_value());
+    EXPECT_EQ(snapshot->recipients[0].last_error,
+              "host [192.0.2.2]:2525 said: 451 4.3.0 Try later");
+}
+
+TEST(Delivery, NoTransactionDefersWithTheHubsReason) {
+    Fixture f;
+    f.store(meta(6, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    QueueForDelivery deliver = f.next_deliver(t0);
+    TransactionDecision decision = f.delivery.transaction_done(
+        f.message.id, deliver.deliver.items[0].recipient_indices, 1, nullptr,
+        "connect to 192.0.2.2:2525: Connection refused", t0 + 10);
+    ASSERT_EQ(decision.lines.size(), 1u);
+    EXPECT_EQ(decision.lines[0].verdict, "deferred");
+    EXPECT_EQ(decision.lines[0].dsn, "4.4.1");
+    EXPECT_EQ(decision.lines[0].text, "connect to 192.0.2.2:2525: Connection refused");
+}
+
+// Answers every Deliver due up to until with a refused connection; returns the other
+// actions in order.
+std::vector<Action> defer_until(Fixture& f, std::uint64_t until) {
+    std::vector<Action> seen;
+    std::uint64_t now = t0;
+    for (int round = 0; round < 10'000 && now <= until; round++) {
+        for (Action& action : f.delivery.tick(now)) {
+            if (auto* deliver = std::get_if<QueueForDelivery>(&action)) {
+                for (const queue::DeliveryItem& item : deliver->deliver.items) {
+                    auto decision = f.delivery.transaction_done(
+                        item.id, item.recipient_indices, deliver->partner_index, nullptr,
+                        "connect to 192.0.2.2:2525: Connection refused", now);
+                    for (Action& next : decision.actions) {
+                        seen.push_back(std::move(next));
+                    }
+                }
+                f.delivery.scheduler().batch_done(deliver->deliver.destination);
+            } else {
+                seen.push_back(std::move(action));
+            }
+        }
+        std::uint64_t due = f.delivery.scheduler().next_due_ms(now);
+        if (due == 0 || due <= now) {
+            break;
+        }
+        now = due;
+    }
+    return seen;
+}
+
+TEST(Delivery, DelayWarningAfterFourHours) {
+    Fixture f;
+    f.store(meta(7, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    std::vector<Action> early = defer_until(f, t0 + 3 * hour_ms);
+    EXPECT_TRUE(only<ReadForReport>(early).empty());
+    Fixture g;
+    g.store(meta(7, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    std::vector<Action> later = defer_until(g, t0 + 5 * hour_ms);
+    auto reads = only<ReadForReport>(later);
+    ASSERT_EQ(reads.size(), 1u);
+    EXPECT_EQ(reads[0].kind, ReportKind::delay);
+    EXPECT_TRUE(only<WriteStatus>(later).empty());  // Still pending.
+    auto reports = only<SpoolReport>(g.report(reads[0], t0 + 4 * hour_ms));
+    ASSERT_EQ(reports.size(), 1u);
+    EXPECT_NE(reports[0].content.find("Action: delayed"), std::string::npos);
+}
+
+TEST(Delivery, ExpiryBouncesNamingThePartnersConnector) {
+    Fixture f;
+    f.store(meta(8, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    std::vector<Action> seen = defer_until(f, t0 + 6 * 24 * hour_ms);
+    auto statuses = only<WriteStatus>(seen);
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
+    auto reads = only<ReadForReport>(seen);
+    ASSERT_EQ(reads.size(), 2u);  // The delay warning, then the failure.
+    EXPECT_EQ(reads[1].kind, ReportKind::failure);
+    EXPECT_TRUE(only<Release>(seen).empty());  // Its status and report are in flight.
+    auto reports = only<SpoolReport>(f.report(reads[1], t0 + 5 * 24 * hour_ms));
+    ASSERT_EQ(reports.size(), 1u);
+    EXPECT_NE(reports[0].content.find("Action: failed"), std::string::npos);
+    EXPECT_NE(reports[0].content.find("[192.0.2.2]:2525"), std::string::npos);
+    EXPECT_NE(reports[0].content.find("Connection refused"), std::string::npos);
+}
+
+TEST(Delivery, NoReportAboutAReport) {
+    Fixture f;
+    f.store(meta(9, "", {"bob@partner2.gov.uk.lgolhub.net"}));
+    QueueForDelivery deliver = f.next_deliver(t0);
+    smtp::MessageResult result;
+    result.recipients = {reply(smtp::RecipientStatus::perm_fail, 550, "5.1.1", "No such user")};
+    TransactionDecision decision = f.delivery.transaction_done(
+        f.message.id, deliver.deliver.items[0].recipient_indices, 1, &result, {}, t0 + 10);
+    auto reads = only<ReadForReport>(decision.actions);
+    ASSERT_EQ(reads.size(), 1u);
+    EXPECT_TRUE(only<SpoolReport>(f.report(reads[0], t0 + 20)).empty());
+    EXPECT_EQ(only<WriteStatus>(decision.actions).size(), 1u);  // Bounced all the same.
+}
+
+TEST(Delivery, OutcomesRecordedPerRecipient) {
+    Fixture f;
+    f.store(meta(10, "alice@partner1.gov.uk",
+                 {"a@partner2.gov.uk.lgolhub.net", "b@partner2.gov.uk.lgolhub.net",
+                  "c@partner2.gov.uk.lgolhub.net"}));
+    QueueForDelivery deliver = f.next_deliver(t0);
+    ASSERT_EQ(deliver.deliver.items.size(), 1u);
+    ASSERT_EQ(deliver.deliver.items[0].recipient_indices.size(), 3u);
+    smtp::MessageResult result;
+    result.recipients = {reply(smtp::RecipientStatus::accepted, 250, "2.0.0", "Ok"),
+                         reply(smtp::RecipientStatus::temp_fail, 452, "4.2.2", "Mailbox full"),
+                         reply(smtp::RecipientStatus::perm_fail, 550, "5.1.1", "No such user")};
+    TransactionDecision decision = f.delivery.transaction_done(
+        f.message.id, deliver.deliver.items[0].recipient_indices, 1, &result, {}, t0 + 10);
+    ASSERT_EQ(decision.lines.size(), 3u);
+    EXPECT_EQ(decision.lines[0].verdict, "sent");
+    EXPECT_EQ(decision.lines[1].verdict, "deferred");
+    EXPECT_EQ(decision.lines[2].verdict, "bounced");
+    auto statuses = only<WriteStatus>(decision.actions);
+    ASSERT_EQ(statuses.size(), 2u);
+    EXPECT_EQ(statuses[0].recipient_index, 0u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::delivered);
+    EXPECT_EQ(statuses[1].recipient_index, 2u);
+    EXPECT_EQ(statuses[1].status, spool::RecipientStatus::bounced);
+    auto reads = only<ReadForReport>(decision.actions);
+    ASSERT_EQ(reads.size(), 1u);
+    ASSERT_EQ(reads[0].recipients.size(), 1u);
+    EXPECT_EQ(reads[0].recipients[0].recipient_index, 2u);
+    EXPECT_EQ(f.delivery.statuses_pending(f.message.id), 2u);
+    EXPECT_TRUE(only<Release>(decision.actions).empty());  // b is still pending.
+}
+
+// A message is released (and logged removed) only once every recipient is final, every
+// status record durable and every report built -- in whichever order those come.
+TEST(Delivery, ReleasedOnlyWhenFinalDurableAndReported) {
+    Fixture f;
+    f.store(meta(11, "alice@partner1.gov.uk",
+                 {"a@partner2.gov.uk.lgolhub.net", "b@partner2.gov.uk.lgolhub.net"}));
+    QueueForDelivery deliver = f.next_deliver(t0);
+    smtp::MessageResult result;
+    result.recipients = {reply(smtp::RecipientStatus::accepted, 250, "2.0.0", "Ok"),
+                         reply(smtp::RecipientStatus::accepted, 250, "2.0.0", "Ok")};
+    TransactionDecision decision = f.delivery.transaction_done(
+        f.message.id, deliver.deliver.items[0].recipient_indices, 1, &result, {}, t0 + 10);
+    EXPECT_EQ(only<WriteStatus>(decision.actions).size(), 2u);
+    EXPECT_TRUE(only<Release>(decision.actions).empty());
+    EXPECT_EQ(f.delivery.scheduler().message_count(), 0u);  // Finished in the scheduler.
+    std::vector<Action> first =
+        f.delivery.status_durable(f.message.id, 1, spool::RecipientStatus::delivered);
+    EXPECT_TRUE(first.empty());
+    ASSERT_EQ(f.delivery.durable_status(f.message.id).size(), 2u);
+    EXPECT_EQ(f.delivery.durable_status(f.message.id)[1], spool::RecipientStatus::delivered);
+    EXPECT_EQ(f.delivery.durable_status(f.message.id)[0], spool::RecipientStatus::pending);
+    std::vector<Action> second =
+        f.delivery.status_durable(f.message.id, 0, spool::RecipientStatus::delivered);
+    ASSERT_EQ(second.size(), 2u);
+    auto* line = std::get_if<LogLine>(&second[0]);
+    ASSERT_NE(line, nullptr);
+    EXPECT_EQ(line->text,
+              f.message.id.to_string() + ": removed: delivered=2, bounced=0, deleted=0");
+    EXPECT_NE(std::get_if<Release>(&second[1]), nullptr);
+    EXPECT_EQ(f.delivery.statuses_pending(f.message.id), 0u);
+    EXPECT_TRUE(f.delivery.durable_status(f.message.id).empty());  // Forgotten.
+}
+
+TEST(Reports, GeneratedMessagesAreNeverAnswered) {
+    struct Case {
+        std::string content;
+        smtp::BodyType body;
+    };
+    const Case cases[] = {
+        {"Subject: report\r\n\r\nplain\r\n", smtp::BodyType::seven_bit},
+        {"Subject: report\r\n\r\nr\xc3\xa9sum\xc3\xa9\r\n", smtp::BodyType::eight_bit_mime},
+    };
+    for (const Case& c : cases) {
+        spool::MessageMeta generated =
+            report_meta(c.content, "alice@partner1.gov.uk", "hub.lgolhub.net", t0 + 1500);
+        EXPECT_TRUE(generated.envelope.mail_from.empty());
+        ASSERT_EQ(generated.envelope.recipients.size(), 1u);
+        EXPECT_EQ(generated.envelope.recipients[0].address, "alice@partner1.gov.uk");
+        EXPECT_EQ(generated.envelope.recipients[0].notify, smtp::dsn_notify_never);
+        EXPECT_EQ(generated.envelope.body_type, c.body);
+        EXPECT_EQ(generated.envelope.helo, "hub.lgolhub.net");
+        EXPECT_EQ(generated.arrival_unix_s, t0 / 1000 + 1);
+    }
+}
+
+TEST(Wording, SessionFailures) {
+    struct Case {
+        smtp::FailReason reason;
+        bool with_reply;
+        bool down;
+        std::string text;
+    };
+    const Case cases[] = {
+        {smtp::FailReason::greeting_rejected, true, true,
+         "host [192.0.2.2]:2525 said: 554 5.3.2 Go away"},
+        {smtp::FailReason::tls_unavailable, true, true,
+         "no STARTTLS with host [192.0.2.2]:2525 (" +
+             std::string(smtp::fail_reason_name(smtp::FailReason::tls_unavailable)) + ")"},
+        {smtp::FailReason::closed_by_peer, false, false,
+         "no STARTTLS with host [192.0.2.2]:2525 (" +
+             std::string(smtp::fail_reason_name(smtp::FailReason::closed_by_peer)) + ")"},
+    };
+    for (const Case& c : cases) {
+        smtp::Failure failure;
+        failure.reason = c.reason;
+        failure.detail = "no STARTTLS";
+        if (c.with_reply) {
+            failure.reply = smtp::Reply{554, "5.3.2", {"5.3.2 Go away"}};
+        }
+        SessionFailure worded = session_failure("[192.0.2.2]:2525", failure);
+        EXPECT_EQ(worded.text, c.text);
+        EXPECT_EQ(worded.destination_down, c.down);
+    }
+}
+
+TEST(Wording, DescribeFailureSplitsQuotedReplies) {
+    dsn::RecipientReport remote;
+    describe_failure("host [192.0.2.2]:2525 said: 550 5.1.1 No such user", remote);
+    EXPECT_EQ(remote.remote_address, "[192.0.2.2]:2525");
+    EXPECT_EQ(remote.remote_reply, "550 5.1.1 No such user");
+    EXPECT_EQ(remote.status, "5.1.1");
+    dsn::RecipientReport own;
+    describe_failure("connect to 192.0.2.2:2525: timed out", own);
+    EXPECT_TRUE(own.remote_address.empty());
+    EXPECT_EQ(own.hub_text, "connect to 192.0.2.2:2525: timed out");
+}
+
+}  // namespace
+}  // namespace hub::delivery
