@@ -182,8 +182,12 @@ constexpr std::array options{
               1, 10000, "Outbound connections per shard to one partner."),
     integer32("delivery.queue_messages_max", &HubConfig::queue_messages_max, 100000, 1, 100000,
               "Messages one shard's queue holds; past it new mail gets 452 4.3.1."),
-    required_path("partners.file", &HubConfig::partners_file,
-                  "Partner table (TOML): names, domains, source networks, smart hosts."),
+    text("partners.file", Kind::path, &HubConfig::partners_file, "",
+         "Partner table (TOML): names, domains, source networks, smart hosts. For boxes not "
+         "yet migrated to the directory; set this or directory.path, not both."),
+    text("directory.path", Kind::path, &HubConfig::directory_path, "",
+         "Partner directory (SQLite, written by hubctl partner/domain/connector); its active "
+         "partners are the partner table, read when hubd starts. Set this or partners.file."),
 };
 
 constexpr std::string_view section_of(std::string_view name) {
@@ -467,6 +471,23 @@ void load_section(std::string_view section, const toml::table& table,
     }
 }
 
+// Partners come from exactly one place: the directory, or a TOML file not yet imported.
+void check_partner_source(const HubConfig& config, const toml::table& root, Diagnostics& errors) {
+    if (config.partners_file.empty() == config.directory_path.empty()) {
+        const toml::node* node = root.at_path("directory.path").node();
+        toml::source_region where = node != nullptr ? node->source() : toml::source_region{};
+        if (config.partners_file.empty()) {
+            errors.add_missing(
+                "partners come from nowhere: set directory.path (the partner "
+                "directory) or partners.file (a TOML partner list)");
+        } else {
+            errors.add(where,
+                       "directory.path and partners.file are both set: keep one (after "
+                       "`hubctl partner import`, remove partners.file)");
+        }
+    }
+}
+
 void check_cross_options(const HubConfig& config, const toml::table& root, Diagnostics& errors) {
     if (config.smtp.host == config.smtps.host && config.smtp.port == config.smtps.port) {
         const toml::node* node = root.at_path("listen.smtps").node();
@@ -530,13 +551,15 @@ Result<HubConfig, std::string> load_hub_config(const std::string& path) {
                                            options[i].description));
         }
     }
+    check_partner_source(config, root, errors);
     if (errors.empty()) {
         check_cross_options(config, root, errors);
     }
     if (!errors.empty()) {
         return hub::unexpected(errors.render());
     }
-    HUB_ASSERT(!config.spool_dir.empty() && !config.partners_file.empty());
+    HUB_ASSERT(!config.spool_dir.empty());
+    HUB_ASSERT(config.partners_file.empty() != config.directory_path.empty());
     HUB_ASSERT(config.smtp.port != 0 && config.smtps.port != 0);
     return config;
 }

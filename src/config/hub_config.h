@@ -57,8 +57,9 @@ struct HubConfig {
     std::uint32_t outbound_connections_max = 100;    // Per shard, all partners.
     std::uint32_t destination_connections_max = 10;  // Per shard and partner.
     std::uint32_t queue_messages_max = 100000;       // Per shard (queue/limits.h's ceiling).
-    // [partners]
-    std::string partners_file;  // TOML partner list (until the directory lands).
+    // [partners] and [directory]: exactly one of the two is set.
+    std::string partners_file;   // TOML partner list (boxes not yet migrated).
+    std::string directory_path;  // The partner directory (SQLite), see docs/DIRECTORY.md.
 
     std::string source_path;  // The file this came from, for messages.
     // The line each key was set on ("tls.certificate" -> 7), for messages about values

@@ -296,16 +296,31 @@ TEST_F(HubConfigTest, KeyOutsideItsSectionGetsASuggestion) {
                   "(key 'domain' in section [hub])?");
 }
 
+TEST_F(HubConfigTest, PartnersComeFromTheDirectoryOrTheFileNotBoth) {
+    constexpr std::string_view boot =
+        "[tls]\ncertificate = \"hub.pem\"\nkey = \"hub.key\"\n[spool]\ndir = \"spool\"\n";
+    Result<HubConfig, std::string> directory =
+        load(std::string(boot) + "[directory]\npath = \"directory.db\"\n");
+    ASSERT_TRUE(directory) << directory.error();
+    EXPECT_EQ(directory->directory_path, (dir_ / "directory.db").string());
+    EXPECT_EQ(directory->partners_file, "");
+    EXPECT_EQ(error_of(std::string(boot) +
+                       "[partners]\nfile = \"p.toml\"\n[directory]\npath = \"d.db\"\n"),
+              prefix() +
+                  "directory.path and partners.file are both set: keep one (after `hubctl "
+                  "partner import`, remove partners.file)");
+}
+
 TEST_F(HubConfigTest, MissingRequiredKeys) {
     EXPECT_EQ(error_of("[tls]\ncertificate = \"a\"\nkey = \"b\"\n[spool]\ndir = \"s\"\n"),
               prefix() +
-                  "partners.file is missing; it is required (Partner table (TOML): names, "
-                  "domains, source networks, smart hosts.)");
+                  "partners come from nowhere: set directory.path (the partner directory) or "
+                  "partners.file (a TOML partner list)");
     std::string all = error_of("");
     EXPECT_NE(all.find(prefix() + "tls.certificate is missing"), std::string::npos) << all;
     EXPECT_NE(all.find(prefix() + "tls.key is missing"), std::string::npos) << all;
     EXPECT_NE(all.find(prefix() + "spool.dir is missing"), std::string::npos) << all;
-    EXPECT_NE(all.find(prefix() + "partners.file is missing"), std::string::npos) << all;
+    EXPECT_NE(all.find(prefix() + "partners come from nowhere"), std::string::npos) << all;
     EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 3) << all;
 }
 
@@ -476,7 +491,8 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
                                   "delivery.connections_max",
                                   "delivery.destination_connections_max",
                                   "delivery.queue_messages_max",
-                                  "partners.file"}) {
+                                  "partners.file",
+                                  "directory.path"}) {
         // (Built with append: GCC 12's -Wrestrict misfires on "\n" + std::string.)
         std::string line_start("\n");
         line_start.append(name).append(" ");
@@ -484,7 +500,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 31);  // Header + 30 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 32);  // Header + 31 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }

@@ -27,6 +27,7 @@
 #include <filesystem>
 
 #include "base/assert.h"
+#include "directory/configured.h"
 #include "engine/startup.h"
 #include "policy/partners.h"
 #include "tls/tls_context.h"
@@ -50,7 +51,11 @@ void add(std::vector<Finding>& findings, Severity severity, std::string where, s
 
 // The partner file: every value error with its line (the loader's own messages).
 void check_partners(const config::HubConfig& config, std::vector<Finding>& findings) {
-    auto partners = policy::load_partners(config.partners_file);
+    auto partners = directory::load_configured_partners(config);
+    if (!partners && !config.directory_path.empty()) {
+        add(findings, Severity::error, config.where("directory.path"), partners.error());
+        return;
+    }
     if (!partners) {
         for (Finding& finding : findings_from_lines(partners.error(), config.partners_file,
                                                     config.where("partners.file"))) {
@@ -70,7 +75,8 @@ void check_partners(const config::HubConfig& config, std::vector<Finding>& findi
         client.pinned_sha256 = partner.outbound_pin_sha256;
         client.verify_peer = partner.outbound_pin_sha256.empty();
         if (auto context = tls::ClientContext::create(client); !context) {
-            add(findings, Severity::error, config.partners_file,
+            add(findings, Severity::error,
+                config.directory_path.empty() ? config.partners_file : config.directory_path,
                 fmt::format("partner \"{}\": outbound TLS: {}", partner.name,
                             context.error().message));
         }

@@ -22,6 +22,7 @@
 #include "config/syntax.h"
 #include "config/toml_file.h"
 #include "policy/limits.h"
+#include "policy/partner_checks.h"
 #include "policy/partners.h"
 
 namespace hub::policy {
@@ -117,15 +118,8 @@ private:
             return;
         }
         const std::string& name = text->get();
-        auto allowed = [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '.' || c == '_' || c == '-';
-        };
-        if (name.empty() || name.size() > partner_name_bytes_max ||
-            !std::all_of(name.begin(), name.end(), allowed)) {
-            value_error("name", *node,
-                        fmt::format("must be 1..{} letters, digits, '.', '_' or '-'",
-                                    partner_name_bytes_max));
+        if (std::string why = check_partner_name(name); !why.empty()) {
+            value_error("name", *node, why);
             return;
         }
         partner_.name = name;
@@ -163,12 +157,8 @@ private:
                                         config::toml_type_phrase(item)));
                 continue;
             }
-            std::string why = config::check_domain(text->get());
-            if (!why.empty()) {
-                value_error(key, item,
-                            fmt::format("must be a domain name of letters, digits and hyphens "
-                                        "({})",
-                                        why));
+            if (std::string why = check_partner_domain(text->get()); !why.empty()) {
+                value_error(key, item, why);
                 continue;
             }
             std::string domain = config::ascii_lower(text->get());
@@ -285,13 +275,10 @@ private:
             return;
         }
         const auto* text = node->as_string();
-        auto printable = [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; };
-        if (text == nullptr || text->get().empty() || text->get().size() > client_cn_bytes_max ||
-            !std::all_of(text->get().begin(), text->get().end(), printable)) {
+        if (text == nullptr || !check_client_cn(text->get()).empty()) {
             value_error("client_cn", *node,
-                        fmt::format("must be a string of 1..{} printable characters (leave the "
-                                    "key out for none)",
-                                    client_cn_bytes_max));
+                        fmt::format("{} (leave the key out for none)",
+                                    check_client_cn(text == nullptr ? "" : text->get())));
             return;
         }
         auto [it, fresh] = claims_.client_cns.emplace(config::ascii_lower(text->get()), index_);
@@ -321,14 +308,13 @@ private:
             const toml::node& item = *array->get(i);
             std::string key = fmt::format("extra_sender_domains[{}]", i);
             const auto* text = item.as_string();
-            std::string why = text == nullptr
-                                  ? fmt::format("not {}", config::toml_type_phrase(item))
-                                  : config::check_domain(text->get());
+            std::string why =
+                text == nullptr
+                    ? fmt::format("must be a domain name of letters, digits and hyphens (not {})",
+                                  config::toml_type_phrase(item))
+                    : check_partner_domain(text->get());
             if (!why.empty()) {
-                value_error(key, item,
-                            fmt::format("must be a domain name of letters, digits and hyphens "
-                                        "({})",
-                                        why));
+                value_error(key, item, why);
                 continue;
             }
             partner_.extra_sender_domains.push_back(config::ascii_lower(text->get()));
@@ -341,9 +327,8 @@ private:
     void load_outbound_tls() {
         if (const toml::node* node = table_.get("outbound_name")) {
             const auto* text = node->as_string();
-            if (text == nullptr || !config::is_valid_domain(text->get())) {
-                value_error("outbound_name", *node,
-                            "must be the DNS name in the partner server's certificate");
+            if (text == nullptr || !check_outbound_name(text->get()).empty()) {
+                value_error("outbound_name", *node, check_outbound_name(""));
             } else {
                 partner_.outbound_name = config::ascii_lower(text->get());
             }
@@ -352,21 +337,8 @@ private:
         }
         if (const toml::node* node = table_.get("outbound_pin_sha256")) {
             const auto* text = node->as_string();
-            std::size_t hex_digits = 0;
-            bool well_formed = text != nullptr;
-            if (well_formed) {
-                for (char c : text->get()) {
-                    if (std::isxdigit(static_cast<unsigned char>(c))) {
-                        hex_digits++;
-                    } else if (c != ':') {
-                        well_formed = false;
-                    }
-                }
-            }
-            if (!well_formed || hex_digits != 64) {
-                value_error("outbound_pin_sha256", *node,
-                            "must be 64 hex digits (colons allowed): the SHA-256 of the "
-                            "partner server's certificate");
+            if (text == nullptr || !check_pin_sha256(text->get()).empty()) {
+                value_error("outbound_pin_sha256", *node, check_pin_sha256(""));
             } else {
                 partner_.outbound_pin_sha256 = text->get();
             }

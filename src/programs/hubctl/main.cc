@@ -55,8 +55,10 @@
 
 #include "base/log.h"
 #include "config/hub_config.h"
+#include "directory/configured.h"
 #include "engine/control.h"
 #include "policy/partners.h"
+#include "programs/hubctl/directory_commands.h"
 #include "programs/hubctl/spool_admin.h"
 #include "programs/hubctl/text.h"
 #include "spool/spool_format.h"
@@ -74,7 +76,8 @@ constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 constexpr std::size_t hub_answer_bytes_max = 256u << 20;
 
-constexpr std::array<std::string_view, 2> top_commands = {"queue", "config-doc"};
+constexpr std::array<std::string_view, 7> top_commands = {
+    "queue", "config-doc", "partner", "domain", "connector", "audit", "admin"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 
@@ -118,7 +121,7 @@ std::optional<int> load_context(const Options& options, Context& context) {
     context.spool_dir = config->spool_dir;
     context.shard_count =
         config->shards != 0 ? config->shards : std::max(1u, std::thread::hardware_concurrency());
-    auto partners = hub::policy::load_partners(config->partners_file);
+    auto partners = hub::directory::load_configured_partners(*config);
     if (partners) {
         context.partners.emplace(config->domain, std::move(*partners));
     } else {
@@ -859,8 +862,8 @@ int config_doc() {
 // CLI11's "The following argument was not expected" does not say what was meant: find
 // the command words (skipping options and their values) and suggest the closest one.
 std::optional<int> suggest_command(int argc, char** argv) {
-    constexpr std::array<std::string_view, 4> with_value = {"--config", "--spool", "--format",
-                                                            "--partner"};
+    constexpr std::array<std::string_view, 5> with_value = {"--config", "--spool", "--format",
+                                                            "--partner", "--directory"};
     std::vector<std::string_view> words;
     for (int i = 1; i < argc && words.size() < 2; i++) {
         std::string_view arg = argv[i];
@@ -909,7 +912,9 @@ int main(int argc, char** argv) {
         return *error;
     }
     Options options;
-    CLI::App app{"hubctl: inspect a Hubbox hub (running or stopped) and manage its queue."};
+    CLI::App app{
+        "hubctl: inspect a Hubbox hub (running or stopped), manage its queue and its "
+        "partner directory."};
     app.require_subcommand(1);
     app.fallthrough();  // Global options may also follow the subcommands.
     CLI::Option* config = app.add_option("--config", options.config_path,
@@ -943,6 +948,8 @@ int main(int argc, char** argv) {
         controls.emplace_back(command, verb);
     }
     CLI::App* doc = app.add_subcommand("config-doc", "Print the hub.conf option table.");
+    hub::hubctl::DirectoryCommands directory_commands;
+    directory_commands.add_to(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -957,6 +964,9 @@ int main(int argc, char** argv) {
     }
     if (doc->parsed()) {
         return config_doc();
+    }
+    if (auto code = directory_commands.run(options.config_path)) {
+        return *code;
     }
     for (auto [command, verb] : controls) {
         if (command->parsed()) {

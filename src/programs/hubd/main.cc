@@ -31,6 +31,7 @@
 
 #include "base/log.h"
 #include "config/hub_config.h"
+#include "directory/configured.h"
 #include "engine/kernel_features.h"
 #include "engine/seccomp.h"
 #include "engine/startup.h"
@@ -144,7 +145,7 @@ int main(int argc, char** argv) {
     if (hub::base::log_level_from_name(config->log_level, level)) {
         hub::base::log_threshold.store(level);
     }
-    auto partners = hub::policy::load_partners(config->partners_file);
+    auto partners = hub::directory::load_configured_partners(*config);
     if (!partners) {
         log_fatal("{}", partners.error());
     }

@@ -1,0 +1,28 @@
+// configured.cc -- load_configured_partners: the directory or the TOML file.
+//
+// PURPOSE   One place that decides where the partner table comes from, for hubd (start,
+//           reload, --check) and hubctl.
+// RUNS IN   hubd's supervisor, hubctl. Never on the data path.
+// TRUST     hub.conf decides; each source checks its own content.
+// LIMITS    Those of the source (policy/limits.h).
+// SEE ALSO  directory/directory.h, policy/partners.h (load_partners), docs/DIRECTORY.md.
+
+#include "directory/configured.h"
+
+#include "directory/directory.h"
+
+namespace hub::directory {
+
+Result<std::vector<policy::Partner>, std::string> load_configured_partners(
+    const config::HubConfig& config) {
+    if (config.directory_path.empty()) {
+        return policy::load_partners(config.partners_file);
+    }
+    auto directory = Directory::open(config.directory_path, OpenMode::existing);
+    if (!directory) {
+        return unexpected(std::move(directory).error());
+    }
+    return directory->active_partners();
+}
+
+}  // namespace hub::directory

@@ -1,0 +1,18 @@
+// configured.h -- the partners hub.conf points at: the directory (directory.path) or,
+// for boxes not yet migrated, the TOML file (partners.file).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "config/hub_config.h"
+#include "policy/partners.h"
+
+namespace hub::directory {
+
+// The active partners from directory.path when set, else every partner of partners.file.
+[[nodiscard]] Result<std::vector<policy::Partner>, std::string> load_configured_partners(
+    const config::HubConfig& config);
+
+}  // namespace hub::directory

@@ -1,0 +1,117 @@
+// directory.h -- the partner directory: an SQLite database of partners, their domains and
+// connectors, and an audit log of every change.
+//
+// hubctl writes it, one transaction per command; hubd reads it at start and on reload
+// and turns the active partners into an immutable policy::PartnerTable (snapshot()).
+// The schema is versioned with PRAGMA user_version and brought up to date on open by an
+// ordered list of migrations (schema.cc); a database from a newer build is refused.
+// See docs/DIRECTORY.md for the schema, the commands and the reload semantics.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "directory/admins.h"
+#include "directory/record.h"
+#include "policy/partners.h"
+
+namespace hub::directory {
+
+enum class OpenMode {
+    existing,  // Refuse a missing file (hubd, read commands).
+    create,    // Create it, with the current schema (write commands).
+};
+
+struct AuditEntry {
+    std::int64_t id = 0;
+    std::int64_t at_unix_s = 0;
+    std::string actor;
+    std::string action;   // "partner add", "domain remove", "admin add", ...
+    std::string subject;  // The partner's name, or "admin:<name>".
+    std::string before;   // JSON, or "" when the partner did not exist.
+    std::string after;    // JSON, or "" when it was removed.
+};
+
+enum class AdminChange { add, passwd, remove };
+
+// "" if actor (who makes a change, for the audit log) is 1..actor_bytes_max printable
+// characters without spaces, else what to fix.
+std::string check_actor(std::string_view actor);
+
+// What a write does to one partner: given the stored record (nullopt: none by that name),
+// leaves the record it should become (nullopt: remove it), or returns what to fix.
+using PartnerEdit = std::function<std::string(std::optional<PartnerRecord>& record)>;
+
+class Directory {
+public:
+    // Opens (and migrates) the database; the error names the file and what to do.
+    [[nodiscard]] static Result<Directory, std::string> open(const std::string& path,
+                                                             OpenMode mode);
+    Directory(Directory&& other) noexcept;
+    Directory& operator=(Directory&& other) noexcept;
+    Directory(const Directory&) = delete;
+    Directory& operator=(const Directory&) = delete;
+    ~Directory();
+
+    int schema_version();
+
+    // Every partner, by name.
+    [[nodiscard]] Result<std::vector<PartnerRecord>, std::string> partners();
+    [[nodiscard]] Result<std::optional<PartnerRecord>, std::string> find(std::string_view name);
+    // The newest entries, oldest first; subject "" = every partner.
+    [[nodiscard]] Result<std::vector<AuditEntry>, std::string> audit(std::string_view subject,
+                                                                     std::size_t limit);
+
+    // One transaction: the edit, the record's own checks, the cross-partner checks (a
+    // domain another partner owns, a client CN another partner uses) and the audit entry.
+    // On any error nothing is written.
+    [[nodiscard]] Result<void, std::string> change(std::string_view name, std::string_view action,
+                                                   std::string_view actor, const PartnerEdit& edit);
+    // One transaction for the whole list (partners.toml): refused as a whole if any
+    // partner already exists or breaks a rule. Each partner gets its own audit entry.
+    [[nodiscard]] Result<void, std::string> import(const std::vector<PartnerRecord>& records,
+                                                   std::string_view actor);
+
+    // Administrators (admins.cc): add and passwd hash password with yescrypt; remove
+    // refuses the last account. One audited transaction each; the hash is not audited.
+    [[nodiscard]] Result<std::vector<AdminAccount>, std::string> admins();
+    [[nodiscard]] Result<void, std::string> change_admin(std::string_view name, AdminChange change,
+                                                         std::string_view password,
+                                                         std::string_view actor);
+    // True if name exists and password is its password.
+    [[nodiscard]] Result<bool, std::string> check_admin_login(std::string_view name,
+                                                              std::string_view password);
+
+    // The engine's table: the active partners, in name order.
+    [[nodiscard]] Result<std::vector<policy::Partner>, std::string> active_partners();
+
+private:
+    explicit Directory(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+    Result<void, std::string> write_record(std::string_view name,
+                                           const std::optional<PartnerRecord>& before,
+                                           const std::optional<PartnerRecord>& after,
+                                           std::string_view action, std::string_view actor);
+    Result<void, std::string> write_children(std::int64_t id, const PartnerRecord& record);
+    Result<void, std::string> check_claims(const PartnerRecord& record);
+    // One audit_log row; before/after "" are stored as NULL.
+    Result<void, std::string> audit_change(std::string_view action, std::string_view subject,
+                                           std::string_view before, std::string_view after,
+                                           std::string_view actor);
+    Result<void, std::string> exec(const char* sql);
+    std::string error_text(std::string_view doing);
+
+    sqlite3* db_ = nullptr;
+    std::string path_;
+};
+
+// The newest schema this build knows.
+int current_schema_version();
+
+}  // namespace hub::directory

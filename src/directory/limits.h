@@ -1,0 +1,16 @@
+// limits.h -- bounds on the partner directory and what hubctl writes into it.
+#pragma once
+
+#include <cstddef>
+
+namespace hub::directory {
+
+// How long a writer waits for another writer's transaction (hubctl against hubctl, or a
+// reload reading while hubctl commits) before giving up with "database is locked".
+inline constexpr int busy_timeout_ms = 5000;
+inline constexpr std::size_t contact_bytes_max = 256;  // Free text: a person, a phone.
+inline constexpr std::size_t actor_bytes_max = 64;     // Who made a change, as audited.
+inline constexpr std::size_t audit_rows_shown_default = 50;
+inline constexpr std::size_t audit_rows_shown_max = 100000;
+
+}  // namespace hub::directory
