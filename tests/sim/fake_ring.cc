@@ -223,7 +223,9 @@ bool FakeRing::openat(Tag tag, int dir_fd, const char* path, int flags, unsigned
 }
 
 bool FakeRing::close(Tag tag, int fd) {
+    HUB_ASSERT(files_by_fd_.count(fd) == 1 && closing_fds_.insert(fd).second);
     return queue(tag, Link::none, [this, fd] {
+        closing_fds_.erase(fd);
         HUB_ASSERT(files_by_fd_.erase(fd) == 1);
         return ::close(fd) < 0 ? -errno : 0;
     });
@@ -249,6 +251,7 @@ void FakeRing::crash() {
         ::close(fd);
     }
     files_by_fd_.clear();
+    closing_fds_.clear();
     queued_.clear();
     chains_.clear();
     completions_.clear();

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,8 +51,10 @@ public:
     // Runs the head operation of one in-flight chain; false if none is in flight.
     bool step();
     bool busy() const { return !chains_.empty() || !queued_.empty(); }
-    // Regular files this ring has open (not counting the directory).
+    // Regular files this ring has open (not counting the directory), and of those the
+    // ones whose close is not yet queued: what the caller still holds.
     std::size_t open_files() const { return files_by_fd_.size(); }
+    std::size_t held_files() const { return files_by_fd_.size() - closing_fds_.size(); }
     std::size_t open_files_peak() const { return open_files_peak_; }
     std::size_t unlinks_done() const { return unlinks_done_; }
 
@@ -114,6 +117,7 @@ private:
     std::vector<std::deque<Operation>> chains_;
     std::deque<engine::Completion> completions_;
     std::map<int, std::string> files_by_fd_;
+    std::set<int> closing_fds_;  // A close is queued or in flight.
     std::map<std::string, FileState> files_;
     std::size_t open_files_peak_ = 0;
     std::size_t unlinks_done_ = 0;
