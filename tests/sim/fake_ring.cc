@@ -217,7 +217,6 @@ bool FakeRing::openat(Tag tag, int dir_fd, const char* path, int flags, unsigned
         }
         files_by_fd_[fd] = name;
         files_.try_emplace(name, FileState{});  // New: neither contents nor entry durable.
-        open_files_peak_ = std::max(open_files_peak_, files_by_fd_.size());
         return fd;
     });
 }

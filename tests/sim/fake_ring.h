@@ -44,7 +44,6 @@ public:
     ~FakeRing() override;
 
     int dir_fd() const { return dir_fd_; }
-    std::mt19937_64& random() { return random_; }
     // A number in [0, bound) from the run's generator.
     std::uint64_t below(std::uint64_t bound);
 
@@ -55,7 +54,6 @@ public:
     // ones whose close is not yet queued: what the caller still holds.
     std::size_t open_files() const { return files_by_fd_.size(); }
     std::size_t held_files() const { return files_by_fd_.size() - closing_fds_.size(); }
-    std::size_t open_files_peak() const { return open_files_peak_; }
     std::size_t unlinks_done() const { return unlinks_done_; }
 
     // A power cut: every fd closed, pending operations lost, the directory rewritten to
@@ -119,7 +117,6 @@ private:
     std::map<int, std::string> files_by_fd_;
     std::set<int> closing_fds_;  // A close is queued or in flight.
     std::map<std::string, FileState> files_;
-    std::size_t open_files_peak_ = 0;
     std::size_t unlinks_done_ = 0;
 };
 
