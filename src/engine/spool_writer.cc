@@ -298,11 +298,20 @@ void SpoolWriter::submit_batch() {
                                     SyncKind::data_and_metadata, Link::next));
         batch_steps_pending_++;
     }
+#ifdef HUB_TEST_ACK_BEFORE_SYNC
+    // Test-only breakage (tests/sim, HUB_SIM_BREAK_ACK_BEFORE_SYNC): the batch is answered
+    // durable when its write completes, without an fdatasync -- the bug the simulator must
+    // catch.
+    queued_or_panic(ring_.write(Tag{Op::spool_write, 0, 0}, segment_fd_,
+                                std::span<const char>(batch_), synced_bytes_, Link::none));
+    batch_steps_pending_--;
+#else
     // Linked: the sync runs only if the whole write succeeded.
     queued_or_panic(ring_.write(Tag{Op::spool_write, 0, 0}, segment_fd_,
                                 std::span<const char>(batch_), synced_bytes_, Link::next));
     queued_or_panic(
         ring_.fsync(Tag{Op::spool_sync, 0, 0}, segment_fd_, SyncKind::data_only, Link::none));
+#endif
     state_ = State::writing;
 }
 
