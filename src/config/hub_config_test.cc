@@ -17,6 +17,8 @@
 #include <sstream>
 #include <string>
 
+#include "config/line_numbers_for_test.h"
+
 namespace hub::config {
 namespace {
 
@@ -47,18 +49,7 @@ protected:
         return result ? "(loaded)" : without_lines(result.error());
     }
     std::string without_lines(std::string error) const {
-        for (std::size_t at = 0; (at = error.find(path_ + ":", at)) != std::string::npos;) {
-            std::size_t digits = at + path_.size() + 1;
-            std::size_t end = digits;
-            while (end < error.size() && error[end] >= '0' && error[end] <= '9') {
-                end++;
-            }
-            if (end > digits && error.compare(end, 2, ": ") == 0) {
-                error.erase(digits - 1, end - digits + 1);
-            }
-            at = digits;
-        }
-        return error;
+        return config::without_line_numbers_for_test(std::move(error), path_);
     }
     // The file name as it starts every message.
     std::string prefix() const { return path_ + ": "; }

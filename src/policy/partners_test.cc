@@ -18,6 +18,8 @@
 #include <span>
 #include <string>
 
+#include "config/line_numbers_for_test.h"
+
 namespace hub::policy {
 namespace {
 
@@ -353,18 +355,7 @@ protected:
         return result ? "(loaded)" : without_lines(result.error());
     }
     std::string without_lines(std::string error) const {
-        for (std::size_t at = 0; (at = error.find(path_ + ":", at)) != std::string::npos;) {
-            std::size_t digits = at + path_.size() + 1;
-            std::size_t end = digits;
-            while (end < error.size() && error[end] >= '0' && error[end] <= '9') {
-                end++;
-            }
-            if (end > digits && error.compare(end, 2, ": ") == 0) {
-                error.erase(digits - 1, end - digits + 1);
-            }
-            at = digits;
-        }
-        return error;
+        return config::without_line_numbers_for_test(std::move(error), path_);
     }
 
     std::filesystem::path dir_;
