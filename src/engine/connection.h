@@ -37,9 +37,9 @@ public:
     ConnectionPolicy(const policy::PartnerTable& partners, const std::atomic<bool>& spool_low)
         : partners_(partners), session_(partners), spool_low_(spool_low) {}
 
-    // A new connection from peer; peer_text ("127.0.0.1", for log lines) must stay valid
-    // until clear(). Returns the partner the source address picks (nullptr: a stranger).
-    const policy::Partner* start(const sockaddr_storage& peer, std::string_view peer_text);
+    // A new connection from peer. Returns the partner the source address picks (nullptr: a
+    // stranger).
+    const policy::Partner* start(const sockaddr_storage& peer);
     void clear();
     // The handshake finished: the client certificate's verdict becomes policy's input.
     void set_tls(const smtp::TlsFacts& tls);
@@ -55,7 +55,6 @@ private:
     const policy::PartnerTable& partners_;
     policy::SessionPolicy session_;
     const std::atomic<bool>& spool_low_;
-    std::string_view peer_text_;
 };
 
 struct Connection {

@@ -72,53 +72,31 @@ smtp::SenderVerdict sender_verdict_of(policy::SessionVerdict verdict) {
     HUB_PANIC("unknown session verdict");
 }
 
-// Certificate text is the peer's: printable ASCII only, bounded, in a log line.
-std::string printable_for_log(std::string_view text) {
-    constexpr std::size_t shown_bytes_max = 128;
-    std::string out;
-    for (char c : text.substr(0, shown_bytes_max)) {
-        out.push_back(c >= ' ' && c < '\x7f' && c != '"' ? c : '?');
-    }
-    return out;
-}
-
 }  // namespace
 
-const policy::Partner* ConnectionPolicy::start(const sockaddr_storage& peer,
-                                               std::string_view peer_text) {
-    peer_text_ = peer_text;
+const policy::Partner* ConnectionPolicy::start(const sockaddr_storage& peer) {
     return session_.start(peer);
 }
 
 void ConnectionPolicy::clear() {
     session_.clear();
-    peer_text_ = {};
 }
 
 void ConnectionPolicy::set_tls(const smtp::TlsFacts& tls) {
     session_.set_certificate(client_certificate_of(tls));
 }
 
+// The session reports a refusal (one log line, smtp/refusal.h) with this detail.
 smtp::SenderCheck ConnectionPolicy::check_sender(std::string_view address) {
     policy::SessionPolicy::Identity identity;
     policy::SessionVerdict verdict = session_.check_sender(address, identity);
     smtp::SenderCheck check{sender_verdict_of(verdict),
-                            identity.partner != nullptr ? identity.partner->name : ""};
-    if (verdict == policy::SessionVerdict::accept) {
-        return check;
-    }
-    // One line per refusal, in the shared refusal format.
-    std::string detail;
+                            identity.partner != nullptr ? identity.partner->name : "", ""};
     if (verdict == policy::SessionVerdict::certificate_chain) {
-        detail = fmt::format("; detail={}", printable_for_log(session_.certificate().chain_error));
+        check.detail = session_.certificate().chain_error;
     } else if (verdict == policy::SessionVerdict::cn_mismatch) {
-        detail = fmt::format("; detail=certificate CN \"{}\"",
-                             printable_for_log(session_.certificate().cn));
+        check.detail = fmt::format("certificate CN \"{}\"", session_.certificate().cn);
     }
-    std::string partner = check.partner.empty() ? "" : fmt::format("; partner={}", check.partner);
-    base::log_info("reject: mail from [{}]: {}; reason={}{}; from=<{}>{}", peer_text_,
-                   smtp::sender_refusal_reply(check, address), policy::reason_token(verdict),
-                   partner, address, detail);
     return check;
 }
 

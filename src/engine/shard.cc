@@ -447,7 +447,7 @@ void Shard::open_connection(int fd, bool implicit_tls) {
         connection.peer.ss_family = AF_UNSPEC;
     }
     connection.peer_text = address_text(connection.peer);
-    connection.partner = connection.policy.start(connection.peer, connection.peer_text);
+    connection.partner = connection.policy.start(connection.peer);
     open_count_++;
     arm_recv(connection);
 

@@ -44,8 +44,8 @@ struct ClientCertificate {
     std::string chain_error;  // Why it failed to verify (wolfSSL's text); empty otherwise.
 };
 
-// What the policy says of a session at MAIL FROM. The enumerator names are the log's
-// reason tokens (reason_token()).
+// What the policy says of a session at MAIL FROM. The enumerator names match the log's
+// reason tokens (smtp::RefusalReason, which the session reports each refusal under).
 enum class SessionVerdict {
     accept,
     no_client_certificate,  // The partner requires a certificate; none was presented.

@@ -92,6 +92,14 @@ std::string_view refusal_reason_name(RefusalReason reason) {
             return "insufficient_storage";
         case RefusalReason::queue_write_failed:
             return "queue_write_failed";
+        case RefusalReason::no_client_certificate:
+            return "no_client_certificate";
+        case RefusalReason::certificate_chain:
+            return "certificate_chain";
+        case RefusalReason::cn_mismatch:
+            return "cn_mismatch";
+        case RefusalReason::sender_not_partner:
+            return "sender_not_partner";
     }
     HUB_PANIC("unknown refusal reason");
 }

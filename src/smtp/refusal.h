@@ -41,6 +41,10 @@ enum class RefusalReason {
     too_many_errors,               // any stage: errors_count_max reached, 421 and close.
     insufficient_storage,          // mail or data/bdat: the spool is (nearly) full.
     queue_write_failed,            // data/bdat: the spool could not make it durable.
+    no_client_certificate,         // mail: the partner's policy requires a certificate.
+    certificate_chain,             // mail: the certificate does not chain to the hub CA.
+    cn_mismatch,                   // mail: the certificate names no partner allowed here.
+    sender_not_partner,            // mail: the sender is not at one of the partner's domains.
 };
 
 struct Refusal {

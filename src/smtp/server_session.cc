@@ -93,6 +93,22 @@ RefusalStage command_stage(Verb verb, RefusalStage reached) {
     HUB_PANIC("unknown verb");
 }
 
+RefusalReason refusal_reason_of(SenderVerdict verdict) {
+    switch (verdict) {
+        case SenderVerdict::no_client_certificate:
+            return RefusalReason::no_client_certificate;
+        case SenderVerdict::certificate_chain:
+            return RefusalReason::certificate_chain;
+        case SenderVerdict::cn_mismatch:
+            return RefusalReason::cn_mismatch;
+        case SenderVerdict::sender_not_partner:
+            return RefusalReason::sender_not_partner;
+        case SenderVerdict::accept:
+            break;
+    }
+    HUB_PANIC("an accepted sender is not a refusal");
+}
+
 // RFC 3461 4.1: NOTIFY="NEVER" / 1#( "SUCCESS" / "FAILURE" / "DELAY" ).
 bool parse_notify(std::string_view value, std::uint8_t& bits) {
     bits = 0;
@@ -468,8 +484,14 @@ void ServerSession::on_mail(std::string_view args) {
     // Who may send is settled before any recipient: a refused session spools nothing.
     SenderCheck sender = policy_.check_sender(path->address);
     if (sender.verdict != SenderVerdict::accept) {
+        std::string refused = sender_refusal_reply(sender, path->address);
+        if (Refusal* refusal = note_refusal(refusal_reason_of(sender.verdict), refused)) {
+            refusal->from.assign(path->address);
+            refusal->has_from = true;
+            refusal->detail = std::move(sender.detail);
+        }
         reset_transaction();
-        reply_error(sender_refusal_reply(sender, path->address));
+        reply_error(refused);
         return;
     }
     if (envelope_.declared_bytes > config_.message_bytes_max) {

@@ -71,12 +71,13 @@ enum class SenderVerdict {
 struct SenderCheck {
     SenderVerdict verdict = SenderVerdict::accept;
     std::string partner;  // The connecting partner's name, which the reply names.
+    std::string detail;   // For the log: the chain error, or the certificate's CN.
 };
 
 // The reply line (no CRLF) for a refused MAIL FROM, e.g. "530 5.7.0 Client certificate
 // required by the policy of partner partner1"; mail_from is echoed only for
-// sender_not_partner (it has passed the mailbox syntax check by then). The engine logs the
-// same text. Precondition: check.verdict is not accept.
+// sender_not_partner (it has passed the mailbox syntax check by then). The session reports
+// the refusal (refusals()) with the same text. Precondition: check.verdict is not accept.
 std::string sender_refusal_reply(const SenderCheck& check, std::string_view mail_from);
 
 // The engine's policy hooks; called synchronously from feed().

@@ -25,7 +25,7 @@ public:
     // The local part picks the verdict; the connecting partner is always partner1.
     SenderCheck check_sender(std::string_view address) override {
         senders.emplace_back(address);
-        SenderCheck check{SenderVerdict::accept, "partner1"};
+        SenderCheck check{SenderVerdict::accept, "partner1", ""};
         if (address.starts_with("nocert@")) {
             check.verdict = SenderVerdict::no_client_certificate;
         } else if (address.starts_with("badchain@")) {
@@ -731,6 +731,12 @@ std::vector<RefusalCase> refusal_cases() {
          {"EHLO c\r\nBDAT 3\r\nabc"},
          {"bdat tls_required | 530 5.7.0 Must issue a STARTTLS command first | - | "},
          plain()},
+        {"sender_refused_by_policy",
+         {"EHLO c\r\nMAIL FROM:<nocert@partner1.gov.uk>\r\nMAIL FROM:<spoof@p.example>\r\n"},
+         {"mail no_client_certificate | 530 5.7.0 Client certificate required by the policy of "
+          "partner partner1 | <nocert@partner1.gov.uk> | ",
+          "mail sender_not_partner | 550 5.7.1 <spoof@p.example>: Sender address rejected: not a "
+          "domain of partner partner1 | <spoof@p.example> | "}},
         {"relay_denied",
          {"EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<u@elsewhere.example>\r\n"},
          {"rcpt relay_denied | 550 5.7.1 Relay access denied | <a@b.example> | "
