@@ -23,14 +23,11 @@ namespace {
 std::string parse_networks(const std::vector<std::string>& texts, std::vector<std::string>& out) {
     std::vector<std::string> networks;
     for (const std::string& text : texts) {
-        Result<policy::Cidr, std::string> network = policy::parse_cidr(text);
-        if (!network) {
-            return fmt::format(
-                "inbound \"{}\": must be a network such as \"192.0.2.0/24\" or "
-                "\"2001:db8::/32\", or one address ({})",
-                text, network.error());
+        policy::Cidr network;
+        if (std::string error = check_network(text, network); !error.empty()) {
+            return error;
         }
-        std::string normal = policy::format_cidr(*network);
+        std::string normal = policy::format_cidr(network);
         if (std::find(networks.begin(), networks.end(), normal) != networks.end()) {
             return fmt::format("inbound \"{}\": listed twice (as {})", text, normal);
         }

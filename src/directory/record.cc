@@ -198,12 +198,9 @@ std::string check_connectors(const PartnerRecord& record) {
         return fmt::format("inbound: at most {} networks", policy::partner_inbound_count_max);
     }
     for (const std::string& text : record.inbound) {
-        Result<policy::Cidr, std::string> network = policy::parse_cidr(text);
-        if (!network) {
-            return fmt::format(
-                "inbound \"{}\": must be a network such as \"192.0.2.0/24\" or "
-                "\"2001:db8::/32\", or one address ({})",
-                text, network.error());
+        policy::Cidr network;
+        if (std::string error = check_network(text, network); !error.empty()) {
+            return error;
         }
     }
     if (!record.outbound_host.empty()) {
@@ -234,6 +231,18 @@ std::string check_connectors(const PartnerRecord& record) {
 }
 
 }  // namespace
+
+std::string check_network(std::string_view text, policy::Cidr& network) {
+    Result<policy::Cidr, std::string> parsed = policy::parse_cidr(text);
+    if (!parsed) {
+        return fmt::format(
+            "inbound \"{}\": must be a network such as \"192.0.2.0/24\" or \"2001:db8::/32\", "
+            "or one address ({})",
+            text, parsed.error());
+    }
+    network = *parsed;
+    return "";
+}
 
 std::string check_record(const PartnerRecord& record) {
     if (std::string why = policy::check_partner_name(record.name); !why.empty()) {

@@ -56,4 +56,8 @@ std::string json_string(std::string_view text);
 // used by another partner) are the directory's.
 std::string check_record(const PartnerRecord& record);
 
+// "" if text is an inbound network ("192.0.2.0/24", "2001:db8::/32" or one address), else
+// what to fix; network receives it when it is one.
+std::string check_network(std::string_view text, policy::Cidr& network);
+
 }  // namespace hub::directory
