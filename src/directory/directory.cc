@@ -108,6 +108,13 @@ Result<Directory, std::string> Directory::open(const std::string& path, OpenMode
         return unexpected(fmt::format("directory {}: cannot open: {}", path, why));
     }
     Directory directory(db, path);
+    if (mode != OpenMode::read_only) {
+        // The -wal and -shm files stay when the last writer closes: hubd's reload reads
+        // the directory read-only as the hub user, and SQLite can read a WAL database
+        // read-only only while both exist (a reader that may not write cannot create them).
+        int persist = 1;
+        sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    }
     sqlite3_busy_timeout(db, busy_timeout_ms);
     sqlite3_extended_result_codes(db, 1);
     if (auto done = directory.exec("PRAGMA foreign_keys = ON"); !done) {

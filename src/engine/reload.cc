@@ -88,6 +88,12 @@ Result<std::string, std::string> Reloader::try_reload() {
             config_path_, joined(restart)));
     }
     auto partners = directory::load_configured_partners(*next, directory::OpenMode::read_only);
+    if (!partners && !next->directory_path.empty()) {
+        return unexpected(fmt::format(
+            "{} (a reload reads it as user {}: the file and its -wal and -shm files must be "
+            "readable by that user; docs/DIRECTORY.md)",
+            partners.error(), running_.user));
+    }
     if (!partners) {
         return unexpected(std::move(partners).error());
     }

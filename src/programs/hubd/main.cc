@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -173,7 +174,14 @@ int main(int argc, char** argv) {
         log_fatal("TLS: {}", keys.error());
     }
     hub::engine::PartnerBoard partner_board;
-    hub::engine::Reloader reloader(arguments.config_path, *config, std::move(*keys), partner_board);
+    // A reload reads hub.conf again by this path, under seccomp, where getcwd is not
+    // allowed: an absolute path needs none (hub.conf's own paths are absolute already).
+    std::error_code path_error;
+    std::string absolute_config = std::filesystem::absolute(arguments.config_path, path_error);
+    if (path_error) {
+        log_fatal("{}: {}", arguments.config_path, path_error.message());
+    }
+    hub::engine::Reloader reloader(absolute_config, *config, std::move(*keys), partner_board);
     if (auto published = reloader.publish_first(std::move(*partners)); !published) {
         log_fatal("{}", published.error());
     }
