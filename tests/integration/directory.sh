@@ -7,8 +7,9 @@
 #     directory.db byte-identical (sha256 before and after);
 #   - partner add (a third partner known by source address 127.0.0.3) and partner suspend
 #     while hubd is stopped (hubctl says they apply at the next start; the live reload is
-#     tests/integration/reload.sh), applied at the next start: the new partner sends, the suspended one's domain is unknown
-#     (550 5.1.2) and its certificate no longer identifies anybody;
+#     tests/integration/reload.sh), applied at the next start: the new partner sends, the
+#     suspended one's domain is unknown (550 5.1.2) and its certificate no longer
+#     identifies anybody;
 #   - the audit log holds every change with its before and after, as text and --json.
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBD HUBCTL
