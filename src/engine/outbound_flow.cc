@@ -885,7 +885,9 @@ void Shard::finish_job(std::uint32_t job_index, bool keep_connection) {
                     saved_sessions_[job.destination] = std::move(saved);
                 }
             }
-            if (keep_connection && connection.client->idle()) {
+            // A job begun before a reload does not hand its connection to the cache: it
+            // went to the smart host, and was verified with the settings, of the old table.
+            if (keep_connection && connection.client->idle() && job.snapshot == snapshot_) {
                 // The connection cache: the next batch for this partner skips TCP, TLS
                 // and EHLO. Closed with QUIT when it idles past outbound_idle_keep_ms.
                 idle_outbound_[job.destination].push_back(connection.slot);

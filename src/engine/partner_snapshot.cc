@@ -18,6 +18,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 namespace hub::engine {
 namespace {
@@ -75,12 +77,27 @@ Result<OutboundKeyMaterial, std::string> read_outbound_key_material(
 
 Result<std::shared_ptr<const PartnerSnapshot>, std::string> build_snapshot(
     const std::string& hub_domain, std::vector<policy::Partner> partners,
-    const OutboundKeyMaterial& keys, std::uint64_t generation) {
+    const OutboundKeyMaterial& keys, std::uint64_t generation, const PartnerSnapshot* previous) {
     auto snapshot = std::make_shared<PartnerSnapshot>();
     snapshot->generation = generation;
     snapshot->table = std::make_shared<const policy::PartnerTable>(hub_domain, std::move(partners));
+    std::unordered_map<std::string_view, std::size_t> previous_index;
+    if (previous != nullptr) {
+        const auto& old = previous->table->partners();
+        for (std::size_t index = 0; index < old.size(); index++) {
+            previous_index.emplace(old[index].name, index);
+        }
+    }
     // The hub's own certificate is its client certificate towards partners.
     for (const policy::Partner& partner : snapshot->table->partners()) {
+        if (auto found = previous_index.find(partner.name); found != previous_index.end()) {
+            const policy::Partner& old = previous->table->partners()[found->second];
+            if (old.outbound_name == partner.outbound_name &&
+                old.outbound_pin_sha256 == partner.outbound_pin_sha256) {
+                snapshot->client_contexts.push_back(previous->client_contexts[found->second]);
+                continue;
+            }
+        }
         tls::ClientConfig client;
         client.trust_anchor_path = keys.trust_anchor_path;
         client.certificate_chain_path = keys.certificate_path;

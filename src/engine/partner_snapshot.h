@@ -50,10 +50,13 @@ struct OutboundKeyMaterial {
     const config::HubConfig& config);
 
 // A snapshot of partners (already checked by their loader) with one client context per
-// partner built from keys. Errors name the partner whose outbound TLS settings fail.
+// partner built from keys. A partner of previous (may be null) with the same name, outbound
+// name and pin keeps its context: building one parses the CA, certificate and key, which
+// for thousands of partners would make every reload take seconds. Errors name the partner
+// whose outbound TLS settings fail.
 [[nodiscard]] Result<std::shared_ptr<const PartnerSnapshot>, std::string> build_snapshot(
     const std::string& hub_domain, std::vector<policy::Partner> partners,
-    const OutboundKeyMaterial& keys, std::uint64_t generation);
+    const OutboundKeyMaterial& keys, std::uint64_t generation, const PartnerSnapshot* previous);
 
 // Where the supervisor publishes snapshots and shards take them. publish() and current()
 // take a mutex (never on the data path: a shard calls current() only when generation()

@@ -53,7 +53,7 @@ Reloader::Reloader(std::string config_path, config::HubConfig running, OutboundK
 Result<void, std::string> Reloader::publish_first(std::vector<policy::Partner> partners) {
     HUB_ASSERT(generation_ == 0);
     std::vector<std::string> names = sorted_names(partners);
-    auto snapshot = build_snapshot(running_.domain, std::move(partners), keys_, 1);
+    auto snapshot = build_snapshot(running_.domain, std::move(partners), keys_, 1, nullptr);
     if (!snapshot) {
         return unexpected(std::move(snapshot).error());
     }
@@ -106,7 +106,9 @@ Result<std::string, std::string> Reloader::try_reload() {
             "queues can hold; restart hubd to forget the removed ones",
             ever.size(), queue::destinations_count_max));
     }
-    auto snapshot = build_snapshot(running_.domain, std::move(*partners), keys_, generation_ + 1);
+    std::shared_ptr<const PartnerSnapshot> previous = board_.current();
+    auto snapshot = build_snapshot(running_.domain, std::move(*partners), keys_, generation_ + 1,
+                                   previous.get());
     if (!snapshot) {
         return unexpected(std::move(snapshot).error());
     }
