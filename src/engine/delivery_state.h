@@ -90,7 +90,7 @@ struct ReportJob {
     std::string record;
 };
 
-// rewrite::PartnerDomains over the shard's current partner table (set again at a reload).
+// rewrite::PartnerDomains over a partner table (a job's: the one it started under).
 class PartnerDomainsView final : public rewrite::PartnerDomains {
 public:
     void set(const policy::PartnerTable& partners) { partners_ = &partners; }

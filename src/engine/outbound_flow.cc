@@ -55,7 +55,6 @@ void Shard::adopt_partners() {
     }
     snapshot_ = settings_.partners->current();
     const policy::PartnerTable& table = *snapshot_->table;
-    partner_domains_.set(table);
     delivery_->set_partners(table);
     partner_destination_.clear();
     for (std::size_t partner = 0; partner < table.partners().size(); partner++) {
@@ -483,7 +482,10 @@ void Shard::prepare_item(DeliveryJob& job, JobItem& item) {
         return;
     }
     const policy::Partner& partner = job_partner(job);
-    rewrite::RewriteContext context{settings_.config->domain, &partner_domains_, partner.name};
+    // The domains of the table the job started under, like the rest of its settings.
+    PartnerDomainsView partner_domains;
+    partner_domains.set(*job.snapshot->table);
+    rewrite::RewriteContext context{settings_.config->domain, &partner_domains, partner.name};
     rewrite::HeaderStats stats;
     item.content = rewrite::rewrite_message(content, context, stats);
     const smtp::Envelope& envelope = decoded.meta.envelope;

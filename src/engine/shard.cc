@@ -66,7 +66,6 @@ Shard::Shard(ShardSettings settings)
     HUB_ASSERT(settings_.config != nullptr && settings_.partners != nullptr);
     snapshot_ = settings_.partners->current();
     HUB_ASSERT(snapshot_ != nullptr);  // hubd publishes the first before shards start.
-    partner_domains_.set(*snapshot_->table);
     HUB_ASSERT(settings_.spool_low != nullptr && settings_.stop != nullptr);
     HUB_ASSERT(settings_.connections_max > 0);
     std::uint32_t slot_count = settings_.connections_max + connections_reserve;

@@ -223,7 +223,6 @@ private:
     std::vector<ReportJob> reports_;
     std::vector<std::uint32_t> free_reports_;
     std::vector<std::pair<ReportKind, StoredMessage>> reports_waiting_;  // No free job yet.
-    PartnerDomainsView partner_domains_;                                 // Over snapshot_'s table.
     smtp::ClientConfig client_config_;
     std::uint64_t scheduler_due_ms_ = 0;
 
