@@ -12,6 +12,9 @@
 //           prepares the spool, then becomes the unprivileged [hub] user with
 //           no_new_privs set; a non-root start keeps its own user and also sets
 //           no_new_privs.
+//           The hub's certificate and key bytes stay in memory for outbound TLS contexts
+//           of partners added by a live reload; a reload reads hub.conf and the partners
+//           again as the hub user (engine/reload.h).
 // LIMITS    see docs/CONFIGURATION.md; engine/limits.h for fixed sizes.
 // SEE ALSO  hubctl(1), docs/ARCHITECTURE.md, engine/supervisor.h
 //
