@@ -78,10 +78,12 @@ ReloadOutcome request_reload(const std::string& spool_dir) {
     // No socket, or one nobody accepts on (left by a hubd that was killed): not running.
     auto probe = connect_control(path);
     if (!probe) {
-        outcome.text = fmt::format("no hubd runs on {} ({}: {})", spool_dir, path,
-                                   std::strerror(probe.error()));
         outcome.running =
             !(probe.error() == ENOENT || probe.error() == ECONNREFUSED || probe.error() == ENOTDIR);
+        outcome.text = outcome.running ? fmt::format("cannot reach the running hubd at {}: {}",
+                                                     path, std::strerror(probe.error()))
+                                       : fmt::format("no hubd runs on {} ({}: {})", spool_dir, path,
+                                                     std::strerror(probe.error()));
         return outcome;
     }
     close(*probe);  // hubd drops a connection that sends nothing.
@@ -94,9 +96,11 @@ ReloadOutcome request_reload(const std::string& spool_dir) {
     constexpr std::string_view ok = "ok ";
     constexpr std::string_view error = "error: ";
     if (answer->rfind(ok, 0) == 0) {
+        outcome.answered = true;
         outcome.applied = true;
         outcome.text = answer->substr(ok.size());
     } else if (answer->rfind(error, 0) == 0) {
+        outcome.answered = true;
         outcome.text = answer->substr(error.size());
     } else {
         outcome.text = "unexpected answer from hubd: " + *answer;

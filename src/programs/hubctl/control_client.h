@@ -19,9 +19,10 @@ inline constexpr std::size_t hub_answer_bytes_max = 256u << 20;
 
 // What asking a hubd to reload its partner table came to.
 struct ReloadOutcome {
-    bool running = false;  // A hubd accepts on the control socket.
-    bool applied = false;  // It answered "ok ...".
-    std::string text;      // Its answer without "ok " / "error: ", or why it was not reached.
+    bool running = false;   // A hubd accepts on the control socket (or may: EACCES...).
+    bool answered = false;  // It answered "ok ..." or "error: ...".
+    bool applied = false;   // It answered "ok ...".
+    std::string text;       // Its answer without "ok " / "error: ", or why it was not reached.
 };
 // Asks the hubd running on spool_dir, if any, to reload (hubctl reload, and after every
 // directory write): the control line "reload".

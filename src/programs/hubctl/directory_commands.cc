@@ -353,6 +353,12 @@ int apply_to_running_hub(std::string_view action, const std::string& config_path
                    action);
         return flushed();
     }
+    if (!outcome.answered) {
+        return fail(exit_runtime,
+                    "{}: written to the directory, but the running hubd could not be asked to "
+                    "reload ({}); run `hubctl --config {} reload` as root or the hub user",
+                    action, printable(outcome.text), config_path);
+    }
     if (!outcome.applied) {
         return fail(exit_runtime,
                     "{}: written to the directory, but the running hubd refused the reload and "

@@ -875,6 +875,9 @@ int reload_hub(const Options& options) {
         return fail(exit_runtime, "error: {}; it reads hub.conf and its partners when it starts",
                     outcome.text);
     }
+    if (!outcome.answered) {
+        return fail(exit_runtime, "error: {}", printable(outcome.text));
+    }
     if (!outcome.applied) {
         return fail(exit_runtime, "error: hubd refused the reload and runs unchanged: {}",
                     printable(outcome.text));
