@@ -125,7 +125,7 @@ constexpr std::array options{
     text("hub.user", Kind::user, &HubConfig::user, "hubbox",
          "Account hubd switches to after binding and loading keys, when started as root."),
     text("hub.log_level", Kind::log_level, &HubConfig::log_level, "info",
-         "Lowest severity written to the log."),
+         "Lowest severity written to the log. A reload applies a change."),
     boolean("hub.seccomp", &HubConfig::seccomp, true,
             "After the privilege drop, every hubd thread runs under a seccomp allow-list of "
             "the system calls docs/ARCHITECTURE.md lists; any other call kills hubd."),
@@ -184,11 +184,20 @@ constexpr std::array options{
               "Messages one shard's queue holds; past it new mail gets 452 4.3.1."),
     text("partners.file", Kind::path, &HubConfig::partners_file, "",
          "Partner table (TOML): names, domains, source networks, smart hosts. For boxes not "
-         "yet migrated to the directory; set this or directory.path, not both."),
+         "yet migrated to the directory; set this or directory.path, not both. Read again, "
+         "from a changed path too, at each reload."),
     text("directory.path", Kind::path, &HubConfig::directory_path, "",
          "Partner directory (SQLite, written by hubctl partner/domain/connector); its active "
-         "partners are the partner table, read when hubd starts. Set this or partners.file."),
+         "partners are the partner table, read at start and again at each reload (after "
+         "every hubctl write, hubctl reload, SIGHUP). Set this or partners.file; a new path "
+         "needs a restart."),
 };
+
+// The options a reload applies to the running hub (docs/CONFIGURATION.md, "Reload"); any
+// other change needs a restart, because the listeners, shards, spool, keys and limits it
+// touches were set up before the privilege drop or are copied into every shard.
+constexpr std::array live_options{std::string_view("hub.log_level"),
+                                  std::string_view("partners.file")};
 
 constexpr std::string_view section_of(std::string_view name) {
     return name.substr(0, name.find('.'));
@@ -609,6 +618,36 @@ std::string describe_options() {
                            default_width, row.allowed, allowed_width, row.description);
     }
     return out;
+}
+
+bool option_changes_live(std::string_view name) {
+    return std::find(live_options.begin(), live_options.end(), name) != live_options.end();
+}
+
+std::vector<std::string> options_needing_restart(const HubConfig& running, const HubConfig& next) {
+    std::vector<std::string> changed;
+    for (const Option& option : options) {
+        if (option_changes_live(option.name)) {
+            continue;
+        }
+        bool same = true;
+        if (option.u32 != nullptr) {
+            same = running.*option.u32 == next.*option.u32;
+        } else if (option.u64 != nullptr) {
+            same = running.*option.u64 == next.*option.u64;
+        } else if (option.text != nullptr) {
+            same = running.*option.text == next.*option.text;
+        } else if (option.endpoint != nullptr) {
+            same = (running.*option.endpoint).host == (next.*option.endpoint).host &&
+                   (running.*option.endpoint).port == (next.*option.endpoint).port;
+        } else if (option.flag != nullptr) {
+            same = running.*option.flag == next.*option.flag;
+        }
+        if (!same) {
+            changed.emplace_back(option.name);
+        }
+    }
+    return changed;
 }
 
 }  // namespace hub::config

@@ -78,4 +78,11 @@ struct HubConfig {
 // One line per option: "section.key  default  min..max  description", for the docs.
 std::string describe_options();
 
+// True for the options a reload applies to a running hubd (hub.log_level, partners.file).
+bool option_changes_live(std::string_view name);
+// The options ("section.key", in table order) whose value differs between the running
+// configuration and the one a reload read, leaving out those that change live: a reload
+// with any is refused, as it needs a restart.
+std::vector<std::string> options_needing_restart(const HubConfig& running, const HubConfig& next);
+
 }  // namespace hub::config

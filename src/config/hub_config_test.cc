@@ -524,3 +524,37 @@ TEST(DescribeOptions, DocumentationIsUpToDate) {
 
 }  // namespace
 }  // namespace hub::config
+
+namespace hub::config {
+namespace {
+
+// A reload compares the file it read with the running configuration: the options that
+// change live are never reported, every other difference is, by name, in table order.
+TEST(ReloadComparison, OnlyOptionsThatNeedARestartAreReported) {
+    HubConfig running;
+    running.partners_file = "/etc/hubbox/partners.toml";
+    running.spool_dir = "/var/spool/hubbox";
+    HubConfig next = running;
+    EXPECT_TRUE(options_needing_restart(running, next).empty());
+
+    next.log_level = "debug";
+    next.partners_file = "/etc/hubbox/partners-new.toml";
+    EXPECT_TRUE(option_changes_live("hub.log_level"));
+    EXPECT_TRUE(option_changes_live("partners.file"));
+    EXPECT_TRUE(options_needing_restart(running, next).empty());
+
+    next.shards = 7;
+    next.smtp.port = 2526;
+    next.spool_dir = "/srv/spool";
+    next.directory_path = "/var/lib/hubbox/directory.db";
+    next.seccomp = false;
+    next.message_bytes_max = 1 << 20;
+    EXPECT_FALSE(option_changes_live("directory.path"));
+    std::vector<std::string> expected{
+        "hub.shards",    "hub.seccomp", "listen.smtp", "spool.dir", "limits.message_bytes_max",
+        "directory.path"};
+    EXPECT_EQ(options_needing_restart(running, next), expected);
+}
+
+}  // namespace
+}  // namespace hub::config

@@ -10,13 +10,17 @@ namespace hub::delivery {
 
 Delivery::Delivery(const policy::PartnerTable& partners, const queue::Config& config,
                    std::string hostname)
-    : partners_(partners),
-      hostname_(std::move(hostname)),
-      scheduler_(std::make_unique<queue::Scheduler>(config)) {
+    : hostname_(std::move(hostname)), scheduler_(std::make_unique<queue::Scheduler>(config)) {
+    set_partners(partners);
+}
+
+void Delivery::set_partners(const policy::PartnerTable& partners) {
+    partners_ = &partners;
+    partner_destination_.clear();
     for (const policy::Partner& partner : partners.partners()) {
         queue::DestinationSpec spec{partner.name, partner.outbound_host, partner.outbound_port, 0};
         auto destination = scheduler_->set_destination(spec);
-        HUB_ASSERT(destination.has_value());  // Partner files are validated at load.
+        HUB_ASSERT(destination.has_value());  // Checked at load; the count by the supervisor.
         partner_destination_.push_back(*destination);
     }
 }
@@ -28,6 +32,18 @@ int Delivery::partner_of(queue::DestinationId destination) const {
         }
     }
     return -1;
+}
+
+std::string Delivery::inactive_text(std::string_view partner) {
+    return fmt::format(
+        "partner {} is not active in the directory (suspended or removed); the mail stays "
+        "queued until it is active again or its queue lifetime ends",
+        partner);
+}
+
+std::string Delivery::connector_of(queue::DestinationId destination) const {
+    const queue::DestinationSpec& spec = scheduler_->destination(destination);
+    return fmt::format("[{}]:{}", spec.host, spec.port);
 }
 
 // A mail loop: every recipient bounced at once, never relayed, and one failure report.
@@ -56,7 +72,7 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
     const spool::MessageMeta& meta = *facts.meta;
     std::string id_text = meta.id.to_string();
     StoredDecision decision;
-    decision.routing = route(partners_, meta.envelope.recipients);
+    decision.routing = route(*partners_, meta.envelope.recipients);
     if (!decision.routing.any) {
         decision.actions.push_back(LogLine{
             LogLevel::warn,
@@ -75,7 +91,12 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
     input.sender = meta.envelope.mail_from;
     input.held = facts.held;
     ReadForReport pings{ReportKind::ping, meta.id, {}};
+    decision.destinations.assign(count, queue::no_destination);
     for (std::uint32_t index = 0; index < count; index++) {
+        int routed = decision.routing.partner_index[index];
+        if (routed >= 0) {
+            decision.destinations[index] = partner_destination_[static_cast<std::size_t>(routed)];
+        }
         queue::RecipientInput recipient;
         recipient.address = decision.routing.relay_address[index];
         int partner = decision.routing.partner_index[index];
@@ -119,13 +140,11 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
 
 TransactionDecision Delivery::transaction_done(const spool::QueueId& id,
                                                std::span<const std::uint32_t> recipient_indices,
-                                               int partner_index, const smtp::MessageResult* result,
+                                               queue::DestinationId destination,
+                                               const smtp::MessageResult* result,
                                                std::string_view failure_text,
                                                std::uint64_t now_ms) {
-    HUB_ASSERT(partner_index >= 0 &&
-               static_cast<std::size_t>(partner_index) < partners_.partners().size());
-    std::string peer =
-        connector_text(partners_.partners()[static_cast<std::size_t>(partner_index)]);
+    std::string peer = connector_of(destination);
     TransactionDecision decision;
     std::vector<queue::RecipientResult> results;
     for (std::size_t position = 0; position < recipient_indices.size(); position++) {
@@ -158,14 +177,44 @@ TransactionDecision Delivery::transaction_done(const spool::QueueId& id,
     }
     std::vector<queue::Action> scheduled = scheduler_->attempt_done(id, results, now_ms);
     std::vector<queue::Finished> finished;
-    translate_into(scheduled, decision.actions, finished);
+    translate_into(scheduled, decision.actions, finished, nullptr);
     account(decision.actions, finished);
     return decision;
 }
 
 std::vector<Action> Delivery::tick(std::uint64_t now_ms) {
     std::vector<queue::Action> scheduled = scheduler_->tick(now_ms);
-    return translate(scheduled);
+    std::vector<Action> out;
+    std::vector<queue::Finished> finished;
+    std::vector<queue::Deliver> inactive;
+    translate_into(scheduled, out, finished, &inactive);
+    for (const queue::Deliver& deliver : inactive) {
+        defer_inactive(deliver, now_ms, out, finished);
+    }
+    account(out, finished);
+    return out;
+}
+
+// The partner left the table by a live reload (suspended or removed). An administrator
+// who suspends a partner expects its mail to wait, as for a server that is down, not to
+// bounce at once: each attempt is a temporary failure with the reason, so backoff, the
+// delay warning and the queue lifetime apply as usual, and hubctl queue list shows why.
+// Nothing is read from the spool and no connection is opened.
+void Delivery::defer_inactive(const queue::Deliver& deliver, std::uint64_t now_ms,
+                              std::vector<Action>& out, std::vector<queue::Finished>& finished) {
+    std::string text = inactive_text(scheduler_->destination(deliver.destination).name);
+    for (const queue::DeliveryItem& item : deliver.items) {
+        std::vector<queue::RecipientResult> results;
+        for (std::uint32_t index : item.recipient_indices) {
+            results.push_back(queue::RecipientResult{index, queue::Outcome::temp_fail, text});
+        }
+        out.push_back(LogLine{LogLevel::info,
+                              fmt::format("{}: deferred {} recipients: {}", item.id.to_string(),
+                                          item.recipient_indices.size(), text)});
+        std::vector<queue::Action> scheduled = scheduler_->attempt_done(item.id, results, now_ms);
+        translate_into(scheduled, out, finished, nullptr);
+    }
+    scheduler_->batch_done(deliver.destination);
 }
 
 namespace {
@@ -189,17 +238,22 @@ void bounce_all(const spool::QueueId& id, std::vector<queue::RecipientNote>& rec
 std::vector<Action> Delivery::translate(std::vector<queue::Action>& actions) {
     std::vector<Action> out;
     std::vector<queue::Finished> finished;
-    translate_into(actions, out, finished);
+    translate_into(actions, out, finished, nullptr);
     account(out, finished);
     return out;
 }
 
 void Delivery::translate_into(std::vector<queue::Action>& actions, std::vector<Action>& out,
-                              std::vector<queue::Finished>& finished) const {
+                              std::vector<queue::Finished>& finished,
+                              std::vector<queue::Deliver>* inactive) const {
     for (queue::Action& action : actions) {
         if (auto* deliver = std::get_if<queue::Deliver>(&action)) {
+            HUB_ASSERT(inactive != nullptr);  // Only tick() hands out Delivers.
             int partner = partner_of(deliver->destination);
-            HUB_ASSERT(partner >= 0);
+            if (partner < 0) {
+                inactive->push_back(std::move(*deliver));
+                continue;
+            }
             out.push_back(QueueForDelivery{std::move(*deliver), partner});
         } else if (auto* bounce = std::get_if<queue::Bounce>(&action)) {
             bounce_all(bounce->id, bounce->recipients, out);
@@ -307,7 +361,7 @@ std::vector<Action> Delivery::report_read(ReportKind kind, const spool::QueueId&
                                           std::span<const queue::RecipientNote> recipients,
                                           const spool::MessageMeta* original,
                                           std::string_view content,
-                                          std::span<const int> partner_index,
+                                          std::span<const queue::DestinationId> destinations,
                                           std::uint64_t now_ms) {
     std::vector<Action> out;
     std::string id_text = id.to_string();
@@ -325,13 +379,10 @@ std::vector<Action> Delivery::report_read(ReportKind kind, const spool::QueueId&
             out.push_back(WriteStatus{id, note.recipient_index, spool::RecipientStatus::delivered});
         }
     }
-    std::vector<std::string> connectors(partner_index.size());
-    const auto& table = partners_.partners();
-    for (std::size_t index = 0; index < partner_index.size(); index++) {
-        if (partner_index[index] >= 0 &&
-            static_cast<std::size_t>(partner_index[index]) < table.size()) {
-            connectors[index] =
-                connector_text(table[static_cast<std::size_t>(partner_index[index])]);
+    std::vector<std::string> connectors(destinations.size());
+    for (std::size_t index = 0; index < destinations.size(); index++) {
+        if (destinations[index] != queue::no_destination) {
+            connectors[index] = connector_of(destinations[index]);
         }
     }
     ReportRequest request;

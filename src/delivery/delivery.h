@@ -89,6 +89,10 @@ struct StoredDecision {
     bool keep = false;
     bool in_scheduler = false;  // The scheduler has it.
     Routing routing;
+    // Per envelope recipient: the destination (partner, by name) it routes to, or
+    // queue::no_destination. Unlike routing.partner_index this stays true across a live
+    // reload of the partner table; report_read() takes it.
+    std::vector<queue::DestinationId> destinations;
     std::vector<Action> actions;
 };
 
@@ -107,12 +111,25 @@ struct TransactionDecision {
 
 class Delivery {
 public:
-    // partners must outlive this; hostname names the hub in reports.
+    // partners must outlive this (or the next set_partners); hostname names the hub in
+    // reports.
     Delivery(const policy::PartnerTable& partners, const queue::Config& config,
              std::string hostname);
 
+    // A live reload: new messages route through partners from now on; a partner keeps its
+    // destination (by name) and its queued recipients, with its new smart host for the
+    // connections opened from now on. Recipients queued for a partner that is no longer in
+    // the table stay queued: each attempt defers them with a reason (tick()) until the
+    // partner is back or their queue lifetime ends (then they bounce as usual). partners
+    // must outlive this until the next set_partners. Precondition: every partner can get a
+    // destination (at most queue::destinations_count_max names in the process's life; the
+    // supervisor refuses a reload that would pass it).
+    void set_partners(const policy::PartnerTable& partners);
+
     queue::Scheduler& scheduler() { return *scheduler_; }
     const queue::Scheduler& scheduler() const { return *scheduler_; }
+    // The partner of a destination in the current table (its index), or -1 if the table
+    // has no partner of that name (suspended or removed since).
     int partner_of(queue::DestinationId destination) const;
     queue::DestinationId destination_of(std::size_t partner_index) const {
         return partner_destination_[partner_index];
@@ -122,25 +139,30 @@ public:
                                   std::uint64_t now_ms);
 
     // One transaction (or a failure before it: result null, failure_text says why) for
-    // these recipients of a message, on a connection to partner_index.
+    // these recipients of a message, on a connection to destination (the Deliver's).
     TransactionDecision transaction_done(const spool::QueueId& id,
                                          std::span<const std::uint32_t> recipient_indices,
-                                         int partner_index, const smtp::MessageResult* result,
+                                         queue::DestinationId destination,
+                                         const smtp::MessageResult* result,
                                          std::string_view failure_text, std::uint64_t now_ms);
 
-    // The scheduler's due work.
+    // The scheduler's due work. A Deliver for a destination whose partner is not in the
+    // current table is not handed out: its recipients are deferred with inactive_text().
     std::vector<Action> tick(std::uint64_t now_ms);
+    // Why mail for a partner outside the table waits (the recipients' last error).
+    static std::string inactive_text(std::string_view partner);
 
     // Translates scheduler actions the engine obtained directly (an administrator's
     // delete): bounces and expiries write bounced statuses and ask for a failure report.
     std::vector<Action> translate(std::vector<queue::Action>& actions);
 
-    // A report's original has been read back (original null: unreadable). partner_index:
-    // the stored message's routing, one per envelope recipient.
+    // A report's original has been read back (original null: unreadable). destinations:
+    // the stored message's (StoredDecision::destinations), one per envelope recipient.
     std::vector<Action> report_read(ReportKind kind, const spool::QueueId& id,
                                     std::span<const queue::RecipientNote> recipients,
                                     const spool::MessageMeta* original, std::string_view content,
-                                    std::span<const int> partner_index, std::uint64_t now_ms);
+                                    std::span<const queue::DestinationId> destinations,
+                                    std::uint64_t now_ms);
     // A ReadForReport the engine could not start (no free report job, record unreadable).
     std::vector<Action> report_abandoned(const spool::QueueId& id);
     // A WriteStatus is durable.
@@ -166,14 +188,20 @@ private:
         queue::Finished counts;
     };
     void bounce_loop(const spool::MessageMeta& meta, StoredDecision& decision);
+    // Deliver actions for a partner outside the table go to inactive (never null when the
+    // actions may hold one: only tick()'s do).
     void translate_into(std::vector<queue::Action>& actions, std::vector<Action>& out,
-                        std::vector<queue::Finished>& finished) const;
+                        std::vector<queue::Finished>& finished,
+                        std::vector<queue::Deliver>* inactive) const;
+    void defer_inactive(const queue::Deliver& deliver, std::uint64_t now_ms,
+                        std::vector<Action>& out, std::vector<queue::Finished>& finished);
+    std::string connector_of(queue::DestinationId destination) const;
     // Counts what the actions start (status writes, report reads), then takes finished
     // messages out of the scheduler's hands; appends any releases that follow.
     void account(std::vector<Action>& actions, std::span<const queue::Finished> finished);
     void release_if_unused(std::uint64_t key, std::vector<Action>& out);
 
-    const policy::PartnerTable& partners_;
+    const policy::PartnerTable* partners_ = nullptr;
     std::string hostname_;
     std::unique_ptr<queue::Scheduler> scheduler_;
     std::vector<queue::DestinationId> partner_destination_;  // By partner index.

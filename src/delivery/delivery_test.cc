@@ -93,8 +93,14 @@ struct Fixture {
     }
     std::vector<Action> report(const ReadForReport& read, std::uint64_t now) {
         Routing routing = route(partners, message.envelope.recipients);
+        std::vector<queue::DestinationId> destinations;
+        for (int partner : routing.partner_index) {
+            destinations.push_back(
+                partner < 0 ? queue::no_destination
+                            : delivery.destination_of(static_cast<std::size_t>(partner)));
+        }
         return delivery.report_read(read.kind, read.id, read.recipients, &message, content,
-                                    routing.partner_index, now);
+                                    destinations, now);
     }
 };
 
@@ -268,7 +274,7 @@ std::vector<Action> defer_until(Fixture& f, std::uint64_t until) {
             if (auto* deliver = std::get_if<QueueForDelivery>(&action)) {
                 for (const queue::DeliveryItem& item : deliver->deliver.items) {
                     auto decision = f.delivery.transaction_done(
-                        item.id, item.recipient_indices, deliver->partner_index, nullptr,
+                        item.id, item.recipient_indices, deliver->deliver.destination, nullptr,
                         "connect to 192.0.2.2:2525: Connection refused", now);
                     for (Action& next : decision.actions) {
                         seen.push_back(std::move(next));
@@ -422,6 +428,57 @@ TEST(Reports, GeneratedMessagesAreNeverAnswered) {
         EXPECT_EQ(generated.envelope.helo, "hub.lgolhub.net");
         EXPECT_EQ(generated.arrival_unix_s, t0 / 1000 + 1);
     }
+}
+
+// A live reload: a partner keeps its destination (by name) whatever its position in the
+// new table; its queued mail follows its new smart host. A partner that left the table
+// (suspended or removed) gets no connection: its recipients are deferred with the reason
+// and go out once it is back.
+TEST(Delivery, ReloadKeepsDestinationsAndDefersPartnersThatLeft) {
+    Fixture f;
+    f.store(meta(20, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    queue::DestinationId partner2 = f.delivery.destination_of(1);
+
+    policy::PartnerTable without_partner2(
+        "lgolhub.net", {make_partner("partner1", "partner1.gov.uk", "192.0.2.1", 25)});
+    f.delivery.set_partners(without_partner2);
+    std::vector<Action> actions = f.delivery.tick(t0);
+    EXPECT_TRUE(only<QueueForDelivery>(actions).empty());
+    auto lines = only<LogLine>(actions);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].text.find("deferred 1 recipients: partner partner2 is not active"),
+              std::string::npos)
+        << lines[0].text;
+    auto waiting = f.delivery.scheduler().find(f.message.id);
+    ASSERT_TRUE(waiting.has_value());
+    EXPECT_EQ(waiting->recipients[0].state, queue::RecipientState::deferred);
+    EXPECT_EQ(waiting->recipients[0].last_error, Delivery::inactive_text("partner2"));
+    // New mail for partner2's domain is no longer routed.
+    spool::MessageMeta later =
+        meta(21, "alice@partner1.gov.uk", {"ann@partner2.gov.uk.lgolhub.net"});
+    StoredDecision unrouted = f.delivery.message_stored(StoredFacts{&later, false, {}, false},
+                                                        queue::Origin::received, t0);
+    EXPECT_FALSE(unrouted.keep);
+
+    // Back, first in the table now and at another smart host.
+    policy::PartnerTable back("lgolhub.net",
+                              {make_partner("partner2", "partner2.gov.uk", "192.0.2.22", 2526),
+                               make_partner("partner1", "partner1.gov.uk", "192.0.2.1", 25)});
+    f.delivery.set_partners(back);
+    EXPECT_EQ(f.delivery.destination_of(0), partner2);
+    EXPECT_EQ(f.delivery.partner_of(partner2), 0);
+    QueueForDelivery deliver = f.next_deliver(waiting->recipients[0].next_attempt_ms);
+    EXPECT_EQ(deliver.partner_index, 0);
+    EXPECT_EQ(deliver.deliver.destination, partner2);
+    EXPECT_EQ(f.delivery.scheduler().destination(partner2).host, "192.0.2.22");
+    smtp::MessageResult result;
+    result.recipients = {reply(smtp::RecipientStatus::accepted, 250, "2.0.0", "Ok")};
+    TransactionDecision decision = f.delivery.transaction_done(
+        f.message.id, deliver.deliver.items[0].recipient_indices, partner2, &result, {},
+        waiting->recipients[0].next_attempt_ms + 10);
+    ASSERT_EQ(decision.lines.size(), 1u);
+    EXPECT_EQ(decision.lines[0].verdict, "sent");
+    EXPECT_EQ(decision.lines[0].text, "host [192.0.2.22]:2526 said: 250 2.0.0 Ok");
 }
 
 TEST(Wording, SessionFailures) {

@@ -9,16 +9,18 @@
 
 #include "directory/configured.h"
 
+#include "base/assert.h"
 #include "directory/directory.h"
 
 namespace hub::directory {
 
 Result<std::vector<policy::Partner>, std::string> load_configured_partners(
-    const config::HubConfig& config) {
+    const config::HubConfig& config, OpenMode mode) {
     if (config.directory_path.empty()) {
         return policy::load_partners(config.partners_file);
     }
-    auto directory = Directory::open(config.directory_path, OpenMode::existing);
+    HUB_ASSERT(mode != OpenMode::create);
+    auto directory = Directory::open(config.directory_path, mode);
     if (!directory) {
         return unexpected(std::move(directory).error());
     }

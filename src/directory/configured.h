@@ -7,12 +7,14 @@
 
 #include "base/result.h"
 #include "config/hub_config.h"
+#include "directory/directory.h"
 #include "policy/partners.h"
 
 namespace hub::directory {
 
 // The active partners from directory.path when set, else every partner of partners.file.
+// mode: how the directory is opened (hubd's reload reads it with OpenMode::read_only).
 [[nodiscard]] Result<std::vector<policy::Partner>, std::string> load_configured_partners(
-    const config::HubConfig& config);
+    const config::HubConfig& config, OpenMode mode = OpenMode::existing);
 
 }  // namespace hub::directory

@@ -93,21 +93,28 @@ int current_schema_version() {
 
 Result<Directory, std::string> Directory::open(const std::string& path, OpenMode mode) {
     std::error_code error;
-    if (mode == OpenMode::existing && !std::filesystem::exists(path, error)) {
+    if (mode != OpenMode::create && !std::filesystem::exists(path, error)) {
         return unexpected(
             fmt::format("directory {}: no such file; create it with `hubctl "
                         "partner import partners.toml` or `hubctl partner add`",
                         path));
     }
     sqlite3* db = nullptr;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-                (mode == OpenMode::create ? SQLITE_OPEN_CREATE : 0);
+    int flags = (mode == OpenMode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+                SQLITE_OPEN_NOMUTEX | (mode == OpenMode::create ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
         std::string why = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
         sqlite3_close(db);
         return unexpected(fmt::format("directory {}: cannot open: {}", path, why));
     }
     Directory directory(db, path);
+    if (mode != OpenMode::read_only) {
+        // The -wal and -shm files stay when the last writer closes: hubd's reload reads
+        // the directory read-only as the hub user, and SQLite can read a WAL database
+        // read-only only while both exist (a reader that may not write cannot create them).
+        int persist = 1;
+        sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    }
     sqlite3_busy_timeout(db, busy_timeout_ms);
     sqlite3_extended_result_codes(db, 1);
     if (auto done = directory.exec("PRAGMA foreign_keys = ON"); !done) {
@@ -121,6 +128,12 @@ Result<Directory, std::string> Directory::open(const std::string& path, OpenMode
         return unexpected(
             fmt::format("directory {}: schema version {} is newer than this "
                         "build knows ({}); use the hubbox that wrote it",
+                        path, version, current_schema_version()));
+    }
+    if (version < current_schema_version() && mode == OpenMode::read_only) {
+        return unexpected(
+            fmt::format("directory {}: schema version {} is older than this build's ({}) and "
+                        "a reload cannot migrate it; restart hubd",
                         path, version, current_schema_version()));
     }
     if (version < current_schema_version()) {
@@ -162,7 +175,12 @@ Directory& Directory::operator=(Directory&& other) noexcept {
 }
 
 Directory::~Directory() {
-    sqlite3_close(db_);
+    close();
+}
+
+void Directory::close() {
+    sqlite3_close(db_);  // A no-op on nullptr.
+    db_ = nullptr;
 }
 
 std::string Directory::error_text(std::string_view doing) {

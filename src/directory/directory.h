@@ -27,6 +27,10 @@ namespace hub::directory {
 enum class OpenMode {
     existing,  // Refuse a missing file (hubd, read commands).
     create,    // Create it, with the current schema (write commands).
+    // hubd's reload, after the privilege drop: SQLITE_OPEN_READONLY, never migrates (the
+    // open at start did) and refuses a schema other than this build's. SQLite then reads
+    // a WAL database through a read-only -shm, or without one when no writer has it open.
+    read_only,
 };
 
 struct AuditEntry {
@@ -59,6 +63,9 @@ public:
     Directory(const Directory&) = delete;
     Directory& operator=(const Directory&) = delete;
     ~Directory();
+    // Ends the connection now (the last one checkpoints the WAL); nothing may be called
+    // afterwards but the destructor.
+    void close();
 
     int schema_version();
 

@@ -76,8 +76,9 @@ protected:
         ASSERT_TRUE(imported) << imported.error();
     }
 
-    std::string file_bytes() const {
-        std::ifstream in(path_, std::ios::binary);
+    std::string file_bytes() const { return file_bytes(path_); }
+    static std::string file_bytes(const std::string& path) {
+        std::ifstream in(path, std::ios::binary);
         return std::string(std::istreambuf_iterator<char>(in), {});
     }
 
@@ -380,6 +381,7 @@ TEST_F(DirectoryTest, BadInputSaysWhatToFixAndChangesNothing) {
     for (const BadCase& c : cases) {
         SCOPED_TRACE(c.what);
         std::string before = file_bytes();
+        std::string wal_before = file_bytes(path_ + "-wal");
         ASSERT_FALSE(before.empty());
         {
             Directory directory = open(OpenMode::existing);
@@ -388,7 +390,9 @@ TEST_F(DirectoryTest, BadInputSaysWhatToFixAndChangesNothing) {
             EXPECT_NE(changed.error().find(c.message), std::string::npos) << changed.error();
         }
         EXPECT_EQ(file_bytes(), before);
-        EXPECT_FALSE(fs::exists(path_ + "-wal"));
+        // Kept for hubd's read-only reload (SQLITE_FCNTL_PERSIST_WAL), and unchanged.
+        EXPECT_TRUE(fs::exists(path_ + "-wal"));
+        EXPECT_EQ(file_bytes(path_ + "-wal"), wal_before);
     }
 }
 
@@ -518,6 +522,38 @@ TEST_F(DirectoryTest, AdminsAreHashedAuditedAndCheckedWithoutChangingTheFileOnEr
         }
         EXPECT_EQ(file_bytes(), before);
     }
+}
+
+}  // namespace
+}  // namespace hub::directory
+
+namespace hub::directory {
+namespace {
+
+// hubd's reload: a read-only open sees what the last writer committed, through the -wal
+// and -shm files every writer leaves in place, and cannot write.
+TEST_F(DirectoryTest, ReadOnlyOpenSeesCommittedChangesAndCannotWrite) {
+    import_sample();
+    EXPECT_TRUE(fs::exists(path_ + "-wal"));
+    EXPECT_TRUE(fs::exists(path_ + "-shm"));
+    {
+        Directory writer = open(OpenMode::existing);
+        ASSERT_TRUE(writer.change("partner1", "partner suspend", "tester",
+                                  set_state(PartnerState::suspended)));
+        // The writer is still open: the reader sees its committed change.
+        Directory reader = open(OpenMode::read_only);
+        auto active = reader.active_partners();
+        ASSERT_TRUE(active) << active.error();
+        ASSERT_EQ(active->size(), 1u);
+        EXPECT_EQ((*active)[0].name, "partner2");
+    }
+    Directory reader = open(OpenMode::read_only);
+    auto changed =
+        reader.change("partner2", "partner suspend", "tester", set_state(PartnerState::suspended));
+    ASSERT_FALSE(changed);
+    auto active = reader.active_partners();
+    ASSERT_TRUE(active) << active.error();
+    EXPECT_EQ(active->size(), 1u);
 }
 
 }  // namespace

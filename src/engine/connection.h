@@ -20,6 +20,7 @@
 #include "engine/limits.h"
 #include "policy/partners.h"
 #include "policy/session_policy.h"
+#include "queue/scheduler.h"
 #include "smtp/client_session.h"
 #include "smtp/server_session.h"
 #include "tls/tls_session.h"
@@ -34,26 +35,30 @@ class Shard;
 // session's and writes the one log line each refusal gets.
 class ConnectionPolicy final : public smtp::ServerPolicy {
 public:
-    ConnectionPolicy(const policy::PartnerTable& partners, const std::atomic<bool>& spool_low)
-        : partners_(partners), session_(partners), spool_low_(spool_low) {}
+    explicit ConnectionPolicy(const std::atomic<bool>& spool_low) : spool_low_(spool_low) {}
 
-    // A new connection from peer. Returns the partner the source address picks (nullptr: a
-    // stranger).
-    const policy::Partner* start(const sockaddr_storage& peer);
+    // A new connection from peer, judged by partners (the shard's current table) for its
+    // whole life, even if a reload publishes another meanwhile. Returns the partner the
+    // source address picks (nullptr: a stranger).
+    const policy::Partner* start(std::shared_ptr<const policy::PartnerTable> partners,
+                                 const sockaddr_storage& peer);
+    // The connection is closed: lets go of its table.
     void clear();
     // The handshake finished: the client certificate's verdict becomes policy's input.
     void set_tls(const smtp::TlsFacts& tls);
     // The partner this connection speaks for (session_policy.h): a verified client
     // certificate's CN wins over the source address, which two partners may share.
-    const policy::Partner* identified_partner() const { return session_.identify().partner; }
+    const policy::Partner* identified_partner() const {
+        return session_ ? session_->identify().partner : nullptr;
+    }
 
     smtp::SenderCheck check_sender(std::string_view address) override;
     smtp::RcptVerdict check_recipient(std::string_view address) override;
     bool spool_has_space() override { return !spool_low_.load(std::memory_order_relaxed); }
 
 private:
-    const policy::PartnerTable& partners_;
-    policy::SessionPolicy session_;
+    std::shared_ptr<const policy::PartnerTable> partners_;
+    std::optional<policy::SessionPolicy> session_;  // Over *partners_; set by start().
     const std::atomic<bool>& spool_low_;
 };
 
@@ -61,8 +66,7 @@ struct Connection {
     enum class State { free, open, closing };
     enum class Tls { none, handshaking, active };
 
-    Connection(const policy::PartnerTable& partners, const std::atomic<bool>& spool_low)
-        : policy(partners, spool_low) {}
+    explicit Connection(const std::atomic<bool>& spool_low) : policy(spool_low) {}
 
     std::uint32_t slot = 0;  // Position in the shard's slot table; never changes.
     State state = State::free;
@@ -71,15 +75,17 @@ struct Connection {
     // cache; the partner it is connected to; whether the scheduler counted the socket.
     static constexpr std::uint32_t no_job = UINT32_MAX;
     std::uint32_t job_index = no_job;
-    int outbound_partner = -1;
+    queue::DestinationId outbound_destination = queue::no_destination;
     bool counted_open = false;
     std::uint32_t generation = 0;
     int fd = -1;
     bool implicit_tls = false;
     sockaddr_storage peer{};
-    std::string peer_text;                     // "127.0.0.1", for logs and Received:.
-    const policy::Partner* partner = nullptr;  // By source address; for limits and logs.
-    std::uint32_t partner_index = 0;           // Index in the table, for per-partner counts.
+    std::string peer_text;  // "127.0.0.1", for logs and Received:.
+    // By source address, in the table the connection was accepted under (policy keeps it);
+    // for limits and logs.
+    const policy::Partner* partner = nullptr;
+    queue::DestinationId partner_destination = 0;  // The partner's, for per-partner counts.
 
     base::ByteQueue input{input_pending_bytes};  // Raw bytes from recv, not yet consumed.
     base::ByteQueue plain_out{plain_out_bytes};  // Cleartext replies before/without TLS.

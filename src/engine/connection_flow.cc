@@ -74,36 +74,44 @@ smtp::SenderVerdict sender_verdict_of(policy::SessionVerdict verdict) {
 
 }  // namespace
 
-const policy::Partner* ConnectionPolicy::start(const sockaddr_storage& peer) {
-    return session_.start(peer);
+const policy::Partner* ConnectionPolicy::start(std::shared_ptr<const policy::PartnerTable> partners,
+                                               const sockaddr_storage& peer) {
+    HUB_ASSERT(partners != nullptr);
+    partners_ = std::move(partners);
+    session_.emplace(*partners_);
+    return session_->start(peer);
 }
 
 void ConnectionPolicy::clear() {
-    session_.clear();
+    session_.reset();
+    partners_.reset();
 }
 
 void ConnectionPolicy::set_tls(const smtp::TlsFacts& tls) {
-    session_.set_certificate(client_certificate_of(tls));
+    HUB_ASSERT(session_.has_value());
+    session_->set_certificate(client_certificate_of(tls));
 }
 
 // The session reports a refusal (one log line, smtp/refusal.h) with this detail.
 smtp::SenderCheck ConnectionPolicy::check_sender(std::string_view address) {
+    HUB_ASSERT(session_.has_value());
     policy::SessionPolicy::Identity identity;
-    policy::SessionVerdict verdict = session_.check_sender(address, identity);
+    policy::SessionVerdict verdict = session_->check_sender(address, identity);
     smtp::SenderCheck check{sender_verdict_of(verdict),
                             identity.partner != nullptr ? identity.partner->name : "", ""};
     if (verdict == policy::SessionVerdict::certificate_chain) {
-        check.detail = session_.certificate().chain_error;
+        check.detail = session_->certificate().chain_error;
     } else if (verdict == policy::SessionVerdict::cn_mismatch) {
-        check.detail = fmt::format("certificate CN \"{}\"", session_.certificate().cn);
+        check.detail = fmt::format("certificate CN \"{}\"", session_->certificate().cn);
     }
     return check;
 }
 
 // Who may send was settled at MAIL (check_sender); a recipient only needs a partner.
 smtp::RcptVerdict ConnectionPolicy::check_recipient(std::string_view address) {
+    HUB_ASSERT(partners_ != nullptr);
     policy::Route route;
-    switch (partners_.classify_recipient(address, route)) {
+    switch (partners_->classify_recipient(address, route)) {
         case policy::RecipientDecision::relay_denied:
             return smtp::RcptVerdict::relay_denied;
         case policy::RecipientDecision::unknown_partner:

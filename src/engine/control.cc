@@ -101,9 +101,13 @@ Result<ControlCommand, std::string> parse_control_line(std::string_view line) {
     if (line == "list") {
         return ControlCommand{ControlVerb::list, {}};
     }
+    if (line == "reload") {
+        return ControlCommand{ControlVerb::reload, {}};
+    }
     std::size_t space = line.find(' ');
     if (space == std::string_view::npos) {
-        return unexpected(std::string("expected '<hold|release|retry|delete> QUEUE_ID' or 'list'"));
+        return unexpected(
+            std::string("expected '<hold|release|retry|delete> QUEUE_ID', 'list' or 'reload'"));
     }
     std::string_view verb = line.substr(0, space);
     ControlCommand command;

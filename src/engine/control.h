@@ -7,7 +7,8 @@
 // administrator can never stall mail. hold, release and delete are answered only once the
 // shard's message_status record is durable (the shard's group commit), so an "ok" survives
 // a crash. "list" asks every shard in turn for its scheduler's view and answers with the
-// lines of format_list_line() followed by "ok".
+// lines of format_list_line() followed by "ok". "reload" is the supervisor's own: it reads
+// hub.conf and the partners again and answers "ok <summary>" or "error: <why>".
 //
 // The spool lock: hubd holds an exclusive flock on <spool>/hubd.lock for its whole life.
 // hubctl takes the same lock to write records into a stopped hub's spool, so the two never
@@ -23,11 +24,12 @@
 
 namespace hub::engine {
 
-enum class ControlVerb { hold, release, retry, remove, list };
+// reload is answered by the supervisor itself (engine/reload.h), never by a shard.
+enum class ControlVerb { hold, release, retry, remove, list, reload };
 
 struct ControlCommand {
     ControlVerb verb = ControlVerb::hold;
-    spool::QueueId id;  // Unused for list.
+    spool::QueueId id;  // Unused for list and reload.
 };
 
 // One command in flight per shard: the supervisor serves one administrator at a time.
@@ -63,8 +65,8 @@ std::string spool_lock_path(const std::string& spool_dir);
 // says who holds the lock.
 [[nodiscard]] Result<int, std::string> lock_spool(const std::string& spool_dir, unsigned wait_ms);
 
-// Parses "hold ID" / "release ID" / "retry ID" / "delete ID" / "list"; the error says what
-// to fix.
+// Parses "hold ID" / "release ID" / "retry ID" / "delete ID" / "list" / "reload"; the error
+// says what to fix.
 [[nodiscard]] Result<ControlCommand, std::string> parse_control_line(std::string_view line);
 
 // One line of a shard's answer to "list": a message ("M\tID\theld") or one of its

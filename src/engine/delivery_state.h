@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "delivery/delivery.h"
+#include "engine/partner_snapshot.h"
 #include "engine/spool_writer.h"
 #include "queue/scheduler.h"
 #include "rewrite/rewrite.h"
@@ -39,9 +40,10 @@ struct StoredMessage {
     spool::MessageMeta meta;
     std::uint8_t segment_shard = 0;  // Whose directory the segment file is in.
     RecordLocation location;
-    // Per envelope recipient: the partner it routes to (-1: none), as delivery::route()
-    // decided; reports name that partner's connector.
-    std::vector<int> partner_index;
+    // Per envelope recipient: the destination (partner) it routes to (no_destination:
+    // none), as delivery decided; reports name that partner's connector. Destinations
+    // keep their ids across reloads, partner indexes do not.
+    std::vector<queue::DestinationId> destinations;
     bool loop = false;  // Too many Received: fields: bounced, never relayed.
     // Wall clock at acceptance, for the delivery line's delay=; 0 after a restart, when
     // only meta.arrival_unix_s (whole seconds) is known.
@@ -65,6 +67,9 @@ struct JobItem {
 struct DeliveryJob {
     bool in_use = false;
     queue::DestinationId destination = queue::no_destination;
+    // The snapshot the job started under and the partner's index in its table: a reload
+    // during the job changes neither the partner's settings nor its TLS context for it.
+    std::shared_ptr<const PartnerSnapshot> snapshot;
     int partner_index = -1;
     std::vector<JobItem> items;
     std::size_t sending_index = 0;  // The item in (or next for) a transaction.
@@ -85,14 +90,14 @@ struct ReportJob {
     std::string record;
 };
 
-// rewrite::PartnerDomains over the shard's partner table.
+// rewrite::PartnerDomains over a partner table (a job's: the one it started under).
 class PartnerDomainsView final : public rewrite::PartnerDomains {
 public:
-    explicit PartnerDomainsView(const policy::PartnerTable& partners) : partners_(partners) {}
+    void set(const policy::PartnerTable& partners) { partners_ = &partners; }
     std::string_view partner_of(std::string_view domain) const override;
 
 private:
-    const policy::PartnerTable& partners_;
+    const policy::PartnerTable* partners_ = nullptr;
 };
 
 }  // namespace hub::engine

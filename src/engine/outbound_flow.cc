@@ -27,14 +27,59 @@
 
 namespace hub::engine {
 
+namespace {
+
+// The job's partner as it was when the job started (its snapshot keeps it).
+const policy::Partner& job_partner(const DeliveryJob& job) {
+    HUB_ASSERT(job.snapshot != nullptr && job.partner_index >= 0);
+    const auto& partners = job.snapshot->table->partners();
+    HUB_ASSERT(static_cast<std::size_t>(job.partner_index) < partners.size());
+    return partners[static_cast<std::size_t>(job.partner_index)];
+}
+
+}  // namespace
+
 std::string_view PartnerDomainsView::partner_of(std::string_view domain) const {
-    const policy::Partner* owner = partners_.find_domain_owner(domain);
+    HUB_ASSERT(partners_ != nullptr);
+    const policy::Partner* owner = partners_->find_domain_owner(domain);
     return owner == nullptr ? std::string_view{} : std::string_view(owner->name);
 }
 
 std::string Shard::job_peer(const DeliveryJob& job) const {
-    return delivery::connector_text(
-        settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)]);
+    return delivery::connector_text(job_partner(job));
+}
+
+void Shard::adopt_partners() {
+    if (settings_.partners->generation() == snapshot_->generation) {
+        return;
+    }
+    snapshot_ = settings_.partners->current();
+    const policy::PartnerTable& table = *snapshot_->table;
+    delivery_->set_partners(table);
+    partner_destination_.clear();
+    for (std::size_t partner = 0; partner < table.partners().size(); partner++) {
+        partner_destination_.push_back(delivery_->destination_of(partner));
+    }
+    std::size_t destinations = scheduler_->destination_count();
+    partner_connections_.resize(destinations, 0);
+    idle_outbound_.resize(destinations);
+    saved_sessions_.resize(destinations);
+    // A cached connection went to the smart host, and was verified with the name and pin,
+    // of the old table: each closes now (QUIT) rather than carry a batch under settings
+    // that may have changed. Sessions a saved ticket would resume are dropped likewise.
+    std::uint64_t now = now_ms();
+    for (std::vector<std::uint32_t>& idle : idle_outbound_) {
+        for (std::uint32_t slot : idle) {
+            slots_[slot]->deadline_ms = now;  // The next tick says goodbye.
+        }
+        idle.clear();
+    }
+    for (tls::SavedSession& saved : saved_sessions_) {
+        saved = tls::SavedSession{};
+    }
+    scheduler_due_ms_ = 0;  // Mail held for a partner that is back may go now.
+    base::log_info("shard {}: partner table {} in use: {} active partners", settings_.index,
+                   snapshot_->generation, table.partners().size());
 }
 
 std::uint64_t Shard::wall_ms() const {
@@ -47,15 +92,16 @@ std::uint64_t Shard::wall_ms() const {
 void Shard::start_delivery() {
     queue::Config queue_config = settings_.queue_config;
     queue_config.seed ^= settings_.index;  // Different jitter per shard.
-    delivery_ = std::make_unique<delivery::Delivery>(*settings_.partners, queue_config,
+    delivery_ = std::make_unique<delivery::Delivery>(*snapshot_->table, queue_config,
                                                      settings_.config->hostname);
     scheduler_ = &delivery_->scheduler();
-    const auto& partners = settings_.partners->partners();
+    const auto& partners = snapshot_->table->partners();
     for (std::size_t partner = 0; partner < partners.size(); partner++) {
         partner_destination_.push_back(delivery_->destination_of(partner));
     }
-    idle_outbound_.resize(partners.size());
-    saved_sessions_.resize(partners.size());
+    partner_connections_.assign(scheduler_->destination_count(), 0);
+    idle_outbound_.resize(scheduler_->destination_count());
+    saved_sessions_.resize(scheduler_->destination_count());
     jobs_.resize(delivery_jobs_max);
     reports_.resize(report_jobs_max);
     for (std::uint32_t index = delivery_jobs_max; index > 0; index--) {
@@ -102,7 +148,7 @@ void Shard::queue_message(StoredMessage stored, queue::Origin origin,
     delivery::StoredFacts facts{&stored.meta, stored.loop, statuses, held};
     delivery::StoredDecision decision = delivery_->message_stored(facts, origin, wall_ms());
     if (decision.keep) {
-        stored.partner_index = std::move(decision.routing.partner_index);
+        stored.destinations = std::move(decision.destinations);
         stored_.insert_or_assign(queue_key(stored.meta.id), std::move(stored));
     }
     carry_out(decision.actions);
@@ -131,13 +177,17 @@ void Shard::run_control() {
     }
     std::string id = command.id.to_string();
     std::optional<queue::MessageSnapshot> queued;
-    if (command.verb != ControlVerb::list) {
+    if (command.verb != ControlVerb::list && command.verb != ControlVerb::reload) {
         queued = scheduler_->find(command.id);
     }
     spool::MessageStatus status = spool::MessageStatus::held;
     switch (command.verb) {
         case ControlVerb::list:
             settings_.control->answer(list_for_control());
+            return;
+        case ControlVerb::reload:
+            // The supervisor reloads; a shard only takes the snapshot (adopt_partners).
+            settings_.control->answer("error: a shard does not reload");
             return;
         case ControlVerb::retry: {
             auto retried = scheduler_->retry_now(command.id);
@@ -212,7 +262,8 @@ void Shard::on_admin_durable(const CommitOutcome& outcome) {
             break;
         case ControlVerb::retry:
         case ControlVerb::list:
-            HUB_PANIC("no record is written for retry or list");
+        case ControlVerb::reload:
+            HUB_PANIC("no record is written for retry, list or reload");
     }
     if (!durable) {
         answer =
@@ -334,8 +385,11 @@ void Shard::start_job(delivery::QueueForDelivery& queued) {
     job = DeliveryJob{};
     job.in_use = true;
     job.destination = deliver.destination;
+    // Delivery's partner index is into the current table (both change in adopt_partners).
+    job.snapshot = snapshot_;
     job.partner_index = queued.partner_index;
-    HUB_ASSERT(job.partner_index >= 0);
+    HUB_ASSERT(job.partner_index >= 0 &&
+               static_cast<std::size_t>(job.partner_index) < snapshot_->table->partners().size());
     job.items.resize(deliver.items.size());
     for (std::size_t index = 0; index < deliver.items.size(); index++) {
         JobItem& item = job.items[index];
@@ -358,7 +412,7 @@ void Shard::start_job(delivery::QueueForDelivery& queued) {
 // Takes an idle cached connection to the job's partner, if one is still usable.
 bool Shard::reuse_idle_connection(std::uint32_t job_index) {
     DeliveryJob& job = jobs_[job_index];
-    std::vector<std::uint32_t>& idle = idle_outbound_[static_cast<std::size_t>(job.partner_index)];
+    std::vector<std::uint32_t>& idle = idle_outbound_[job.destination];
     while (!idle.empty()) {
         std::uint32_t slot = idle.back();
         idle.pop_back();
@@ -380,11 +434,10 @@ bool Shard::reuse_idle_connection(std::uint32_t job_index) {
 }
 
 void Shard::forget_idle_connection(Connection& connection) {
-    if (connection.outbound_partner < 0) {
+    if (connection.outbound_destination == queue::no_destination) {
         return;
     }
-    std::vector<std::uint32_t>& idle =
-        idle_outbound_[static_cast<std::size_t>(connection.outbound_partner)];
+    std::vector<std::uint32_t>& idle = idle_outbound_[connection.outbound_destination];
     idle.erase(std::remove(idle.begin(), idle.end(), connection.slot), idle.end());
 }
 
@@ -428,9 +481,11 @@ void Shard::prepare_item(DeliveryJob& job, JobItem& item) {
         item.load_failed = true;
         return;
     }
-    const policy::Partner& partner =
-        settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
-    rewrite::RewriteContext context{settings_.config->domain, &partner_domains_, partner.name};
+    const policy::Partner& partner = job_partner(job);
+    // The domains of the table the job started under, like the rest of its settings.
+    PartnerDomainsView partner_domains;
+    partner_domains.set(*job.snapshot->table);
+    rewrite::RewriteContext context{settings_.config->domain, &partner_domains, partner.name};
     rewrite::HeaderStats stats;
     item.content = rewrite::rewrite_message(content, context, stats);
     const smtp::Envelope& envelope = decoded.meta.envelope;
@@ -467,10 +522,9 @@ void Shard::open_outbound(std::uint32_t job_index) {
     std::uint32_t index = connection.slot;
     connection.outbound = true;
     connection.job_index = job_index;
-    connection.outbound_partner = job.partner_index;
+    connection.outbound_destination = job.destination;
     connection.fd = -1;
-    const policy::Partner& partner =
-        settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
+    const policy::Partner& partner = job_partner(job);
     connection.peer_text = fmt::format("{}:{}", partner.outbound_host, partner.outbound_port);
     sockaddr_storage& peer = connection.peer;
     peer = sockaddr_storage{};
@@ -674,9 +728,8 @@ void Shard::handle_client_events(Connection& connection) {
         switch (event) {
             case smtp::ClientEvent::start_tls: {
                 const auto& context =
-                    settings_.client_contexts[static_cast<std::size_t>(job.partner_index)];
-                const policy::Partner& partner =
-                    settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
+                    job.snapshot->client_contexts[static_cast<std::size_t>(job.partner_index)];
+                const policy::Partner& partner = job_partner(job);
                 auto session =
                     context
                         ? tls::Session::create_client(context, partner.outbound_name)
@@ -688,8 +741,7 @@ void Shard::handle_client_events(Connection& connection) {
                     break;
                 }
                 connection.input.clear();  // Nothing may follow the 220 in clear text.
-                tls::SavedSession& saved =
-                    saved_sessions_[static_cast<std::size_t>(job.partner_index)];
+                tls::SavedSession& saved = saved_sessions_[job.destination];
                 if (outbound_tls_resumption && !saved.empty() && !(*session)->resume_from(saved)) {
                     saved = tls::SavedSession{};  // Not resumable: a full handshake it is.
                 }
@@ -754,7 +806,7 @@ void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult
     HUB_ASSERT(!item.reported);
     item.reported = true;
     delivery::TransactionDecision decision = delivery_->transaction_done(
-        item.id, item.recipient_indices, job.partner_index, result, failure_text, wall_ms());
+        item.id, item.recipient_indices, job.destination, result, failure_text, wall_ms());
     for (const delivery::RecipientLine& line : decision.lines) {
         log_delivery(job, item, line);
     }
@@ -771,8 +823,7 @@ void Shard::log_delivery(const DeliveryJob& job, const JobItem& item,
     std::string_view to = item.loaded && position < item.message.recipients.size()
                               ? std::string_view(item.message.recipients[position].address)
                               : std::string_view("?");
-    const policy::Partner& partner =
-        settings_.partners->partners()[static_cast<std::size_t>(job.partner_index)];
+    const policy::Partner& partner = job_partner(job);
     std::uint64_t arrival_ms = 0;
     if (auto stored = stored_.find(queue_key(item.id)); stored != stored_.end()) {
         arrival_ms = stored->second.arrival_ms != 0 ? stored->second.arrival_ms
@@ -833,14 +884,15 @@ void Shard::finish_job(std::uint32_t job_index, bool keep_connection) {
             if (connection.tls) {
                 tls::SavedSession saved = connection.tls->save_session();
                 if (!saved.empty()) {
-                    saved_sessions_[static_cast<std::size_t>(job.partner_index)] = std::move(saved);
+                    saved_sessions_[job.destination] = std::move(saved);
                 }
             }
-            if (keep_connection && connection.client->idle()) {
+            // A job begun before a reload does not hand its connection to the cache: it
+            // went to the smart host, and was verified with the settings, of the old table.
+            if (keep_connection && connection.client->idle() && job.snapshot == snapshot_) {
                 // The connection cache: the next batch for this partner skips TCP, TLS
                 // and EHLO. Closed with QUIT when it idles past outbound_idle_keep_ms.
-                idle_outbound_[static_cast<std::size_t>(job.partner_index)].push_back(
-                    connection.slot);
+                idle_outbound_[job.destination].push_back(connection.slot);
                 connection.deadline_ms = now_ms() + outbound_idle_keep_ms;
             } else if (!connection.client->terminal() && connection.client->idle()) {
                 connection.client->quit();
@@ -912,9 +964,9 @@ void Shard::on_report_read(std::uint32_t report_index, int result) {
     bool readable = result >= 0 && static_cast<std::size_t>(result) == report.record.size() &&
                     spool::decode_message_at(source, 0, original, content, read_errno) ==
                         spool::SingleRecordOutcome::ok;
-    std::span<const int> routing;  // Kept alive by reports_pending.
+    std::span<const queue::DestinationId> routing;  // Kept alive by reports_pending.
     if (auto routed = stored_.find(queue_key(report.id)); routed != stored_.end()) {
-        routing = routed->second.partner_index;
+        routing = routed->second.destinations;
     }
     std::vector<delivery::Action> actions =
         delivery_->report_read(report.kind, report.id, report.recipients,

@@ -78,11 +78,31 @@ constexpr std::array allowed{
     AllowedSystemCall{"gettid", "abort() and the SIGSYS report"},
     AllowedSystemCall{"exit", "a thread ends"},
     AllowedSystemCall{"exit_group", "the process ends"},
+    // A reload (reload.cc) reads hub.conf, partners.toml or the directory (SQLite, read
+    // only) on the supervisor thread. Files are no wider open than before: a shard's ring
+    // can read any file the hub user can (IORING_OP_OPENAT/READ), unseen by this filter.
+    AllowedSystemCall{"read", "reload: hub.conf, partners.toml"},
+    AllowedSystemCall{"pread64", "reload: SQLite reads the directory"},
+    AllowedSystemCall{"lseek", "reload: the C++ file streams"},
+    AllowedSystemCall{"newfstatat", "reload: file sizes and existence (SQLite, the loaders)"},
+    AllowedSystemCall{"fstat", "reload: file sizes"},
+    AllowedSystemCall{"access", "reload: SQLite checks that the -wal file exists"},
+    AllowedSystemCall{"geteuid", "reload: SQLite asks whether it runs as root (file owners)"},
     // Restricted by argument below, listed here so the docs and the handler name them.
     AllowedSystemCall{"clone", "new threads only (CLONE_THREAD)"},
     AllowedSystemCall{"tgkill", "signals within this process only (abort, SIGSYS report)"},
     AllowedSystemCall{"write", "standard error only (log lines before a shard's ring)"},
+    AllowedSystemCall{"openat",
+                      "reload: read-only opens only; one for writing or creating fails with "
+                      "EACCES, which SQLite answers by reading the directory read-only"},
+    AllowedSystemCall{"fcntl", "reload: SQLite's shared locks (F_GETLK, F_SETLK) only"},
 };
+
+// Names add_plain_rules leaves to add_restricted_rules.
+bool restricted(std::string_view name) {
+    return name == "clone" || name == "tgkill" || name == "write" || name == "openat" ||
+           name == "fcntl";
+}
 
 // What ASan/UBSan do besides: alternate signal stacks per thread, reading /proc/self/maps
 // and the binary for reports, and LeakSanitizer's check at exit, which clones a tracer
@@ -92,12 +112,9 @@ constexpr std::array sanitizer_extra{
     AllowedSystemCall{"prctl", "ASan/LSan (PR_GET_DUMPABLE, PR_SET_PTRACER)"},
     AllowedSystemCall{"readlink", "report symbolisation (/proc/self/exe)"},
     AllowedSystemCall{"readlinkat", "report symbolisation"},
-    AllowedSystemCall{"openat", "/proc/self/maps and /proc/self/task at report time"},
-    AllowedSystemCall{"read", "/proc files at report time"},
-    AllowedSystemCall{"pread64", "/proc files at report time"},
-    AllowedSystemCall{"newfstatat", "/proc files at report time"},
-    AllowedSystemCall{"fstat", "/proc files at report time"},
-    AllowedSystemCall{"lseek", "/proc files at report time"},
+    // openat (any flags; /proc/self/maps and /proc/self/task at report time) and fcntl
+    // lose their argument rules (add_restricted_rules); read, pread64, fstat, newfstatat,
+    // lseek and access, which the runtimes also use, are on the main list.
     AllowedSystemCall{"getdents64", "LSan lists /proc/self/task"},
     AllowedSystemCall{"ptrace", "LSan stops every thread for the leak check"},
     AllowedSystemCall{"wait4", "LSan waits for its tracer"},
@@ -114,7 +131,6 @@ constexpr std::array sanitizer_extra{
     AllowedSystemCall{"open", "LSan's tracer reads /proc/self/task"},
     AllowedSystemCall{"stat", "the sanitizer runtime"},
     AllowedSystemCall{"lstat", "the sanitizer runtime"},
-    AllowedSystemCall{"access", "the sanitizer runtime"},
     AllowedSystemCall{"getdents", "LSan's tracer lists threads"},
     AllowedSystemCall{"dup2", "report output"},
     AllowedSystemCall{"dup3", "report output"},
@@ -185,12 +201,42 @@ Result<void, std::string> failed(const char* step, int result) {
     return unexpected(std::string("seccomp: ") + step + ": " + std::strerror(-result));
 }
 
+// openat: read-only opens pass; one that could write or create fails with EACCES rather
+// than killing hubd, because SQLite tries the -wal and -shm files read-write first and
+// falls back to read-only on EACCES. fcntl: the record locks SQLite takes, nothing else.
+Result<void, std::string> add_reload_file_rules(scmp_filter_ctx filter) {
+    constexpr scmp_datum_t write_bits = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND;
+    int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+                                  scmp_arg_cmp{2, SCMP_CMP_MASKED_EQ, write_bits, O_RDONLY});
+    if (result != 0) {
+        return failed("openat", result);
+    }
+    for (scmp_arg_cmp writes : {scmp_arg_cmp{2, SCMP_CMP_MASKED_EQ, O_ACCMODE, O_WRONLY},
+                                scmp_arg_cmp{2, SCMP_CMP_MASKED_EQ, O_ACCMODE, O_RDWR},
+                                scmp_arg_cmp{2, SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT},
+                                scmp_arg_cmp{2, SCMP_CMP_MASKED_EQ, O_TRUNC, O_TRUNC},
+                                scmp_arg_cmp{2, SCMP_CMP_MASKED_EQ, O_APPEND, O_APPEND}}) {
+        result = seccomp_rule_add(filter, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1, writes);
+        if (result != 0) {
+            return failed("openat (for writing)", result);
+        }
+    }
+    for (scmp_datum_t command : {scmp_datum_t{F_GETLK}, scmp_datum_t{F_SETLK}}) {
+        result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+                                  scmp_arg_cmp{1, SCMP_CMP_EQ, command, 0});
+        if (result != 0) {
+            return failed("fcntl", result);
+        }
+    }
+    return {};
+}
+
 Result<void, std::string> add_restricted_rules(scmp_filter_ctx filter) {
     int result = 0;
     if (sanitizer_build) {
         // LeakSanitizer's tracer is a clone without CLONE_THREAD; ASan writes reports and
         // reads /proc through other descriptors.
-        for (const char* name : {"clone", "tgkill", "write"}) {
+        for (const char* name : {"clone", "tgkill", "write", "openat", "fcntl"}) {
             result =
                 seccomp_rule_add(filter, SCMP_ACT_ALLOW, seccomp_syscall_resolve_name(name), 0);
             if (result != 0) {
@@ -224,6 +270,9 @@ Result<void, std::string> add_restricted_rules(scmp_filter_ctx filter) {
                 return failed("rt_sigaction", result);
             }
         }
+        if (auto files = add_reload_file_rules(filter); !files) {
+            return files;
+        }
     }
     // glibc tries clone3 first and falls back to clone on ENOSYS; clone3's flags sit in
     // memory a filter cannot read.
@@ -237,8 +286,7 @@ Result<void, std::string> add_restricted_rules(scmp_filter_ctx filter) {
 Result<void, std::string> add_plain_rules(scmp_filter_ctx filter,
                                           std::span<const AllowedSystemCall> calls) {
     for (const AllowedSystemCall& call : calls) {
-        std::string_view name = call.name;
-        if (name == "clone" || name == "tgkill" || name == "write") {
+        if (restricted(call.name)) {
             continue;  // add_restricted_rules.
         }
         int number = seccomp_syscall_resolve_name(call.name);

@@ -13,6 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <cerrno>
+
 #include <string>
 #include <string_view>
 
@@ -95,6 +98,27 @@ TEST(Seccomp, AllowedCallsWork) {
         << "status " << outcome.status << " " << outcome.stderr_text;
     EXPECT_EQ(WEXITSTATUS(outcome.status), 7);
     EXPECT_EQ(outcome.stderr_text, "ok\n");
+}
+
+// A reload reads files on the supervisor thread: read-only opens work; an open that could
+// write or create fails with EACCES (SQLite then reads read-only) instead of killing hubd.
+TEST(Seccomp, ReadOnlyOpensOnly) {
+    ChildOutcome outcome = run_filtered([] {
+        int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        char buffer[16];
+        bool ok = fd >= 0 && read(fd, buffer, sizeof buffer) > 0 && close(fd) == 0;
+        if (sanitizer_system_calls().empty()) {  // Sanitizer builds allow any openat.
+            for (int flags : {O_WRONLY, O_RDWR, O_RDONLY | O_CREAT, O_RDONLY | O_TRUNC}) {
+                errno = 0;
+                int refused = open("/dev/null", flags | O_CLOEXEC, 0600);
+                ok = ok && refused < 0 && errno == EACCES;
+            }
+        }
+        return ok ? 7 : 8;
+    });
+    ASSERT_TRUE(WIFEXITED(outcome.status))
+        << "status " << outcome.status << " " << outcome.stderr_text;
+    EXPECT_EQ(WEXITSTATUS(outcome.status), 7);
 }
 
 TEST(Seccomp, ListNamesEveryCallOnceWithAReason) {

@@ -64,6 +64,8 @@ Shard::Shard(ShardSettings settings)
       implicit_tls_config_(session_config(*settings_.config, true)),
       plaintext_scratch_(tls_write_chunk_bytes) {
     HUB_ASSERT(settings_.config != nullptr && settings_.partners != nullptr);
+    snapshot_ = settings_.partners->current();
+    HUB_ASSERT(snapshot_ != nullptr);  // hubd publishes the first before shards start.
     HUB_ASSERT(settings_.spool_low != nullptr && settings_.stop != nullptr);
     HUB_ASSERT(settings_.connections_max > 0);
     std::uint32_t slot_count = settings_.connections_max + connections_reserve;
@@ -71,13 +73,12 @@ Shard::Shard(ShardSettings settings)
     slots_.reserve(slot_count);
     free_slots_.reserve(slot_count);
     for (std::uint32_t index = 0; index < slot_count; index++) {
-        slots_.push_back(std::make_unique<Connection>(*settings_.partners, *settings_.spool_low));
+        slots_.push_back(std::make_unique<Connection>(*settings_.spool_low));
         slots_.back()->slot = index;
         free_slots_.push_back(slot_count - 1 - index);  // Pop from the back: slot 0 first.
     }
     runnable_.reserve(slot_count);
     runnable_now_.reserve(slot_count);
-    partner_connections_.assign(settings_.partners->partners().size(), 0);
     tick_interval_.tv_sec = 0;
     tick_interval_.tv_nsec = static_cast<long long>(tick_ms) * 1000 * 1000;
     send_timeout_.tv_sec = send_timeout_s;
@@ -137,6 +138,7 @@ Result<void, std::string> Shard::run() {
             return unexpected("io_uring_submit_and_wait: " +
                               std::string(std::strerror(-submitted)));
         }
+        adopt_partners();  // Before this turn's accepts: they get the newest table.
         unsigned count = ring_.take_completions(completions);
         reap(std::span<const Completion>(completions).first(count));
         deliver_commit_outcomes();
@@ -447,22 +449,25 @@ void Shard::open_connection(int fd, bool implicit_tls) {
         connection.peer.ss_family = AF_UNSPEC;
     }
     connection.peer_text = address_text(connection.peer);
-    connection.partner = connection.policy.start(connection.peer);
+    connection.partner = connection.policy.start(snapshot_->table, connection.peer);
     open_count_++;
     arm_recv(connection);
 
-    const auto& partners = settings_.partners->partners();
     if (connection.partner != nullptr) {
-        connection.partner_index = static_cast<std::uint32_t>(connection.partner - partners.data());
-        partner_connections_[connection.partner_index]++;
+        const auto& partners = snapshot_->table->partners();
+        auto position = static_cast<std::size_t>(connection.partner - partners.data());
+        HUB_ASSERT(position < partner_destination_.size());
+        connection.partner_destination = partner_destination_[position];
+        HUB_ASSERT(connection.partner_destination < partner_connections_.size());
+        partner_connections_[connection.partner_destination]++;
     }
     if (open_count_ > settings_.connections_max) {
         reject_busy(connection, smtp::RefusalReason::too_many_connections,
                     "421 4.3.2 Too many connections, try again later\r\n");
         return;
     }
-    if (connection.partner != nullptr &&
-        partner_connections_[connection.partner_index] > settings_.connections_per_partner_max) {
+    if (connection.partner != nullptr && partner_connections_[connection.partner_destination] >
+                                             settings_.connections_per_partner_max) {
         reject_busy(connection, smtp::RefusalReason::too_many_partner_connections,
                     "421 4.7.0 Too many connections from your organisation\r\n");
         return;
@@ -644,8 +649,8 @@ void Shard::finish_close(Connection& connection) {
             Tag{Op::close_socket, index, connection.generation}, connection.fd));
     }
     if (connection.partner != nullptr) {
-        HUB_ASSERT(partner_connections_[connection.partner_index] > 0);
-        partner_connections_[connection.partner_index]--;
+        HUB_ASSERT(partner_connections_[connection.partner_destination] > 0);
+        partner_connections_[connection.partner_destination]--;
     }
     HUB_ASSERT(open_count_ > 0);
     open_count_--;
@@ -668,13 +673,12 @@ void Shard::finish_close(Connection& connection) {
     if (was_outbound) {
         forget_idle_connection(connection);
         if (connection.counted_open) {
-            scheduler_->connection_closed(
-                partner_destination_[static_cast<std::size_t>(connection.outbound_partner)]);
+            scheduler_->connection_closed(connection.outbound_destination);
         }
     }
     std::uint32_t job_index = connection.job_index;
     connection.job_index = Connection::no_job;
-    connection.outbound_partner = -1;
+    connection.outbound_destination = queue::no_destination;
     connection.counted_open = false;
     connection.recv_armed = false;
     connection.recv_paused = false;

@@ -1,8 +1,9 @@
 // shard.h -- one core's reactor: its ring, listeners, connections and spool writer.
 //
 // A shard shares nothing mutable with the others on the data path. It reads the
-// immutable configuration and partner table, an atomic "spool space low" flag written by
-// the supervisor, and an atomic stop flag.
+// immutable configuration, the partner snapshots the supervisor publishes (a new one at
+// each reload), an atomic "spool space low" flag written by the supervisor, and an atomic
+// stop flag.
 #pragma once
 
 #include <liburing.h>
@@ -22,6 +23,7 @@
 #include "engine/connection.h"
 #include "engine/control.h"
 #include "engine/delivery_state.h"
+#include "engine/partner_snapshot.h"
 #include "engine/ring.h"
 #include "engine/ring_log_sink.h"
 #include "engine/ring_setup.h"
@@ -42,14 +44,14 @@ struct ShardSettings {
     std::uint32_t connections_max = 0;              // This shard's share.
     std::uint32_t connections_per_partner_max = 0;  // This shard's share.
     const config::HubConfig* config = nullptr;
-    const policy::PartnerTable* partners = nullptr;
+    // The partner table and its outbound TLS contexts; a snapshot is published before the
+    // shards start and again at each reload.
+    const PartnerBoard* partners = nullptr;
     std::shared_ptr<tls::ServerContext> tls_context;
     const std::atomic<bool>* spool_low = nullptr;
     const std::atomic<bool>* stop = nullptr;
-    // Delivery: one TLS client context per partner (indexed like the partner table; null
-    // when the partner's trust settings could not be loaded), the recovered messages this
-    // shard delivers, and read-only fds of the recovered segments they live in.
-    std::vector<std::shared_ptr<tls::ClientContext>> client_contexts;
+    // Delivery: the recovered messages this shard delivers, and read-only fds of the
+    // recovered segments they live in.
     std::vector<spool::RecoveredMessage> recovered;
     struct SegmentFd {
         std::uint8_t shard = 0;
@@ -116,6 +118,9 @@ private:
     void log_session_refusals(Connection& connection);
     std::uint32_t slot_index(const Connection& connection) const;
     std::uint64_t now_ms() const;
+    // Takes the newest published partner snapshot if it is not the one in use (a reload):
+    // new connections and jobs use it from now on; see partner_snapshot.h.
+    void adopt_partners();
 
     // Outbound delivery (outbound_flow.cc).
     void start_delivery();
@@ -181,9 +186,13 @@ private:
 
     std::vector<std::unique_ptr<Connection>> slots_;
     std::vector<std::uint32_t> free_slots_;
-    std::vector<std::uint32_t> runnable_;             // Budget ran out: pump again next turn.
-    std::vector<std::uint32_t> runnable_now_;         // The list being worked through.
-    std::vector<std::uint32_t> partner_connections_;  // Indexed like the partner table.
+    std::vector<std::uint32_t> runnable_;      // Budget ran out: pump again next turn.
+    std::vector<std::uint32_t> runnable_now_;  // The list being worked through.
+    // Inbound connections per partner, by its destination id (stable across reloads).
+    std::vector<std::uint32_t> partner_connections_;
+    // The snapshot new connections and jobs use; older ones live on in the connections
+    // and jobs that started under them.
+    std::shared_ptr<const PartnerSnapshot> snapshot_;
     std::uint32_t open_count_ = 0;
     std::uint32_t closed_since_collect_ = 0;  // Connections closed since mi_collect(true).
     std::uint64_t next_forced_collect_ms_ = 0;
@@ -200,9 +209,10 @@ private:
     // shard carries out the actions they return.
     std::unique_ptr<delivery::Delivery> delivery_;
     queue::Scheduler* scheduler_ = nullptr;                  // delivery_'s.
-    std::vector<queue::DestinationId> partner_destination_;  // By partner index.
-    // Connection cache: idle, TLS-up connections per partner, newest last; and the TLS
-    // session each partner's server last gave us, offered for resumption.
+    std::vector<queue::DestinationId> partner_destination_;  // By index in snapshot_'s table.
+    // Connection cache: idle, TLS-up connections per destination (partner), newest last;
+    // and the TLS session each partner's server last gave us, offered for resumption. Both
+    // by destination id, which a reload never renumbers.
     std::vector<std::vector<std::uint32_t>> idle_outbound_;
     std::vector<tls::SavedSession> saved_sessions_;
     std::unordered_map<std::uint64_t, StoredMessage> stored_;  // By queue_key().
@@ -213,7 +223,6 @@ private:
     std::vector<ReportJob> reports_;
     std::vector<std::uint32_t> free_reports_;
     std::vector<std::pair<ReportKind, StoredMessage>> reports_waiting_;  // No free job yet.
-    PartnerDomainsView partner_domains_{*settings_.partners};
     smtp::ClientConfig client_config_;
     std::uint64_t scheduler_due_ms_ = 0;
 

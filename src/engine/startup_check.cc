@@ -193,6 +193,62 @@ void check_spool(const config::HubConfig& config, uid_t uid, gid_t gid,
     }
 }
 
+// A live reload reads hub.conf and the partners again as the hub user (reload.cc): each file
+// it will read, in a child that has become that user; returns an errno. A missing -wal or
+// -shm file is not a problem (the next writer makes them, with the database's mode).
+int readable_as_user(const std::string& path, bool may_be_missing, uid_t uid, gid_t gid) {
+    if (uid != static_cast<uid_t>(-1) &&
+        (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) {
+        return errno;
+    }
+    if (access(path.c_str(), R_OK) == 0) {
+        return 0;
+    }
+    return may_be_missing && errno == ENOENT ? 0 : errno;
+}
+
+// Warnings, not errors: hubd starts (it reads them as root), but every reload would be
+// refused until the files are readable by the hub user.
+void check_reload_readable(const config::HubConfig& config, uid_t uid, gid_t gid,
+                           std::vector<Finding>& findings) {
+    struct File {
+        std::string path;
+        std::string where;
+        bool may_be_missing = false;
+    };
+    std::vector<File> files{{config.source_path, config.source_path, false}};
+    if (!config.directory_path.empty()) {
+        std::string where = config.where("directory.path");
+        files.push_back({config.directory_path, where, false});
+        files.push_back({config.directory_path + "-wal", where, true});
+        files.push_back({config.directory_path + "-shm", where, true});
+    } else if (!config.partners_file.empty()) {
+        files.push_back({config.partners_file, config.where("partners.file"), false});
+    }
+    for (const File& file : files) {
+        pid_t child = fork();
+        if (child < 0) {
+            add(findings, Severity::error, file.where,
+                fmt::format("fork: {}", std::strerror(errno)));
+            return;
+        }
+        if (child == 0) {
+            _exit(readable_as_user(file.path, file.may_be_missing, uid, gid));
+        }
+        int status = 0;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        }
+        int error = WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
+        if (error != 0) {
+            add(findings, Severity::warning, file.where,
+                fmt::format("{}: not readable by hub.user \"{}\" ({}): hubd starts, but a live "
+                            "reload (hubctl reload, SIGHUP, hubctl's writes) will be refused; "
+                            "make it and its folders readable by that user (docs/DIRECTORY.md)",
+                            file.path, config.user, std::strerror(error)));
+        }
+    }
+}
+
 // Binds without SO_REUSEPORT, so a hubd already listening there (or anything else) shows.
 void check_listener(const config::HubConfig& config, std::string_view key,
                     const config::ListenAddress& address, std::vector<Finding>& findings) {
@@ -300,6 +356,7 @@ std::vector<Finding> check_startup(const config::HubConfig& config, uid_t hub_ui
     check_partners(config, findings);
     check_tls(config, now_s, findings);
     check_spool(config, hub_uid, hub_gid, findings);
+    check_reload_readable(config, hub_uid, hub_gid, findings);
     check_listener(config, "listen.smtp", config.smtp, findings);
     check_listener(config, "listen.smtps", config.smtps, findings);
     return findings;

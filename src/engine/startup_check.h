@@ -47,7 +47,8 @@ int exit_status_of(std::span<const Finding> findings);
 // Runs every check start-up depends on, for a loaded configuration: the partner file;
 // the certificate, key and CA (readable, key matches, chain verifies against the CA,
 // validity dates, partners' outbound TLS settings); the spool, as the hub user (uid/gid,
-// -1 = the current user); the listeners (free to bind). now_s is the Unix time to judge
+// -1 = the current user); hub.conf and the partner source readable by the hub user, as a
+// live reload needs them (warnings); the listeners (free to bind). now_s is the Unix time to judge
 // certificates by.
 std::vector<Finding> check_startup(const config::HubConfig& config, uid_t hub_uid, gid_t hub_gid,
                                    std::int64_t now_s);

@@ -83,8 +83,9 @@ void block_signals() {
     signal(SIGPIPE, SIG_IGN);
 }
 
-ControlServer::ControlServer(std::string path, std::vector<ControlMailbox>& mailboxes)
-    : path_(std::move(path)), mailboxes_(mailboxes) {}
+ControlServer::ControlServer(std::string path, std::vector<ControlMailbox>& mailboxes,
+                             Reloader* reloader)
+    : path_(std::move(path)), mailboxes_(mailboxes), reloader_(reloader) {}
 
 ControlServer::~ControlServer() {
     if (fd_ >= 0) {
@@ -134,6 +135,15 @@ void ControlServer::serve(int client) {
     auto command = parse_control_line(std::string_view(line.data(), static_cast<std::size_t>(got)));
     if (!command) {
         answer = "error: " + command.error();
+    } else if (command->verb == ControlVerb::reload) {
+        // The supervisor's own work: shards pick the snapshot up at their next turn.
+        auto reloaded = reloader_ != nullptr ? reloader_->reload("hubctl")
+                                             : Result<std::string, std::string>(unexpected(
+                                                   std::string("this hubd cannot reload")));
+        std::string text = reloaded ? "ok " + *reloaded : "error: " + reloaded.error();
+        for (char c : text) {
+            answer += c == '\n' ? std::string("; ") : std::string(1, c);  // One line.
+        }
     } else if (command->verb == ControlVerb::list) {
         // Every shard in turn; each answers with its lines (or nothing), then one "ok".
         for (ControlMailbox& mailbox : mailboxes_) {
@@ -159,7 +169,7 @@ void ControlServer::serve(int client) {
 Supervisor::Supervisor(SupervisorSettings settings)
     : settings_(std::move(settings)),
       mailboxes_(settings_.shards.size()),
-      control_(control_socket_path(settings_.spool_dir), mailboxes_) {
+      control_(control_socket_path(settings_.spool_dir), mailboxes_, settings_.reloader) {
     HUB_ASSERT(!settings_.shards.empty());
     HUB_ASSERT(mailboxes_.size() == settings_.shards.size());
 }
@@ -270,8 +280,8 @@ Result<void, std::string> Supervisor::run() {
         if (signal_number == SIGTERM || signal_number == SIGINT) {
             base::log_info("signal {}: stopping", signal_number);
             stop_.store(true);
-        } else if (signal_number == SIGHUP) {
-            base::log_info("SIGHUP: live reload is not implemented yet; ignored");
+        } else if (signal_number == SIGHUP && settings_.reloader != nullptr) {
+            (void)settings_.reloader->reload("SIGHUP");  // Logs the outcome either way.
         }
         spool_free_bytes_.store(free_bytes_or_unlimited(settings_.spool_dir),
                                 std::memory_order_relaxed);

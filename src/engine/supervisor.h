@@ -9,6 +9,7 @@
 
 #include "base/result.h"
 #include "engine/control.h"
+#include "engine/reload.h"
 #include "engine/shard.h"
 
 namespace hub::engine {
@@ -17,13 +18,15 @@ struct SupervisorSettings {
     std::vector<ShardSettings> shards;  // atomics are filled in by run_supervisor.
     std::string spool_dir;
     std::uint64_t spool_reserve_bytes = 0;
+    // SIGHUP and hubctl's "reload"; null: reload is refused (tests without a config).
+    Reloader* reloader = nullptr;
 };
 
 // Serves hubctl's control socket: accepts pending connections without blocking and
 // answers each with one line (see control.h).
 class ControlServer {
 public:
-    ControlServer(std::string path, std::vector<ControlMailbox>& mailboxes);
+    ControlServer(std::string path, std::vector<ControlMailbox>& mailboxes, Reloader* reloader);
     ~ControlServer();
     [[nodiscard]] Result<void, std::string> listen();
     void serve_pending();
@@ -32,6 +35,7 @@ private:
     void serve(int client);
     std::string path_;
     std::vector<ControlMailbox>& mailboxes_;
+    Reloader* reloader_;
     int fd_ = -1;
 };
 
@@ -56,7 +60,8 @@ public:
     [[nodiscard]] Result<void, std::string> start_shards();
 
     // On the calling thread, polls the spool's free space (statvfs every space_poll_ms),
-    // serves hubctl and waits for SIGTERM/SIGINT, which stop the shards gracefully.
+    // serves hubctl, reloads on SIGHUP and waits for SIGTERM/SIGINT, which stop the shards
+    // gracefully.
     // Returns when all shards have stopped; a shard that fails after start is fatal for
     // the process. Precondition: start_shards succeeded.
     [[nodiscard]] Result<void, std::string> run();

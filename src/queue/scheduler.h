@@ -241,6 +241,8 @@ public:
     // destinations_count_max is reached.
     [[nodiscard]] Result<DestinationId, std::string> set_destination(const DestinationSpec& spec);
     std::optional<DestinationId> find_destination(std::string_view name) const;
+    // Destinations so far: ids are 0..count-1 and are never reused or removed.
+    std::size_t destination_count() const { return destinations_.size(); }
     // Precondition: destination came from set_destination().
     const DestinationSpec& destination(DestinationId destination) const;
     DestinationLoad load(DestinationId destination) const;

@@ -174,6 +174,32 @@ Result<void, ErrorDetail> load_certificate_and_key(WOLFSSL_CTX* ctx, const std::
     return {};
 }
 
+// The client certificate and key from PEM bytes in memory (ClientConfig's *_pem); errors
+// name the files the bytes were read from.
+Result<void, ErrorDetail> load_certificate_and_key_pem(WOLFSSL_CTX* ctx,
+                                                       const ClientConfig& config) {
+    const auto* chain = reinterpret_cast<const unsigned char*>(config.certificate_chain_pem.data());
+    int result = wolfSSL_CTX_use_certificate_chain_buffer_format(
+        ctx, chain, static_cast<long>(config.certificate_chain_pem.size()), WOLFSSL_FILETYPE_PEM);
+    if (result != WOLFSSL_SUCCESS) {
+        return unexpected(file_error("certificate chain", config.certificate_chain_path, result));
+    }
+    const auto* key = reinterpret_cast<const unsigned char*>(config.private_key_pem.data());
+    result = wolfSSL_CTX_use_PrivateKey_buffer(
+        ctx, key, static_cast<long>(config.private_key_pem.size()), WOLFSSL_FILETYPE_PEM);
+    if (result != WOLFSSL_SUCCESS) {
+        return unexpected(file_error("private key", config.private_key_path, result));
+    }
+    result = wolfSSL_CTX_check_private_key(ctx);
+    if (result != WOLFSSL_SUCCESS) {
+        return unexpected(
+            setup_error(fmt::format("private key {} does not match the certificate in {}",
+                                    config.private_key_path, config.certificate_chain_path),
+                        result));
+    }
+    return {};
+}
+
 // Accepts 64 hex digits with optional ':' separators; returns them lower-cased, or empty.
 std::string normalise_pin(std::string_view pin) {
     std::string hex;
@@ -346,14 +372,25 @@ Result<std::shared_ptr<ClientContext>, ErrorDetail> ClientContext::create(
     if (auto common = apply_common(guard.ctx); !common) {
         return unexpected(common.error());
     }
-    if (!config.trust_anchor_path.empty()) {
+    if (!config.trust_anchor_pem.empty()) {
+        int result = wolfSSL_CTX_load_verify_buffer(
+            guard.ctx, reinterpret_cast<const unsigned char*>(config.trust_anchor_pem.data()),
+            static_cast<long>(config.trust_anchor_pem.size()), WOLFSSL_FILETYPE_PEM);
+        if (result != WOLFSSL_SUCCESS) {
+            return unexpected(file_error("trust anchors", config.trust_anchor_path, result));
+        }
+    } else if (!config.trust_anchor_path.empty()) {
         int result =
             wolfSSL_CTX_load_verify_locations(guard.ctx, config.trust_anchor_path.c_str(), nullptr);
         if (result != WOLFSSL_SUCCESS) {
             return unexpected(file_error("trust anchors", config.trust_anchor_path, result));
         }
     }
-    if (!config.certificate_chain_path.empty() || !config.private_key_path.empty()) {
+    if (!config.certificate_chain_pem.empty() || !config.private_key_pem.empty()) {
+        if (auto loaded = load_certificate_and_key_pem(guard.ctx, config); !loaded) {
+            return unexpected(loaded.error());
+        }
+    } else if (!config.certificate_chain_path.empty() || !config.private_key_path.empty()) {
         if (auto loaded = load_certificate_and_key(guard.ctx, config.certificate_chain_path,
                                                    config.private_key_path);
             !loaded) {
@@ -371,7 +408,11 @@ Result<std::shared_ptr<ClientContext>, ErrorDetail> ClientContext::create(
     // an unexpected_message failure instead of a full handshake. TLS 1.2 resumption uses
     // session IDs instead. XXX: a TLS 1.3 session offered to a server that now answers
     // TLS 1.2 meets the same bug; revisit with a newer wolfSSL.
-    return std::shared_ptr<ClientContext>(new ClientContext(guard.release(), config));
+    ClientConfig kept = config;
+    kept.trust_anchor_pem.clear();  // wolfSSL has parsed them; the key need not be copied.
+    kept.certificate_chain_pem.clear();
+    kept.private_key_pem.clear();
+    return std::shared_ptr<ClientContext>(new ClientContext(guard.release(), kept));
 }
 
 std::shared_ptr<ClientContext> ClientContext::adopt_for_test(WOLFSSL_CTX* ctx,

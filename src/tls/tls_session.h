@@ -76,6 +76,13 @@ struct ClientConfig {
     // separators allowed. Checked in addition to verify_peer, or instead of it when
     // verify_peer is false (DANE-EE style, RFC 7672 3.1.1).
     std::string pinned_sha256;
+    // The same three files as PEM bytes already in memory; a non-empty one is used instead
+    // of its path. hubd reads them before the privilege drop so that a partner added by a
+    // live reload gets a context although the key file is no longer readable. The context
+    // does not keep them (wolfSSL holds its own parsed copy).
+    std::string trust_anchor_pem;
+    std::string certificate_chain_pem;
+    std::string private_key_pem;
 };
 
 // Installs mimalloc as wolfSSL's allocator and initialises the library; call once per

@@ -24,6 +24,7 @@
 #include "directory/directory.h"
 #include "directory/edits.h"
 #include "directory/limits.h"
+#include "programs/hubctl/control_client.h"
 #include "programs/hubctl/text.h"
 
 namespace hub::hubctl {
@@ -329,6 +330,45 @@ Result<std::string, std::string> directory_path(const Settings& s, const std::st
     return config->directory_path;
 }
 
+// After a write: a running hubd (found through hub.conf's spool) is asked to reload, so
+// that the change holds for new sessions at once. The write itself stands either way; a
+// refused reload is an error (exit 1) because the hub does not yet do what the directory
+// says.
+int apply_to_running_hub(std::string_view action, const std::string& config_path) {
+    if (config_path.empty()) {
+        fmt::print(
+            "{}: done; without --config no running hubd was asked to reload (run "
+            "`hubctl --config hub.conf reload`)\n",
+            action);
+        return flushed();
+    }
+    auto config = config::load_hub_config(config_path);
+    if (!config) {
+        return fail(exit_runtime, "{}: done, but no hubd was asked to reload: {}", action,
+                    config.error());
+    }
+    ReloadOutcome outcome = request_reload(config->spool_dir);
+    if (!outcome.running) {
+        fmt::print("{}: done; hubd is not running and reads the directory when it starts\n",
+                   action);
+        return flushed();
+    }
+    if (!outcome.answered) {
+        return fail(exit_runtime,
+                    "{}: written to the directory, but the running hubd could not be asked to "
+                    "reload ({}); run `hubctl --config {} reload` as root or the hub user",
+                    action, printable(outcome.text), config_path);
+    }
+    if (!outcome.applied) {
+        return fail(exit_runtime,
+                    "{}: written to the directory, but the running hubd refused the reload and "
+                    "keeps its partner table: {}",
+                    action, printable(outcome.text));
+    }
+    fmt::print("{}: done; hubd reloaded: {}\n", action, printable(outcome.text));
+    return flushed();
+}
+
 int list_partners(Directory& directory, bool json) {
     auto records = directory.partners();
     if (!records) {
@@ -489,7 +529,7 @@ int import_file(Directory& directory, const std::string& file) {
         return fail(exit_runtime, "error: {}", imported.error());
     }
     fmt::print("imported {} partners from {}\n", records.size(), file);
-    return flushed();
+    return 0;
 }
 
 }  // namespace
@@ -541,7 +581,12 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
         return print_audit(directory, s);
     }
     if (parsed == s.import) {
-        return import_file(directory, s.file);
+        int imported = import_file(directory, s.file);
+        if (imported != 0) {
+            return imported;
+        }
+        directory.close();  // First: hubd then reads a directory nobody holds open.
+        return apply_to_running_hub("partner import", config_path);
     }
     if (parsed == s.admin_list) {
         return list_admins(directory, s.json);
@@ -558,9 +603,8 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
         if (auto changed = directory.change(s.name, action, actor_name(), make_edit()); !changed) {
             return fail(exit_runtime, "error: {}", changed.error());
         }
-        fmt::print("{}: done; hubd reads the directory when it starts (restart it to apply)\n",
-                   action);
-        return flushed();
+        directory.close();  // First: hubd then reads a directory nobody holds open.
+        return apply_to_running_hub(action, config_path);
     }
     return fail(exit_usage, "nothing to do; see --help");
 }

@@ -252,6 +252,24 @@ TEST_F(HubctlTest, ConfigGivesTheSpoolDirectory) {
     EXPECT_EQ(lines_of(result.out).size(), 3u) << result.out;
 }
 
+// hubctl reload needs the hub.conf hubd runs with, and says so when no hubd runs on its
+// spool (no control socket): exit 1, nothing else to do.
+TEST_F(HubctlTest, ReloadWithoutARunningHub) {
+    build_spool();
+    Outcome usage = run("reload");
+    EXPECT_EQ(usage.status, 2) << usage.err;
+    EXPECT_NE(usage.err.find("reload needs --config FILE"), std::string::npos) << usage.err;
+    std::ofstream(dir_ / "hub.conf") << "[tls]\ncertificate = \"hub.pem\"\nkey = \"hub.key\"\n"
+                                        "[spool]\ndir = \"spool\"\n"
+                                        "[partners]\nfile = \"partners.toml\"\n";
+    Outcome stopped = run("--config " + (dir_ / "hub.conf").string() + " reload");
+    EXPECT_EQ(stopped.status, 1) << stopped.err;
+    EXPECT_NE(stopped.err.find("no hubd runs on"), std::string::npos) << stopped.err;
+    EXPECT_NE(stopped.err.find("it reads hub.conf and its partners when it starts"),
+              std::string::npos)
+        << stopped.err;
+}
+
 TEST_F(HubctlTest, JsonListParsesAndEscapes) {
     build_spool();
     Outcome result = run("--spool " + spool_.string() + " queue list --format json");

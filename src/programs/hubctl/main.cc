@@ -6,6 +6,7 @@
 //             hubctl --config FILE queue hold|release|delete QUEUE_ID...|ALL [--partner NAME]
 //             hubctl --config FILE queue retry QUEUE_ID...|ALL [--partner NAME]
 //             hubctl config-doc
+//             hubctl --config FILE reload
 //           (--spool DIR instead of --config works too, without routing: recipients are
 //           then shown as received, and --partner is not available.)
 //           "queue list" shows the live messages like Postfix's mailq (text), one line per
@@ -21,7 +22,8 @@
 //           (control socket) for each recipient's live state. hold/release/delete on a
 //           running hub go to its control socket (answered when the record is durable); on
 //           a stopped hub hubctl takes the spool lock and writes the records itself
-//           (spool_admin.h). retry needs a running hub.
+//           (spool_admin.h). retry needs a running hub. "reload" asks a running hubd to read
+//           hub.conf and its partners again (docs/DIRECTORY.md, "Live reload").
 // TRUST     hub.conf and the partner file are the administrator's own. Spool contents are
 //           not trusted: the decoder validates them, and every string printed is made safe
 //           for a terminal (text), escaped (tsv) or encoded (json), since senders choose
@@ -58,6 +60,7 @@
 #include "directory/configured.h"
 #include "engine/control.h"
 #include "policy/partners.h"
+#include "programs/hubctl/control_client.h"
 #include "programs/hubctl/directory_commands.h"
 #include "programs/hubctl/spool_admin.h"
 #include "programs/hubctl/text.h"
@@ -65,6 +68,7 @@
 
 namespace {
 
+using hub::hubctl::control_request;
 using hub::hubctl::json_string;
 using hub::hubctl::printable;
 using hub::hubctl::tsv_field;
@@ -74,10 +78,9 @@ using hub::spool::RecoveredMessage;
 constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
-constexpr std::size_t hub_answer_bytes_max = 256u << 20;
 
-constexpr std::array<std::string_view, 7> top_commands = {
-    "queue", "config-doc", "partner", "domain", "connector", "audit", "admin"};
+constexpr std::array<std::string_view, 8> top_commands = {
+    "queue", "config-doc", "partner", "domain", "connector", "audit", "admin", "reload"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 
@@ -133,52 +136,6 @@ std::optional<int> load_context(const Options& options, Context& context) {
 }
 
 // --- Talking to a running hubd ---------------------------------------------------------
-
-// Sends one control line and reads the whole answer (hubd closes after answering).
-hub::Result<std::string, std::string> control_request(const std::string& spool_dir,
-                                                      const std::string& line) {
-    std::string path = hub::engine::control_socket_path(spool_dir);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(address.sun_path)) {
-        return hub::unexpected("control socket path too long: " + path);
-    }
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-        int error = errno;
-        if (fd >= 0) {
-            close(fd);
-        }
-        return hub::unexpected(
-            fmt::format("cannot reach the running hubd at {} ({}); is it still starting?", path,
-                        std::strerror(error)));
-    }
-    timeval timeout{15, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    std::string request = line + "\n";
-    std::string answer;
-    bool sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-                static_cast<ssize_t>(request.size());
-    std::array<char, 65536> chunk{};
-    // Bounded by hub_answer_bytes_max and the receive timeout.
-    while (sent && answer.size() < hub_answer_bytes_max) {
-        ssize_t got = recv(fd, chunk.data(), chunk.size(), 0);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got <= 0) {
-            break;
-        }
-        answer.append(chunk.data(), static_cast<std::size_t>(got));
-    }
-    close(fd);
-    if (answer.empty() || answer.back() != '\n') {
-        return hub::unexpected("hubd did not answer on " + path);
-    }
-    answer.pop_back();
-    return answer;
-}
 
 // A running hub's scheduler view, by queue id.
 struct HubMessage {
@@ -904,6 +861,31 @@ std::optional<int> suggest_command(int argc, char** argv) {
     return std::nullopt;
 }
 
+// hubctl reload: the running hubd's own answer, or why it could not be asked.
+int reload_hub(const Options& options) {
+    if (options.config_path.empty()) {
+        return fail(exit_usage, "reload needs --config FILE (the hub.conf hubd runs with)");
+    }
+    auto config = hub::config::load_hub_config(options.config_path);
+    if (!config) {
+        return fail(exit_runtime, "error: {}", config.error());
+    }
+    hub::hubctl::ReloadOutcome outcome = hub::hubctl::request_reload(config->spool_dir);
+    if (!outcome.running) {
+        return fail(exit_runtime, "error: {}; it reads hub.conf and its partners when it starts",
+                    outcome.text);
+    }
+    if (!outcome.answered) {
+        return fail(exit_runtime, "error: {}", printable(outcome.text));
+    }
+    if (!outcome.applied) {
+        return fail(exit_runtime, "error: hubd refused the reload and runs unchanged: {}",
+                    printable(outcome.text));
+    }
+    fmt::print("reloaded: {}\n", printable(outcome.text));
+    return exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -948,6 +930,10 @@ int main(int argc, char** argv) {
         controls.emplace_back(command, verb);
     }
     CLI::App* doc = app.add_subcommand("config-doc", "Print the hub.conf option table.");
+    CLI::App* reload = app.add_subcommand(
+        "reload",
+        "Ask the running hubd to read hub.conf and its partners again (the partner table "
+        "changes for new sessions; exit 1 with the reason when it refuses, nothing changed).");
     hub::hubctl::DirectoryCommands directory_commands;
     directory_commands.add_to(app);
     try {
@@ -964,6 +950,9 @@ int main(int argc, char** argv) {
     }
     if (doc->parsed()) {
         return config_doc();
+    }
+    if (reload->parsed()) {
+        return reload_hub(options);
     }
     if (auto code = directory_commands.run(options.config_path)) {
         return *code;

@@ -12,6 +12,9 @@
 //           prepares the spool, then becomes the unprivileged [hub] user with
 //           no_new_privs set; a non-root start keeps its own user and also sets
 //           no_new_privs.
+//           The hub's certificate and key bytes stay in memory for outbound TLS contexts
+//           of partners added by a live reload; a reload reads hub.conf and the partners
+//           again as the hub user (engine/reload.h).
 // LIMITS    see docs/CONFIGURATION.md; engine/limits.h for fixed sizes.
 // SEE ALSO  hubctl(1), docs/ARCHITECTURE.md, engine/supervisor.h
 //
@@ -25,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -33,6 +37,8 @@
 #include "config/hub_config.h"
 #include "directory/configured.h"
 #include "engine/kernel_features.h"
+#include "engine/partner_snapshot.h"
+#include "engine/reload.h"
 #include "engine/seccomp.h"
 #include "engine/startup.h"
 #include "engine/startup_check.h"
@@ -149,7 +155,6 @@ int main(int argc, char** argv) {
     if (!partners) {
         log_fatal("{}", partners.error());
     }
-    hub::policy::PartnerTable partner_table(config->domain, std::move(*partners));
     if (auto kernel = hub::engine::check_kernel_features(); !kernel) {
         log_fatal("kernel check: {}", kernel.error());
     }
@@ -164,22 +169,24 @@ int main(int argc, char** argv) {
         log_fatal("TLS: {}", tls_context.error().message);
     }
 
-    // One client context per partner for delivery, made now: the hub's own certificate
-    // is its client certificate, and its key is readable only before the privilege drop.
-    std::vector<std::shared_ptr<hub::tls::ClientContext>> client_contexts;
-    for (const hub::policy::Partner& partner : partner_table.partners()) {
-        hub::tls::ClientConfig client;
-        client.trust_anchor_path = config->client_ca_path;
-        client.certificate_chain_path = config->certificate_path;
-        client.private_key_path = config->private_key_path;
-        client.server_name = partner.outbound_name;
-        client.pinned_sha256 = partner.outbound_pin_sha256;
-        client.verify_peer = partner.outbound_pin_sha256.empty();  // A pin replaces the CA.
-        auto context = hub::tls::ClientContext::create(client);
-        if (!context) {
-            log_fatal("partner {}: outbound TLS: {}", partner.name, context.error().message);
-        }
-        client_contexts.push_back(*context);
+    // The hub's own certificate is its client certificate towards partners, and its key
+    // is readable only before the privilege drop: its bytes are kept so that a reload can
+    // make contexts for partners added or changed later (partner_snapshot.h says why).
+    auto keys = hub::engine::read_outbound_key_material(*config);
+    if (!keys) {
+        log_fatal("TLS: {}", keys.error());
+    }
+    hub::engine::PartnerBoard partner_board;
+    // A reload reads hub.conf again by this path, under seccomp, where getcwd is not
+    // allowed: an absolute path needs none (hub.conf's own paths are absolute already).
+    std::error_code path_error;
+    std::string absolute_config = std::filesystem::absolute(arguments.config_path, path_error);
+    if (path_error) {
+        log_fatal("{}: {}", arguments.config_path, path_error.message());
+    }
+    hub::engine::Reloader reloader(absolute_config, *config, std::move(*keys), partner_board);
+    if (auto published = reloader.publish_first(std::move(*partners)); !published) {
+        log_fatal("{}", published.error());
     }
 
     unsigned shard_count = config->shards;
@@ -254,6 +261,7 @@ int main(int argc, char** argv) {
     hub::engine::SupervisorSettings supervisor_settings;
     supervisor_settings.spool_dir = config->spool_dir;
     supervisor_settings.spool_reserve_bytes = config->spool_reserve_bytes;
+    supervisor_settings.reloader = &reloader;
     unsigned cpu_count = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned index = 0; index < shard_count; index++) {
         hub::engine::ShardSettings shard;
@@ -275,9 +283,8 @@ int main(int argc, char** argv) {
         shard.connections_per_partner_max =
             (config->connections_per_partner_max + shard_count - 1) / shard_count;
         shard.config = &*config;
-        shard.partners = &partner_table;
+        shard.partners = &partner_board;
         shard.tls_context = *tls_context;
-        shard.client_contexts = client_contexts;
         shard.recovered = std::move(recovered_by_shard[index]);
         shard.recovered_segment_fds = std::move(segment_fds[index]);
         shard.own_segments = std::move(own_segments[index]);
