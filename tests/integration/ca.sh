@@ -16,7 +16,9 @@
 #     revoked certificate and still accepts the other;
 #   - the refusals: each role asking what it may not (enroll approve, hubd submit, an
 #     unknown account anything), a wrong password, a 1024-bit key, a CA:TRUE request;
-#   - rejection with a reason that the partner sees, and the audit log of it all.
+#   - rejection with a reason that the partner sees, and the audit log of it all;
+#   - a CA that the first boot made with openssl (PKCS#8 key, root 0600) is taken over by
+#     `hub-ca serve`: handed to hubca, its CRL verifies against it with openssl.
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBCTL HUB_CA
 [[ $EUID -eq 0 ]] || skip "needs root: the test is about which account can read the CA key"
@@ -244,3 +246,25 @@ kill -TERM "$HUBD_PID"
 wait "$HUBD_PID" || fail "hub-ca exit status after SIGTERM: $?"
 HUBD_PID=""
 say "ok: hub-ca stops on SIGTERM"
+
+# --- taking over a CA made by openssl (what rootfs' first boot makes) -------------------------
+old="$WORK/firstboot"
+mkdir -p "$old/ca"
+chmod 0755 "$old"
+chmod 0700 "$old/ca"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$old/ca/ca.key" 2>/dev/null
+openssl req -x509 -new -key "$old/ca/ca.key" -out "$old/ca/ca.pem" -days 3650 -sha256 \
+    -subj "/CN=Hubbox CA firstboot" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" -addext "subjectKeyIdentifier=hash" 2>/dev/null
+sed -e 's|^state_dir = .*|state_dir = "'"$old"'/ca"|' -e 's|^socket = .*|socket = "'"$old"'/ca.sock"|' \
+    -e 's|^public_dir = .*|public_dir = "'"$old"'/public"|' "$conf" >"$old/hub.conf"
+"$HUB_CA" --config "$old/hub.conf" serve 2>"$HUB_LOG" &
+HUBD_PID=$!
+wait_until 60 "hub-ca ready (firstboot CA)" grep -q 'ready on' "$HUB_LOG"
+expect_eq "taken-over key owner and mode" "hubca 600" "$(stat -c '%U %a' "$old/ca/ca.key")"
+out="$(openssl crl -in "$old/public/crl.pem" -CAfile "$old/ca/ca.pem" -noout 2>&1)"
+expect_match "CRL of the taken-over CA" 'verify OK' "$out"
+kill -TERM "$HUBD_PID"
+wait "$HUBD_PID" || fail "hub-ca (firstboot CA) exit status after SIGTERM: $?"
+HUBD_PID=""
+say "ok: a CA made by openssl (PKCS#8 key) is taken over: handed to hubca, its CRL verifies"
