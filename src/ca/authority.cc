@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 
 #include "base/assert.h"
 #include "ca/der.h"
@@ -191,6 +192,89 @@ Result<void, std::string> set_dns_names(Cert& cert, std::span<const std::string>
     return {};
 }
 
+// One TLV's extent inside data: where its content starts and ends. False if malformed.
+bool read_tlv(std::span<const std::uint8_t> data, std::size_t at, std::uint8_t& tag,
+              std::size_t& content_at, std::size_t& end) {
+    if (at + 2 > data.size()) {
+        return false;
+    }
+    tag = data[at];
+    std::size_t length = data[at + 1];
+    content_at = at + 2;
+    if (length & 0x80) {
+        std::size_t octets = length & 0x7f;
+        if (octets == 0 || octets > 4 || content_at + octets > data.size()) {
+            return false;
+        }
+        length = 0;
+        for (std::size_t i = 0; i < octets; i++) {
+            length = (length << 8) | data[content_at + i];
+        }
+        content_at += octets;
+    }
+    end = content_at + length;
+    return end <= data.size();
+}
+
+// The TBS with the basicConstraints extension marked critical (RFC 5280 4.2.1.9: a CA
+// certificate MUST), which wolfSSL 5.5's encoder cannot do; nullopt if it has none. The
+// extension and the three containers around it (Extensions, [3], TBSCertificate) are
+// re-encoded with their new lengths.
+std::optional<Bytes> with_critical_basic_constraints(std::span<const std::uint8_t> tbs) {
+    static constexpr std::array<std::uint8_t, 5> oid = {0x06, 0x03, 0x55, 0x1d, 0x13};
+    static constexpr std::array<std::uint8_t, 3> critical = {0x01, 0x01, 0xff};
+    std::uint8_t tag = 0;
+    std::size_t content = 0;
+    std::size_t end = 0;
+    if (!read_tlv(tbs, 0, tag, content, end) || tag != der::tag_sequence || end != tbs.size()) {
+        return std::nullopt;
+    }
+    for (std::size_t at = content; at < end;) {
+        std::size_t field_content = 0;
+        std::size_t field_end = 0;
+        if (!read_tlv(tbs, at, tag, field_content, field_end)) {
+            return std::nullopt;
+        }
+        if (tag != 0xa3) {
+            at = field_end;
+            continue;
+        }
+        std::size_t list_content = 0;
+        std::size_t list_end = 0;
+        if (!read_tlv(tbs, field_content, tag, list_content, list_end)) {
+            return std::nullopt;
+        }
+        for (std::size_t ext = list_content; ext < list_end;) {
+            std::size_t ext_content = 0;
+            std::size_t ext_end = 0;
+            if (!read_tlv(tbs, ext, tag, ext_content, ext_end)) {
+                return std::nullopt;
+            }
+            auto body = tbs.subspan(ext_content, ext_end - ext_content);
+            if (body.size() > oid.size() && std::equal(oid.begin(), oid.end(), body.begin())) {
+                if (body[oid.size()] == der::tag_boolean) {
+                    return Bytes(tbs.begin(), tbs.end());  // Already critical.
+                }
+                Bytes marked =
+                    der::constructed(der::tag_sequence,
+                                     {body.first(oid.size()), critical, body.subspan(oid.size())});
+                auto span_of = [&](std::size_t from, std::size_t to) {
+                    return tbs.subspan(from, to - from);
+                };
+                Bytes list = der::constructed(
+                    der::tag_sequence,
+                    {span_of(list_content, ext), marked, span_of(ext_end, list_end)});
+                Bytes explicit_list = der::tlv(0xa3, list);
+                return der::constructed(der::tag_sequence, {span_of(content, at), explicit_list,
+                                                            span_of(field_end, end)});
+            }
+            ext = ext_end;
+        }
+        return std::nullopt;
+    }
+    return std::nullopt;
+}
+
 Result<Bytes, std::string> make_and_sign(Cert& cert, KeyPair& subject_key, KeyPair& signer,
                                          WC_RNG& rng, bool request) {
     Bytes out(cert_buffer_bytes);
@@ -201,8 +285,18 @@ Result<Bytes, std::string> make_and_sign(Cert& cert, KeyPair& subject_key, KeyPa
     if (body <= 0) {
         return unexpected(wolf_error("encoding a certificate", body));
     }
+    int body_bytes = cert.bodySz;
+    if (cert.isCA) {
+        auto marked = with_critical_basic_constraints(
+            std::span<const std::uint8_t>(out.data(), static_cast<std::size_t>(cert.bodySz)));
+        if (!marked || marked->size() > out.size() / 2) {
+            return unexpected(std::string("cannot mark the CA's basic constraints critical"));
+        }
+        std::copy(marked->begin(), marked->end(), out.begin());
+        body_bytes = static_cast<int>(marked->size());
+    }
     int length =
-        wc_SignCert_ex(cert.bodySz, cert.sigType, out.data(), static_cast<word32>(out.size()),
+        wc_SignCert_ex(body_bytes, cert.sigType, out.data(), static_cast<word32>(out.size()),
                        signer.wolf_type(), signer.key(), &rng);
     if (length <= 0) {
         return unexpected(wolf_error("signing a certificate", length));

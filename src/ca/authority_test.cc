@@ -99,6 +99,10 @@ TEST_P(EachKeyType, MakesACaThatIssuesAndRevokes) {
     Parsed ca = parse(authority->certificate_der());
     ASSERT_EQ(ca.status, 0);
     EXPECT_TRUE(ca.is_ca);
+    // basicConstraints, critical, CA:TRUE (RFC 5280 4.2.1.9).
+    EXPECT_TRUE(contains(authority->certificate_der(),
+                         Bytes{0x30, 0x0f, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04,
+                               0x05, 0x30, 0x03, 0x01, 0x01, 0xff}));
     EXPECT_EQ(ca.key_usage, KEYUSE_KEY_CERT_SIGN | KEYUSE_CRL_SIGN);
     EXPECT_EQ(ca.subject, "/CN=Hubbox CA test");
     EXPECT_EQ(ca.issuer, ca.subject);

@@ -80,7 +80,7 @@ runuser -u hubca -- head -c 30 "$dir/ca/ca.key" | grep -q 'BEGIN EC PRIVATE KEY'
     fail "hubca cannot read its own key"
 say "ok: ca.key is hubca 0600 in a hubca 0700 directory; hubbox and hubenroll cannot read it"
 text="$(openssl x509 -in "$dir/public/ca.pem" -noout -text)"
-expect_match "CA: CA:TRUE" 'CA:TRUE' "$text"
+expect_match "CA: basic constraints critical, CA:TRUE" 'Basic Constraints: critical.{0,40}CA:TRUE' "$(tr '\n' ' ' <<<"$text")"
 expect_match "CA: key usage" 'Certificate Sign, CRL Sign' "$text"
 expect_match "CA: P-384" 'NIST CURVE: P-384' "$text"
 expect_match "CA: name" 'Subject: CN = Hubbox CA hub\.ca-test\.example' "$text"
@@ -92,7 +92,7 @@ expect_match "hub certificate SAN" 'DNS:hub\.ca-test\.example' \
 openssl pkey -in "$dir/tls/hub.key" -pubout >"$WORK/hub-key.pub"
 openssl x509 -in "$dir/tls/hub.pem" -noout -pubkey >"$WORK/hub-cert.pub"
 cmp -s "$WORK/hub-key.pub" "$WORK/hub-cert.pub" || fail "hub.pem is not for hub.key"
-say "ok: CA P-384 CA:TRUE keyCertSign cRLSign; hub.key root 0600, hub.pem verifies, SAN set"
+say "ok: CA P-384 CA:TRUE (critical) keyCertSign cRLSign; hub.key root 0600, hub.pem verifies, SAN set"
 before="$(sha256sum "$dir/ca/ca.key")"
 if out="$("$HUB_CA" --config "$conf" init 2>&1)"; then fail "a second init succeeded"; fi
 expect_match "second init refused" 'holds a CA already; hub-ca never replaces a CA key' "$out"
@@ -258,6 +258,7 @@ openssl req -x509 -new -key "$old/ca/ca.key" -out "$old/ca/ca.pem" -days 3650 -s
     -addext "keyUsage=critical,keyCertSign,cRLSign" -addext "subjectKeyIdentifier=hash" 2>/dev/null
 sed -e 's|^state_dir = .*|state_dir = "'"$old"'/ca"|' -e 's|^socket = .*|socket = "'"$old"'/ca.sock"|' \
     -e 's|^public_dir = .*|public_dir = "'"$old"'/public"|' "$conf" >"$old/hub.conf"
+HUB_LOG="$WORK/hub-ca-firstboot.log"  # A new file: the old one says "ready" already.
 "$HUB_CA" --config "$old/hub.conf" serve 2>"$HUB_LOG" &
 HUBD_PID=$!
 wait_until 60 "hub-ca ready (firstboot CA)" grep -q 'ready on' "$HUB_LOG"
