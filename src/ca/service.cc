@@ -583,6 +583,17 @@ Result<std::string, std::string> Service::issue_request(std::int64_t id, std::st
     if (!checked) {
         return unexpected(fmt::format("request {} no longer passes: {}", id, checked.error()));
     }
+    // The names the administrator saw in the list: the request's own, or for the hub's own
+    // certificate the host name hub-ca gave it (its request carries none).
+    checked->dns_names.clear();
+    std::string stored_names = row.text(4);
+    for (std::size_t at = 0; at < stored_names.size();) {
+        std::size_t space = std::min(stored_names.find(' ', at), stored_names.size());
+        if (space > at) {
+            checked->dns_names.push_back(stored_names.substr(at, space - at));
+        }
+        at = space + 1;
+    }
     std::string before = fmt::format(
         "{{\"id\":{},\"partner\":{},\"subject\":{},\"dns_names\":{},\"key\":{},\"state\":"
         "\"pending\"}}",

@@ -167,8 +167,7 @@ Result<void, std::string> make_hub_certificate(const hub::config::HubConfig& con
     if (!key) {
         return unexpected(key.error());
     }
-    std::vector<std::string> names = {config.hostname};
-    auto request = make_request(*key, config.hostname, names);
+    auto request = make_request(*key, config.hostname);
     if (!request) {
         return unexpected(request.error());
     }
@@ -176,6 +175,7 @@ Result<void, std::string> make_hub_certificate(const hub::config::HubConfig& con
     if (!checked) {
         return unexpected(checked.error());
     }
+    checked->dns_names = {config.hostname};
     auto issued = service.issue_own(*checked, "hub-ca init", now_unix_s());
     if (!issued) {
         return unexpected(issued.error());
