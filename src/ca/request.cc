@@ -102,6 +102,48 @@ Result<std::string, std::string> check_key(const DecodedCert& cert) {
         "the request's key type is not accepted; use RSA (2048 bits or more) or ECDSA P-256"));
 }
 
+// True if data[from, to) is exactly the given TLV bytes.
+bool bytes_are(std::span<const std::uint8_t> data, std::size_t from, std::size_t to,
+               std::span<const std::uint8_t> expected) {
+    return to >= from && to - from == expected.size() &&
+           std::equal(expected.begin(), expected.end(),
+                      data.begin() + static_cast<std::ptrdiff_t>(from));
+}
+
+// False if the Extensions at extensions hold a subjectAltName with a non-dNSName entry.
+bool extensions_dns_only(std::span<const std::uint8_t> request, const der::Tlv& extensions) {
+    static constexpr std::array<std::uint8_t, 5> alt_name = {0x06, 0x03, 0x55, 0x1d, 0x11};
+    der::Tlv extension;
+    for (std::size_t e = extensions.content; e < extensions.end; e = extension.end) {
+        if (!der::read(request, e, extension) || extension.end > extensions.end) {
+            return false;
+        }
+        der::Tlv id;
+        if (!der::read(request, extension.content, id) ||
+            !bytes_are(request, extension.content, id.end, alt_name)) {
+            continue;
+        }
+        der::Tlv value;  // [critical BOOLEAN] then the OCTET STRING.
+        if (!der::read(request, id.end, value)) {
+            return false;
+        }
+        if (value.tag == der::tag_boolean && !der::read(request, value.end, value)) {
+            return false;
+        }
+        der::Tlv names;
+        if (!der::read(request, value.content, names)) {
+            return false;
+        }
+        der::Tlv name;
+        for (std::size_t n = names.content; n < names.end; n = name.end) {
+            if (!der::read(request, n, name) || name.end > names.end || name.tag != 0x82) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 // False if the request's subjectAltName (in its extensionRequest attribute, RFC 2986 4.1
 // and RFC 2985 5.4.2) holds anything but dNSName entries. Walked here because wolfSSL
 // lists only the names it was built to understand (the release build drops IP addresses
@@ -109,13 +151,6 @@ Result<std::string, std::string> check_key(const DecodedCert& cert) {
 bool alt_names_are_dns_only(std::span<const std::uint8_t> request) {
     static constexpr std::array<std::uint8_t, 11> extension_request = {
         0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e};
-    static constexpr std::array<std::uint8_t, 5> alt_name = {0x06, 0x03, 0x55, 0x1d, 0x11};
-    // True if request[from, to) is exactly the given TLV bytes.
-    auto is = [&](std::size_t from, std::size_t to, std::span<const std::uint8_t> expected) {
-        return to - from == expected.size() &&
-               std::equal(expected.begin(), expected.end(),
-                          request.begin() + static_cast<std::ptrdiff_t>(from));
-    };
     der::Tlv outer;
     der::Tlv info;
     if (!der::read(request, 0, outer) || !der::read(request, outer.content, info)) {
@@ -143,7 +178,7 @@ bool alt_names_are_dns_only(std::span<const std::uint8_t> request) {
         }
         der::Tlv oid;
         if (!der::read(request, field.content, oid) ||
-            !is(field.content, oid.end, extension_request)) {
+            !bytes_are(request, field.content, oid.end, extension_request)) {
             continue;
         }
         der::Tlv values;
@@ -152,33 +187,8 @@ bool alt_names_are_dns_only(std::span<const std::uint8_t> request) {
             !der::read(request, values.content, extensions)) {
             return false;
         }
-        der::Tlv extension;
-        for (std::size_t e = extensions.content; e < extensions.end; e = extension.end) {
-            if (!der::read(request, e, extension) || extension.end > extensions.end) {
-                return false;
-            }
-            der::Tlv id;
-            if (!der::read(request, extension.content, id) ||
-                !is(extension.content, id.end, alt_name)) {
-                continue;
-            }
-            der::Tlv value;  // [critical BOOLEAN] then the OCTET STRING.
-            if (!der::read(request, id.end, value)) {
-                return false;
-            }
-            if (value.tag == der::tag_boolean && !der::read(request, value.end, value)) {
-                return false;
-            }
-            der::Tlv names;
-            if (!der::read(request, value.content, names)) {
-                return false;
-            }
-            der::Tlv name;
-            for (std::size_t n = names.content; n < names.end; n = name.end) {
-                if (!der::read(request, n, name) || name.end > names.end || name.tag != 0x82) {
-                    return false;
-                }
-            }
+        if (!extensions_dns_only(request, extensions)) {
+            return false;
         }
     }
     return true;

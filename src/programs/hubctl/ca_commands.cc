@@ -131,72 +131,11 @@ struct CaCommands::Settings {
     CLI::App* cacert = nullptr;
 };
 
-void CaCommands::add_to(CLI::App& app) {
-    settings_ = std::make_shared<Settings>();
-    Settings& s = *settings_;
-    CLI::App* ca = app.add_subcommand("ca", "The certificate authority (hub-ca, docs/CA.md).");
-    ca->require_subcommand(1);
-    ca->fallthrough();
-    app.add_option("--ca-socket", s.socket_path,
-                   "hub-ca's socket (instead of hub.conf's ca.socket)");
-    s.requests = ca->add_subcommand("requests", "Certificate requests, oldest first.");
-    s.requests->add_flag("--json", s.json, "a JSON array");
-    s.approve = ca->add_subcommand("approve", "Issue the certificate a pending request asks for.");
-    s.approve->add_option("id", s.id, "request id (hubctl ca requests)")->required();
-    s.reject = ca->add_subcommand("reject", "Refuse a pending request.");
-    s.reject->add_option("id", s.id, "request id")->required();
-    s.reject->add_option("--reason", s.reason, "told to the partner")->required();
-    s.password = ca->add_subcommand(
-        "password", "Issue or reset a partner's enrollment password (printed once).");
-    s.password->add_option("partner", s.partner, "partner name")->required();
-    s.revoke = ca->add_subcommand("revoke", "Revoke a certificate; the CRL follows at once.");
-    s.revoke->add_option("serial", s.serial, "serial number, hex (hubctl ca list)")->required();
-    s.revoke
-        ->add_option("--reason", s.reason,
-                     "unspecified, keyCompromise, affiliationChanged, superseded, "
-                     "cessationOfOperation or privilegeWithdrawn")
-        ->required();
-    s.list = ca->add_subcommand("list", "Issued certificates, oldest first.");
-    s.list->add_flag("--json", s.json, "a JSON array");
-    s.audit = ca->add_subcommand("audit", "hub-ca's audit log, oldest first.");
-    s.audit->add_flag("--json", s.json, "a JSON array");
-    s.submit = ca->add_subcommand(
-        "submit", "Submit a request as a partner (enrollment password on standard input).");
-    s.submit->add_option("partner", s.partner, "partner name")->required();
-    s.submit->add_option("csr", s.file, "PKCS#10 request, PEM or DER")->required();
-    s.status = ca->add_subcommand("status", "A request's state.");
-    s.status->add_option("id", s.id, "request id")->required();
-    s.status->add_option("--partner", s.partner,
-                         "ask as this partner (enrollment password on standard input)");
-    s.fetch = ca->add_subcommand("fetch", "The certificate of an approved request.");
-    s.fetch->add_option("id", s.id, "request id")->required();
-    s.fetch->add_option("--format", s.format, "pem (with the CA), der or pkcs7 (with the CA)")
-        ->check(CLI::IsMember({"pem", "der", "pkcs7"}));
-    s.fetch->add_option("--partner", s.partner,
-                        "ask as this partner (enrollment password on standard input)");
-    s.fetch->add_option("--out", s.out_path, "write here instead of standard output");
-    s.crl = ca->add_subcommand("crl", "The current CRL.");
-    s.crl->add_flag("--der", s.der, "DER instead of PEM");
-    s.crl->add_option("--out", s.out_path, "write here instead of standard output");
-    s.cacert = ca->add_subcommand("cacert", "The CA certificate.");
-    s.cacert->add_flag("--der", s.der, "DER instead of PEM");
-    s.cacert->add_option("--out", s.out_path, "write here instead of standard output");
-}
-
-std::optional<int> CaCommands::run(const std::string& config_path) {
-    Settings& s = *settings_;
-    CLI::App* commands[] = {s.requests, s.approve, s.reject, s.password, s.revoke, s.list,
-                            s.audit,    s.submit,  s.status, s.fetch,    s.crl,    s.cacert};
-    CLI::App* parsed = nullptr;
-    for (CLI::App* command : commands) {
-        if (command->parsed()) {
-            parsed = command;
-        }
-    }
-    if (parsed == nullptr) {
-        return std::nullopt;
-    }
-    std::string directory_path;
+// Where hub-ca listens (--ca-socket, else hub.conf's ca.socket), and the directory to
+// check partner names against; an exit code if neither can be had.
+static std::optional<int> resolve_socket(CaCommands::Settings& s, CLI::App* parsed,
+                                         const std::string& config_path,
+                                         std::string& directory_path) {
     if (s.socket_path.empty() || (parsed == s.password && !config_path.empty())) {
         if (config_path.empty()) {
             return fail(exit_usage, "give --config hub.conf (its ca.socket) or --ca-socket PATH");
@@ -214,7 +153,12 @@ std::optional<int> CaCommands::run(const std::string& config_path) {
                         config_path);
         }
     }
-    Message request;
+    return std::nullopt;
+}
+
+// The request the parsed command sends; an exit code if it cannot be made.
+static std::optional<int> build_request(CaCommands::Settings& s, CLI::App* parsed,
+                                        const std::string& directory_path, Message& request) {
     std::string actor = actor_name();
     auto needs_password = [&]() -> bool {
         if (s.partner.empty()) {
@@ -289,6 +233,82 @@ std::optional<int> CaCommands::run(const std::string& config_path) {
     } else {
         request.kind = parsed == s.crl ? Kind::fetch_crl : Kind::fetch_ca;
         request.set(Field::format, s.der ? "der" : "pem");
+    }
+    return std::nullopt;
+}
+
+void CaCommands::add_to(CLI::App& app) {
+    settings_ = std::make_shared<Settings>();
+    Settings& s = *settings_;
+    CLI::App* ca = app.add_subcommand("ca", "The certificate authority (hub-ca, docs/CA.md).");
+    ca->require_subcommand(1);
+    ca->fallthrough();
+    app.add_option("--ca-socket", s.socket_path,
+                   "hub-ca's socket (instead of hub.conf's ca.socket)");
+    s.requests = ca->add_subcommand("requests", "Certificate requests, oldest first.");
+    s.requests->add_flag("--json", s.json, "a JSON array");
+    s.approve = ca->add_subcommand("approve", "Issue the certificate a pending request asks for.");
+    s.approve->add_option("id", s.id, "request id (hubctl ca requests)")->required();
+    s.reject = ca->add_subcommand("reject", "Refuse a pending request.");
+    s.reject->add_option("id", s.id, "request id")->required();
+    s.reject->add_option("--reason", s.reason, "told to the partner")->required();
+    s.password = ca->add_subcommand(
+        "password", "Issue or reset a partner's enrollment password (printed once).");
+    s.password->add_option("partner", s.partner, "partner name")->required();
+    s.revoke = ca->add_subcommand("revoke", "Revoke a certificate; the CRL follows at once.");
+    s.revoke->add_option("serial", s.serial, "serial number, hex (hubctl ca list)")->required();
+    s.revoke
+        ->add_option("--reason", s.reason,
+                     "unspecified, keyCompromise, affiliationChanged, superseded, "
+                     "cessationOfOperation or privilegeWithdrawn")
+        ->required();
+    s.list = ca->add_subcommand("list", "Issued certificates, oldest first.");
+    s.list->add_flag("--json", s.json, "a JSON array");
+    s.audit = ca->add_subcommand("audit", "hub-ca's audit log, oldest first.");
+    s.audit->add_flag("--json", s.json, "a JSON array");
+    s.submit = ca->add_subcommand(
+        "submit", "Submit a request as a partner (enrollment password on standard input).");
+    s.submit->add_option("partner", s.partner, "partner name")->required();
+    s.submit->add_option("csr", s.file, "PKCS#10 request, PEM or DER")->required();
+    s.status = ca->add_subcommand("status", "A request's state.");
+    s.status->add_option("id", s.id, "request id")->required();
+    s.status->add_option("--partner", s.partner,
+                         "ask as this partner (enrollment password on standard input)");
+    s.fetch = ca->add_subcommand("fetch", "The certificate of an approved request.");
+    s.fetch->add_option("id", s.id, "request id")->required();
+    s.fetch->add_option("--format", s.format, "pem (with the CA), der or pkcs7 (with the CA)")
+        ->check(CLI::IsMember({"pem", "der", "pkcs7"}));
+    s.fetch->add_option("--partner", s.partner,
+                        "ask as this partner (enrollment password on standard input)");
+    s.fetch->add_option("--out", s.out_path, "write here instead of standard output");
+    s.crl = ca->add_subcommand("crl", "The current CRL.");
+    s.crl->add_flag("--der", s.der, "DER instead of PEM");
+    s.crl->add_option("--out", s.out_path, "write here instead of standard output");
+    s.cacert = ca->add_subcommand("cacert", "The CA certificate.");
+    s.cacert->add_flag("--der", s.der, "DER instead of PEM");
+    s.cacert->add_option("--out", s.out_path, "write here instead of standard output");
+}
+
+std::optional<int> CaCommands::run(const std::string& config_path) {
+    Settings& s = *settings_;
+    CLI::App* commands[] = {s.requests, s.approve, s.reject, s.password, s.revoke, s.list,
+                            s.audit,    s.submit,  s.status, s.fetch,    s.crl,    s.cacert};
+    CLI::App* parsed = nullptr;
+    for (CLI::App* command : commands) {
+        if (command->parsed()) {
+            parsed = command;
+        }
+    }
+    if (parsed == nullptr) {
+        return std::nullopt;
+    }
+    std::string directory_path;
+    if (auto code = resolve_socket(s, parsed, config_path, directory_path)) {
+        return code;
+    }
+    Message request;
+    if (auto code = build_request(s, parsed, directory_path, request)) {
+        return code;
     }
     auto answer = ca::exchange(s.socket_path, request);
     if (!answer) {
