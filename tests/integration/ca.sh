@@ -239,8 +239,23 @@ for action in "enrollment password partner:partner2" "enroll:partner2 request su
 done
 expect_match "audit names the admin's uid" 'root \(uid 0\) certificate issue' "$out"
 expect_no_match "audit never holds the password" "$password" "$out"
+for listing in requests list audit; do
+    admin "$listing" --json | python3 -m json.tool >/dev/null || fail "hubctl ca $listing --json is not JSON"
+done
 expect_no_match "hub-ca's log never holds the password" "$password" "$(cat "$HUB_LOG")"
 say "ok: rejection seen by the partner; issue, reject, revoke and password in the audit log"
+
+# With a partner directory, hubctl ca password checks the name there first.
+sed -e 's|^\[partners\]|[directory]|' -e 's|^file = "partners.toml"|path = "directory.db"|' \
+    "$conf" >"$dir/hub-directory.conf"
+"$HUBCTL" --config "$dir/hub-directory.conf" partner add partner3 --pending >/dev/null 2>&1 ||
+    fail "hubctl partner add partner3"
+refused "password for a partner the directory lacks" \
+    "partner partner9: no such partner in the directory" \
+    "$HUBCTL" --config "$dir/hub-directory.conf" ca password partner9
+"$HUBCTL" --config "$dir/hub-directory.conf" ca password partner3 >/dev/null 2>&1 ||
+    fail "hubctl ca password partner3 (in the directory)"
+say "ok: ca password refuses a partner the directory does not hold"
 
 kill -TERM "$HUBD_PID"
 wait "$HUBD_PID" || fail "hub-ca exit status after SIGTERM: $?"
