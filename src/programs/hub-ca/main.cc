@@ -140,6 +140,8 @@ Result<std::string, std::string> publish(const hub::config::HubConfig& config,
     fs::path dir(config.ca_public_dir);
     std::error_code error;
     fs::create_directories(dir, error);
+    // Made under umask 077 when hub-ca creates it; hubd and the enrollment page read it.
+    ::chmod(dir.c_str(), 0755);
     if (auto wrote =
             write_file(dir / "ca.pem", pem(authority.certificate_der(), "CERTIFICATE"), 0644);
         !wrote) {

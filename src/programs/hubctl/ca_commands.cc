@@ -156,6 +156,28 @@ static std::optional<int> resolve_socket(CaCommands::Settings& s, CLI::App* pars
     return std::nullopt;
 }
 
+// The directory is the list of partners: an enrollment password for a name it does not
+// hold would be a typo. Nothing to check without a directory (partners.file).
+static std::optional<int> check_partner_in_directory(const std::string& directory_path,
+                                                     const std::string& partner) {
+    if (directory_path.empty()) {
+        return std::nullopt;
+    }
+    auto directory = directory::Directory::open(directory_path, directory::OpenMode::existing);
+    if (!directory) {
+        return fail(exit_runtime, "{}", directory.error());
+    }
+    auto found = directory->find(partner);
+    if (!found) {
+        return fail(exit_runtime, "{}", found.error());
+    }
+    if (!*found) {
+        return fail(exit_runtime,
+                    "partner {}: no such partner in the directory (hubctl partner list)", partner);
+    }
+    return std::nullopt;
+}
+
 // The request the parsed command sends; an exit code if it cannot be made.
 static std::optional<int> build_request(CaCommands::Settings& s, CLI::App* parsed,
                                         const std::string& directory_path, Message& request) {
@@ -186,23 +208,8 @@ static std::optional<int> build_request(CaCommands::Settings& s, CLI::App* parse
         request.kind = Kind::revoke;
         request.set(Field::serial, s.serial).set(Field::reason, s.reason).set(Field::actor, actor);
     } else if (parsed == s.password) {
-        if (!directory_path.empty()) {
-            // The directory is the list of partners: an enrollment password for a name it
-            // does not hold would be a typo.
-            auto directory =
-                directory::Directory::open(directory_path, directory::OpenMode::existing);
-            if (!directory) {
-                return fail(exit_runtime, "{}", directory.error());
-            }
-            auto found = directory->find(s.partner);
-            if (!found) {
-                return fail(exit_runtime, "{}", found.error());
-            }
-            if (!*found) {
-                return fail(exit_runtime,
-                            "partner {}: no such partner in the directory (hubctl partner list)",
-                            s.partner);
-            }
+        if (auto code = check_partner_in_directory(directory_path, s.partner)) {
+            return code;
         }
         request.kind = Kind::set_password;
         request.set(Field::partner, s.partner).set(Field::actor, actor);
