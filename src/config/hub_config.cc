@@ -191,6 +191,30 @@ constexpr std::array options{
          "partners are the partner table, read at start and again at each reload (after "
          "every hubctl write, hubctl reload, SIGHUP). Set this or partners.file; a new path "
          "needs a restart."),
+    // [ca]: hub-ca (docs/CA.md); ca/limits.h holds the defaults' reasons.
+    text("ca.state_dir", Kind::path, &HubConfig::ca_state_dir, "",
+         "hub-ca's own directory (mode 0700, owned by ca.user): the CA key (0600), its "
+         "certificate and database. Empty = this box runs no CA."),
+    text("ca.socket", Kind::path, &HubConfig::ca_socket, "",
+         "Unix socket hub-ca answers on (hubctl ca, the enrollment page, hubd); needed with "
+         "ca.state_dir. Callers are told apart by their uid, not by the socket's mode."),
+    text("ca.public_dir", Kind::path, &HubConfig::ca_public_dir, "",
+         "Directory where hub-ca publishes ca.pem and crl.pem (readable by all); needed with "
+         "ca.state_dir."),
+    text("ca.user", Kind::user, &HubConfig::ca_user, "",
+         "Account hub-ca switches to when started as root (hubca on the appliance); empty = "
+         "stay as started."),
+    text("ca.admin_group", Kind::user, &HubConfig::ca_admin_group, "",
+         "Group whose members may approve, reject and revoke with hubctl ca (root and "
+         "ca.user always may)."),
+    text("ca.enroll_user", Kind::user, &HubConfig::ca_enroll_user, "",
+         "Account of the enrollment page: may submit requests with a partner's enrollment "
+         "password and fetch their certificates, the CRL and the CA certificate."),
+    integer32("ca.validity_days", &HubConfig::ca_validity_days, 730, 1, 3650,
+              "Validity of the certificates hub-ca issues, in days (two years)."),
+    integer32("ca.crl_validity_days", &HubConfig::ca_crl_validity_days, 7, 1, 365,
+              "The CRL's nextUpdate is this many days ahead; hub-ca makes a new one after each "
+              "revocation and when half of this has passed."),
 };
 
 // The options a reload applies to the running hub (docs/CONFIGURATION.md, "Reload"); any
@@ -498,6 +522,13 @@ void check_partner_source(const HubConfig& config, const toml::table& root, Diag
 }
 
 void check_cross_options(const HubConfig& config, const toml::table& root, Diagnostics& errors) {
+    if (!config.ca_state_dir.empty() &&
+        (config.ca_socket.empty() || config.ca_public_dir.empty())) {
+        const toml::node* node = root.at_path("ca.state_dir").node();
+        errors.add(node != nullptr ? node->source() : toml::source_region{},
+                   "ca.state_dir needs ca.socket and ca.public_dir too (where hub-ca answers "
+                   "and where it publishes the CRL)");
+    }
     if (config.smtp.host == config.smtps.host && config.smtp.port == config.smtps.port) {
         const toml::node* node = root.at_path("listen.smtps").node();
         if (node == nullptr) {

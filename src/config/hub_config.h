@@ -60,6 +60,15 @@ struct HubConfig {
     // [partners] and [directory]: exactly one of the two is set.
     std::string partners_file;   // TOML partner list (boxes not yet migrated).
     std::string directory_path;  // The partner directory (SQLite), see docs/DIRECTORY.md.
+    // [ca] (docs/CA.md): hub-ca, the box's certificate authority; no state_dir = no CA.
+    std::string ca_state_dir;    // Key, certificate, database: hub-ca's user only (0700).
+    std::string ca_socket;       // The Unix socket hub-ca answers on.
+    std::string ca_public_dir;   // ca.pem and crl.pem for everybody.
+    std::string ca_user;         // Account hub-ca switches to when started as root.
+    std::string ca_admin_group;  // Members may approve, reject, revoke (hubctl ca).
+    std::string ca_enroll_user;  // The enrollment page's account (hub-enroll).
+    std::uint32_t ca_validity_days = 730;
+    std::uint32_t ca_crl_validity_days = 7;
 
     std::string source_path;  // The file this came from, for messages.
     // The line each key was set on ("tls.certificate" -> 7), for messages about values

@@ -39,6 +39,9 @@ public:
         sqlite3_clear_bindings(stmt_);
     }
     void bind(int index, std::int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
+    void bind_blob(int index, const void* data, std::size_t bytes) {
+        sqlite3_bind_blob(stmt_, index, data, static_cast<int>(bytes), SQLITE_TRANSIENT);
+    }
     // SQLITE_ROW, SQLITE_DONE or an error code.
     int step() { return sqlite3_step(stmt_); }
     std::string text(int column) {
@@ -49,6 +52,14 @@ public:
                                  static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
     }
     std::int64_t integer(int column) { return sqlite3_column_int64(stmt_, column); }
+    bool is_null(int column) { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+    template <typename Bytes>
+    Bytes blob(int column) {
+        const auto* value =
+            static_cast<const typename Bytes::value_type*>(sqlite3_column_blob(stmt_, column));
+        auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column));
+        return value == nullptr ? Bytes() : Bytes(value, value + bytes);
+    }
 
 private:
     sqlite3_stmt* stmt_ = nullptr;

@@ -60,6 +60,7 @@
 #include "directory/configured.h"
 #include "engine/control.h"
 #include "policy/partners.h"
+#include "programs/hubctl/ca_commands.h"
 #include "programs/hubctl/control_client.h"
 #include "programs/hubctl/directory_commands.h"
 #include "programs/hubctl/spool_admin.h"
@@ -79,8 +80,8 @@ constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 
-constexpr std::array<std::string_view, 8> top_commands = {
-    "queue", "config-doc", "partner", "domain", "connector", "audit", "admin", "reload"};
+constexpr std::array<std::string_view, 9> top_commands = {
+    "queue", "config-doc", "partner", "domain", "connector", "audit", "admin", "reload", "ca"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 
@@ -819,8 +820,8 @@ int config_doc() {
 // CLI11's "The following argument was not expected" does not say what was meant: find
 // the command words (skipping options and their values) and suggest the closest one.
 std::optional<int> suggest_command(int argc, char** argv) {
-    constexpr std::array<std::string_view, 5> with_value = {"--config", "--spool", "--format",
-                                                            "--partner", "--directory"};
+    constexpr std::array<std::string_view, 6> with_value = {
+        "--config", "--spool", "--format", "--partner", "--directory", "--ca-socket"};
     std::vector<std::string_view> words;
     for (int i = 1; i < argc && words.size() < 2; i++) {
         std::string_view arg = argv[i];
@@ -936,6 +937,8 @@ int main(int argc, char** argv) {
         "changes for new sessions; exit 1 with the reason when it refuses, nothing changed).");
     hub::hubctl::DirectoryCommands directory_commands;
     directory_commands.add_to(app);
+    hub::hubctl::CaCommands ca_commands;
+    ca_commands.add_to(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -955,6 +958,9 @@ int main(int argc, char** argv) {
         return reload_hub(options);
     }
     if (auto code = directory_commands.run(options.config_path)) {
+        return *code;
+    }
+    if (auto code = ca_commands.run(options.config_path)) {
         return *code;
     }
     for (auto [command, verb] : controls) {
