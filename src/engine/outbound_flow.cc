@@ -330,6 +330,9 @@ void Shard::carry_out(std::vector<delivery::Action>& actions) {
         if (auto* deliver = std::get_if<delivery::QueueForDelivery>(&action)) {
             start_job(*deliver);
         } else if (auto* status = std::get_if<delivery::WriteStatus>(&action)) {
+            if (status->status == spool::RecipientStatus::bounced && !counting_transaction_) {
+                count_bounce_outside_transaction(status->id, status->recipient_index);
+            }
             write_status(status->id, status->recipient_index, status->status);
         } else if (auto* report = std::get_if<delivery::ReadForReport>(&action)) {
             start_report(report->kind, report->id, std::move(report->recipients));
@@ -852,7 +855,9 @@ void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult
         log_delivery(job, item, line);
     }
     count_transaction(job, item, decision.lines);
+    counting_transaction_ = true;  // Its bounces were counted with it, just above.
     carry_out(decision.actions);
+    counting_transaction_ = false;
     item.content.clear();
     item.content.shrink_to_fit();
 }
@@ -884,6 +889,21 @@ void Shard::count_transaction(const DeliveryJob& job, const JobItem& item,
         if (sent > 0) {
             row->last_outbound_unix_ms = wall_ms();
         }
+    }
+}
+
+// A recipient bounced without a transaction saying so: the queue lifetime passed, a loop,
+// a recipient that routes nowhere. Counted by the partner it was for, when there is one.
+void Shard::count_bounce_outside_transaction(const spool::QueueId& id,
+                                             std::uint32_t recipient_index) {
+    health_.traffic().recipients_bounced++;
+    auto stored = stored_.find(queue_key(id));
+    if (stored == stored_.end() || recipient_index >= stored->second.partner_index.size()) {
+        return;
+    }
+    if (health::PartnerRow* row = health_partner_of(stored->second.partner_index[recipient_index]);
+        row != nullptr) {
+        row->traffic.recipients_bounced++;
     }
 }
 
