@@ -9,8 +9,9 @@
 #      relayed: received and delivered messages and recipients by partner and in total,
 #      the refusal by reason, TLS handshakes in both directions;
 #   3. hubctl status --json says the same, parsed strictly (no duplicate keys, no NaN);
-#   4. partner2 down: the message for it is deferred, its connections fail, and at the end
-#      of the (shortened) queue lifetime it bounces: counted by partner, with the failure;
+#   4. partner2 down: the message for it is queued (the queue gauges and its oldest message)
+#      and deferred, its connections fail, and at the end of the (shortened) queue lifetime
+#      it bounces: counted by partner, with the failure;
 #   5. permissions: a user outside the status group cannot connect to the status socket;
 #      a member can ask "status" but not "hold" there; the control socket stays 0600;
 #   6. hub-metrics answers anything but GET /metrics with a 4xx, and hubbox_up 0 (not an
@@ -266,6 +267,17 @@ say "ok: hubctl status --json and text agree"
 partner_stop partner2
 partner send "$P1" --from alice@partner1.gov.uk --to "ann@partner2.gov.uk.lgolhub.net" \
     --subject "to a partner that is down" >/dev/null
+deferred() {
+    [[ "$(metric "$(scrape)" hubbox_partner_recipients_deferred_total partner=partner2)" -ge 1 ]]
+}
+wait_until 60 "a deferral for partner2" deferred
+samples="$(scrape)"
+check "queued for partner2 while it is down" 1 hubbox_partner_queue_messages partner=partner2
+check "queued recipients for partner2" 1 hubbox_partner_queue_recipients partner=partner2
+check "queued in all (shards)" 1 hubbox_queue_messages
+expect_match "the oldest queued message's arrival, for partner2" \
+    'hubbox_partner_queue_oldest_message_timestamp_seconds\{partner="partner2"\} [0-9]{10}\.[0-9]{3}' \
+    "$samples"
 bounced() { [[ "$(metric "$(scrape)" hubbox_partner_recipients_bounced_total partner=partner2)" == 1 ]]; }
 wait_until 120 "partner2's recipient to bounce at the queue lifetime" bounced
 samples="$(scrape)"
