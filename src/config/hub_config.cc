@@ -215,6 +215,12 @@ constexpr std::array options{
     integer32("ca.crl_validity_days", &HubConfig::ca_crl_validity_days, 7, 1, 365,
               "The CRL's nextUpdate is this many days ahead; hub-ca makes a new one after each "
               "revocation and when half of this has passed."),
+    text("health.status_socket", Kind::path, &HubConfig::status_socket, "",
+         "Read-only socket that answers only \"status\" (hubctl status, hub-metrics, "
+         "hub-snmp); unset = status.sock in spool.dir. docs/HEALTH.md."),
+    text("health.status_group", Kind::user, &HubConfig::status_group, "",
+         "Group allowed to read health.status_socket (mode 0660, e.g. hubmon); unset = only "
+         "hub.user and root (0600)."),
 };
 
 // The options a reload applies to the running hub (docs/CONFIGURATION.md, "Reload"); any

@@ -69,6 +69,9 @@ struct HubConfig {
     std::string ca_enroll_user;  // The enrollment page's account (hub-enroll).
     std::uint32_t ca_validity_days = 730;
     std::uint32_t ca_crl_validity_days = 7;
+    // [health] (docs/HEALTH.md)
+    std::string status_socket;  // Read-only status socket; "" = <spool.dir>/status.sock.
+    std::string status_group;   // Group that may read it (mode 0660); "" = 0600.
 
     std::string source_path;  // The file this came from, for messages.
     // The line each key was set on ("tls.certificate" -> 7), for messages about values

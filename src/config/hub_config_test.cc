@@ -510,7 +510,10 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
                                   "ca.admin_group",
                                   "ca.enroll_user",
                                   "ca.validity_days",
-                                  "ca.crl_validity_days"}) {
+                                  "ca.crl_validity_days",
+
+                                  "health.status_socket",
+                                  "health.status_group"}) {
         // (Built with append: GCC 12's -Wrestrict misfires on "\n" + std::string.)
         std::string line_start("\n");
         line_start.append(name).append(" ");
@@ -518,7 +521,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 40);  // Header + 39 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 42);  // Header + 41 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }

@@ -18,6 +18,7 @@
 
 #include "base/byte_queue.h"
 #include "engine/limits.h"
+#include "health/snapshot.h"
 #include "policy/partners.h"
 #include "policy/session_policy.h"
 #include "queue/scheduler.h"
@@ -86,6 +87,9 @@ struct Connection {
     // for limits and logs.
     const policy::Partner* partner = nullptr;
     queue::DestinationId partner_destination = 0;  // The partner's, for per-partner counts.
+    // The health row its open-connection gauge counts in (by partner name: valid for the
+    // process's life, across reloads); null for a stranger.
+    health::PartnerRow* health_partner = nullptr;
 
     base::ByteQueue input{input_pending_bytes};  // Raw bytes from recv, not yet consumed.
     base::ByteQueue plain_out{plain_out_bytes};  // Cleartext replies before/without TLS.

@@ -25,11 +25,16 @@
 namespace hub::engine {
 
 // reload is answered by the supervisor itself (engine/reload.h), never by a shard.
-enum class ControlVerb { hold, release, retry, remove, list, reload };
+enum class ControlVerb { hold, release, retry, remove, list, reload, status };
+
+// Whether verb may be asked on the read-only status socket (docs/HEALTH.md): only status.
+constexpr bool read_only_verb(ControlVerb verb) {
+    return verb == ControlVerb::status;
+}
 
 struct ControlCommand {
     ControlVerb verb = ControlVerb::hold;
-    spool::QueueId id;  // Unused for list and reload.
+    spool::QueueId id;  // Unused for list, reload and status.
 };
 
 // One command in flight per shard: the supervisor serves one administrator at a time.
@@ -56,6 +61,10 @@ private:
 // The path of the control socket for a spool directory.
 std::string control_socket_path(const std::string& spool_dir);
 
+// The read-only status socket's path: health.status_socket, or status.sock in the spool
+// directory when that is unset (docs/HEALTH.md).
+std::string status_socket_path(const std::string& spool_dir, const std::string& configured);
+
 // The path of the spool lock file (see above).
 std::string spool_lock_path(const std::string& spool_dir);
 
@@ -65,7 +74,8 @@ std::string spool_lock_path(const std::string& spool_dir);
 // says who holds the lock.
 [[nodiscard]] Result<int, std::string> lock_spool(const std::string& spool_dir, unsigned wait_ms);
 
-// Parses "hold ID" / "release ID" / "retry ID" / "delete ID" / "list" / "reload"; the error
+// Parses "hold ID" / "release ID" / "retry ID" / "delete ID" / "list" / "status" /
+// "reload"; the error
 // says what to fix.
 [[nodiscard]] Result<ControlCommand, std::string> parse_control_line(std::string_view line);
 

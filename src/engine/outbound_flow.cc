@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "base/log.h"
 #include "engine/shard.h"
@@ -177,7 +178,8 @@ void Shard::run_control() {
     }
     std::string id = command.id.to_string();
     std::optional<queue::MessageSnapshot> queued;
-    if (command.verb != ControlVerb::list && command.verb != ControlVerb::reload) {
+    if (command.verb != ControlVerb::list && command.verb != ControlVerb::reload &&
+        command.verb != ControlVerb::status) {
         queued = scheduler_->find(command.id);
     }
     spool::MessageStatus status = spool::MessageStatus::held;
@@ -188,6 +190,9 @@ void Shard::run_control() {
         case ControlVerb::reload:
             // The supervisor reloads; a shard only takes the snapshot (adopt_partners).
             settings_.control->answer("error: a shard does not reload");
+            return;
+        case ControlVerb::status:
+            settings_.control->answer(status_for_control());
             return;
         case ControlVerb::retry: {
             auto retried = scheduler_->retry_now(command.id);
@@ -263,7 +268,8 @@ void Shard::on_admin_durable(const CommitOutcome& outcome) {
         case ControlVerb::retry:
         case ControlVerb::list:
         case ControlVerb::reload:
-            HUB_PANIC("no record is written for retry, list or reload");
+        case ControlVerb::status:
+            HUB_PANIC("no record is written for retry, list, reload or status");
     }
     if (!durable) {
         answer =
@@ -304,11 +310,79 @@ std::string Shard::list_for_control() const {
     return out;
 }
 
+// This shard's part of "hubctl status" (health/snapshot.h): its counters, its CPU time and
+// its queue as the scheduler sees it now, by destination partner. The supervisor merges
+// the parts. Runs between two reactor turns, like list, but walks the queue without
+// copying it (Scheduler::for_each_waiting): a scrape must not stall a shard with a backlog.
+std::string Shard::status_for_control() const {
+    timespec cpu{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    health::Snapshot part = health_.part(static_cast<std::uint64_t>(cpu.tv_sec) * 1000000000 +
+                                         static_cast<std::uint64_t>(cpu.tv_nsec));
+    HUB_ASSERT(part.shards.size() == 1);
+    std::map<std::string, health::Traffic, std::less<>> queues;  // By destination.
+    auto add_message = [](health::Traffic& queue, std::uint64_t recipients, std::uint64_t bytes,
+                          std::uint64_t arrival_ms) {
+        queue.queue_messages++;
+        queue.queue_recipients += recipients;
+        queue.queue_bytes += bytes;
+        if (queue.oldest_queued_unix_ms == 0 || arrival_ms < queue.oldest_queued_unix_ms) {
+            queue.oldest_queued_unix_ms = arrival_ms;
+        }
+    };
+    // Visits come message by message; a message counts once in the shard's row however
+    // many destinations it waits for, and once in each of those partners' rows.
+    spool::QueueId previous{};
+    bool any = false;
+    scheduler_->for_each_waiting([&](const spool::QueueId& id, std::uint64_t arrival_unix_s,
+                                     std::string_view destination, std::uint32_t waiting) {
+        std::uint64_t bytes = 0;
+        std::uint64_t arrival_ms = arrival_unix_s * 1000;
+        if (auto stored = stored_.find(queue_key(id)); stored != stored_.end()) {
+            bytes = stored->second.location.bytes;
+            arrival_ms = stored->second.arrival_ms != 0 ? stored->second.arrival_ms : arrival_ms;
+        }
+        arrival_ms = std::max<std::uint64_t>(arrival_ms, 1);  // 0 means "nothing queued".
+        health::Traffic& shard = part.shards[0].traffic;
+        if (!any || !(id == previous)) {
+            add_message(shard, 0, bytes, arrival_ms);
+        }
+        shard.queue_recipients += waiting;
+        any = true;
+        previous = id;
+        if (!destination.empty()) {
+            auto queue = queues.find(destination);  // Allocates once per partner, not per visit.
+            if (queue == queues.end()) {
+                queue = queues.emplace(std::string(destination), health::Traffic{}).first;
+            }
+            add_message(queue->second, waiting, bytes, arrival_ms);
+        }
+    });
+    for (auto& [name, queue] : queues) {
+        const std::string& destination = name;
+        auto row = std::find_if(part.partners.begin(), part.partners.end(),
+                                [&](const health::PartnerRow& p) { return p.name == destination; });
+        if (row == part.partners.end()) {
+            part.partners.push_back(health::PartnerRow{});
+            row = part.partners.end() - 1;
+            row->name = destination;
+        }
+        row->traffic.queue_messages = queue.queue_messages;
+        row->traffic.queue_recipients = queue.queue_recipients;
+        row->traffic.queue_bytes = queue.queue_bytes;
+        row->traffic.oldest_queued_unix_ms = queue.oldest_queued_unix_ms;
+    }
+    return health::encode(part);
+}
+
 void Shard::carry_out(std::vector<delivery::Action>& actions) {
     for (delivery::Action& action : actions) {
         if (auto* deliver = std::get_if<delivery::QueueForDelivery>(&action)) {
             start_job(*deliver);
         } else if (auto* status = std::get_if<delivery::WriteStatus>(&action)) {
+            if (status->status == spool::RecipientStatus::bounced && !counting_transaction_) {
+                count_bounce_outside_transaction(status->id, status->recipient_index);
+            }
             write_status(status->id, status->recipient_index, status->status);
         } else if (auto* report = std::get_if<delivery::ReadForReport>(&action)) {
             start_report(report->kind, report->id, std::move(report->recipients));
@@ -539,6 +613,14 @@ void Shard::open_outbound(std::uint32_t job_index) {
     }
     job.connection_slot = index;
     open_count_++;
+    health_.traffic().outbound_total++;
+    health_.traffic().outbound_open++;
+    connection.health_partner = health_partner_of(job.destination);
+    if (connection.health_partner != nullptr) {
+        connection.health_partner->traffic.outbound_total++;
+        connection.health_partner->traffic.outbound_open++;
+        connection.health_partner->last_outbound_attempt_unix_ms = wall_ms();
+    }
     queued_or_panic(ring_.socket(Tag{Op::out_socket, index, connection.generation}, peer.ss_family,
                                  SOCK_STREAM | SOCK_CLOEXEC));
     connection.deadline_ms = now_ms() + connect_timeout_s * 1000ull;
@@ -551,9 +633,10 @@ void Shard::on_out_socket(Connection& connection, int result) {
         return;
     }
     if (result < 0) {
-        fail_job(connection.job_index,
-                 fmt::format("socket for {}: {}", connection.peer_text, std::strerror(-result)),
-                 true);
+        std::string text =
+            fmt::format("socket for {}: {}", connection.peer_text, std::strerror(-result));
+        count_outbound_failure(connection, text);
+        fail_job(connection.job_index, text, true);
         return;
     }
     connection.fd = result;
@@ -584,10 +667,10 @@ void Shard::on_out_connect(Connection& connection, int result) {
         return;
     }
     if (result < 0) {
-        fail_job(connection.job_index,
-                 fmt::format("connect to {}: {}", connection.peer_text,
-                             result == -ECANCELED ? "timed out" : std::strerror(-result)),
-                 true);
+        std::string text = fmt::format("connect to {}: {}", connection.peer_text,
+                                       result == -ECANCELED ? "timed out" : std::strerror(-result));
+        count_outbound_failure(connection, text);
+        fail_job(connection.job_index, text, true);
         return;
     }
     DeliveryJob& job = jobs_[connection.job_index];
@@ -632,6 +715,9 @@ bool Shard::advance_client_tls(Connection& connection) {
     if (!progress) {
         std::string text =
             fmt::format("TLS with {} failed: {}", connection.peer_text, progress.error().message);
+        count_outbound_failure(connection, text);
+        health_.count_tls_failure(true, progress.error().message, connection.health_partner,
+                                  wall_ms());
         connection.client->on_transport_failed(smtp::FailReason::tls_failed, text);
         handle_client_events(connection);
         flush(connection);
@@ -645,6 +731,11 @@ bool Shard::advance_client_tls(Connection& connection) {
     smtp::TlsFacts facts = connection.tls->facts();
     base::log_debug("TLS to {}: {} {} server cert {}", connection.peer_text, facts.version,
                     facts.cipher, facts.client_cert_verdict);
+    health_.count_tls(true, facts.version, facts.cipher);
+    if (connection.health_partner != nullptr) {
+        health_.note_certificate(true, connection.health_partner->name, facts.client_subject,
+                                 connection.tls->peer_not_after_unix_s());
+    }
     connection.client->tls_started();
     return true;
 }
@@ -766,6 +857,16 @@ void Shard::handle_client_events(Connection& connection) {
                 delivery::SessionFailure failure =
                     delivery::session_failure(job_peer(job), connection.client->failure());
                 base::log_warn("delivery to {} failed: {}", connection.peer_text, failure.text);
+                if (connection.client->failure().reason == smtp::FailReason::tls_unavailable) {
+                    // A partner that stops offering STARTTLS is failing TLS as surely as one
+                    // whose handshake fails: monitoring must see it the same way.
+                    health_.count_tls_failure(true, failure.text, connection.health_partner,
+                                              wall_ms());
+                }
+                if (connection.health_partner != nullptr) {
+                    connection.health_partner->last_outbound_failure_unix_ms = wall_ms();
+                    connection.health_partner->last_outbound_failure = failure.text;
+                }
                 fail_job(connection.job_index, failure.text, failure.destination_down);
                 return;
             }
@@ -810,9 +911,75 @@ void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult
     for (const delivery::RecipientLine& line : decision.lines) {
         log_delivery(job, item, line);
     }
+    count_transaction(job, item, decision.lines);
+    counting_transaction_ = true;  // Its bounces were counted with it, just above.
     carry_out(decision.actions);
+    counting_transaction_ = false;
     item.content.clear();
     item.content.shrink_to_fit();
+}
+
+// One transaction's outcome in the health counters: a message counts once as delivered,
+// deferred or bounced for each of those its recipients met (delivery/wording.cc's verdicts).
+void Shard::count_transaction(const DeliveryJob& job, const JobItem& item,
+                              const std::vector<delivery::RecipientLine>& lines) {
+    std::uint64_t sent = 0;
+    std::uint64_t deferred = 0;
+    std::uint64_t bounced = 0;
+    for (const delivery::RecipientLine& line : lines) {
+        sent += line.verdict == "sent" ? 1 : 0;
+        deferred += line.verdict == "deferred" ? 1 : 0;
+        bounced += line.verdict == "bounced" ? 1 : 0;
+    }
+    auto count = [&](health::Traffic& traffic) {
+        traffic.recipients_delivered += sent;
+        traffic.recipients_deferred += deferred;
+        traffic.recipients_bounced += bounced;
+        traffic.messages_delivered += sent > 0 ? 1 : 0;
+        traffic.messages_deferred += deferred > 0 ? 1 : 0;
+        traffic.messages_bounced += bounced > 0 ? 1 : 0;
+        traffic.bytes_delivered += sent > 0 ? item.content.size() : 0;
+    };
+    count(health_.traffic());
+    if (health::PartnerRow* row = health_partner_of(job.destination); row != nullptr) {
+        count(row->traffic);
+        if (sent > 0) {
+            row->last_outbound_unix_ms = wall_ms();
+        }
+    }
+}
+
+// A recipient bounced without a transaction saying so: the queue lifetime passed, a loop,
+// a recipient that routes nowhere. Counted by the partner it was for, when there is one.
+void Shard::count_bounce_outside_transaction(const spool::QueueId& id,
+                                             std::uint32_t recipient_index) {
+    health_.traffic().recipients_bounced++;
+    auto stored = stored_.find(queue_key(id));
+    if (stored == stored_.end() || recipient_index >= stored->second.destinations.size()) {
+        return;
+    }
+    if (health::PartnerRow* row = health_partner_of(stored->second.destinations[recipient_index]);
+        row != nullptr) {
+        row->traffic.recipients_bounced++;
+    }
+}
+
+// A connection to a partner that could not be made (socket, connect or TLS).
+void Shard::count_outbound_failure(Connection& connection, std::string_view text) {
+    health_.traffic().outbound_failed++;
+    if (connection.health_partner != nullptr) {
+        connection.health_partner->traffic.outbound_failed++;
+        connection.health_partner->last_outbound_failure_unix_ms = wall_ms();
+        connection.health_partner->last_outbound_failure = std::string(text);
+    }
+}
+
+// By the destination's name (the partner's), which outlives any partner table.
+health::PartnerRow* Shard::health_partner_of(queue::DestinationId destination) {
+    if (destination == queue::no_destination) {
+        return nullptr;
+    }
+    return health_.partner(scheduler_->destination(destination).name);
 }
 
 // The delivery line (docs/LOGGING.md), Postfix's field order: to, relay, delay, dsn, then

@@ -164,6 +164,11 @@ enum class Progress {
     want_flush,  // ciphertext_out is full: send it, then call again.
 };
 
+// A certificate's validity time as Unix seconds: UTCTime "YYMMDDHHMMSSZ" (YY below 50 is
+// 20YY, RFC 5280 4.1.2.5.1) or GeneralizedTime "YYYYMMDDHHMMSSZ"; 0 for anything else.
+// Pure arithmetic: no time zone, no system call (a shard may call it under seccomp).
+std::int64_t certificate_time_unix_s(std::string_view text);
+
 class Session {
 public:
     // Errors: setup_failed (wolfSSL could not allocate the connection object).
@@ -230,6 +235,10 @@ public:
     // The verification error recorded for the peer's certificate (wolfSSL's X509 error
     // code as the verify callback saw it), 0 if none.
     int peer_verify_error() const { return verify_error_; }
+    // The peer certificate's notAfter (Unix seconds), for the health counters' expiry
+    // report; 0 when there is none or its date does not read. One wolfSSL lookup: call it
+    // once per handshake, not per record.
+    std::int64_t peer_not_after_unix_s() const;
     bool is_client() const { return client_context_ != nullptr; }
     // Whether the handshake resumed an earlier session (ticket), valid after handshake().
     bool resumed() const;
