@@ -15,10 +15,13 @@
 #include <cstdlib>
 #include <limits>
 
-// net-snmp last: its headers define macros (and `linux`) the others must not see.
-#include <net-snmp/agent/net-snmp-agent-includes.h>
+// net-snmp last, in this order (its config header first): its headers define macros (and
+// `linux`) the others must not see.
+// clang-format off
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
+#include <net-snmp/agent/net-snmp-agent-includes.h>
+// clang-format on
 
 namespace hub::snmp {
 
@@ -159,6 +162,9 @@ Result<std::unique_ptr<Agent>, std::string> Agent::start(const AgentSettings& se
     netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_LOAD, 1);
     netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_SAVE, 1);
     netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_PERSIST_STATE, 1);
+    if (!settings.persistent_dir.empty()) {
+        set_persistent_directory(settings.persistent_dir.c_str());
+    }
     // Alarms (AgentX pings, reconnects) run from serve(), not from SIGALRM.
     netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_ALARM_DONT_USE_SIG, 1);
     netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_ROLE, 1);  // subagent

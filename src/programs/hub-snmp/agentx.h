@@ -29,6 +29,9 @@ struct AgentSettings {
     std::string agentx_socket;  // "/run/agentx/master", "unix:/path" or "tcp:127.0.0.1:705"
     std::string name = "hub-snmp";
     std::uint32_t ping_s = 5;  // 0: never ping, so never reconnect.
+    // net-snmp's own state directory (it keeps certificate indexes there even for AgentX);
+    // hub-snmp points it into its state directory, the one place it may write.
+    std::string persistent_dir;
     std::vector<Oid> subtrees;
 };
 

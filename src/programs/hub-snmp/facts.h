@@ -63,7 +63,9 @@ struct CertificateFacts {
 };
 
 struct ShardFacts {
+    std::uint32_t index = 0;  // hubd's shard number, from 0.
     Count connections_now, stored_messages, received_messages, transmitted_messages;
+    Count cpu_ns;  // The shard thread's CPU time: its load.
 };
 
 struct HubFacts {

@@ -280,12 +280,13 @@ void add_certificates(View& view, const HubFacts& facts, const MapClock& clock) 
 void add_shards(View& view, const HubFacts& facts) {
     for (std::size_t i = 0; i < facts.shards.size() && i < shards_count_max; i++) {
         const ShardFacts& s = facts.shards[i];
-        auto index = static_cast<std::uint32_t>(i + 1);  // Shard 0 is row 1.
+        std::uint32_t index = s.index + 1;  // Shard 0 is row 1 (indexes start at 1).
         auto at = [&](std::uint32_t column) { return cell(hubbox_shard_entry, column, {index}); };
         add_gauge(view, at(2), s.connections_now);
         add_gauge(view, at(3), s.stored_messages);
         add_counter(view, at(4), s.received_messages);
         add_counter(view, at(5), s.transmitted_messages);
+        add_counter(view, at(6), s.cpu_ns, 10'000'000);  // hundredths of a second
     }
 }
 
