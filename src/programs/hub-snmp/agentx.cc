@@ -170,11 +170,12 @@ Result<std::unique_ptr<Agent>, std::string> Agent::start(const AgentSettings& se
     netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_ROLE, 1);  // subagent
     netsnmp_ds_set_string(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_X_SOCKET,
                           settings.agentx_socket.c_str());
-    netsnmp_ds_set_int(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_PING_INTERVAL,
-                       static_cast<int>(settings.ping_s));
     if (init_agent(settings.name.c_str()) != 0) {
         return unexpected(std::string("net-snmp: init_agent failed"));
     }
+    // After init_agent(), which sets the library's default (15 s) for a subagent.
+    netsnmp_ds_set_int(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_PING_INTERVAL,
+                       static_cast<int>(settings.ping_s));
     std::unique_ptr<Agent> agent(new Agent(source));
     agent->name_ = settings.name;
     agent_exists = true;

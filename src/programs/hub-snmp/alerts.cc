@@ -74,15 +74,18 @@ void AlertTracker::observe_partner(const PartnerFacts& partner, std::vector<Aler
         state.transmitted_seen = sent;
     }
     if (failing != state.tls_failing) {
-        std::string error = partner.last_tls_error.value_or("");
+        std::string detail;
+        if (partner.tls_failures_outbound.has_value()) {
+            detail = fmt::format(" ({} failures)", *partner.tls_failures_outbound);
+        }
+        if (partner.last_tls_error.has_value() && !partner.last_tls_error->empty()) {
+            detail += "; last: " + *partner.last_tls_error;
+        }
         alerts.push_back(Alert{
             .kind = failing ? AlertKind::partner_tls_failing : AlertKind::partner_tls_recovered,
             .partner = partner.name,
-            .text = failing
-                        ? fmt::format("partner {}: TLS to its server is failing ({} failures{}{})",
-                                      partner.name, partner.tls_failures_outbound.value_or(0),
-                                      error.empty() ? "" : "; last: ", error)
-                        : fmt::format("partner {}: TLS to its server works again", partner.name)});
+            .text = failing ? fmt::format("partner {}: TLS is failing{}", partner.name, detail)
+                            : fmt::format("partner {}: TLS works again", partner.name)});
         state.tls_failing = failing;
     }
 

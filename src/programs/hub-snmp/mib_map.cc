@@ -270,7 +270,7 @@ void add_certificates(View& view, const HubFacts& facts, const MapClock& clock) 
         };
         view.add(at(2), Value::octets(c.label, text_bytes_max));
         view.add(at(3), Value::octets(c.subject, text_bytes_max));
-        view.add(at(4), Value::octets(date_and_time(c.not_after_unix_s), 11));
+        view.add(at(4), Value::binary(date_and_time(c.not_after_unix_s), 11));
         std::int64_t left = days_left(c.not_after_unix_s, clock.now_unix_ms / 1000);
         left = std::clamp<std::int64_t>(left, INT32_MIN, INT32_MAX);
         view.add(at(5), Value::integer(static_cast<std::int32_t>(left)));

@@ -88,6 +88,11 @@ Value Value::octets(std::string_view text, std::size_t max_bytes) {
     return Value{.type = ValueType::octet_string, .text = std::move(kept)};
 }
 
+Value Value::binary(std::string_view octets, std::size_t max_bytes) {
+    return Value{.type = ValueType::octet_string,
+                 .text = std::string(octets.substr(0, std::min(octets.size(), max_bytes)))};
+}
+
 Value Value::object_id(Oid oid) {
     return Value{.type = ValueType::object_id, .oid = std::move(oid)};
 }

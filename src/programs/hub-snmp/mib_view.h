@@ -52,6 +52,8 @@ struct Value {
     // Text cut to max_bytes (the MIB's SIZE) without splitting a UTF-8 sequence, control
     // characters turned into spaces (a managers' display shows one line per value).
     static Value octets(std::string_view text, std::size_t max_bytes);
+    // Binary octets as they are (DateAndTime), at most max_bytes.
+    static Value binary(std::string_view octets, std::size_t max_bytes);
     static Value object_id(Oid oid);
 
     bool operator==(const Value&) const = default;
