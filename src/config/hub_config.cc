@@ -188,6 +188,12 @@ constexpr std::array options{
     text("directory.path", Kind::path, &HubConfig::directory_path, "",
          "Partner directory (SQLite, written by hubctl partner/domain/connector); its active "
          "partners are the partner table, read when hubd starts. Set this or partners.file."),
+    text("health.status_socket", Kind::path, &HubConfig::status_socket, "",
+         "Read-only socket that answers only \"status\" (hubctl status, hub-metrics, "
+         "hub-snmp); unset = status.sock in spool.dir. docs/HEALTH.md."),
+    text("health.status_group", Kind::user, &HubConfig::status_group, "",
+         "Group allowed to read health.status_socket (mode 0660, e.g. hubmon); unset = only "
+         "hub.user and root (0600)."),
 };
 
 constexpr std::string_view section_of(std::string_view name) {

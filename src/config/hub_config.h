@@ -60,6 +60,9 @@ struct HubConfig {
     // [partners] and [directory]: exactly one of the two is set.
     std::string partners_file;   // TOML partner list (boxes not yet migrated).
     std::string directory_path;  // The partner directory (SQLite), see docs/DIRECTORY.md.
+    // [health] (docs/HEALTH.md)
+    std::string status_socket;  // Read-only status socket; "" = <spool.dir>/status.sock.
+    std::string status_group;   // Group that may read it (mode 0660); "" = 0600.
 
     std::string source_path;  // The file this came from, for messages.
     // The line each key was set on ("tls.certificate" -> 7), for messages about values

@@ -18,6 +18,7 @@
 
 #include "base/byte_queue.h"
 #include "engine/limits.h"
+#include "health/snapshot.h"
 #include "policy/partners.h"
 #include "policy/session_policy.h"
 #include "smtp/client_session.h"
@@ -80,6 +81,9 @@ struct Connection {
     std::string peer_text;                     // "127.0.0.1", for logs and Received:.
     const policy::Partner* partner = nullptr;  // By source address; for limits and logs.
     std::uint32_t partner_index = 0;           // Index in the table, for per-partner counts.
+    // The health row its open-connection gauge counts in (by partner name: valid for the
+    // process's life, across reloads); null for a stranger.
+    health::PartnerRow* health_partner = nullptr;
 
     base::ByteQueue input{input_pending_bytes};  // Raw bytes from recv, not yet consumed.
     base::ByteQueue plain_out{plain_out_bytes};  // Cleartext replies before/without TLS.

@@ -191,6 +191,7 @@ bool Shard::advance_tls(Connection& connection) {
     }
     const smtp::TlsFacts& facts = *connection.smtp->tls();
     connection.policy.set_tls(facts);
+    health_.count_tls(false, facts.version, facts.cipher);
     base::log_debug("TLS from [{}]: {} {} cert={} cn={}", connection.peer_text, facts.version,
                     facts.cipher, facts.client_cert_verdict, facts.client_cn);
     return true;
@@ -281,10 +282,16 @@ void Shard::take_replies(Connection& connection) {
     }
 }
 
-void Shard::log_refusal(const Connection& connection, const smtp::Refusal& refusal) const {
+void Shard::log_refusal(const Connection& connection, const smtp::Refusal& refusal) {
     const policy::Partner* partner = connection.policy.identified_partner();
     if (partner == nullptr) {
         partner = connection.partner;
+    }
+    health::PartnerRow* row = partner != nullptr ? health_.partner(partner->name) : nullptr;
+    std::uint64_t now = wall_ms();
+    health_.count_refusal(refusal, row, now);
+    if (refusal.reason == smtp::RefusalReason::tls_failed) {
+        health_.count_tls_failure(false, refusal.detail, row, now);
     }
     base::log_info("{}", smtp::format_refusal(refusal, connection.peer_text,
                                               partner != nullptr ? partner->name : ""));
@@ -376,6 +383,7 @@ void Shard::spool_message(Connection& connection) {
     stored.meta = meta;
     stored.segment_shard = settings_.index;
     stored.arrival_ms = wall_ms();
+    stored.content_bytes = received.size() + session.body().size();
     // DESIGN.md 3 "Loops": our own Received: is the +1.
     stored.loop = dsn::count_received_headers(session.body()) + 1 > dsn::received_count_max;
     committing_.emplace(queue_key(meta.id), std::move(stored));
@@ -408,6 +416,7 @@ void Shard::deliver_commit_outcomes() {
         if (auto node = committing_.extract(queue_key(outcome.id)); !node.empty()) {
             if (outcome.status == CommitStatus::durable) {
                 node.mapped().location = outcome.location;
+                count_received(node.mapped());
                 queue_message(std::move(node.mapped()), queue::Origin::received);
             }
         }
@@ -442,6 +451,22 @@ void Shard::deliver_commit_outcomes() {
         pump(connection);
     }
     finished.clear();
+}
+
+// A message is received once it is durable (its 250 follows, or the client already left
+// and may send it again: it still counts, as it is in the queue).
+void Shard::count_received(const StoredMessage& stored) {
+    std::uint64_t recipients = stored.meta.envelope.recipients.size();
+    auto count = [&](health::Traffic& traffic) {
+        traffic.messages_received++;
+        traffic.recipients_received += recipients;
+        traffic.bytes_received += stored.content_bytes;
+    };
+    count(health_.traffic());
+    if (health::PartnerRow* row = health_.partner(stored.meta.partner); row != nullptr) {
+        count(row->traffic);
+        row->last_inbound_unix_ms = stored.arrival_ms;
+    }
 }
 
 void Shard::update_back_pressure(Connection& connection) {

@@ -66,6 +66,10 @@ std::string control_socket_path(const std::string& spool_dir) {
     return spool_dir + "/control.sock";
 }
 
+std::string status_socket_path(const std::string& spool_dir, const std::string& configured) {
+    return configured.empty() ? spool_dir + "/status.sock" : configured;
+}
+
 std::string spool_lock_path(const std::string& spool_dir) {
     return spool_dir + "/hubd.lock";
 }
@@ -101,9 +105,13 @@ Result<ControlCommand, std::string> parse_control_line(std::string_view line) {
     if (line == "list") {
         return ControlCommand{ControlVerb::list, {}};
     }
+    if (line == "status") {
+        return ControlCommand{ControlVerb::status, {}};
+    }
     std::size_t space = line.find(' ');
     if (space == std::string_view::npos) {
-        return unexpected(std::string("expected '<hold|release|retry|delete> QUEUE_ID' or 'list'"));
+        return unexpected(
+            std::string("expected '<hold|release|retry|delete> QUEUE_ID', 'list' or 'status'"));
     }
     std::string_view verb = line.substr(0, space);
     ControlCommand command;

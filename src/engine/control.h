@@ -23,11 +23,16 @@
 
 namespace hub::engine {
 
-enum class ControlVerb { hold, release, retry, remove, list };
+enum class ControlVerb { hold, release, retry, remove, list, status };
+
+// Whether verb may be asked on the read-only status socket (docs/HEALTH.md): only status.
+constexpr bool read_only_verb(ControlVerb verb) {
+    return verb == ControlVerb::status;
+}
 
 struct ControlCommand {
     ControlVerb verb = ControlVerb::hold;
-    spool::QueueId id;  // Unused for list.
+    spool::QueueId id;  // Unused for list and status.
 };
 
 // One command in flight per shard: the supervisor serves one administrator at a time.
@@ -54,6 +59,10 @@ private:
 // The path of the control socket for a spool directory.
 std::string control_socket_path(const std::string& spool_dir);
 
+// The read-only status socket's path: health.status_socket, or status.sock in the spool
+// directory when that is unset (docs/HEALTH.md).
+std::string status_socket_path(const std::string& spool_dir, const std::string& configured);
+
 // The path of the spool lock file (see above).
 std::string spool_lock_path(const std::string& spool_dir);
 
@@ -63,8 +72,8 @@ std::string spool_lock_path(const std::string& spool_dir);
 // says who holds the lock.
 [[nodiscard]] Result<int, std::string> lock_spool(const std::string& spool_dir, unsigned wait_ms);
 
-// Parses "hold ID" / "release ID" / "retry ID" / "delete ID" / "list"; the error says what
-// to fix.
+// Parses "hold ID" / "release ID" / "retry ID" / "delete ID" / "list" / "status"; the error
+// says what to fix.
 [[nodiscard]] Result<ControlCommand, std::string> parse_control_line(std::string_view line);
 
 // One line of a shard's answer to "list": a message ("M\tID\theld") or one of its

@@ -46,6 +46,8 @@ struct StoredMessage {
     // Wall clock at acceptance, for the delivery line's delay=; 0 after a restart, when
     // only meta.arrival_unix_s (whole seconds) is known.
     std::uint64_t arrival_ms = 0;
+    // Received: plus content, as accepted (0 after a restart): the health byte counts.
+    std::uint64_t content_bytes = 0;
     // delivery::Delivery decides when nothing needs this entry any more (the scheduler,
     // status records in flight, reports being built) and says so with a Release.
 };

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "base/log.h"
 #include "engine/shard.h"
@@ -131,13 +132,16 @@ void Shard::run_control() {
     }
     std::string id = command.id.to_string();
     std::optional<queue::MessageSnapshot> queued;
-    if (command.verb != ControlVerb::list) {
+    if (command.verb != ControlVerb::list && command.verb != ControlVerb::status) {
         queued = scheduler_->find(command.id);
     }
     spool::MessageStatus status = spool::MessageStatus::held;
     switch (command.verb) {
         case ControlVerb::list:
             settings_.control->answer(list_for_control());
+            return;
+        case ControlVerb::status:
+            settings_.control->answer(status_for_control());
             return;
         case ControlVerb::retry: {
             auto retried = scheduler_->retry_now(command.id);
@@ -212,7 +216,8 @@ void Shard::on_admin_durable(const CommitOutcome& outcome) {
             break;
         case ControlVerb::retry:
         case ControlVerb::list:
-            HUB_PANIC("no record is written for retry or list");
+        case ControlVerb::status:
+            HUB_PANIC("no record is written for retry, list or status");
     }
     if (!durable) {
         answer =
@@ -251,6 +256,73 @@ std::string Shard::list_for_control() const {
         }
     }
     return out;
+}
+
+// This shard's part of "hubctl status" (health/snapshot.h): its counters, its CPU time and
+// its queue as the scheduler sees it now, by destination partner. The supervisor merges
+// the parts. Runs between two reactor turns, like list; its cost is the listing's.
+std::string Shard::status_for_control() const {
+    timespec cpu{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    health::Snapshot part = health_.part(static_cast<std::uint64_t>(cpu.tv_sec) * 1000000000 +
+                                         static_cast<std::uint64_t>(cpu.tv_nsec));
+    HUB_ASSERT(part.shards.size() == 1);
+    std::map<std::string, health::Traffic, std::less<>> queues;  // By destination.
+    auto add_message = [](health::Traffic& queue, std::uint64_t recipients, std::uint64_t bytes,
+                          std::uint64_t arrival_ms) {
+        queue.queue_messages++;
+        queue.queue_recipients += recipients;
+        queue.queue_bytes += bytes;
+        if (queue.oldest_queued_unix_ms == 0 || arrival_ms < queue.oldest_queued_unix_ms) {
+            queue.oldest_queued_unix_ms = arrival_ms;
+        }
+    };
+    for (const queue::MessageSnapshot& message : scheduler_->list()) {
+        std::uint64_t bytes = 0;
+        std::uint64_t arrival_ms = message.arrival_unix_s * 1000;
+        if (auto stored = stored_.find(queue_key(message.id)); stored != stored_.end()) {
+            bytes = stored->second.location.bytes;
+            arrival_ms = stored->second.arrival_ms != 0 ? stored->second.arrival_ms : arrival_ms;
+        }
+        std::map<std::string_view, std::uint64_t> waiting;  // Recipients by destination.
+        std::uint64_t waiting_total = 0;
+        for (const queue::RecipientSnapshot& recipient : message.recipients) {
+            if (recipient.state == queue::RecipientState::delivered ||
+                recipient.state == queue::RecipientState::bounced ||
+                recipient.state == queue::RecipientState::removed) {
+                continue;
+            }
+            waiting[recipient.destination]++;
+            waiting_total++;
+        }
+        if (waiting_total == 0) {
+            continue;
+        }
+        add_message(part.shards[0].traffic, waiting_total, bytes,
+                    std::max<std::uint64_t>(arrival_ms, 1));
+        for (const auto& [destination, recipients] : waiting) {
+            if (!destination.empty()) {
+                auto [queue, inserted] = queues.try_emplace(std::string(destination));
+                add_message(queue->second, recipients, bytes,
+                            std::max<std::uint64_t>(arrival_ms, 1));
+            }
+        }
+    }
+    for (auto& [name, queue] : queues) {
+        const std::string& destination = name;
+        auto row = std::find_if(part.partners.begin(), part.partners.end(),
+                                [&](const health::PartnerRow& p) { return p.name == destination; });
+        if (row == part.partners.end()) {
+            part.partners.push_back(health::PartnerRow{});
+            row = part.partners.end() - 1;
+            row->name = destination;
+        }
+        row->traffic.queue_messages = queue.queue_messages;
+        row->traffic.queue_recipients = queue.queue_recipients;
+        row->traffic.queue_bytes = queue.queue_bytes;
+        row->traffic.oldest_queued_unix_ms = queue.oldest_queued_unix_ms;
+    }
+    return health::encode(part);
 }
 
 void Shard::carry_out(std::vector<delivery::Action>& actions) {
@@ -485,6 +557,14 @@ void Shard::open_outbound(std::uint32_t job_index) {
     }
     job.connection_slot = index;
     open_count_++;
+    health_.traffic().outbound_total++;
+    health_.traffic().outbound_open++;
+    connection.health_partner = health_partner_of(job.partner_index);
+    if (connection.health_partner != nullptr) {
+        connection.health_partner->traffic.outbound_total++;
+        connection.health_partner->traffic.outbound_open++;
+        connection.health_partner->last_outbound_attempt_unix_ms = wall_ms();
+    }
     queued_or_panic(ring_.socket(Tag{Op::out_socket, index, connection.generation}, peer.ss_family,
                                  SOCK_STREAM | SOCK_CLOEXEC));
     connection.deadline_ms = now_ms() + connect_timeout_s * 1000ull;
@@ -497,9 +577,10 @@ void Shard::on_out_socket(Connection& connection, int result) {
         return;
     }
     if (result < 0) {
-        fail_job(connection.job_index,
-                 fmt::format("socket for {}: {}", connection.peer_text, std::strerror(-result)),
-                 true);
+        std::string text =
+            fmt::format("socket for {}: {}", connection.peer_text, std::strerror(-result));
+        count_outbound_failure(connection, text);
+        fail_job(connection.job_index, text, true);
         return;
     }
     connection.fd = result;
@@ -530,10 +611,10 @@ void Shard::on_out_connect(Connection& connection, int result) {
         return;
     }
     if (result < 0) {
-        fail_job(connection.job_index,
-                 fmt::format("connect to {}: {}", connection.peer_text,
-                             result == -ECANCELED ? "timed out" : std::strerror(-result)),
-                 true);
+        std::string text = fmt::format("connect to {}: {}", connection.peer_text,
+                                       result == -ECANCELED ? "timed out" : std::strerror(-result));
+        count_outbound_failure(connection, text);
+        fail_job(connection.job_index, text, true);
         return;
     }
     DeliveryJob& job = jobs_[connection.job_index];
@@ -578,6 +659,9 @@ bool Shard::advance_client_tls(Connection& connection) {
     if (!progress) {
         std::string text =
             fmt::format("TLS with {} failed: {}", connection.peer_text, progress.error().message);
+        count_outbound_failure(connection, text);
+        health_.count_tls_failure(true, progress.error().message, connection.health_partner,
+                                  wall_ms());
         connection.client->on_transport_failed(smtp::FailReason::tls_failed, text);
         handle_client_events(connection);
         flush(connection);
@@ -591,6 +675,7 @@ bool Shard::advance_client_tls(Connection& connection) {
     smtp::TlsFacts facts = connection.tls->facts();
     base::log_debug("TLS to {}: {} {} server cert {}", connection.peer_text, facts.version,
                     facts.cipher, facts.client_cert_verdict);
+    health_.count_tls(true, facts.version, facts.cipher);
     connection.client->tls_started();
     return true;
 }
@@ -714,6 +799,10 @@ void Shard::handle_client_events(Connection& connection) {
                 delivery::SessionFailure failure =
                     delivery::session_failure(job_peer(job), connection.client->failure());
                 base::log_warn("delivery to {} failed: {}", connection.peer_text, failure.text);
+                if (connection.health_partner != nullptr) {
+                    connection.health_partner->last_outbound_failure_unix_ms = wall_ms();
+                    connection.health_partner->last_outbound_failure = failure.text;
+                }
                 fail_job(connection.job_index, failure.text, failure.destination_down);
                 return;
             }
@@ -758,9 +847,59 @@ void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult
     for (const delivery::RecipientLine& line : decision.lines) {
         log_delivery(job, item, line);
     }
+    count_transaction(job, item, decision.lines);
     carry_out(decision.actions);
     item.content.clear();
     item.content.shrink_to_fit();
+}
+
+// One transaction's outcome in the health counters: a message counts once as delivered,
+// deferred or bounced for each of those its recipients met (delivery/wording.cc's verdicts).
+void Shard::count_transaction(const DeliveryJob& job, const JobItem& item,
+                              const std::vector<delivery::RecipientLine>& lines) {
+    std::uint64_t sent = 0;
+    std::uint64_t deferred = 0;
+    std::uint64_t bounced = 0;
+    for (const delivery::RecipientLine& line : lines) {
+        sent += line.verdict == "sent" ? 1 : 0;
+        deferred += line.verdict == "deferred" ? 1 : 0;
+        bounced += line.verdict == "bounced" ? 1 : 0;
+    }
+    auto count = [&](health::Traffic& traffic) {
+        traffic.recipients_delivered += sent;
+        traffic.recipients_deferred += deferred;
+        traffic.recipients_bounced += bounced;
+        traffic.messages_delivered += sent > 0 ? 1 : 0;
+        traffic.messages_deferred += deferred > 0 ? 1 : 0;
+        traffic.messages_bounced += bounced > 0 ? 1 : 0;
+        traffic.bytes_delivered += sent > 0 ? item.content.size() : 0;
+    };
+    count(health_.traffic());
+    if (health::PartnerRow* row = health_partner_of(job.partner_index); row != nullptr) {
+        count(row->traffic);
+        if (sent > 0) {
+            row->last_outbound_unix_ms = wall_ms();
+        }
+    }
+}
+
+// A connection to a partner that could not be made (socket, connect or TLS).
+void Shard::count_outbound_failure(Connection& connection, std::string_view text) {
+    health_.traffic().outbound_failed++;
+    if (connection.health_partner != nullptr) {
+        connection.health_partner->traffic.outbound_failed++;
+        connection.health_partner->last_outbound_failure_unix_ms = wall_ms();
+        connection.health_partner->last_outbound_failure = std::string(text);
+    }
+}
+
+health::PartnerRow* Shard::health_partner_of(int partner_index) {
+    if (partner_index < 0) {
+        return nullptr;
+    }
+    const auto& partners = settings_.partners->partners();
+    HUB_ASSERT(static_cast<std::size_t>(partner_index) < partners.size());
+    return health_.partner(partners[static_cast<std::size_t>(partner_index)].name);
 }
 
 // The delivery line (docs/LOGGING.md), Postfix's field order: to, relay, delay, dsn, then

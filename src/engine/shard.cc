@@ -456,6 +456,15 @@ void Shard::open_connection(int fd, bool implicit_tls) {
         connection.partner_index = static_cast<std::uint32_t>(connection.partner - partners.data());
         partner_connections_[connection.partner_index]++;
     }
+    // Every accepted connection counts, the refused ones too (log_refusal counts those
+    // again as refused), as RFC 2789's accumulated and rejected inbound associations do.
+    health_.traffic().inbound_total++;
+    health_.traffic().inbound_open++;
+    if (connection.partner != nullptr) {
+        connection.health_partner = health_.partner(connection.partner->name);
+        connection.health_partner->traffic.inbound_total++;
+        connection.health_partner->traffic.inbound_open++;
+    }
     if (open_count_ > settings_.connections_max) {
         reject_busy(connection, smtp::RefusalReason::too_many_connections,
                     "421 4.3.2 Too many connections, try again later\r\n");
@@ -649,6 +658,15 @@ void Shard::finish_close(Connection& connection) {
     }
     HUB_ASSERT(open_count_ > 0);
     open_count_--;
+    std::uint64_t health::Traffic::*open_gauge =
+        connection.outbound ? &health::Traffic::outbound_open : &health::Traffic::inbound_open;
+    HUB_ASSERT(health_.traffic().*open_gauge > 0);
+    health_.traffic().*open_gauge -= 1;
+    if (connection.health_partner != nullptr) {
+        HUB_ASSERT(connection.health_partner->traffic.*open_gauge > 0);
+        connection.health_partner->traffic.*open_gauge -= 1;
+        connection.health_partner = nullptr;
+    }
     closed_since_collect_++;
     connection.generation++;
     connection.state = Connection::State::free;

@@ -25,6 +25,7 @@
 #include "engine/ring.h"
 #include "engine/ring_log_sink.h"
 #include "engine/ring_setup.h"
+#include "engine/shard_health.h"
 #include "engine/spool_writer.h"
 #include "policy/partners.h"
 #include "smtp/server_session.h"
@@ -112,7 +113,8 @@ private:
     void finish_close(Connection& connection);
     void reject_busy(Connection& connection, smtp::RefusalReason reason, std::string_view reply);
     // One "reject:" line per refusal (smtp/refusal.h, docs/LOGGING.md).
-    void log_refusal(const Connection& connection, const smtp::Refusal& refusal) const;
+    // It also counts the refusal (shard_health.h).
+    void log_refusal(const Connection& connection, const smtp::Refusal& refusal);
     void log_session_refusals(Connection& connection);
     std::uint32_t slot_index(const Connection& connection) const;
     std::uint64_t now_ms() const;
@@ -125,6 +127,13 @@ private:
     void run_control();
     void on_admin_durable(const CommitOutcome& outcome);
     std::string list_for_control() const;
+    // This shard's part of "status" (health::encode of ShardHealth::part plus the queue).
+    std::string status_for_control() const;
+    health::PartnerRow* health_partner_of(int partner_index);
+    void count_received(const StoredMessage& stored);
+    void count_transaction(const DeliveryJob& job, const JobItem& item,
+                           const std::vector<delivery::RecipientLine>& lines);
+    void count_outbound_failure(Connection& connection, std::string_view text);
     void carry_out(std::vector<delivery::Action>& actions);
     void start_job(delivery::QueueForDelivery& deliver);
     int segment_fd(std::uint8_t shard, std::uint32_t segment_seq) const;
@@ -178,6 +187,7 @@ private:
     smtp::ServerConfig starttls_config_;
     smtp::ServerConfig implicit_tls_config_;
     std::unique_ptr<SpoolWriter> spool_;
+    ShardHealth health_{settings_.index};
 
     std::vector<std::unique_ptr<Connection>> slots_;
     std::vector<std::uint32_t> free_slots_;

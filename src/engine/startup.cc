@@ -10,11 +10,13 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -155,6 +157,47 @@ Result<std::vector<int>, std::string> prepare_spool(const std::string& spool_dir
         dir_fds.push_back(fd);
     }
     return dir_fds;
+}
+
+Result<int, std::string> bind_status_socket(const std::string& path, uid_t owner,
+                                            const std::string& group_name) {
+    gid_t group_id = static_cast<gid_t>(-1);
+    if (!group_name.empty()) {
+        struct group* entry = getgrnam(group_name.c_str());
+        if (entry == nullptr) {
+            return unexpected("health.status_group = \"" + group_name +
+                              "\": no such group; create it (groupadd --system " + group_name +
+                              ") or leave the option empty");
+        }
+        group_id = entry->gr_gid;
+    }
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(address.sun_path)) {
+        return unexpected("health.status_socket: path too long: " + path);
+    }
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    unlink(path.c_str());  // Left by a hubd that was killed.
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    mode_t previous = umask(0077);  // Never wider than 0600 before the chmod below.
+    int bound = fd < 0 ? -1 : bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    umask(previous);
+    if (bound != 0 || listen(fd, 8) != 0) {
+        std::string error = errno_text();
+        if (fd >= 0) {
+            close(fd);
+        }
+        return unexpected("status socket " + path + ": " + error);
+    }
+    bool chowned = (owner == static_cast<uid_t>(-1) && group_id == static_cast<gid_t>(-1)) ||
+                   chown(path.c_str(), owner, group_id) == 0;
+    if (!chowned || chmod(path.c_str(), group_name.empty() ? 0600 : 0660) != 0) {
+        std::string error = errno_text();
+        close(fd);
+        unlink(path.c_str());
+        return unexpected("status socket " + path + ": " + error);
+    }
+    return fd;
 }
 
 }  // namespace hub::engine

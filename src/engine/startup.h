@@ -39,4 +39,14 @@ struct SocketAddress {
                                                                   unsigned shard_count, uid_t owner,
                                                                   gid_t group);
 
+// The read-only status socket (docs/HEALTH.md, "Who may ask"): a Unix socket at path,
+// bound and listening, owned by owner (when not -1) and group_name's group with mode 0660,
+// so that the monitoring readers (hub-metrics, hub-snmp) may connect; with group_name
+// empty, 0600 like the control socket. Done as root, before the privilege drop, because
+// the socket's directory (/run/hubbox on the appliance) need not be writable by the hub
+// user. A stale socket file at path is replaced. Errors: no such group, or the path's
+// bind/chown/chmod failure.
+[[nodiscard]] Result<int, std::string> bind_status_socket(const std::string& path, uid_t owner,
+                                                          const std::string& group_name);
+
 }  // namespace hub::engine

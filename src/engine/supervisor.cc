@@ -26,6 +26,8 @@
 #include <cstring>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "base/log.h"
 #include "tls/tls_session.h"
 
@@ -91,6 +93,16 @@ ControlServer::~ControlServer() {
         close(fd_);
         unlink(path_.c_str());
     }
+    if (status_fd_ >= 0) {
+        close(status_fd_);
+        unlink(status_path_.c_str());
+    }
+}
+
+void ControlServer::set_status(int status_fd, std::string status_path, StatusFacts facts) {
+    status_fd_ = status_fd;
+    status_path_ = std::move(status_path);
+    facts_ = std::move(facts);
 }
 
 Result<void, std::string> ControlServer::listen() {
@@ -112,17 +124,54 @@ Result<void, std::string> ControlServer::listen() {
 }
 
 void ControlServer::serve_pending() {
-    for (int served = 0; served < control_clients_per_poll_max; served++) {
-        int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (client < 0) {
-            return;  // EAGAIN: nobody waiting.
+    for (int listening : {fd_, status_fd_}) {
+        if (listening < 0) {
+            continue;
         }
-        serve(client);
-        close(client);
+        for (int served = 0; served < control_clients_per_poll_max; served++) {
+            int client = accept4(listening, nullptr, nullptr, SOCK_CLOEXEC);
+            if (client < 0) {
+                break;  // EAGAIN: nobody waiting.
+            }
+            serve(client, listening == status_fd_);
+            close(client);
+        }
     }
 }
 
-void ControlServer::serve(int client) {
+std::string ControlServer::status_answer(const ControlCommand& command) {
+    health::Snapshot snapshot;
+    for (std::size_t index = 0; index < mailboxes_.size(); index++) {
+        auto reply = mailboxes_[index].call(command, control_answer_timeout_ms);
+        if (!reply) {
+            return fmt::format("error: shard {} did not answer in time\n", index);
+        }
+        auto part = health::decode(*reply);
+        if (!part) {
+            // The shard's own encoder wrote it: a bug, but one that must not take the hub down.
+            base::log_error("status: shard {}: {}", index, part.error());
+            return fmt::format("error: shard {}'s counters did not decode: {}\n", index,
+                               part.error());
+        }
+        health::merge(snapshot, *part);
+    }
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    snapshot.taken_unix_ms = static_cast<std::uint64_t>(now.tv_sec) * 1000 +
+                             static_cast<std::uint64_t>(now.tv_nsec) / 1000000;
+    snapshot.started_unix_ms = facts_.started_unix_ms;
+    struct statvfs stats {};
+    if (statvfs(facts_.spool_dir.c_str(), &stats) == 0) {
+        snapshot.spool_free_bytes = static_cast<std::uint64_t>(stats.f_bavail) * stats.f_frsize;
+        snapshot.spool_total_bytes = static_cast<std::uint64_t>(stats.f_blocks) * stats.f_frsize;
+    }
+    snapshot.spool_reserve_bytes = facts_.spool_reserve_bytes;
+    snapshot.certificates = facts_.certificates;
+    health::finish(snapshot);
+    return health::encode(snapshot);
+}
+
+void ControlServer::serve(int client, bool read_only) {
     timeval timeout{2, 0};  // A silent client cannot hold the supervisor.
     setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     std::array<char, control_line_bytes_max> line{};
@@ -134,6 +183,14 @@ void ControlServer::serve(int client) {
     auto command = parse_control_line(std::string_view(line.data(), static_cast<std::size_t>(got)));
     if (!command) {
         answer = "error: " + command.error();
+    } else if (read_only && !read_only_verb(command->verb)) {
+        // docs/HEALTH.md, "Who may ask": this socket is open to the monitoring group.
+        answer =
+            "error: the status socket answers only 'status'; queue commands go to the "
+            "control socket in the spool directory (hubd's user or root)";
+    } else if (command->verb == ControlVerb::status) {
+        send_all(client, status_answer(*command));  // Ends with a line break already.
+        return;
     } else if (command->verb == ControlVerb::list) {
         // Every shard in turn; each answers with its lines (or nothing), then one "ok".
         for (ControlMailbox& mailbox : mailboxes_) {
@@ -161,6 +218,13 @@ Supervisor::Supervisor(SupervisorSettings settings)
       mailboxes_(settings_.shards.size()),
       control_(control_socket_path(settings_.spool_dir), mailboxes_) {
     HUB_ASSERT(!settings_.shards.empty());
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    control_.set_status(settings_.status_socket_fd, settings_.status_socket_path,
+                        StatusFacts{settings_.spool_dir, settings_.spool_reserve_bytes,
+                                    static_cast<std::uint64_t>(now.tv_sec) * 1000 +
+                                        static_cast<std::uint64_t>(now.tv_nsec) / 1000000,
+                                    settings_.certificates});
     HUB_ASSERT(mailboxes_.size() == settings_.shards.size());
 }
 

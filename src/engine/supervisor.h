@@ -10,6 +10,7 @@
 #include "base/result.h"
 #include "engine/control.h"
 #include "engine/shard.h"
+#include "health/snapshot.h"
 
 namespace hub::engine {
 
@@ -17,22 +18,45 @@ struct SupervisorSettings {
     std::vector<ShardSettings> shards;  // atomics are filled in by run_supervisor.
     std::string spool_dir;
     std::uint64_t spool_reserve_bytes = 0;
+    // The read-only status socket (docs/HEALTH.md, "Who may ask"): bound and listening
+    // already (bind_status_socket, as root), or -1 for none; its path, removed at stop.
+    int status_socket_fd = -1;
+    std::string status_socket_path;
+    // Certificates whose expiry the status answer reports (read at start, before the drop).
+    std::vector<health::Certificate> certificates;
 };
 
-// Serves hubctl's control socket: accepts pending connections without blocking and
-// answers each with one line (see control.h).
+// What the status answer says beside the shards' parts.
+struct StatusFacts {
+    std::string spool_dir;
+    std::uint64_t spool_reserve_bytes = 0;
+    std::uint64_t started_unix_ms = 0;
+    std::vector<health::Certificate> certificates;
+};
+
+// Serves hubctl's control socket and the read-only status socket: accepts pending
+// connections without blocking and answers each (see control.h). The control socket takes
+// every verb; the status socket only those read_only_verb() allows.
 class ControlServer {
 public:
     ControlServer(std::string path, std::vector<ControlMailbox>& mailboxes);
     ~ControlServer();
     [[nodiscard]] Result<void, std::string> listen();
+    // Takes over a bound, listening status socket (may be -1: none) and what status says.
+    void set_status(int status_fd, std::string status_path, StatusFacts facts);
     void serve_pending();
 
 private:
-    void serve(int client);
+    void serve(int client, bool read_only);
+    // Every shard's part merged, with the hub-wide facts: health::encode's text, or
+    // "error: ..." when a shard did not answer or answered nonsense.
+    std::string status_answer(const ControlCommand& command);
     std::string path_;
     std::vector<ControlMailbox>& mailboxes_;
     int fd_ = -1;
+    int status_fd_ = -1;
+    std::string status_path_;
+    StatusFacts facts_;
 };
 
 // The shard threads' parent, in three honest steps so hubd says "ready" only when it is:

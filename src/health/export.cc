@@ -8,6 +8,8 @@
 // SEE ALSO  snapshot.h, docs/HEALTH.md (the metric names)
 #include <fmt/format.h>
 
+#include <ctime>
+
 #include "health/snapshot.h"
 
 namespace hub::health {
@@ -163,7 +165,142 @@ void partner_time_families(std::string& out, const Snapshot& snapshot) {
     }
 }
 
+// --- Text -------------------------------------------------------------------------------
+
+std::string printable_text(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) {
+        auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte >= 0x7F) {
+            c = '?';
+        }
+    }
+    return out;
+}
+
+std::string utc_text(std::uint64_t unix_s) {
+    auto time = static_cast<std::time_t>(unix_s);
+    std::tm broken_down{};
+    gmtime_r(&time, &broken_down);
+    char text[32] = {};
+    std::strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S", &broken_down);
+    return text;
+}
+
+// "-" for never, else how long before taken, e.g. "35s ago", "4h ago".
+std::string ago(std::uint64_t taken_ms, std::uint64_t then_ms) {
+    if (then_ms == 0) {
+        return "-";
+    }
+    std::uint64_t seconds = taken_ms > then_ms ? (taken_ms - then_ms) / 1000 : 0;
+    if (seconds < 120) {
+        return fmt::format("{}s ago", seconds);
+    }
+    if (seconds < 7200) {
+        return fmt::format("{}m ago", seconds / 60);
+    }
+    if (seconds < 172800) {
+        return fmt::format("{}h ago", seconds / 3600);
+    }
+    return fmt::format("{}d ago", seconds / 86400);
+}
+
+std::string mib(std::uint64_t bytes) {
+    return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+
+void text_traffic_row(std::string& out, std::string_view name, const Traffic& t,
+                      std::uint64_t taken_ms, std::string_view last_in, std::string_view last_out) {
+    fmt::format_to(std::back_inserter(out),
+                   "{:<20} {:>9} {:>8} {:>9} {:>8} {:>7} {:>6} {:>10} {:>10} {:>10}\n",
+                   printable_text(name).substr(0, 20), t.messages_received, t.messages_rejected,
+                   t.messages_delivered, t.messages_deferred, t.messages_bounced, t.queue_messages,
+                   ago(taken_ms, t.oldest_queued_unix_ms), last_in, last_out);
+}
+
 }  // namespace
+
+std::string to_text(const Snapshot& s) {
+    std::string out;
+    std::uint64_t up_s =
+        s.taken_unix_ms > s.started_unix_ms ? (s.taken_unix_ms - s.started_unix_ms) / 1000 : 0;
+    fmt::format_to(
+        std::back_inserter(out),
+        "hubd up {}d {:02}:{:02}:{:02} (since {} UTC), {} shards; counters since start\n",
+        up_s / 86400, up_s / 3600 % 24, up_s / 60 % 60, up_s % 60,
+        utc_text(s.started_unix_ms / 1000), s.shards.size());
+    fmt::format_to(
+        std::back_inserter(out), "spool: {} free of {}, reserve {}{}\n", mib(s.spool_free_bytes),
+        mib(s.spool_total_bytes), mib(s.spool_reserve_bytes),
+        s.spool_free_bytes < s.spool_reserve_bytes ? " -- BELOW RESERVE: new mail gets 452" : "");
+    const Traffic& t = s.total;
+    fmt::format_to(std::back_inserter(out),
+                   "connections: inbound {} open, {} total, {} refused; outbound {} open, {} "
+                   "total, {} failed\n",
+                   t.inbound_open, t.inbound_total, t.inbound_refused, t.outbound_open,
+                   t.outbound_total, t.outbound_failed);
+    fmt::format_to(std::back_inserter(out),
+                   "recipients: {} received, {} delivered, {} deferred, {} bounced; bytes: {} in, "
+                   "{} out\n\n",
+                   t.recipients_received, t.recipients_delivered, t.recipients_deferred,
+                   t.recipients_bounced, t.bytes_received, t.bytes_delivered);
+    fmt::format_to(std::back_inserter(out),
+                   "{:<20} {:>9} {:>8} {:>9} {:>8} {:>7} {:>6} {:>10} {:>10} {:>10}\n", "partner",
+                   "received", "rejected", "delivered", "deferred", "bounced", "queued", "oldest",
+                   "last in", "last out");
+    text_traffic_row(out, "(all)", t, s.taken_unix_ms, "", "");
+    for (const PartnerRow& p : s.partners) {
+        text_traffic_row(out, p.name, p.traffic, s.taken_unix_ms,
+                         ago(s.taken_unix_ms, p.last_inbound_unix_ms),
+                         ago(s.taken_unix_ms, p.last_outbound_unix_ms));
+    }
+    for (const PartnerRow& p : s.partners) {
+        if (p.last_tls_failure_unix_ms != 0) {
+            fmt::format_to(std::back_inserter(out), "{}: last TLS failure {}: {}\n",
+                           printable_text(p.name), ago(s.taken_unix_ms, p.last_tls_failure_unix_ms),
+                           printable_text(p.last_tls_failure));
+        }
+        if (p.last_outbound_failure_unix_ms != 0) {
+            fmt::format_to(std::back_inserter(out), "{}: last delivery failure {}: {}\n",
+                           printable_text(p.name),
+                           ago(s.taken_unix_ms, p.last_outbound_failure_unix_ms),
+                           printable_text(p.last_outbound_failure));
+        }
+    }
+    out += "\nrefusals:";
+    for (const auto& [reason, count] : s.refusals) {
+        fmt::format_to(std::back_inserter(out), " {} {};", printable_text(reason), count);
+    }
+    out += s.refusals.empty() ? " none\n" : "\n";
+    out += "TLS:";
+    for (const auto& [key, count] : s.tls_ok) {
+        fmt::format_to(std::back_inserter(out), " {} {} {} {};", key.direction,
+                       printable_text(key.protocol), printable_text(key.cipher), count);
+    }
+    out += s.tls_ok.empty() ? " none\n" : "\n";
+    out += "TLS failures:";
+    for (const auto& [key, count] : s.tls_failed) {
+        fmt::format_to(std::back_inserter(out), " {} \"{}\" {};", key.direction,
+                       printable_text(key.reason), count);
+    }
+    out += s.tls_failed.empty() ? " none\n" : "\n";
+    for (const Certificate& c : s.certificates) {
+        std::int64_t left_s = static_cast<std::int64_t>(c.not_after_unix_s) -
+                              static_cast<std::int64_t>(s.taken_unix_ms / 1000);
+        fmt::format_to(std::back_inserter(out), "certificate {}{}{} {}: expires {} UTC ({})\n",
+                       c.role, c.partner.empty() ? "" : " of ", printable_text(c.partner),
+                       printable_text(c.subject), utc_text(c.not_after_unix_s),
+                       left_s < 0 ? "EXPIRED" : fmt::format("{} days left", left_s / 86400));
+    }
+    for (const ShardRow& shard : s.shards) {
+        fmt::format_to(std::back_inserter(out),
+                       "shard {}: cpu {}.{:03}s, inbound {} open, outbound {} open, {} queued\n",
+                       shard.index, shard.cpu_ns / 1000000000, shard.cpu_ns / 1000000 % 1000,
+                       shard.traffic.inbound_open, shard.traffic.outbound_open,
+                       shard.traffic.queue_messages);
+    }
+    return out;
+}
 
 std::string to_json(const Snapshot& snapshot) {
     std::string out = "{";

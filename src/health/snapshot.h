@@ -181,6 +181,11 @@ Result<Snapshot, std::string> decode(std::string_view text);
 // names as the line format.
 std::string to_json(const Snapshot& snapshot);
 
+// For people (hubctl status): the hub line, a table of partners, connections, refusals,
+// TLS, certificates (with days left as of the snapshot) and shards. Text from peers is
+// made printable.
+std::string to_text(const Snapshot& snapshot);
+
 // The Prometheus text exposition format (version 0.0.4): hubbox_* families, one HELP and
 // TYPE each, counters ending in _total, labels shard, partner, reason, direction, ...
 // docs/HEALTH.md lists them.

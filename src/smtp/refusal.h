@@ -14,6 +14,7 @@
 // reasons; the session never logs itself (sans-I/O).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -46,6 +47,10 @@ enum class RefusalReason {
     cn_mismatch,                   // mail: the certificate names no partner allowed here.
     sender_not_partner,            // mail: the sender is not at one of the partner's domains.
 };
+// How many reasons there are (the health counters keep one count per reason); a reason
+// added after sender_not_partner must move this (engine/shard_health_test.cc checks).
+inline constexpr std::size_t refusal_reason_count =
+    static_cast<std::size_t>(RefusalReason::sender_not_partner) + 1;
 
 struct Refusal {
     RefusalStage stage = RefusalStage::connect;

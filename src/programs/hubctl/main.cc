@@ -5,6 +5,7 @@
 //             hubctl --config FILE queue show QUEUE_ID [--body]
 //             hubctl --config FILE queue hold|release|delete QUEUE_ID...|ALL [--partner NAME]
 //             hubctl --config FILE queue retry QUEUE_ID...|ALL [--partner NAME]
+//             hubctl --config FILE status [--json] [--socket PATH]
 //             hubctl config-doc
 //           (--spool DIR instead of --config works too, without routing: recipients are
 //           then shown as received, and --partner is not available.)
@@ -14,6 +15,8 @@
 //           or a JSON array of messages with their recipients. Only recipients still
 //           pending are listed, as mailq does. "queue show" is postcat -q: envelope,
 //           history (status records in spool order), headers, or the whole message.
+//           "status" prints the running hub's health counters (docs/HEALTH.md) from its
+//           read-only status socket, as text or JSON (--json).
 // RUNS IN   an administrator's shell (root, or the hub user), beside a running or a
 //           stopped hubd. Reading never talks to hubd through the spool: it scans it
 //           read-only with spool::recover(), whose torn-tail rule makes a record being
@@ -57,6 +60,7 @@
 #include "config/hub_config.h"
 #include "directory/configured.h"
 #include "engine/control.h"
+#include "health/snapshot.h"
 #include "policy/partners.h"
 #include "programs/hubctl/directory_commands.h"
 #include "programs/hubctl/spool_admin.h"
@@ -76,8 +80,8 @@ constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 constexpr std::size_t hub_answer_bytes_max = 256u << 20;
 
-constexpr std::array<std::string_view, 7> top_commands = {
-    "queue", "config-doc", "partner", "domain", "connector", "audit", "admin"};
+constexpr std::array<std::string_view, 8> top_commands = {
+    "queue", "status", "config-doc", "partner", "domain", "connector", "audit", "admin"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 
@@ -89,6 +93,8 @@ struct Options {
     std::vector<std::string> ids;
     std::string partner;
     bool body = false;
+    bool json = false;
+    std::string socket_path;
 };
 
 template <typename... Args>
@@ -805,6 +811,33 @@ std::optional<int> check_ids(const Options& options) {
     return std::nullopt;
 }
 
+// hubctl status: the running hub's health counters (docs/HEALTH.md), read from its status
+// socket, which hubd's user, root and the monitoring group may read.
+int status(const Options& options) {
+    std::string path = options.socket_path;
+    if (path.empty()) {
+        if (!options.spool_dir.empty()) {
+            path = hub::engine::status_socket_path(options.spool_dir, "");
+        } else if (!options.config_path.empty()) {
+            auto config = hub::config::load_hub_config(options.config_path);
+            if (!config) {
+                return fail(exit_runtime, "error: {}", config.error());
+            }
+            path = hub::engine::status_socket_path(config->spool_dir, config->status_socket);
+        } else {
+            return fail(exit_usage, "status needs --config FILE, --spool DIR or --socket PATH");
+        }
+    }
+    auto snapshot = hub::health::fetch_snapshot(path);
+    if (!snapshot) {
+        return fail(exit_runtime, "{}", snapshot.error());
+    }
+    std::string text =
+        options.json ? hub::health::to_json(*snapshot) : hub::health::to_text(*snapshot);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return exit_ok;
+}
+
 int queue_admin(const Options& options, std::string_view verb) {
     if (auto error = check_ids(options)) {
         return *error;
@@ -947,6 +980,12 @@ int main(int argc, char** argv) {
                             "with ALL: only messages with a recipient routed to this partner");
         controls.emplace_back(command, verb);
     }
+    CLI::App* status_command = app.add_subcommand(
+        "status", "The running hub's health counters (docs/HEALTH.md), as text or JSON.");
+    status_command->add_flag("--json", options.json, "print JSON (the snapshot's own names)");
+    status_command->add_option("--socket", options.socket_path,
+                               "status socket (default: health.status_socket of --config, or "
+                               "status.sock in the spool)");
     CLI::App* doc = app.add_subcommand("config-doc", "Print the hub.conf option table.");
     hub::hubctl::DirectoryCommands directory_commands;
     directory_commands.add_to(app);
@@ -964,6 +1003,9 @@ int main(int argc, char** argv) {
     }
     if (doc->parsed()) {
         return config_doc();
+    }
+    if (status_command->parsed()) {
+        return status(options);
     }
     if (auto code = directory_commands.run(options.config_path)) {
         return *code;

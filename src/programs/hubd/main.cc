@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,12 +41,14 @@
 #include "policy/partners.h"
 #include "queue/scheduler.h"
 #include "spool/spool_format.h"
+#include "tls/tls_context.h"
 #include "tls/tls_session.h"
 
 namespace {
 
 using hub::base::log_fatal;
 using hub::base::log_info;
+using hub::base::log_warn;
 
 constexpr std::string_view usage_text =
     "usage: hubd --config FILE [--check]\n"
@@ -109,6 +112,34 @@ int run_check(const std::string& config_path) {
     std::string report = hub::engine::render_findings(findings);
     std::fputs(report.c_str(), stderr);
     return hub::engine::exit_status_of(findings);
+}
+
+// The hub's own certificate (the leaf it presents) and every trust anchor partners are
+// verified against, for the status answer's expiry dates. hubd checked both files already
+// (its TLS contexts loaded them), so a read failure here only leaves them out, logged.
+std::vector<hub::health::Certificate> certificates_to_watch(const hub::config::HubConfig& config) {
+    std::vector<hub::health::Certificate> certificates;
+    auto add = [&](const std::string& path, const char* role, bool leaf_only) {
+        if (path.empty()) {
+            return;
+        }
+        auto facts = hub::tls::read_certificate_facts(path);
+        if (!facts) {
+            log_warn("status: certificate expiry not reported: {}", facts.error());
+            return;
+        }
+        for (const hub::tls::CertificateFacts& fact : *facts) {
+            certificates.push_back(
+                {role, "", fact.subject,
+                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, fact.not_after_s))});
+            if (leaf_only) {
+                break;
+            }
+        }
+    };
+    add(config.certificate_path, "listener", true);
+    add(config.client_ca_path, "trust_anchor", false);
+    return certificates;
 }
 
 void drop_privileges(const hub::engine::HubUser& user, const std::string& name) {
@@ -285,6 +316,17 @@ int main(int argc, char** argv) {
         supervisor_settings.shards.push_back(std::move(shard));
     }
     recovery = hub::spool::Recovery{};
+
+    // The status socket and the certificates it reports, while still root (docs/HEALTH.md).
+    supervisor_settings.status_socket_path =
+        hub::engine::status_socket_path(config->spool_dir, config->status_socket);
+    auto status_socket = hub::engine::bind_status_socket(supervisor_settings.status_socket_path,
+                                                         user->uid, config->status_group);
+    if (!status_socket) {
+        log_fatal("{}", status_socket.error());
+    }
+    supervisor_settings.status_socket_fd = *status_socket;
+    supervisor_settings.certificates = certificates_to_watch(*config);
 
     drop_privileges(*user, config->user);
     hub::engine::block_signals();
