@@ -146,12 +146,31 @@ void add_mta_row(View& view, const HubFacts& facts, const MapSettings& settings)
     add_counter(view, cell(mta_entry, 12, {a}), t.loops_detected);
 }
 
-// mtaGroupEntry: one partner connector.
-void add_group_row(View& view, const PartnerFacts& p, std::uint32_t g, const HubFacts& facts,
-                   const MapSettings& settings, const MapClock& clock) {
-    const std::uint32_t a = settings.appl_index;
+// RFC 2789: 'never' when there has been no attempt since the MTA started; an empty string
+// when the last one succeeded.
+std::optional<std::string> failure_reason(const std::optional<std::string>& text,
+                                          const Count& total, const Count& failed) {
+    if (text.has_value() && !text->empty()) {
+        return text;
+    }
+    if (total.has_value() && failed.has_value() && *total == 0 && *failed == 0) {
+        return std::string("never");
+    }
+    return text;
+}
+
+// The optional TimeInterval "time since ..." of a group; never yet: left out.
+void add_since(View& view, Oid name, const UnixMs& at, const MapClock& clock) {
+    if (at.has_value()) {
+        view.add(std::move(name), Value::time_interval_ms(elapsed_ms(*at, clock)));
+    }
+}
+
+// mtaGroupEntry, one partner connector: its traffic (columns 2-12).
+void add_group_traffic(View& view, const PartnerFacts& p, const Oid& entry, std::uint32_t a,
+                       std::uint32_t g, const MapClock& clock) {
     const Traffic& t = p.traffic;
-    auto at = [&](std::uint32_t column) { return cell(mta_group_entry, column, {a, g}); };
+    auto at = [&](std::uint32_t column) { return cell(entry, column, {a, g}); };
     add_counter(view, at(2), t.received_messages);
     add_counter(view, at(3), t.rejected_messages);
     add_gauge(view, at(4), t.stored_messages);
@@ -163,40 +182,30 @@ void add_group_row(View& view, const PartnerFacts& p, std::uint32_t g, const Hub
     add_gauge(view, at(10), t.stored_recipients);
     add_counter(view, at(11), t.transmitted_recipients);
     if (p.oldest_stored_at.has_value()) {  // mtaGroupOldestMessageStored
-        view.add(at(12), Value::time_interval_ms(elapsed_ms(*p.oldest_stored_at, clock)));
+        add_since(view, at(12), p.oldest_stored_at, clock);
     } else if (t.stored_messages == std::uint64_t{0}) {
         view.add(at(12), Value::time_interval_ms(0));  // Nothing queued: nothing is old.
     }
+}
+
+// Its associations (SMTP connections), columns 13-23 and 34.
+void add_group_associations(View& view, const PartnerFacts& p, const Oid& entry, std::uint32_t a,
+                            std::uint32_t g, const MapClock& clock) {
+    const Traffic& t = p.traffic;
+    auto at = [&](std::uint32_t column) { return cell(entry, column, {a, g}); };
     add_gauge(view, at(13), t.inbound_now);
     add_gauge(view, at(14), t.outbound_now);
     add_counter(view, at(15), t.inbound_total);
     add_counter(view, at(16), t.outbound_total);
-    // "Time since the last ..." (TimeInterval); never yet: the object is left out.
-    if (p.last_inbound_at.has_value()) {
-        view.add(at(17), Value::time_interval_ms(elapsed_ms(*p.last_inbound_at, clock)));
-    }
-    if (p.last_outbound_ok_at.has_value()) {
-        view.add(at(18), Value::time_interval_ms(elapsed_ms(*p.last_outbound_ok_at, clock)));
-    }
-    if (p.last_outbound_attempt_at.has_value()) {
-        view.add(at(34), Value::time_interval_ms(elapsed_ms(*p.last_outbound_attempt_at, clock)));
-    }
+    add_since(view, at(17), p.last_inbound_at, clock);
+    add_since(view, at(18), p.last_outbound_ok_at, clock);
+    add_since(view, at(34), p.last_outbound_attempt_at, clock);
     add_counter(view, at(19), t.inbound_refused);
     add_counter(view, at(20), t.outbound_failed);
-    // RFC 2789: 'never' when there has been no attempt since the MTA started; an empty
-    // string when the last one succeeded.
-    auto reason = [&](const std::optional<std::string>& text, const Count& total,
-                      const Count& failed) -> std::optional<std::string> {
-        if (text.has_value() && !text->empty()) {
-            return text;
-        }
-        if (total.has_value() && failed.has_value() && *total == 0 && *failed == 0) {
-            return std::string("never");
-        }
-        return text;
-    };
-    add_text(view, at(21), reason(p.last_inbound_refusal, t.inbound_total, t.inbound_refused));
-    add_text(view, at(22), reason(p.last_outbound_failure, t.outbound_total, t.outbound_failed));
+    add_text(view, at(21),
+             failure_reason(p.last_inbound_refusal, t.inbound_total, t.inbound_refused));
+    add_text(view, at(22),
+             failure_reason(p.last_outbound_failure, t.outbound_total, t.outbound_failed));
     if (p.next_retry_at.has_value()) {  // mtaGroupScheduledRetry: 0 when due now.
         std::int64_t wait_ms = *p.next_retry_at - clock.now_unix_ms;
         view.add(at(23),
@@ -204,6 +213,12 @@ void add_group_row(View& view, const PartnerFacts& p, std::uint32_t g, const Hub
     } else if (t.stored_messages == std::uint64_t{0}) {
         view.add(at(23), Value::time_interval_ms(0));
     }
+}
+
+// What it is: columns 24-33.
+void add_group_identity(View& view, const PartnerFacts& p, const Oid& entry, std::uint32_t a,
+                        std::uint32_t g, const HubFacts& facts, const MapClock& clock) {
+    auto at = [&](std::uint32_t column) { return cell(entry, column, {a, g}); };
     // SMTP on TCP port 25: { applTCPProtoID 25 } (RFC 2789 mtaGroupMailProtocol).
     view.add(at(24), Value::object_id(oid_join(appl_tcp_proto_id, {25})));
     view.add(at(25), Value::octets(p.name, text_bytes_max));
@@ -213,13 +228,18 @@ void add_group_row(View& view, const PartnerFacts& p, std::uint32_t g, const Hub
              Value::octets(p.description.empty() ? "partner connector " + p.name : p.description,
                            text_bytes_max));
     // A group exists from hubd's start (counters run from there): mtaGroupCreationTime.
-    if (facts.started_at.has_value()) {
-        view.add(at(30), Value::time_interval_ms(elapsed_ms(*facts.started_at, clock)));
-    }
+    add_since(view, at(30), facts.started_at, clock);
     // Groups are flat, one per partner; 0 = no hierarchy (RFC 2789 mtaGroupHierarchy).
     view.add(at(31), Value::integer(0));
     add_text(view, at(32), p.oldest_message_id);
-    add_counter(view, at(33), t.loops_detected);
+    add_counter(view, at(33), p.traffic.loops_detected);
+}
+
+void add_group_row(View& view, const PartnerFacts& p, std::uint32_t g, const HubFacts& facts,
+                   const MapSettings& settings, const MapClock& clock) {
+    add_group_traffic(view, p, mta_group_entry, settings.appl_index, g, clock);
+    add_group_associations(view, p, mta_group_entry, settings.appl_index, g, clock);
+    add_group_identity(view, p, mta_group_entry, settings.appl_index, g, facts, clock);
 }
 
 void add_partner_row(View& view, const PartnerFacts& p, std::uint32_t g,
