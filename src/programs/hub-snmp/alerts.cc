@@ -143,6 +143,8 @@ std::vector<Alert> AlertTracker::observe(const HubFacts& facts, std::int64_t now
         alerts.push_back(
             Alert{.kind = spool_below_ ? AlertKind::spool_below_reserve
                                        : AlertKind::spool_reserve_recovered,
+                  .partner = {},
+                  .certificate_position = 0,
                   .text = fmt::format("spool: {} MiB free, reserve {} MiB: {}",
                                       spool.free_bytes.value_or(0) >> 20,
                                       spool.reserve_bytes.value_or(0) >> 20,
@@ -167,6 +169,7 @@ std::vector<Alert> AlertTracker::observe(const HubFacts& facts, std::int64_t now
         certificates_warned_.insert(key);
         alerts.push_back(
             Alert{.kind = AlertKind::certificate_expiring,
+                  .partner = {},
                   .certificate_position = i,
                   .text = left < 0 ? fmt::format("certificate {} ({}) has expired",
                                                  certificate.label, certificate.subject)

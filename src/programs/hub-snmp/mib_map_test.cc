@@ -44,7 +44,10 @@ HubFacts sample() {
     p1.traffic.received_messages = 12;
     facts.partners = {p2, p1};
     facts.certificates.push_back({"hub", "CN=hub.lgolhub.net", now_ms / 1000 + 10 * 86'400});
-    facts.shards.push_back({.connections_now = 1, .stored_messages = 2});
+    ShardFacts shard;
+    shard.connections_now = 1;
+    shard.stored_messages = 2;
+    facts.shards.push_back(shard);
     return facts;
 }
 
@@ -166,7 +169,9 @@ TEST(MibMap, CongestedBelowTheReserve) {
 
 TEST(MibMap, NotificationCarriesTrapOidThenItsObjects) {
     Mapped m;
-    Alert alert{.kind = AlertKind::partner_tls_failing, .partner = "partner2.gov.uk"};
+    Alert alert;
+    alert.kind = AlertKind::partner_tls_failing;
+    alert.partner = "partner2.gov.uk";
     std::vector<Binding> bindings =
         notification_bindings(alert, m.facts, m.groups, m.view, settings);
     std::vector<std::string> shown;
@@ -179,11 +184,15 @@ TEST(MibMap, NotificationCarriesTrapOidThenItsObjects) {
                          "1.3.6.1.4.1.32473.1.1.3.1.3.2 Counter32: 3",
                          "1.3.6.1.4.1.32473.1.1.3.1.6.2 STRING: \"no STARTTLS\"",
                      }));
-    Alert queue{.kind = AlertKind::partner_queue_high, .partner = "partner2.gov.uk"};
+    Alert queue;
+    queue.kind = AlertKind::partner_queue_high;
+    queue.partner = "partner2.gov.uk";
     bindings = notification_bindings(queue, m.facts, m.groups, m.view, settings);
     ASSERT_EQ(bindings.size(), 4u);
     EXPECT_EQ(oid_to_string(bindings[2].name), "1.3.6.1.2.1.28.2.1.4.1.2");
-    Alert certificate{.kind = AlertKind::certificate_expiring, .certificate_position = 0};
+    Alert certificate;
+    certificate.kind = AlertKind::certificate_expiring;
+    certificate.certificate_position = 0;
     bindings = notification_bindings(certificate, m.facts, m.groups, m.view, settings);
     ASSERT_EQ(bindings.size(), 5u);
     EXPECT_EQ(bindings[3].value.text, date_and_time(now_ms / 1000 + 10 * 86'400));  // binary

@@ -15,6 +15,25 @@
 #include "programs/hub-snmp/limits.h"
 
 namespace hub::snmp {
+namespace {
+
+// One field set, the rest default (designated initializers would leave gcc warning about
+// the members they skip).
+Value number_value(ValueType type, std::int64_t number) {
+    Value value;
+    value.type = type;
+    value.number = number;
+    return value;
+}
+
+Value text_value(std::string text) {
+    Value value;
+    value.type = ValueType::octet_string;
+    value.text = std::move(text);
+    return value;
+}
+
+}  // namespace
 
 Oid oid_join(const Oid& prefix, std::initializer_list<std::uint32_t> tail) {
     Oid joined = prefix;
@@ -38,27 +57,26 @@ std::string oid_to_string(const Oid& oid) {
 }
 
 Value Value::integer(std::int32_t number) {
-    return Value{.type = ValueType::integer, .number = number};
+    return number_value(ValueType::integer, number);
 }
 
 Value Value::counter32(std::uint64_t count) {
-    return Value{.type = ValueType::counter32,
-                 .number = static_cast<std::int64_t>(count & 0xFFFF'FFFFu)};
+    return number_value(ValueType::counter32, static_cast<std::int64_t>(count & 0xFFFF'FFFFu));
 }
 
 Value Value::gauge32(std::uint64_t level) {
-    return Value{.type = ValueType::gauge32,
-                 .number = static_cast<std::int64_t>(std::min<std::uint64_t>(level, 0xFFFF'FFFFu))};
+    return number_value(ValueType::gauge32,
+                        static_cast<std::int64_t>(std::min<std::uint64_t>(level, 0xFFFF'FFFFu)));
 }
 
 Value Value::timeticks(std::uint32_t centiseconds) {
-    return Value{.type = ValueType::timeticks, .number = centiseconds};
+    return number_value(ValueType::timeticks, centiseconds);
 }
 
 Value Value::time_interval_ms(std::uint64_t milliseconds) {
     constexpr std::uint64_t max = std::numeric_limits<std::int32_t>::max();
-    return Value{.type = ValueType::integer,
-                 .number = static_cast<std::int64_t>(std::min(milliseconds / 10, max))};
+    return number_value(ValueType::integer,
+                        static_cast<std::int64_t>(std::min(milliseconds / 10, max)));
 }
 
 Value Value::truth(bool value) {
@@ -85,16 +103,18 @@ Value Value::octets(std::string_view text, std::size_t max_bytes) {
             c = ' ';
         }
     }
-    return Value{.type = ValueType::octet_string, .text = std::move(kept)};
+    return text_value(std::move(kept));
 }
 
 Value Value::binary(std::string_view octets, std::size_t max_bytes) {
-    return Value{.type = ValueType::octet_string,
-                 .text = std::string(octets.substr(0, std::min(octets.size(), max_bytes)))};
+    return text_value(std::string(octets.substr(0, std::min(octets.size(), max_bytes))));
 }
 
 Value Value::object_id(Oid oid) {
-    return Value{.type = ValueType::object_id, .oid = std::move(oid)};
+    Value value;
+    value.type = ValueType::object_id;
+    value.oid = std::move(oid);
+    return value;
 }
 
 std::string value_to_string(const Value& value) {
