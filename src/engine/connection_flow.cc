@@ -192,6 +192,10 @@ bool Shard::advance_tls(Connection& connection) {
     const smtp::TlsFacts& facts = *connection.smtp->tls();
     connection.policy.set_tls(facts);
     health_.count_tls(false, facts.version, facts.cipher);
+    if (facts.client_cert_verdict == "verified" && connection.partner != nullptr) {
+        health_.note_certificate(false, connection.partner->name, facts.client_subject,
+                                 session.peer_not_after_unix_s());
+    }
     base::log_debug("TLS from [{}]: {} {} cert={} cn={}", connection.peer_text, facts.version,
                     facts.cipher, facts.client_cert_verdict, facts.client_cn);
     return true;

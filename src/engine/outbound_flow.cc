@@ -676,6 +676,10 @@ bool Shard::advance_client_tls(Connection& connection) {
     base::log_debug("TLS to {}: {} {} server cert {}", connection.peer_text, facts.version,
                     facts.cipher, facts.client_cert_verdict);
     health_.count_tls(true, facts.version, facts.cipher);
+    if (connection.health_partner != nullptr) {
+        health_.note_certificate(true, connection.health_partner->name, facts.client_subject,
+                                 connection.tls->peer_not_after_unix_s());
+    }
     connection.client->tls_started();
     return true;
 }

@@ -117,6 +117,26 @@ void ShardHealth::count_tls_failure(bool outbound, std::string_view reason,
     tls_failed_.push_back(TlsFailureCount{outbound, std::string(reason), 1});
 }
 
+void ShardHealth::note_certificate(bool outbound, std::string_view partner,
+                                   std::string_view subject, std::int64_t not_after_unix_s) {
+    if (partner.empty() || not_after_unix_s <= 0) {
+        return;
+    }
+    std::pair<std::string, std::string> key{outbound ? "partner_server" : "partner_client",
+                                            std::string(partner)};
+    auto found = certificates_.find(key);
+    if (found == certificates_.end()) {
+        if (certificates_.size() >= 2 * health::partners_max) {
+            return;  // The bound of the rows; never reached with partners_max names.
+        }
+        found = certificates_.emplace(key, health::Certificate{}).first;
+    }
+    found->second.role = key.first;
+    found->second.partner = key.second;
+    found->second.subject = std::string(subject.substr(0, health::tls_reason_bytes_max));
+    found->second.not_after_unix_s = static_cast<std::uint64_t>(not_after_unix_s);
+}
+
 health::Snapshot ShardHealth::part(std::uint64_t cpu_ns) const {
     health::Snapshot snapshot;
     health::ShardRow row = row_;
@@ -139,6 +159,9 @@ health::Snapshot ShardHealth::part(std::uint64_t cpu_ns) const {
         snapshot
             .tls_failed[health::TlsFailureKey{std::string(direction(tls.outbound)), tls.reason}] +=
             tls.count;
+    }
+    for (const auto& [key, certificate] : certificates_) {
+        snapshot.certificates.push_back(certificate);
     }
     return snapshot;
 }

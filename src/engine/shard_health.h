@@ -49,6 +49,12 @@ public:
     void count_tls_failure(bool outbound, std::string_view reason, health::PartnerRow* partner,
                            std::uint64_t now_unix_ms);
 
+    // The certificate a partner's server (outbound) or client (inbound) presented in a
+    // handshake that passed: the latest one seen is kept per partner and direction, so a
+    // renewal replaces it. Bounded by partners_max rows per direction.
+    void note_certificate(bool outbound, std::string_view partner, std::string_view subject,
+                          std::int64_t not_after_unix_s);
+
     // This shard's part of a snapshot: its row (cpu_ns filled in), the partner rows, the
     // maps. The caller adds the queue gauges.
     health::Snapshot part(std::uint64_t cpu_ns) const;
@@ -72,6 +78,8 @@ private:
     // A few combinations at most; a linear search compares without allocating.
     std::vector<TlsCount> tls_ok_;
     std::vector<TlsFailureCount> tls_failed_;
+    // By (role, partner name): "partner_server" or "partner_client".
+    std::map<std::pair<std::string, std::string>, health::Certificate, std::less<>> certificates_;
 };
 
 }  // namespace hub::engine

@@ -76,6 +76,21 @@ TEST(ShardHealth, PartnerNamesPastTheBoundShareOneRow) {
     EXPECT_TRUE(health::decode(health::encode(part)).has_value());
 }
 
+TEST(ShardHealth, TheLatestCertificatePerPartnerAndDirection) {
+    ShardHealth health(0);
+    health.note_certificate(true, "p", "/CN=p", 100);
+    health.note_certificate(true, "p", "/CN=p", 200);  // Renewed.
+    health.note_certificate(false, "p", "/CN=client", 300);
+    health.note_certificate(false, "", "/CN=stranger", 300);  // No partner: not kept.
+    health.note_certificate(false, "q", "/CN=q", 0);          // No date: not kept.
+    health::Snapshot part = health.part(0);
+    ASSERT_EQ(part.certificates.size(), 2u);
+    health::finish(part);
+    EXPECT_EQ(part.certificates[0].role, "partner_client");
+    EXPECT_EQ(part.certificates[1].role, "partner_server");
+    EXPECT_EQ(part.certificates[1].not_after_unix_s, 200u);
+}
+
 TEST(ShardHealth, TlsRowsByDirectionProtocolCipherAndFailuresByReason) {
     ShardHealth health(0);
     health::PartnerRow* partner = health.partner("p");

@@ -166,7 +166,9 @@ std::string ControlServer::status_answer(const ControlCommand& command) {
         snapshot.spool_total_bytes = static_cast<std::uint64_t>(stats.f_blocks) * stats.f_frsize;
     }
     snapshot.spool_reserve_bytes = facts_.spool_reserve_bytes;
-    snapshot.certificates = facts_.certificates;
+    // The shards' parts brought the partners' certificates; the hub's own go beside them.
+    snapshot.certificates.insert(snapshot.certificates.end(), facts_.certificates.begin(),
+                                 facts_.certificates.end());
     health::finish(snapshot);
     return health::encode(snapshot);
 }

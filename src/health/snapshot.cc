@@ -421,9 +421,23 @@ void finish(Snapshot& snapshot) {
     std::sort(snapshot.partners.begin(), snapshot.partners.end(),
               [](const PartnerRow& a, const PartnerRow& b) { return a.name < b.name; });
     std::sort(snapshot.certificates.begin(), snapshot.certificates.end());
-    snapshot.certificates.erase(
-        std::unique(snapshot.certificates.begin(), snapshot.certificates.end()),
-        snapshot.certificates.end());
+    // Exact duplicates go; and for a partner's certificate (two shards may have seen the
+    // old and the renewed one) only the latest expiry of a (role, partner, subject) stays.
+    // The hub's own and the trust anchors are kept as they are: an old and a new CA with
+    // one subject both matter until the old one is gone.
+    std::vector<Certificate> kept;
+    for (Certificate& certificate : snapshot.certificates) {
+        bool partner_role = certificate.role.starts_with("partner");
+        if (!kept.empty() && kept.back().role == certificate.role &&
+            kept.back().partner == certificate.partner &&
+            kept.back().subject == certificate.subject &&
+            (partner_role || kept.back().not_after_unix_s == certificate.not_after_unix_s)) {
+            kept.back() = std::move(certificate);  // Sorted: this one expires later.
+            continue;
+        }
+        kept.push_back(std::move(certificate));
+    }
+    snapshot.certificates = std::move(kept);
     snapshot.total = Traffic{};
     for (const ShardRow& shard : snapshot.shards) {
         add_traffic(snapshot.total, shard.traffic);

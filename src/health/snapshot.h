@@ -125,7 +125,9 @@ struct TlsFailureKey {
 // A certificate whose expiry an operator must watch.
 struct Certificate {
     std::string role;     // "listener" (the hub's own), "trust_anchor" (partners are
-                          // verified against it), "partner" (a partner's, seen or pinned)
+                          // verified against it), "partner_server" / "partner_client" (the
+                          // latest certificate a partner's server or client presented in a
+                          // handshake that passed)
     std::string partner;  // For role "partner"; empty otherwise.
     std::string subject;  // The subject DN, one line.
     std::uint64_t not_after_unix_s = 0;

@@ -109,6 +109,20 @@ TEST(HealthSnapshot, MergeAddsByPartnerNameAndKeepsLatestTexts) {
     EXPECT_EQ(merged.shards[1].cpu_ns, 20u);
 }
 
+TEST(HealthSnapshot, FinishKeepsTheLatestPartnerCertificateAndEveryAnchor) {
+    Snapshot s;
+    s.certificates = {{"partner_server", "p", "/CN=p", 200},
+                      {"partner_server", "p", "/CN=p", 100},
+                      {"trust_anchor", "", "/CN=ca", 300},
+                      {"trust_anchor", "", "/CN=ca", 400},
+                      {"trust_anchor", "", "/CN=ca", 400}};
+    finish(s);
+    ASSERT_EQ(s.certificates.size(), 3u);
+    EXPECT_EQ(s.certificates[0].not_after_unix_s, 200u);  // The renewed one, not the old.
+    EXPECT_EQ(s.certificates[1].not_after_unix_s, 300u);  // Both anchors stay.
+    EXPECT_EQ(s.certificates[2].not_after_unix_s, 400u);
+}
+
 TEST(HealthSnapshot, SkipsUnknownKindsAndKeysButChecksTheirSyntax) {
     std::string text =
         "hubbox-health 1\nhub taken_unix_ms=5 future_field=x\nfuture_kind a=1 b=%20\n"

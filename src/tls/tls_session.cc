@@ -28,6 +28,7 @@
 #include <array>
 #include <climits>
 #include <cstdint>
+#include <ctime>
 
 #include <fmt/format.h>
 
@@ -348,6 +349,19 @@ Result<void, ErrorDetail> Session::check_pin() {
     }
     pin_matched_ = true;
     return {};
+}
+
+std::int64_t Session::peer_not_after_unix_s() const {
+    X509Guard peer{wolfSSL_get_peer_certificate(ssl_)};
+    if (peer.cert == nullptr) {
+        return 0;
+    }
+    struct tm broken_down {};
+    const WOLFSSL_ASN1_TIME* time = wolfSSL_X509_get_notAfter(peer.cert);
+    if (time == nullptr || wolfSSL_ASN1_TIME_to_tm(time, &broken_down) != WOLFSSL_SUCCESS) {
+        return 0;
+    }
+    return static_cast<std::int64_t>(timegm(&broken_down));
 }
 
 smtp::TlsFacts Session::facts() const {

@@ -223,6 +223,10 @@ public:
     // The verification error recorded for the peer's certificate (wolfSSL's X509 error
     // code as the verify callback saw it), 0 if none.
     int peer_verify_error() const { return verify_error_; }
+    // The peer certificate's notAfter (Unix seconds), for the health counters' expiry
+    // report; 0 when there is none or its date does not read. One wolfSSL lookup: call it
+    // once per handshake, not per record.
+    std::int64_t peer_not_after_unix_s() const;
     bool is_client() const { return client_context_ != nullptr; }
     // Whether the handshake resumed an earlier session (ticket), valid after handshake().
     bool resumed() const;

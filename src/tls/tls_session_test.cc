@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include <ctime>
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -267,6 +269,10 @@ TEST_F(TlsSessionTest, NegotiatesTls13ByDefault) {
     EXPECT_EQ(client_facts.client_cert_verdict, "verified");
     EXPECT_EQ(client_facts.client_cn, "localhost");
     EXPECT_FALSE(pair.client->resumed());
+    // The health counters' expiry report: the server's certificate has a date in the
+    // future; the server saw no client certificate.
+    EXPECT_GT(pair.client->peer_not_after_unix_s(), static_cast<std::int64_t>(std::time(nullptr)));
+    EXPECT_EQ(pair.server->peer_not_after_unix_s(), 0);
 }
 
 TEST_F(TlsSessionTest, HandshakesWithOneByteChunks) {

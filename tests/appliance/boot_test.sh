@@ -189,7 +189,7 @@ expect_match "hubd NoNewPrivileges" '^yes$' "$(fact hubd_NoNewPrivileges)"
 expect_match "hubd ProtectSystem" '^strict$' "$(fact hubd_ProtectSystem)"
 expect_match "hubd PrivateTmp" '^yes$' "$(fact hubd_PrivateTmp)"
 expect_match "hubd PrivateDevices" '^yes$' "$(fact hubd_PrivateDevices)"
-expect_match "hubd ReadWritePaths" '^/var/spool/hubbox$' "$(fact hubd_ReadWritePaths)"
+expect_match "hubd ReadWritePaths" '^/var/spool/hubbox /run/hubbox$' "$(fact hubd_ReadWritePaths)"
 expect_match "hubd MemoryDenyWriteExecute" '^yes$' "$(fact hubd_MemoryDenyWriteExecute)"
 bounding="$(fact hubd_CapabilityBoundingSet)"
 expect_match "hubd CapabilityBoundingSet" 'cap_net_bind_service' "$bounding"
@@ -211,8 +211,20 @@ expect_match "hubd's own seccomp filter on top of systemd's" '^([2-9]|[1-9][0-9]
     "$(fact hubd_seccomp_filters)"
 listening="$(fact listening)"
 for address in $listening; do
-    [[ "$address" =~ :(25|465)$ ]] || fail "something else listens in the guest: $listening"
+    [[ "$address" =~ :(25|465)$ || "$address" == 127.0.0.1:9464 ]] ||
+        fail "something else listens in the guest: $listening"
 done
+# hub-metrics: its own user, sandboxed, on loopback, answering from hubd's status socket.
+expect_match "hub-metrics state" '^active$' "$(fact hub_metrics_ActiveState)"
+expect_match "hub-metrics process user" '^hubmetrics$' "$(fact hub_metrics_user)"
+expect_match "hub-metrics NoNewPrivileges" '^yes$' "$(fact hub_metrics_NoNewPrivileges)"
+expect_match "hub-metrics ProtectSystem" '^strict$' "$(fact hub_metrics_ProtectSystem)"
+[[ -z "$(fact hub_metrics_CapabilityBoundingSet)" ]] ||
+    fail "hub-metrics has capabilities: $(fact hub_metrics_CapabilityBoundingSet)"
+expect_match "hub-metrics scrape" '^HTTP/1\.1 200 OK$' "$(fact hub_metrics_status)"
+expect_match "hub-metrics: hubd answered" '^hubbox_up 1$' "$(fact hub_metrics_up)"
+[[ "$(fact hub_metrics_received)" -ge 1 ]] || fail "hub-metrics: no per-shard received counter"
+expect_match "hubctl status" '^hubd up ' "$(fact hubctl_status)"
 expect_match "listeners" ':25 .*:465|:465 .*:25' "$listening"
 expect_match "firewall input policy" '^policy drop$' "$(fact nft_input_policy)"
 expect_match "kernel lockdown" '\[integrity\]' "$(fact lockdown)"

@@ -208,6 +208,12 @@ delivered_bytes="$(metric "$samples" hubbox_delivered_bytes_total)"
     fail "bytes: received $received_bytes, delivered $delivered_bytes"
 expect_match "the listener certificate's expiry" \
     'hubbox_certificate_expiry_timestamp_seconds\{partner="",role="listener"' "$samples"
+expect_match "partner2's server certificate (seen on delivery)" \
+    'hubbox_certificate_expiry_timestamp_seconds\{partner="partner2",role="partner_server",subject="[^"]*partner2' \
+    "$samples"
+expect_match "partner1's client certificate (seen on receipt)" \
+    'hubbox_certificate_expiry_timestamp_seconds\{partner="partner1",role="partner_client",subject="[^"]*partner1' \
+    "$samples"
 expect_match "partner2's last delivery time" \
     'hubbox_partner_last_delivery_timestamp_seconds\{partner="partner2"\} [0-9]+\.[0-9]{3}' \
     "$samples"
