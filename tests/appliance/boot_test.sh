@@ -99,6 +99,14 @@ sed -e 's#^dir = .*#dir = "/var/spool/hubbox"#' "$WORK/seed/hub.conf" >"$WORK/da
 sed -e 's#^inbound = .*#inbound = ["10.0.2.0/24"]#' "$WORK/seed/partners.toml" \
     >"$WORK/data-seed/partners.toml"
 grep -q '^dir = "/var/spool/hubbox"' "$WORK/data-seed/hub.conf" || fail "spool dir not set"
+# The status socket where the box's template puts it, readable by hubmon (hub-metrics and
+# hub-snmp): a dev-init hub.conf leaves it in the spool, which only hubbox may enter.
+cat >>"$WORK/data-seed/hub.conf" <<'CONF'
+
+[health]
+status_socket = "/run/hubbox/status.sock"
+status_group = "hubmon"
+CONF
 
 say "building the test image (appliance/build --overlay tests/appliance/guest)"
 build_started=$SECONDS
@@ -229,7 +237,7 @@ expect_match "hub-metrics: hubd answered" '^hubbox_up 1$' "$(fact hub_metrics_up
 expect_match "hubctl status" '^hubd up ' "$(fact hubctl_status)"
 # SNMP: snmpd up; hub-snmp its own user, sandboxed (AF_UNIX only, no network, no
 # capabilities), joined snmpd over AgentX and reading hubd's status socket.
-expect_match "snmpd state" '^active$' "$(fact snmpd_ActiveState)"
+expect_match "snmpd state (journal: $(fact journal_snmpd))" '^active$' "$(fact snmpd_ActiveState)"
 expect_match "hub-snmp state" '^active$' "$(fact hub_snmp_ActiveState)"
 expect_match "hub-snmp process user" '^hubsnmp$' "$(fact hub_snmp_user)"
 expect_match "hub-snmp NoNewPrivileges" '^yes$' "$(fact hub_snmp_NoNewPrivileges)"
