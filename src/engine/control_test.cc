@@ -29,26 +29,45 @@ TEST(ControlLine, ParsesEveryVerb) {
         {"retry 0100000007000002\r\n", ControlVerb::retry},
         {"delete 0100000007000002", ControlVerb::remove},
         {"list\n", ControlVerb::list},
+        {"status\n", ControlVerb::status},
     };
     for (const Case& c : cases) {
         auto command = parse_control_line(c.line);
         ASSERT_TRUE(command.has_value()) << c.line;
         EXPECT_EQ(command->verb, c.verb) << c.line;
-        if (c.verb != ControlVerb::list) {
+        if (c.verb != ControlVerb::list && c.verb != ControlVerb::status) {
             EXPECT_EQ(command->id, (spool::QueueId{1, 7, 2})) << c.line;
         }
     }
 }
 
 TEST(ControlLine, RefusesWithAReason) {
-    const std::string_view lines[] = {
-        "",         "hold", "hodl 0100000007000002", "hold 01", "hold 0100000007000002 extra",
-        "list all", "LIST"};
+    const std::string_view lines[] = {"",
+                                      "hold",
+                                      "hodl 0100000007000002",
+                                      "hold 01",
+                                      "hold 0100000007000002 extra",
+                                      "list all",
+                                      "LIST",
+                                      "status now",
+                                      "STATUS"};
     for (std::string_view line : lines) {
         auto command = parse_control_line(line);
         ASSERT_FALSE(command.has_value()) << line;
         EXPECT_FALSE(command.error().empty()) << line;
     }
+}
+
+// The read-only status socket (docs/HEALTH.md, "Who may ask") takes status and nothing else.
+TEST(ControlLine, OnlyStatusIsReadOnly) {
+    EXPECT_TRUE(read_only_verb(ControlVerb::status));
+    for (ControlVerb verb : {ControlVerb::hold, ControlVerb::release, ControlVerb::retry,
+                             ControlVerb::remove, ControlVerb::list}) {
+        EXPECT_FALSE(read_only_verb(verb));
+    }
+    EXPECT_EQ(status_socket_path("/var/spool/hubbox", ""), "/var/spool/hubbox/status.sock");
+    EXPECT_EQ(status_socket_path("/var/spool/hubbox", "/run/hubbox/status.sock"),
+              "/run/hubbox/status.sock");
 }
 
 TEST(ListLine, RoundTripsAndKeepsFieldsWhole) {

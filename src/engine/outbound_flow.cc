@@ -260,7 +260,8 @@ std::string Shard::list_for_control() const {
 
 // This shard's part of "hubctl status" (health/snapshot.h): its counters, its CPU time and
 // its queue as the scheduler sees it now, by destination partner. The supervisor merges
-// the parts. Runs between two reactor turns, like list; its cost is the listing's.
+// the parts. Runs between two reactor turns, like list, but walks the queue without
+// copying it (Scheduler::for_each_waiting): a scrape must not stall a shard with a backlog.
 std::string Shard::status_for_control() const {
     timespec cpu{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
@@ -277,37 +278,34 @@ std::string Shard::status_for_control() const {
             queue.oldest_queued_unix_ms = arrival_ms;
         }
     };
-    for (const queue::MessageSnapshot& message : scheduler_->list()) {
+    // Visits come message by message; a message counts once in the shard's row however
+    // many destinations it waits for, and once in each of those partners' rows.
+    spool::QueueId previous{};
+    bool any = false;
+    scheduler_->for_each_waiting([&](const spool::QueueId& id, std::uint64_t arrival_unix_s,
+                                     std::string_view destination, std::uint32_t waiting) {
         std::uint64_t bytes = 0;
-        std::uint64_t arrival_ms = message.arrival_unix_s * 1000;
-        if (auto stored = stored_.find(queue_key(message.id)); stored != stored_.end()) {
+        std::uint64_t arrival_ms = arrival_unix_s * 1000;
+        if (auto stored = stored_.find(queue_key(id)); stored != stored_.end()) {
             bytes = stored->second.location.bytes;
             arrival_ms = stored->second.arrival_ms != 0 ? stored->second.arrival_ms : arrival_ms;
         }
-        std::map<std::string_view, std::uint64_t> waiting;  // Recipients by destination.
-        std::uint64_t waiting_total = 0;
-        for (const queue::RecipientSnapshot& recipient : message.recipients) {
-            if (recipient.state == queue::RecipientState::delivered ||
-                recipient.state == queue::RecipientState::bounced ||
-                recipient.state == queue::RecipientState::removed) {
-                continue;
+        arrival_ms = std::max<std::uint64_t>(arrival_ms, 1);  // 0 means "nothing queued".
+        health::Traffic& shard = part.shards[0].traffic;
+        if (!any || !(id == previous)) {
+            add_message(shard, 0, bytes, arrival_ms);
+        }
+        shard.queue_recipients += waiting;
+        any = true;
+        previous = id;
+        if (!destination.empty()) {
+            auto queue = queues.find(destination);  // Allocates once per partner, not per visit.
+            if (queue == queues.end()) {
+                queue = queues.emplace(std::string(destination), health::Traffic{}).first;
             }
-            waiting[recipient.destination]++;
-            waiting_total++;
+            add_message(queue->second, waiting, bytes, arrival_ms);
         }
-        if (waiting_total == 0) {
-            continue;
-        }
-        add_message(part.shards[0].traffic, waiting_total, bytes,
-                    std::max<std::uint64_t>(arrival_ms, 1));
-        for (const auto& [destination, recipients] : waiting) {
-            if (!destination.empty()) {
-                auto [queue, inserted] = queues.try_emplace(std::string(destination));
-                add_message(queue->second, recipients, bytes,
-                            std::max<std::uint64_t>(arrival_ms, 1));
-            }
-        }
-    }
+    });
     for (auto& [name, queue] : queues) {
         const std::string& destination = name;
         auto row = std::find_if(part.partners.begin(), part.partners.end(),
@@ -330,6 +328,9 @@ void Shard::carry_out(std::vector<delivery::Action>& actions) {
         if (auto* deliver = std::get_if<delivery::QueueForDelivery>(&action)) {
             start_job(*deliver);
         } else if (auto* status = std::get_if<delivery::WriteStatus>(&action)) {
+            if (status->status == spool::RecipientStatus::bounced && !counting_transaction_) {
+                count_bounce_outside_transaction(status->id, status->recipient_index);
+            }
             write_status(status->id, status->recipient_index, status->status);
         } else if (auto* report = std::get_if<delivery::ReadForReport>(&action)) {
             start_report(report->kind, report->id, std::move(report->recipients));
@@ -852,7 +853,9 @@ void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult
         log_delivery(job, item, line);
     }
     count_transaction(job, item, decision.lines);
+    counting_transaction_ = true;  // Its bounces were counted with it, just above.
     carry_out(decision.actions);
+    counting_transaction_ = false;
     item.content.clear();
     item.content.shrink_to_fit();
 }
@@ -884,6 +887,21 @@ void Shard::count_transaction(const DeliveryJob& job, const JobItem& item,
         if (sent > 0) {
             row->last_outbound_unix_ms = wall_ms();
         }
+    }
+}
+
+// A recipient bounced without a transaction saying so: the queue lifetime passed, a loop,
+// a recipient that routes nowhere. Counted by the partner it was for, when there is one.
+void Shard::count_bounce_outside_transaction(const spool::QueueId& id,
+                                             std::uint32_t recipient_index) {
+    health_.traffic().recipients_bounced++;
+    auto stored = stored_.find(queue_key(id));
+    if (stored == stored_.end() || recipient_index >= stored->second.partner_index.size()) {
+        return;
+    }
+    if (health::PartnerRow* row = health_partner_of(stored->second.partner_index[recipient_index]);
+        row != nullptr) {
+        row->traffic.recipients_bounced++;
     }
 }
 

@@ -134,6 +134,7 @@ private:
     void count_transaction(const DeliveryJob& job, const JobItem& item,
                            const std::vector<delivery::RecipientLine>& lines);
     void count_outbound_failure(Connection& connection, std::string_view text);
+    void count_bounce_outside_transaction(const spool::QueueId& id, std::uint32_t recipient_index);
     void carry_out(std::vector<delivery::Action>& actions);
     void start_job(delivery::QueueForDelivery& deliver);
     int segment_fd(std::uint8_t shard, std::uint32_t segment_seq) const;
@@ -188,6 +189,7 @@ private:
     smtp::ServerConfig implicit_tls_config_;
     std::unique_ptr<SpoolWriter> spool_;
     ShardHealth health_{settings_.index};
+    bool counting_transaction_ = false;  // item_done's actions: their bounces are counted.
 
     std::vector<std::unique_ptr<Connection>> slots_;
     std::vector<std::uint32_t> free_slots_;

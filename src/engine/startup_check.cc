@@ -28,6 +28,7 @@
 
 #include "base/assert.h"
 #include "directory/configured.h"
+#include "engine/control.h"
 #include "engine/startup.h"
 #include "policy/partners.h"
 #include "tls/tls_context.h"
@@ -193,6 +194,23 @@ void check_spool(const config::HubConfig& config, uid_t uid, gid_t gid,
     }
 }
 
+// The status socket's group must exist, and its directory must be there for hubd to bind
+// in (docs/HEALTH.md): both are fatal at start, so --check says so first.
+void check_status_socket(const config::HubConfig& config, std::vector<Finding>& findings) {
+    if (!config.status_group.empty() && getgrnam(config.status_group.c_str()) == nullptr) {
+        add(findings, Severity::error, config.where("health.status_group"),
+            fmt::format("health.status_group = \"{}\": no such group; create it (groupadd "
+                        "--system {}) or leave the option out",
+                        config.status_group, config.status_group));
+    }
+    std::string path = status_socket_path(config.spool_dir, config.status_socket);
+    std::string directory = std::filesystem::path(path).parent_path().string();
+    if (!config.status_socket.empty() && !std::filesystem::is_directory(directory)) {
+        add(findings, Severity::error, config.where("health.status_socket"),
+            fmt::format("health.status_socket = \"{}\": {} is not a directory", path, directory));
+    }
+}
+
 // Binds without SO_REUSEPORT, so a hubd already listening there (or anything else) shows.
 void check_listener(const config::HubConfig& config, std::string_view key,
                     const config::ListenAddress& address, std::vector<Finding>& findings) {
@@ -302,6 +320,7 @@ std::vector<Finding> check_startup(const config::HubConfig& config, uid_t hub_ui
     check_spool(config, hub_uid, hub_gid, findings);
     check_listener(config, "listen.smtp", config.smtp, findings);
     check_listener(config, "listen.smtps", config.smtps, findings);
+    check_status_socket(config, findings);
     return findings;
 }
 

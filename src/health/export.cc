@@ -218,6 +218,92 @@ void text_traffic_row(std::string& out, std::string_view name, const Traffic& t,
                    ago(taken_ms, t.oldest_queued_unix_ms), last_in, last_out);
 }
 
+void json_partner(std::string& out, const PartnerRow& partner) {
+    out += '{';
+    bool inner = true;
+    json_string(out, "name", partner.name, inner);
+    json_traffic_fields(out, partner.traffic, inner);
+    json_number(out, "last_inbound_unix_ms", partner.last_inbound_unix_ms, inner);
+    json_number(out, "last_outbound_unix_ms", partner.last_outbound_unix_ms, inner);
+    json_number(out, "last_outbound_attempt_unix_ms", partner.last_outbound_attempt_unix_ms, inner);
+    json_number(out, "last_tls_failure_unix_ms", partner.last_tls_failure_unix_ms, inner);
+    json_string(out, "last_tls_failure", partner.last_tls_failure, inner);
+    json_number(out, "last_inbound_refusal_unix_ms", partner.last_inbound_refusal_unix_ms, inner);
+    json_string(out, "last_inbound_refusal", partner.last_inbound_refusal, inner);
+    json_number(out, "last_outbound_failure_unix_ms", partner.last_outbound_failure_unix_ms, inner);
+    json_string(out, "last_outbound_failure", partner.last_outbound_failure, inner);
+    out += '}';
+}
+
+// refusals, tls, tls_failures and certificates.
+void json_tables(std::string& out, const Snapshot& snapshot, bool& first) {
+    bool inner = true;
+    json_key(out, "refusals", first);
+    out += '{';
+    for (const auto& [reason, count] : snapshot.refusals) {
+        json_number(out, reason, count, inner);
+    }
+    out += '}';
+    json_key(out, "tls", first);
+    out += '[';
+    bool row_first = true;
+    for (const auto& [key, count] : snapshot.tls_ok) {
+        out += row_first ? "{" : ",{";
+        row_first = false;
+        inner = true;
+        json_string(out, "direction", key.direction, inner);
+        json_string(out, "protocol", key.protocol, inner);
+        json_string(out, "cipher", key.cipher, inner);
+        json_number(out, "count", count, inner);
+        out += '}';
+    }
+    out += ']';
+    json_key(out, "tls_failures", first);
+    out += '[';
+    row_first = true;
+    for (const auto& [key, count] : snapshot.tls_failed) {
+        out += row_first ? "{" : ",{";
+        row_first = false;
+        inner = true;
+        json_string(out, "direction", key.direction, inner);
+        json_string(out, "reason", key.reason, inner);
+        json_number(out, "count", count, inner);
+        out += '}';
+    }
+    out += ']';
+    json_key(out, "certificates", first);
+    out += '[';
+    row_first = true;
+    for (const Certificate& certificate : snapshot.certificates) {
+        out += row_first ? "{" : ",{";
+        row_first = false;
+        inner = true;
+        json_string(out, "role", certificate.role, inner);
+        json_string(out, "partner", certificate.partner, inner);
+        json_string(out, "subject", certificate.subject, inner);
+        json_number(out, "not_after_unix_s", certificate.not_after_unix_s, inner);
+        out += '}';
+    }
+    out += ']';
+}
+
+// Each partner's last TLS and delivery failure, one line each.
+void text_last_failures(std::string& out, const Snapshot& s) {
+    for (const PartnerRow& p : s.partners) {
+        if (p.last_tls_failure_unix_ms != 0) {
+            fmt::format_to(std::back_inserter(out), "{}: last TLS failure {}: {}\n",
+                           printable_text(p.name), ago(s.taken_unix_ms, p.last_tls_failure_unix_ms),
+                           printable_text(p.last_tls_failure));
+        }
+        if (p.last_outbound_failure_unix_ms != 0) {
+            fmt::format_to(std::back_inserter(out), "{}: last delivery failure {}: {}\n",
+                           printable_text(p.name),
+                           ago(s.taken_unix_ms, p.last_outbound_failure_unix_ms),
+                           printable_text(p.last_outbound_failure));
+        }
+    }
+}
+
 }  // namespace
 
 std::string to_text(const Snapshot& s) {
@@ -254,19 +340,7 @@ std::string to_text(const Snapshot& s) {
                          ago(s.taken_unix_ms, p.last_inbound_unix_ms),
                          ago(s.taken_unix_ms, p.last_outbound_unix_ms));
     }
-    for (const PartnerRow& p : s.partners) {
-        if (p.last_tls_failure_unix_ms != 0) {
-            fmt::format_to(std::back_inserter(out), "{}: last TLS failure {}: {}\n",
-                           printable_text(p.name), ago(s.taken_unix_ms, p.last_tls_failure_unix_ms),
-                           printable_text(p.last_tls_failure));
-        }
-        if (p.last_outbound_failure_unix_ms != 0) {
-            fmt::format_to(std::back_inserter(out), "{}: last delivery failure {}: {}\n",
-                           printable_text(p.name),
-                           ago(s.taken_unix_ms, p.last_outbound_failure_unix_ms),
-                           printable_text(p.last_outbound_failure));
-        }
-    }
+    text_last_failures(out, s);
     out += "\nrefusals:";
     for (const auto& [reason, count] : s.refusals) {
         fmt::format_to(std::back_inserter(out), " {} {};", printable_text(reason), count);
@@ -330,74 +404,12 @@ std::string to_json(const Snapshot& snapshot) {
     json_key(out, "partners", first);
     out += '[';
     for (std::size_t i = 0; i < snapshot.partners.size(); i++) {
-        const PartnerRow& partner = snapshot.partners[i];
-        out += i == 0 ? "{" : ",{";
-        inner = true;
-        json_string(out, "name", partner.name, inner);
-        json_traffic_fields(out, partner.traffic, inner);
-        json_number(out, "last_inbound_unix_ms", partner.last_inbound_unix_ms, inner);
-        json_number(out, "last_outbound_unix_ms", partner.last_outbound_unix_ms, inner);
-        json_number(out, "last_outbound_attempt_unix_ms", partner.last_outbound_attempt_unix_ms,
-                    inner);
-        json_number(out, "last_tls_failure_unix_ms", partner.last_tls_failure_unix_ms, inner);
-        json_string(out, "last_tls_failure", partner.last_tls_failure, inner);
-        json_number(out, "last_inbound_refusal_unix_ms", partner.last_inbound_refusal_unix_ms,
-                    inner);
-        json_string(out, "last_inbound_refusal", partner.last_inbound_refusal, inner);
-        json_number(out, "last_outbound_failure_unix_ms", partner.last_outbound_failure_unix_ms,
-                    inner);
-        json_string(out, "last_outbound_failure", partner.last_outbound_failure, inner);
-        out += '}';
+        out += i == 0 ? "" : ",";
+        json_partner(out, snapshot.partners[i]);
     }
     out += ']';
-    json_key(out, "refusals", first);
-    out += '{';
-    inner = true;
-    for (const auto& [reason, count] : snapshot.refusals) {
-        json_number(out, reason, count, inner);
-    }
-    out += '}';
-    json_key(out, "tls", first);
-    out += '[';
-    bool row_first = true;
-    for (const auto& [key, count] : snapshot.tls_ok) {
-        out += row_first ? "{" : ",{";
-        row_first = false;
-        inner = true;
-        json_string(out, "direction", key.direction, inner);
-        json_string(out, "protocol", key.protocol, inner);
-        json_string(out, "cipher", key.cipher, inner);
-        json_number(out, "count", count, inner);
-        out += '}';
-    }
-    out += ']';
-    json_key(out, "tls_failures", first);
-    out += '[';
-    row_first = true;
-    for (const auto& [key, count] : snapshot.tls_failed) {
-        out += row_first ? "{" : ",{";
-        row_first = false;
-        inner = true;
-        json_string(out, "direction", key.direction, inner);
-        json_string(out, "reason", key.reason, inner);
-        json_number(out, "count", count, inner);
-        out += '}';
-    }
-    out += ']';
-    json_key(out, "certificates", first);
-    out += '[';
-    row_first = true;
-    for (const Certificate& certificate : snapshot.certificates) {
-        out += row_first ? "{" : ",{";
-        row_first = false;
-        inner = true;
-        json_string(out, "role", certificate.role, inner);
-        json_string(out, "partner", certificate.partner, inner);
-        json_string(out, "subject", certificate.subject, inner);
-        json_number(out, "not_after_unix_s", certificate.not_after_unix_s, inner);
-        out += '}';
-    }
-    out += "]}\n";
+    json_tables(out, snapshot, first);
+    out += "}\n";
     return out;
 }
 

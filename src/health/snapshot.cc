@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 
+#include "base/assert.h"
 #include "health/limits.h"
 
 namespace hub::health {
@@ -305,69 +306,94 @@ bool add_row(Map& map, Key key, std::uint64_t count, std::size_t max, std::strin
     return true;
 }
 
-// Applies one record to snapshot; false with fields.error set when it is wrong.
-bool read_record(std::string_view kind, Fields& fields, Snapshot& snapshot, bool& hub_seen,
-                 std::set<std::uint32_t>& shard_indexes, std::set<std::string>& partner_names) {
-    if (kind == "hub") {
-        if (hub_seen) {
-            fields.error = "a second hub line";
-            return false;
-        }
-        hub_seen = true;
-        return fields.number("taken_unix_ms", snapshot.taken_unix_ms) &&
-               fields.number("started_unix_ms", snapshot.started_unix_ms) &&
-               fields.number("spool_free_bytes", snapshot.spool_free_bytes) &&
-               fields.number("spool_total_bytes", snapshot.spool_total_bytes) &&
-               fields.number("spool_reserve_bytes", snapshot.spool_reserve_bytes);
+// What decode() has seen so far, for the duplicate checks.
+struct Seen {
+    bool hub = false;
+    std::set<std::uint32_t> shard_indexes;
+    std::set<std::string> partner_names;
+};
+
+bool read_hub(Fields& fields, Snapshot& snapshot, Seen& seen) {
+    if (seen.hub) {
+        fields.error = "a second hub line";
+        return false;
     }
-    if (kind == "shard") {
-        ShardRow row;
-        std::uint64_t index = 0;
-        if (!fields.number("index", index, true) || !fields.number("cpu_ns", row.cpu_ns) ||
-            !read_traffic(fields, row.traffic)) {
-            return false;
-        }
-        if (index >= shards_max) {
-            fields.error = fmt::format("shard index {} is not below {}", index, shards_max);
-            return false;
-        }
-        row.index = static_cast<std::uint32_t>(index);
-        if (!shard_indexes.insert(row.index).second) {
-            fields.error = fmt::format("shard {} given twice", index);
-            return false;
-        }
-        snapshot.shards.push_back(row);
-        return true;
+    seen.hub = true;
+    return fields.number("taken_unix_ms", snapshot.taken_unix_ms) &&
+           fields.number("started_unix_ms", snapshot.started_unix_ms) &&
+           fields.number("spool_free_bytes", snapshot.spool_free_bytes) &&
+           fields.number("spool_total_bytes", snapshot.spool_total_bytes) &&
+           fields.number("spool_reserve_bytes", snapshot.spool_reserve_bytes);
+}
+
+bool read_shard(Fields& fields, Snapshot& snapshot, Seen& seen) {
+    ShardRow row;
+    std::uint64_t index = 0;
+    if (!fields.number("index", index, true) || !fields.number("cpu_ns", row.cpu_ns) ||
+        !read_traffic(fields, row.traffic)) {
+        return false;
     }
-    if (kind == "partner") {
-        PartnerRow row;
-        if (!fields.text("name", row.name, true) || !read_traffic(fields, row.traffic) ||
-            !fields.number("last_inbound_unix_ms", row.last_inbound_unix_ms) ||
-            !fields.number("last_outbound_unix_ms", row.last_outbound_unix_ms) ||
-            !fields.number("last_outbound_attempt_unix_ms", row.last_outbound_attempt_unix_ms) ||
-            !fields.number("last_tls_failure_unix_ms", row.last_tls_failure_unix_ms) ||
-            !fields.text("last_tls_failure", row.last_tls_failure) ||
-            !fields.number("last_inbound_refusal_unix_ms", row.last_inbound_refusal_unix_ms) ||
-            !fields.text("last_inbound_refusal", row.last_inbound_refusal) ||
-            !fields.number("last_outbound_failure_unix_ms", row.last_outbound_failure_unix_ms) ||
-            !fields.text("last_outbound_failure", row.last_outbound_failure)) {
-            return false;
-        }
-        if (row.name.empty()) {
-            fields.error = "empty partner name";
-            return false;
-        }
-        if (partner_names.size() == partners_max) {
-            fields.error = fmt::format("more than {} partners", partners_max);
-            return false;
-        }
-        if (!partner_names.insert(row.name).second) {
-            fields.error = "partner '" + Fields::printable(row.name) + "' given twice";
-            return false;
-        }
-        snapshot.partners.push_back(std::move(row));
-        return true;
+    if (index >= shards_max) {
+        fields.error = fmt::format("shard index {} is not below {}", index, shards_max);
+        return false;
     }
+    row.index = static_cast<std::uint32_t>(index);
+    if (!seen.shard_indexes.insert(row.index).second) {
+        fields.error = fmt::format("shard {} given twice", index);
+        return false;
+    }
+    snapshot.shards.push_back(row);
+    return true;
+}
+
+bool read_partner(Fields& fields, Snapshot& snapshot, Seen& seen) {
+    PartnerRow row;
+    if (!fields.text("name", row.name, true) || !read_traffic(fields, row.traffic) ||
+        !fields.number("last_inbound_unix_ms", row.last_inbound_unix_ms) ||
+        !fields.number("last_outbound_unix_ms", row.last_outbound_unix_ms) ||
+        !fields.number("last_outbound_attempt_unix_ms", row.last_outbound_attempt_unix_ms) ||
+        !fields.number("last_tls_failure_unix_ms", row.last_tls_failure_unix_ms) ||
+        !fields.text("last_tls_failure", row.last_tls_failure) ||
+        !fields.number("last_inbound_refusal_unix_ms", row.last_inbound_refusal_unix_ms) ||
+        !fields.text("last_inbound_refusal", row.last_inbound_refusal) ||
+        !fields.number("last_outbound_failure_unix_ms", row.last_outbound_failure_unix_ms) ||
+        !fields.text("last_outbound_failure", row.last_outbound_failure)) {
+        return false;
+    }
+    if (row.name.empty()) {
+        fields.error = "empty partner name";
+        return false;
+    }
+    if (seen.partner_names.size() == partners_max) {
+        fields.error = fmt::format("more than {} partners", partners_max);
+        return false;
+    }
+    if (!seen.partner_names.insert(row.name).second) {
+        fields.error = "partner '" + Fields::printable(row.name) + "' given twice";
+        return false;
+    }
+    snapshot.partners.push_back(std::move(row));
+    return true;
+}
+
+bool read_certificate(Fields& fields, Snapshot& snapshot) {
+    Certificate certificate;
+    if (!fields.text("role", certificate.role, true) ||
+        !fields.text("partner", certificate.partner) ||
+        !fields.text("subject", certificate.subject) ||
+        !fields.number("not_after_unix_s", certificate.not_after_unix_s, true)) {
+        return false;
+    }
+    if (snapshot.certificates.size() == certificates_max) {
+        fields.error = fmt::format("more than {} certificates", certificates_max);
+        return false;
+    }
+    snapshot.certificates.push_back(std::move(certificate));
+    return true;
+}
+
+// The refusal, tls and tls_failure tables: key fields and a count.
+bool read_table_row(std::string_view kind, Fields& fields, Snapshot& snapshot) {
     std::uint64_t count = 0;
     if (kind == "refusal") {
         std::string reason;
@@ -382,27 +408,29 @@ bool read_record(std::string_view kind, Fields& fields, Snapshot& snapshot, bool
                fields.text("cipher", key.cipher, true) && fields.number("count", count, true) &&
                add_row(snapshot.tls_ok, std::move(key), count, tls_rows_max, fields.error);
     }
-    if (kind == "tls_failure") {
-        TlsFailureKey key;
-        return fields.text("direction", key.direction, true) &&
-               fields.text("reason", key.reason, true) && fields.number("count", count, true) &&
-               add_row(snapshot.tls_failed, std::move(key), count, tls_failure_rows_max,
-                       fields.error);
+    HUB_ASSERT(kind == "tls_failure");
+    TlsFailureKey key;
+    return fields.text("direction", key.direction, true) &&
+           fields.text("reason", key.reason, true) && fields.number("count", count, true) &&
+           add_row(snapshot.tls_failed, std::move(key), count, tls_failure_rows_max, fields.error);
+}
+
+// Applies one record to snapshot; false with fields.error set when it is wrong.
+bool read_record(std::string_view kind, Fields& fields, Snapshot& snapshot, Seen& seen) {
+    if (kind == "hub") {
+        return read_hub(fields, snapshot, seen);
+    }
+    if (kind == "shard") {
+        return read_shard(fields, snapshot, seen);
+    }
+    if (kind == "partner") {
+        return read_partner(fields, snapshot, seen);
+    }
+    if (kind == "refusal" || kind == "tls" || kind == "tls_failure") {
+        return read_table_row(kind, fields, snapshot);
     }
     if (kind == "certificate") {
-        Certificate certificate;
-        if (!fields.text("role", certificate.role, true) ||
-            !fields.text("partner", certificate.partner) ||
-            !fields.text("subject", certificate.subject) ||
-            !fields.number("not_after_unix_s", certificate.not_after_unix_s, true)) {
-            return false;
-        }
-        if (snapshot.certificates.size() == certificates_max) {
-            fields.error = fmt::format("more than {} certificates", certificates_max);
-            return false;
-        }
-        snapshot.certificates.push_back(std::move(certificate));
-        return true;
+        return read_certificate(fields, snapshot);
     }
     return true;  // A kind a newer hubd added: its fields were checked, its meaning skipped.
 }
@@ -546,10 +574,8 @@ Result<Snapshot, std::string> decode(std::string_view text) {
         return unexpected(fmt::format("status answer larger than {} bytes", snapshot_bytes_max));
     }
     Snapshot snapshot;
-    bool hub_seen = false;
+    Seen seen;
     bool ended = false;
-    std::set<std::uint32_t> shard_indexes;
-    std::set<std::string> partner_names;
     // Bounded: every pass consumes one line of the bounded text.
     for (std::size_t number = 1; !text.empty(); number++) {
         std::size_t newline = text.find('\n');
@@ -584,15 +610,14 @@ Result<Snapshot, std::string> decode(std::string_view text) {
         }
         Fields fields;
         std::string_view rest = space == std::string_view::npos ? "" : line.substr(space);
-        if (!fields.parse(rest) ||
-            !read_record(kind, fields, snapshot, hub_seen, shard_indexes, partner_names)) {
+        if (!fields.parse(rest) || !read_record(kind, fields, snapshot, seen)) {
             return fail(fmt::format("{}: {}", kind, fields.error));
         }
     }
     if (!ended) {
         return unexpected(std::string("no 'end' line (truncated answer?)"));
     }
-    if (!hub_seen) {
+    if (!seen.hub) {
         return unexpected(std::string("no 'hub' line"));
     }
     finish(snapshot);

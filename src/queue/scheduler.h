@@ -293,6 +293,35 @@ public:
     // O(messages): an administrative snapshot, in no particular order.
     std::vector<MessageSnapshot> list() const;
     std::optional<MessageSnapshot> find(const QueueId& id) const;
+    // O(messages) without copying anything (the health counters' queue gauges, asked for
+    // on every scrape): calls visit(id, arrival_unix_s, destination_name, waiting) once per
+    // message and destination that has recipients not yet final (waiting > 0), a message's
+    // calls one after another; destination_name is "" for recipients that route nowhere.
+    template <typename Visit>
+    void for_each_waiting(Visit&& visit) const {
+        for (const Message& message : slots_) {
+            if (!message.in_use || message.open_count == 0) {
+                continue;
+            }
+            for (const Group& group : message.groups) {
+                std::uint32_t waiting = 0;
+                for (std::uint32_t index : group.recipient_indices) {
+                    RecipientState state = message.recipients[index].state;
+                    waiting += state == RecipientState::delivered ||
+                                       state == RecipientState::bounced ||
+                                       state == RecipientState::removed
+                                   ? 0
+                                   : 1;
+                }
+                if (waiting > 0) {
+                    std::string_view name = group.destination == no_destination
+                                                ? std::string_view()
+                                                : destinations_[group.destination].spec.name;
+                    visit(message.id, message.arrival_unix_s, name, waiting);
+                }
+            }
+        }
+    }
 
 private:
     struct Recipient {

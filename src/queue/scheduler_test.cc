@@ -601,6 +601,27 @@ TEST_F(SchedulerTest, ListShowsStates) {
     EXPECT_EQ(b.last_error, "451 4.4.1 down");
 }
 
+// The health counters' view: per message and destination, the recipients not yet final.
+TEST_F(SchedulerTest, ForEachWaitingCountsWhatIsNotFinal) {
+    add(1, {p1_, p2_, p2_});
+    add(2, {p1_});
+    (void)s().tick(t0);
+    RecipientResult results[] = {{0, Outcome::delivered, "250 ok"},
+                                 {1, Outcome::temp_fail, "451 4.4.1 down"}};
+    (void)s().attempt_done(qid(1), results, t0 + 1);
+    std::vector<std::string> seen;
+    s().for_each_waiting([&](const QueueId& id, std::uint64_t arrival_unix_s,
+                             std::string_view destination, std::uint32_t waiting) {
+        EXPECT_EQ(arrival_unix_s, t0_s);
+        seen.push_back(id.to_string() + " " + std::string(destination) + " " +
+                       std::to_string(waiting));
+    });
+    std::sort(seen.begin(), seen.end());
+    // Message 1: partner1's copy delivered, both of partner2's waiting; message 2 in flight.
+    EXPECT_EQ(seen, (std::vector<std::string>{qid(1).to_string() + " partner2 2",
+                                              qid(2).to_string() + " partner1 1"}));
+}
+
 TEST_F(SchedulerTest, LastErrorIsBounded) {
     add(1, {p1_});
     (void)s().tick(t0);

@@ -351,17 +351,66 @@ Result<void, ErrorDetail> Session::check_pin() {
     return {};
 }
 
+// notAfter as Unix seconds, parsed here rather than with wolfSSL_ASN1_TIME_to_tm: that one
+// may call mktime, whose time zone set-up stats /etc/localtime, a system call a shard's
+// seccomp filter forbids (a release build died of it). UTCTime "YYMMDDHHMMSSZ" (RFC 5280
+// 4.1.2.5.1: YY below 50 is 20YY) or GeneralizedTime "YYYYMMDDHHMMSSZ"; 0 for anything else.
+std::int64_t certificate_time_unix_s(std::string_view text) {
+    if ((text.size() != 13 && text.size() != 15) || text.back() != 'Z') {
+        return 0;
+    }
+    text.remove_suffix(1);
+    for (char c : text) {
+        if (c < '0' || c > '9') {
+            return 0;
+        }
+    }
+    auto number = [&](std::size_t at, std::size_t digits) {
+        std::int64_t value = 0;
+        for (std::size_t i = at; i < at + digits; i++) {
+            value = value * 10 + (text[i] - '0');
+        }
+        return value;
+    };
+    std::size_t at = 0;
+    std::int64_t year = 0;
+    if (text.size() == 12) {
+        year = number(0, 2);
+        year += year < 50 ? 2000 : 1900;
+        at = 2;
+    } else {
+        year = number(0, 4);
+        at = 4;
+    }
+    std::int64_t month = number(at, 2);
+    std::int64_t day = number(at + 2, 2);
+    std::int64_t hour = number(at + 4, 2);
+    std::int64_t minute = number(at + 6, 2);
+    std::int64_t second = number(at + 8, 2);
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+        return 0;
+    }
+    // Days from 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
+    std::int64_t y = year - (month <= 2 ? 1 : 0);
+    std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    std::int64_t year_of_era = y - era * 400;
+    std::int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+    std::int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    std::int64_t days = era * 146097 + day_of_era - 719468;
+    return days * 86400 + hour * 3600 + minute * 60 + second;
+}
+
 std::int64_t Session::peer_not_after_unix_s() const {
     X509Guard peer{wolfSSL_get_peer_certificate(ssl_)};
     if (peer.cert == nullptr) {
         return 0;
     }
-    struct tm broken_down {};
     const WOLFSSL_ASN1_TIME* time = wolfSSL_X509_get_notAfter(peer.cert);
-    if (time == nullptr || wolfSSL_ASN1_TIME_to_tm(time, &broken_down) != WOLFSSL_SUCCESS) {
+    if (time == nullptr || time->length < 0 || time->length > CTC_DATE_SIZE) {
         return 0;
     }
-    return static_cast<std::int64_t>(timegm(&broken_down));
+    return certificate_time_unix_s(std::string_view(reinterpret_cast<const char*>(time->data),
+                                                    static_cast<std::size_t>(time->length)));
 }
 
 smtp::TlsFacts Session::facts() const {

@@ -157,6 +157,11 @@ enum class Progress {
     want_flush,  // ciphertext_out is full: send it, then call again.
 };
 
+// A certificate's validity time as Unix seconds: UTCTime "YYMMDDHHMMSSZ" (YY below 50 is
+// 20YY, RFC 5280 4.1.2.5.1) or GeneralizedTime "YYYYMMDDHHMMSSZ"; 0 for anything else.
+// Pure arithmetic: no time zone, no system call (a shard may call it under seccomp).
+std::int64_t certificate_time_unix_s(std::string_view text);
+
 class Session {
 public:
     // Errors: setup_failed (wolfSSL could not allocate the connection object).

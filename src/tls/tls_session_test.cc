@@ -243,6 +243,18 @@ protected:
     std::shared_ptr<ClientContext> client_context_;
 };
 
+TEST(CertificateTime, ParsesUtcAndGeneralizedTime) {
+    EXPECT_EQ(certificate_time_unix_s("700101000000Z"), 0);
+    EXPECT_EQ(certificate_time_unix_s("491231235959Z"), 2524607999);  // YY < 50: 2049.
+    EXPECT_EQ(certificate_time_unix_s("500101000000Z"), -631152000);  // YY >= 50: 1950.
+    EXPECT_EQ(certificate_time_unix_s("20380119031408Z"), 2147483648);
+    EXPECT_EQ(certificate_time_unix_s("20240229120000Z"), 1709208000);  // A leap day.
+    EXPECT_EQ(certificate_time_unix_s("2024022912000Z"), 0);
+    EXPECT_EQ(certificate_time_unix_s("20241329120000Z"), 0);
+    EXPECT_EQ(certificate_time_unix_s("2024022912000aZ"), 0);
+    EXPECT_EQ(certificate_time_unix_s("20240229120000+"), 0);
+}
+
 TEST_F(TlsSessionTest, NegotiatesTls13ByDefault) {
     Pair pair = connect_pair(server_context_, client_context_);
     HandshakeOutcome outcome = run_handshake(*pair.server, *pair.client);

@@ -4,7 +4,9 @@
 # missing certificate, a key of another certificate, an expired certificate (signed by the
 # dev CA with `openssl ca -startdate/-enddate`, as OpenSSL 3.0's x509 cannot backdate) and
 # a malformed partner pin are errors at their lines; a certificate expiring in 10 days is a
-# warning; listeners held by a running hubd are errors; several problems come out at once.
+# warning; listeners held by a running hubd are errors; several problems come out at once;
+# a status group that does not exist and a status socket directory that is not there are
+# errors at their lines.
 # Also: hubd --help lists every option.
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBD
@@ -43,6 +45,24 @@ expect_eq "exit status with a missing certificate" 1 "$status"
 expect_match "missing certificate named with file and line" \
     "^$missing:$cert_line: error: tls.certificate = \"$STATE/nowhere.pem\": cannot read .*No such file" "$out"
 say "ok: missing certificate: $(grep -m1 'error:' <<<"$out")"
+
+# The status socket (docs/HEALTH.md): a group that does not exist and a directory that is
+# not there, each at its line.
+nogroup="$STATE/nogroup.conf"
+{
+    cat "$conf"
+    printf '\n[health]\nstatus_socket = "%s/no-such-dir/status.sock"\n' "$WORK"
+    printf 'status_group = "hubbox-no-such-group"\n'
+} >"$nogroup"
+check "$nogroup"
+expect_eq "exit status with a missing status group and directory" 1 "$status"
+expect_match "missing status group named with file and line" \
+    "^$nogroup:$(line_of '^status_group' "$nogroup"): error: health.status_group = \"hubbox-no-such-group\": no such group" \
+    "$out"
+expect_match "missing status socket directory named with file and line" \
+    "^$nogroup:$(line_of '^status_socket' "$nogroup"): error: health.status_socket = .*no-such-dir is not a directory" \
+    "$out"
+say "ok: status socket: $(grep -c 'error: health\.' <<<"$out") errors at their lines"
 
 mismatch="$(variant mismatch 's|^key = .*|key = "partner1.key"|')"
 check "$mismatch"

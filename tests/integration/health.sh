@@ -9,9 +9,12 @@
 #      relayed: received and delivered messages and recipients by partner and in total,
 #      the refusal by reason, TLS handshakes in both directions;
 #   3. hubctl status --json says the same, parsed strictly (no duplicate keys, no NaN);
-#   4. permissions: a user outside the status group cannot connect to the status socket;
+#   4. partner2 down: the message for it is queued (the queue gauges and its oldest message)
+#      and deferred, its connections fail, and at the end of the (shortened) queue lifetime
+#      it bounces: counted by partner, with the failure;
+#   5. permissions: a user outside the status group cannot connect to the status socket;
 #      a member can ask "status" but not "hold" there; the control socket stays 0600;
-#   5. hub-metrics answers anything but GET /metrics with a 4xx, and hubbox_up 0 (not an
+#   6. hub-metrics answers anything but GET /metrics with a 4xx, and hubbox_up 0 (not an
 #      error) while hubd is down; the counters start again from zero only with a restart.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postfix/lib.sh"
@@ -26,7 +29,9 @@ STRANGER_UID=65011  # neither the hub user nor in the status group
 STATUS_GROUP=nogroup
 
 read -r P1_PORT P2_PORT METRICS_PORT < <(pick_ports 3)
-hub_init --partner1-outbound "$P1_PORT" --partner2-outbound "$P2_PORT"
+# A short queue lifetime and retry delay for section 4 (a message to a partner that is down).
+hub_init --partner1-outbound "$P1_PORT" --partner2-outbound "$P2_PORT" --retry-delay 2 \
+    --lifetime 15
 # The status socket outside the spool (which is the hub user's, 0700), in a directory anyone
 # may search, as /run/hubbox is on the appliance; the socket itself is 0660 hubuser:nogroup.
 mkdir -m 0755 "$WORK/run"
@@ -258,7 +263,40 @@ text="$("$HUBCTL" --config "$STATE/hub.conf" status)" || fail "hubctl status: $t
 expect_match "hubctl status (text): partner2's row" "^partner2 +0 +0 +$N " "$text"
 say "ok: hubctl status --json and text agree"
 
-# --- 4. who may ask -----------------------------------------------------------------------
+# --- 4. partner2 down: deferred, failed connections, then a bounce at the lifetime --------
+partner_stop partner2
+partner send "$P1" --from alice@partner1.gov.uk --to "ann@partner2.gov.uk.lgolhub.net" \
+    --subject "to a partner that is down" >/dev/null
+deferred() {
+    [[ "$(metric "$(scrape)" hubbox_partner_recipients_deferred_total partner=partner2)" -ge 1 ]]
+}
+wait_until 60 "a deferral for partner2" deferred
+samples="$(scrape)"
+check "queued for partner2 while it is down" 1 hubbox_partner_queue_messages partner=partner2
+check "queued recipients for partner2" 1 hubbox_partner_queue_recipients partner=partner2
+check "queued in all (shards)" 1 hubbox_queue_messages
+expect_match "the oldest queued message's arrival, for partner2" \
+    'hubbox_partner_queue_oldest_message_timestamp_seconds\{partner="partner2"\} [0-9]{10}\.[0-9]{3}' \
+    "$samples"
+bounced() { [[ "$(metric "$(scrape)" hubbox_partner_recipients_bounced_total partner=partner2)" == 1 ]]; }
+wait_until 120 "partner2's recipient to bounce at the queue lifetime" bounced
+samples="$(scrape)"
+check "recipients bounced (the queue lifetime, not a transaction)" 1 \
+    hubbox_recipients_bounced_total
+check "messages received from partner1, one more" "$((N + 1))" \
+    hubbox_partner_messages_received_total partner=partner1
+[[ "$(metric "$samples" hubbox_partner_recipients_deferred_total partner=partner2)" -ge 1 ]] ||
+    fail "partner2 down: no deferred recipient counted"
+[[ "$(metric "$samples" hubbox_partner_outbound_connections_failed_total partner=partner2)" -ge 1 ]] ||
+    fail "partner2 down: no failed connection counted"
+expect_match "partner2's last delivery failure" \
+    'hubbox_partner_last_outbound_failure_timestamp_seconds\{partner="partner2",reason="connect to [^"]*refused' \
+    "$samples"
+say "ok: partner2 down: deferred $(metric "$samples" hubbox_partner_recipients_deferred_total \
+    partner=partner2), failed connections $(metric "$samples" \
+    hubbox_partner_outbound_connections_failed_total partner=partner2), then 1 bounced"
+
+# --- 5. who may ask -----------------------------------------------------------------------
 # Another user's python: the system one (a $PYTHON under root's home is out of its reach).
 USER_PYTHON=/usr/bin/python3
 ask() {  # ask UID GID SOCKET LINE: one request, the answer's first line (or the error)
@@ -293,7 +331,7 @@ print(s.makefile().readline().rstrip())' "$STATE/spool/control.sock")"
 expect_eq "status on the control socket (root)" "hubbox-health 1" "$out"
 say "ok: status socket: $mode; a stranger is refused, a member reads status but cannot hold"
 
-# --- 5. hub-metrics' HTTP boundary, hubd down, restart ------------------------------------
+# --- 6. hub-metrics' HTTP boundary, hubd down, restart ------------------------------------
 http_status() {  # http_status CURL_ARGS...: the status code only
     curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$@"
 }
@@ -311,7 +349,6 @@ expect_eq "a request that is not HTTP" "HTTP/1.1 400 Bad Request" "$out"
 say "ok: hub-metrics: 404, 405, 404, 431, 400 for what is not GET /metrics"
 
 partner_stop partner1
-partner_stop partner2
 hub_stop
 samples="$(scrape)"
 expect_eq "hubbox_up while hubd is down" 0 "$(metric "$samples" hubbox_up)"
