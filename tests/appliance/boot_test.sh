@@ -99,14 +99,12 @@ sed -e 's#^dir = .*#dir = "/var/spool/hubbox"#' "$WORK/seed/hub.conf" >"$WORK/da
 sed -e 's#^inbound = .*#inbound = ["10.0.2.0/24"]#' "$WORK/seed/partners.toml" \
     >"$WORK/data-seed/partners.toml"
 grep -q '^dir = "/var/spool/hubbox"' "$WORK/data-seed/hub.conf" || fail "spool dir not set"
-# The status socket where the box's template puts it, readable by hubmon (hub-metrics and
-# hub-snmp): a dev-init hub.conf leaves it in the spool, which only hubbox may enter.
-cat >>"$WORK/data-seed/hub.conf" <<'CONF'
-
-[health]
-status_socket = "/run/hubbox/status.sock"
-status_group = "hubmon"
-CONF
+# The [health] section as the image's template writes it (one source: the template), so that
+# hub-metrics reaches hubd's status socket in /run/hubbox (docs/HEALTH.md).
+sed -n '/^\[health\]/,$p' "$SRC/rootfs/usr/share/hubbox/hub.conf.template" >"$WORK/health.conf"
+grep -q '^status_group = "hubmon"' "$WORK/health.conf" || fail "no [health] in the template"
+printf '\n' >>"$WORK/data-seed/hub.conf"
+cat "$WORK/health.conf" >>"$WORK/data-seed/hub.conf"
 
 say "building the test image (appliance/build --overlay tests/appliance/guest)"
 build_started=$SECONDS
