@@ -12,6 +12,8 @@
 #     firewall's input policy is drop; SSH is masked; no account has a usable password;
 #     kernel lockdown is "integrity"; the sysctl hardening is applied;
 #   - hubd's journal lines carry no doubled "hubd[pid]:" prefix;
+#   - snmpd runs and hub-snmp, sandboxed as its own user, has joined it over AgentX and
+#     reads hubd's status socket; the SNMPv3 passphrases were made at first boot (root 0600);
 #   - a message queued for an unreachable partner survives a power cut (qemu killed) and is
 #     delivered after the second boot.
 # The serial console logs stay in $HUB_APPLIANCE_TEST_DIR (build/appliance-test) as
@@ -231,6 +233,21 @@ expect_match "hub-metrics scrape" '^HTTP/1\.1 200 OK$' "$(fact hub_metrics_statu
 expect_match "hub-metrics: hubd answered" '^hubbox_up 1$' "$(fact hub_metrics_up)"
 [[ "$(fact hub_metrics_received)" -ge 1 ]] || fail "hub-metrics: no per-shard received counter"
 expect_match "hubctl status" '^hubd up ' "$(fact hubctl_status)"
+# SNMP: snmpd up; hub-snmp its own user, sandboxed (AF_UNIX only, no network, no
+# capabilities), joined snmpd over AgentX and reading hubd's status socket.
+expect_match "snmpd state (journal: $(fact journal_snmpd))" '^active$' "$(fact snmpd_ActiveState)"
+expect_match "hub-snmp state" '^active$' "$(fact hub_snmp_ActiveState)"
+expect_match "hub-snmp process user" '^hubsnmp$' "$(fact hub_snmp_user)"
+expect_match "hub-snmp NoNewPrivileges" '^yes$' "$(fact hub_snmp_NoNewPrivileges)"
+expect_match "hub-snmp ProtectSystem" '^strict$' "$(fact hub_snmp_ProtectSystem)"
+expect_match "hub-snmp PrivateNetwork" '^yes$' "$(fact hub_snmp_PrivateNetwork)"
+expect_match "hub-snmp address families" '^AF_UNIX$' "$(fact hub_snmp_RestrictAddressFamilies)"
+[[ -z "$(fact hub_snmp_CapabilityBoundingSet)" ]] ||
+    fail "hub-snmp has capabilities: $(fact hub_snmp_CapabilityBoundingSet)"
+expect_match "hub-snmp joined snmpd" 'AgentX subagent connected' "$(fact hub_snmp_journal)"
+expect_match "hub-snmp reads hubd" 'hubd answers at /run/hubbox/status\.sock' \
+    "$(fact hub_snmp_journal)"
+expect_match "SNMPv3 credentials made at first boot" '^root 600$' "$(fact snmp_credentials)"
 expect_match "listeners" ':25 .*:465|:465 .*:25' "$listening"
 expect_match "firewall input policy" '^policy drop$' "$(fact nft_input_policy)"
 expect_match "kernel lockdown" '\[integrity\]' "$(fact lockdown)"

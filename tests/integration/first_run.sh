@@ -35,9 +35,9 @@ mkdir "$checkout"
 state="$checkout/.hub-dev"
 var_dir="/var/lib/hubbox-dev/$(printf '%s' "$checkout" | sha256sum | cut -c1-12)"
 
-read -r smtp_port smtps_port p1_port p2_port < <(pick_ports 4)
+read -r smtp_port smtps_port p1_port p2_port snmp_port < <(pick_ports 5)
 run_args=(--smtp "$smtp_port" --smtps "$smtps_port" --partner1-outbound "$p1_port"
-    --partner2-outbound "$p2_port" --shards 1 --retry-delay 2)
+    --partner2-outbound "$p2_port" --shards 1 --retry-delay 2 --snmp-port "$snmp_port")
 run_log="$WORK/run.log"
 run_pid=""
 holder=""
@@ -135,6 +135,16 @@ list_out="$(eval "$hubctl_command" 2>&1)" || fail "$hubctl_command failed: $list
 control_out="$(eval "${hubctl_command% list} retry 0123456789abcdef" 2>&1 || true)"
 expect_no_match "hubctl reaches hubd's control socket" 'cannot reach|did not answer' "$control_out"
 say "hubctl queue retry (unknown id) answered by hubd: $control_out"
+
+# The printed snmpwalk command (SNMPv3 through the private snmpd to hub-snmp) sees the
+# message in the hub's MTA-MIB row.
+snmpwalk_command="$(sed -n '/^ *snmpwalk -v3/,/ mta$/p' "$run_log" | sed 's/\\$//' | tr -d '\n')"
+expect_match "printed snmpwalk command" "127\\.0\\.0\\.1:$snmp_port mta\$" "$snmpwalk_command"
+received_one() {
+    eval "timeout 30 $snmpwalk_command" 2>/dev/null | grep -q 'mtaReceivedMessages.1 = Counter32: 1$'
+}
+wait_until 30 "the printed snmpwalk to show mtaReceivedMessages.1 = 1" received_one
+say "ok: the printed snmpwalk shows the message in mtaReceivedMessages"
 
 say "SIGTERM to tools/run"
 kill -TERM "$run_pid"
