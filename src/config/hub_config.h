@@ -60,6 +60,13 @@ struct HubConfig {
     // [partners] and [directory]: exactly one of the two is set.
     std::string partners_file;   // TOML partner list (boxes not yet migrated).
     std::string directory_path;  // The partner directory (SQLite), see docs/DIRECTORY.md.
+    // [enroll] (docs/ENROLLMENT.md): hub-enroll, the HTTPS enrollment page.
+    ListenAddress enroll_listen{"127.0.0.1", 8443};
+    std::string enroll_certificate_path;  // Empty: the hub's own (tls.certificate).
+    std::string enroll_private_key_path;
+    std::string enroll_user = "hubenroll";
+    std::uint32_t enroll_requests_per_minute = 120;
+    std::uint32_t enroll_posts_per_minute = 10;
 
     std::string source_path;  // The file this came from, for messages.
     // The line each key was set on ("tls.certificate" -> 7), for messages about values
