@@ -483,7 +483,13 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
                                   "delivery.destination_connections_max",
                                   "delivery.queue_messages_max",
                                   "partners.file",
-                                  "directory.path"}) {
+                                  "directory.path",
+                                  "enroll.listen",
+                                  "enroll.certificate",
+                                  "enroll.key",
+                                  "enroll.user",
+                                  "enroll.requests_per_minute",
+                                  "enroll.posts_per_minute"}) {
         // (Built with append: GCC 12's -Wrestrict misfires on "\n" + std::string.)
         std::string line_start("\n");
         line_start.append(name).append(" ");
@@ -491,7 +497,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 32);  // Header + 31 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 38);  // Header + 37 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }
