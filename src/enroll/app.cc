@@ -452,10 +452,9 @@ Response App::finish(const Pending& pending, const Result<ca::Message, std::stri
         int status = 503;
         std::string problem;
         if (!answer) {
-            problem = fmt::format(
-                "the certificate authority did not answer ({}); nothing was "
-                "changed by this page, try again in a few minutes",
-                answer.error());
+            // The reason (socket path, errno) is in hub-enroll's log, not on the page.
+            problem = "the certificate authority did not answer; nothing was changed, try "
+                      "again in a few minutes";
         } else {
             problem = std::string(answer->get_or(ca::Field::message, "refused"));
             status = refusal_status(pending.page, problem);
