@@ -575,6 +575,20 @@ Bytes certs_only_pkcs7(std::span<const Bytes> certificates) {
                             {oid_signed_data, der::tlv(der::tag_context_0, signed_data)});
 }
 
+Result<Bytes, std::string> certificate_from_pem(std::string_view text) {
+    Bytes der(certificate_der_bytes_max);
+    int length = text.size() > 4 * certificate_der_bytes_max
+                     ? BUFFER_E
+                     : wc_CertPemToDer(reinterpret_cast<const unsigned char*>(text.data()),
+                                       static_cast<int>(text.size()), der.data(),
+                                       static_cast<int>(der.size()), CERT_TYPE);
+    if (length <= 0) {
+        return unexpected(wolf_error("not a PEM certificate", length));
+    }
+    der.resize(static_cast<std::size_t>(length));
+    return der;
+}
+
 std::string pem(std::span<const std::uint8_t> der, std::string_view label) {
     static constexpr char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -102,6 +102,9 @@ private:
 // A certs-only PKCS#7 SignedData (RFC 2315 9.1, as `openssl crl2pkcs7 -nocrl` makes), DER.
 Bytes certs_only_pkcs7(std::span<const Bytes> certificates);
 
+// The first certificate of a PEM text, DER.
+[[nodiscard]] Result<Bytes, std::string> certificate_from_pem(std::string_view text);
+
 // DER to PEM with the given label ("CERTIFICATE", "X509 CRL", "PKCS7").
 std::string pem(std::span<const std::uint8_t> der, std::string_view label);
 

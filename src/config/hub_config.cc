@@ -188,6 +188,30 @@ constexpr std::array options{
     text("directory.path", Kind::path, &HubConfig::directory_path, "",
          "Partner directory (SQLite, written by hubctl partner/domain/connector); its active "
          "partners are the partner table, read when hubd starts. Set this or partners.file."),
+    // [ca]: hub-ca (docs/CA.md); ca/limits.h holds the defaults' reasons.
+    text("ca.state_dir", Kind::path, &HubConfig::ca_state_dir, "",
+         "hub-ca's own directory (mode 0700, owned by ca.user): the CA key (0600), its "
+         "certificate and database. Empty = this box runs no CA."),
+    text("ca.socket", Kind::path, &HubConfig::ca_socket, "",
+         "Unix socket hub-ca answers on (hubctl ca, the enrollment page, hubd); needed with "
+         "ca.state_dir. Callers are told apart by their uid, not by the socket's mode."),
+    text("ca.public_dir", Kind::path, &HubConfig::ca_public_dir, "",
+         "Directory where hub-ca publishes ca.pem and crl.pem (readable by all); needed with "
+         "ca.state_dir."),
+    text("ca.user", Kind::user, &HubConfig::ca_user, "",
+         "Account hub-ca switches to when started as root (hubca on the appliance); empty = "
+         "stay as started."),
+    text("ca.admin_group", Kind::user, &HubConfig::ca_admin_group, "",
+         "Group whose members may approve, reject and revoke with hubctl ca (root and "
+         "ca.user always may)."),
+    text("ca.enroll_user", Kind::user, &HubConfig::ca_enroll_user, "",
+         "Account of the enrollment page: may submit requests with a partner's enrollment "
+         "password and fetch their certificates, the CRL and the CA certificate."),
+    integer32("ca.validity_days", &HubConfig::ca_validity_days, 730, 1, 3650,
+              "Validity of the certificates hub-ca issues, in days (two years)."),
+    integer32("ca.crl_validity_days", &HubConfig::ca_crl_validity_days, 7, 1, 365,
+              "The CRL's nextUpdate is this many days ahead; hub-ca makes a new one after each "
+              "revocation and when half of this has passed."),
     // [enroll]: hub-enroll, the HTTPS enrollment page (docs/ENROLLMENT.md; enroll/limits.h).
     listen("enroll.listen", &HubConfig::enroll_listen, "127.0.0.1:8443",
            "HTTPS address of the enrollment page (443 on the appliance). Numeric address only."),
@@ -195,9 +219,6 @@ constexpr std::array options{
          "The page's certificate chain (PEM, leaf first); empty = tls.certificate."),
     text("enroll.key", Kind::path, &HubConfig::enroll_private_key_path, "",
          "The page's private key (PEM), read as root before the drop; empty = tls.key."),
-    text("enroll.user", Kind::user, &HubConfig::enroll_user, "hubenroll",
-         "Account hub-enroll switches to after binding and loading its key, when started as "
-         "root."),
     integer32("enroll.requests_per_minute", &HubConfig::enroll_requests_per_minute, 120, 1, 100000,
               "Requests one source address may make per minute (a burst of as many)."),
     integer32("enroll.posts_per_minute", &HubConfig::enroll_posts_per_minute, 10, 1, 10000,
@@ -504,6 +525,13 @@ void check_partner_source(const HubConfig& config, const toml::table& root, Diag
 }
 
 void check_cross_options(const HubConfig& config, const toml::table& root, Diagnostics& errors) {
+    if (!config.ca_state_dir.empty() &&
+        (config.ca_socket.empty() || config.ca_public_dir.empty())) {
+        const toml::node* node = root.at_path("ca.state_dir").node();
+        errors.add(node != nullptr ? node->source() : toml::source_region{},
+                   "ca.state_dir needs ca.socket and ca.public_dir too (where hub-ca answers "
+                   "and where it publishes the CRL)");
+    }
     if (config.smtp.host == config.smtps.host && config.smtp.port == config.smtps.port) {
         const toml::node* node = root.at_path("listen.smtps").node();
         if (node == nullptr) {

@@ -60,11 +60,19 @@ struct HubConfig {
     // [partners] and [directory]: exactly one of the two is set.
     std::string partners_file;   // TOML partner list (boxes not yet migrated).
     std::string directory_path;  // The partner directory (SQLite), see docs/DIRECTORY.md.
+    // [ca] (docs/CA.md): hub-ca, the box's certificate authority; no state_dir = no CA.
+    std::string ca_state_dir;    // Key, certificate, database: hub-ca's user only (0700).
+    std::string ca_socket;       // The Unix socket hub-ca answers on.
+    std::string ca_public_dir;   // ca.pem and crl.pem for everybody.
+    std::string ca_user;         // Account hub-ca switches to when started as root.
+    std::string ca_admin_group;  // Members may approve, reject, revoke (hubctl ca).
+    std::string ca_enroll_user;  // The enrollment page's account (hub-enroll).
+    std::uint32_t ca_validity_days = 730;
+    std::uint32_t ca_crl_validity_days = 7;
     // [enroll] (docs/ENROLLMENT.md): hub-enroll, the HTTPS enrollment page.
     ListenAddress enroll_listen{"127.0.0.1", 8443};
     std::string enroll_certificate_path;  // Empty: the hub's own (tls.certificate).
     std::string enroll_private_key_path;
-    std::string enroll_user = "hubenroll";
     std::uint32_t enroll_requests_per_minute = 120;
     std::uint32_t enroll_posts_per_minute = 10;
 

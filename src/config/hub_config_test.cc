@@ -302,6 +302,25 @@ TEST_F(HubConfigTest, PartnersComeFromTheDirectoryOrTheFileNotBoth) {
                   "partner import`, remove partners.file)");
 }
 
+TEST_F(HubConfigTest, TheCaNeedsItsSocketAndPublicDirectory) {
+    constexpr std::string_view boot =
+        "[tls]\ncertificate = \"hub.pem\"\nkey = \"hub.key\"\n[spool]\ndir = \"spool\"\n"
+        "[partners]\nfile = \"p.toml\"\n[ca]\nstate_dir = \"ca\"\n";
+    EXPECT_EQ(error_of(std::string(boot)),
+              prefix() +
+                  "ca.state_dir needs ca.socket and ca.public_dir too (where hub-ca answers "
+                  "and where it publishes the CRL)");
+    Result<HubConfig, std::string> ca = load(std::string(boot) +
+                                             "socket = \"run/ca.sock\"\npublic_dir = \"pub\"\n"
+                                             "validity_days = 90\nenroll_user = \"hubenroll\"\n");
+    ASSERT_TRUE(ca) << ca.error();
+    EXPECT_EQ(ca->ca_state_dir, (dir_ / "ca").string());
+    EXPECT_EQ(ca->ca_socket, (dir_ / "run/ca.sock").string());
+    EXPECT_EQ(ca->ca_validity_days, 90u);
+    EXPECT_EQ(ca->ca_crl_validity_days, 7u);
+    EXPECT_EQ(ca->ca_enroll_user, "hubenroll");
+}
+
 TEST_F(HubConfigTest, MissingRequiredKeys) {
     EXPECT_EQ(error_of("[tls]\ncertificate = \"a\"\nkey = \"b\"\n[spool]\ndir = \"s\"\n"),
               prefix() +
@@ -484,10 +503,18 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
                                   "delivery.queue_messages_max",
                                   "partners.file",
                                   "directory.path",
+                                  "ca.state_dir",
+                                  "ca.socket",
+                                  "ca.public_dir",
+                                  "ca.user",
+                                  "ca.admin_group",
+                                  "ca.enroll_user",
+                                  "ca.validity_days",
+                                  "ca.crl_validity_days",
+
                                   "enroll.listen",
                                   "enroll.certificate",
                                   "enroll.key",
-                                  "enroll.user",
                                   "enroll.requests_per_minute",
                                   "enroll.posts_per_minute"}) {
         // (Built with append: GCC 12's -Wrestrict misfires on "\n" + std::string.)
@@ -497,7 +524,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 38);  // Header + 37 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 45);  // Header + 44 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }

@@ -453,8 +453,9 @@ Response App::finish(const Pending& pending, const Result<ca::Message, std::stri
         std::string problem;
         if (!answer) {
             // The reason (socket path, errno) is in hub-enroll's log, not on the page.
-            problem = "the certificate authority did not answer; nothing was changed, try "
-                      "again in a few minutes";
+            problem =
+                "the certificate authority did not answer; nothing was changed, try "
+                "again in a few minutes";
         } else {
             problem = std::string(answer->get_or(ca::Field::message, "refused"));
             status = refusal_status(pending.page, problem);

@@ -14,6 +14,7 @@
 //
 // Usage: hub-enroll --config hub.conf | hub-enroll --help
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -112,9 +113,20 @@ int main(int argc, char** argv) {
         log_fatal("{}: ca.socket is not set: the enrollment page needs hub-ca",
                   config->where("ca.socket"));
     }
-    auto user = hub::engine::resolve_hub_user(config->enroll_user);
-    if (!user) {
-        log_fatal("{}: enroll.user: {}", config->where("enroll.user"), user.error());
+    // The account hub-ca knows as the enrollment page's ([ca] enroll_user): the one fact
+    // both sides read, so the role hub-ca grants and the uid this process runs as agree.
+    hub::engine::HubUser user;
+    if (geteuid() == 0) {
+        const std::string& name = config->ca_enroll_user;
+        passwd* entry = name.empty() ? nullptr : getpwnam(name.c_str());
+        if (entry == nullptr || entry->pw_uid == 0) {
+            log_fatal(
+                "{}: ca.enroll_user = \"{}\": started as root, hub-enroll needs the "
+                "unprivileged account hub-ca gives the enroll role (tools/setup makes "
+                "hubenroll)",
+                config->where("ca.enroll_user"), name);
+        }
+        user = hub::engine::HubUser{entry->pw_uid, entry->pw_gid};
     }
     hub::tls::initialise_library();
     hub::tls::ServerConfig tls_config;
@@ -133,7 +145,7 @@ int main(int argc, char** argv) {
     if (!listener) {
         log_fatal("{}", listener.error());
     }
-    drop_privileges(*user, config->enroll_user);
+    drop_privileges(user, config->ca_enroll_user);
 
     // SIGTERM and SIGINT are blocked except while the loop waits (server.h).
     struct sigaction action {};

@@ -58,6 +58,7 @@
 #include "directory/configured.h"
 #include "engine/control.h"
 #include "policy/partners.h"
+#include "programs/hubctl/ca_commands.h"
 #include "programs/hubctl/directory_commands.h"
 #include "programs/hubctl/spool_admin.h"
 #include "programs/hubctl/text.h"
@@ -76,8 +77,8 @@ constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 constexpr std::size_t hub_answer_bytes_max = 256u << 20;
 
-constexpr std::array<std::string_view, 7> top_commands = {
-    "queue", "config-doc", "partner", "domain", "connector", "audit", "admin"};
+constexpr std::array<std::string_view, 8> top_commands = {
+    "queue", "config-doc", "partner", "domain", "connector", "audit", "admin", "ca"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 
@@ -862,8 +863,8 @@ int config_doc() {
 // CLI11's "The following argument was not expected" does not say what was meant: find
 // the command words (skipping options and their values) and suggest the closest one.
 std::optional<int> suggest_command(int argc, char** argv) {
-    constexpr std::array<std::string_view, 5> with_value = {"--config", "--spool", "--format",
-                                                            "--partner", "--directory"};
+    constexpr std::array<std::string_view, 6> with_value = {
+        "--config", "--spool", "--format", "--partner", "--directory", "--ca-socket"};
     std::vector<std::string_view> words;
     for (int i = 1; i < argc && words.size() < 2; i++) {
         std::string_view arg = argv[i];
@@ -950,6 +951,8 @@ int main(int argc, char** argv) {
     CLI::App* doc = app.add_subcommand("config-doc", "Print the hub.conf option table.");
     hub::hubctl::DirectoryCommands directory_commands;
     directory_commands.add_to(app);
+    hub::hubctl::CaCommands ca_commands;
+    ca_commands.add_to(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -966,6 +969,9 @@ int main(int argc, char** argv) {
         return config_doc();
     }
     if (auto code = directory_commands.run(options.config_path)) {
+        return *code;
+    }
+    if (auto code = ca_commands.run(options.config_path)) {
         return *code;
     }
     for (auto [command, verb] : controls) {
