@@ -352,12 +352,14 @@ std::string serialise(const Response& response, bool head_only) {
                        response.body.size());
     // The page loads nothing but its own style sheet, is framed by nobody, and nothing it
     // shows (request ids, certificates, the password a visitor typed) is kept by a cache.
+    // Referrer-Policy same-origin, not no-referrer: under no-referrer a browser sends
+    // "Origin: null" with the page's own forms, and the Origin check in app.cc needs ours.
     out +=
         "Content-Security-Policy: default-src 'none'; style-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'\r\n"
         "X-Frame-Options: DENY\r\n"
         "X-Content-Type-Options: nosniff\r\n"
-        "Referrer-Policy: no-referrer\r\n"
+        "Referrer-Policy: same-origin\r\n"
         "Cross-Origin-Opener-Policy: same-origin\r\n"
         "Cross-Origin-Resource-Policy: same-origin\r\n"
         "Strict-Transport-Security: max-age=31536000\r\n"
