@@ -230,6 +230,107 @@ std::string credentials_error(std::string_view partner, std::string_view passwor
     return {};
 }
 
+// The page or download for hub-ca's ok answer to pending.
+Response success(const Pending& pending, const ca::Message& ok) {
+    std::string body(ok.get_or(ca::Field::body, ""));
+    std::string id(ok.get_or(ca::Field::request_id, pending.echo.request_id));
+    switch (pending.page) {
+        case Page::request:
+            return page(
+                200, "Request received: pending approval", "",
+                fmt::format("<div class=\"done\" role=\"status\">\n<p>Your request number is "
+                            "<strong id=\"request-id\">{0}</strong>. It is pending approval by "
+                            "the hub administrator.</p>\n</div>\n"
+                            "<p>Keep the number. <a href=\"/status\">Check request {0}</a> later; "
+                            "once it is approved, <a href=\"/download\">download the "
+                            "certificate</a> with the same partner name and password.</p>\n",
+                            escape(id)));
+        case Page::status:
+            return page(200, fmt::format("Request {}", id), "",
+                        fmt::format("<div class=\"done\" role=\"status\">\n<p "
+                                    "id=\"request-state\">{}</p>\n</div>\n"
+                                    "<p><a href=\"/download\">Download a "
+                                    "certificate</a></p>\n",
+                                    escape(ok.get_or(ca::Field::message, ""))));
+        case Page::download:
+            if (pending.echo.format == "der") {
+                return download(std::move(body), "application/pkix-cert",
+                                fmt::format("request-{}.cer", id));
+            }
+            if (pending.echo.format == "pkcs7") {
+                return download(std::move(body), "application/pkcs7-mime",
+                                fmt::format("request-{}.p7b", id));
+            }
+            return download(std::move(body), "application/x-pem-file",
+                            fmt::format("request-{}.pem", id));
+        case Page::crl_der:
+            return download(std::move(body), "application/pkix-crl", "hubbox.crl");
+        case Page::crl_pem:
+            return download(std::move(body), "application/x-pem-file", "hubbox-crl.pem");
+        case Page::ca_pem:
+            return download(std::move(body), "application/x-pem-file", "hubbox-ca.pem");
+        case Page::index:
+            return page(200, "Certificate enrollment", "", index_body());
+    }
+    return page(200, "Certificate enrollment", "", index_body());
+}
+
+// Why a form is refused before hub-ca is asked: the status and the sentence to show.
+struct FormProblem {
+    int status = 400;
+    std::string problem;
+};
+
+// The hub-ca request a form (its token already redeemed) becomes, after checking each
+// field's size and characters; echo is updated (a too large request is not echoed).
+Result<ca::Message, FormProblem> ca_request_of(Page kind, const Form& form, FormEcho& echo) {
+    std::string_view partner = form.get("partner");
+    std::string_view password = form.get("password");
+    auto refuse = [](int status, std::string problem) {
+        return unexpected(FormProblem{status, std::move(problem)});
+    };
+    if (kind != Page::request) {
+        if (std::string why = request_id_error(form.get("request_id")); !why.empty()) {
+            return refuse(400, std::move(why));
+        }
+    }
+    if (std::string why = credentials_error(partner, password); !why.empty()) {
+        return refuse(400, std::move(why));
+    }
+    ca::Message request;
+    request.set(ca::Field::partner, std::string(partner))
+        .set(ca::Field::password, std::string(password));
+    if (kind == Page::request) {
+        if (echo.csr.size() > ca::request_pem_bytes_max) {
+            echo.csr.clear();  // Not echoed: the page would be as large as the upload.
+            return refuse(413, fmt::format("the certificate request is larger than {} bytes; a "
+                                           "request is usually 1 to 4 KB",
+                                           ca::request_pem_bytes_max));
+        }
+        if (echo.csr.find("-----BEGIN ") == std::string::npos ||
+            echo.csr.find("-----END ") == std::string::npos) {
+            return refuse(422,
+                          "paste the whole certificate request, from its -----BEGIN "
+                          "CERTIFICATE REQUEST----- line to its -----END CERTIFICATE "
+                          "REQUEST----- line");
+        }
+        request.kind = ca::Kind::submit;
+        request.set(ca::Field::csr, echo.csr);
+    } else {
+        request.set(ca::Field::request_id, echo.request_id);
+        if (kind == Page::status) {
+            request.kind = ca::Kind::status;
+        } else {
+            if (echo.format != "pem" && echo.format != "der" && echo.format != "pkcs7") {
+                return refuse(400, "choose a format: PEM, DER or PKCS#7");
+            }
+            request.kind = ca::Kind::fetch_certificate;
+            request.set(ca::Field::format, echo.format);
+        }
+    }
+    return request;
+}
+
 }  // namespace
 
 App::App(AppSettings settings)
@@ -394,52 +495,12 @@ std::variant<Response, CaCall> App::post(const Request& request, Pending pending
         return form_page(kind, echo, pending.cookie, status, form_refusal_text(redeemed.error()),
                          now_s);
     }
-    std::string_view partner = form->get("partner");
-    std::string_view password = form->get("password");
-    auto refuse = [&](int status, std::string_view problem) {
-        return form_page(kind, echo, pending.cookie, status, problem, now_s);
-    };
-    if (kind != Page::request) {
-        if (std::string why = request_id_error(form->get("request_id")); !why.empty()) {
-            return refuse(400, why);
-        }
+    auto to_ca = ca_request_of(kind, *form, echo);
+    if (!to_ca) {
+        return form_page(kind, echo, pending.cookie, to_ca.error().status, to_ca.error().problem,
+                         now_s);
     }
-    if (std::string why = credentials_error(partner, password); !why.empty()) {
-        return refuse(400, why);
-    }
-    CaCall call;
-    call.request.set(ca::Field::partner, std::string(partner))
-        .set(ca::Field::password, std::string(password));
-    if (kind == Page::request) {
-        if (echo.csr.size() > ca::request_pem_bytes_max) {
-            echo.csr.clear();  // Not echoed: the page would be as large as the upload.
-            return refuse(413, fmt::format("the certificate request is larger than {} bytes; a "
-                                           "request is usually 1 to 4 KB",
-                                           ca::request_pem_bytes_max));
-        }
-        if (echo.csr.find("-----BEGIN ") == std::string::npos ||
-            echo.csr.find("-----END ") == std::string::npos) {
-            return refuse(422,
-                          "paste the whole certificate request, from its -----BEGIN "
-                          "CERTIFICATE REQUEST----- line to its -----END CERTIFICATE "
-                          "REQUEST----- line");
-        }
-        call.request.kind = ca::Kind::submit;
-        call.request.set(ca::Field::csr, echo.csr);
-    } else {
-        call.request.set(ca::Field::request_id, echo.request_id);
-        if (kind == Page::status) {
-            call.request.kind = ca::Kind::status;
-        } else {
-            if (echo.format != "pem" && echo.format != "der" && echo.format != "pkcs7") {
-                return refuse(400, "choose a format: PEM, DER or PKCS#7");
-            }
-            call.request.kind = ca::Kind::fetch_certificate;
-            call.request.set(ca::Field::format, echo.format);
-        }
-    }
-    call.pending = std::move(pending);
-    return call;
+    return CaCall{std::move(*to_ca), std::move(pending)};
 }
 
 Response App::finish(const Pending& pending, const Result<ca::Message, std::string>& answer,
@@ -465,55 +526,7 @@ Response App::finish(const Pending& pending, const Result<ca::Message, std::stri
                     : page(status, "Not available", problem,
                            "<p><a href=\"/\">Back to the start page</a></p>\n");
     } else {
-        const ca::Message& ok = *answer;
-        std::string body(ok.get_or(ca::Field::body, ""));
-        std::string id(ok.get_or(ca::Field::request_id, pending.echo.request_id));
-        switch (pending.page) {
-            case Page::request:
-                response =
-                    page(200, "Request received: pending approval", "",
-                         fmt::format(
-                             "<div class=\"done\" role=\"status\">\n<p>Your request number is "
-                             "<strong id=\"request-id\">{0}</strong>. It is pending approval by "
-                             "the hub administrator.</p>\n</div>\n"
-                             "<p>Keep the number. <a href=\"/status\">Check request {0}</a> later; "
-                             "once it is approved, <a href=\"/download\">download the "
-                             "certificate</a> with the same partner name and password.</p>\n",
-                             escape(id)));
-                break;
-            case Page::status:
-                response = page(200, fmt::format("Request {}", id), "",
-                                fmt::format("<div class=\"done\" role=\"status\">\n<p "
-                                            "id=\"request-state\">{}</p>\n</div>\n"
-                                            "<p><a href=\"/download\">Download a "
-                                            "certificate</a></p>\n",
-                                            escape(ok.get_or(ca::Field::message, ""))));
-                break;
-            case Page::download:
-                if (pending.echo.format == "der") {
-                    response = download(std::move(body), "application/pkix-cert",
-                                        fmt::format("request-{}.cer", id));
-                } else if (pending.echo.format == "pkcs7") {
-                    response = download(std::move(body), "application/pkcs7-mime",
-                                        fmt::format("request-{}.p7b", id));
-                } else {
-                    response = download(std::move(body), "application/x-pem-file",
-                                        fmt::format("request-{}.pem", id));
-                }
-                break;
-            case Page::crl_der:
-                response = download(std::move(body), "application/pkix-crl", "hubbox.crl");
-                break;
-            case Page::crl_pem:
-                response = download(std::move(body), "application/x-pem-file", "hubbox-crl.pem");
-                break;
-            case Page::ca_pem:
-                response = download(std::move(body), "application/x-pem-file", "hubbox-ca.pem");
-                break;
-            case Page::index:
-                response = page(200, "Certificate enrollment", "", index_body());
-                break;
-        }
+        response = success(pending, *answer);
     }
     response.close = response.close || pending.close;
     return response;

@@ -82,6 +82,41 @@ void drop_privileges(const hub::engine::HubUser& user, const std::string& name) 
     }
 }
 
+// SIGTERM and SIGINT set stop_requested; they stay blocked except while the loop waits in
+// ppoll (server.h), so a stop is never lost between a check and a wait.
+void block_stop_signals() {
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGINT);
+    sigprocmask(SIG_BLOCK, &blocked, nullptr);
+}
+
+// The account hub-ca knows as the enrollment page's ([ca] enroll_user): the one fact both
+// sides read, so the role hub-ca grants and the uid this process runs as agree. Not started
+// as root: no switch (both ids -1).
+hub::engine::HubUser enroll_account(const hub::config::HubConfig& config) {
+    hub::engine::HubUser user;
+    if (geteuid() == 0) {
+        const std::string& name = config.ca_enroll_user;
+        passwd* entry = name.empty() ? nullptr : getpwnam(name.c_str());
+        if (entry == nullptr || entry->pw_uid == 0) {
+            log_fatal(
+                "{}: ca.enroll_user = \"{}\": started as root, hub-enroll needs the "
+                "unprivileged account hub-ca gives the enroll role (tools/setup makes "
+                "hubenroll)",
+                config.where("ca.enroll_user"), name);
+        }
+        user = hub::engine::HubUser{entry->pw_uid, entry->pw_gid};
+    }
+    return user;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,21 +148,7 @@ int main(int argc, char** argv) {
         log_fatal("{}: ca.socket is not set: the enrollment page needs hub-ca",
                   config->where("ca.socket"));
     }
-    // The account hub-ca knows as the enrollment page's ([ca] enroll_user): the one fact
-    // both sides read, so the role hub-ca grants and the uid this process runs as agree.
-    hub::engine::HubUser user;
-    if (geteuid() == 0) {
-        const std::string& name = config->ca_enroll_user;
-        passwd* entry = name.empty() ? nullptr : getpwnam(name.c_str());
-        if (entry == nullptr || entry->pw_uid == 0) {
-            log_fatal(
-                "{}: ca.enroll_user = \"{}\": started as root, hub-enroll needs the "
-                "unprivileged account hub-ca gives the enroll role (tools/setup makes "
-                "hubenroll)",
-                config->where("ca.enroll_user"), name);
-        }
-        user = hub::engine::HubUser{entry->pw_uid, entry->pw_gid};
-    }
+    hub::engine::HubUser user = enroll_account(*config);
     hub::tls::initialise_library();
     hub::tls::ServerConfig tls_config;
     tls_config.certificate_chain_path = config->enroll_certificate_path.empty()
@@ -147,17 +168,7 @@ int main(int argc, char** argv) {
     }
     drop_privileges(user, config->ca_enroll_user);
 
-    // SIGTERM and SIGINT are blocked except while the loop waits (server.h).
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigaction(SIGTERM, &action, nullptr);
-    sigaction(SIGINT, &action, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t blocked;
-    sigemptyset(&blocked);
-    sigaddset(&blocked, SIGTERM);
-    sigaddset(&blocked, SIGINT);
-    sigprocmask(SIG_BLOCK, &blocked, nullptr);
+    block_stop_signals();
 
     hub::enroll::AppSettings settings;
     settings.requests_per_minute = config->enroll_requests_per_minute;
