@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 
 #include "base/assert.h"
 #include "ca/der.h"
@@ -171,28 +172,107 @@ void set_dates(Cert& cert, std::int64_t now_unix_s, std::uint32_t validity_days)
     cert.afterDateSz = static_cast<int>(after.size());
 }
 
-// GeneralNames of dNSName entries (RFC 5280 4.2.1.6), as wolfSSL's Cert::altNames wants.
-Result<void, std::string> set_dns_names(Cert& cert, std::span<const std::string> names) {
+// The subjectAltName extension of dNSName entries (RFC 5280 4.2.1.6), not critical (the
+// subject is never empty); empty when there are no names. Encoded here rather than through
+// wolfSSL's Cert::altNames, which only exists when wolfSSL is built with ALT_NAMES (Debian's
+// is, the release build's is not).
+Bytes subject_alt_name(std::span<const std::string> names) {
+    static constexpr std::array<std::uint8_t, 5> oid = {0x06, 0x03, 0x55, 0x1d, 0x11};
     if (names.empty()) {
         return {};
     }
-    Bytes content;
+    Bytes general_names;
     for (const std::string& name : names) {
         Bytes entry = der::tlv(
             0x82, std::span(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()));
-        content.insert(content.end(), entry.begin(), entry.end());
+        general_names.insert(general_names.end(), entry.begin(), entry.end());
     }
-    Bytes general_names = der::tlv(der::tag_sequence, content);
-    if (general_names.size() > sizeof(cert.altNames)) {
-        return unexpected(std::string("too many DNS names for one certificate"));
-    }
-    std::memcpy(cert.altNames, general_names.data(), general_names.size());
-    cert.altNamesSz = static_cast<int>(general_names.size());
-    return {};
+    return der::constructed(
+        der::tag_sequence,
+        {oid, der::tlv(der::tag_octet_string, der::tlv(der::tag_sequence, general_names))});
 }
 
+bool read_tlv(std::span<const std::uint8_t> data, std::size_t at, std::uint8_t& tag,
+              std::size_t& content_at, std::size_t& end) {
+    der::Tlv tlv;
+    if (!der::read(data, at, tlv)) {
+        return false;
+    }
+    tag = tlv.tag;
+    content_at = tlv.content;
+    end = tlv.end;
+    return true;
+}
+
+// The TBS with what wolfSSL 5.5's encoder cannot do: basicConstraints marked critical
+// (RFC 5280 4.2.1.9: a CA certificate MUST) when mark_critical, and one more extension
+// appended when extra is not empty. The extensions and the containers around them
+// (Extensions, [3], TBSCertificate) are re-encoded with their new lengths; nullopt if the
+// TBS has no extensions or is not what wolfSSL writes.
+std::optional<Bytes> edit_extensions(std::span<const std::uint8_t> tbs, bool mark_critical,
+                                     std::span<const std::uint8_t> extra) {
+    static constexpr std::array<std::uint8_t, 5> basic_constraints = {0x06, 0x03, 0x55, 0x1d, 0x13};
+    static constexpr std::array<std::uint8_t, 3> critical = {0x01, 0x01, 0xff};
+    std::uint8_t tag = 0;
+    std::size_t content = 0;
+    std::size_t end = 0;
+    if (!read_tlv(tbs, 0, tag, content, end) || tag != der::tag_sequence || end != tbs.size()) {
+        return std::nullopt;
+    }
+    auto span_of = [&](std::size_t from, std::size_t to) { return tbs.subspan(from, to - from); };
+    for (std::size_t at = content; at < end;) {
+        std::size_t field_content = 0;
+        std::size_t field_end = 0;
+        if (!read_tlv(tbs, at, tag, field_content, field_end)) {
+            return std::nullopt;
+        }
+        if (tag != 0xa3) {
+            at = field_end;
+            continue;
+        }
+        std::size_t list_content = 0;
+        std::size_t list_end = 0;
+        if (!read_tlv(tbs, field_content, tag, list_content, list_end)) {
+            return std::nullopt;
+        }
+        Bytes list;
+        bool marked = !mark_critical;
+        for (std::size_t ext = list_content; ext < list_end;) {
+            std::size_t ext_content = 0;
+            std::size_t ext_end = 0;
+            if (!read_tlv(tbs, ext, tag, ext_content, ext_end)) {
+                return std::nullopt;
+            }
+            auto body = span_of(ext_content, ext_end);
+            Bytes copy(tbs.begin() + static_cast<std::ptrdiff_t>(ext),
+                       tbs.begin() + static_cast<std::ptrdiff_t>(ext_end));
+            if (mark_critical && body.size() > basic_constraints.size() &&
+                std::equal(basic_constraints.begin(), basic_constraints.end(), body.begin())) {
+                if (body[basic_constraints.size()] != der::tag_boolean) {
+                    copy = der::constructed(der::tag_sequence,
+                                            {body.first(basic_constraints.size()), critical,
+                                             body.subspan(basic_constraints.size())});
+                }
+                marked = true;
+            }
+            list.insert(list.end(), copy.begin(), copy.end());
+            ext = ext_end;
+        }
+        if (!marked) {
+            return std::nullopt;
+        }
+        list.insert(list.end(), extra.begin(), extra.end());
+        Bytes explicit_list = der::tlv(0xa3, der::tlv(der::tag_sequence, list));
+        return der::constructed(der::tag_sequence,
+                                {span_of(content, at), explicit_list, span_of(field_end, end)});
+    }
+    return std::nullopt;
+}
+
+// Encodes cert (or a request), edits the extensions (edit_extensions) and signs.
 Result<Bytes, std::string> make_and_sign(Cert& cert, KeyPair& subject_key, KeyPair& signer,
-                                         WC_RNG& rng, bool request) {
+                                         WC_RNG& rng, bool request,
+                                         std::span<const std::uint8_t> extra_extension = {}) {
     Bytes out(cert_buffer_bytes);
     int body = request ? wc_MakeCertReq_ex(&cert, out.data(), static_cast<word32>(out.size()),
                                            subject_key.wolf_type(), subject_key.key())
@@ -201,8 +281,19 @@ Result<Bytes, std::string> make_and_sign(Cert& cert, KeyPair& subject_key, KeyPa
     if (body <= 0) {
         return unexpected(wolf_error("encoding a certificate", body));
     }
+    int body_bytes = cert.bodySz;
+    if (cert.isCA || !extra_extension.empty()) {
+        auto edited = edit_extensions(
+            std::span<const std::uint8_t>(out.data(), static_cast<std::size_t>(cert.bodySz)),
+            cert.isCA != 0, extra_extension);
+        if (!edited || edited->size() > out.size() / 2) {
+            return unexpected(std::string("cannot add the certificate's extensions"));
+        }
+        std::copy(edited->begin(), edited->end(), out.begin());
+        body_bytes = static_cast<int>(edited->size());
+    }
     int length =
-        wc_SignCert_ex(cert.bodySz, cert.sigType, out.data(), static_cast<word32>(out.size()),
+        wc_SignCert_ex(body_bytes, cert.sigType, out.data(), static_cast<word32>(out.size()),
                        signer.wolf_type(), signer.key(), &rng);
     if (length <= 0) {
         return unexpected(wolf_error("signing a certificate", length));
@@ -300,8 +391,7 @@ Result<std::string, std::string> generate_key_pem(KeyType type) {
     return key_to_pem(pair);
 }
 
-Result<Bytes, std::string> make_request(const std::string& key_pem, std::string_view common_name,
-                                        std::span<const std::string> dns_names) {
+Result<Bytes, std::string> make_request(const std::string& key_pem, std::string_view common_name) {
     KeyPair pair;
     if (auto loaded = key_from_pem(key_pem, pair); !loaded) {
         return unexpected(loaded.error());
@@ -318,9 +408,7 @@ Result<Bytes, std::string> make_request(const std::string& key_pem, std::string_
     cert->version = 0;
     cert->sigType = signature_type(pair.type);
     std::memcpy(cert->subject.commonName, common_name.data(), common_name.size());
-    auto named = set_dns_names(*cert, dns_names);
-    Result<Bytes, std::string> request =
-        named ? make_and_sign(*cert, pair, pair, rng, true) : unexpected(named.error());
+    Result<Bytes, std::string> request = make_and_sign(*cert, pair, pair, rng, true);
     wc_FreeRng(&rng);
     return request;
 }
@@ -447,9 +535,6 @@ Result<Issued, std::string> Authority::issue(const CheckedRequest& request, std:
     set_dates(*cert, now_unix_s, validity_days);
     issued.not_before_unix_s = now_unix_s - backdate_s;
     issued.not_after_unix_s = now_unix_s + static_cast<std::int64_t>(validity_days) * 86400;
-    if (auto named = set_dns_names(*cert, request.dns_names); !named) {
-        return unexpected(named.error());
-    }
     const char* usage = is_rsa(subject_key.type) ? "digitalSignature,keyEncipherment"
                                                  : "digitalSignature,keyAgreement";
     if (wc_SetKeyUsage(cert.get(), usage) != 0 ||
@@ -460,7 +545,8 @@ Result<Issued, std::string> Authority::issue(const CheckedRequest& request, std:
                                 static_cast<int>(state_->cert_der.size())) != 0) {
         return unexpected(std::string("cannot set the certificate's extensions"));
     }
-    auto der = make_and_sign(*cert, subject_key, state_->key, state_->rng, false);
+    Bytes names = subject_alt_name(request.dns_names);
+    auto der = make_and_sign(*cert, subject_key, state_->key, state_->rng, false, names);
     if (!der) {
         return unexpected(der.error());
     }

@@ -29,12 +29,12 @@ std::string_view key_type_name(KeyType type);
 // PRIVATE KEY", which OpenSSL and wolfSSL both read).
 [[nodiscard]] Result<std::string, std::string> generate_key_pem(KeyType type);
 
-// A PKCS#10 request signed by key_pem for subject CN=common_name and the DNS names, DER.
-// hub-ca uses it for the hub's own certificate so that it goes through check_request and
-// issue like any partner's; tests use it to make requests without openssl.
+// A PKCS#10 request signed by key_pem for subject CN=common_name, DER, without
+// extensions (the release build's wolfSSL cannot encode a subjectAltName in a request; the
+// caller sets CheckedRequest::dns_names). hub-ca uses it for the hub's own certificate so
+// that it goes through check_request and issue like any partner's.
 [[nodiscard]] Result<Bytes, std::string> make_request(const std::string& key_pem,
-                                                      std::string_view common_name,
-                                                      std::span<const std::string> dns_names);
+                                                      std::string_view common_name);
 
 struct Issued {
     Bytes der;

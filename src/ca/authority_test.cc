@@ -99,6 +99,10 @@ TEST_P(EachKeyType, MakesACaThatIssuesAndRevokes) {
     Parsed ca = parse(authority->certificate_der());
     ASSERT_EQ(ca.status, 0);
     EXPECT_TRUE(ca.is_ca);
+    // basicConstraints, critical, CA:TRUE (RFC 5280 4.2.1.9).
+    EXPECT_TRUE(contains(authority->certificate_der(),
+                         Bytes{0x30, 0x0f, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04,
+                               0x05, 0x30, 0x03, 0x01, 0x01, 0xff}));
     EXPECT_EQ(ca.key_usage, KEYUSE_KEY_CERT_SIGN | KEYUSE_CRL_SIGN);
     EXPECT_EQ(ca.subject, "/CN=Hubbox CA test");
     EXPECT_EQ(ca.issuer, ca.subject);
@@ -148,8 +152,8 @@ TEST_P(EachKeyType, MakesACaThatIssuesAndRevokes) {
 INSTANTIATE_TEST_SUITE_P(KeyTypes, EachKeyType,
                          testing::Values(KeyType::p256, KeyType::p384, KeyType::rsa3072,
                                          KeyType::rsa4096),
-                         [](const testing::TestParamInfo<KeyType>& info) {
-                             return std::string(key_type_name(info.param));
+                         [](const testing::TestParamInfo<KeyType>& param) {
+                             return std::string(key_type_name(param.param));
                          });
 
 TEST(Authority, IssuesForAP256RequestWithEcdsaKeyUsage) {
@@ -168,13 +172,19 @@ TEST(Authority, OwnRequestsPassTheSameChecks) {
     auto key = generate_key_pem(KeyType::p256);
     ASSERT_TRUE(key.has_value()) << key.error();
     EXPECT_NE(key->find("-----BEGIN EC PRIVATE KEY-----"), std::string::npos);
-    std::vector<std::string> names = {"hub.lgolhub.net"};
-    auto request = make_request(*key, "hub.lgolhub.net", names);
+    auto request = make_request(*key, "hub.lgolhub.net");
     ASSERT_TRUE(request.has_value()) << request.error();
     auto checked = check_request(*request);
     ASSERT_TRUE(checked.has_value()) << checked.error();
     EXPECT_EQ(checked->common_name, "hub.lgolhub.net");
-    EXPECT_EQ(checked->dns_names, names);
+    EXPECT_EQ(checked->key_type, "P-256");
+    EXPECT_TRUE(checked->dns_names.empty());
+    checked->dns_names = {"hub.lgolhub.net"};
+    auto authority = Authority::create(KeyType::rsa3072, "Hubbox CA test", now, 10);
+    ASSERT_TRUE(authority.has_value());
+    auto issued = authority->issue(*checked, now, 1);
+    ASSERT_TRUE(issued.has_value()) << issued.error();
+    EXPECT_EQ(parse(issued->der).dns_names, checked->dns_names);
 }
 
 TEST(Authority, Pkcs7AndPemAreWellFormed) {

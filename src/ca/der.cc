@@ -107,6 +107,32 @@ Bytes bit_string(std::span<const std::uint8_t> bits) {
     return tlv(tag_bit_string, content);
 }
 
+bool read(std::span<const std::uint8_t> data, std::size_t at, Tlv& tlv) {
+    if (at >= data.size() || data.size() - at < 2) {
+        return false;
+    }
+    tlv.tag = data[at];
+    std::size_t length = data[at + 1];
+    std::size_t content = at + 2;
+    if ((length & 0x80) != 0) {
+        std::size_t octets = length & 0x7f;
+        if (octets == 0 || octets > 4 || data.size() - content < octets) {
+            return false;
+        }
+        length = 0;
+        for (std::size_t i = 0; i < octets; i++) {
+            length = (length << 8) | data[content + i];
+        }
+        content += octets;
+    }
+    if (data.size() - content < length) {
+        return false;
+    }
+    tlv.content = content;
+    tlv.end = content + length;
+    return true;
+}
+
 std::string to_hex(std::span<const std::uint8_t> bytes) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string text;

@@ -2,8 +2,8 @@
 //
 // wolfSSL 5.5 (Debian 12's, and the release build made from its source) can make and sign
 // certificates but has no API to make a CRL or a certs-only PKCS#7, so those two structures
-// are encoded here and signed with wolfCrypt (authority.cc). Each function returns one
-// complete TLV; nothing here parses peer input.
+// are encoded here and signed with wolfCrypt (authority.cc). Each writer returns one
+// complete TLV; read() is bounds-checked, for the few places that walk DER themselves.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +41,15 @@ Bytes enumerated(std::uint8_t value);
 Bytes time(std::int64_t unix_s);
 // BIT STRING with no unused bits.
 Bytes bit_string(std::span<const std::uint8_t> bits);
+
+// One TLV read back (definite length, at most four length octets): the tag, where its
+// content starts and where it ends. read() is false when the TLV does not fit in data.
+struct Tlv {
+    std::uint8_t tag = 0;
+    std::size_t content = 0;
+    std::size_t end = 0;
+};
+bool read(std::span<const std::uint8_t> data, std::size_t at, Tlv& tlv);
 
 // Hex (lower case) <-> bytes, for serial numbers as hubctl shows them.
 std::string to_hex(std::span<const std::uint8_t> bytes);

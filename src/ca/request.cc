@@ -18,9 +18,11 @@
 #include <wolfssl/wolfcrypt/rsa.h>
 
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <string_view>
 
+#include "ca/der.h"
 #include "ca/limits.h"
 #include "config/syntax.h"
 
@@ -100,6 +102,98 @@ Result<std::string, std::string> check_key(const DecodedCert& cert) {
         "the request's key type is not accepted; use RSA (2048 bits or more) or ECDSA P-256"));
 }
 
+// True if data[from, to) is exactly the given TLV bytes.
+bool bytes_are(std::span<const std::uint8_t> data, std::size_t from, std::size_t to,
+               std::span<const std::uint8_t> expected) {
+    return to >= from && to - from == expected.size() &&
+           std::equal(expected.begin(), expected.end(),
+                      data.begin() + static_cast<std::ptrdiff_t>(from));
+}
+
+// False if the Extensions at extensions hold a subjectAltName with a non-dNSName entry.
+bool extensions_dns_only(std::span<const std::uint8_t> request, const der::Tlv& extensions) {
+    static constexpr std::array<std::uint8_t, 5> alt_name = {0x06, 0x03, 0x55, 0x1d, 0x11};
+    der::Tlv extension;
+    for (std::size_t e = extensions.content; e < extensions.end; e = extension.end) {
+        if (!der::read(request, e, extension) || extension.end > extensions.end) {
+            return false;
+        }
+        der::Tlv id;
+        if (!der::read(request, extension.content, id) ||
+            !bytes_are(request, extension.content, id.end, alt_name)) {
+            continue;
+        }
+        der::Tlv value;  // [critical BOOLEAN] then the OCTET STRING.
+        if (!der::read(request, id.end, value)) {
+            return false;
+        }
+        if (value.tag == der::tag_boolean && !der::read(request, value.end, value)) {
+            return false;
+        }
+        der::Tlv names;
+        if (!der::read(request, value.content, names)) {
+            return false;
+        }
+        der::Tlv name;
+        for (std::size_t n = names.content; n < names.end; n = name.end) {
+            if (!der::read(request, n, name) || name.end > names.end || name.tag != 0x82) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+// False if the request's subjectAltName (in its extensionRequest attribute, RFC 2986 4.1
+// and RFC 2985 5.4.2) holds anything but dNSName entries. Walked here because wolfSSL
+// lists only the names it was built to understand (the release build drops IP addresses
+// silently), and a name that would be dropped must be refused instead.
+bool alt_names_are_dns_only(std::span<const std::uint8_t> request) {
+    static constexpr std::array<std::uint8_t, 11> extension_request = {
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e};
+    der::Tlv outer;
+    der::Tlv info;
+    if (!der::read(request, 0, outer) || !der::read(request, outer.content, info)) {
+        return false;
+    }
+    // version, subject, subjectPKInfo, then [0] attributes.
+    der::Tlv field;
+    std::size_t at = info.content;
+    for (int skip = 0; skip < 3; skip++) {
+        if (!der::read(request, at, field) || field.end > info.end) {
+            return false;
+        }
+        at = field.end;
+    }
+    if (at == info.end) {
+        return true;  // No attributes.
+    }
+    der::Tlv attributes;
+    if (!der::read(request, at, attributes) || attributes.tag != der::tag_context_0) {
+        return false;
+    }
+    for (std::size_t a = attributes.content; a < attributes.end; a = field.end) {
+        if (!der::read(request, a, field) || field.end > attributes.end) {
+            return false;
+        }
+        der::Tlv oid;
+        if (!der::read(request, field.content, oid) ||
+            !bytes_are(request, field.content, oid.end, extension_request)) {
+            continue;
+        }
+        der::Tlv values;
+        der::Tlv extensions;
+        if (!der::read(request, oid.end, values) ||
+            !der::read(request, values.content, extensions)) {
+            return false;
+        }
+        if (!extensions_dns_only(request, extensions)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 std::string parse_error_text(int code) {
     switch (code) {
         case ASN_SIG_CONFIRM_E:
@@ -148,6 +242,10 @@ Result<CheckedRequest, std::string> check_request(std::span<const std::uint8_t> 
     } else if (static_cast<std::size_t>(cert->subjectRawLen) > subject_raw_bytes_max) {
         error = fmt::format("the request's subject is {} bytes; at most {} are accepted",
                             cert->subjectRawLen, subject_raw_bytes_max);
+    } else if (!alt_names_are_dns_only(request.der)) {
+        error =
+            "the request's subjectAltName has an entry that is not a DNS name; only DNS "
+            "names are certified";
     } else if (cert->isCA) {
         error =
             "the request asks for a CA certificate (basicConstraints CA:TRUE); hub-ca "

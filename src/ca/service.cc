@@ -583,6 +583,17 @@ Result<std::string, std::string> Service::issue_request(std::int64_t id, std::st
     if (!checked) {
         return unexpected(fmt::format("request {} no longer passes: {}", id, checked.error()));
     }
+    // The names the administrator saw in the list: the request's own, or for the hub's own
+    // certificate the host name hub-ca gave it (its request carries none).
+    checked->dns_names.clear();
+    std::string stored_names = row.text(4);
+    for (std::size_t at = 0; at < stored_names.size();) {
+        std::size_t space = std::min(stored_names.find(' ', at), stored_names.size());
+        if (space > at) {
+            checked->dns_names.push_back(stored_names.substr(at, space - at));
+        }
+        at = space + 1;
+    }
     std::string before = fmt::format(
         "{{\"id\":{},\"partner\":{},\"subject\":{},\"dns_names\":{},\"key\":{},\"state\":"
         "\"pending\"}}",
@@ -593,28 +604,8 @@ Result<std::string, std::string> Service::issue_request(std::int64_t id, std::st
         return unexpected(issued.error());
     }
     std::string serial = der::to_hex(issued->serial);
-    Statement insert(db_,
-                     "INSERT INTO certificates (serial, request_id, partner, subject, dns_names, "
-                     "not_before_unix_s, not_after_unix_s, der) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                     "?7, ?8)");
-    insert.bind(1, serial);
-    insert.bind(2, id);
-    insert.bind(3, partner);
-    insert.bind(4, checked->subject);
-    insert.bind(5, join(checked->dns_names, " "));
-    insert.bind(6, issued->not_before_unix_s);
-    insert.bind(7, issued->not_after_unix_s);
-    insert.bind_blob(8, issued->der.data(), issued->der.size());
-    Statement update(db_,
-                     "UPDATE requests SET state = 'approved', decided_unix_s = ?2, decided_by = "
-                     "?3, serial = ?4 WHERE id = ?1");
-    update.bind(1, id);
-    update.bind(2, now);
-    update.bind(3, actor);
-    update.bind(4, serial);
-    if (!insert.ok() || insert.step() != SQLITE_DONE || !update.ok() ||
-        update.step() != SQLITE_DONE) {
-        return unexpected(error_text("storing the certificate"));
+    if (auto recorded = record_certificate(id, partner, *checked, *issued, actor, now); !recorded) {
+        return unexpected(recorded.error());
     }
     std::string after = fmt::format(
         "{{\"id\":{},\"partner\":{},\"subject\":{},\"dns_names\":{},\"key\":{},\"state\":"
@@ -629,6 +620,37 @@ Result<std::string, std::string> Service::issue_request(std::int64_t id, std::st
         return unexpected(audited.error());
     }
     return serial;
+}
+
+Result<void, std::string> Service::record_certificate(std::int64_t id, std::string_view partner,
+                                                      const CheckedRequest& checked,
+                                                      const Issued& issued, std::string_view actor,
+                                                      std::int64_t now) {
+    std::string serial = der::to_hex(issued.serial);
+    Statement insert(db_,
+                     "INSERT INTO certificates (serial, request_id, partner, subject, dns_names, "
+                     "not_before_unix_s, not_after_unix_s, der) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                     "?7, ?8)");
+    insert.bind(1, serial);
+    insert.bind(2, id);
+    insert.bind(3, partner);
+    insert.bind(4, checked.subject);
+    insert.bind(5, join(checked.dns_names, " "));
+    insert.bind(6, issued.not_before_unix_s);
+    insert.bind(7, issued.not_after_unix_s);
+    insert.bind_blob(8, issued.der.data(), issued.der.size());
+    Statement update(db_,
+                     "UPDATE requests SET state = 'approved', decided_unix_s = ?2, decided_by = "
+                     "?3, serial = ?4 WHERE id = ?1");
+    update.bind(1, id);
+    update.bind(2, now);
+    update.bind(3, actor);
+    update.bind(4, serial);
+    if (!insert.ok() || insert.step() != SQLITE_DONE || !update.ok() ||
+        update.step() != SQLITE_DONE) {
+        return unexpected(error_text("storing the certificate"));
+    }
+    return {};
 }
 
 Message Service::approve(const Caller& caller, const Message& request, std::int64_t now) {

@@ -80,6 +80,10 @@ private:
                                                     std::int64_t now);
     Result<std::string, std::string> issue_request(std::int64_t id, std::string_view actor,
                                                    std::int64_t now);
+    Result<void, std::string> record_certificate(std::int64_t id, std::string_view partner,
+                                                 const CheckedRequest& checked,
+                                                 const Issued& issued, std::string_view actor,
+                                                 std::int64_t now);
     Result<void, std::string> audit_change(std::string_view action, std::string_view subject,
                                            std::string_view before, std::string_view after,
                                            std::string_view actor, std::int64_t now);

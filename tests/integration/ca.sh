@@ -16,7 +16,9 @@
 #     revoked certificate and still accepts the other;
 #   - the refusals: each role asking what it may not (enroll approve, hubd submit, an
 #     unknown account anything), a wrong password, a 1024-bit key, a CA:TRUE request;
-#   - rejection with a reason that the partner sees, and the audit log of it all.
+#   - rejection with a reason that the partner sees, and the audit log of it all;
+#   - a CA that the first boot made with openssl (PKCS#8 key, root 0600) is taken over by
+#     `hub-ca serve`: handed to hubca, its CRL verifies against it with openssl.
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBCTL HUB_CA
 [[ $EUID -eq 0 ]] || skip "needs root: the test is about which account can read the CA key"
@@ -78,7 +80,7 @@ runuser -u hubca -- head -c 30 "$dir/ca/ca.key" | grep -q 'BEGIN EC PRIVATE KEY'
     fail "hubca cannot read its own key"
 say "ok: ca.key is hubca 0600 in a hubca 0700 directory; hubbox and hubenroll cannot read it"
 text="$(openssl x509 -in "$dir/public/ca.pem" -noout -text)"
-expect_match "CA: CA:TRUE" 'CA:TRUE' "$text"
+expect_match "CA: basic constraints critical, CA:TRUE" 'Basic Constraints: critical.{0,40}CA:TRUE' "$(tr '\n' ' ' <<<"$text")"
 expect_match "CA: key usage" 'Certificate Sign, CRL Sign' "$text"
 expect_match "CA: P-384" 'NIST CURVE: P-384' "$text"
 expect_match "CA: name" 'Subject: CN = Hubbox CA hub\.ca-test\.example' "$text"
@@ -90,7 +92,7 @@ expect_match "hub certificate SAN" 'DNS:hub\.ca-test\.example' \
 openssl pkey -in "$dir/tls/hub.key" -pubout >"$WORK/hub-key.pub"
 openssl x509 -in "$dir/tls/hub.pem" -noout -pubkey >"$WORK/hub-cert.pub"
 cmp -s "$WORK/hub-key.pub" "$WORK/hub-cert.pub" || fail "hub.pem is not for hub.key"
-say "ok: CA P-384 CA:TRUE keyCertSign cRLSign; hub.key root 0600, hub.pem verifies, SAN set"
+say "ok: CA P-384 CA:TRUE (critical) keyCertSign cRLSign; hub.key root 0600, hub.pem verifies, SAN set"
 before="$(sha256sum "$dir/ca/ca.key")"
 if out="$("$HUB_CA" --config "$conf" init 2>&1)"; then fail "a second init succeeded"; fi
 expect_match "second init refused" 'holds a CA already; hub-ca never replaces a CA key' "$out"
@@ -237,10 +239,48 @@ for action in "enrollment password partner:partner2" "enroll:partner2 request su
 done
 expect_match "audit names the admin's uid" 'root \(uid 0\) certificate issue' "$out"
 expect_no_match "audit never holds the password" "$password" "$out"
+for listing in requests list audit; do
+    admin "$listing" --json | python3 -m json.tool >/dev/null || fail "hubctl ca $listing --json is not JSON"
+done
 expect_no_match "hub-ca's log never holds the password" "$password" "$(cat "$HUB_LOG")"
 say "ok: rejection seen by the partner; issue, reject, revoke and password in the audit log"
+
+# With a partner directory, hubctl ca password checks the name there first.
+sed -e 's|^\[partners\]|[directory]|' -e 's|^file = "partners.toml"|path = "directory.db"|' \
+    "$conf" >"$dir/hub-directory.conf"
+"$HUBCTL" --config "$dir/hub-directory.conf" partner add partner3 --pending >/dev/null 2>&1 ||
+    fail "hubctl partner add partner3"
+refused "password for a partner the directory lacks" \
+    "partner partner9: no such partner in the directory" \
+    "$HUBCTL" --config "$dir/hub-directory.conf" ca password partner9
+"$HUBCTL" --config "$dir/hub-directory.conf" ca password partner3 >/dev/null 2>&1 ||
+    fail "hubctl ca password partner3 (in the directory)"
+say "ok: ca password refuses a partner the directory does not hold"
 
 kill -TERM "$HUBD_PID"
 wait "$HUBD_PID" || fail "hub-ca exit status after SIGTERM: $?"
 HUBD_PID=""
 say "ok: hub-ca stops on SIGTERM"
+
+# --- taking over a CA made by openssl (what rootfs' first boot makes) -------------------------
+old="$WORK/firstboot"
+mkdir -p "$old/ca"
+chmod 0755 "$old"
+chmod 0700 "$old/ca"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$old/ca/ca.key" 2>/dev/null
+openssl req -x509 -new -key "$old/ca/ca.key" -out "$old/ca/ca.pem" -days 3650 -sha256 \
+    -subj "/CN=Hubbox CA firstboot" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" -addext "subjectKeyIdentifier=hash" 2>/dev/null
+sed -e 's|^state_dir = .*|state_dir = "'"$old"'/ca"|' -e 's|^socket = .*|socket = "'"$old"'/ca.sock"|' \
+    -e 's|^public_dir = .*|public_dir = "'"$old"'/public"|' "$conf" >"$old/hub.conf"
+HUB_LOG="$WORK/hub-ca-firstboot.log"  # A new file: the old one says "ready" already.
+"$HUB_CA" --config "$old/hub.conf" serve 2>"$HUB_LOG" &
+HUBD_PID=$!
+wait_until 60 "hub-ca ready (firstboot CA)" grep -q 'ready on' "$HUB_LOG"
+expect_eq "taken-over key owner and mode" "hubca 600" "$(stat -c '%U %a' "$old/ca/ca.key")"
+out="$(openssl crl -in "$old/public/crl.pem" -CAfile "$old/ca/ca.pem" -noout 2>&1)"
+expect_match "CRL of the taken-over CA" 'verify OK' "$out"
+kill -TERM "$HUBD_PID"
+wait "$HUBD_PID" || fail "hub-ca (firstboot CA) exit status after SIGTERM: $?"
+HUBD_PID=""
+say "ok: a CA made by openssl (PKCS#8 key) is taken over: handed to hubca, its CRL verifies"

@@ -140,6 +140,8 @@ Result<std::string, std::string> publish(const hub::config::HubConfig& config,
     fs::path dir(config.ca_public_dir);
     std::error_code error;
     fs::create_directories(dir, error);
+    // Made under umask 077 when hub-ca creates it; hubd and the enrollment page read it.
+    ::chmod(dir.c_str(), 0755);
     if (auto wrote =
             write_file(dir / "ca.pem", pem(authority.certificate_der(), "CERTIFICATE"), 0644);
         !wrote) {
@@ -167,8 +169,7 @@ Result<void, std::string> make_hub_certificate(const hub::config::HubConfig& con
     if (!key) {
         return unexpected(key.error());
     }
-    std::vector<std::string> names = {config.hostname};
-    auto request = make_request(*key, config.hostname, names);
+    auto request = make_request(*key, config.hostname);
     if (!request) {
         return unexpected(request.error());
     }
@@ -176,6 +177,7 @@ Result<void, std::string> make_hub_certificate(const hub::config::HubConfig& con
     if (!checked) {
         return unexpected(checked.error());
     }
+    checked->dns_names = {config.hostname};
     auto issued = service.issue_own(*checked, "hub-ca init", now_unix_s());
     if (!issued) {
         return unexpected(issued.error());
@@ -410,6 +412,37 @@ Result<RoleIds, std::string> role_ids(const hub::config::HubConfig& config) {
     return ids;
 }
 
+// The CA from the state directory (made first, with the default key, if there is none).
+Result<Service, std::string> open_service(const hub::config::HubConfig& config) {
+    Paths paths{config.ca_state_dir};
+    if (!fs::exists(paths.key())) {
+        hub::base::log_info("no CA in {} yet: making one (ECDSA P-256; hub-ca init chooses)",
+                            paths.state_dir.string());
+        if (auto made = init_ca(config, KeyType::p256, ""); !made) {
+            return unexpected(made.error());
+        }
+    }
+    auto key = read_file(paths.key());
+    if (!key) {
+        return unexpected(key.error());
+    }
+    auto certificate = read_file(paths.certificate());
+    if (!certificate) {
+        return unexpected(certificate.error());
+    }
+    auto der = certificate_from_pem(*certificate);
+    if (!der) {
+        return unexpected(fmt::format("{}: {}", paths.certificate().string(), der.error()));
+    }
+    auto authority = Authority::load(*key, *der);
+    std::fill(key->begin(), key->end(), '\0');
+    if (!authority) {
+        return unexpected(fmt::format("{}: {}", paths.key().string(), authority.error()));
+    }
+    return Service::open(paths.database().string(), std::move(*authority),
+                         ServiceSettings{config.ca_validity_days, config.ca_crl_validity_days});
+}
+
 int serve(const hub::config::HubConfig& config) {
     auto ca_account = lookup_user(config.ca_user, "ca.user");
     if (!ca_account) {
@@ -445,35 +478,7 @@ int serve(const hub::config::HubConfig& config) {
         hub::base::log_error("{}", ids.error());
         return exit_error;
     }
-    Paths paths{config.ca_state_dir};
-    if (!fs::exists(paths.key())) {
-        hub::base::log_info("no CA in {} yet: making one (ECDSA P-256; hub-ca init chooses)",
-                            paths.state_dir.string());
-        if (auto made = init_ca(config, KeyType::p256, ""); !made) {
-            hub::base::log_error("{}", made.error());
-            return exit_error;
-        }
-    }
-    auto key = read_file(paths.key());
-    auto certificate = read_file(paths.certificate());
-    if (!key || !certificate) {
-        hub::base::log_error("{}", !key ? key.error() : certificate.error());
-        return exit_error;
-    }
-    auto der = certificate_from_pem(*certificate);
-    if (!der) {
-        hub::base::log_error("{}: {}", paths.certificate().string(), der.error());
-        return exit_error;
-    }
-    auto authority = Authority::load(*key, *der);
-    std::fill(key->begin(), key->end(), '\0');
-    if (!authority) {
-        hub::base::log_error("{}: {}", paths.key().string(), authority.error());
-        return exit_error;
-    }
-    auto service =
-        Service::open(paths.database().string(), std::move(*authority),
-                      ServiceSettings{config.ca_validity_days, config.ca_crl_validity_days});
+    auto service = open_service(config);
     if (!service) {
         hub::base::log_error("{}", service.error());
         return exit_error;

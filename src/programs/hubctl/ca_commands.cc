@@ -131,6 +131,119 @@ struct CaCommands::Settings {
     CLI::App* cacert = nullptr;
 };
 
+// Where hub-ca listens (--ca-socket, else hub.conf's ca.socket), and the directory to
+// check partner names against; an exit code if neither can be had.
+static std::optional<int> resolve_socket(CaCommands::Settings& s, CLI::App* parsed,
+                                         const std::string& config_path,
+                                         std::string& directory_path) {
+    if (s.socket_path.empty() || (parsed == s.password && !config_path.empty())) {
+        if (config_path.empty()) {
+            return fail(exit_usage, "give --config hub.conf (its ca.socket) or --ca-socket PATH");
+        }
+        auto config = config::load_hub_config(config_path);
+        if (!config) {
+            return fail(exit_runtime, "{}", config.error());
+        }
+        if (s.socket_path.empty()) {
+            s.socket_path = config->ca_socket;
+        }
+        directory_path = config->directory_path;
+        if (s.socket_path.empty()) {
+            return fail(exit_runtime, "{}: no [ca] socket: this box runs no CA (docs/CA.md)",
+                        config_path);
+        }
+    }
+    return std::nullopt;
+}
+
+// The directory is the list of partners: an enrollment password for a name it does not
+// hold would be a typo. Nothing to check without a directory (partners.file).
+static std::optional<int> check_partner_in_directory(const std::string& directory_path,
+                                                     const std::string& partner) {
+    if (directory_path.empty()) {
+        return std::nullopt;
+    }
+    auto directory = directory::Directory::open(directory_path, directory::OpenMode::existing);
+    if (!directory) {
+        return fail(exit_runtime, "{}", directory.error());
+    }
+    auto found = directory->find(partner);
+    if (!found) {
+        return fail(exit_runtime, "{}", found.error());
+    }
+    if (!*found) {
+        return fail(exit_runtime,
+                    "partner {}: no such partner in the directory (hubctl partner list)", partner);
+    }
+    return std::nullopt;
+}
+
+// The request the parsed command sends; an exit code if it cannot be made.
+static std::optional<int> build_request(CaCommands::Settings& s, CLI::App* parsed,
+                                        const std::string& directory_path, Message& request) {
+    std::string actor = actor_name();
+    auto needs_password = [&]() -> bool {
+        if (s.partner.empty()) {
+            return true;
+        }
+        std::optional<std::string> password = read_secret("Enrollment password: ");
+        if (!password) {
+            return false;
+        }
+        request.set(Field::partner, s.partner).set(Field::password, *password);
+        return true;
+    };
+    if (parsed == s.requests || parsed == s.list || parsed == s.audit) {
+        request.kind = parsed == s.requests ? Kind::list_requests
+                       : parsed == s.list   ? Kind::list_certificates
+                                            : Kind::audit;
+        request.set(Field::format, s.json ? "json" : "text");
+    } else if (parsed == s.approve) {
+        request.kind = Kind::approve;
+        request.set(Field::request_id, s.id).set(Field::actor, actor);
+    } else if (parsed == s.reject) {
+        request.kind = Kind::reject;
+        request.set(Field::request_id, s.id).set(Field::reason, s.reason).set(Field::actor, actor);
+    } else if (parsed == s.revoke) {
+        request.kind = Kind::revoke;
+        request.set(Field::serial, s.serial).set(Field::reason, s.reason).set(Field::actor, actor);
+    } else if (parsed == s.password) {
+        if (auto code = check_partner_in_directory(directory_path, s.partner)) {
+            return code;
+        }
+        request.kind = Kind::set_password;
+        request.set(Field::partner, s.partner).set(Field::actor, actor);
+    } else if (parsed == s.submit) {
+        std::ifstream file(s.file, std::ios::binary);
+        if (!file) {
+            return fail(exit_runtime, "{}: cannot read", s.file);
+        }
+        std::string csr(std::istreambuf_iterator<char>(file), {});
+        if (csr.size() > ca::request_pem_bytes_max) {
+            return fail(exit_runtime, "{}: {} bytes; a request is at most {}", s.file, csr.size(),
+                        ca::request_pem_bytes_max);
+        }
+        request.kind = Kind::submit;
+        request.set(Field::csr, std::move(csr));
+        if (!needs_password()) {
+            return fail(exit_runtime, "no enrollment password on standard input");
+        }
+    } else if (parsed == s.status || parsed == s.fetch) {
+        request.kind = parsed == s.status ? Kind::status : Kind::fetch_certificate;
+        request.set(Field::request_id, s.id);
+        if (parsed == s.fetch) {
+            request.set(Field::format, s.format);
+        }
+        if (!needs_password()) {
+            return fail(exit_runtime, "no enrollment password on standard input");
+        }
+    } else {
+        request.kind = parsed == s.crl ? Kind::fetch_crl : Kind::fetch_ca;
+        request.set(Field::format, s.der ? "der" : "pem");
+    }
+    return std::nullopt;
+}
+
 void CaCommands::add_to(CLI::App& app) {
     settings_ = std::make_shared<Settings>();
     Settings& s = *settings_;
@@ -197,98 +310,12 @@ std::optional<int> CaCommands::run(const std::string& config_path) {
         return std::nullopt;
     }
     std::string directory_path;
-    if (s.socket_path.empty() || (parsed == s.password && !config_path.empty())) {
-        if (config_path.empty()) {
-            return fail(exit_usage, "give --config hub.conf (its ca.socket) or --ca-socket PATH");
-        }
-        auto config = config::load_hub_config(config_path);
-        if (!config) {
-            return fail(exit_runtime, "{}", config.error());
-        }
-        if (s.socket_path.empty()) {
-            s.socket_path = config->ca_socket;
-        }
-        directory_path = config->directory_path;
-        if (s.socket_path.empty()) {
-            return fail(exit_runtime, "{}: no [ca] socket: this box runs no CA (docs/CA.md)",
-                        config_path);
-        }
+    if (auto code = resolve_socket(s, parsed, config_path, directory_path)) {
+        return code;
     }
     Message request;
-    std::string actor = actor_name();
-    auto needs_password = [&]() -> bool {
-        if (s.partner.empty()) {
-            return true;
-        }
-        std::optional<std::string> password = read_secret("Enrollment password: ");
-        if (!password) {
-            return false;
-        }
-        request.set(Field::partner, s.partner).set(Field::password, *password);
-        return true;
-    };
-    if (parsed == s.requests || parsed == s.list || parsed == s.audit) {
-        request.kind = parsed == s.requests ? Kind::list_requests
-                       : parsed == s.list   ? Kind::list_certificates
-                                            : Kind::audit;
-        request.set(Field::format, s.json ? "json" : "text");
-    } else if (parsed == s.approve) {
-        request.kind = Kind::approve;
-        request.set(Field::request_id, s.id).set(Field::actor, actor);
-    } else if (parsed == s.reject) {
-        request.kind = Kind::reject;
-        request.set(Field::request_id, s.id).set(Field::reason, s.reason).set(Field::actor, actor);
-    } else if (parsed == s.revoke) {
-        request.kind = Kind::revoke;
-        request.set(Field::serial, s.serial).set(Field::reason, s.reason).set(Field::actor, actor);
-    } else if (parsed == s.password) {
-        if (!directory_path.empty()) {
-            // The directory is the list of partners: an enrollment password for a name it
-            // does not hold would be a typo.
-            auto directory =
-                directory::Directory::open(directory_path, directory::OpenMode::existing);
-            if (!directory) {
-                return fail(exit_runtime, "{}", directory.error());
-            }
-            auto found = directory->find(s.partner);
-            if (!found) {
-                return fail(exit_runtime, "{}", found.error());
-            }
-            if (!*found) {
-                return fail(exit_runtime,
-                            "partner {}: no such partner in the directory (hubctl partner list)",
-                            s.partner);
-            }
-        }
-        request.kind = Kind::set_password;
-        request.set(Field::partner, s.partner).set(Field::actor, actor);
-    } else if (parsed == s.submit) {
-        std::ifstream file(s.file, std::ios::binary);
-        if (!file) {
-            return fail(exit_runtime, "{}: cannot read", s.file);
-        }
-        std::string csr(std::istreambuf_iterator<char>(file), {});
-        if (csr.size() > ca::request_pem_bytes_max) {
-            return fail(exit_runtime, "{}: {} bytes; a request is at most {}", s.file, csr.size(),
-                        ca::request_pem_bytes_max);
-        }
-        request.kind = Kind::submit;
-        request.set(Field::csr, std::move(csr));
-        if (!needs_password()) {
-            return fail(exit_runtime, "no enrollment password on standard input");
-        }
-    } else if (parsed == s.status || parsed == s.fetch) {
-        request.kind = parsed == s.status ? Kind::status : Kind::fetch_certificate;
-        request.set(Field::request_id, s.id);
-        if (parsed == s.fetch) {
-            request.set(Field::format, s.format);
-        }
-        if (!needs_password()) {
-            return fail(exit_runtime, "no enrollment password on standard input");
-        }
-    } else {
-        request.kind = parsed == s.crl ? Kind::fetch_crl : Kind::fetch_ca;
-        request.set(Field::format, s.der ? "der" : "pem");
+    if (auto code = build_request(s, parsed, directory_path, request)) {
+        return code;
     }
     auto answer = ca::exchange(s.socket_path, request);
     if (!answer) {
