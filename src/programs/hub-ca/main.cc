@@ -292,6 +292,17 @@ Result<void, std::string> drop_to(const Account& account) {
     return {};
 }
 
+// Started as root: the directories and the socket to the CA's account, then become it.
+Result<void, std::string> become(const hub::config::HubConfig& config, const Account& account) {
+    if (auto given = give_to(config, account); !given) {
+        return given;
+    }
+    if (::chown(config.ca_socket.c_str(), account.uid, account.gid) != 0) {
+        return unexpected(fmt::format("{}: chown: {}", config.ca_socket, std::strerror(errno)));
+    }
+    return drop_to(account);
+}
+
 Result<int, std::string> listen_on(const std::string& path) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
@@ -371,6 +382,30 @@ struct Server {
         }
         (void)write_message(fd, answer);
         ::close(fd);
+    }
+
+    // At every start: the public directory may have been emptied, or never written.
+    Result<void, std::string> publish_at_start() {
+        if (auto published = publish(config, service.authority(), std::nullopt); !published) {
+            return unexpected(published.error());
+        }
+        publish_if_due();
+        if (fs::exists(fs::path(config.ca_public_dir) / "crl.pem")) {
+            return {};
+        }
+        Message fetch;
+        fetch.kind = Kind::fetch_crl;
+        fetch.set(Field::format, "der");
+        Message current = service.handle(Caller{Role::admin, ::getuid()}, fetch, now_unix_s());
+        if (current.kind != Kind::ok) {
+            return unexpected(std::string(current.get_or(Field::message, "no CRL")));
+        }
+        const std::string& body = current.get(Field::body);
+        if (auto published = publish(config, service.authority(), Bytes(body.begin(), body.end()));
+            !published) {
+            return unexpected(published.error());
+        }
+        return {};
     }
 
     void publish_if_due() {
@@ -460,14 +495,8 @@ int serve(const hub::config::HubConfig& config) {
         return exit_error;
     }
     if (root) {
-        Account account = **ca_account;
-        if (auto given = give_to(config, account); !given) {
-            hub::base::log_error("{}", given.error());
-            return exit_error;
-        }
-        ::chown(config.ca_socket.c_str(), account.uid, account.gid);
-        if (auto dropped = drop_to(account); !dropped) {
-            hub::base::log_error("{}", dropped.error());
+        if (auto became = become(config, **ca_account); !became) {
+            hub::base::log_error("{}", became.error());
             return exit_error;
         }
     }
@@ -488,21 +517,9 @@ int serve(const hub::config::HubConfig& config) {
     ::sigaction(SIGTERM, &action, nullptr);
     ::sigaction(SIGINT, &action, nullptr);
     Server server{config, *service, *ids};
-    // Published at every start: the public directory may have been emptied.
-    if (auto published = publish(config, service->authority(), std::nullopt); !published) {
+    if (auto published = server.publish_at_start(); !published) {
         hub::base::log_error("{}", published.error());
         return exit_error;
-    }
-    server.publish_if_due();
-    if (!fs::exists(fs::path(config.ca_public_dir) / "crl.pem")) {
-        Message fetch;
-        fetch.kind = Kind::fetch_crl;
-        fetch.set(Field::format, "der");
-        auto current = service->handle(Caller{Role::admin, ::getuid()}, fetch, now_unix_s());
-        if (current.kind == Kind::ok) {
-            const std::string& body = current.get(Field::body);
-            (void)publish(config, service->authority(), Bytes(body.begin(), body.end()));
-        }
     }
     hub::base::log_info("ready on {} (uid {})", config.ca_socket, ::getuid());
     while (stop_requested == 0) {
