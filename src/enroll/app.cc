@@ -106,6 +106,13 @@ std::string request_id_field(const FormEcho& echo) {
                       "text", request_id_bytes_max, "off");
 }
 
+// A pasted request is shown again on the refusal page only when escaping cannot grow it: a
+// real PEM request has no character HTML escapes, while 24 KiB of '&' would make a page of
+// 120 KiB (response_bytes_max bounds what a connection may have to send).
+bool echoable(std::string_view text) {
+    return text.find_first_of("&<>\"'") == std::string_view::npos;
+}
+
 std::string form_body(Page page, const FormEcho& echo, std::string_view token) {
     std::string fields;
     std::string intro;
@@ -127,7 +134,7 @@ std::string form_body(Page page, const FormEcho& echo, std::string_view token) {
                          "<span class=\"hint\" id=\"csr-hint\">From -----BEGIN CERTIFICATE "
                          "REQUEST----- to -----END CERTIFICATE REQUEST-----, at most {} "
                          "bytes.</span>\n</p>\n",
-                         escape(echo.csr), ca::request_pem_bytes_max);
+                         echoable(echo.csr) ? escape(echo.csr) : "", ca::request_pem_bytes_max);
             button = "Send the request";
             break;
         case Page::status:

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "ca/limits.h"
+#include "enroll/limits.h"
 
 namespace hub::enroll {
 namespace {
@@ -142,6 +143,20 @@ TEST_F(AppTest, BadFormsNeverReachTheCa) {
     auto [c2, t2] = form("/status");
     auto bad_id = post("/status", c2, "token=" + t2 + "&request_id=12a&partner=p&password=pw");
     EXPECT_EQ(std::get<Response>(bad_id).status, 400);
+}
+
+TEST_F(AppTest, ARefusedRequestIsEchoedOnlyWhenEscapingCannotGrowIt) {
+    std::string bulky = "-----BEGIN X-----\n" + std::string(ca::request_pem_bytes_max - 40, '&') +
+                        "\n-----END X-----";
+    auto [cookie, token] = form("/request");
+    auto call = post("/request", cookie,
+                     "token=" + token + "&partner=p.example&password=pw&csr=" + url_encode(bulky));
+    ASSERT_TRUE(std::holds_alternative<CaCall>(call));
+    Response refused = app.finish(std::get<CaCall>(call).pending,
+                                  ca::refusal("the request is not a well-formed request"), now_ms);
+    EXPECT_EQ(refused.status, 422);
+    EXPECT_LT(refused.body.size(), 16u * 1024);
+    EXPECT_LE(serialise(refused, false).size(), response_bytes_max);
 }
 
 TEST_F(AppTest, CaRefusalsBecomeClearStatuses) {

@@ -287,6 +287,7 @@ void Loop::drive(Connection& connection, std::int64_t now) {
     }
     std::array<char, read_chunk_bytes> plain;
     for (std::size_t step = 0; step < steps_per_wake_max && !connection.dead; step++) {
+        bool progressed = false;
         std::size_t room = std::min(plain.size(), connection.parser.space_bytes());
         if (room > 0 && !connection.close_after_output) {
             auto got = tls.read(std::span<char>(plain.data(), room));
@@ -298,6 +299,7 @@ void Loop::drive(Connection& connection, std::int64_t now) {
             if (*got > 0) {
                 bool fed = connection.parser.feed(std::span<const char>(plain.data(), *got));
                 HUB_ASSERT(fed);
+                progressed = true;
             }
         }
         bool was_idle = connection.phase == Phase::writing && connection.out.empty();
@@ -309,7 +311,10 @@ void Loop::drive(Connection& connection, std::int64_t now) {
         if (!connection.out.empty() || connection.close_after_output) {
             return;
         }
-        if (tls.ciphertext_in.empty()) {
+        // wolfSSL may hold decrypted bytes that did not fit this round's span even when
+        // ciphertext_in is empty, and no poll event would bring them back: read on while
+        // reads give bytes.
+        if (!progressed && tls.ciphertext_in.empty()) {
             return;
         }
     }
@@ -380,7 +385,9 @@ Result<void, std::string> Loop::run(const std::atomic<bool>& stop) {
         std::int64_t wait_ms = 1000;
         for (const auto& connection : connections_) {
             short events = POLLIN;
-            if (!connection->tls->ciphertext_out.empty()) {
+            // Plaintext still waiting for room in TLS counts too: with ciphertext_out sent
+            // empty, POLLOUT is what brings the connection back to pump the rest.
+            if (!connection->tls->ciphertext_out.empty() || !connection->out.empty()) {
                 events |= POLLOUT;
             }
             fds.push_back(pollfd{connection->fd, events, 0});

@@ -60,6 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (auto* call = std::get_if<CaCall>(&answer)) {
                 Response page = app.finish(call->pending, hub::ca::refusal("refused"), now_ms);
                 check(page.status >= 400, "a refusal is an error page");
+                check(serialise(page, false).size() <= response_bytes_max, "refusal bounded");
+            } else {
+                check(serialise(std::get<Response>(answer), false).size() <= response_bytes_max,
+                      "page bounded");
             }
         }
     }
