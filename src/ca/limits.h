@@ -8,14 +8,19 @@
 
 namespace hub::ca {
 
-// One frame on the socket: header (4 bytes) + body. A CSR is at most request_der_bytes_max
-// (PEM grows it by 4/3 plus armour), a certificate chain in PKCS#7 two certificates.
-inline constexpr std::size_t frame_bytes_max = 64 * 1024;
+// One frame on the socket: header (4 bytes) + body. Requests are small (a CSR is at most
+// request_pem_bytes_max), and hub-ca reads one into memory per connection; answers carry
+// listings, the audit log and the CRL, and are read by hubctl and the enrollment page.
+inline constexpr std::size_t request_frame_bytes_max = 64 * 1024;
+inline constexpr std::size_t answer_frame_bytes_max = 4 * 1024 * 1024;
 inline constexpr std::size_t frame_header_bytes = 4;
+// Room kept in an answer for its other fields (message, ids) beside the body.
+inline constexpr std::size_t answer_body_bytes_max = answer_frame_bytes_max - 8 * 1024;
+static_assert(request_frame_bytes_max <= answer_frame_bytes_max);
 inline constexpr std::size_t text_field_bytes_max = 1024;  // Names, reasons, ids.
 inline constexpr std::size_t request_der_bytes_max = 16 * 1024;
 inline constexpr std::size_t request_pem_bytes_max = 24 * 1024;
-static_assert(request_pem_bytes_max + 2 * text_field_bytes_max + 64 < frame_bytes_max,
+static_assert(request_pem_bytes_max + 2 * text_field_bytes_max + 64 < request_frame_bytes_max,
               "a submit with a PEM request must fit one frame");
 inline constexpr std::size_t certificate_der_bytes_max = 8 * 1024;
 inline constexpr std::size_t reason_bytes_max = 256;

@@ -4,7 +4,7 @@
 // RUNS IN   hub-ca (requests), hubctl and the enrollment page (answers).
 // TRUST     The bytes may come from any local account, including a compromised
 //           enrollment page: every length is checked against what remains before use.
-// LIMITS    ca/limits.h: frame_bytes_max, text_field_bytes_max,
+// LIMITS    ca/limits.h: request_frame_bytes_max, answer_frame_bytes_max, text_field_bytes_max,
 //           request_pem_bytes_max, password_bytes_max.
 // SEE ALSO  ca/roles.cc (who may send which kind), tests/fuzz/ca_protocol_fuzz.cc.
 
@@ -77,7 +77,7 @@ std::size_t field_bytes_max(Field field) {
         case Field::csr:
             return request_pem_bytes_max;
         case Field::body:
-            return frame_bytes_max;
+            return answer_body_bytes_max;
         case Field::password:
             return password_bytes_max;
         default:
@@ -146,25 +146,31 @@ std::vector<std::uint8_t> encode(const Message& message) {
         put_u32(out, value.size());
         out.insert(out.end(), value.begin(), value.end());
     }
-    HUB_ASSERT(out.size() <= frame_bytes_max);
+    bool answer = message.kind == Kind::ok || message.kind == Kind::refused;
+    HUB_ASSERT(out.size() <= frame_bytes_max(answer ? Direction::answer : Direction::request));
     std::vector<std::uint8_t> header;
     put_u32(header, out.size() - frame_header_bytes);
     std::copy(header.begin(), header.end(), out.begin());
     return out;
 }
 
-Result<std::size_t, std::string> body_length(std::span<const std::uint8_t> header) {
+std::size_t frame_bytes_max(Direction direction) {
+    return direction == Direction::request ? request_frame_bytes_max : answer_frame_bytes_max;
+}
+
+Result<std::size_t, std::string> body_length(std::span<const std::uint8_t> header,
+                                             Direction direction) {
     HUB_ASSERT(header.size() == frame_header_bytes);
     std::size_t length = get_u32(header);
-    if (length < 2 || length > frame_bytes_max - frame_header_bytes) {
-        return unexpected(fmt::format("a frame of {} bytes: frames are 2..{} bytes", length,
-                                      frame_bytes_max - frame_header_bytes));
+    std::size_t max = frame_bytes_max(direction) - frame_header_bytes;
+    if (length < 2 || length > max) {
+        return unexpected(fmt::format("a frame of {} bytes: frames are 2..{} bytes", length, max));
     }
     return length;
 }
 
-Result<Message, std::string> decode(std::span<const std::uint8_t> body) {
-    if (body.size() < 2 || body.size() > frame_bytes_max - frame_header_bytes) {
+Result<Message, std::string> decode(std::span<const std::uint8_t> body, Direction direction) {
+    if (body.size() < 2 || body.size() > frame_bytes_max(direction) - frame_header_bytes) {
         return unexpected(std::string("a frame must hold a version and a kind"));
     }
     if (body[0] != protocol_version) {
@@ -172,8 +178,11 @@ Result<Message, std::string> decode(std::span<const std::uint8_t> body) {
                                       body[0], protocol_version));
     }
     const KindRule* rule = rule_for(body[1]);
-    if (rule == nullptr) {
-        return unexpected(fmt::format("unknown request kind {}", body[1]));
+    bool answer_kind = body[1] == static_cast<std::uint8_t>(Kind::ok) ||
+                       body[1] == static_cast<std::uint8_t>(Kind::refused);
+    if (rule == nullptr || answer_kind != (direction == Direction::answer)) {
+        return unexpected(fmt::format(
+            "unknown {} kind {}", direction == Direction::request ? "request" : "answer", body[1]));
     }
     Message message;
     message.kind = rule->kind;

@@ -1,7 +1,8 @@
 // protocol.h -- hub-ca's socket protocol: one typed request, one typed answer.
 //
 // A connection carries one request frame and one answer frame, then closes. A frame is a
-// 4-byte big-endian body length (1..frame_bytes_max - 4) and the body:
+// 4-byte big-endian body length and the body (a request at most request_frame_bytes_max in
+// all, an answer answer_frame_bytes_max):
 //
 //   body  = version(1 byte, = 1) kind(1 byte) field*
 //   field = tag(1 byte) length(4 bytes, big-endian) value(length bytes)
@@ -76,11 +77,18 @@ std::string_view kind_name(Kind kind);
 // (the encoder asserts it; values come from our own code or were decoded).
 std::vector<std::uint8_t> encode(const Message& message);
 
-// The body length a 4-byte header announces, or why it is not acceptable.
-[[nodiscard]] Result<std::size_t, std::string> body_length(std::span<const std::uint8_t> header);
+// Which way a frame goes: requests to hub-ca are small, answers may be large.
+enum class Direction { request, answer };
+std::size_t frame_bytes_max(Direction direction);
 
-// Decodes and checks one body (after the header). The error is a sentence for the caller.
-[[nodiscard]] Result<Message, std::string> decode(std::span<const std::uint8_t> body);
+// The body length a 4-byte header announces, or why it is not acceptable.
+[[nodiscard]] Result<std::size_t, std::string> body_length(std::span<const std::uint8_t> header,
+                                                           Direction direction);
+
+// Decodes and checks one body (after the header): a request kind when direction is
+// request, an answer kind otherwise. The error is a sentence for the caller.
+[[nodiscard]] Result<Message, std::string> decode(std::span<const std::uint8_t> body,
+                                                  Direction direction);
 
 // An answer.
 Message ok_answer();

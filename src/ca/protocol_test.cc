@@ -22,10 +22,10 @@ TEST(Protocol, RoundTripsARequest) {
         .set(Field::password, "s3cret")
         .set(Field::csr, std::string("\x30\x00", 2));
     std::vector<std::uint8_t> frame = encode(submit);
-    auto length = body_length(std::span(frame).first(frame_header_bytes));
+    auto length = body_length(std::span(frame).first(frame_header_bytes), Direction::request);
     ASSERT_TRUE(length.has_value());
     EXPECT_EQ(*length, frame.size() - frame_header_bytes);
-    auto decoded = decode(body_of(submit));
+    auto decoded = decode(body_of(submit), Direction::request);
     ASSERT_TRUE(decoded.has_value()) << decoded.error();
     EXPECT_EQ(decoded->kind, Kind::submit);
     EXPECT_EQ(decoded->get(Field::partner), "partner2");
@@ -58,14 +58,20 @@ TEST(Protocol, RefusesMalformedFrames) {
         if (body.size() == 7 && body[1] == 6) {
             body.resize(7 + 1025, 'x');
         }
-        auto decoded = decode(body);
+        auto decoded = decode(body, Direction::request);
         ASSERT_FALSE(decoded.has_value()) << bad.message;
         EXPECT_EQ(decoded.error(), bad.message);
     }
     std::uint8_t too_big[4] = {0, 1, 0, 0};
-    EXPECT_NE(body_length(too_big).error().find("frames are 2..65532 bytes"), std::string::npos);
+    EXPECT_NE(body_length(too_big, Direction::request).error().find("frames are 2..65532 bytes"),
+              std::string::npos);
+    EXPECT_EQ(*body_length(too_big, Direction::answer), 65536u) << "answers may be larger";
     std::uint8_t too_small[4] = {0, 0, 0, 1};
-    EXPECT_FALSE(body_length(too_small).has_value());
+    EXPECT_FALSE(body_length(too_small, Direction::request).has_value());
+    std::vector<std::uint8_t> answer = {1, 0x80};
+    EXPECT_EQ(decode(answer, Direction::request).error(), "unknown request kind 128");
+    std::vector<std::uint8_t> request = {1, 5, 7, 0, 0, 0, 3, 'p', 'e', 'm'};
+    EXPECT_EQ(decode(request, Direction::answer).error(), "unknown answer kind 5");
 }
 
 TEST(Protocol, RefusesARepeatedFieldInAnAnswer) {
@@ -73,7 +79,7 @@ TEST(Protocol, RefusesARepeatedFieldInAnAnswer) {
     for (int i = 0; i < 3; i++) {
         body.insert(body.end(), {9, 0, 0, 0, 0});
     }
-    EXPECT_EQ(decode(body).error(), "field message given twice");
+    EXPECT_EQ(decode(body, Direction::answer).error(), "field message given twice");
 }
 
 TEST(Roles, EachRoleMayAskOnlyItsKinds) {

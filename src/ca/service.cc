@@ -177,6 +177,34 @@ Result<std::string, std::string> new_password() {
     return password;
 }
 
+// A listing of lines (newest first as read) as one answer body, oldest first, kept within
+// answer_body_bytes_max: when the lines do not all fit, the oldest are left out and the
+// listing says so.
+std::string bounded_listing(std::string_view header, std::vector<std::string> newest_first,
+                            bool json) {
+    std::size_t budget = answer_body_bytes_max - header.size() - 256;
+    std::size_t kept = 0;
+    std::size_t bytes = 0;
+    while (kept < newest_first.size() && bytes + newest_first[kept].size() + 1 <= budget) {
+        bytes += newest_first[kept].size() + 1;
+        kept++;
+    }
+    std::size_t left_out = newest_first.size() - kept;
+    newest_first.resize(kept);
+    std::reverse(newest_first.begin(), newest_first.end());
+    if (json) {
+        // A JSON array stays an array; what was left out is said on the CLI's side only.
+        return "[" + join(newest_first, ",") + "]\n";
+    }
+    std::string body(header);
+    if (left_out > 0) {
+        body += fmt::format("({} older entries not shown: the answer is limited to {} bytes)\n",
+                            left_out, answer_body_bytes_max);
+    }
+    body += join(newest_first, "\n");
+    return body + (newest_first.empty() ? "" : "\n");
+}
+
 Message answer_body(std::string body) {
     return ok_answer().set(Field::body, std::move(body));
 }
@@ -466,7 +494,14 @@ Message Service::fetch_crl(const Message& request) {
         return refusal("no CRL has been made yet");
     }
     Bytes crl = row.blob<Bytes>(0);
-    return answer_body(format == "der" ? bytes_text(crl) : pem(crl, "X509 CRL"));
+    std::string body = format == "der" ? bytes_text(crl) : pem(crl, "X509 CRL");
+    if (body.size() > answer_body_bytes_max) {
+        return refusal(
+            fmt::format("the CRL is {} bytes, more than one answer carries; read the "
+                        "published crl.pem instead",
+                        body.size()));
+    }
+    return answer_body(std::move(body));
 }
 
 Message Service::fetch_ca(const Message& request) {
@@ -492,9 +527,6 @@ Message Service::list_requests(const Message& request) {
         return refusal(error_text("reading requests"));
     }
     bool json = format == "json";
-    std::string body = json ? "["
-                            : "ID     STATE     PARTNER          KEY       SUBMITTED             "
-                              "SUBJECT / DNS NAMES / NOTE\n";
     std::vector<std::string> lines;
     while (rows.step() == SQLITE_ROW) {
         std::string note = rows.text(2) == "rejected"   ? "reason: " + rows.text(7)
@@ -515,10 +547,10 @@ Message Service::list_requests(const Message& request) {
                                         note.empty() ? "" : " ", note));
         }
     }
-    std::reverse(lines.begin(), lines.end());  // Oldest first, the newest listed_rows_max.
-    body += join(lines, json ? "," : "\n");
-    body += json ? "]\n" : (lines.empty() ? "" : "\n");
-    return answer_body(body);
+    return answer_body(bounded_listing(
+        "ID     STATE     PARTNER          KEY       SUBMITTED             SUBJECT / DNS NAMES / "
+        "NOTE\n",
+        std::move(lines), json));
 }
 
 Message Service::list_certificates(const Message& request) {
@@ -535,9 +567,6 @@ Message Service::list_certificates(const Message& request) {
         return refusal(error_text("reading certificates"));
     }
     bool json = format == "json";
-    std::string body = json ? "["
-                            : "SERIAL                            PARTNER          NOT AFTER        "
-                              "     STATUS    SUBJECT [DNS NAMES]\n";
     std::vector<std::string> lines;
     while (rows.step() == SQLITE_ROW) {
         bool revoked = !rows.is_null(6);
@@ -559,10 +588,10 @@ Message Service::list_certificates(const Message& request) {
                                         revoked ? " (" + rows.text(7) + ")" : ""));
         }
     }
-    std::reverse(lines.begin(), lines.end());
-    body += join(lines, json ? "," : "\n");
-    body += json ? "]\n" : (lines.empty() ? "" : "\n");
-    return answer_body(body);
+    return answer_body(bounded_listing(
+        "SERIAL                            PARTNER          NOT AFTER             STATUS    "
+        "SUBJECT [DNS NAMES]\n",
+        std::move(lines), json));
 }
 
 Result<std::string, std::string> Service::issue_request(std::int64_t id, std::string_view actor,
@@ -876,10 +905,7 @@ Message Service::audit(const Message& request) {
                                         after.empty() ? "-" : after));
         }
     }
-    std::reverse(lines.begin(), lines.end());
-    std::string body =
-        json ? "[" + join(lines, ",") + "]\n" : join(lines, "\n") + (lines.empty() ? "" : "\n");
-    return answer_body(body);
+    return answer_body(bounded_listing("", std::move(lines), json));
 }
 
 Result<void, std::string> Service::audit_change(std::string_view action, std::string_view subject,

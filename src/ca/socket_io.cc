@@ -3,7 +3,8 @@
 // PURPOSE   Move one bounded frame each way; nothing else.
 // RUNS IN   hub-ca, hubctl (ca commands), the enrollment page.
 // TRUST     The peer may send anything: the header is checked before the body is read.
-// LIMITS    frame_bytes_max; socket_timeout_ms on every read and write.
+// LIMITS    request_frame_bytes_max, answer_frame_bytes_max; socket_timeout_ms on every
+//           read and write.
 // SEE ALSO  ca/protocol.h.
 
 #include "ca/socket_io.h"
@@ -54,12 +55,12 @@ void set_timeouts(int fd) {
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
 }
 
-Result<Message, std::string> read_message(int fd) {
+Result<Message, std::string> read_message(int fd, Direction direction) {
     std::uint8_t header[frame_header_bytes];
     if (auto read = read_exact(fd, header, sizeof(header)); !read) {
         return unexpected(read.error());
     }
-    auto length = body_length(header);
+    auto length = body_length(header, direction);
     if (!length) {
         return unexpected(length.error());
     }
@@ -67,7 +68,7 @@ Result<Message, std::string> read_message(int fd) {
     if (auto read = read_exact(fd, body.data(), body.size()); !read) {
         return unexpected(read.error());
     }
-    return decode(body);
+    return decode(body, direction);
 }
 
 Result<void, std::string> write_message(int fd, const Message& message) {
@@ -106,7 +107,7 @@ Result<Message, std::string> exchange(const std::string& socket_path, const Mess
     } else if (auto wrote = write_message(fd, request); !wrote) {
         answer = unexpected(wrote.error());
     } else {
-        answer = read_message(fd);
+        answer = read_message(fd, Direction::answer);
     }
     ::close(fd);
     return answer;

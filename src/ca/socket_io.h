@@ -12,8 +12,8 @@
 
 namespace hub::ca {
 
-// Reads one frame from fd (its timeouts apply) and decodes it.
-[[nodiscard]] Result<Message, std::string> read_message(int fd);
+// Reads one frame going the given way from fd (its timeouts apply) and decodes it.
+[[nodiscard]] Result<Message, std::string> read_message(int fd, Direction direction);
 [[nodiscard]] Result<void, std::string> write_message(int fd, const Message& message);
 // Bounds every read and write on fd by socket_timeout_ms.
 void set_timeouts(int fd);

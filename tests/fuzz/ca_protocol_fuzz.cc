@@ -30,23 +30,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     std::span<const std::uint8_t> input(data, size);
-    auto length = body_length(input.first(frame_header_bytes));
+    auto length = body_length(input.first(frame_header_bytes), Direction::request);
     if (!length) {
         return 0;
     }
-    check(*length >= 2 && *length <= frame_bytes_max - frame_header_bytes, "length bounded");
+    check(*length >= 2 && *length <= request_frame_bytes_max - frame_header_bytes,
+          "length bounded");
     std::span<const std::uint8_t> body = input.subspan(frame_header_bytes);
     if (body.size() > *length) {
         body = body.first(*length);
     }
-    auto message = decode(body);
+    auto message = decode(body, Direction::request);
     if (!message) {
         check(!message.error().empty(), "a refusal says why");
         return 0;
     }
     std::vector<std::uint8_t> again = encode(*message);
     check(again.size() - frame_header_bytes == body.size(), "re-encoding keeps the size");
-    auto decoded = decode(std::span(again).subspan(frame_header_bytes));
+    auto decoded = decode(std::span(again).subspan(frame_header_bytes), Direction::request);
     check(decoded.has_value(), "what decoded once decodes again");
     check(decoded->kind == message->kind && decoded->fields == message->fields, "same message");
     return 0;

@@ -363,7 +363,7 @@ struct Server {
             return;
         }
         Role role = role_for(credentials);
-        auto request = read_message(fd);
+        auto request = read_message(fd, Direction::request);
         Message answer;
         std::string what = "?";
         if (!request) {
