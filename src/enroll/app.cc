@@ -532,6 +532,12 @@ Response App::finish(const Pending& pending, const Result<ca::Message, std::stri
             is_form ? form_page(pending.page, pending.echo, pending.cookie, status, problem, now_s)
                     : page(status, "Not available", problem,
                            "<p><a href=\"/\">Back to the start page</a></p>\n");
+    } else if (answer->get_or(ca::Field::body, "").size() > download_bytes_max) {
+        response = page(502, "Not available",
+                        fmt::format("the file is larger than the {} bytes this page hands out; "
+                                    "ask the hub administrator for it",
+                                    download_bytes_max),
+                        "<p><a href=\"/\">Back to the start page</a></p>\n");
     } else {
         response = success(pending, *answer);
     }

@@ -312,6 +312,8 @@ std::string_view status_text(int status) {
             return "Not Found";
         case 405:
             return "Method Not Allowed";
+        case 409:
+            return "Conflict";
         case 408:
             return "Request Timeout";
         case 411:

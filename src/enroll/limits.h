@@ -24,9 +24,15 @@ inline constexpr std::size_t headers_count_max = 48;
 inline constexpr std::size_t form_body_bytes_max = 3 * ca::request_pem_bytes_max + 4 * 1024;
 inline constexpr std::size_t form_fields_count_max = 16;
 inline constexpr std::size_t form_field_name_bytes_max = 32;
-static_assert(form_body_bytes_max < ca::frame_bytes_max * 2, "a form stays near a CA frame");
-// What the page sends back in one response: a certificate chain as PKCS#7, a CRL, a page.
-inline constexpr std::size_t response_bytes_max = ca::frame_bytes_max + 16 * 1024;
+static_assert(ca::request_pem_bytes_max + 4 * 1024 < ca::request_frame_bytes_max,
+              "what a form may carry to hub-ca fits one request frame");
+// The largest file the page hands out (a CRL, a PKCS#7 chain): hub-ca may answer up to
+// ca::answer_body_bytes_max, but a CRL past 1 MiB (tens of thousands of revocations) is not
+// what a partner's browser should fetch here; the page says so instead (502).
+inline constexpr std::size_t download_bytes_max = 1024 * 1024;
+static_assert(download_bytes_max <= ca::answer_body_bytes_max);
+// What the page sends back in one response: a download, or a page with its headers.
+inline constexpr std::size_t response_bytes_max = download_bytes_max + 16 * 1024;
 // Plaintext waiting for TLS plus the request being read: one connection's memory.
 inline constexpr std::size_t connection_input_bytes_max = head_bytes_max + form_body_bytes_max;
 
