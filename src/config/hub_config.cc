@@ -221,6 +221,18 @@ constexpr std::array options{
     text("health.status_group", Kind::user, &HubConfig::status_group, "",
          "Group allowed to read health.status_socket (mode 0660, e.g. hubmon); unset = only "
          "hub.user and root (0600)."),
+    // [enroll]: hub-enroll, the HTTPS enrollment page (docs/ENROLLMENT.md; enroll/limits.h).
+    listen("enroll.listen", &HubConfig::enroll_listen, "127.0.0.1:8443",
+           "HTTPS address of the enrollment page (443 on the appliance). Numeric address only."),
+    text("enroll.certificate", Kind::path, &HubConfig::enroll_certificate_path, "",
+         "The page's certificate chain (PEM, leaf first); empty = tls.certificate."),
+    text("enroll.key", Kind::path, &HubConfig::enroll_private_key_path, "",
+         "The page's private key (PEM), read as root before the drop; empty = tls.key."),
+    integer32("enroll.requests_per_minute", &HubConfig::enroll_requests_per_minute, 120, 1, 100000,
+              "Requests one source address may make per minute (a burst of as many)."),
+    integer32("enroll.posts_per_minute", &HubConfig::enroll_posts_per_minute, 10, 1, 10000,
+              "Forms one source address may send per minute: each one costs hub-ca a "
+              "password hash, so this is kept low."),
 };
 
 // The options a reload applies to the running hub (docs/CONFIGURATION.md, "Reload"); any

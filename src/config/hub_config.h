@@ -72,6 +72,12 @@ struct HubConfig {
     // [health] (docs/HEALTH.md)
     std::string status_socket;  // Read-only status socket; "" = <spool.dir>/status.sock.
     std::string status_group;   // Group that may read it (mode 0660); "" = 0600.
+    // [enroll] (docs/ENROLLMENT.md): hub-enroll, the HTTPS enrollment page.
+    ListenAddress enroll_listen{"127.0.0.1", 8443};
+    std::string enroll_certificate_path;  // Empty: the hub's own (tls.certificate).
+    std::string enroll_private_key_path;
+    std::uint32_t enroll_requests_per_minute = 120;
+    std::uint32_t enroll_posts_per_minute = 10;
 
     std::string source_path;  // The file this came from, for messages.
     // The line each key was set on ("tls.certificate" -> 7), for messages about values

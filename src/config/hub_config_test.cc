@@ -513,7 +513,13 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
                                   "ca.crl_validity_days",
 
                                   "health.status_socket",
-                                  "health.status_group"}) {
+                                  "health.status_group",
+
+                                  "enroll.listen",
+                                  "enroll.certificate",
+                                  "enroll.key",
+                                  "enroll.requests_per_minute",
+                                  "enroll.posts_per_minute"}) {
         // (Built with append: GCC 12's -Wrestrict misfires on "\n" + std::string.)
         std::string line_start("\n");
         line_start.append(name).append(" ");
@@ -521,7 +527,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 42);  // Header + 41 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 47);  // Header + 46 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }

@@ -35,9 +35,10 @@ mkdir "$checkout"
 state="$checkout/.hub-dev"
 var_dir="/var/lib/hubbox-dev/$(printf '%s' "$checkout" | sha256sum | cut -c1-12)"
 
-read -r smtp_port smtps_port p1_port p2_port snmp_port < <(pick_ports 5)
+read -r smtp_port smtps_port p1_port p2_port snmp_port enroll_port < <(pick_ports 6)
 run_args=(--smtp "$smtp_port" --smtps "$smtps_port" --partner1-outbound "$p1_port"
-    --partner2-outbound "$p2_port" --shards 1 --retry-delay 2 --snmp-port "$snmp_port")
+    --partner2-outbound "$p2_port" --shards 1 --retry-delay 2 --snmp-port "$snmp_port"
+    --enroll "$enroll_port")
 run_log="$WORK/run.log"
 run_pid=""
 holder=""
@@ -146,12 +147,24 @@ received_one() {
 wait_until 30 "the printed snmpwalk to show mtaReceivedMessages.1 = 1" received_one
 say "ok: the printed snmpwalk shows the message in mtaReceivedMessages"
 
+# The enrollment page tools/run started (hub-enroll, with hub-ca behind it): its address as
+# printed, verified with the dev CA, and hub-ca answering through it (the CRL).
+expect_match "enrollment page printed" "The enrollment page: https://127\\.0\\.0\\.1:$enroll_port/" \
+    "$(cat "$run_log")"
+page_status="$(curl -sS --cacert "$state/ca.pem" -o /dev/null -w '%{http_code}' \
+    "https://127.0.0.1:$enroll_port/request")" || fail "curl to the enrollment page failed"
+expect_eq "enrollment page /request" 200 "$page_status"
+curl -sS --cacert "$state/ca.pem" -o "$WORK/crl.der" "https://127.0.0.1:$enroll_port/crl" ||
+    fail "curl /crl failed"
+openssl crl -inform DER -in "$WORK/crl.der" -noout || fail "the page's /crl is not a CRL"
+say "enrollment page on $enroll_port answers (request form 200, CRL from hub-ca)"
+
 say "SIGTERM to tools/run"
 kill -TERM "$run_pid"
 wait_run_end 30
 expect_eq "tools/run's exit status after SIGTERM" 0 "$run_status"
 expect_match "the hub stopped" '^=== run: hubd stopped' "$(cat "$run_log")"
-for port in "$smtp_port" "$p1_port" "$p2_port"; do
+for port in "$smtp_port" "$p1_port" "$p2_port" "$enroll_port"; do
     ! port_listening "$port" || fail "port $port still listening after tools/run stopped"
 done
 
