@@ -181,10 +181,14 @@ accel=tcg cpu=max
 read -r FWD_SMTP < <(free_ports 1)
 : >"$WORK/serial.log"
 : >"$WORK/report.log"
+# The chipset's TCO watchdog resets the machine when it expires, as on hardware: systemd arms
+# it for every reboot (10 min), so a firmware that hangs after a reset (seen once under heavy
+# load: OVMF spinning in DXE after a guest reboot) is reset instead of waiting forever.
 # Two empty PCIe root ports take the update disks later (q35 hot-plug). The firmware boots
 # the system disk only (bootindex; no network boot ROM): once disks have been plugged in, its
 # default order would try the network first.
 qemu-system-x86_64 -machine "q35,accel=$accel" -cpu "$cpu" -smp 1 -m 1024 \
+    -global ICH9-LPC.noreboot=false -watchdog-action reset \
     -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
     -drive "if=pflash,format=raw,unit=1,file=$WORK/ovmf-vars.fd" \
     -drive "file=$WORK/disk.img,format=raw,if=none,id=disk0,cache=writeback" \
