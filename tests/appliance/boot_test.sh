@@ -70,6 +70,9 @@ for tool in qemu-system-x86_64 swaks python3 openssl mmdebstrap bmaptool; do
 done
 [[ -r "$OVMF_CODE" && -r "$OVMF_VARS" ]] || skip "no OVMF firmware (package ovmf)"
 
+# shellcheck source=tests/appliance/test_image.sh
+source "$HERE/test_image.sh"
+
 expect_match() {
     grep -Eq -- "$2" <<<"$3" || fail "$1: expected to match /$2/, got: $3"
 }
@@ -83,33 +86,11 @@ print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
 
 # --- The seed configuration and the image ---------------------------------------------------
 mkdir -p "$WORK"
-rm -rf "$WORK/seed" "$WORK/data-seed" "$WORK/mail-1" "$WORK/mail-2" "$WORK"/serial-*.log \
-    "$WORK"/report-*.log
+rm -rf "$WORK/mail-1" "$WORK/mail-2" "$WORK"/serial-*.log "$WORK"/report-*.log
 read -r FWD_SMTP FWD_SMTPS FWD_SSH FWD_HTTP SINK1 SINK2 < <(free_ports 6)
-"$SRC/tools/dev-init" "$WORK/seed" --smtp 0.0.0.0:25 --smtps 0.0.0.0:465 --shards 1 \
-    --user hubbox --partner1-outbound "10.0.2.2:$SINK1" --partner2-outbound "10.0.2.2:$SINK2" \
-    --retry-delay 5 --recovery-spread 1 >"$WORK/dev-init.log" 2>&1 ||
-    { cat "$WORK/dev-init.log" >&2; fail "tools/dev-init failed"; }
-# What the box holds: its configuration, its certificate and key, the CA partners chain to.
-# The CA key and the partners' keys stay on the host (the partners are the test).
-mkdir -p "$WORK/data-seed"
-cp "$WORK/seed/hub.pem" "$WORK/seed/hub.key" "$WORK/seed/ca.pem" "$WORK/data-seed/"
-sed -e 's#^dir = .*#dir = "/var/spool/hubbox"#' "$WORK/seed/hub.conf" >"$WORK/data-seed/hub.conf"
-# Forwarded connections reach the guest from qemu's host address 10.0.2.2.
-sed -e 's#^inbound = .*#inbound = ["10.0.2.0/24"]#' "$WORK/seed/partners.toml" \
-    >"$WORK/data-seed/partners.toml"
-grep -q '^dir = "/var/spool/hubbox"' "$WORK/data-seed/hub.conf" || fail "spool dir not set"
-# The [health] section as the image's template writes it (one source: the template), so that
-# hub-metrics reaches hubd's status socket in /run/hubbox (docs/HEALTH.md).
-sed -n '/^\[health\]/,$p' "$SRC/rootfs/usr/share/hubbox/hub.conf.template" >"$WORK/health.conf"
-grep -q '^status_group = "hubmon"' "$WORK/health.conf" || fail "no [health] in the template"
-printf '\n' >>"$WORK/data-seed/hub.conf"
-cat "$WORK/health.conf" >>"$WORK/data-seed/hub.conf"
-
 say "building the test image (appliance/build --overlay tests/appliance/guest)"
 build_started=$SECONDS
-"$SRC/appliance/build" --overlay "$HERE/guest" --data-seed "$WORK/data-seed" "$WORK/image" \
-    >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; fail "appliance/build failed"; }
+make_test_image "$WORK" "$SINK1" "$SINK2" "$WORK/build.log" || fail "the test image build failed"
 build_s=$((SECONDS - build_started))
 say "image built in ${build_s}s: $(tail -n1 "$WORK/build.log")"
 cp --sparse=always "$WORK/image/hubbox.img" "$WORK/disk.img"
@@ -265,8 +246,16 @@ if grep -Eq 'hubd\[[0-9]+\]: .*hubd\[[0-9]+\]:' <<<"$raw"; then
     fail "doubled prefix in the journal: $raw"
 fi
 [[ -z "$(fact failed_units | tr -d ' ')" ]] || fail "failed units: $(fact failed_units)"
+# The update path (update_test.sh exercises it): GRUB booted slot A on its first attempt and
+# hubbox-mark-good confirmed it to RAUC once hubd was ready.
+expect_match "booted slot (rauc.slot=)" '^A$' "$(fact cmdline_slot)"
+expect_match "boot attempt (hubbox.try=)" '^1$' "$(fact cmdline_try)"
+expect_match "hubbox-mark-good" '^active$' "$(fact mark_good)"
+expect_match "RAUC's booted slot" "RAUC_SYSTEM_BOOTED_BOOTNAME='?A'?\\|" "$(fact rauc_status)"
+expect_match "RAUC's primary slot" "RAUC_BOOT_PRIMARY='?rootfs\\.0'?\\|" "$(fact rauc_status)"
 say "ok: read-only root, spool on /dev/vda5 (ext4, data=ordered), hubd as hubbox (uids $uid," \
-    "no capabilities, no_new_privs, seccomp), sandbox properties, listeners: $listening"
+    "no capabilities, no_new_privs, seccomp), sandbox properties, listeners: $listening;" \
+    "slot A marked good"
 
 # --- From the host ---------------------------------------------------------------------------
 banner="$(greeting "$FWD_SMTP")"

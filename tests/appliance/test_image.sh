@@ -1,0 +1,64 @@
+# test_image.sh -- sourced by boot_test.sh and update_test.sh: the test variant of the
+# appliance image, built once into a shared directory and reused by the next test.
+#
+# make_test_image DIR SINK1 SINK2 LOG
+#   tools/dev-init makes a CA, the hub's and two partners' certificates in DIR/seed; the hub's
+#   part goes into the data partition (appliance/build --data-seed DIR/data-seed) with the
+#   partners' servers at 10.0.2.2:SINK1 and :SINK2 (qemu's address for the host); then
+#   appliance/build --overlay tests/appliance/guest into DIR/image. DIR/image/test-image.stamp
+#   records what it was built from (test_image_current reads it).
+# test_image_current DIR
+#   true when DIR/image was built by make_test_image from the current commit with a clean
+#   tree, and its seed is still there; prints "SINK1 SINK2" then.
+
+make_test_image() {
+    local dir="$1" sink1="$2" sink2="$3" log="$4"
+    rm -rf "$dir/seed" "$dir/data-seed" "$dir/image/test-image.stamp"
+    "$SRC/tools/dev-init" "$dir/seed" --smtp 0.0.0.0:25 --smtps 0.0.0.0:465 --shards 1 \
+        --user hubbox --partner1-outbound "10.0.2.2:$sink1" \
+        --partner2-outbound "10.0.2.2:$sink2" --retry-delay 5 --recovery-spread 1 \
+        >"$dir/dev-init.log" 2>&1 || { cat "$dir/dev-init.log" >&2; return 1; }
+    # What the box holds: its configuration, its certificate and key, the CA partners chain
+    # to. The CA key and the partners' keys stay on the host (the partners are the test).
+    mkdir -p "$dir/data-seed"
+    cp "$dir/seed/hub.pem" "$dir/seed/hub.key" "$dir/seed/ca.pem" "$dir/data-seed/"
+    sed -e 's#^dir = .*#dir = "/var/spool/hubbox"#' "$dir/seed/hub.conf" \
+        >"$dir/data-seed/hub.conf"
+    # Forwarded connections reach the guest from qemu's host address 10.0.2.2.
+    sed -e 's#^inbound = .*#inbound = ["10.0.2.0/24"]#' "$dir/seed/partners.toml" \
+        >"$dir/data-seed/partners.toml"
+    grep -q '^dir = "/var/spool/hubbox"' "$dir/data-seed/hub.conf" || {
+        echo "spool dir not set in $dir/data-seed/hub.conf" >&2
+        return 1
+    }
+    # The [health] section as the image's template writes it (one source: the template), so
+    # that hub-metrics and hub-snmp reach hubd's status socket in /run/hubbox (docs/HEALTH.md).
+    sed -n '/^\[health\]/,/^$/p' "$SRC/rootfs/usr/share/hubbox/hub.conf.template" \
+        >"$dir/health.conf"
+    grep -q '^status_group = "hubmon"' "$dir/health.conf" || {
+        echo "no [health] section in rootfs/usr/share/hubbox/hub.conf.template" >&2
+        return 1
+    }
+    printf '\n' >>"$dir/data-seed/hub.conf"
+    cat "$dir/health.conf" >>"$dir/data-seed/hub.conf"
+    "$SRC/appliance/build" --overlay "$SRC/tests/appliance/guest" \
+        --data-seed "$dir/data-seed" "$dir/image" >"$log" 2>&1 || {
+        tail -30 "$log" >&2
+        return 1
+    }
+    echo "$sink1 $sink2 $(git -C "$SRC" rev-parse HEAD)$(test_image_dirty)" \
+        >"$dir/image/test-image.stamp"
+}
+
+test_image_dirty() {
+    git -C "$SRC" diff --quiet HEAD -- 2>/dev/null || echo "+dirty"
+}
+
+test_image_current() {
+    local dir="$1" sink1 sink2 built
+    [[ -f "$dir/image/test-image.stamp" && -f "$dir/image/hubbox.img" &&
+        -f "$dir/seed/partner1.pem" && -f "$dir/seed/partner2.key" ]] || return 1
+    read -r sink1 sink2 built <"$dir/image/test-image.stamp"
+    [[ "$built" == "$(git -C "$SRC" rev-parse HEAD)" ]] || return 1  # "+dirty" never matches
+    echo "$sink1 $sink2"
+}
