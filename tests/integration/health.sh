@@ -12,6 +12,7 @@
 #   4. partner2 down: the message for it is queued (the queue gauges and its oldest message)
 #      and deferred, its connections fail, and at the end of the (shortened) queue lifetime
 #      it bounces: counted by partner, with the failure;
+#   4b. hubctl reload: every counter series is still there afterwards, none went down;
 #   5. permissions: a user outside the status group cannot connect to the status socket;
 #      a member can ask "status" but not "hold" there; the control socket stays 0600;
 #   6. hub-metrics answers anything but GET /metrics with a 4xx, and hubbox_up 0 (not an
@@ -295,6 +296,40 @@ expect_match "partner2's last delivery failure" \
 say "ok: partner2 down: deferred $(metric "$samples" hubbox_partner_recipients_deferred_total \
     partner=partner2), failed connections $(metric "$samples" \
     hubbox_partner_outbound_connections_failed_total partner=partner2), then 1 bounced"
+
+# --- 4b. a live reload does not reset or drop a counter --------------------------------
+# The partner table is replaced; the counters are kept by partner name for the process's
+# life, so every counter series of the scrape before the reload is still there after it,
+# with a value at least as large.
+scrape >/dev/null
+cp "$WORK/scrape.txt" "$WORK/scrape-before-reload.txt"
+reloaded="$("$HUBCTL" --config "$STATE/hub.conf" reload 2>&1)" || fail "hubctl reload: $reloaded"
+scrape >/dev/null
+python3 -c '
+import sys
+def counters(path):
+    kinds, values = {}, {}
+    for line in open(path):
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            kinds[name] = kind
+        elif line.strip() and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            name = series.split("{", 1)[0]
+            values[series] = (name, float(value))
+    return {s: v for s, (n, v) in values.items() if kinds.get(n) == "counter"}
+before, after = counters(sys.argv[1]), counters(sys.argv[2])
+if not before:
+    sys.exit("no counter series in the scrape before the reload")
+for series, value in before.items():
+    if series not in after:
+        sys.exit(f"{series} is gone after the reload")
+    if after[series] < value:
+        sys.exit(f"{series} went down across the reload: {value} -> {after[series]}")
+print(len(before))
+' "$WORK/scrape-before-reload.txt" "$WORK/scrape.txt" >"$WORK/monotonic.txt" ||
+    fail "counters across a reload: $(cat "$WORK/monotonic.txt")"
+say "ok: $(cat "$WORK/monotonic.txt") counter series kept or grew across hubctl reload ($reloaded)"
 
 # --- 5. who may ask -----------------------------------------------------------------------
 # Another user's python: the system one (a $PYTHON under root's home is out of its reach).
