@@ -104,6 +104,8 @@ TEST(ShardHealth, TlsRowsByDirectionProtocolCipherAndFailuresByReason) {
     EXPECT_EQ((part.tls_failed[{"out", "certificate has expired"}]), 1u);
     EXPECT_EQ(part.partners[0].last_tls_failure, "out: certificate has expired");
     EXPECT_EQ(part.partners[0].last_tls_failure_unix_ms, 99u);
+    EXPECT_EQ(part.partners[0].tls_failures_out, 1u);
+    EXPECT_EQ(part.partners[0].tls_failures_in, 0u);
     for (int i = 0; i < 3000; i++) {
         health.count_tls_failure(false, "reason " + std::to_string(i), nullptr, 1);
     }

@@ -228,6 +228,8 @@ void json_partner(std::string& out, const PartnerRow& partner) {
     json_number(out, "last_outbound_attempt_unix_ms", partner.last_outbound_attempt_unix_ms, inner);
     json_number(out, "last_tls_failure_unix_ms", partner.last_tls_failure_unix_ms, inner);
     json_string(out, "last_tls_failure", partner.last_tls_failure, inner);
+    json_number(out, "tls_failures_in", partner.tls_failures_in, inner);
+    json_number(out, "tls_failures_out", partner.tls_failures_out, inner);
     json_number(out, "last_inbound_refusal_unix_ms", partner.last_inbound_refusal_unix_ms, inner);
     json_string(out, "last_inbound_refusal", partner.last_inbound_refusal, inner);
     json_number(out, "last_outbound_failure_unix_ms", partner.last_outbound_failure_unix_ms, inner);
@@ -437,6 +439,18 @@ std::string to_prometheus(const Snapshot& snapshot) {
     }
     traffic_families(out, snapshot);
     partner_time_families(out, snapshot);
+    family(out, "hubbox_partner_tls_failures_total", "counter",
+           "TLS failures with the partner: failed handshakes, and servers that offered no "
+           "STARTTLS.");
+    for (const PartnerRow& partner : snapshot.partners) {
+        for (bool outbound : {false, true}) {
+            fmt::format_to(std::back_inserter(out),
+                           "hubbox_partner_tls_failures_total{{partner=\"{}\",direction=\"{}\"}} "
+                           "{}\n",
+                           label_value(partner.name), outbound ? "out" : "in",
+                           outbound ? partner.tls_failures_out : partner.tls_failures_in);
+        }
+    }
     family(out, "hubbox_refusals_total", "counter",
            "Refusals by reason (the reason= of the reject: log lines).");
     for (const auto& [reason, count] : snapshot.refusals) {

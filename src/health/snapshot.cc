@@ -102,6 +102,8 @@ void merge_partner(PartnerRow& into, const PartnerRow& part) {
                nullptr);
     take_later(into.last_tls_failure_unix_ms, &into.last_tls_failure, part.last_tls_failure_unix_ms,
                &part.last_tls_failure);
+    into.tls_failures_in += part.tls_failures_in;
+    into.tls_failures_out += part.tls_failures_out;
     take_later(into.last_inbound_refusal_unix_ms, &into.last_inbound_refusal,
                part.last_inbound_refusal_unix_ms, &part.last_inbound_refusal);
     take_later(into.last_outbound_failure_unix_ms, &into.last_outbound_failure,
@@ -354,6 +356,8 @@ bool read_partner(Fields& fields, Snapshot& snapshot, Seen& seen) {
         !fields.number("last_outbound_attempt_unix_ms", row.last_outbound_attempt_unix_ms) ||
         !fields.number("last_tls_failure_unix_ms", row.last_tls_failure_unix_ms) ||
         !fields.text("last_tls_failure", row.last_tls_failure) ||
+        !fields.number("tls_failures_in", row.tls_failures_in) ||
+        !fields.number("tls_failures_out", row.tls_failures_out) ||
         !fields.number("last_inbound_refusal_unix_ms", row.last_inbound_refusal_unix_ms) ||
         !fields.text("last_inbound_refusal", row.last_inbound_refusal) ||
         !fields.number("last_outbound_failure_unix_ms", row.last_outbound_failure_unix_ms) ||
@@ -530,6 +534,8 @@ std::string encode(const Snapshot& snapshot) {
         put_number(out, "last_outbound_attempt_unix_ms", partner.last_outbound_attempt_unix_ms);
         put_number(out, "last_tls_failure_unix_ms", partner.last_tls_failure_unix_ms);
         put_text(out, "last_tls_failure", partner.last_tls_failure);
+        put_number(out, "tls_failures_in", partner.tls_failures_in);
+        put_number(out, "tls_failures_out", partner.tls_failures_out);
         put_number(out, "last_inbound_refusal_unix_ms", partner.last_inbound_refusal_unix_ms);
         put_text(out, "last_inbound_refusal", partner.last_inbound_refusal);
         put_number(out, "last_outbound_failure_unix_ms", partner.last_outbound_failure_unix_ms);

@@ -101,6 +101,10 @@ struct PartnerRow {
     std::uint64_t last_outbound_attempt_unix_ms = 0;  // [LastOutboundAssociationAttempt]
     std::uint64_t last_tls_failure_unix_ms = 0;
     std::string last_tls_failure;  // "in: <reason>" or "out: <reason>"
+    // TLS failures with the partner since hubd started: handshakes that failed and, outbound,
+    // a server that offered no STARTTLS (HUBBOX-MIB hubboxPartnerTlsFailures*).
+    std::uint64_t tls_failures_in = 0;
+    std::uint64_t tls_failures_out = 0;
     std::uint64_t last_inbound_refusal_unix_ms = 0;
     std::string last_inbound_refusal;  // a refusal reason token [InboundRejectionReason]
     std::uint64_t last_outbound_failure_unix_ms = 0;

@@ -38,6 +38,8 @@ Snapshot sample() {
     partner.last_inbound_unix_ms = 1700000000100;
     partner.last_tls_failure_unix_ms = 1700000000090;
     partner.last_tls_failure = "in: peer did not return a certificate = \"odd\"\n%";
+    partner.tls_failures_in = 2;
+    partner.tls_failures_out = 3;
     s.partners.push_back(partner);
     s.refusals["relay_denied"] = 2;
     s.refusals["unknown_client"] = 1;

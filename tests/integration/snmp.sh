@@ -292,6 +292,10 @@ expect_match "the notification carries the TLS error" "32473\.1\.1\.3\.1\.6\.$G2
     "$trap_text"
 expect_eq "hubboxPartnerTlsIsFailing.$G2 after the trap" 1 \
     "$(snmp_get ".1.3.6.1.4.1.32473.1.1.3.1.5.$G2")"
+tls_failures="$(snmp_get ".1.3.6.1.4.1.32473.1.1.3.1.3.$G2")"
+[[ "$tls_failures" =~ ^[0-9]+$ ]] && ((tls_failures >= 1)) ||
+    fail "hubboxPartnerTlsFailuresOutbound.$G2 is '$tls_failures', expected at least 1"
+expect_eq "hubboxPartnerTlsFailuresInbound.$G2" 0 "$(snmp_get ".1.3.6.1.4.1.32473.1.1.3.1.4.$G2")"
 grep -q "notification hubboxPartnerTlsFailing: partner partner2" "$WORK/hub-snmp.log" ||
     fail "hub-snmp did not log the notification"
 say "ok: hubboxPartnerTlsFailing received by snmptrapd for partner2 (group $G2)"

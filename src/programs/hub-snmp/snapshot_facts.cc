@@ -57,6 +57,8 @@ PartnerFacts partner_from(const health::PartnerRow& row) {
                                 row.last_outbound_failure_unix_ms >= row.last_outbound_unix_ms;
     p.last_outbound_failure = last_outbound_failed ? row.last_outbound_failure : std::string();
     p.last_inbound_refusal = row.last_inbound_refusal;
+    p.tls_failures_outbound = row.tls_failures_out;
+    p.tls_failures_inbound = row.tls_failures_in;
     // TLS is failing for the partner when its latest TLS failure ("out: ..." towards its
     // server, "in: ..." from it) is more recent than the latest message that went through
     // in that direction: no success since.
