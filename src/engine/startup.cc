@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +24,7 @@
 #include <cstring>
 
 #include "base/assert.h"
+#include "base/log.h"
 
 namespace hub::engine {
 namespace {
@@ -198,6 +200,21 @@ Result<int, std::string> bind_status_socket(const std::string& path, uid_t owner
         return unexpected("status socket " + path + ": " + error);
     }
     return fd;
+}
+
+void drop_privileges(const HubUser& user, const std::string& name) {
+    if (user.uid != static_cast<uid_t>(-1)) {
+        if (setgroups(0, nullptr) != 0 || setgid(user.gid) != 0 || setuid(user.uid) != 0) {
+            base::log_fatal("cannot become user {}: {}", name, std::strerror(errno));
+        }
+        if (setuid(0) == 0) {
+            base::log_fatal("privilege drop failed: could regain root");
+        }
+        base::log_info("running as user {} (uid {})", name, user.uid);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        base::log_fatal("prctl(PR_SET_NO_NEW_PRIVS): {}", std::strerror(errno));
+    }
 }
 
 }  // namespace hub::engine

@@ -20,6 +20,11 @@ struct HubUser {
 };
 [[nodiscard]] Result<HubUser, std::string> resolve_hub_user(const std::string& name);
 
+// Becomes user (named name in the log) for good -- groups, gid, uid, and a check that root
+// cannot be regained -- then sets no_new_privs; a user of -1 only sets no_new_privs. Any
+// failure is fatal: a process that meant to drop root must never go on as root.
+void drop_privileges(const HubUser& user, const std::string& name);
+
 // A listen address as a socket address (the host must be a numeric IPv4 or IPv6 address,
 // as the configuration loader checks); false if it is not.
 struct SocketAddress {

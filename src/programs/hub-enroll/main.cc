@@ -67,21 +67,6 @@ std::string random_key() {
     return key;
 }
 
-void drop_privileges(const hub::engine::HubUser& user, const std::string& name) {
-    if (user.uid != static_cast<uid_t>(-1)) {
-        if (setgroups(0, nullptr) != 0 || setgid(user.gid) != 0 || setuid(user.uid) != 0) {
-            log_fatal("cannot become user {}: {}", name, std::strerror(errno));
-        }
-        if (setuid(0) == 0) {
-            log_fatal("privilege drop failed: could regain root");
-        }
-        log_info("running as user {} (uid {})", name, user.uid);
-    }
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        log_fatal("prctl(PR_SET_NO_NEW_PRIVS): {}", std::strerror(errno));
-    }
-}
-
 // SIGTERM and SIGINT set stop_requested; they stay blocked except while the loop waits in
 // ppoll (server.h), so a stop is never lost between a check and a wait.
 void block_stop_signals() {
@@ -166,7 +151,7 @@ int main(int argc, char** argv) {
     if (!listener) {
         log_fatal("{}", listener.error());
     }
-    drop_privileges(user, config->ca_enroll_user);
+    hub::engine::drop_privileges(user, config->ca_enroll_user);
 
     block_stop_signals();
 

@@ -37,6 +37,7 @@
 #include "config/hub_config.h"
 #include "directory/directory.h"
 #include "directory/limits.h"
+#include "programs/hubctl/command_support.h"
 
 namespace hub::hubctl {
 
@@ -45,27 +46,6 @@ using ca::Kind;
 using ca::Message;
 
 namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_runtime = 1;
-constexpr int exit_usage = 2;
-
-template <typename... Args>
-int fail(int code, fmt::format_string<Args...> format, Args&&... args) {
-    fmt::print(stderr, "hubctl: {}\n", fmt::format(format, std::forward<Args>(args)...));
-    return code;
-}
-
-// The administrator behind sudo, else the account: hub-ca adds the uid it sees.
-std::string actor_name() {
-    if (const char* sudo_user = std::getenv("SUDO_USER"); sudo_user != nullptr && *sudo_user) {
-        return std::string(sudo_user).substr(0, directory::actor_bytes_max);
-    }
-    if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr && entry->pw_name) {
-        return std::string(entry->pw_name).substr(0, directory::actor_bytes_max);
-    }
-    return fmt::format("uid:{}", ::geteuid());
-}
 
 // One line of standard input, echo off on a terminal.
 std::optional<std::string> read_secret(const char* prompt) {

@@ -24,6 +24,7 @@
 #include "directory/directory.h"
 #include "directory/edits.h"
 #include "directory/limits.h"
+#include "programs/hubctl/command_support.h"
 #include "programs/hubctl/control_client.h"
 #include "programs/hubctl/text.h"
 
@@ -34,28 +35,6 @@ namespace {
 using directory::Directory;
 using directory::PartnerFields;
 using directory::PartnerRecord;
-
-constexpr int exit_ok = 0;
-constexpr int exit_runtime = 1;
-constexpr int exit_usage = 2;
-
-template <typename... Args>
-int fail(int code, fmt::format_string<Args...> format, Args&&... args) {
-    fmt::print(stderr, "hubctl: {}\n", fmt::format(format, std::forward<Args>(args)...));
-    return code;
-}
-
-// Who is changing the directory, for the audit log: the administrator behind sudo, else
-// the account hubctl runs as.
-std::string actor_name() {
-    if (const char* sudo_user = std::getenv("SUDO_USER"); sudo_user != nullptr && *sudo_user) {
-        return std::string(sudo_user).substr(0, directory::actor_bytes_max);
-    }
-    if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr && entry->pw_name) {
-        return std::string(entry->pw_name).substr(0, directory::actor_bytes_max);
-    }
-    return fmt::format("uid:{}", ::geteuid());
-}
 
 std::string time_text(std::int64_t unix_s) {
     std::time_t t = static_cast<std::time_t>(unix_s);

@@ -148,21 +148,6 @@ std::vector<hub::health::Certificate> certificates_to_watch(const hub::config::H
     return certificates;
 }
 
-void drop_privileges(const hub::engine::HubUser& user, const std::string& name) {
-    if (user.uid != static_cast<uid_t>(-1)) {
-        if (setgroups(0, nullptr) != 0 || setgid(user.gid) != 0 || setuid(user.uid) != 0) {
-            log_fatal("cannot become user {}: {}", name, std::strerror(errno));
-        }
-        if (setuid(0) == 0) {
-            log_fatal("privilege drop failed: could regain root");
-        }
-        log_info("running as user {} (uid {})", name, user.uid);
-    }
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        log_fatal("prctl(PR_SET_NO_NEW_PRIVS): {}", std::strerror(errno));
-    }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -335,7 +320,7 @@ int main(int argc, char** argv) {
     supervisor_settings.status_socket_fd = *status_socket;
     supervisor_settings.certificates = certificates_to_watch(*config);
 
-    drop_privileges(*user, config->user);
+    hub::engine::drop_privileges(*user, config->user);
     hub::engine::block_signals();
     hub::engine::Supervisor supervisor(std::move(supervisor_settings));
     if (auto control = supervisor.open_control_socket(); !control) {

@@ -1,0 +1,28 @@
+// command_support.h -- what every hubctl command group shares: exit codes, the one way to
+// say what went wrong, and who is acting (for the audit logs).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <string>
+#include <utility>
+
+namespace hub::hubctl {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_runtime = 1;  // The request was refused or failed; nothing changed.
+inline constexpr int exit_usage = 2;    // The command line itself is wrong.
+
+// Prints "hubctl: <message>" to stderr and returns code, for `return fail(...)`.
+template <typename... Args>
+int fail(int code, fmt::format_string<Args...> format, Args&&... args) {
+    fmt::print(stderr, "hubctl: {}\n", fmt::format(format, std::forward<Args>(args)...));
+    return code;
+}
+
+// Who is making a change, for the directory's and hub-ca's audit logs: the administrator
+// behind sudo, else the account hubctl runs as (hub-ca adds the uid it sees).
+std::string actor_name();
+
+}  // namespace hub::hubctl
