@@ -47,29 +47,6 @@ using ca::Message;
 
 namespace {
 
-// One line of standard input, echo off on a terminal.
-std::optional<std::string> read_secret(const char* prompt) {
-    bool terminal = ::isatty(STDIN_FILENO) == 1;
-    termios saved{};
-    if (terminal) {
-        fmt::print(stderr, "{}", prompt);
-        ::tcgetattr(STDIN_FILENO, &saved);
-        termios quiet = saved;
-        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-        ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-    }
-    std::string line;
-    bool got = static_cast<bool>(std::getline(std::cin, line));
-    if (terminal) {
-        ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-        fmt::print(stderr, "\n");
-    }
-    if (!got) {
-        return std::nullopt;
-    }
-    return line;
-}
-
 int write_output(const std::string& body, const std::string& out_path) {
     if (out_path.empty()) {
         std::fwrite(body.data(), 1, body.size(), stdout);

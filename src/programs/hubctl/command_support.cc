@@ -2,9 +2,11 @@
 #include "programs/hubctl/command_support.h"
 
 #include <pwd.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <iostream>
 
 #include "directory/limits.h"
 
@@ -18,6 +20,28 @@ std::string actor_name() {
         return std::string(entry->pw_name).substr(0, directory::actor_bytes_max);
     }
     return fmt::format("uid:{}", ::geteuid());
+}
+
+std::optional<std::string> read_secret(const char* prompt) {
+    bool terminal = ::isatty(STDIN_FILENO) == 1;
+    termios saved{};
+    if (terminal) {
+        fmt::print(stderr, "{}", prompt);
+        ::tcgetattr(STDIN_FILENO, &saved);
+        termios quiet = saved;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    std::string line;
+    bool got = static_cast<bool>(std::getline(std::cin, line));
+    if (terminal) {
+        ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+        fmt::print(stderr, "\n");
+    }
+    if (!got) {
+        return std::nullopt;
+    }
+    return line;
 }
 
 }  // namespace hub::hubctl

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -24,5 +25,9 @@ int fail(int code, fmt::format_string<Args...> format, Args&&... args) {
 // Who is making a change, for the directory's and hub-ca's audit logs: the administrator
 // behind sudo, else the account hubctl runs as (hub-ca adds the uid it sees).
 std::string actor_name();
+
+// One line of standard input (a password); on a terminal, prompt shown and echo off.
+// nullopt at end of input.
+std::optional<std::string> read_secret(const char* prompt);
 
 }  // namespace hub::hubctl

@@ -419,32 +419,12 @@ int print_audit(Directory& directory, const Settings& s) {
 // One line of standard input; on a terminal asked twice with echo off.
 Result<std::string, std::string> read_password() {
     bool terminal = ::isatty(STDIN_FILENO) == 1;
-    auto read_line = [&](const char* prompt) -> std::optional<std::string> {
-        termios saved{};
-        if (terminal) {
-            fmt::print(stderr, "{}", prompt);
-            ::tcgetattr(STDIN_FILENO, &saved);
-            termios quiet = saved;
-            quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-            ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-        }
-        std::string line;
-        bool got = static_cast<bool>(std::getline(std::cin, line));
-        if (terminal) {
-            ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-            fmt::print(stderr, "\n");
-        }
-        if (!got) {
-            return std::nullopt;
-        }
-        return line;
-    };
-    std::optional<std::string> first = read_line("Password: ");
+    std::optional<std::string> first = read_secret("Password: ");
     if (!first) {
         return unexpected(std::string("no password on standard input"));
     }
     if (terminal) {
-        std::optional<std::string> again = read_line("Again: ");
+        std::optional<std::string> again = read_secret("Again: ");
         if (!again || *again != *first) {
             return unexpected(std::string("the two passwords differ; nothing was changed"));
         }
