@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
 
 #include "base/assert.h"
 #include "ca/der.h"
@@ -175,6 +176,14 @@ Result<std::string, std::string> new_password() {
         }
     }
     return password;
+}
+
+// Listings answer as a text table or as JSON lines; any other format is refused by name.
+std::optional<Message> listing_format_refusal(const std::string& format) {
+    if (format == "text" || format == "json") {
+        return std::nullopt;
+    }
+    return refusal(fmt::format("format \"{}\": use text or json", format));
 }
 
 // A listing of lines (newest first as read) as one answer body, oldest first, kept within
@@ -515,8 +524,8 @@ Message Service::fetch_ca(const Message& request) {
 
 Message Service::list_requests(const Message& request) {
     const std::string& format = request.get(Field::format);
-    if (format != "text" && format != "json") {
-        return refusal(fmt::format("format \"{}\": use text or json", format));
+    if (auto refused = listing_format_refusal(format)) {
+        return *refused;
     }
     Statement rows(db_,
                    "SELECT id, partner, state, key_type, subject, dns_names, submitted_unix_s, "
@@ -555,8 +564,8 @@ Message Service::list_requests(const Message& request) {
 
 Message Service::list_certificates(const Message& request) {
     const std::string& format = request.get(Field::format);
-    if (format != "text" && format != "json") {
-        return refusal(fmt::format("format \"{}\": use text or json", format));
+    if (auto refused = listing_format_refusal(format)) {
+        return *refused;
     }
     Statement rows(db_,
                    "SELECT serial, partner, subject, dns_names, not_after_unix_s, request_id, "
@@ -879,8 +888,8 @@ Message Service::set_password(const Caller& caller, const Message& request, std:
 
 Message Service::audit(const Message& request) {
     const std::string& format = request.get(Field::format);
-    if (format != "text" && format != "json") {
-        return refusal(fmt::format("format \"{}\": use text or json", format));
+    if (auto refused = listing_format_refusal(format)) {
+        return *refused;
     }
     Statement rows(db_,
                    "SELECT at_unix_s, actor, action, subject, coalesce(before_json, ''), "
