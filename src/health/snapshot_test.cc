@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <utility>
 
 #include "health/limits.h"
 
@@ -241,14 +243,25 @@ TEST(HealthSnapshot, FetchReportsAMissingHub) {
         << s.error();
 }
 
-// With HUB_WRITE_FUZZ_SEEDS=DIR, writes the fuzzer's seeds (tests/fuzz/health_snapshot/).
-TEST(HealthSnapshot, FuzzSeeds) {
-    const char* dir = std::getenv("HUB_WRITE_FUZZ_SEEDS");
-    if (dir == nullptr) {
-        GTEST_SKIP() << "set HUB_WRITE_FUZZ_SEEDS=DIR to write the fuzz seeds";
+// Regenerates the fuzzer's seeds (tests/fuzz/health_snapshot/) when HUB_WRITE_HEALTH_SEEDS=1;
+// otherwise checks that the checked-in seeds are what encode() gives today, so a format change
+// cannot leave the fuzzer starting from lines the decoder refuses at the first field.
+TEST(HealthSnapshot, FuzzSeedsAreCurrent) {
+    const std::pair<std::string, std::string> seeds[] = {
+        {"sample.txt", encode(sample())},
+        {"empty.txt", encode(Snapshot{})},
+    };
+    const char* write = std::getenv("HUB_WRITE_HEALTH_SEEDS");
+    for (const auto& [name, bytes] : seeds) {
+        std::string path = std::string(HUB_HEALTH_CORPUS_DIR) + "/" + name;
+        if (write != nullptr && std::string(write) == "1") {
+            std::ofstream(path, std::ios::binary) << bytes;
+        }
+        std::ifstream in(path, std::ios::binary);
+        std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_EQ(stored, bytes) << path << " is stale: rerun with HUB_WRITE_HEALTH_SEEDS=1";
+        EXPECT_TRUE(decode(stored).has_value()) << path;
     }
-    std::ofstream(std::string(dir) + "/sample.txt") << encode(sample());
-    std::ofstream(std::string(dir) + "/empty.txt") << encode(Snapshot{});
 }
 
 }  // namespace
