@@ -9,20 +9,32 @@
 namespace hub::delivery {
 
 Delivery::Delivery(const policy::PartnerTable& partners, const queue::Config& config,
-                   std::string hostname)
+                   std::string hostname, const policy::PartnerTable* held)
     : hostname_(std::move(hostname)), scheduler_(std::make_unique<queue::Scheduler>(config)) {
-    set_partners(partners);
+    set_partners(partners, held);
 }
 
-void Delivery::set_partners(const policy::PartnerTable& partners) {
+void Delivery::set_partners(const policy::PartnerTable& partners,
+                            const policy::PartnerTable* held) {
     partners_ = &partners;
-    partner_destination_.clear();
-    for (const policy::Partner& partner : partners.partners()) {
-        queue::DestinationSpec spec{partner.name, partner.outbound_host, partner.outbound_port, 0};
-        auto destination = scheduler_->set_destination(spec);
-        HUB_ASSERT(destination.has_value());  // Checked at load; the count by the supervisor.
-        partner_destination_.push_back(*destination);
-    }
+    held_ = held;
+    // A held partner's destination is the same one (by name) it has once active again, so its
+    // queued recipients are simply due then; its smart host is only kept for the queue
+    // listing, since a Deliver for a partner outside the table never connects.
+    auto destinations_of = [this](const policy::PartnerTable& table) {
+        std::vector<queue::DestinationId> out;
+        for (const policy::Partner& partner : table.partners()) {
+            queue::DestinationSpec spec{partner.name, partner.outbound_host, partner.outbound_port,
+                                        0};
+            auto destination = scheduler_->set_destination(spec);
+            HUB_ASSERT(destination.has_value());  // Checked at load; the count by the supervisor.
+            out.push_back(*destination);
+        }
+        return out;
+    };
+    partner_destination_ = destinations_of(partners);
+    held_destination_ =
+        held == nullptr ? std::vector<queue::DestinationId>{} : destinations_of(*held);
 }
 
 int Delivery::partner_of(queue::DestinationId destination) const {
@@ -72,7 +84,7 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
     const spool::MessageMeta& meta = *facts.meta;
     std::string id_text = meta.id.to_string();
     StoredDecision decision;
-    decision.routing = route(*partners_, meta.envelope.recipients);
+    decision.routing = route(*partners_, meta.envelope.recipients, held_);
     if (!decision.routing.any) {
         decision.actions.push_back(LogLine{
             LogLevel::warn,
@@ -94,8 +106,11 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
     decision.destinations.assign(count, queue::no_destination);
     for (std::uint32_t index = 0; index < count; index++) {
         int routed = decision.routing.partner_index[index];
+        int held = decision.routing.held_index[index];
         if (routed >= 0) {
             decision.destinations[index] = partner_destination_[static_cast<std::size_t>(routed)];
+        } else if (held >= 0) {
+            decision.destinations[index] = held_destination_[static_cast<std::size_t>(held)];
         }
         queue::RecipientInput recipient;
         recipient.address = decision.routing.relay_address[index];
@@ -107,10 +122,10 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
             // Answered by the hub itself; the recipient is final once the reply is spooled.
             recipient.status = spool::RecipientStatus::delivered;
             pings.recipients.push_back(queue::RecipientNote{index, {}});
-        } else if (partner < 0) {
+        } else if (partner < 0 && held < 0) {
             recipient.status = spool::RecipientStatus::bounced;
         } else {
-            recipient.destination = partner_destination_[static_cast<std::size_t>(partner)];
+            recipient.destination = decision.destinations[index];  // Waits if held.
         }
         input.recipients.push_back(std::move(recipient));
     }

@@ -113,8 +113,10 @@ class Delivery {
 public:
     // partners must outlive this (or the next set_partners); hostname names the hub in
     // reports.
+    // held (may be null): pending and suspended partners, to which only stored mail routes
+    // (it waits like mail for a partner suspended live); same lifetime rule as partners.
     Delivery(const policy::PartnerTable& partners, const queue::Config& config,
-             std::string hostname);
+             std::string hostname, const policy::PartnerTable* held = nullptr);
 
     // A live reload: new messages route through partners from now on; a partner keeps its
     // destination (by name) and its queued recipients, with its new smart host for the
@@ -124,7 +126,8 @@ public:
     // must outlive this until the next set_partners. Precondition: every partner can get a
     // destination (at most queue::destinations_count_max names in the process's life; the
     // supervisor refuses a reload that would pass it).
-    void set_partners(const policy::PartnerTable& partners);
+    void set_partners(const policy::PartnerTable& partners,
+                      const policy::PartnerTable* held = nullptr);
 
     queue::Scheduler& scheduler() { return *scheduler_; }
     const queue::Scheduler& scheduler() const { return *scheduler_; }
@@ -202,9 +205,11 @@ private:
     void release_if_unused(std::uint64_t key, std::vector<Action>& out);
 
     const policy::PartnerTable* partners_ = nullptr;
+    const policy::PartnerTable* held_ = nullptr;
     std::string hostname_;
     std::unique_ptr<queue::Scheduler> scheduler_;
     std::vector<queue::DestinationId> partner_destination_;  // By partner index.
+    std::vector<queue::DestinationId> held_destination_;     // By held partner index.
     std::unordered_map<std::uint64_t, Ledger> ledger_;       // By message_key().
 };
 

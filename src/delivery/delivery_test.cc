@@ -481,6 +481,52 @@ TEST(Delivery, ReloadKeepsDestinationsAndDefersPartnersThatLeft) {
     EXPECT_EQ(decision.lines[0].text, "host [192.0.2.22]:2526 said: 250 2.0.0 Ok");
 }
 
+// Mail stored for a partner that is pending or suspended when hubd starts (recovered from the
+// spool) waits with the reason, like mail for a partner suspended live, and goes once a reload
+// makes the partner active; the recipient for the active partner goes at once, and nothing
+// bounces. A ping address is never routed to a held partner.
+TEST(Delivery, StoredMailForAHeldPartnerWaitsUntilItIsActive) {
+    policy::PartnerTable active("lgolhub.net",
+                                {make_partner("partner1", "partner1.gov.uk", "192.0.2.1", 25)});
+    policy::PartnerTable held("lgolhub.net",
+                              {make_partner("partner2", "partner2.gov.uk", "192.0.2.2", 25)});
+    Delivery delivery{active, queue::Config{}, "hub.lgolhub.net", &held};
+    spool::MessageMeta message =
+        meta(30, "alice@partner1.gov.uk",
+             {"bob@partner2.gov.uk.lgolhub.net", "carol@partner1.gov.uk.lgolhub.net",
+              "lgolhubping@partner2.gov.uk.lgolhub.net"});
+    StoredDecision stored = delivery.message_stored(StoredFacts{&message, false, {}, false},
+                                                    queue::Origin::recovered, t0);
+    ASSERT_TRUE(stored.keep);
+    EXPECT_EQ(stored.routing.partner_index, (std::vector<int>{-1, 0, -1}));
+    EXPECT_EQ(stored.routing.held_index, (std::vector<int>{0, -1, -1}));
+    EXPECT_EQ(stored.routing.relay_address[0], "bob@partner2.gov.uk");
+    auto queued = delivery.scheduler().find(message.id);
+    ASSERT_TRUE(queued.has_value());
+    EXPECT_EQ(queued->recipients[2].state, queue::RecipientState::bounced);  // As before.
+
+    std::uint64_t due =
+        std::max(queued->recipients[0].next_attempt_ms, queued->recipients[1].next_attempt_ms);
+    std::vector<Action> actions = delivery.tick(due);
+    auto deliveries = only<QueueForDelivery>(actions);
+    ASSERT_EQ(deliveries.size(), 1u);
+    EXPECT_EQ(deliveries[0].partner_index, 0);  // partner1, now.
+    auto waiting = delivery.scheduler().find(message.id);
+    ASSERT_TRUE(waiting.has_value());
+    EXPECT_EQ(waiting->recipients[0].state, queue::RecipientState::deferred);
+    EXPECT_EQ(waiting->recipients[0].last_error, Delivery::inactive_text("partner2"));
+
+    policy::PartnerTable both("lgolhub.net",
+                              {make_partner("partner1", "partner1.gov.uk", "192.0.2.1", 25),
+                               make_partner("partner2", "partner2.gov.uk", "192.0.2.2", 25)});
+    policy::PartnerTable none("lgolhub.net", {});
+    delivery.set_partners(both, &none);
+    auto later = only<QueueForDelivery>(delivery.tick(waiting->recipients[0].next_attempt_ms));
+    ASSERT_EQ(later.size(), 1u);
+    EXPECT_EQ(later[0].partner_index, 1);
+    EXPECT_EQ(later[0].deliver.destination, stored.destinations[0]);
+}
+
 TEST(Wording, SessionFailures) {
     struct Case {
         smtp::FailReason reason;

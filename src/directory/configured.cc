@@ -16,15 +16,28 @@ namespace hub::directory {
 
 Result<std::vector<policy::Partner>, std::string> load_configured_partners(
     const config::HubConfig& config, OpenMode mode) {
+    auto both = load_engine_partners(config, mode);
+    if (!both) {
+        return unexpected(std::move(both).error());
+    }
+    return std::move(both->active);
+}
+
+Result<EnginePartners, std::string> load_engine_partners(const config::HubConfig& config,
+                                                         OpenMode mode) {
     if (config.directory_path.empty()) {
-        return policy::load_partners(config.partners_file);
+        auto partners = policy::load_partners(config.partners_file);
+        if (!partners) {
+            return unexpected(std::move(partners).error());
+        }
+        return EnginePartners{std::move(*partners), {}};
     }
     HUB_ASSERT(mode != OpenMode::create);
     auto directory = Directory::open(config.directory_path, mode);
     if (!directory) {
         return unexpected(std::move(directory).error());
     }
-    return directory->active_partners();
+    return directory->engine_partners();
 }
 
 }  // namespace hub::directory

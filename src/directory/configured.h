@@ -17,4 +17,9 @@ namespace hub::directory {
 [[nodiscard]] Result<std::vector<policy::Partner>, std::string> load_configured_partners(
     const config::HubConfig& config, OpenMode mode = OpenMode::existing);
 
+// What hubd reads at start and at each reload: the active partners as above, and the
+// directory's pending and suspended ones (held; none from partners.file, which has no states).
+[[nodiscard]] Result<EnginePartners, std::string> load_engine_partners(
+    const config::HubConfig& config, OpenMode mode = OpenMode::existing);
+
 }  // namespace hub::directory

@@ -514,22 +514,28 @@ Result<void, std::string> Directory::import(const std::vector<PartnerRecord>& re
 }
 
 Result<std::vector<policy::Partner>, std::string> Directory::active_partners() {
+    auto both = engine_partners();
+    if (!both) {
+        return unexpected(std::move(both).error());
+    }
+    return std::move(both->active);
+}
+
+Result<EnginePartners, std::string> Directory::engine_partners() {
     auto records = partners();
     if (!records) {
         return unexpected(records.error());
     }
-    std::vector<policy::Partner> active;
+    EnginePartners out;
     for (const PartnerRecord& record : *records) {
-        if (record.state != PartnerState::active) {
-            continue;
-        }
         // Rows written by hubctl pass; a hand-edited row must not reach the engine.
         if (std::string why = check_record(record); !why.empty()) {
             return unexpected(fmt::format("directory {}: partner {}: {}", path_, record.name, why));
         }
-        active.push_back(to_partner(record));
+        (record.state == PartnerState::active ? out.active : out.held)
+            .push_back(to_partner(record));
     }
-    return active;
+    return out;
 }
 
 }  // namespace hub::directory

@@ -33,6 +33,11 @@ enum class OpenMode {
     read_only,
 };
 
+struct EnginePartners {
+    std::vector<policy::Partner> active;
+    std::vector<policy::Partner> held;  // Pending or suspended.
+};
+
 struct AuditEntry {
     std::int64_t id = 0;
     std::int64_t at_unix_s = 0;
@@ -98,6 +103,10 @@ public:
 
     // The engine's table: the active partners, in name order.
     [[nodiscard]] Result<std::vector<policy::Partner>, std::string> active_partners();
+    // The partners the engine reads, in one read: the active ones (its partner table) and
+    // the pending and suspended ones (held: only mail already queued routes to them, and
+    // waits; docs/DIRECTORY.md, "Partners that are suspended or removed").
+    [[nodiscard]] Result<EnginePartners, std::string> engine_partners();
 
 private:
     explicit Directory(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}

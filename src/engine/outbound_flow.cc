@@ -56,7 +56,7 @@ void Shard::adopt_partners() {
     }
     snapshot_ = settings_.partners->current();
     const policy::PartnerTable& table = *snapshot_->table;
-    delivery_->set_partners(table);
+    delivery_->set_partners(table, snapshot_->held.get());
     partner_destination_.clear();
     for (std::size_t partner = 0; partner < table.partners().size(); partner++) {
         partner_destination_.push_back(delivery_->destination_of(partner));
@@ -93,8 +93,8 @@ std::uint64_t Shard::wall_ms() const {
 void Shard::start_delivery() {
     queue::Config queue_config = settings_.queue_config;
     queue_config.seed ^= settings_.index;  // Different jitter per shard.
-    delivery_ = std::make_unique<delivery::Delivery>(*snapshot_->table, queue_config,
-                                                     settings_.config->hostname);
+    delivery_ = std::make_unique<delivery::Delivery>(
+        *snapshot_->table, queue_config, settings_.config->hostname, snapshot_->held.get());
     scheduler_ = &delivery_->scheduler();
     const auto& partners = snapshot_->table->partners();
     for (std::size_t partner = 0; partner < partners.size(); partner++) {

@@ -77,10 +77,12 @@ Result<OutboundKeyMaterial, std::string> read_outbound_key_material(
 
 Result<std::shared_ptr<const PartnerSnapshot>, std::string> build_snapshot(
     const std::string& hub_domain, std::vector<policy::Partner> partners,
-    const OutboundKeyMaterial& keys, std::uint64_t generation, const PartnerSnapshot* previous) {
+    const OutboundKeyMaterial& keys, std::uint64_t generation, const PartnerSnapshot* previous,
+    std::vector<policy::Partner> held) {
     auto snapshot = std::make_shared<PartnerSnapshot>();
     snapshot->generation = generation;
     snapshot->table = std::make_shared<const policy::PartnerTable>(hub_domain, std::move(partners));
+    snapshot->held = std::make_shared<const policy::PartnerTable>(hub_domain, std::move(held));
     std::unordered_map<std::string_view, std::size_t> previous_index;
     if (previous != nullptr) {
         const auto& old = previous->table->partners();

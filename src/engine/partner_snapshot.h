@@ -26,6 +26,11 @@ namespace hub::engine {
 struct PartnerSnapshot {
     std::uint64_t generation = 0;  // 1 at start, then one more per published reload.
     std::shared_ptr<const policy::PartnerTable> table;
+    // The directory's pending and suspended partners: mail already queued for them (from
+    // before a restart, say) routes to them by name and waits with a reason, as mail does for
+    // a partner suspended while hubd runs, instead of staying unrouted until a restart. Never
+    // used to accept mail or to pick a session's partner.
+    std::shared_ptr<const policy::PartnerTable> held;
     // By partner index in table: the context its deliveries use (its outbound name, pin).
     std::vector<std::shared_ptr<tls::ClientContext>> client_contexts;
 };
@@ -56,7 +61,8 @@ struct OutboundKeyMaterial {
 // whose outbound TLS settings fail.
 [[nodiscard]] Result<std::shared_ptr<const PartnerSnapshot>, std::string> build_snapshot(
     const std::string& hub_domain, std::vector<policy::Partner> partners,
-    const OutboundKeyMaterial& keys, std::uint64_t generation, const PartnerSnapshot* previous);
+    const OutboundKeyMaterial& keys, std::uint64_t generation, const PartnerSnapshot* previous,
+    std::vector<policy::Partner> held = {});
 
 // Where the supervisor publishes snapshots and shards take them. publish() and current()
 // take a mutex (never on the data path: a shard calls current() only when generation()

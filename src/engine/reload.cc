@@ -50,16 +50,19 @@ Reloader::Reloader(std::string config_path, config::HubConfig running, OutboundK
       keys_(std::move(keys)),
       board_(board) {}
 
-Result<void, std::string> Reloader::publish_first(std::vector<policy::Partner> partners) {
+Result<void, std::string> Reloader::publish_first(directory::EnginePartners partners) {
     HUB_ASSERT(generation_ == 0);
-    std::vector<std::string> names = sorted_names(partners);
-    auto snapshot = build_snapshot(running_.domain, std::move(partners), keys_, 1, nullptr);
+    std::vector<std::string> names = sorted_names(partners.active);
+    std::vector<std::string> held = sorted_names(partners.held);
+    auto snapshot = build_snapshot(running_.domain, std::move(partners.active), keys_, 1, nullptr,
+                                   std::move(partners.held));
     if (!snapshot) {
         return unexpected(std::move(snapshot).error());
     }
     generation_ = 1;
     partner_names_ = names;
     names_ever_.insert(names.begin(), names.end());
+    names_ever_.insert(held.begin(), held.end());  // Scheduler destinations too.
     board_.publish(std::move(*snapshot));
     return {};
 }
@@ -87,7 +90,7 @@ Result<std::string, std::string> Reloader::try_reload() {
             "or undo the change",
             config_path_, joined(restart)));
     }
-    auto partners = directory::load_configured_partners(*next, directory::OpenMode::read_only);
+    auto partners = directory::load_engine_partners(*next, directory::OpenMode::read_only);
     if (!partners && !next->directory_path.empty()) {
         return unexpected(fmt::format(
             "{} (a reload reads it as user {}: the file and its -wal and -shm files must be "
@@ -97,9 +100,11 @@ Result<std::string, std::string> Reloader::try_reload() {
     if (!partners) {
         return unexpected(std::move(partners).error());
     }
-    std::vector<std::string> names = sorted_names(*partners);
+    std::vector<std::string> names = sorted_names(partners->active);
+    std::vector<std::string> held = sorted_names(partners->held);
     std::set<std::string, std::less<>> ever = names_ever_;
     ever.insert(names.begin(), names.end());
+    ever.insert(held.begin(), held.end());
     if (ever.size() > queue::destinations_count_max) {
         return unexpected(fmt::format(
             "this hubd has seen {} partner names since it started, more than the {} its "
@@ -107,8 +112,8 @@ Result<std::string, std::string> Reloader::try_reload() {
             ever.size(), queue::destinations_count_max));
     }
     std::shared_ptr<const PartnerSnapshot> previous = board_.current();
-    auto snapshot = build_snapshot(running_.domain, std::move(*partners), keys_, generation_ + 1,
-                                   previous.get());
+    auto snapshot = build_snapshot(running_.domain, std::move(partners->active), keys_,
+                                   generation_ + 1, previous.get(), std::move(partners->held));
     if (!snapshot) {
         return unexpected(std::move(snapshot).error());
     }

@@ -15,6 +15,7 @@
 
 #include "base/result.h"
 #include "config/hub_config.h"
+#include "directory/directory.h"
 #include "engine/partner_snapshot.h"
 #include "policy/partners.h"
 
@@ -29,7 +30,7 @@ public:
 
     // hubd's start: publishes the first snapshot (generation 1). Errors: a partner's
     // outbound TLS settings.
-    [[nodiscard]] Result<void, std::string> publish_first(std::vector<policy::Partner> partners);
+    [[nodiscard]] Result<void, std::string> publish_first(directory::EnginePartners partners);
 
     // Reads hub.conf and the partner source again (the directory read-only, as the hub
     // user) and publishes a new snapshot. Ok: one line for the administrator ("partner

@@ -5,7 +5,8 @@
 #      restart p3 sends (from 127.0.0.3) and receives (RCPT accepted; delivered to its
 #      Postfix when available). `hubctl partner suspend p3` while a session p3 opened before
 #      is at MAIL: that session completes its transaction (250 queued), a new one is
-#      refused, and mail to p3 gets 550 5.1.2; the queued mail for p3 waits with the reason.
+#      refused, and mail to p3 gets 550 5.1.2; the queued mail for p3 waits with the reason,
+#      also after hubd restarts while p3 is suspended.
 #   2. Reload under load: loadgen runs 20 concurrent TLS sessions while ten directory
 #      changes are applied, each reported by hubctl as reloaded: no message fails, and new
 #      sessions afterwards see the final table.
@@ -161,6 +162,19 @@ wait_until 60 "the queued mail for p3 to wait with the reason" \
 expect_match "hubctl queue list shows why it waits" 'partner p3 is not active' \
     "$(hubctl_dir queue list --format json)"
 say "ok: the mail queued for p3 stays queued: $(grep -m1 -Eo "$waiting_id: deferred .*" "$HUB_LOG")"
+
+# A restart while p3 is suspended: the mail queued for it is read back from the spool and
+# waits with the same reason, so that resuming p3 later lets it go without another restart.
+hub_stop
+restart_line=$(($(wc -l <"$HUB_LOG") + 1))
+hub_start
+hubctl_dir queue retry "$waiting_id" >/dev/null 2>&1 || true
+wait_until 60 "after a restart, the mail queued for p3 to wait with the reason" \
+    bash -c "tail -n +$restart_line '$HUB_LOG' |
+        grep -q '$waiting_id: deferred 1 recipients: partner p3 is not active'"
+expect_no_match "after a restart, nothing left unrouted in the spool" 'left in the spool' \
+    "$(tail -n +"$restart_line" "$HUB_LOG")"
+say "ok: after a restart with p3 suspended, its queued mail waits with the reason"
 
 # --- 2. reload under load -------------------------------------------------------------------
 before="$(reloads_logged)"

@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
     if (hub::base::log_level_from_name(config->log_level, level)) {
         hub::base::log_threshold.store(level);
     }
-    auto partners = hub::directory::load_configured_partners(*config);
+    auto partners = hub::directory::load_engine_partners(*config);
     if (!partners) {
         log_fatal("{}", partners.error());
     }
