@@ -67,6 +67,7 @@
 #include "programs/hubctl/ca_commands.h"
 #include "programs/hubctl/control_client.h"
 #include "programs/hubctl/directory_commands.h"
+#include "programs/hubctl/queue_view.h"
 #include "programs/hubctl/spool_admin.h"
 #include "programs/hubctl/text.h"
 #include "spool/spool_format.h"
@@ -74,9 +75,14 @@
 namespace {
 
 using hub::hubctl::control_request;
+using hub::hubctl::HubMessage;
+using hub::hubctl::HubView;
 using hub::hubctl::json_string;
+using hub::hubctl::MessageView;
 using hub::hubctl::printable;
+using hub::hubctl::RecipientView;
 using hub::hubctl::tsv_field;
+using hub::hubctl::view_of;
 using hub::spool::QueueId;
 using hub::spool::RecoveredMessage;
 
@@ -108,13 +114,7 @@ int fail(int code, fmt::format_string<Args...> format, Args&&... args) {
     return code;
 }
 
-// What a command works with: the spool, and (from --config) the partner table.
-struct Context {
-    std::string spool_dir;
-    std::optional<hub::config::HubConfig> config;
-    std::optional<hub::policy::PartnerTable> partners;
-    unsigned shard_count = 0;  // From hub.conf; 0 when only --spool was given.
-};
+using Context = hub::hubctl::QueueContext;
 
 // Fills context from --spool or --config; on error prints why and returns the exit code.
 std::optional<int> load_context(const Options& options, Context& context) {
@@ -125,159 +125,17 @@ std::optional<int> load_context(const Options& options, Context& context) {
     if (options.config_path.empty()) {
         return fail(exit_usage, "this command needs --config FILE or --spool DIR");
     }
-    auto config = hub::config::load_hub_config(options.config_path);
-    if (!config) {
-        return fail(exit_runtime, "error: {}", config.error());
+    std::string partners_warning;
+    auto loaded = hub::hubctl::queue_context(options.config_path, partners_warning);
+    if (!loaded) {
+        return fail(exit_runtime, "error: {}", loaded.error());
     }
-    context.spool_dir = config->spool_dir;
-    context.shard_count =
-        config->shards != 0 ? config->shards : std::max(1u, std::thread::hardware_concurrency());
-    auto partners = hub::directory::load_configured_partners(*config);
-    if (partners) {
-        context.partners.emplace(config->domain, std::move(*partners));
-    } else {
+    if (!partners_warning.empty()) {
         fmt::print(stderr, "hubctl: warning: {}; recipients are shown as received\n",
-                   partners.error());
+                   partners_warning);
     }
-    context.config = std::move(*config);
+    context = std::move(*loaded);
     return std::nullopt;
-}
-
-// --- Talking to a running hubd ---------------------------------------------------------
-
-// A running hub's scheduler view, by queue id.
-struct HubMessage {
-    bool held = false;
-    std::vector<hub::engine::ListLine> recipients;
-};
-using HubView = std::map<std::string, HubMessage>;
-
-hub::Result<HubView, std::string> query_hub(const std::string& spool_dir) {
-    auto answer = control_request(spool_dir, "list");
-    if (!answer) {
-        return hub::unexpected(answer.error());
-    }
-    std::string_view text = *answer;
-    std::size_t last = text.rfind('\n');
-    std::string_view status = last == std::string_view::npos ? text : text.substr(last + 1);
-    if (status != "ok") {
-        return hub::unexpected("hubd answered: " + printable(status));
-    }
-    HubView view;
-    text = last == std::string_view::npos ? std::string_view{} : text.substr(0, last + 1);
-    // Bounded by the answer's size: every pass consumes one line.
-    while (!text.empty()) {
-        std::size_t newline = text.find('\n');
-        hub::engine::ListLine line;
-        if (!hub::engine::parse_list_line(text.substr(0, newline), line)) {
-            return hub::unexpected("hubd's listing has a line hubctl does not understand");
-        }
-        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
-        HubMessage& message = view[line.id.to_string()];
-        if (line.recipient) {
-            message.recipients.push_back(std::move(line));
-        } else {
-            message.held = line.held;
-        }
-    }
-    return view;
-}
-
-// --- What a listing shows ----------------------------------------------------------------
-
-struct RecipientView {
-    std::uint32_t index = 0;
-    std::string envelope_address;   // As received (hub suffix included).
-    std::string address;            // As it will be delivered (hub suffix stripped).
-    std::string partner;            // The partner it routes to; empty if none.
-    std::string state;              // active, deferred, held, queued (stopped hub), not queued.
-    std::string reason;             // The last temporary failure, if deferred.
-    std::uint64_t next_try_ms = 0;  // When deferred.
-    std::uint32_t attempts = 0;
-};
-
-struct MessageView {
-    const RecoveredMessage* message = nullptr;
-    bool held = false;
-    std::vector<RecipientView> recipients;  // Pending ones only.
-};
-
-// Routes one recipient the way the shard does (Shard::route_message): a hub-form address
-// to its partner, with the suffix stripped; a partner's bare address (a report the hub
-// wrote) to that partner as it is.
-void route_recipient(const Context& context, RecipientView& recipient) {
-    recipient.address = recipient.envelope_address;
-    if (!context.partners) {
-        return;
-    }
-    hub::policy::Route route;
-    if (context.partners->classify_recipient(recipient.envelope_address, route) ==
-        hub::policy::RecipientDecision::accept) {
-        recipient.address = route.address;
-        recipient.partner = route.partner->name;
-        return;
-    }
-    std::string_view address = recipient.envelope_address;
-    std::size_t at = address.rfind('@');
-    if (at != std::string_view::npos) {
-        if (const auto* owner = context.partners->find_domain_owner(address.substr(at + 1))) {
-            recipient.partner = owner->name;
-        }
-    }
-}
-
-void apply_hub_state(const HubMessage* hub_message, RecipientView& recipient) {
-    if (hub_message == nullptr) {
-        recipient.state = "not queued";  // In the spool, but hubd did not schedule it.
-        return;
-    }
-    for (const hub::engine::ListLine& line : hub_message->recipients) {
-        if (line.recipient_index != recipient.index) {
-            continue;
-        }
-        recipient.attempts = line.attempt_count;
-        if (line.state == "ready" || line.state == "in_flight") {
-            recipient.state = "active";
-        } else if (line.state == "deferred") {
-            recipient.state = "deferred";
-            recipient.reason = line.last_error;
-            recipient.next_try_ms = line.next_attempt_ms;
-        } else {
-            recipient.state = line.state;  // held, or final since the spool was read.
-        }
-        return;
-    }
-    recipient.state = "not queued";
-}
-
-MessageView view_of(const Context& context, const RecoveredMessage& message,
-                    const HubView* hub_view) {
-    MessageView view;
-    view.message = &message;
-    view.held = message.held;
-    const HubMessage* hub_message = nullptr;
-    if (hub_view != nullptr) {
-        auto found = hub_view->find(message.meta.id.to_string());
-        hub_message = found == hub_view->end() ? nullptr : &found->second;
-        view.held = hub_message != nullptr ? hub_message->held : message.held;
-    }
-    const auto& recipients = message.meta.envelope.recipients;
-    for (std::size_t i = 0; i < recipients.size() && i < message.recipient_status.size(); i++) {
-        if (message.recipient_status[i] != hub::spool::RecipientStatus::pending) {
-            continue;
-        }
-        RecipientView recipient;
-        recipient.index = static_cast<std::uint32_t>(i);
-        recipient.envelope_address = recipients[i].address;
-        route_recipient(context, recipient);
-        if (hub_view != nullptr) {
-            apply_hub_state(hub_message, recipient);
-        } else {
-            recipient.state = view.held ? "held" : "queued";
-        }
-        view.recipients.push_back(std::move(recipient));
-    }
-    return view;
 }
 
 // "Thu Mar  7 10:00:00", local time, as mailq shows arrival.
@@ -423,25 +281,6 @@ void print_json(const std::vector<MessageView>& views, bool running) {
     fmt::print("{}]\n", views.empty() ? "" : "\n");
 }
 
-// Damage worth an administrator's attention; a torn tail is what a running hub's
-// in-progress write looks like, and what a crash leaves, so it is not reported.
-void warn_about_segments(const hub::spool::Recovery& recovery) {
-    for (const hub::spool::SegmentSummary& segment : recovery.segments) {
-        switch (segment.problem) {
-            case hub::spool::SegmentProblem::none:
-            case hub::spool::SegmentProblem::torn_tail:
-                break;
-            case hub::spool::SegmentProblem::corrupt_record:
-            case hub::spool::SegmentProblem::bad_segment_header:
-            case hub::spool::SegmentProblem::not_regular_file:
-                fmt::print(stderr, "hubctl: warning: {}: {}; {} bytes after it not read\n",
-                           segment.path, printable(segment.problem_detail),
-                           segment.file_bytes - segment.valid_bytes);
-                break;
-        }
-    }
-}
-
 int flushed() {
     if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
         return fail(exit_runtime, "error: cannot write to standard output");
@@ -449,33 +288,17 @@ int flushed() {
     return exit_ok;
 }
 
-// The spool and, if hubd runs, its scheduler's view. running says which one it is.
-struct Snapshot {
-    hub::spool::Recovery recovery;
-    std::optional<HubView> hub_view;
-    bool running = false;
-};
+using Snapshot = hub::hubctl::QueueSnapshot;
 
+// The spool and, if hubd runs, its scheduler's view; warnings to stderr.
 std::optional<int> take_snapshot(const Context& context, Snapshot& snapshot) {
-    // The spool first, then the hub: a message that finishes in between is shown as
-    // "not queued" for this once, rather than a newly accepted one missing its state.
-    auto recovery = hub::spool::recover(context.spool_dir, context.shard_count);
-    if (!recovery) {
-        return fail(exit_runtime, "error: cannot read the spool: {}", recovery.error().detail);
+    auto taken = hub::hubctl::take_queue_snapshot(context);
+    if (!taken) {
+        return fail(exit_runtime, "error: {}", taken.error());
     }
-    warn_about_segments(*recovery);
-    snapshot.recovery = std::move(*recovery);
-    snapshot.running = hub::hubctl::hubd_running(context.spool_dir);
-    if (snapshot.running) {
-        auto view = query_hub(context.spool_dir);
-        if (!view) {
-            // The states are then the spool's; say so rather than fail the listing.
-            fmt::print(stderr, "hubctl: warning: hubd runs but: {}; showing the spool alone\n",
-                       view.error());
-            snapshot.running = false;
-        } else {
-            snapshot.hub_view = std::move(*view);
-        }
+    snapshot = std::move(*taken);
+    for (const std::string& warning : snapshot.warnings) {
+        fmt::print(stderr, "hubctl: warning: {}\n", warning);
     }
     return std::nullopt;
 }
