@@ -80,7 +80,9 @@ using hub::hubctl::HubView;
 using hub::hubctl::json_string;
 using hub::hubctl::MessageView;
 using hub::hubctl::printable;
+using hub::hubctl::recipient_note;
 using hub::hubctl::RecipientView;
+using hub::hubctl::time_text;
 using hub::hubctl::tsv_field;
 using hub::hubctl::view_of;
 using hub::spool::QueueId;
@@ -138,18 +140,6 @@ std::optional<int> load_context(const Options& options, Context& context) {
     return std::nullopt;
 }
 
-// "Thu Mar  7 10:00:00", local time, as mailq shows arrival.
-std::string time_text(std::uint64_t unix_s) {
-    std::time_t when = static_cast<std::time_t>(unix_s);
-    std::tm local{};
-    char text[32];
-    if (localtime_r(&when, &local) == nullptr ||
-        std::strftime(text, sizeof text, "%a %b %e %H:%M:%S", &local) == 0) {
-        return "?";
-    }
-    return text;
-}
-
 std::uint64_t now_unix_s() {
     return static_cast<std::uint64_t>(std::time(nullptr));
 }
@@ -176,20 +166,6 @@ char mark_of(const MessageView& view) {
     bool active = std::any_of(view.recipients.begin(), view.recipients.end(),
                               [](const RecipientView& r) { return r.state == "active"; });
     return active ? '*' : ' ';
-}
-
-std::string recipient_note(const RecipientView& recipient) {
-    if (recipient.state == "deferred") {
-        // No reason yet: recovered after a restart, waiting for its first new attempt.
-        std::string reason = recipient.reason.empty() ? std::string("not tried since hubd started")
-                                                      : printable(recipient.reason);
-        return fmt::format(" (deferred: {}; next try {})", reason,
-                           time_text(recipient.next_try_ms / 1000));
-    }
-    if (recipient.state == "queued") {
-        return "";
-    }
-    return fmt::format(" ({})", recipient.state);
 }
 
 void print_text(const std::vector<MessageView>& views, bool running) {
@@ -329,79 +305,6 @@ int queue_list(const Options& options) {
 
 // --- queue show ------------------------------------------------------------------------
 
-std::string history_line(const hub::spool::StatusEvent& event, const RecoveredMessage& message) {
-    if (event.type == hub::spool::RecordType::message_status) {
-        std::time_t seconds = static_cast<std::time_t>(event.time_unix_ms / 1000);
-        return fmt::format("{}  message {}", time_text(static_cast<std::uint64_t>(seconds)),
-                           hub::spool::to_string(event.message_status));
-    }
-    const auto& recipients = message.meta.envelope.recipients;
-    std::string address = event.recipient_index < recipients.size()
-                              ? printable(recipients[event.recipient_index].address)
-                              : std::string("?");
-    std::string_view status =
-        event.recipient_status == hub::spool::RecipientStatus::delivered ? "delivered" : "bounced";
-    // Status records (format version 1) carry no time.
-    return fmt::format("{:<19}  recipient {} <{}> {}", "(time not recorded)", event.recipient_index,
-                       address, status);
-}
-
-// Prints the content's header section (or all of it), one line per line, CR removed and
-// control characters other than tab shown as '?'.
-void print_content(std::string_view content, bool whole) {
-    // Bounded by the content: every pass consumes one line.
-    while (!content.empty()) {
-        std::size_t newline = content.find('\n');
-        std::string_view line = content.substr(0, newline);
-        content.remove_prefix(newline == std::string_view::npos ? content.size() : newline + 1);
-        if (!line.empty() && line.back() == '\r') {
-            line.remove_suffix(1);
-        }
-        if (line.empty() && !whole) {
-            return;
-        }
-        std::string shown = printable(line);
-        for (std::size_t i = 0; i < line.size(); i++) {
-            if (line[i] == '\t') {
-                shown[i] = '\t';
-            }
-        }
-        fmt::print("{}\n", shown);
-    }
-}
-
-void print_envelope(const MessageView& view) {
-    const hub::spool::MessageMeta& meta = view.message->meta;
-    fmt::print("*** ENVELOPE RECORDS {} ***\n", meta.id.to_string());
-    fmt::print("arrival_time: {} ({} s ago)\n", time_text(meta.arrival_unix_s),
-               now_unix_s() > meta.arrival_unix_s ? now_unix_s() - meta.arrival_unix_s : 0);
-    fmt::print("message_size: {}\n", view.message->content_bytes);
-    fmt::print("client: [{}] helo={} partner={}\n", printable(meta.client_address),
-               printable(meta.envelope.helo), printable(meta.partner));
-    fmt::print("tls: {} {} ({} bits), client certificate {}\n", printable(meta.tls.version),
-               printable(meta.tls.cipher), meta.tls.bits, printable(meta.tls.client_cert_verdict));
-    fmt::print("sender: {}\n", printable(meta.envelope.mail_from));
-    fmt::print("held: {}\n", view.held ? "yes" : "no");
-    const auto& recipients = meta.envelope.recipients;
-    for (std::size_t i = 0; i < recipients.size(); i++) {
-        std::string line = fmt::format("recipient {}: {}", i, printable(recipients[i].address));
-        auto pending = std::find_if(view.recipients.begin(), view.recipients.end(),
-                                    [&](const RecipientView& r) { return r.index == i; });
-        if (pending == view.recipients.end()) {
-            line += " (done)";  // Delivered or bounced: see the history.
-        } else {
-            if (pending->address != pending->envelope_address) {
-                line += " -> " + printable(pending->address);
-            }
-            if (!pending->partner.empty()) {
-                line += " via " + printable(pending->partner);
-            }
-            line += pending->state == "queued" ? " (queued)" : recipient_note(*pending);
-        }
-        fmt::print("{}\n", line);
-    }
-}
-
 int queue_show(const Options& options) {
     QueueId id;
     if (!QueueId::parse(options.show_id, id)) {
@@ -429,15 +332,10 @@ int queue_show(const Options& options) {
     }
     const HubView* hub_view = snapshot.hub_view ? &*snapshot.hub_view : nullptr;
     MessageView view = view_of(context, *found, hub_view);
-    print_envelope(view);
-    fmt::print("view: hubd {}\n", view_name(snapshot.running));
-    fmt::print("*** HISTORY ***\n");
-    for (const hub::spool::StatusEvent& event : found->history) {
-        fmt::print("{}\n", history_line(event, *found));
+    for (const std::string& line :
+         hub::hubctl::message_lines(view, snapshot.running, *content, options.body)) {
+        fmt::print("{}\n", line);
     }
-    fmt::print("{}\n", options.body ? "*** MESSAGE CONTENTS ***" : "*** HEADER RECORDS ***");
-    print_content(*content, options.body);
-    fmt::print("*** END ***\n");
     return flushed();
 }
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <ctime>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -15,6 +16,14 @@
 #include "programs/hubctl/text.h"
 
 namespace hub::hubctl {
+
+namespace {
+
+std::uint64_t now_s() {
+    return static_cast<std::uint64_t>(std::time(nullptr));
+}
+
+}  // namespace
 
 Result<QueueContext, std::string> queue_context(const std::string& config_path,
                                                 std::string& partners_warning) {
@@ -188,6 +197,125 @@ Result<QueueSnapshot, std::string> take_queue_snapshot(const QueueContext& conte
         }
     }
     return snapshot;
+}
+
+// "Thu Mar  7 10:00:00", local time, as mailq shows arrival.
+std::string time_text(std::uint64_t unix_s) {
+    std::time_t when = static_cast<std::time_t>(unix_s);
+    std::tm local{};
+    char text[32];
+    if (localtime_r(&when, &local) == nullptr ||
+        std::strftime(text, sizeof text, "%a %b %e %H:%M:%S", &local) == 0) {
+        return "?";
+    }
+    return text;
+}
+
+std::string recipient_note(const RecipientView& recipient) {
+    if (recipient.state == "deferred") {
+        // No reason yet: recovered after a restart, waiting for its first new attempt.
+        std::string reason = recipient.reason.empty() ? std::string("not tried since hubd started")
+                                                      : printable(recipient.reason);
+        return fmt::format(" (deferred: {}; next try {})", reason,
+                           time_text(recipient.next_try_ms / 1000));
+    }
+    if (recipient.state == "queued") {
+        return "";
+    }
+    return fmt::format(" ({})", recipient.state);
+}
+
+namespace {
+
+std::string history_line(const spool::StatusEvent& event, const spool::RecoveredMessage& message) {
+    if (event.type == spool::RecordType::message_status) {
+        std::time_t seconds = static_cast<std::time_t>(event.time_unix_ms / 1000);
+        return fmt::format("{}  message {}", time_text(static_cast<std::uint64_t>(seconds)),
+                           spool::to_string(event.message_status));
+    }
+    const auto& recipients = message.meta.envelope.recipients;
+    std::string address = event.recipient_index < recipients.size()
+                              ? printable(recipients[event.recipient_index].address)
+                              : std::string("?");
+    std::string_view status =
+        event.recipient_status == spool::RecipientStatus::delivered ? "delivered" : "bounced";
+    // Status records (format version 1) carry no time.
+    return fmt::format("{:<19}  recipient {} <{}> {}", "(time not recorded)", event.recipient_index,
+                       address, status);
+}
+
+// Adds the content's header section (or all of it), one line per line, CR removed and
+// control characters other than tab shown as '?'.
+void content_lines(std::string_view content, bool whole, std::vector<std::string>& lines) {
+    // Bounded by the content: every pass consumes one line.
+    while (!content.empty()) {
+        std::size_t newline = content.find('\n');
+        std::string_view line = content.substr(0, newline);
+        content.remove_prefix(newline == std::string_view::npos ? content.size() : newline + 1);
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        if (line.empty() && !whole) {
+            return;
+        }
+        std::string shown = printable(line);
+        for (std::size_t i = 0; i < line.size(); i++) {
+            if (line[i] == '\t') {
+                shown[i] = '\t';
+            }
+        }
+        lines.push_back(std::move(shown));
+    }
+}
+
+void envelope_lines(const MessageView& view, std::vector<std::string>& lines) {
+    const spool::MessageMeta& meta = view.message->meta;
+    lines.push_back(fmt::format("*** ENVELOPE RECORDS {} ***", meta.id.to_string()));
+    lines.push_back(fmt::format("arrival_time: {} ({} s ago)", time_text(meta.arrival_unix_s),
+                                now_s() > meta.arrival_unix_s ? now_s() - meta.arrival_unix_s : 0));
+    lines.push_back(fmt::format("message_size: {}", view.message->content_bytes));
+    lines.push_back(fmt::format("client: [{}] helo={} partner={}", printable(meta.client_address),
+                                printable(meta.envelope.helo), printable(meta.partner)));
+    lines.push_back(fmt::format("tls: {} {} ({} bits), client certificate {}",
+                                printable(meta.tls.version), printable(meta.tls.cipher),
+                                meta.tls.bits, printable(meta.tls.client_cert_verdict)));
+    lines.push_back(fmt::format("sender: {}", printable(meta.envelope.mail_from)));
+    lines.push_back(fmt::format("held: {}", view.held ? "yes" : "no"));
+    const auto& recipients = meta.envelope.recipients;
+    for (std::size_t i = 0; i < recipients.size(); i++) {
+        std::string line = fmt::format("recipient {}: {}", i, printable(recipients[i].address));
+        auto pending = std::find_if(view.recipients.begin(), view.recipients.end(),
+                                    [&](const RecipientView& r) { return r.index == i; });
+        if (pending == view.recipients.end()) {
+            line += " (done)";  // Delivered or bounced: see the history.
+        } else {
+            if (pending->address != pending->envelope_address) {
+                line += " -> " + printable(pending->address);
+            }
+            if (!pending->partner.empty()) {
+                line += " via " + printable(pending->partner);
+            }
+            line += pending->state == "queued" ? " (queued)" : recipient_note(*pending);
+        }
+        lines.push_back(fmt::format("{}", line));
+    }
+}
+
+}  // namespace
+
+std::vector<std::string> message_lines(const MessageView& view, bool running,
+                                       std::string_view content, bool whole) {
+    std::vector<std::string> lines;
+    envelope_lines(view, lines);
+    lines.push_back(fmt::format("view: hubd {}", running ? "running" : "stopped"));
+    lines.push_back("*** HISTORY ***");
+    for (const spool::StatusEvent& event : view.message->history) {
+        lines.push_back(history_line(event, *view.message));
+    }
+    lines.push_back(whole ? "*** MESSAGE CONTENTS ***" : "*** HEADER RECORDS ***");
+    content_lines(content, whole, lines);
+    lines.push_back("*** END ***");
+    return lines;
 }
 
 Result<std::string, std::string> queue_command_running(const std::string& spool_dir,

@@ -76,6 +76,15 @@ struct QueueSnapshot {
 // spool cannot be read.
 [[nodiscard]] Result<QueueSnapshot, std::string> take_queue_snapshot(const QueueContext& context);
 
+// "Thu Mar  7 10:00:00", local time, as mailq shows arrival.
+std::string time_text(std::uint64_t unix_s);
+// " (deferred: REASON; next try TIME)", " (held)" ...; "" for a plainly queued recipient.
+std::string recipient_note(const RecipientView& recipient);
+// queue show: envelope, recipients with their states, history, then the header section
+// (or, with whole, all of content), every line made printable (tabs kept).
+std::vector<std::string> message_lines(const MessageView& view, bool running,
+                                       std::string_view content, bool whole);
+
 // Asks the running hubd to hold, release, retry or delete one message; its answer ("ok:
 // ..."), or why it failed (an answer that is not "ok" is an error too).
 [[nodiscard]] Result<std::string, std::string> queue_command_running(const std::string& spool_dir,
