@@ -96,8 +96,8 @@ std::string check_reason_text(std::string_view value) {
 
 std::string check_revoke_reason(std::string_view value) {
     constexpr std::array<std::string_view, 6> reasons = {
-        "unspecified",          "keyCompromise",     "affiliationChanged", "superseded",
-        "cessationOfOperation", "privilegeWithdrawn"};
+        "unspecified", "keyCompromise",        "affiliationChanged",
+        "superseded",  "cessationOfOperation", "privilegeWithdrawn"};
     for (std::string_view reason : reasons) {
         if (value == reason) {
             return "";

@@ -252,6 +252,11 @@ void Model::complete(Outcome outcome) {
             Page& top = pages_.back();
             bool refresh = top.source && same_request(*top.source, request);
             if (!refresh) {
+                // A form or question that asked is done with: its answer takes its place.
+                std::size_t pops = top.pops_on_success;
+                for (std::size_t i = 0; i < pops && pages_.size() > 1; i++) {
+                    pages_.pop_back();
+                }
                 Page page;
                 page.kind = request.present == Present::text ? PageKind::text : PageKind::list;
                 page.title = request.title;
@@ -266,8 +271,8 @@ void Model::complete(Outcome outcome) {
             } else {
                 shown.header = printable(outcome.header, line_bytes_max);
                 shown.rows = std::move(outcome.rows);
-                shown.selected = std::min(shown.selected,
-                                          shown.rows.empty() ? 0 : shown.rows.size() - 1);
+                shown.selected =
+                    std::min(shown.selected, shown.rows.empty() ? 0 : shown.rows.size() - 1);
                 shown.top = std::min(shown.top, shown.selected);
             }
             set_status(outcome.message, false);
@@ -600,8 +605,8 @@ Screen Model::render() const {
     canvas.put(0, bar, Style::title);
     std::string heading = " " + page.title;
     if (cols_ < design_cols || rows_ < design_rows) {
-        heading += fmt::format("  (terminal {}x{}, smaller than {}x{})", cols_, rows_,
-                               design_cols, design_rows);
+        heading += fmt::format("  (terminal {}x{}, smaller than {}x{})", cols_, rows_, design_cols,
+                               design_rows);
     }
     canvas.put(1, heading, Style::heading);
     int body = 3;
@@ -637,15 +642,15 @@ Screen Model::render() const {
             std::vector<std::string> lines = wrapped(page.lines, cols_);
             std::size_t top = std::min(page.top, lines.size());
             for (int i = 0; i < height && top + static_cast<std::size_t>(i) < lines.size(); i++) {
-                canvas.put(body + i, " " + lines[top + static_cast<std::size_t>(i)],
-                           Style::normal);
+                canvas.put(body + i, " " + lines[top + static_cast<std::size_t>(i)], Style::normal);
             }
             if (lines.size() > static_cast<std::size_t>(height)) {
-                canvas.put(1,
-                           fmt::format("{}  (lines {}-{} of {})", heading, top + 1,
-                                       std::min(lines.size(), top + static_cast<std::size_t>(height)),
-                                       lines.size()),
-                           Style::heading);
+                canvas.put(
+                    1,
+                    fmt::format("{}  (lines {}-{} of {})", heading, top + 1,
+                                std::min(lines.size(), top + static_cast<std::size_t>(height)),
+                                lines.size()),
+                    Style::heading);
             }
             break;
         }
@@ -657,19 +662,18 @@ Screen Model::render() const {
             for (std::size_t i = 0; i < page.fields.size() && static_cast<int>(i * 2) < height;
                  i++) {
                 const Field& field = page.fields[i];
-                std::string shown = field.secret ? std::string(field.value.size(), '*')
-                                                 : field.value;
+                std::string shown =
+                    field.secret ? std::string(field.value.size(), '*') : field.value;
                 std::string prefix = fmt::format(" {} {:<{}} : ", i == page.selected ? '>' : ' ',
                                                  field.label, label_width);
                 // Long values show their end, where typing happens.
-                std::size_t room = static_cast<std::size_t>(std::max(
-                    cols_ - static_cast<int>(prefix.size()) - 2, 1));
+                std::size_t room = static_cast<std::size_t>(
+                    std::max(cols_ - static_cast<int>(prefix.size()) - 2, 1));
                 if (shown.size() > room) {
                     shown = "<" + shown.substr(shown.size() - room + 1);
                 }
                 int row = body + static_cast<int>(i * 2);
-                canvas.put(row, prefix + shown,
-                           i == page.selected ? Style::field : Style::normal);
+                canvas.put(row, prefix + shown, i == page.selected ? Style::field : Style::normal);
                 if (i == page.selected) {
                     screen.cursor_row = row;
                     screen.cursor_col =
@@ -699,43 +703,80 @@ Screen Model::render() const {
 
 std::string_view action_name(ActionKind kind) {
     switch (kind) {
-        case ActionKind::status: return "status";
-        case ActionKind::partner_list: return "partner list";
-        case ActionKind::partner_show: return "partner show";
-        case ActionKind::partner_add: return "partner add";
-        case ActionKind::partner_suspend: return "partner suspend";
-        case ActionKind::partner_resume: return "partner resume";
-        case ActionKind::queue_list: return "queue list";
-        case ActionKind::queue_show: return "queue show";
-        case ActionKind::queue_retry: return "queue retry";
-        case ActionKind::queue_hold: return "queue hold";
-        case ActionKind::queue_release: return "queue release";
-        case ActionKind::queue_delete: return "queue delete";
-        case ActionKind::ca_show: return "ca show";
-        case ActionKind::ca_requests: return "ca requests";
-        case ActionKind::ca_certificates: return "ca certificates";
-        case ActionKind::ca_approve: return "ca approve";
-        case ActionKind::ca_reject: return "ca reject";
-        case ActionKind::ca_revoke: return "ca revoke";
-        case ActionKind::enrollment_reset: return "enrollment password";
-        case ActionKind::console_password: return "console password";
-        case ActionKind::admin_password: return "admin password";
-        case ActionKind::net_show: return "network show";
-        case ActionKind::net_address: return "network address";
-        case ActionKind::net_link: return "network link";
-        case ActionKind::net_mtu: return "network mtu";
-        case ActionKind::net_gateway: return "network gateway";
-        case ActionKind::net_route: return "network route";
-        case ActionKind::net_dns: return "network dns";
-        case ActionKind::net_hostname: return "network hostname";
-        case ActionKind::net_ping: return "network ping";
-        case ActionKind::net_connect: return "network connect";
-        case ActionKind::access_show: return "access show";
-        case ActionKind::access_set: return "access set";
-        case ActionKind::access_ssh: return "access ssh";
-        case ActionKind::reboot: return "reboot";
-        case ActionKind::power_off: return "power off";
-        case ActionKind::logout: return "log out";
+        case ActionKind::status:
+            return "status";
+        case ActionKind::partner_list:
+            return "partner list";
+        case ActionKind::partner_show:
+            return "partner show";
+        case ActionKind::partner_add:
+            return "partner add";
+        case ActionKind::partner_suspend:
+            return "partner suspend";
+        case ActionKind::partner_resume:
+            return "partner resume";
+        case ActionKind::queue_list:
+            return "queue list";
+        case ActionKind::queue_show:
+            return "queue show";
+        case ActionKind::queue_retry:
+            return "queue retry";
+        case ActionKind::queue_hold:
+            return "queue hold";
+        case ActionKind::queue_release:
+            return "queue release";
+        case ActionKind::queue_delete:
+            return "queue delete";
+        case ActionKind::ca_show:
+            return "ca show";
+        case ActionKind::ca_requests:
+            return "ca requests";
+        case ActionKind::ca_certificates:
+            return "ca certificates";
+        case ActionKind::ca_approve:
+            return "ca approve";
+        case ActionKind::ca_reject:
+            return "ca reject";
+        case ActionKind::ca_revoke:
+            return "ca revoke";
+        case ActionKind::enrollment_reset:
+            return "enrollment password";
+        case ActionKind::console_password:
+            return "console password";
+        case ActionKind::admin_password:
+            return "admin password";
+        case ActionKind::net_show:
+            return "network show";
+        case ActionKind::net_address:
+            return "network address";
+        case ActionKind::net_link:
+            return "network link";
+        case ActionKind::net_mtu:
+            return "network mtu";
+        case ActionKind::net_gateway:
+            return "network gateway";
+        case ActionKind::net_route:
+            return "network route";
+        case ActionKind::net_dns:
+            return "network dns";
+        case ActionKind::net_hostname:
+            return "network hostname";
+        case ActionKind::net_ping:
+            return "network ping";
+        case ActionKind::net_connect:
+            return "network connect";
+        case ActionKind::access_show:
+            return "access show";
+        case ActionKind::access_set:
+            return "access set";
+        case ActionKind::access_ssh:
+            return "access ssh";
+        case ActionKind::reboot:
+            return "reboot";
+        case ActionKind::power_off:
+            return "power off";
+        case ActionKind::logout:
+            return "log out";
     }
     HUB_PANIC("unknown action kind");
 }

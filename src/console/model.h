@@ -26,8 +26,8 @@ namespace hub::console {
 // --- Keys in -----------------------------------------------------------------------------
 
 enum class KeyKind {
-    text,       // A printable ASCII character (0x20..0x7e) in ch.
-    control,    // Any other byte (Ctrl-C arrives here as 0x03: the terminal sends no signal).
+    text,     // A printable ASCII character (0x20..0x7e) in ch.
+    control,  // Any other byte (Ctrl-C arrives here as 0x03: the terminal sends no signal).
     enter,
     escape,
     up,
@@ -92,40 +92,40 @@ struct Screen {
 // --- Actions out, outcomes in ------------------------------------------------------------
 
 enum class ActionKind {
-    status,              // The status page.
-    partner_list,        // rows: key = partner name
-    partner_show,        // target = partner
-    partner_add,         // fields: name, domain, inbound, outbound, contact
-    partner_suspend,     // target = partner
-    partner_resume,      // target = partner
-    queue_list,          // rows: key = queue id
-    queue_show,          // target = queue id
-    queue_retry,         // target = queue id
-    queue_hold,          // target = queue id
-    queue_release,       // target = queue id
-    queue_delete,        // target = queue id
-    ca_show,             // the hub certificate and the CA
-    ca_requests,         // rows: key = request id
-    ca_certificates,     // rows: key = serial
-    ca_approve,          // target = request id
-    ca_reject,           // target = request id; fields: reason
-    ca_revoke,           // target = serial; fields: reason
-    enrollment_reset,    // fields: partner
-    console_password,    // the console account's own password (passwd(1) on the terminal)
-    admin_password,      // fields: name, password
-    net_show,            // interfaces, addresses, routes, DNS, host name
-    net_address,         // fields: interface, address (CIDR); target "add" or "remove"
-    net_link,            // fields: interface; target "up" or "down"
-    net_mtu,             // fields: interface, mtu
-    net_gateway,         // fields: gateway
-    net_route,           // fields: destination, gateway; target "add" or "remove"
-    net_dns,             // fields: servers
-    net_hostname,        // fields: hostname
-    net_ping,            // fields: host
-    net_connect,         // fields: host, port
-    access_show,         // which sources may reach each service
-    access_set,          // target = service; fields: sources
-    access_ssh,          // target = "enable" or "disable"
+    status,            // The status page.
+    partner_list,      // rows: key = partner name
+    partner_show,      // target = partner
+    partner_add,       // fields: name, domain, inbound, outbound, contact
+    partner_suspend,   // target = partner
+    partner_resume,    // target = partner
+    queue_list,        // rows: key = queue id
+    queue_show,        // target = queue id
+    queue_retry,       // target = queue id
+    queue_hold,        // target = queue id
+    queue_release,     // target = queue id
+    queue_delete,      // target = queue id
+    ca_show,           // the hub certificate and the CA
+    ca_requests,       // rows: key = request id
+    ca_certificates,   // rows: key = serial
+    ca_approve,        // target = request id
+    ca_reject,         // target = request id; fields: reason
+    ca_revoke,         // target = serial; fields: reason
+    enrollment_reset,  // fields: partner
+    console_password,  // the console account's own password (passwd(1) on the terminal)
+    admin_password,    // fields: name, password
+    net_show,          // interfaces, addresses, routes, DNS, host name
+    net_address,       // fields: interface, address (CIDR); target "add" or "remove"
+    net_link,          // fields: interface; target "up" or "down"
+    net_mtu,           // fields: interface, mtu
+    net_gateway,       // fields: gateway
+    net_route,         // fields: destination, gateway; target "add" or "remove"
+    net_dns,           // fields: servers
+    net_hostname,      // fields: hostname
+    net_ping,          // fields: host
+    net_connect,       // fields: host, port
+    access_show,       // which sources may reach each service
+    access_set,        // target = service; fields: sources
+    access_ssh,        // target = "enable" or "disable"
     reboot,
     power_off,
     logout,
@@ -168,7 +168,7 @@ enum class Present {
 struct Request {
     Action action;
     Present present = Present::message;
-    std::string title;                           // Of the text or list page.
+    std::string title;                             // Of the text or list page.
     std::function<Page(const Row& row)> open_row;  // List: the page a chosen row opens.
 };
 
@@ -206,19 +206,19 @@ struct Page {
     // also refuse the values as a whole (two passwords differ) with a message.
     std::function<Request(const Page& form)> submit;
     std::function<std::string(const Page& form)> check_form;
-    std::optional<Request> on_yes;     // confirm
-    std::optional<Request> source;     // list, text: what filled it ('r' asks again)
+    std::optional<Request> on_yes;             // confirm
+    std::optional<Request> source;             // list, text: what filled it ('r' asks again)
     std::function<Page(const Row&)> open_row;  // list
-    std::size_t selected = 0;          // menu item, list row, form field
-    std::size_t top = 0;               // first line or row shown
-    std::size_t pops_on_success = 0;   // form, confirm: pages to close when it succeeded
+    std::size_t selected = 0;                  // menu item, list row, form field
+    std::size_t top = 0;                       // first line or row shown
+    std::size_t pops_on_success = 0;           // form, confirm: pages to close when it succeeded
 
     const std::string& value(const std::string& field_name) const;
 };
 
 // What the program knows that the pages show (header, which sections exist).
 struct Settings {
-    std::string host_name;       // Shown in the title bar.
+    std::string host_name;     // Shown in the title bar.
     bool development = false;  // Dev hub: shutdown and the console password only report.
 };
 

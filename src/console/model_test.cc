@@ -40,10 +40,10 @@ TEST(ConsoleModel, MainMenuShowsEverySection) {
     ASSERT_EQ(screen.rows, 24);
     ASSERT_EQ(screen.lines.size(), 24u);
     std::string text = screen.text();
-    for (const char* label : {"1  Status", "2  Network", "3  Certificates", "4  Partners",
-                              "5  Service access", "6  Passwords", "7  Queue", "8  Shutdown",
-                              "0  Log out", "Hubbox console (development)", "hub.example",
-                              "Main menu"}) {
+    for (const char* label :
+         {"1  Status", "2  Network", "3  Certificates", "4  Partners", "5  Service access",
+          "6  Passwords", "7  Queue", "8  Shutdown", "0  Log out", "Hubbox console (development)",
+          "hub.example", "Main menu"}) {
         EXPECT_NE(text.find(label), std::string::npos) << label << "\n" << text;
     }
 }
@@ -81,14 +81,22 @@ TEST(ConsoleModel, EscapeAttemptsAreRefused) {
         const char* shown;
     };
     const std::vector<Case> cases = {
-        {Key::byte(0x03), "Ctrl-C"},  {Key::byte(0x1a), "Ctrl-Z"},
-        {Key::byte(0x1c), "Ctrl-\\"}, {Key::byte(0x04), "Ctrl-D"},
-        {Key::byte(0x1b), "Ctrl-["},  {Key::byte(0x7f), "Delete"},
-        {Key::byte(0x00), "Ctrl-@"},  {Key::byte(0xff), "byte 0xff"},
-        {Key::byte('!'), "'!'"},      {Key::byte('$'), "'$'"},
-        {Key::byte('('), "'('"},      {Key::byte('`'), "'`'"},
-        {Key::byte(';'), "';'"},      {Key::byte('|'), "'|'"},
-        {Key::byte('s'), "'s'"},      {Key::of(KeyKind::escape), "Escape"},
+        {Key::byte(0x03), "Ctrl-C"},
+        {Key::byte(0x1a), "Ctrl-Z"},
+        {Key::byte(0x1c), "Ctrl-\\"},
+        {Key::byte(0x04), "Ctrl-D"},
+        {Key::byte(0x1b), "Ctrl-["},
+        {Key::byte(0x7f), "Delete"},
+        {Key::byte(0x00), "Ctrl-@"},
+        {Key::byte(0xff), "byte 0xff"},
+        {Key::byte('!'), "'!'"},
+        {Key::byte('$'), "'$'"},
+        {Key::byte('('), "'('"},
+        {Key::byte('`'), "'`'"},
+        {Key::byte(';'), "';'"},
+        {Key::byte('|'), "'|'"},
+        {Key::byte('s'), "'s'"},
+        {Key::of(KeyKind::escape), "Escape"},
         {Key::of(KeyKind::other), "that key"},
     };
     for (const Case& c : cases) {
@@ -325,6 +333,21 @@ TEST(ConsoleModel, CertificateDecisions) {
     EXPECT_EQ(action->kind, ActionKind::ca_reject);
     EXPECT_EQ(action->target, "7");
     EXPECT_EQ(action->field("reason"), "wrong CN");
+}
+
+TEST(ConsoleModel, AFormsTextAnswerTakesItsPlace) {
+    Model model(dev_settings());
+    type(model, "63");
+    type(model, "partner2");
+    press(model, KeyKind::enter);
+    std::optional<Action> action = model.take_action();
+    ASSERT_TRUE(action);
+    EXPECT_EQ(action->kind, ActionKind::enrollment_reset);
+    EXPECT_EQ(action->field("partner"), "partner2");
+    model.complete(Outcome{true, "", {"the password"}, {}, {}});
+    EXPECT_EQ(model.top().kind, PageKind::text);
+    press(model, KeyKind::escape);
+    EXPECT_EQ(model.top().title, "Passwords");
 }
 
 TEST(ConsoleModel, LogOutFinishes) {

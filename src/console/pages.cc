@@ -14,8 +14,7 @@ namespace hub::console {
 
 namespace {
 
-Request request(ActionKind kind, Present present, std::string title = "",
-                std::string target = "") {
+Request request(ActionKind kind, Present present, std::string title = "", std::string target = "") {
     Request r;
     r.action.kind = kind;
     r.action.target = std::move(target);
@@ -166,8 +165,8 @@ Page network_menu() {
                   }),
             opens('h', "Host name",
                   [=] {
-                      return form("Host name", {field("hostname", "Host name", 253,
-                                                      check_host_name)},
+                      return form("Host name",
+                                  {field("hostname", "Host name", 253, check_host_name)},
                                   message(K::net_hostname));
                   }),
             opens('p', "Ping a host",
@@ -189,24 +188,24 @@ Page network_menu() {
 
 Page request_page(const Row& row) {
     std::string id = row.key;
-    return menu(fmt::format("Certificate request {}", id),
-                {
-                    opens('1', "Approve (issue the certificate)",
-                          [id] {
-                              return question(
-                                  fmt::format("Approve request {}", id),
-                                  {fmt::format("The CA issues the certificate request {} asks for.",
-                                               id)},
-                                  request(ActionKind::ca_approve, Present::message, "", id));
-                          }),
-                    opens('2', "Reject",
-                          [id] {
-                              return form(fmt::format("Reject request {}", id),
-                                          {field("reason", "Reason (told to the partner)", 200,
-                                                 check_reason_text)},
-                                          request(ActionKind::ca_reject, Present::message, "", id));
-                          }),
-                });
+    return menu(
+        fmt::format("Certificate request {}", id),
+        {
+            opens('1', "Approve (issue the certificate)",
+                  [id] {
+                      return question(
+                          fmt::format("Approve request {}", id),
+                          {fmt::format("The CA issues the certificate request {} asks for.", id)},
+                          request(ActionKind::ca_approve, Present::message, "", id));
+                  }),
+            opens('2', "Reject",
+                  [id] {
+                      return form(
+                          fmt::format("Reject request {}", id),
+                          {field("reason", "Reason (told to the partner)", 200, check_reason_text)},
+                          request(ActionKind::ca_reject, Present::message, "", id));
+                  }),
+        });
 }
 
 Page certificate_page(const Row& row) {
@@ -217,9 +216,9 @@ Page certificate_page(const Row& row) {
                           [serial] {
                               Field reason = field("reason", "Reason", 32, check_revoke_reason);
                               reason.value = "unspecified";
-                              return form(fmt::format("Revoke {}", serial), {reason},
-                                          request(ActionKind::ca_revoke, Present::message, "",
-                                                  serial));
+                              return form(
+                                  fmt::format("Revoke {}", serial), {reason},
+                                  request(ActionKind::ca_revoke, Present::message, "", serial));
                           }),
                 });
 }
@@ -242,24 +241,23 @@ Page certificates_menu() {
 
 Page partner_page(const Row& row) {
     std::string name = row.key;
-    return menu(
-        fmt::format("Partner {}", name),
-        {
-            asks('1', "Show its settings",
-                 request(ActionKind::partner_show, Present::text, "Partner " + name, name)),
-            opens('2', "Suspend (refuse its new sessions; its queued mail waits)",
-                  [name] {
-                      return question(fmt::format("Suspend {}", name),
-                                      {fmt::format("{} is taken out of the hub's partner table "
-                                                   "at once.",
-                                                   name),
-                                       "Mail queued for it stays queued until it is resumed."},
-                                      request(ActionKind::partner_suspend, Present::message, "",
-                                              name));
-                  }),
-            asks('3', "Resume (make it active)",
-                 request(ActionKind::partner_resume, Present::message, "", name)),
-        });
+    return menu(fmt::format("Partner {}", name),
+                {
+                    asks('1', "Show its settings",
+                         request(ActionKind::partner_show, Present::text, "Partner " + name, name)),
+                    opens('2', "Suspend (refuse its new sessions; its queued mail waits)",
+                          [name] {
+                              return question(
+                                  fmt::format("Suspend {}", name),
+                                  {fmt::format("{} is taken out of the hub's partner table "
+                                               "at once.",
+                                               name),
+                                   "Mail queued for it stays queued until it is resumed."},
+                                  request(ActionKind::partner_suspend, Present::message, "", name));
+                          }),
+                    asks('3', "Resume (make it active)",
+                         request(ActionKind::partner_resume, Present::message, "", name)),
+                });
 }
 
 Page partners_menu() {
@@ -270,16 +268,14 @@ Page partners_menu() {
                     asks('1', "List partners (show, suspend, resume)", list),
                     opens('2', "Add a partner",
                           [] {
-                              return form("Add a partner",
-                                          {field("name", "Name", 64, check_partner_name),
-                                           field("domain", "Mail domain", 253,
-                                                 check_partner_domain),
-                                           field("inbound", "Source networks", 400,
-                                                 check_networks),
-                                           field("outbound", "Smart host IP[:port]", 53,
-                                                 check_smart_host),
-                                           field("contact", "Contact", 256, check_contact)},
-                                          request(ActionKind::partner_add, Present::message));
+                              return form(
+                                  "Add a partner",
+                                  {field("name", "Name", 64, check_partner_name),
+                                   field("domain", "Mail domain", 253, check_partner_domain),
+                                   field("inbound", "Source networks", 400, check_networks),
+                                   field("outbound", "Smart host IP[:port]", 53, check_smart_host),
+                                   field("contact", "Contact", 256, check_contact)},
+                                  request(ActionKind::partner_add, Present::message));
                           }),
                 });
 }
@@ -289,78 +285,74 @@ Page partners_menu() {
 Page access_menu() {
     auto sources = [](char key, std::string label, std::string service) {
         return opens(key, label, [label, service] {
-            return form(label, {field("sources", "Sources (any, none, networks)", 400,
-                                      check_sources)},
+            return form(label,
+                        {field("sources", "Sources (any, none, networks)", 400, check_sources)},
                         request(ActionKind::access_set, Present::message, "", service));
         });
     };
-    return menu(
-        "Service access",
-        {
-            asks('1', "Show who may reach each service",
-                 request(ActionKind::access_show, Present::text, "Service access")),
-            sources('2', "Who may reach SSH", "ssh"),
-            sources('3', "Who may reach SMTP (25 and 465)", "smtp"),
-            sources('4', "Who may reach the enrollment page", "enroll"),
-            sources('5', "Who may reach SNMP", "snmp"),
-            opens('6', "Enable SSH",
-                  [] {
-                      return question("Enable SSH",
-                                      {"sshd starts, reachable from the SSH sources only."},
-                                      request(ActionKind::access_ssh, Present::message, "",
-                                              "enable"));
-                  }),
-            opens('7', "Disable SSH",
-                  [] {
-                      return question("Disable SSH",
-                                      {"sshd stops; sessions over SSH (this one too, if it is "
-                                       "one) end."},
-                                      request(ActionKind::access_ssh, Present::message, "",
-                                              "disable"));
-                  }),
-        });
+    return menu("Service access",
+                {
+                    asks('1', "Show who may reach each service",
+                         request(ActionKind::access_show, Present::text, "Service access")),
+                    sources('2', "Who may reach SSH", "ssh"),
+                    sources('3', "Who may reach SMTP (25 and 465)", "smtp"),
+                    sources('4', "Who may reach the enrollment page", "enroll"),
+                    sources('5', "Who may reach SNMP", "snmp"),
+                    opens('6', "Enable SSH",
+                          [] {
+                              return question(
+                                  "Enable SSH",
+                                  {"sshd starts, reachable from the SSH sources only."},
+                                  request(ActionKind::access_ssh, Present::message, "", "enable"));
+                          }),
+                    opens('7', "Disable SSH",
+                          [] {
+                              return question(
+                                  "Disable SSH",
+                                  {"sshd stops; sessions over SSH (this one too, if it is "
+                                   "one) end."},
+                                  request(ActionKind::access_ssh, Present::message, "", "disable"));
+                          }),
+                });
 }
 
 // --- Passwords ---------------------------------------------------------------------------
 
 Page passwords_menu() {
-    return menu(
-        "Passwords",
-        {
-            asks('1', "Change the console password",
-                 request(ActionKind::console_password, Present::message)),
-            opens('2', "Change an administrator's password",
-                  [] {
-                      Page page = form("Administrator password",
-                                       {field("name", "Administrator", 32, check_admin_name),
-                                        field("password", "New password", 1024, check_password,
-                                              true),
-                                        field("again", "Again", 1024, nullptr, true)},
-                                       request(ActionKind::admin_password, Present::message));
-                      page.check_form = [](const Page& filled) -> std::string {
-                          return filled.value("password") == filled.value("again")
-                                     ? ""
-                                     : "The two passwords differ; type them again";
-                      };
-                      return page;
-                  }),
-            opens('3', "Reset a partner's enrollment-page password",
-                  [] {
-                      return form("Enrollment password",
-                                  {field("partner", "Partner", 64, check_partner_name)},
-                                  request(ActionKind::enrollment_reset, Present::text,
-                                          "New enrollment password"));
-                  }),
-        });
+    return menu("Passwords",
+                {
+                    asks('1', "Change the console password",
+                         request(ActionKind::console_password, Present::message)),
+                    opens('2', "Change an administrator's password",
+                          [] {
+                              Page page = form(
+                                  "Administrator password",
+                                  {field("name", "Administrator", 32, check_admin_name),
+                                   field("password", "New password", 1024, check_password, true),
+                                   field("again", "Again", 1024, nullptr, true)},
+                                  request(ActionKind::admin_password, Present::message));
+                              page.check_form = [](const Page& filled) -> std::string {
+                                  return filled.value("password") == filled.value("again")
+                                             ? ""
+                                             : "The two passwords differ; type them again";
+                              };
+                              return page;
+                          }),
+                    opens('3', "Reset a partner's enrollment-page password",
+                          [] {
+                              return form("Enrollment password",
+                                          {field("partner", "Partner", 64, check_partner_name)},
+                                          request(ActionKind::enrollment_reset, Present::text,
+                                                  "New enrollment password"));
+                          }),
+                });
 }
 
 // --- Queue -------------------------------------------------------------------------------
 
 Page message_page(const Row& row) {
     std::string id = row.key;
-    auto command = [&](ActionKind kind) {
-        return request(kind, Present::message, "", id);
-    };
+    auto command = [&](ActionKind kind) { return request(kind, Present::message, "", id); };
     return menu(fmt::format("Message {}", id),
                 {
                     asks('1', "Show envelope, history and headers",
@@ -370,12 +362,12 @@ Page message_page(const Row& row) {
                     asks('4', "Release (deliver it again)", command(ActionKind::queue_release)),
                     opens('5', "Delete (no report is sent)",
                           [id] {
-                              return question(fmt::format("Delete {}", id),
-                                              {fmt::format("Message {} leaves the queue for good; "
-                                                           "nobody is told.",
-                                                           id)},
-                                              request(ActionKind::queue_delete, Present::message,
-                                                      "", id));
+                              return question(
+                                  fmt::format("Delete {}", id),
+                                  {fmt::format("Message {} leaves the queue for good; "
+                                               "nobody is told.",
+                                               id)},
+                                  request(ActionKind::queue_delete, Present::message, "", id));
                           }),
                 });
 }

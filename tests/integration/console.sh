@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# console.sh -- hub-console driven through a real terminal (tmux: send-keys, capture-pane)
+# against a real hubd and hub-ca (root: hub-ca switches to its own account):
+#   - every top-level screen is shown and checked at 80x24, and its capture kept in
+#     $CONSOLE_ARTIFACTS (build/debug/tests/integration/console/*.txt);
+#   - escape attempts fail safely: Ctrl-C, Ctrl-Z, Ctrl-\, Ctrl-D, Ctrl-S, other control
+#     characters, `!sh`, `$(id)`, 10,000 characters typed at the menu and into a field,
+#     SIGINT/SIGTSTP/SIGQUIT sent from outside, `hub-console -c id` (sshd's form of "ssh
+#     console@hub id"); hub-console is still the pane's process, showing the menu, and
+#     nothing ran;
+#   - real actions end to end: a partner suspended and resumed (hubctl partner show agrees),
+#     a queued message held and released (hubctl queue list agrees), a certificate request
+#     approved (hubctl ca requests agrees), an enrollment password reset, a form value
+#     refused by its check, shutdown in development mode only reported;
+#   - a resize redraws the screen at the new size; log out ends the session with status 0;
+#     SIGHUP ends it cleanly too.
+source "$(dirname "$0")/lib.sh"
+
+need_binaries HUBD HUBCTL HUB_CA HUB_CONSOLE
+[[ $EUID -eq 0 ]] || skip "needs root: hub-ca switches to the hubca account"
+getent passwd hubca >/dev/null || skip "no 'hubca' account: run tools/setup"
+command -v tmux >/dev/null || skip "tmux is not installed (tools/setup installs it)"
+
+artifacts="${CONSOLE_ARTIFACTS:-$(pwd)/console-captures}"
+mkdir -p "$artifacts"
+rm -f "$artifacts"/*.txt
+
+make_work
+read -r SMTP_PORT SMTPS_PORT out1 out2 < <(pick_ports 4)
+install -d -m 0755 "$WORK/ca"  # hub-ca (as hubca) must reach its state directory.
+# Smart hosts on ports nobody listens on: mail for partner2 stays queued (deferred).
+hub_init --directory --ca "$WORK/ca" --partner1-outbound "127.0.0.1:$out1" \
+    --partner2-outbound "127.0.0.1:$out2" --shards 1
+conf="$STATE/hub.conf"
+hubctl() { "$HUBCTL" --config "$conf" "$@"; }
+
+"$HUB_CA" --config "$conf" init >"$WORK/ca-init.log" 2>&1 ||
+    fail "hub-ca init: $(cat "$WORK/ca-init.log")"
+"$HUB_CA" --config "$conf" serve 2>"$WORK/hub-ca.log" &
+ca_pid=$!
+wait_until 60 "hub-ca ready" grep -q 'ready on' "$WORK/hub-ca.log"
+hub_start
+
+tmux_socket="$WORK/tmux.sock"
+tm() { tmux -S "$tmux_socket" "$@"; }
+console_exit() {
+    local status=$?
+    set +e
+    tm kill-server 2>/dev/null
+    kill -TERM "$ca_pid" 2>/dev/null && wait "$ca_pid" 2>/dev/null
+    (exit $status)
+    cleanup
+}
+trap console_exit EXIT
+
+# --- fixtures: a queued message, a pending certificate request ---------------------------
+transcript="$(swaks_hub --port "$SMTP_PORT" --tls --header "Subject: console test")" ||
+    fail "swaks: $transcript"
+queue_id="$(grep -o 'queued as [0-9a-f]\{16\}' <<<"$transcript" | awk '{print $3}')"
+[[ -n "$queue_id" ]] || fail "no queue id in: $transcript"
+enroll_password="$(hubctl ca password partner2 2>/dev/null)" || fail "hubctl ca password"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/p2.key" \
+    -subj "/CN=mail.partner2.gov.uk" -addext "subjectAltName=DNS:mail.partner2.gov.uk" \
+    -out "$WORK/p2.csr" 2>/dev/null || fail "openssl req"
+request_id="$(hubctl ca submit partner2 "$WORK/p2.csr" <<<"$enroll_password" 2>/dev/null)" ||
+    fail "hubctl ca submit"
+say "fixtures: message $queue_id queued, certificate request $request_id pending"
+
+# --- the terminal -------------------------------------------------------------------------
+tm new-session -d -s console -x 80 -y 24 \
+    "exec $HUB_CONSOLE --config $conf --dev" || fail "tmux new-session"
+tm set-option -t console remain-on-exit on >/dev/null
+screen() { tm capture-pane -p -t console; }
+keys() { tm send-keys -t console "$@"; }
+text() { tm send-keys -t console -l -- "$1"; }
+# shows REGEX: waits until the screen matches (extended regex).
+shows() { wait_until 30 "the screen to show /$1/ (screen now:
+$(screen))" bash -c 'tmux -S "$0" capture-pane -p -t console | grep -Eq -- "$1"' "$tmux_socket" "$1"; }
+save() { screen >"$artifacts/$1.txt"; }
+console_pid="$(tm display-message -p -t console '#{pane_pid}')"
+# still_the_menu: the pane's process is hub-console, alive and not stopped.
+still_the_menu() {
+    [[ "$(tm display-message -p -t console '#{pane_dead}')" == 0 ]] ||
+        fail "hub-console exited: $(screen)"
+    local comm state
+    comm="$(cat "/proc/$console_pid/comm")"
+    state="$(awk '{print $3}' "/proc/$console_pid/stat")"
+    [[ "$comm" == hub-console ]] || fail "the pane runs '$comm', not hub-console"
+    [[ "$state" != T && "$state" != t ]] || fail "hub-console is stopped (state $state)"
+    # Nothing started under it (a shell, or anything else).
+    [[ -z "$(pgrep -P "$console_pid" || true)" ]] || fail "hub-console has children: $(pgrep -a -P "$console_pid")"
+}
+main_menu() { shows 'Main menu' && shows '0  Log out'; }
+
+main_menu
+for item in "1  Status" "2  Network" "3  Certificates" "4  Partners" "5  Service access" \
+    "6  Passwords" "7  Queue" "8  Shutdown" "0  Log out"; do
+    expect_match "main menu" "$item" "$(screen)"
+done
+[[ "$(screen | wc -l)" -eq 24 ]] || fail "the capture is not 24 lines"
+save 00-main-menu
+say "ok: main menu at 80x24"
+
+# --- escape attempts ------------------------------------------------------------------------
+for pair in "C-c:Ctrl-C" "C-z:Ctrl-Z" 'C-\:Ctrl-\\' "C-d:Ctrl-D" "C-s:Ctrl-S" "C-q:Ctrl-Q" \
+    "C-a:Ctrl-A" "C-]:Ctrl-]" "Escape:Escape"; do
+    keys "${pair%%:*}"
+    shows "Refused: ${pair#*:} is not"
+    still_the_menu
+done
+text '!sh'
+shows "Refused: 'h' is not a menu choice"
+text '$(id)'
+shows "Refused: '\)' is not a menu choice"
+text '`id`;sh'
+shows "Refused: 'h' is not a menu choice"
+expect_no_match "nothing ran" 'uid=|root@|\$ $|# $' "$(screen)"
+still_the_menu
+text "$(printf 'x%.0s' $(seq 10000))"
+wait_until 60 "10,000 characters to be refused" bash -c \
+    '[[ "$(ps -o stat= -p "$0")" == S* ]] && tmux -S "$1" capture-pane -p -t console | grep -q "Refused: .x. is not"' \
+    "$console_pid" "$tmux_socket"
+main_menu
+save 00-main-menu-after-escapes
+for signal in INT TSTP QUIT; do
+    kill -s "$signal" "$console_pid"
+done
+sleep 0.5
+still_the_menu
+main_menu
+refusal="$("$HUB_CONSOLE" -c id 2>&1)" && fail "hub-console -c id exited 0: $refusal"
+expect_match "-c refused" "runs no commands" "$refusal"
+expect_no_match "-c ran nothing" "uid=" "$refusal"
+say "ok: Ctrl-C/Z/\\/D/S/Q, !sh, \$(id), 10,000 characters, signals and -c all refused; still the menu"
+
+# --- 1 Status -------------------------------------------------------------------------------
+keys 1
+shows '^ Status'
+shows 'Queue +1 messages'
+for fact in "Hub +localhost|Hub +hub" "hubd +up" "Shard 0" "Messages +since start: in 1" \
+    "Failing partner connectors" "Certificates expiring within 30 days" "Spool +.* free of" \
+    "Data +.* free of" "Network interfaces" "lo +"; do
+    expect_match "status page" "$fact" "$(screen)"
+done
+save 01-status
+keys Escape
+main_menu
+
+# --- 2 Network ------------------------------------------------------------------------------
+keys 2
+shows '^ Network'
+expect_match "network menu" "Interfaces, addresses, routes" "$(screen)"
+save 02-network
+keys Escape
+main_menu
+
+# --- 3 Certificates: approve the pending request -------------------------------------------
+keys 3
+shows '^ Certificates'
+save 03-certificates
+keys 2
+shows "^ > $request_id +pending +partner2"
+save 03-certificates-requests
+keys Enter
+shows "Certificate request $request_id"
+keys 1
+shows 'Are you sure'
+keys y
+shows 'approved|serial'
+expect_match "hub-ca approved it" "^$request_id +approved" "$(hubctl ca requests)"
+keys Escape
+shows "$request_id +approved +partner2"
+keys Escape Escape
+main_menu
+say "ok: certificate request $request_id approved from the console"
+
+# --- 4 Partners: suspend and resume partner1 ---------------------------------------------
+keys 4
+shows '^ Partners'
+save 04-partners
+keys 1
+shows '^ > partner1 +active'
+save 04-partners-list
+keys Enter
+shows 'Partner partner1'
+keys 2
+shows 'Are you sure'
+keys y
+shows 'partner suspend: done; hubd reloaded'
+expect_match "directory: suspended" '^state: +suspended' "$(hubctl partner show partner1)"
+keys 3
+shows 'partner resume: done; hubd reloaded'
+expect_match "directory: active again" '^state: +active' "$(hubctl partner show partner1)"
+keys 1
+shows 'name: +partner1'
+keys Escape Escape
+shows '^ > partner1 +active'
+keys Escape
+# A form value is checked before anything happens: shell syntax as a partner name.
+keys 2
+shows 'Add a partner'
+text '$(id)'
+keys Enter Enter Enter Enter Enter
+shows 'Name: '
+expect_no_match "no partner made" '\$\(id\)' "$(hubctl partner list)"
+text "$(printf 'y%.0s' $(seq 10000))"
+shows 'holds at most 64 characters'
+keys Escape Escape
+main_menu
+say "ok: partner1 suspended and resumed; a bad name and 10,000 characters refused by the form"
+
+# --- 5 Service access -----------------------------------------------------------------------
+keys 5
+shows '^ Service access'
+save 05-service-access
+keys Escape
+main_menu
+
+# --- 6 Passwords: reset partner2's enrollment password ----------------------------------
+keys 6
+shows '^ Passwords'
+save 06-passwords
+keys 3
+shows 'Enrollment password'
+text 'partner2'
+keys Enter
+shows 'It is shown once'
+new_password="$(screen | sed -n 's/^ *\([A-Za-z0-9_-]\{24\}\) *$/\1/p' | head -1)"
+[[ ${#new_password} -eq 24 ]] || fail "no new password on the screen: $(screen)"
+[[ "$new_password" != "$enroll_password" ]] || fail "the password did not change"
+keys Escape
+keys 1
+shows 'Development: would run /usr/bin/passwd'
+keys Escape
+main_menu
+say "ok: enrollment password reset from the console"
+
+# --- 7 Queue: hold and release the queued message ----------------------------------------
+keys 7
+shows '^ Queue'
+save 07-queue
+keys 1
+shows "^ > $queue_id"
+save 07-queue-list
+keys Enter
+shows "Message $queue_id"
+keys 3
+shows "^ ok"
+wait_until 20 "hubctl to see the message held" bash -c \
+    '"$0" --config "$1" queue list --format tsv | grep -q "^$2	.*	1	[^	]*	[^	]*	running$"' \
+    "$HUBCTL" "$conf" "$queue_id"
+keys 4
+shows "^ ok"
+wait_until 20 "hubctl to see the message released" bash -c \
+    '"$0" --config "$1" queue list --format tsv | grep -q "^$2	.*	0	[^	]*	[^	]*	running$"' \
+    "$HUBCTL" "$conf" "$queue_id"
+keys 1
+shows '\*\*\* ENVELOPE RECORDS'
+save 07-queue-message
+keys End
+shows 'Subject: console test'
+keys Escape Escape Escape Escape
+main_menu
+say "ok: message $queue_id held and released from the console"
+
+# --- 8 Shutdown (development: only said) -------------------------------------------------
+keys 8
+shows '^ Shutdown'
+save 08-shutdown
+keys 1
+shows 'Are you sure'
+keys y
+shows 'Development: would run /usr/bin/systemctl reboot'
+still_the_menu
+keys Escape
+main_menu
+
+# --- resize ---------------------------------------------------------------------------------
+tm resize-window -t console -x 100 -y 30
+wait_until 20 "a redraw at 100 columns" bash -c \
+    '[[ "$(tmux -S "$0" capture-pane -p -t console | head -1 | wc -c)" -gt 90 ]]' "$tmux_socket"
+[[ "$(screen | wc -l)" -eq 30 ]] || fail "after the resize the capture is not 30 lines"
+main_menu
+tm resize-window -t console -x 60 -y 20
+shows 'smaller than 80x24'
+tm resize-window -t console -x 80 -y 24
+wait_until 20 "the note to go" bash -c \
+    '! tmux -S "$0" capture-pane -p -t console | grep -q "smaller than"' "$tmux_socket"
+save 09-after-resize
+say "ok: redrawn after resizes"
+
+# --- log out, SIGHUP -------------------------------------------------------------------------
+keys 0
+wait_until 20 "hub-console to exit" bash -c \
+    '[[ "$(tmux -S "$0" display-message -p -t console "#{pane_dead}")" == 1 ]]' "$tmux_socket"
+expect_eq "log out status" 0 "$(tm display-message -p -t console '#{pane_dead_status}')"
+# A second session first: killing the only one would end the tmux server under us.
+tm new-session -d -s hup -x 80 -y 24 "exec $HUB_CONSOLE --config $conf --dev"
+tm set-option -t hup remain-on-exit on >/dev/null
+tm kill-session -t console
+wait_until 30 "the second console's menu" bash -c \
+    'tmux -S "$0" capture-pane -p -t hup | grep -q "0  Log out"' "$tmux_socket"
+kill -HUP "$(tm display-message -p -t hup '#{pane_pid}')"
+wait_until 20 "hub-console to exit on SIGHUP" bash -c \
+    '[[ "$(tmux -S "$0" display-message -p -t hup "#{pane_dead}")" == 1 ]]' "$tmux_socket"
+expect_eq "SIGHUP status" 0 "$(tm display-message -p -t hup '#{pane_dead_status}')"
+say "ok: log out and SIGHUP end the session with status 0; captures in $artifacts"
