@@ -131,6 +131,10 @@ main_menu
 refusal="$("$HUB_CONSOLE" -c id 2>&1)" && fail "hub-console -c id exited 0: $refusal"
 expect_match "-c refused" "runs no commands" "$refusal"
 expect_no_match "-c ran nothing" "uid=" "$refusal"
+# sshd's ForceCommand form is the menu itself, which needs a terminal.
+refusal="$("$HUB_CONSOLE" -c /usr/bin/hub-console </dev/null 2>&1)" &&
+    fail "hub-console -c /usr/bin/hub-console without a terminal exited 0: $refusal"
+expect_match "ForceCommand form without a terminal" "needs a terminal" "$refusal"
 say "ok: Ctrl-C/Z/\\/D/S/Q, !sh, \$(id), 10,000 characters, signals and -c all refused; still the menu"
 
 # --- 1 Status -------------------------------------------------------------------------------

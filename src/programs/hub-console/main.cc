@@ -57,13 +57,19 @@ struct Options {
     std::string netcfg_socket = "/run/hub-netcfg/netcfg.sock";
 };
 
-// Only this program's own options; anything else (sshd's "-c COMMAND" included) is a
+// Where the appliance installs hub-console; sshd's ForceCommand names it (rootfs/etc/ssh).
+constexpr std::string_view self_path = "/usr/bin/hub-console";
+
+// Only this program's own options, and "-c /usr/bin/hub-console" (the ForceCommand);
+// anything else (sshd's "-c COMMAND" for `ssh console@hub COMMAND`, "-c sftp-server") is a
 // refusal, printed before the terminal is touched.
 std::optional<Options> parse_arguments(int argc, char** argv) {
     Options options;
     for (int i = 1; i < argc; i++) {
         std::string_view arg = argv[i];
-        if (arg == "--dev") {
+        if (arg == "-c" && i + 2 == argc && std::string_view(argv[i + 1]) == self_path) {
+            i++;  // sshd's ForceCommand, run through this login shell: the menu itself.
+        } else if (arg == "--dev") {
             options.development = true;
         } else if ((arg == "--config" || arg == "--netcfg-socket") && i + 1 < argc) {
             (arg == "--config" ? options.config_path : options.netcfg_socket) = argv[++i];
