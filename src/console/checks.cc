@@ -143,6 +143,15 @@ std::string check_address_cidr(std::string_view value) {
     return "";
 }
 
+std::string check_destination(std::string_view value) {
+    if (value == "default") {
+        return "";
+    }
+    return check_address_cidr(value).empty()
+               ? ""
+               : "default, or a network with its prefix length, e.g. 10.0.0.0/8";
+}
+
 std::string check_ip(std::string_view value) {
     return is_ip(value) ? "" : "an IPv4 or IPv6 address, e.g. 192.0.2.1";
 }

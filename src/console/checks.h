@@ -34,6 +34,8 @@ std::string check_password(std::string_view value);
 std::string check_interface(std::string_view value);
 // An IPv4 or IPv6 address with a prefix length: 192.0.2.10/24.
 std::string check_address_cidr(std::string_view value);
+// "default" or a network with its prefix length (a route's destination).
+std::string check_destination(std::string_view value);
 // An IPv4 or IPv6 address.
 std::string check_ip(std::string_view value);
 // 68..9216.

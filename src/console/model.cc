@@ -284,6 +284,10 @@ void Model::complete(Outcome outcome) {
                 pages_.pop_back();
             }
             set_status(outcome.message.empty() ? "Done" : outcome.message, false);
+            if (!outcome.confirm_token.empty()) {
+                open(keep_or_undo(outcome));
+                return;
+            }
             // A list or text page the action changed shows its new state.
             if (pages_.back().source) {
                 ask(*pages_.back().source);
@@ -543,11 +547,39 @@ void Model::press_confirm(Page& page, Key key) {
     }
     if ((key.kind == KeyKind::text && (key.ch == 'n' || key.ch == 'N')) ||
         key.kind == KeyKind::escape) {
+        if (page.on_no) {
+            ask(*page.on_no);
+            return;
+        }
         set_status("Cancelled; nothing was changed", false);
         back();
         return;
     }
     refuse(key, "an answer here (y or n)");
+}
+
+Page Model::keep_or_undo(const Outcome& outcome) {
+    Page page;
+    page.kind = PageKind::confirm;
+    page.title = "Keep this change?";
+    page.lines = {
+        printable(outcome.message, line_bytes_max),
+        "",
+        fmt::format("The change is live but not saved: it is undone in {} seconds unless you",
+                    outcome.confirm_seconds),
+        "keep it. If this session stopped answering, wait: the old settings come back.",
+        "",
+        "Keep it? (y: keep and save, n: undo now)",
+    };
+    Request keep;
+    keep.action.kind = ActionKind::net_keep;
+    keep.action.target = outcome.confirm_token;
+    Request undo = keep;
+    undo.action.kind = ActionKind::net_undo;
+    page.on_yes = keep;
+    page.on_no = undo;
+    page.pops_on_success = 1;
+    return page;
 }
 
 // --- Rendering ---------------------------------------------------------------------------
@@ -771,6 +803,10 @@ std::string_view action_name(ActionKind kind) {
             return "access set";
         case ActionKind::access_ssh:
             return "access ssh";
+        case ActionKind::net_keep:
+            return "network keep";
+        case ActionKind::net_undo:
+            return "network undo";
         case ActionKind::reboot:
             return "reboot";
         case ActionKind::power_off:

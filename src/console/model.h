@@ -114,11 +114,11 @@ enum class ActionKind {
     console_password,  // the console account's own password (passwd(1) on the terminal)
     admin_password,    // fields: name, password
     net_show,          // interfaces, addresses, routes, DNS, host name
-    net_address,       // fields: interface, address (CIDR); target "add" or "remove"
+    net_address,       // fields: interface, address (CIDR); target "set", "add", "remove"
     net_link,          // fields: interface; target "up" or "down"
     net_mtu,           // fields: interface, mtu
     net_gateway,       // fields: gateway
-    net_route,         // fields: destination, gateway; target "add" or "remove"
+    net_route,         // fields: destination ("default" or CIDR), gateway; "add", "remove"
     net_dns,           // fields: servers
     net_hostname,      // fields: hostname
     net_ping,          // fields: host
@@ -126,6 +126,8 @@ enum class ActionKind {
     access_show,       // which sources may reach each service
     access_set,        // target = service; fields: sources
     access_ssh,        // target = "enable" or "disable"
+    net_keep,          // target = a pending network change's token: keep and save it
+    net_undo,          // target = a pending network change's token: undo it now
     reboot,
     power_off,
     logout,
@@ -152,6 +154,10 @@ struct Outcome {
     std::vector<std::string> lines;  // Text pages.
     std::string header;              // List pages: the column heads.
     std::vector<Row> rows;           // List pages.
+    // A change that could cut the administrator off is live but not saved: it is undone
+    // after confirm_seconds unless kept (hub-netcfg's confirm timer). The model then asks.
+    std::string confirm_token;
+    std::uint32_t confirm_seconds = 0;
 };
 
 // --- Pages -------------------------------------------------------------------------------
@@ -206,8 +212,9 @@ struct Page {
     // also refuse the values as a whole (two passwords differ) with a message.
     std::function<Request(const Page& form)> submit;
     std::function<std::string(const Page& form)> check_form;
-    std::optional<Request> on_yes;             // confirm
-    std::optional<Request> source;             // list, text: what filled it ('r' asks again)
+    std::optional<Request> on_yes;  // confirm
+    std::optional<Request> on_no;   // confirm: what 'n' and Escape do (unset: just close it)
+    std::optional<Request> source;  // list, text: what filled it ('r' asks again)
     std::function<Page(const Row&)> open_row;  // list
     std::size_t selected = 0;                  // menu item, list row, form field
     std::size_t top = 0;                       // first line or row shown
@@ -259,6 +266,7 @@ private:
     void back();
     void refuse(Key key, std::string_view where);
     void set_status(std::string text, bool error);
+    Page keep_or_undo(const Outcome& outcome);
     std::size_t body_rows() const;
 
     Settings settings_;

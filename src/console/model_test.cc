@@ -235,7 +235,7 @@ TEST(ConsoleModel, FormFieldsAreBoundedAndChecked) {
     EXPECT_EQ(action->field("domain"), "partner3.gov.uk");
     EXPECT_EQ(action->field("inbound"), "");
     EXPECT_EQ(action->field("outbound"), "192.0.2.7:25");
-    model.complete(Outcome{true, "partner add: done", {}, {}, {}});
+    model.complete(Outcome{true, "partner add: done", {}, {}, {}, {}, 0});
     EXPECT_EQ(model.top().title, "Partners");  // The form closed.
 }
 
@@ -344,10 +344,51 @@ TEST(ConsoleModel, AFormsTextAnswerTakesItsPlace) {
     ASSERT_TRUE(action);
     EXPECT_EQ(action->kind, ActionKind::enrollment_reset);
     EXPECT_EQ(action->field("partner"), "partner2");
-    model.complete(Outcome{true, "", {"the password"}, {}, {}});
+    model.complete(Outcome{true, "", {"the password"}, {}, {}, {}, 0});
     EXPECT_EQ(model.top().kind, PageKind::text);
     press(model, KeyKind::escape);
     EXPECT_EQ(model.top().title, "Passwords");
+}
+
+TEST(ConsoleModel, ARiskyNetworkChangeIsKeptOrUndone) {
+    struct Case {
+        Key answer;
+        ActionKind kind;
+    };
+    const std::vector<Case> cases = {
+        {Key::byte('y'), ActionKind::net_keep},
+        {Key::byte('n'), ActionKind::net_undo},
+        {Key::of(KeyKind::escape), ActionKind::net_undo},
+    };
+    for (const Case& c : cases) {
+        Model model(dev_settings());
+        type(model, "22");
+        type(model, "eth0");
+        press(model, KeyKind::tab);
+        type(model, "192.0.2.20/24");
+        press(model, KeyKind::enter);
+        std::optional<Action> action = model.take_action();
+        ASSERT_TRUE(action);
+        EXPECT_EQ(action->kind, ActionKind::net_address);
+        EXPECT_EQ(action->target, "set");
+        EXPECT_EQ(action->field("interface"), "eth0");
+        Outcome pending;
+        pending.message = "eth0 now has 192.0.2.20/24";
+        pending.confirm_token = "0123456789abcdef";
+        pending.confirm_seconds = 60;
+        model.complete(pending);
+        ASSERT_EQ(model.top().kind, PageKind::confirm);
+        EXPECT_NE(screen_text(model).find("undone in 60 seconds"), std::string::npos);
+        model.press(Key::byte('!'));  // Neither: refused, still asking.
+        EXPECT_EQ(model.top().kind, PageKind::confirm);
+        model.press(c.answer);
+        action = model.take_action();
+        ASSERT_TRUE(action);
+        EXPECT_EQ(action->kind, c.kind);
+        EXPECT_EQ(action->target, "0123456789abcdef");
+        model.complete(Outcome{true, "kept", {}, {}, {}, {}, 0});
+        EXPECT_EQ(model.top().title, "Network");
+    }
 }
 
 TEST(ConsoleModel, LogOutFinishes) {
@@ -410,6 +451,9 @@ TEST(ConsoleChecks, Table) {
         {check_host, "192.0.2.1", true},
         {check_host, "mail.example.org", true},
         {check_host, "$(id)", false},
+        {check_destination, "default", true},
+        {check_destination, "10.0.0.0/8", true},
+        {check_destination, "10.0.0.0", false},
         {check_dns_servers, "192.0.2.53 2001:db8::53", true},
         {check_dns_servers, "1.1.1.1 1.0.0.1 8.8.8.8 8.8.4.4", false},
         {check_sources, "any", true},

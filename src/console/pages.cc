@@ -101,83 +101,53 @@ Field interface_field() {
 
 Page network_menu() {
     using K = ActionKind;
-    auto message = [](K kind, std::string target = "") {
-        return request(kind, Present::message, "", std::move(target));
+    auto change = [](std::string title, std::vector<Field> fields, K kind,
+                     std::string target = "") {
+        return [=] { return form(title, fields, request(kind, Present::message, "", target)); };
     };
+    Field address = field("address", "Address/prefix", 49, check_address_cidr);
+    Field destination = field("destination", "Destination (default or net)", 49, check_destination);
+    Field gateway = field("gateway", "Gateway", 45, check_ip);
     return menu(
         "Network",
         {
             asks('1', "Interfaces, addresses, routes, DNS and host name",
                  request(K::net_show, Present::text, "Network")),
-            opens('2', "Add an address",
-                  [=] {
-                      return form("Add an address",
-                                  {interface_field(),
-                                   field("address", "Address/prefix", 49, check_address_cidr)},
-                                  message(K::net_address, "add"));
-                  }),
-            opens('3', "Remove an address",
-                  [=] {
-                      return form("Remove an address",
-                                  {interface_field(),
-                                   field("address", "Address/prefix", 49, check_address_cidr)},
-                                  message(K::net_address, "remove"));
-                  }),
-            opens('4', "Bring an interface up",
-                  [=] {
-                      return form("Bring an interface up", {interface_field()},
-                                  message(K::net_link, "up"));
-                  }),
-            opens('5', "Take an interface down",
-                  [=] {
-                      return form("Take an interface down", {interface_field()},
-                                  message(K::net_link, "down"));
-                  }),
-            opens('6', "Set an interface's MTU",
-                  [=] {
-                      return form("Set the MTU",
-                                  {interface_field(), field("mtu", "MTU", 4, check_mtu)},
-                                  message(K::net_mtu));
-                  }),
-            opens('7', "Set the default gateway",
-                  [=] {
-                      return form("Default gateway", {field("gateway", "Gateway", 45, check_ip)},
-                                  message(K::net_gateway));
-                  }),
-            opens('8', "Add a route",
-                  [=] {
-                      return form("Add a route",
-                                  {field("destination", "Destination", 49, check_address_cidr),
-                                   field("gateway", "Gateway", 45, check_ip)},
-                                  message(K::net_route, "add"));
-                  }),
-            opens('9', "Remove a route",
-                  [=] {
-                      return form("Remove a route",
-                                  {field("destination", "Destination", 49, check_address_cidr)},
-                                  message(K::net_route, "remove"));
-                  }),
+            opens('2', "Set an interface's address (replaces that family's)",
+                  change("Set the address", {interface_field(), address}, K::net_address, "set")),
+            opens('3', "Add an address",
+                  change("Add an address", {interface_field(), address}, K::net_address, "add")),
+            opens('4', "Remove an address",
+                  change("Remove an address", {interface_field(), address}, K::net_address,
+                         "remove")),
+            opens('5', "Bring an interface up",
+                  change("Bring an interface up", {interface_field()}, K::net_link, "up")),
+            opens('6', "Take an interface down",
+                  change("Take an interface down", {interface_field()}, K::net_link, "down")),
+            opens('7', "Set an interface's MTU",
+                  change("Set the MTU", {interface_field(), field("mtu", "MTU", 4, check_mtu)},
+                         K::net_mtu)),
+            opens('8', "Set the default gateway",
+                  change("Default gateway", {gateway}, K::net_gateway)),
+            opens('9', "Add a route",
+                  change("Add a route", {destination, gateway}, K::net_route, "add")),
+            opens('r', "Remove a route",
+                  change("Remove a route", {destination, gateway}, K::net_route, "remove")),
             opens('d', "DNS servers",
-                  [=] {
-                      return form("DNS servers",
-                                  {field("servers", "Servers", 140, check_dns_servers)},
-                                  message(K::net_dns));
-                  }),
+                  change("DNS servers", {field("servers", "Servers", 140, check_dns_servers)},
+                         K::net_dns)),
             opens('h', "Host name",
-                  [=] {
-                      return form("Host name",
-                                  {field("hostname", "Host name", 253, check_host_name)},
-                                  message(K::net_hostname));
-                  }),
+                  change("Host name", {field("hostname", "Host name", 253, check_host_name)},
+                         K::net_hostname)),
             opens('p', "Ping a host",
                   [] {
-                      return form("Ping", {field("host", "Host", 253, check_host)},
+                      return form("Ping", {field("host", "Address", 45, check_ip)},
                                   request(K::net_ping, Present::text, "Ping"));
                   }),
             opens('t', "TCP connect test",
                   [] {
                       return form("TCP connect test",
-                                  {field("host", "Host", 253, check_host),
+                                  {field("host", "Address", 45, check_ip),
                                    field("port", "Port", 5, check_port)},
                                   request(K::net_connect, Present::text, "TCP connect test"));
                   }),
@@ -296,7 +266,7 @@ Page access_menu() {
                          request(ActionKind::access_show, Present::text, "Service access")),
                     sources('2', "Who may reach SSH", "ssh"),
                     sources('3', "Who may reach SMTP (25 and 465)", "smtp"),
-                    sources('4', "Who may reach the enrollment page", "enroll"),
+                    sources('4', "Who may reach the enrollment page", "enrollment"),
                     sources('5', "Who may reach SNMP", "snmp"),
                     opens('6', "Enable SSH",
                           [] {

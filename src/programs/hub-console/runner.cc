@@ -332,6 +332,8 @@ Outcome Runner::run(const Action& action) {
         case ActionKind::access_show:
         case ActionKind::access_set:
         case ActionKind::access_ssh:
+        case ActionKind::net_keep:
+        case ActionKind::net_undo:
             return network_->run(action);
         case ActionKind::reboot:
         case ActionKind::power_off:
