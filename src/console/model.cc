@@ -747,6 +747,8 @@ std::string_view action_name(ActionKind kind) {
             return "partner suspend";
         case ActionKind::partner_resume:
             return "partner resume";
+        case ActionKind::partner_test:
+            return "partner test";
         case ActionKind::queue_list:
             return "queue list";
         case ActionKind::queue_show:

@@ -98,6 +98,7 @@ enum class ActionKind {
     partner_add,       // fields: name, domain, inbound, outbound, contact
     partner_suspend,   // target = partner
     partner_resume,    // target = partner
+    partner_test,      // target = partner: a test message to its ping address (transcript)
     queue_list,        // rows: key = queue id
     queue_show,        // target = queue id
     queue_retry,       // target = queue id

@@ -211,23 +211,26 @@ Page certificates_menu() {
 
 Page partner_page(const Row& row) {
     std::string name = row.key;
-    return menu(fmt::format("Partner {}", name),
-                {
-                    asks('1', "Show its settings",
-                         request(ActionKind::partner_show, Present::text, "Partner " + name, name)),
-                    opens('2', "Suspend (refuse its new sessions; its queued mail waits)",
-                          [name] {
-                              return question(
-                                  fmt::format("Suspend {}", name),
-                                  {fmt::format("{} is taken out of the hub's partner table "
-                                               "at once.",
-                                               name),
-                                   "Mail queued for it stays queued until it is resumed."},
-                                  request(ActionKind::partner_suspend, Present::message, "", name));
-                          }),
-                    asks('3', "Resume (make it active)",
-                         request(ActionKind::partner_resume, Present::message, "", name)),
-                });
+    return menu(
+        fmt::format("Partner {}", name),
+        {
+            asks('1', "Show its settings",
+                 request(ActionKind::partner_show, Present::text, "Partner " + name, name)),
+            opens('2', "Suspend (refuse its new sessions; its queued mail waits)",
+                  [name] {
+                      return question(
+                          fmt::format("Suspend {}", name),
+                          {fmt::format("{} is taken out of the hub's partner table "
+                                       "at once.",
+                                       name),
+                           "Mail queued for it stays queued until it is resumed."},
+                          request(ActionKind::partner_suspend, Present::message, "", name));
+                  }),
+            asks('3', "Resume (make it active)",
+                 request(ActionKind::partner_resume, Present::message, "", name)),
+            asks('4', "Send a test message to its ping address (SMTP/TLS transcript)",
+                 request(ActionKind::partner_test, Present::text, "Test message to " + name, name)),
+        });
 }
 
 Page partners_menu() {

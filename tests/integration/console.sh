@@ -9,6 +9,8 @@
 #     console@hub id"); hub-console is still the pane's process, showing the menu, and
 #     nothing ran;
 #   - real actions end to end: a partner suspended and resumed (hubctl partner show agrees),
+#     a test message to partner1's ping address over its connector (a real STARTTLS sink,
+#     the transcript on the screen, the message in the sink's store),
 #     a queued message held and released (hubctl queue list agrees), a certificate request
 #     approved (hubctl ca requests agrees), an enrollment password reset, a form value
 #     refused by its check, shutdown in development mode only reported;
@@ -16,7 +18,7 @@
 #     SIGHUP ends it cleanly too.
 source "$(dirname "$0")/lib.sh"
 
-need_binaries HUBD HUBCTL HUB_CA HUB_CONSOLE
+need_binaries HUBD HUBCTL HUB_CA HUB_CONSOLE SMTP_SINK
 [[ $EUID -eq 0 ]] || skip "needs root: hub-ca switches to the hubca account"
 getent passwd hubca >/dev/null || skip "no 'hubca' account: run tools/setup"
 command -v tmux >/dev/null || skip "tmux is not installed (tools/setup installs it)"
@@ -28,7 +30,8 @@ rm -f "$artifacts"/*.txt
 make_work
 read -r SMTP_PORT SMTPS_PORT out1 out2 < <(pick_ports 4)
 install -d -m 0755 "$WORK/ca"  # hub-ca (as hubca) must reach its state directory.
-# Smart hosts on ports nobody listens on: mail for partner2 stays queued (deferred).
+# partner1's smart host is a STARTTLS sink (the console's test message goes there);
+# nobody listens on partner2's: mail for it stays queued (deferred).
 hub_init --directory --ca "$WORK/ca" --partner1-outbound "127.0.0.1:$out1" \
     --partner2-outbound "127.0.0.1:$out2" --shards 1
 conf="$STATE/hub.conf"
@@ -40,6 +43,11 @@ hubctl() { "$HUBCTL" --config "$conf" "$@"; }
 ca_pid=$!
 wait_until 60 "hub-ca ready" grep -q 'ready on' "$WORK/hub-ca.log"
 hub_start
+mkdir -p "$WORK/sink"
+"$SMTP_SINK" --listen "127.0.0.1:$out1" --cert "$STATE/partner1.pem" --key "$STATE/partner1.key" \
+    --store-dir "$WORK/sink" 2>"$WORK/sink.log" &
+sink_pid=$!
+wait_until 30 "the sink to listen" port_listening "$out1"
 
 tmux_socket="$WORK/tmux.sock"
 tm() { tmux -S "$tmux_socket" "$@"; }
@@ -48,6 +56,7 @@ console_exit() {
     set +e
     tm kill-server 2>/dev/null
     kill -TERM "$ca_pid" 2>/dev/null && wait "$ca_pid" 2>/dev/null
+    kill -TERM "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
     (exit $status)
     cleanup
 }
@@ -197,6 +206,22 @@ shows 'partner resume: done; hubd reloaded'
 expect_match "directory: active again" '^state: +active' "$(hubctl partner show partner1)"
 keys 1
 shows 'name: +partner1'
+keys Escape
+keys 4
+shows 'Test message to partner1'
+shows "accepted the test message"
+for line in "C: STARTTLS" "S: 220" "TLS: TLSv1\.[23] " \
+    "TLS: server certificate .*partner1.gov.uk.* verified"; do
+    expect_match "test message transcript" "$line" "$(screen)"
+done
+save 04-partners-test-message
+keys End
+shows 'C: QUIT'
+for line in "C: RCPT TO:<lgolhubping@partner1.gov.uk>" "C: DATA" "S: 354" "S: 250"; do
+    expect_match "test message transcript (end)" "$line" "$(screen)"
+done
+wait_until 20 "the sink to store the test message" bash -c \
+    'grep -qs "Subject: Hubbox connector test" "$0"/*.eml' "$WORK/sink"
 keys Escape Escape
 shows '^ > partner1 +active'
 keys Escape
@@ -211,7 +236,7 @@ text "$(printf 'y%.0s' $(seq 10000))"
 shows 'holds at most 64 characters'
 keys Escape Escape
 main_menu
-say "ok: partner1 suspended and resumed; a bad name and 10,000 characters refused by the form"
+say "ok: partner1 suspended and resumed, a test message over its connector; a bad name and 10,000 characters refused by the form"
 
 # --- 5 Service access -----------------------------------------------------------------------
 keys 5

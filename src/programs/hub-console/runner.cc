@@ -12,6 +12,8 @@
 // SEE ALSO  console/model.h, programs/hubctl/, docs/CONSOLE.md.
 #include "programs/hub-console/runner.h"
 
+#include "programs/hub-console/connector_test.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <ifaddrs.h>
@@ -291,6 +293,8 @@ Outcome Runner::run(const Action& action) {
             return partner_list();
         case ActionKind::partner_show:
             return partner_show(action.target);
+        case ActionKind::partner_test:
+            return partner_test(action.target);
         case ActionKind::partner_add:
         case ActionKind::partner_suspend:
         case ActionKind::partner_resume:
@@ -527,6 +531,31 @@ Outcome Runner::partner_write(const Action& action) {
     }  // Closed first: hubd then reads a directory nobody holds open.
     hubctl::ReloadReport report = hubctl::reload_after_write(verb, settings_.config_path);
     return report.ok ? said(report.text) : failed(report.text);
+}
+
+Outcome Runner::partner_test(const std::string& name) {
+    // The partner as hubd has it (directory or partners.file), as delivery would use it.
+    std::string warning;
+    auto context = hubctl::queue_context(settings_.config_path, warning);
+    if (!context) {
+        return failed(context.error());
+    }
+    if (!context->partners) {
+        return failed(warning);
+    }
+    for (const policy::Partner& partner : context->partners->partners()) {
+        if (partner.name != name) {
+            continue;
+        }
+        ConnectorTest test = test_connector(*context->config, partner);
+        Outcome outcome;
+        outcome.lines = std::move(test.transcript);
+        outcome.message = test.delivered
+                              ? "The partner's server accepted the test message"
+                              : "The test message was not delivered (the transcript says why)";
+        return outcome;
+    }
+    return failed(fmt::format("{} is not an active partner (suspended, pending or unknown)", name));
 }
 
 // --- Queue -------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ private:
     console::Outcome partner_list();
     console::Outcome partner_show(const std::string& name);
     console::Outcome partner_write(const console::Action& action);
+    console::Outcome partner_test(const std::string& name);
     console::Outcome queue_list();
     console::Outcome queue_show(const std::string& id);
     console::Outcome queue_command(const console::Action& action);
