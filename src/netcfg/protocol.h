@@ -94,6 +94,12 @@ enum class ErrorCode : std::uint8_t {
     unavailable,    // hub-netcfg cannot be reached (client side only).
 };
 std::string_view error_code_name(ErrorCode code);
+
+// A refused request or settings value: the code, and a sentence saying what to fix.
+struct Refusal {
+    ErrorCode code = ErrorCode::bad_request;
+    std::string message;
+};
 ErrorCode parse_error_code(std::string_view name);  // Unknown names -> bad_request.
 
 struct Message {

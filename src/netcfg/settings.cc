@@ -24,6 +24,10 @@ namespace hub::netcfg {
 
 namespace {
 
+Unexpected<Refusal> refuse(ErrorCode code, std::string message) {
+    return unexpected(Refusal{code, std::move(message)});
+}
+
 constexpr std::array<std::string_view, service_count> service_names = {"ssh", "smtp", "enrollment",
                                                                        "snmp"};
 
@@ -76,28 +80,32 @@ std::string hostname_problem(std::string_view name) {
     return {};
 }
 
-Result<void, std::string> check_interface(const InterfaceSettings& interface,
-                                          std::vector<IpAddress>& own_addresses) {
+Result<void, Refusal> check_interface(const InterfaceSettings& interface,
+                                      std::vector<IpAddress>& own_addresses) {
     if (std::string problem = interface_name_problem(interface.name); !problem.empty()) {
-        return unexpected(fmt::format("interface \"{}\": {}", interface.name, problem));
+        return refuse(ErrorCode::invalid_value,
+                      fmt::format("interface \"{}\": {}", interface.name, problem));
     }
     if (interface.mtu && (*interface.mtu < mtu_min || *interface.mtu > mtu_max)) {
-        return unexpected(fmt::format("interface {}: MTU {} is out of range {}..{}", interface.name,
-                                      *interface.mtu, mtu_min, mtu_max));
+        return refuse(ErrorCode::invalid_value,
+                      fmt::format("interface {}: MTU {} is out of range {}..{}", interface.name,
+                                  *interface.mtu, mtu_min, mtu_max));
     }
     if (interface.addresses.size() > addresses_per_interface_max) {
-        return unexpected(fmt::format("interface {}: {} addresses; at most {}", interface.name,
-                                      interface.addresses.size(), addresses_per_interface_max));
+        return refuse(ErrorCode::invalid_value,
+                      fmt::format("interface {}: {} addresses; at most {}", interface.name,
+                                  interface.addresses.size(), addresses_per_interface_max));
     }
     for (const Prefix& address : interface.addresses) {
         std::string where =
             fmt::format("interface {} address {}", interface.name, to_string(address));
         if (std::string reason = unusable_reason(address.address); !reason.empty()) {
-            return unexpected(fmt::format("{}: {}", where, reason));
+            return refuse(ErrorCode::invalid_value, fmt::format("{}: {}", where, reason));
         }
         if (address.length == 0) {
-            return unexpected(fmt::format("{}: a prefix length of 0 is no network; use 1..{}",
-                                          where, prefix_length_max(address.address.family)));
+            return refuse(ErrorCode::invalid_value,
+                          fmt::format("{}: a prefix length of 0 is no network; use 1..{}", where,
+                                      prefix_length_max(address.address.family)));
         }
         if (address.address.family == Family::ipv4 && address.length <= 30) {
             Prefix network = network_of(address);
@@ -107,7 +115,8 @@ Result<void, std::string> check_interface(const InterfaceSettings& interface,
                     broadcast.address.bytes[bit / 8] | (0x80u >> (bit % 8)));
             }
             if (address.address == network.address || address.address == broadcast.address) {
-                return unexpected(
+                return refuse(
+                    ErrorCode::invalid_value,
                     fmt::format("{}: that is the {} address of {}; pick a host "
                                 "address inside it",
                                 where, address.address == network.address ? "network" : "broadcast",
@@ -116,20 +125,21 @@ Result<void, std::string> check_interface(const InterfaceSettings& interface,
         }
         if (std::find(own_addresses.begin(), own_addresses.end(), address.address) !=
             own_addresses.end()) {
-            return unexpected(
-                fmt::format("{}: {} is configured twice; an address belongs to one "
-                            "interface once",
-                            where, to_string(address.address)));
+            return refuse(ErrorCode::conflict,
+                          fmt::format("{}: {} is configured twice; an address belongs to one "
+                                      "interface once",
+                                      where, to_string(address.address)));
         }
         own_addresses.push_back(address.address);
     }
     return {};
 }
 
-Result<void, std::string> check_routes(const Settings& settings,
-                                       const std::vector<IpAddress>& own_addresses) {
+Result<void, Refusal> check_routes(const Settings& settings,
+                                   const std::vector<IpAddress>& own_addresses) {
     if (settings.routes.size() > routes_count_max) {
-        return unexpected(
+        return refuse(
+            ErrorCode::invalid_value,
             fmt::format("{} routes; at most {}", settings.routes.size(), routes_count_max));
     }
     for (std::size_t i = 0; i < settings.routes.size(); i++) {
@@ -137,24 +147,25 @@ Result<void, std::string> check_routes(const Settings& settings,
         std::string where = fmt::format("route {} via {}", destination_string(route.destination),
                                         to_string(route.gateway));
         if (route.destination.address.family != route.gateway.family) {
-            return unexpected(
-                fmt::format("{}: the gateway's family differs from the "
-                            "destination's",
-                            where));
+            return refuse(ErrorCode::invalid_value,
+                          fmt::format("{}: the gateway's family differs from the "
+                                      "destination's",
+                                      where));
         }
         if (has_host_bits(route.destination)) {
-            return unexpected(
-                fmt::format("{}: the destination has host bits set; the network "
-                            "is {}",
-                            where, to_string(network_of(route.destination))));
+            return refuse(ErrorCode::invalid_value,
+                          fmt::format("{}: the destination has host bits set; the network "
+                                      "is {}",
+                                      where, to_string(network_of(route.destination))));
         }
         if (std::string reason = unusable_reason(route.gateway); !reason.empty()) {
-            return unexpected(fmt::format("{}: the gateway cannot be used: {}", where, reason));
+            return refuse(ErrorCode::invalid_value,
+                          fmt::format("{}: the gateway cannot be used: {}", where, reason));
         }
         if (std::find(own_addresses.begin(), own_addresses.end(), route.gateway) !=
             own_addresses.end()) {
-            return unexpected(
-                fmt::format("{}: the gateway is one of this box's own addresses", where));
+            return refuse(ErrorCode::conflict,
+                          fmt::format("{}: the gateway is one of this box's own addresses", where));
         }
         bool connected = std::any_of(
             settings.interfaces.begin(), settings.interfaces.end(), [&](const auto& interface) {
@@ -163,49 +174,63 @@ Result<void, std::string> check_routes(const Settings& settings,
                     [&](const Prefix& address) { return contains(address, route.gateway); });
             });
         if (!connected) {
-            return unexpected(
-                fmt::format("{}: the gateway is not on any connected network (no "
-                            "interface address's network contains it); give an "
-                            "interface an address on its network first",
-                            where));
+            return refuse(ErrorCode::conflict,
+                          fmt::format("{}: the gateway is not on any connected network (no "
+                                      "interface address's network contains it); give an "
+                                      "interface an address on its network first",
+                                      where));
         }
         for (std::size_t j = 0; j < i; j++) {
             if (settings.routes[j].destination == route.destination) {
-                return unexpected(fmt::format(
-                    "{}: there is already a route to {} (via {}); delete that one first", where,
-                    destination_string(route.destination), to_string(settings.routes[j].gateway)));
+                return refuse(
+                    ErrorCode::conflict,
+                    fmt::format(
+                        "{}: there is already a route to {} (via {}); delete that one first", where,
+                        destination_string(route.destination),
+                        to_string(settings.routes[j].gateway)));
             }
         }
     }
     return {};
 }
 
-Result<void, std::string> check_access(const Settings& settings) {
+Result<void, Refusal> check_access(const Settings& settings) {
     for (Service service : all_services) {
         const Access& access = settings.access_for(service);
         std::string_view name = service_name(service);
         if (access.any && !access.sources.empty()) {
-            return unexpected(
-                fmt::format("access {}: \"any\" and networks together; give one or "
-                            "the other",
-                            name));
+            return refuse(ErrorCode::invalid_value,
+                          fmt::format("access {}: \"any\" and networks together; give one or "
+                                      "the other",
+                                      name));
         }
         if (access.sources.size() > sources_per_service_max) {
-            return unexpected(fmt::format("access {}: {} networks; at most {}", name,
-                                          access.sources.size(), sources_per_service_max));
+            return refuse(ErrorCode::invalid_value,
+                          fmt::format("access {}: {} networks; at most {}", name,
+                                      access.sources.size(), sources_per_service_max));
         }
         for (std::size_t i = 0; i < access.sources.size(); i++) {
             const Prefix& source = access.sources[i];
             if (has_host_bits(source)) {
-                return unexpected(fmt::format(
-                    "access {}: {} has host bits set; the network is {} (a single host is "
-                    "ADDRESS/32 or ADDRESS/128)",
-                    name, to_string(source), to_string(network_of(source))));
+                return refuse(
+                    ErrorCode::invalid_value,
+                    fmt::format(
+                        "access {}: {} has host bits set; the network is {} (a single host is "
+                        "ADDRESS/32 or ADDRESS/128)",
+                        name, to_string(source), to_string(network_of(source))));
             }
+            // Overlapping networks in one nftables interval set are refused by nft; say so
+            // here, with the two networks, instead of passing on nft's message.
             for (std::size_t j = 0; j < i; j++) {
                 if (access.sources[j] == source) {
-                    return unexpected(
-                        fmt::format("access {}: {} is listed twice", name, to_string(source)));
+                    return refuse(ErrorCode::conflict, fmt::format("access {}: {} is listed twice",
+                                                                   name, to_string(source)));
+                }
+                if (overlaps(access.sources[j], source)) {
+                    return refuse(
+                        ErrorCode::conflict,
+                        fmt::format("access {}: {} and {} overlap; list only the larger", name,
+                                    to_string(access.sources[j]), to_string(source)));
                 }
             }
         }
@@ -401,21 +426,23 @@ void normalize(Settings& settings) {
     }
 }
 
-Result<void, std::string> validate(const Settings& settings) {
+Result<void, Refusal> validate(const Settings& settings) {
     if (!settings.hostname.empty()) {
         if (std::string problem = hostname_problem(settings.hostname); !problem.empty()) {
-            return unexpected(fmt::format("host name \"{}\" {}", settings.hostname, problem));
+            return refuse(ErrorCode::invalid_value,
+                          fmt::format("host name \"{}\" {}", settings.hostname, problem));
         }
     }
     if (settings.interfaces.size() > interfaces_count_max) {
-        return unexpected(fmt::format("{} interfaces; at most {}", settings.interfaces.size(),
-                                      interfaces_count_max));
+        return refuse(ErrorCode::invalid_value,
+                      fmt::format("{} interfaces; at most {}", settings.interfaces.size(),
+                                  interfaces_count_max));
     }
     std::vector<IpAddress> own_addresses;
     for (std::size_t i = 0; i < settings.interfaces.size(); i++) {
         if (i > 0 && settings.interfaces[i - 1].name == settings.interfaces[i].name) {
-            return unexpected(
-                fmt::format("interface {} appears twice", settings.interfaces[i].name));
+            return refuse(ErrorCode::conflict,
+                          fmt::format("interface {} appears twice", settings.interfaces[i].name));
         }
         if (auto checked = check_interface(settings.interfaces[i], own_addresses); !checked) {
             return checked;
@@ -425,8 +452,9 @@ Result<void, std::string> validate(const Settings& settings) {
         return checked;
     }
     if (settings.resolvers.size() > resolvers_count_max) {
-        return unexpected(fmt::format("{} resolvers; at most {} (the C library reads no more)",
-                                      settings.resolvers.size(), resolvers_count_max));
+        return refuse(ErrorCode::invalid_value,
+                      fmt::format("{} resolvers; at most {} (the C library reads no more)",
+                                  settings.resolvers.size(), resolvers_count_max));
     }
     for (std::size_t i = 0; i < settings.resolvers.size(); i++) {
         const IpAddress& resolver = settings.resolvers[i];
@@ -435,12 +463,13 @@ Result<void, std::string> validate(const Settings& settings) {
         bool multicast =
             resolver.family == Family::ipv4 ? resolver.bytes[0] >= 224 : resolver.bytes[0] == 0xff;
         if (zero || multicast) {
-            return unexpected(
-                fmt::format("resolver {} cannot be a DNS server", to_string(resolver)));
+            return refuse(ErrorCode::invalid_value,
+                          fmt::format("resolver {} cannot be a DNS server", to_string(resolver)));
         }
         if (std::find(settings.resolvers.begin(), settings.resolvers.begin() + static_cast<long>(i),
                       resolver) != settings.resolvers.begin() + static_cast<long>(i)) {
-            return unexpected(fmt::format("resolver {} is listed twice", to_string(resolver)));
+            return refuse(ErrorCode::conflict,
+                          fmt::format("resolver {} is listed twice", to_string(resolver)));
         }
     }
     return check_access(settings);
@@ -490,7 +519,7 @@ Result<Settings, std::string> parse_settings(std::string_view text) {
     }
     normalize(parser.settings);
     if (auto valid = validate(parser.settings); !valid) {
-        return unexpected(valid.error());
+        return unexpected(valid.error().message);
     }
     return std::move(parser.settings);
 }

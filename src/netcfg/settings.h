@@ -31,6 +31,7 @@
 
 #include "base/result.h"
 #include "netcfg/address.h"
+#include "netcfg/protocol.h"
 
 namespace hub::netcfg {
 
@@ -93,8 +94,9 @@ void normalize(Settings& settings);
 // address on two interfaces, networks without host bits, every route's gateway on a
 // network of a configured interface address and not one of the box's own addresses, no two
 // routes to one destination, no duplicate resolvers or sources. The error names the first
-// fact that breaks a rule and what to do about it.
-[[nodiscard]] Result<void, std::string> validate(const Settings& settings);
+// fact that breaks a rule and what to do about it; its code is invalid_value for a value
+// out of its range and conflict for facts that clash (duplicates, unreachable gateways).
+[[nodiscard]] Result<void, Refusal> validate(const Settings& settings);
 
 // network.conf <-> Settings. parse_settings checks syntax, then validate(); errors start
 // with "line N: " when a line is at fault.
