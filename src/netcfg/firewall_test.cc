@@ -2,7 +2,13 @@
 // integration test's: tests/integration/netcfg.sh).
 #include "netcfg/firewall.h"
 
+#include <fmt/format.h>
+
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 namespace hub::netcfg {
 namespace {
@@ -37,6 +43,28 @@ TEST(Firewall, SourcesPerFamilyAndSshOnlyWhenOn) {
     settings->ssh_enabled = true;
     EXPECT_NE(access_ruleset(*settings).find("tcp dport { 22 } ip saddr { 192.0.2.0/24 }"),
               std::string::npos);
+}
+
+// rootfs/etc/nftables.conf carries the defaults' access table so that the box is the same
+// before hub-netcfg first runs: its rules must be the ones hub-netcfg would write.
+TEST(Firewall, TheImageDefaultsAreHubNetcfgsDefaults) {
+    std::ifstream file(HUB_NETCFG_NFTABLES_CONF);
+    ASSERT_TRUE(file) << HUB_NETCFG_NFTABLES_CONF;
+    std::string conf((std::istreambuf_iterator<char>(file)), {});
+    auto mark_lines = [](const std::string& text) {
+        std::vector<std::string> lines;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) {
+            if (line.find("meta mark set") != std::string::npos) {
+                line.erase(0, line.find_first_not_of(" \t"));
+                lines.push_back(line);
+            }
+        }
+        return lines;
+    };
+    EXPECT_EQ(mark_lines(conf), mark_lines(access_ruleset(Settings::defaults())));
+    EXPECT_NE(conf.find("table inet hubbox_access {"), std::string::npos);
+    EXPECT_NE(conf.find(fmt::format("meta mark 0x{:08x} accept", access_mark)), std::string::npos);
 }
 
 }  // namespace

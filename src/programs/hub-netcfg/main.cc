@@ -4,12 +4,14 @@
 //             hub-netcfg serve --socket PATH --state-dir DIR [--console-user NAME]
 //                              [--confirm-window-s N] [--netns NAME [--base-ruleset FILE]]
 //             hub-netcfg apply-saved --state-dir DIR [--netns NAME]
+//             hub-netcfg ask [--socket PATH] [--session S] [--always] VERB ARGS...
 //           serve applies the saved settings (DIR/network.conf), then answers typed
 //           requests on a Unix socket one connection at a time, and rolls back a risky
 //           change that is not confirmed in time. apply-saved applies the saved settings
 //           once and exits (boot). With --netns NAME (development), everything happens
 //           inside the network namespace NAME, made with a veth pair to NAME-peer if it
 //           does not exist; the host's interfaces, routes and firewall are never touched.
+//           ask sends one request, as the console would (ask.cc).
 // RUNS IN   its own process: on the box as `hubnet` with only CAP_NET_ADMIN (ambient, from
 //           its unit); in development as root (making namespaces needs CAP_SYS_ADMIN).
 // TRUST     Callers are told apart by SO_PEERCRED: root and --console-user's account and
@@ -36,6 +38,7 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -44,10 +47,11 @@
 #include <string>
 #include <vector>
 
+#include "ask.h"
 #include "base/log.h"
+#include "netcfg/daemon.h"
 #include "netcfg/firewall.h"
 #include "netcfg/limits.h"
-#include "netcfg/daemon.h"
 #include "netcfg/socket_io.h"
 
 namespace {
@@ -359,6 +363,21 @@ int main(int argc, char** argv) {
     apply_command->add_option("--state-dir", options.service.state_dir,
                               "network.conf, resolv.conf, hostname");
     apply_command->add_option("--netns", netns, "development: inside this network namespace");
+    CLI::App* ask_command =
+        app.add_subcommand("ask", "Send hub-netcfg one request (the console's calls).");
+    std::string session;
+    bool always = false;
+    std::vector<std::string> words;
+    if (const char* from_ssh = std::getenv("SSH_CONNECTION")) {
+        session = from_ssh;
+    }
+    ask_command->add_option("--socket", options.socket_path, "hub-netcfg's socket");
+    ask_command->add_option("--session", session,
+                            "the SSH session, as SSH_CONNECTION says (default: $SSH_CONNECTION)");
+    ask_command->add_flag("--always", always, "apply a change with the confirm timer");
+    ask_command->add_option("words", words,
+                            "VERB ARGS... (hub-netcfg ask with no verb lists them)");
+    ask_command->positionals_at_end();
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -370,6 +389,9 @@ int main(int argc, char** argv) {
             "--base-ruleset is for a development namespace (--netns); the box "
             "loads /etc/nftables.conf itself");
         return exit_usage;
+    }
+    if (ask_command->parsed()) {
+        return ask(options.socket_path, session, always, words);
     }
     ::umask(022);
     if (!netns.empty()) {
