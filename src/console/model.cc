@@ -714,11 +714,13 @@ Screen Model::render() const {
             }
             break;
         }
-        case PageKind::confirm:
-            for (std::size_t i = 0; i < page.lines.size() && static_cast<int>(i) < height; i++) {
-                canvas.put(body + static_cast<int>(i), " " + page.lines[i], Style::normal);
+        case PageKind::confirm: {
+            std::vector<std::string> lines = wrapped(page.lines, cols_);
+            for (std::size_t i = 0; i < lines.size() && static_cast<int>(i) < height; i++) {
+                canvas.put(body + static_cast<int>(i), " " + lines[i], Style::normal);
             }
             break;
+        }
     }
     if (running_ || pending_) {
         canvas.put(rows_ - 2, " Working...", Style::ok);

@@ -14,11 +14,15 @@
 #     a queued message held and released (hubctl queue list agrees), a certificate request
 #     approved (hubctl ca requests agrees), an enrollment password reset, a form value
 #     refused by its check, shutdown in development mode only reported;
+#   - the Network and Service access pages against a real hub-netcfg working in a network
+#     namespace of its own (--netns): interfaces and routes listed, a link brought up, an
+#     address added, a risky one (the SSH session's interface) undone with 'n' and then
+#     kept with 'y', a ping and a TCP test, SMTP's sources narrowed; hub-netcfg agrees;
 #   - a resize redraws the screen at the new size; log out ends the session with status 0;
 #     SIGHUP ends it cleanly too.
 source "$(dirname "$0")/lib.sh"
 
-need_binaries HUBD HUBCTL HUB_CA HUB_CONSOLE SMTP_SINK
+need_binaries HUBD HUBCTL HUB_CA HUB_CONSOLE SMTP_SINK HUB_NETCFG
 [[ $EUID -eq 0 ]] || skip "needs root: hub-ca switches to the hubca account"
 getent passwd hubca >/dev/null || skip "no 'hubca' account: run tools/setup"
 command -v tmux >/dev/null || skip "tmux is not installed (tools/setup installs it)"
@@ -48,6 +52,14 @@ mkdir -p "$WORK/sink"
     --store-dir "$WORK/sink" 2>"$WORK/sink.log" &
 sink_pid=$!
 wait_until 30 "the sink to listen" port_listening "$out1"
+# hub-netcfg in its own development namespaces (NAME and NAME-peer, veth eth0 <-> eth0, the
+# peer 192.0.2.1/24): nothing of this machine's network is touched.
+netns="hubcon$$"
+"$HUB_NETCFG" serve --socket "$WORK/netcfg.sock" --state-dir "$WORK/netcfg" --netns "$netns" \
+    2>"$WORK/netcfg.log" &
+netcfg_pid=$!
+wait_until 60 "hub-netcfg ready" grep -q 'ready on' "$WORK/netcfg.log"
+ask() { "$HUB_NETCFG" ask --socket "$WORK/netcfg.sock" "$@"; }
 
 tmux_socket="$WORK/tmux.sock"
 tm() { tmux -S "$tmux_socket" "$@"; }
@@ -57,6 +69,9 @@ console_exit() {
     tm kill-server 2>/dev/null
     kill -TERM "$ca_pid" 2>/dev/null && wait "$ca_pid" 2>/dev/null
     kill -TERM "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
+    kill -TERM "$netcfg_pid" 2>/dev/null && wait "$netcfg_pid" 2>/dev/null
+    ip netns delete "$netns" 2>/dev/null
+    ip netns delete "$netns-peer" 2>/dev/null
     (exit $status)
     cleanup
 }
@@ -76,15 +91,25 @@ request_id="$(hubctl ca submit partner2 "$WORK/p2.csr" <<<"$enroll_password" 2>/
 say "fixtures: message $queue_id queued, certificate request $request_id pending"
 
 # --- the terminal -------------------------------------------------------------------------
-tm new-session -d -s console -x 80 -y 24 \
-    "exec $HUB_CONSOLE --config $conf --dev" || fail "tmux new-session"
+# As if over SSH to 192.0.2.2 on the namespace's eth0: hub-netcfg then treats a change to
+# that interface as risky (kept only when confirmed).
+session="192.0.2.1 50000 192.0.2.2 22"
+tm new-session -d -s console -x 80 -y 24 -e "SSH_CONNECTION=$session" \
+    "exec $HUB_CONSOLE --config $conf --dev --netcfg-socket $WORK/netcfg.sock" ||
+    fail "tmux new-session"
 tm set-option -t console remain-on-exit on >/dev/null
 screen() { tm capture-pane -p -t console; }
 keys() { tm send-keys -t console "$@"; }
 text() { tm send-keys -t console -l -- "$1"; }
-# shows REGEX: waits until the screen matches (extended regex).
-shows() { wait_until 30 "the screen to show /$1/ (screen now:
-$(screen))" bash -c 'tmux -S "$0" capture-pane -p -t console | grep -Eq -- "$1"' "$tmux_socket" "$1"; }
+# shows REGEX: waits until the screen matches (extended regex); fails showing the screen.
+shows() {
+    local deadline=$((SECONDS + 30))
+    until screen | grep -Eq -- "$1"; do
+        ((SECONDS < deadline)) || fail "timed out after 30s waiting for the screen to show /$1/; it shows:
+$(screen)"
+        sleep 0.1
+    done
+}
 save() { screen >"$artifacts/$1.txt"; }
 console_pid="$(tm display-message -p -t console '#{pane_pid}')"
 # still_the_menu: the pane's process is hub-console, alive and not stopped.
@@ -159,13 +184,60 @@ save 01-status
 keys Escape
 main_menu
 
-# --- 2 Network ------------------------------------------------------------------------------
+# --- 2 Network (hub-netcfg) -------------------------------------------------------------
 keys 2
 shows '^ Network'
 expect_match "network menu" "Interfaces, addresses, routes" "$(screen)"
 save 02-network
+# form KEY VALUE...: opens the menu item KEY and fills its fields, Enter after each.
+form() {
+    keys "$1"
+    shift
+    local value
+    for value in "$@"; do
+        text "$value"
+        keys Enter
+    done
+}
+form 5 eth0
+shows 'set_link eth0 up|Keep this change'
+if screen | grep -q 'Keep this change'; then keys y; fi
+form 3 eth0 192.0.2.2/24
+shows 'applied and saved'
+keys 1
+shows 'Interfaces:'
+shows 'eth0 +up .*192\.0\.2\.2/24'
+expect_match "network page" "Routes:" "$(screen)"
+save 02-network-show
 keys Escape
+# On the SSH session's interface: live, not saved, undone unless kept.
+form 3 eth0 192.0.2.3/24
+shows 'Keep this change\?'
+expect_match "the confirm timer" "undone in [0-9]+ seconds" "$(screen)"
+save 02-network-keep-or-undo
+keys n
+shows 'reverted'
+expect_no_match "undone in hub-netcfg" '192\.0\.2\.3/24' "$(ask interfaces)"
+form 3 eth0 192.0.2.3/24
+shows 'Keep this change\?'
+keys y
+shows 'confirmed and saved'
+expect_match "kept in hub-netcfg" 'eth0 .*192\.0\.2\.3/24' "$(ask interfaces)"
+form p 192.0.2.1
+shows '^ Ping'
+shows 'replies from 192\.0\.2\.1'
+save 02-network-ping
+keys Escape
+form t 192.0.2.1 22
+shows '^ TCP connect test'
+shows '192\.0\.2\.1'
+keys Escape
+# A value the form refuses never reaches hub-netcfg.
+form 7 eth0 '$(reboot)'
+shows 'MTU: an MTU from 68 to 9216'
+keys Escape Escape
 main_menu
+say "ok: network pages through hub-netcfg: link up, addresses, a risky change undone then kept, ping, TCP test"
 
 # --- 3 Certificates: approve the pending request -------------------------------------------
 keys 3
@@ -238,12 +310,20 @@ keys Escape Escape
 main_menu
 say "ok: partner1 suspended and resumed, a test message over its connector; a bad name and 10,000 characters refused by the form"
 
-# --- 5 Service access -----------------------------------------------------------------------
+# --- 5 Service access (hub-netcfg) --------------------------------------------------------
 keys 5
 shows '^ Service access'
 save 05-service-access
-keys Escape
+form 3 '192.0.2.0/24, 198.51.100.0/24'
+shows 'smtp|Keep this change'
+if screen | grep -q 'Keep this change'; then keys y; fi
+keys 1
+shows 'SERVICE +PORTS +SOURCES'
+shows '^ smtp +.*192\.0\.2\.0/24, 198\.51\.100\.0/24'
+save 05-service-access-show
+keys Escape Escape
 main_menu
+say "ok: SMTP's sources narrowed through hub-netcfg"
 
 # --- 6 Passwords: reset partner2's enrollment password ----------------------------------
 keys 6
@@ -324,7 +404,8 @@ wait_until 20 "hub-console to exit" bash -c \
     '[[ "$(tmux -S "$0" display-message -p -t console "#{pane_dead}")" == 1 ]]' "$tmux_socket"
 expect_eq "log out status" 0 "$(tm display-message -p -t console '#{pane_dead_status}')"
 # A second session first: killing the only one would end the tmux server under us.
-tm new-session -d -s hup -x 80 -y 24 "exec $HUB_CONSOLE --config $conf --dev"
+tm new-session -d -s hup -x 80 -y 24 \
+    "exec $HUB_CONSOLE --config $conf --dev --netcfg-socket $WORK/netcfg.sock"
 tm set-option -t hup remain-on-exit on >/dev/null
 tm kill-session -t console
 wait_until 30 "the second console's menu" bash -c \
