@@ -621,6 +621,80 @@ std::string hint_for(const Page& page, bool top_level) {
 
 }  // namespace
 
+namespace {
+
+// The body of each kind of page, from row body, height rows at most.
+void render_menu(const Page& page, Canvas& canvas, int body, int height) {
+    for (std::size_t i = 0; i < page.items.size() && static_cast<int>(i) < height; i++) {
+        bool chosen = i == page.selected;
+        canvas.put(
+            body + static_cast<int>(i),
+            fmt::format(" {} {}  {}", chosen ? '>' : ' ', page.items[i].key, page.items[i].label),
+            chosen ? Style::selected : Style::normal);
+    }
+}
+
+void render_list(const Page& page, Canvas& canvas, int body, int height) {
+    canvas.put(body, "   " + page.header, Style::heading);
+    if (page.rows.empty()) {
+        canvas.put(body + 1, "   (none)", Style::normal);
+    }
+    for (int i = 0; i + 1 < height; i++) {
+        std::size_t index = page.top + static_cast<std::size_t>(i);
+        if (index >= page.rows.size()) {
+            break;
+        }
+        bool chosen = index == page.selected;
+        canvas.put(body + 1 + i, (chosen ? " > " : "   ") + page.rows[index].text,
+                   chosen ? Style::selected : Style::normal);
+    }
+}
+
+// Text pages and questions wrap; a text page longer than the screen says which lines show.
+void render_text(const Page& page, Canvas& canvas, int body, int height,
+                 const std::string& heading) {
+    std::vector<std::string> lines = wrapped(page.lines, canvas.cols);
+    std::size_t top = page.kind == PageKind::text ? std::min(page.top, lines.size()) : 0;
+    for (int i = 0; i < height && top + static_cast<std::size_t>(i) < lines.size(); i++) {
+        canvas.put(body + i, " " + lines[top + static_cast<std::size_t>(i)], Style::normal);
+    }
+    if (page.kind == PageKind::text && lines.size() > static_cast<std::size_t>(height)) {
+        canvas.put(1,
+                   fmt::format("{}  (lines {}-{} of {})", heading, top + 1,
+                               std::min(lines.size(), top + static_cast<std::size_t>(height)),
+                               lines.size()),
+                   Style::heading);
+    }
+}
+
+void render_form(const Page& page, Canvas& canvas, int body, int height, Screen& screen) {
+    std::size_t label_width = 0;
+    for (const Field& field : page.fields) {
+        label_width = std::max(label_width, field.label.size());
+    }
+    for (std::size_t i = 0; i < page.fields.size() && static_cast<int>(i * 2) < height; i++) {
+        const Field& field = page.fields[i];
+        std::string shown = field.secret ? std::string(field.value.size(), '*') : field.value;
+        std::string prefix =
+            fmt::format(" {} {:<{}} : ", i == page.selected ? '>' : ' ', field.label, label_width);
+        // Long values show their end, where typing happens.
+        std::size_t room = static_cast<std::size_t>(
+            std::max(canvas.cols - static_cast<int>(prefix.size()) - 2, 1));
+        if (shown.size() > room) {
+            shown = "<" + shown.substr(shown.size() - room + 1);
+        }
+        int row = body + static_cast<int>(i * 2);
+        canvas.put(row, prefix + shown, i == page.selected ? Style::field : Style::normal);
+        if (i == page.selected) {
+            screen.cursor_row = row;
+            screen.cursor_col =
+                std::min(canvas.cols - 1, static_cast<int>(prefix.size() + shown.size()));
+        }
+    }
+}
+
+}  // namespace
+
 Screen Model::render() const {
     HUB_ASSERT(!pages_.empty());
     Canvas canvas{cols_, rows_, std::vector<Line>(static_cast<std::size_t>(rows_))};
@@ -641,86 +715,23 @@ Screen Model::render() const {
                                design_rows);
     }
     canvas.put(1, heading, Style::heading);
-    int body = 3;
+    constexpr int body = 3;
     int height = static_cast<int>(body_rows());
     Screen screen;
     switch (page.kind) {
         case PageKind::menu:
-            for (std::size_t i = 0; i < page.items.size() && static_cast<int>(i) < height; i++) {
-                bool chosen = i == page.selected;
-                canvas.put(body + static_cast<int>(i),
-                           fmt::format(" {} {}  {}", chosen ? '>' : ' ', page.items[i].key,
-                                       page.items[i].label),
-                           chosen ? Style::selected : Style::normal);
-            }
+            render_menu(page, canvas, body, height);
             break;
-        case PageKind::list: {
-            canvas.put(body, "   " + page.header, Style::heading);
-            if (page.rows.empty()) {
-                canvas.put(body + 1, "   (none)", Style::normal);
-            }
-            for (int i = 0; i + 1 < height; i++) {
-                std::size_t index = page.top + static_cast<std::size_t>(i);
-                if (index >= page.rows.size()) {
-                    break;
-                }
-                bool chosen = index == page.selected;
-                canvas.put(body + 1 + i, (chosen ? " > " : "   ") + page.rows[index].text,
-                           chosen ? Style::selected : Style::normal);
-            }
+        case PageKind::list:
+            render_list(page, canvas, body, height);
             break;
-        }
-        case PageKind::text: {
-            std::vector<std::string> lines = wrapped(page.lines, cols_);
-            std::size_t top = std::min(page.top, lines.size());
-            for (int i = 0; i < height && top + static_cast<std::size_t>(i) < lines.size(); i++) {
-                canvas.put(body + i, " " + lines[top + static_cast<std::size_t>(i)], Style::normal);
-            }
-            if (lines.size() > static_cast<std::size_t>(height)) {
-                canvas.put(
-                    1,
-                    fmt::format("{}  (lines {}-{} of {})", heading, top + 1,
-                                std::min(lines.size(), top + static_cast<std::size_t>(height)),
-                                lines.size()),
-                    Style::heading);
-            }
+        case PageKind::text:
+        case PageKind::confirm:
+            render_text(page, canvas, body, height, heading);
             break;
-        }
-        case PageKind::form: {
-            std::size_t label_width = 0;
-            for (const Field& field : page.fields) {
-                label_width = std::max(label_width, field.label.size());
-            }
-            for (std::size_t i = 0; i < page.fields.size() && static_cast<int>(i * 2) < height;
-                 i++) {
-                const Field& field = page.fields[i];
-                std::string shown =
-                    field.secret ? std::string(field.value.size(), '*') : field.value;
-                std::string prefix = fmt::format(" {} {:<{}} : ", i == page.selected ? '>' : ' ',
-                                                 field.label, label_width);
-                // Long values show their end, where typing happens.
-                std::size_t room = static_cast<std::size_t>(
-                    std::max(cols_ - static_cast<int>(prefix.size()) - 2, 1));
-                if (shown.size() > room) {
-                    shown = "<" + shown.substr(shown.size() - room + 1);
-                }
-                int row = body + static_cast<int>(i * 2);
-                canvas.put(row, prefix + shown, i == page.selected ? Style::field : Style::normal);
-                if (i == page.selected) {
-                    screen.cursor_row = row;
-                    screen.cursor_col =
-                        std::min(cols_ - 1, static_cast<int>(prefix.size() + shown.size()));
-                }
-            }
+        case PageKind::form:
+            render_form(page, canvas, body, height, screen);
             break;
-        }
-        case PageKind::confirm: {
-            std::vector<std::string> lines = wrapped(page.lines, cols_);
-            for (std::size_t i = 0; i < lines.size() && static_cast<int>(i) < height; i++) {
-                canvas.put(body + static_cast<int>(i), " " + lines[i], Style::normal);
-            }
-            break;
-        }
     }
     if (running_ || pending_) {
         canvas.put(rows_ - 2, " Working...", Style::ok);

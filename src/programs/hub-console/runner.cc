@@ -350,77 +350,59 @@ Outcome Runner::run(const Action& action) {
 
 // --- Status ------------------------------------------------------------------------------
 
-Outcome Runner::status() {
-    Outcome outcome;
-    std::vector<std::string>& lines = outcome.lines;
-    auto config = load_config(settings_.config_path);
-    if (!config) {
-        return failed(config.error());
-    }
-    lines.push_back(fmt::format("Hub          {}, Hubbox {}", config->hostname, HUB_VERSION));
-    auto snapshot = health::fetch_snapshot(
-        engine::status_socket_path(config->spool_dir, config->status_socket));
-    if (!snapshot) {
-        lines.push_back("hubd         not reachable: " + snapshot.error());
-    } else {
-        const health::Snapshot& s = *snapshot;
-        std::uint64_t now_s = s.taken_unix_ms / 1000;
-        std::uint64_t up_ms =
-            s.taken_unix_ms > s.started_unix_ms ? s.taken_unix_ms - s.started_unix_ms : 0;
-        lines.push_back(fmt::format("hubd         up {} (since {})", duration_text(up_ms / 1000),
-                                    utc_text(s.started_unix_ms / 1000)));
-        for (const health::ShardRow& shard : s.shards) {
-            double load = up_ms == 0 ? 0.0
-                                     : 100.0 * static_cast<double>(shard.cpu_ns) /
-                                           (static_cast<double>(up_ms) * 1e6);
-            lines.push_back(fmt::format(
-                "Shard {:<6} {:5.1f}% CPU since start, {} inbound and {} outbound open, {} queued",
-                shard.index, load, shard.traffic.inbound_open, shard.traffic.outbound_open,
-                shard.traffic.queue_messages));
-        }
-        const health::Traffic& t = s.total;
-        std::string oldest =
-            t.oldest_queued_unix_ms == 0
-                ? std::string("")
-                : ", oldest " + duration_text(now_s > t.oldest_queued_unix_ms / 1000
-                                                  ? now_s - t.oldest_queued_unix_ms / 1000
-                                                  : 0);
-        lines.push_back(fmt::format("Queue        {} messages, {} recipients, {}{}",
-                                    t.queue_messages, t.queue_recipients, bytes_text(t.queue_bytes),
-                                    oldest));
-        // The counters start with hubd: "today" on a hub restarted today is since then.
+namespace {
+
+// The status page's lines about hubd, from its health snapshot.
+void snapshot_lines(const health::Snapshot& s, std::vector<std::string>& lines) {
+    std::uint64_t now_s = s.taken_unix_ms / 1000;
+    std::uint64_t up_ms =
+        s.taken_unix_ms > s.started_unix_ms ? s.taken_unix_ms - s.started_unix_ms : 0;
+    lines.push_back(fmt::format("hubd         up {} (since {})", duration_text(up_ms / 1000),
+                                utc_text(s.started_unix_ms / 1000)));
+    for (const health::ShardRow& shard : s.shards) {
+        double load = up_ms == 0 ? 0.0
+                                 : 100.0 * static_cast<double>(shard.cpu_ns) /
+                                       (static_cast<double>(up_ms) * 1e6);
         lines.push_back(fmt::format(
-            "Messages     since start: in {}, out {}, deferred {}, bounced {}, rejected {}",
-            t.messages_received, t.messages_delivered, t.messages_deferred, t.messages_bounced,
-            t.messages_rejected));
-        lines.push_back("Failing partner connectors:");
-        std::size_t failing = 0;
-        for (const health::PartnerRow& partner : s.partners) {
-            bool failing_out =
-                partner.last_outbound_failure_unix_ms > partner.last_outbound_unix_ms;
-            bool failing_tls = partner.last_tls_failure_unix_ms > partner.last_outbound_unix_ms &&
-                               partner.last_tls_failure_unix_ms > partner.last_inbound_unix_ms;
-            if (!failing_out && !failing_tls) {
-                continue;
-            }
-            failing++;
-            lines.push_back(
-                fmt::format("  {:<16} {} ({})", partner.name,
-                            failing_out ? partner.last_outbound_failure : partner.last_tls_failure,
-                            utc_text(std::max(partner.last_outbound_failure_unix_ms,
-                                              partner.last_tls_failure_unix_ms) /
-                                     1000)));
+            "Shard {:<6} {:5.1f}% CPU since start, {} inbound and {} outbound open, {} queued",
+            shard.index, load, shard.traffic.inbound_open, shard.traffic.outbound_open,
+            shard.traffic.queue_messages));
+    }
+    const health::Traffic& t = s.total;
+    std::uint64_t oldest_s = t.oldest_queued_unix_ms / 1000;
+    std::string oldest = t.oldest_queued_unix_ms == 0
+                             ? std::string()
+                             : ", oldest " + duration_text(now_s > oldest_s ? now_s - oldest_s : 0);
+    lines.push_back(fmt::format("Queue        {} messages, {} recipients, {}{}", t.queue_messages,
+                                t.queue_recipients, bytes_text(t.queue_bytes), oldest));
+    // The counters start with hubd: "today" on a hub restarted today is since then.
+    lines.push_back(
+        fmt::format("Messages     since start: in {}, out {}, deferred {}, bounced {}, rejected {}",
+                    t.messages_received, t.messages_delivered, t.messages_deferred,
+                    t.messages_bounced, t.messages_rejected));
+    lines.push_back("Failing partner connectors:");
+    std::size_t first = lines.size();
+    for (const health::PartnerRow& partner : s.partners) {
+        // Failing: the last failure is newer than the last success.
+        bool failing_out = partner.last_outbound_failure_unix_ms > partner.last_outbound_unix_ms;
+        bool failing_tls = partner.last_tls_failure_unix_ms > partner.last_outbound_unix_ms &&
+                           partner.last_tls_failure_unix_ms > partner.last_inbound_unix_ms;
+        if (failing_out || failing_tls) {
+            lines.push_back(fmt::format(
+                "  {:<12} {}  {}", partner.name,
+                utc_text(std::max(partner.last_outbound_failure_unix_ms,
+                                  partner.last_tls_failure_unix_ms) /
+                         1000),
+                failing_out ? partner.last_outbound_failure : partner.last_tls_failure));
         }
-        if (failing == 0) {
-            lines.push_back("  none");
-        }
-        lines.push_back("Certificates expiring within 30 days:");
-        std::size_t expiring = 0;
-        for (const health::Certificate& certificate : s.certificates) {
-            if (certificate.not_after_unix_s > now_s + 30 * 86400) {
-                continue;
-            }
-            expiring++;
+    }
+    if (lines.size() == first) {
+        lines.push_back("  none");
+    }
+    lines.push_back("Certificates expiring within 30 days:");
+    first = lines.size();
+    for (const health::Certificate& certificate : s.certificates) {
+        if (certificate.not_after_unix_s <= now_s + 30 * 86400) {
             std::int64_t days_left = (static_cast<std::int64_t>(certificate.not_after_unix_s) -
                                       static_cast<std::int64_t>(now_s)) /
                                      86400;
@@ -428,18 +410,40 @@ Outcome Runner::status() {
                                         certificate.partner, certificate.subject, days_left,
                                         utc_text(certificate.not_after_unix_s)));
         }
-        if (expiring == 0) {
-            lines.push_back("  none");
-        }
-        lines.push_back(fmt::format("Spool        {} free of {} (new mail refused below {})",
-                                    bytes_text(s.spool_free_bytes), bytes_text(s.spool_total_bytes),
-                                    bytes_text(s.spool_reserve_bytes)));
     }
-    std::string data_dir =
+    if (lines.size() == first) {
+        lines.push_back("  none");
+    }
+    lines.push_back(fmt::format("Spool        {} free of {} (new mail refused below {})",
+                                bytes_text(s.spool_free_bytes), bytes_text(s.spool_total_bytes),
+                                bytes_text(s.spool_reserve_bytes)));
+}
+
+}  // namespace
+
+Outcome Runner::status() {
+    auto config = load_config(settings_.config_path);
+    if (!config) {
+        return failed(config.error());
+    }
+    Outcome outcome;
+    std::vector<std::string>& lines = outcome.lines;
+    lines.push_back(fmt::format("Hub          {}, Hubbox {}", config->hostname, HUB_VERSION));
+    auto snapshot = health::fetch_snapshot(
+        engine::status_socket_path(config->spool_dir, config->status_socket));
+    if (snapshot) {
+        snapshot_lines(*snapshot, lines);
+    } else {
+        lines.push_back("hubd         not reachable: " + snapshot.error());
+    }
+    // The data partition: where the directory (or hub.conf) lives.
+    std::string data_file =
         config->directory_path.empty() ? config->source_path : config->directory_path;
-    data_dir =
-        data_dir.substr(0, data_dir.rfind('/') == std::string::npos ? 0 : data_dir.rfind('/'));
-    lines.push_back("Data         " + space_text(data_dir.empty() ? "." : data_dir));
+    std::size_t slash = data_file.rfind('/');
+    std::string data_dir = slash == std::string::npos ? std::string(".")
+                           : slash == 0               ? std::string("/")
+                                                      : data_file.substr(0, slash);
+    lines.push_back("Data         " + space_text(data_dir));
     lines.push_back("Network interfaces:");
     for (std::string& line : nic_lines()) {
         lines.push_back(std::move(line));
