@@ -25,6 +25,8 @@ inline constexpr std::size_t page_depth_max = 8;
 // with a line that says so.
 inline constexpr std::size_t text_lines_max = 5000;
 inline constexpr std::size_t list_rows_max = 5000;
+// The status line grows upwards to this many rows for a long message.
+inline constexpr std::size_t status_rows_max = 3;
 // A line kept from an answer (cut beyond; the screen shows at most screen_cols_max).
 inline constexpr std::size_t line_bytes_max = 1024;
 

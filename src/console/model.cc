@@ -736,7 +736,13 @@ Screen Model::render() const {
     if (running_ || pending_) {
         canvas.put(rows_ - 2, " Working...", Style::ok);
     } else if (!status_.empty()) {
-        canvas.put(rows_ - 2, " " + status_, status_error_ ? Style::error : Style::ok);
+        // A long message (a daemon's reason) wraps upwards over the body's last rows.
+        std::vector<std::string> lines = wrapped({status_}, cols_);
+        std::size_t shown = std::min<std::size_t>(lines.size(), status_rows_max);
+        for (std::size_t i = 0; i < shown; i++) {
+            canvas.put(rows_ - 1 - static_cast<int>(shown - i), " " + lines[i],
+                       status_error_ ? Style::error : Style::ok);
+        }
     }
     canvas.put(rows_ - 1, " " + hint_for(page, pages_.size() == 1), Style::hint);
     screen.cols = cols_;

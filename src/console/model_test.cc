@@ -391,6 +391,21 @@ TEST(ConsoleModel, ARiskyNetworkChangeIsKeptOrUndone) {
     }
 }
 
+TEST(ConsoleModel, LongMessagesWrap) {
+    Model model(dev_settings());
+    type(model, "71");
+    ASSERT_TRUE(model.take_action());
+    Outcome failed;
+    failed.ok = false;
+    failed.message = std::string(100, 'a') + " the end of the reason";
+    model.complete(failed);
+    Screen screen = model.render();
+    EXPECT_NE(screen.text().find("the end of the reason"), std::string::npos) << screen.text();
+    EXPECT_EQ(screen.lines[22].style, Style::error);
+    EXPECT_EQ(screen.lines[21].style, Style::error);
+    EXPECT_EQ(screen.lines[23].style, Style::hint);
+}
+
 TEST(ConsoleModel, LogOutFinishes) {
     Model model(dev_settings());
     type(model, "0");

@@ -19,7 +19,9 @@
 #     address added, a risky one (the SSH session's interface) undone with 'n' and then
 #     kept with 'y', a ping and a TCP test, SMTP's sources narrowed; hub-netcfg agrees;
 #   - a resize redraws the screen at the new size; log out ends the session with status 0;
-#     SIGHUP ends it cleanly too.
+#     SIGHUP ends it cleanly too;
+#   - run as an unprivileged account (nobody), each page refuses with the reason (hubd's
+#     socket, the directory, hub-ca, hub-netcfg) and nothing changes.
 source "$(dirname "$0")/lib.sh"
 
 need_binaries HUBD HUBCTL HUB_CA HUB_CONSOLE SMTP_SINK HUB_NETCFG
@@ -415,3 +417,34 @@ wait_until 20 "hub-console to exit on SIGHUP" bash -c \
     '[[ "$(tmux -S "$0" display-message -p -t hup "#{pane_dead}")" == 1 ]]' "$tmux_socket"
 expect_eq "SIGHUP status" 0 "$(tm display-message -p -t hup '#{pane_dead_status}')"
 say "ok: log out and SIGHUP end the session with status 0; captures in $artifacts"
+
+# --- unprivileged: refusals, not failures -------------------------------------------------
+# The menu itself needs no privilege; as an account that may not reach hubd, write the
+# directory or ask hub-ca, each page says why and nothing changes.
+tm new-session -d -s console -x 80 -y 24 \
+    "exec runuser -u nobody -- $HUB_CONSOLE --config $conf --dev --netcfg-socket $WORK/netcfg.sock"
+tm set-option -t console remain-on-exit on >/dev/null
+console_pid="$(tm display-message -p -t console '#{pane_pid}')"
+main_menu
+keys 1
+shows 'hubd +not reachable'
+keys Escape
+keys 4 1
+shows '^ > partner1 +active'
+keys Enter 2 y
+shows 'readonly|read-only|ermission'
+expect_match "nobody changed nothing" '^state: +active' "$(hubctl partner show partner1)"
+keys Escape Escape Escape Escape
+main_menu
+keys 3 2
+shows 'refused|not permitted|ermission|may not'
+keys Escape Escape
+keys 2 1
+shows 'may not ask hub-netcfg|not permitted|ermission'
+keys Escape
+main_menu
+save 10-unprivileged
+keys 0
+wait_until 20 "the unprivileged console to exit" bash -c \
+    '[[ "$(tmux -S "$0" display-message -p -t console "#{pane_dead}")" == 1 ]]' "$tmux_socket"
+say "ok: as an unprivileged account every page refuses with the reason; nothing changed"
