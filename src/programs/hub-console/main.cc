@@ -22,6 +22,7 @@
 // SEE ALSO  console/model.h, programs/hub-console/runner.h, docs/CONSOLE.md.
 #include <curses.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -201,6 +202,14 @@ int run_on_terminal(const std::vector<std::string>& argv) {
     return status;
 }
 
+bool terminal_gone() {
+    pollfd input{STDIN_FILENO, POLLIN, 0};
+    if (poll(&input, 1, 0) < 0) {
+        return errno != EINTR;
+    }
+    return (input.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 std::string account_name() {
     if (const passwd* entry = getpwuid(getuid()); entry != nullptr && entry->pw_name != nullptr) {
         return entry->pw_name;
@@ -254,7 +263,13 @@ int main(int argc, char** argv) {
     while (stop_signal == 0 && !model.finished()) {
         int ch = getch();
         if (ch == ERR) {
-            continue;  // The second passed, or a signal interrupted the read.
+            // The second passed, or a signal interrupted the read; or the line is gone
+            // without a SIGHUP (a closed pty reads as end of file), which ends the session
+            // rather than spinning.
+            if (terminal_gone()) {
+                break;
+            }
+            continue;
         }
         model.press(key_of(ch));
         while (std::optional<hub::console::Action> action = model.take_action()) {
