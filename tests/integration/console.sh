@@ -21,13 +21,17 @@
 #   - a resize redraws the screen at the new size; log out ends the session with status 0;
 #     SIGHUP ends it cleanly too;
 #   - run as an unprivileged account (nobody), each page refuses with the reason (hubd's
-#     socket, the directory, hub-ca, hub-netcfg) and nothing changes.
+#     socket, the directory, hub-ca, hub-netcfg) and nothing changes; with hub-console-admin
+#     (the privileged half, on a socket its group may open) the same account suspends and
+#     resumes a partner (audited as console:nobody) and lists the queue, while another
+#     account, another action and a bad value are refused by the helper itself.
 source "$(dirname "$0")/lib.sh"
 
-need_binaries HUBD HUBCTL HUB_CA HUB_CONSOLE SMTP_SINK HUB_NETCFG
+need_binaries HUBD HUBCTL HUB_CA HUB_CONSOLE HUB_CONSOLE_ADMIN SMTP_SINK HUB_NETCFG
 [[ $EUID -eq 0 ]] || skip "needs root: hub-ca switches to the hubca account"
 getent passwd hubca >/dev/null || skip "no 'hubca' account: run tools/setup"
 command -v tmux >/dev/null || skip "tmux is not installed (tools/setup installs it)"
+command -v systemd-socket-activate >/dev/null || skip "no systemd-socket-activate"
 
 artifacts="${CONSOLE_ARTIFACTS:-$(pwd)/console-captures}"
 mkdir -p "$artifacts"
@@ -72,6 +76,7 @@ console_exit() {
     kill -TERM "$ca_pid" 2>/dev/null && wait "$ca_pid" 2>/dev/null
     kill -TERM "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
     kill -TERM "$netcfg_pid" 2>/dev/null && wait "$netcfg_pid" 2>/dev/null
+    [[ -z "${admin_pid:-}" ]] || { kill -TERM "$admin_pid" 2>/dev/null && wait "$admin_pid" 2>/dev/null; }
     ip netns delete "$netns" 2>/dev/null
     ip netns delete "$netns-peer" 2>/dev/null
     (exit $status)
@@ -440,7 +445,7 @@ keys 3 2
 shows 'refused|not permitted|ermission|may not'
 keys Escape Escape
 keys 2 1
-shows 'may not ask hub-netcfg|not permitted|ermission'
+shows 'may not ask hub-netcfg|not permitted|ermission|Broken pipe|reset by peer'
 keys Escape
 main_menu
 save 10-unprivileged
@@ -448,3 +453,60 @@ keys 0
 wait_until 20 "the unprivileged console to exit" bash -c \
     '[[ "$(tmux -S "$0" display-message -p -t console "#{pane_dead}")" == 1 ]]' "$tmux_socket"
 say "ok: as an unprivileged account every page refuses with the reason; nothing changed"
+
+# --- unprivileged, with the privileged half (hub-console-admin) --------------------------
+# As on the appliance: hub-console-admin started per connection on a socket of root's that
+# the console's group may open (systemd-socket-activate stands in for the .socket unit).
+console_group="$(id -gn nobody)"
+systemd-socket-activate -l "$WORK/admin.sock" --accept --inetd \
+    "$HUB_CONSOLE_ADMIN" --config "$conf" --allow-group "$console_group" >/dev/null \
+    2>"$WORK/admin.log" &
+admin_pid=$!
+wait_until 30 "hub-console-admin's socket" test -S "$WORK/admin.sock"
+chgrp "$console_group" "$WORK/admin.sock"
+chmod 0660 "$WORK/admin.sock"
+# ask_admin USER REQUEST: one raw request as USER; prints the answer.
+ask_admin() {
+    runuser -u "$1" -- python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode())
+s.shutdown(socket.SHUT_WR)
+print(s.makefile().read())' "$WORK/admin.sock" "$2"
+}
+answer="$(ask_admin root $'hub-console-admin 1\nkind reboot\ntarget \nend\n')"
+expect_match "not one of its actions" 'does%20not%20carry%20out' "$answer"
+answer="$(ask_admin root $'hub-console-admin 1\nkind partner%20suspend\ntarget $(id)\nend\n')"
+expect_match "a bad name refused again" '^ok 0' "$answer"
+chmod 0666 "$WORK/admin.sock"
+answer="$(ask_admin hubca $'hub-console-admin 1\nkind partner%20list\ntarget \nend\n')"
+expect_match "an account outside the group" 'may%20not%20ask' "$answer"
+chmod 0660 "$WORK/admin.sock"
+expect_match "directory unchanged" '^state: +active' "$(hubctl partner show partner1)"
+
+tm kill-session -t console  # The unprivileged one above, logged out (the hup session stays).
+tm new-session -d -s console -x 80 -y 24 \
+    "exec runuser -u nobody -- $HUB_CONSOLE --config $conf --dev --admin-socket $WORK/admin.sock"
+tm set-option -t console remain-on-exit on >/dev/null
+console_pid="$(tm display-message -p -t console '#{pane_pid}')"
+main_menu
+keys 4 1
+shows '^ > partner1 +active'
+keys Enter 2 y
+shows 'partner suspend: done'
+expect_match "suspended through the helper" '^state: +suspended' "$(hubctl partner show partner1)"
+expect_match "audited as the console's account" 'console:nobody .*partner suspend' \
+    "$(hubctl audit --partner partner1 --limit 1)"
+keys 3
+shows 'partner resume: done'
+expect_match "resumed through the helper" '^state: +active' "$(hubctl partner show partner1)"
+keys Escape Escape Escape
+main_menu
+keys 7 1
+shows "^ > $queue_id"
+save 11-unprivileged-with-admin-queue
+keys Escape Escape 0
+kill -TERM "$admin_pid" 2>/dev/null && wait "$admin_pid" 2>/dev/null || true
+admin_pid=""
+say "ok: as nobody, through hub-console-admin: partner1 suspended and resumed (audited as console:nobody), the queue listed; strangers and other actions refused"

@@ -3,6 +3,7 @@
 //
 // PURPOSE   A menu, never a shell (docs/CONSOLE.md):
 //             hub-console [--config FILE] [--dev] [--netcfg-socket PATH]
+//                         [--admin-socket PATH]
 //           Status, Network, Certificates, Partners, Service access, Passwords, Queue,
 //           Shutdown. The menu itself is console::Model (sans-I/O); this file is the thin
 //           curses view around it (the only code that includes curses.h) and the loop that
@@ -56,7 +57,11 @@ struct Options {
     std::string config_path = "/etc/hubbox/hub.conf";
     bool development = false;
     std::string netcfg_socket = "/run/hub-netcfg/netcfg.sock";
+    // hub-console-admin (the privileged half); the appliance's unless --dev or given.
+    std::optional<std::string> admin_socket;
 };
+
+constexpr std::string_view appliance_admin_socket = "/run/hub-console-admin.sock";
 
 // Where the appliance installs hub-console; sshd's ForceCommand names it (rootfs/etc/ssh).
 constexpr std::string_view self_path = "/usr/bin/hub-console";
@@ -74,6 +79,8 @@ std::optional<Options> parse_arguments(int argc, char** argv) {
             options.development = true;
         } else if ((arg == "--config" || arg == "--netcfg-socket") && i + 1 < argc) {
             (arg == "--config" ? options.config_path : options.netcfg_socket) = argv[++i];
+        } else if (arg == "--admin-socket" && i + 1 < argc) {
+            options.admin_socket = argv[++i];
         } else {
             std::fputs(
                 "hub-console: this account gives the console menu only; it runs no commands.\n"
@@ -238,9 +245,13 @@ int main(int argc, char** argv) {
         settings.host_name = "(hub.conf unreadable)";
     }
     std::string account = account_name();
-    hub::hub_console::Runner runner(
-        {options->config_path, options->development, "console:" + account, options->netcfg_socket},
-        run_on_terminal);
+    // Development: this process reads and writes the hub's files itself (as tools/run's
+    // user); the appliance's console asks its privileged half.
+    std::string admin_socket = options->admin_socket.value_or(
+        options->development ? std::string() : std::string(appliance_admin_socket));
+    hub::hub_console::Runner runner({options->config_path, options->development,
+                                     "console:" + account, options->netcfg_socket, admin_socket},
+                                    run_on_terminal);
 
     set_escdelay(50);  // Escape alone is a key here; sequences arrive within 50 ms.
     initscr();

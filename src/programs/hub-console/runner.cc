@@ -20,7 +20,9 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +39,7 @@
 #include "ca/protocol.h"
 #include "ca/socket_io.h"
 #include "config/hub_config.h"
+#include "console/wire.h"
 #include "directory/directory.h"
 #include "directory/edits.h"
 #include "engine/control.h"
@@ -285,7 +288,83 @@ Runner::Runner(RunnerSettings settings, RunOnTerminal run_on_terminal)
       run_on_terminal_(std::move(run_on_terminal)),
       network_(make_network(settings_.netcfg_socket)) {}
 
+bool needs_admin(ActionKind kind) {
+    switch (kind) {
+        case ActionKind::partner_list:
+        case ActionKind::partner_show:
+        case ActionKind::partner_add:
+        case ActionKind::partner_suspend:
+        case ActionKind::partner_resume:
+        case ActionKind::partner_test:
+        case ActionKind::queue_list:
+        case ActionKind::queue_show:
+        case ActionKind::queue_retry:
+        case ActionKind::queue_hold:
+        case ActionKind::queue_release:
+        case ActionKind::queue_delete:
+        case ActionKind::admin_password:
+            return true;
+        default:
+            return false;
+    }
+}
+
+Outcome Runner::ask_admin(const Action& action) {
+    const std::string& path = settings_.admin_socket;
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(address.sun_path)) {
+        return failed("hub-console-admin's socket path is too long");
+    }
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        std::string why = std::strerror(errno);
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return failed(fmt::format("cannot reach hub-console-admin at {}: {}", path, why));
+    }
+    // A test message may take a few 15 s steps; nothing else takes long.
+    timeval timeout{120, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    std::string request = console::encode_action(action);
+    std::string_view rest = request;
+    while (!rest.empty()) {
+        ssize_t sent = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+        if (sent <= 0) {
+            ::close(fd);
+            return failed(fmt::format("hub-console-admin: {}", std::strerror(errno)));
+        }
+        rest.remove_prefix(static_cast<std::size_t>(sent));
+    }
+    ::shutdown(fd, SHUT_WR);
+    std::string answer;
+    std::array<char, 65536> chunk{};
+    // Bounded by wire_answer_bytes_max and the receive timeout.
+    while (answer.size() <= console::wire_answer_bytes_max) {
+        ssize_t got = ::recv(fd, chunk.data(), chunk.size(), 0);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        answer.append(chunk.data(), static_cast<std::size_t>(got));
+    }
+    ::close(fd);
+    auto outcome = console::decode_outcome(answer);
+    if (!outcome) {
+        return failed("hub-console-admin's answer: " + outcome.error());
+    }
+    return std::move(*outcome);
+}
+
 Outcome Runner::run(const Action& action) {
+    if (!settings_.admin_socket.empty() && needs_admin(action.kind)) {
+        return ask_admin(action);
+    }
     switch (action.kind) {
         case ActionKind::status:
             return status();

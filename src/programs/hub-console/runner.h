@@ -18,7 +18,16 @@ struct RunnerSettings {
     bool development = false;   // Shutdown and the console password only say what they would do.
     std::string account;        // Who is logged in (the audit logs' actor).
     std::string netcfg_socket;  // hub-netcfg's socket.
+    // hub-console-admin's socket: where the actions that need the hub's files go
+    // (needs_admin); empty: this process carries them out itself (development, and
+    // hub-console-admin itself).
+    std::string admin_socket;
 };
+
+// The actions that read or write what only root and the hub user may (the directory, the
+// spool, hubd's control socket, the hub's key): on the appliance hub-console hands them
+// to hub-console-admin, its privileged half.
+bool needs_admin(console::ActionKind kind);
 
 // Runs argv (argv[0] an absolute path; no shell, no PATH search) on the terminal and
 // returns its exit status (or -1 when it could not be started); the view gives the
@@ -32,6 +41,7 @@ public:
     console::Outcome run(const console::Action& action);
 
 private:
+    console::Outcome ask_admin(const console::Action& action);
     console::Outcome status();
     console::Outcome partner_list();
     console::Outcome partner_show(const std::string& name);
