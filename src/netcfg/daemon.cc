@@ -250,10 +250,10 @@ Message Daemon::change(const Message& request, std::int64_t now_ms) {
     if (plan->next == live_) {
         return ok_answer(fmt::format("{}: nothing to change", plan->description));
     }
-    if (auto applied = apply(live_, plan->next); !applied) {
+    Settings before = restorable(live_, plan->next, live->view());
+    if (auto applied = apply(before, plan->next); !applied) {
         return refused(applied.error());
     }
-    Settings before = live_;
     live_ = plan->next;
     if (plan->risky) {
         std::string token = new_token();

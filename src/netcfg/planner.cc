@@ -318,6 +318,25 @@ Result<Session, std::string> parse_session(std::string_view text) {
     return Session{*client, *server};
 }
 
+Settings restorable(const Settings& current, const Settings& next, const LiveView& live) {
+    Settings before = current;
+    for (const InterfaceSettings& interface : next.interfaces) {
+        const InterfaceInfo* info = live.find(interface.name);
+        const InterfaceSettings* had = current.find_interface(interface.name);
+        if (info == nullptr) {
+            continue;
+        }
+        if (interface.mtu && (had == nullptr || !had->mtu)) {
+            before.interface(interface.name).mtu = info->mtu;
+        }
+        if (interface.up && (had == nullptr || !had->up)) {
+            before.interface(interface.name).up = info->up;
+        }
+    }
+    HUB_ASSERT(before.interfaces.size() >= current.interfaces.size());
+    return before;
+}
+
 bool access_allows(const Settings& settings, Service service, const IpAddress& source) {
     if (service == Service::ssh && !settings.ssh_enabled) {
         return false;

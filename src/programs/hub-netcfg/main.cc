@@ -218,17 +218,19 @@ void answer_one(int listener, Daemon& daemon, const RoleIds& ids) {
         ::close(fd);
         return;
     }
+    // The request is read before the role is looked at, so that a caller who may not ask
+    // still gets its refusal instead of a reset while it is writing.
+    auto request = read_message(fd, Direction::request);
     Message answer;
-    std::string what = "?";
+    std::string what = request ? std::string(kind_name(request->kind)) : "?";
     if (!may_ask(peer_of(credentials), ids)) {
         answer = refusal(ErrorCode::not_permitted,
                          fmt::format("uid {} may not ask hub-netcfg (only root and the console's "
                                      "account)",
                                      credentials.uid));
-    } else if (auto request = read_message(fd, Direction::request); !request) {
+    } else if (!request) {
         answer = refusal(ErrorCode::bad_request, request.error());
     } else {
-        what = std::string(kind_name(request->kind));
         answer = daemon.handle(*request, now_ms());
     }
     if (answer.kind == Kind::refused) {
