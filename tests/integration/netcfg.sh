@@ -2,13 +2,14 @@
 # netcfg.sh -- hub-netcfg against a real kernel, inside network namespaces made here (root):
 #   - namespaces BOX (the hub: eth0, eth1) and PEER (its neighbours: 192.0.2.1 and .2 on
 #     eth0's link, 198.51.100.1 on eth1's), joined by two veth pairs; BOX loads
-#     rootfs/etc/nftables.conf, and `hub-netcfg serve --netns BOX` does all its work there;
+#     rootfs/etc/nftables.conf, and `hub-netcfg serve` runs there as an unprivileged
+#     account whose one capability is CAP_NET_ADMIN (as its unit has it on the box);
 #   - addresses (IPv4 and IPv6), MTU, up/down, the default gateway and a static route, each
 #     through `hub-netcfg ask` (netcfg::Client, as the console) and checked with
 #     `ip -j addr` / `ip -j route` in BOX; a route waits while its interface is down;
 #   - bad input (an invalid address, a prefix out of range, a gateway on no connected
 #     network, a duplicate route) is refused with its message and changes nothing;
-#   - network.conf applied by `hub-netcfg apply-saved` in a fresh namespace pair gives the
+#   - network.conf applied by `hub-netcfg apply-saved --netns` in a fresh namespace pair gives the
 #     same addresses, routes and access table;
 #   - the roll-back timer (3 s here): a change to the SSH session's address is undone when
 #     not confirmed, and kept (and saved) when confirmed;
@@ -21,6 +22,7 @@ source "$(dirname "$0")/lib.sh"
 need_binaries HUB_NETCFG
 [[ $EUID -eq 0 ]] || skip "needs root: it makes network namespaces"
 command -v nft >/dev/null || skip "no nft: run tools/setup (nftables)"
+command -v setpriv >/dev/null || skip "no setpriv: run tools/setup (util-linux)"
 ip netns add "hubnc-probe-$$" 2>/dev/null || skip "cannot make network namespaces here"
 ip netns del "hubnc-probe-$$"
 
@@ -29,7 +31,7 @@ BOX="hubnc-$$-box"
 PEER="hubnc-$$-peer"
 BOX2="hubnc-$$-box2"
 PEER2="hubnc-$$-peer2"
-SOCKET="$WORK/netcfg.sock"
+SOCKET="$WORK/run/netcfg.sock"
 HUB_LOG="$WORK/hub-netcfg.log"
 LISTENERS=()
 
@@ -146,11 +148,22 @@ say "namespaces $BOX and $PEER"
 make_pair "$BOX" "$PEER"
 host_routes_before="$(ip -j route; ip -j addr)"
 
-say "hub-netcfg serve --netns $BOX"
-"$HUB_NETCFG" serve --netns "$BOX" --socket "$SOCKET" --state-dir "$WORK/state" \
+# As on the box: an unprivileged account (nobody here, hubnet there) with CAP_NET_ADMIN as
+# its one capability, in BOX. (The box's sysctl lets every group open ping sockets; a new
+# namespace lets none.)
+say "hub-netcfg serve in $BOX as nobody with only CAP_NET_ADMIN"
+ip netns exec "$BOX" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+mkdir -p "$WORK/run" "$WORK/state"
+chown nobody "$WORK/run" "$WORK/state"
+ip netns exec "$BOX" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin --bounding-set=-all,+net_admin \
+    "$HUB_NETCFG" serve --socket "$SOCKET" --state-dir "$WORK/state" \
     --confirm-window-s 3 --console-user nobody >"$HUB_LOG" 2>&1 &
 HUBD_PID=$!
 wait_until 30 "hub-netcfg's socket" test -S "$SOCKET"
+expect_eq "its capabilities (CAP_NET_ADMIN only)" "0000000000001000 0000000000001000" \
+    "$(awk '/^CapEff|^CapBnd/ {print $2}' "/proc/$HUBD_PID/status" | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "its uid" "65534" "$(awk '/^Uid/ {print $2}' "/proc/$HUBD_PID/status")"
 
 say "interfaces, addresses, MTU, up/down"
 expect_match "interfaces" '^interface eth0 [0-9a-f:]+ down ' "$(ask interfaces)"
