@@ -144,7 +144,7 @@ Daemon::Daemon(DaemonOptions options, Settings saved, Rtnetlink netlink)
       live_(std::move(saved)),
       netlink_(std::move(netlink)) {}
 
-Result<Daemon, std::string> Daemon::open(DaemonOptions options) {
+Result<std::unique_ptr<Daemon>, std::string> Daemon::open(DaemonOptions options) {
     HUB_ASSERT(options.confirm_window_s >= confirm_window_s_min &&
                options.confirm_window_s <= confirm_window_s_max);
     std::error_code error;
@@ -160,7 +160,8 @@ Result<Daemon, std::string> Daemon::open(DaemonOptions options) {
     if (!netlink) {
         return unexpected(netlink.error());
     }
-    return Daemon(std::move(options), std::move(*settings), std::move(*netlink));
+    return std::unique_ptr<Daemon>(
+        new Daemon(std::move(options), std::move(*settings), std::move(*netlink)));
 }
 
 Result<std::vector<std::string>, std::string> Daemon::apply_saved() {

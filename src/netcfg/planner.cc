@@ -397,11 +397,9 @@ Result<Plan, Refusal> plan_change(const Settings& current, const Message& reques
         return refuse(valid.error().code, fmt::format("{} would leave this wrong: {}",
                                                       change.description, valid.error().message));
     }
-    Plan plan{std::move(change.next), change.description, false, {}};
+    Plan plan{change.next, change.description, false, {}};
     if (session) {
-        Change view = change;  // The moved-from settings are not read by session_risk.
-        view.next = plan.next;
-        plan.risk = session_risk(view, current, live, *session);
+        plan.risk = session_risk(change, current, live, *session);
     }
     if (plan.risk.empty() && request.has(Field::confirm)) {
         plan.risk = "a confirmation was asked for";
