@@ -16,7 +16,9 @@
 #   - service access: `nft -j list ruleset` in BOX has the rules, and a TCP connection from
 #     PEER is let through or dropped by its source address (SSH and SMTP), and SSH off closes it;
 #   - the probes (ping, TCP connect) and who may ask (SO_PEERCRED: root and the console's
-#     account only).
+#     account only);
+#   - development mode: `serve --netns NAME` makes NAME and NAME-peer with a veth pair and
+#     does everything inside NAME.
 # The host's interfaces, routes and firewall are never touched.
 source "$(dirname "$0")/lib.sh"
 need_binaries HUB_NETCFG
@@ -31,6 +33,7 @@ BOX="hubnc-$$-box"
 PEER="hubnc-$$-peer"
 BOX2="hubnc-$$-box2"
 PEER2="hubnc-$$-peer2"
+DEV="hubnc-$$-dev"
 SOCKET="$WORK/run/netcfg.sock"
 HUB_LOG="$WORK/hub-netcfg.log"
 LISTENERS=()
@@ -48,7 +51,7 @@ netcfg_cleanup() {
         HUBD_PID=""
     fi
     local ns
-    for ns in "$BOX" "$PEER" "$BOX2" "$PEER2"; do
+    for ns in "$BOX" "$PEER" "$BOX2" "$PEER2" "$DEV" "$DEV-peer"; do
         ip netns del "$ns" 2>/dev/null
     done
     (exit "$status")
@@ -325,6 +328,21 @@ cp "$WORK/state/network.conf" "$WORK/state2/"
     fail "apply-saved: $(cat "$WORK/apply.log")"
 expect_eq "the same addresses, routes and access rules" "$(facts "$BOX")" "$(facts "$BOX2")"
 show "$(facts "$BOX2" | grep -v '^rule')"
+
+say "development mode: serve --netns makes its namespace pair and works inside it"
+"$HUB_NETCFG" serve --netns "$DEV" --socket "$WORK/dev.sock" --state-dir "$WORK/dev-state" \
+    --base-ruleset "$SRC/rootfs/etc/nftables.conf" >"$WORK/dev.log" 2>&1 &
+dev_pid=$!
+wait_until 30 "the development socket" test -S "$WORK/dev.sock"
+dev_ask() { "$HUB_NETCFG" ask --socket "$WORK/dev.sock" "$@"; }
+dev_ask link eth0 up >/dev/null
+dev_ask set-address eth0 192.0.2.10/24 >/dev/null
+expect_match "the development box's address" '^address eth0 192.0.2.10/24$' "$(facts "$DEV")"
+expect_match "its neighbour answers" '1 of 1 replies from 192.0.2.1' "$(dev_ask ping 192.0.2.1 1 2)"
+expect_match "its base firewall" 'meta mark 0x00004842 accept' \
+    "$(ip netns exec "$DEV" nft list table inet hubbox)"
+kill -TERM "$dev_pid"
+wait "$dev_pid" || fail "the development hub-netcfg did not stop cleanly: $(cat "$WORK/dev.log")"
 
 say "the host was not touched"
 expect_eq "host routes and addresses" "$host_routes_before" "$(ip -j route; ip -j addr)"
