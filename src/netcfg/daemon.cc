@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 #include "base/log.h"
 #include "netcfg/firewall.h"
@@ -165,6 +166,11 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::open(DaemonOptions options)
 }
 
 Result<std::vector<std::string>, std::string> Daemon::apply_saved() {
+    // A change still waiting for confirmation is dropped: network.conf never had it.
+    if (auto dropped = pending_.take_expired(std::numeric_limits<std::int64_t>::max())) {
+        base::log_warn("{}: not confirmed before hub-netcfg stopped; the saved settings are back",
+                       dropped->description);
+    }
     HUB_ASSERT(!pending_.pending());
     auto warnings = converge(netlink_, saved_);
     if (!warnings) {

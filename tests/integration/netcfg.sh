@@ -341,8 +341,13 @@ expect_match "the development box's address" '^address eth0 192.0.2.10/24$' "$(f
 expect_match "its neighbour answers" '1 of 1 replies from 192.0.2.1' "$(dev_ask ping 192.0.2.1 1 2)"
 expect_match "its base firewall" 'meta mark 0x00004842 accept' \
     "$(ip netns exec "$DEV" nft list table inet hubbox)"
+out="$(dev_ask --always set-address eth0 192.0.2.11/24)"
+expect_match "a change waiting for confirmation" '^token ' "$out"
+expect_match "is live" '^address eth0 192.0.2.11/24$' "$(facts "$DEV")"
 kill -TERM "$dev_pid"
 wait "$dev_pid" || fail "the development hub-netcfg did not stop cleanly: $(cat "$WORK/dev.log")"
+expect_match "stopping drops the unconfirmed change" '^address eth0 192.0.2.10/24$' "$(facts "$DEV")"
+expect_match "and says so" 'not confirmed before hub-netcfg stopped' "$(cat "$WORK/dev.log")"
 
 say "the host was not touched"
 expect_eq "host routes and addresses" "$host_routes_before" "$(ip -j route; ip -j addr)"
