@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 #include "base/log.h"
 #include "netcfg/firewall.h"
@@ -144,7 +145,7 @@ Daemon::Daemon(DaemonOptions options, Settings saved, Rtnetlink netlink)
       live_(std::move(saved)),
       netlink_(std::move(netlink)) {}
 
-Result<Daemon, std::string> Daemon::open(DaemonOptions options) {
+Result<std::unique_ptr<Daemon>, std::string> Daemon::open(DaemonOptions options) {
     HUB_ASSERT(options.confirm_window_s >= confirm_window_s_min &&
                options.confirm_window_s <= confirm_window_s_max);
     std::error_code error;
@@ -160,10 +161,16 @@ Result<Daemon, std::string> Daemon::open(DaemonOptions options) {
     if (!netlink) {
         return unexpected(netlink.error());
     }
-    return Daemon(std::move(options), std::move(*settings), std::move(*netlink));
+    return std::unique_ptr<Daemon>(
+        new Daemon(std::move(options), std::move(*settings), std::move(*netlink)));
 }
 
 Result<std::vector<std::string>, std::string> Daemon::apply_saved() {
+    // A change still waiting for confirmation is dropped: network.conf never had it.
+    if (auto dropped = pending_.take_expired(std::numeric_limits<std::int64_t>::max())) {
+        base::log_warn("{}: not confirmed before hub-netcfg stopped; the saved settings are back",
+                       dropped->description);
+    }
     HUB_ASSERT(!pending_.pending());
     auto warnings = converge(netlink_, saved_);
     if (!warnings) {
@@ -250,10 +257,10 @@ Message Daemon::change(const Message& request, std::int64_t now_ms) {
     if (plan->next == live_) {
         return ok_answer(fmt::format("{}: nothing to change", plan->description));
     }
-    if (auto applied = apply(live_, plan->next); !applied) {
+    Settings before = restorable(live_, plan->next, live->view());
+    if (auto applied = apply(before, plan->next); !applied) {
         return refused(applied.error());
     }
-    Settings before = live_;
     live_ = plan->next;
     if (plan->risky) {
         std::string token = new_token();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,11 +47,13 @@ bool may_ask(const Peer& peer, const RoleIds& ids);
 
 class Daemon {
 public:
-    // Reads the settings and opens rtnetlink in the current network namespace.
-    [[nodiscard]] static Result<Daemon, std::string> open(DaemonOptions options);
+    // Reads the settings and opens rtnetlink in the current network namespace. (On the
+    // heap: the daemon is made once and never moved.)
+    [[nodiscard]] static Result<std::unique_ptr<Daemon>, std::string> open(DaemonOptions options);
 
-    // Makes the kernel and the firewall match the saved settings (boot, and serve's start).
-    // Returns warnings (interfaces named but missing). Writes resolv.conf and hostname too.
+    // Makes the kernel and the firewall match the saved settings (boot, serve's start and
+    // stop), dropping a change that waits for confirmation. Returns warnings (interfaces
+    // named but missing). Writes resolv.conf and hostname too.
     [[nodiscard]] Result<std::vector<std::string>, std::string> apply_saved();
 
     // One request from a caller may_ask() allowed; now_ms is a monotonic clock.

@@ -55,9 +55,9 @@ std::string access_ruleset(const Settings& settings) {
         for (Family family : {Family::ipv4, Family::ipv6}) {
             std::string set = source_set(access, family);
             if (!set.empty()) {
-                rules += mark_rule(service,
-                                   fmt::format("{} saddr {{ {} }}",
-                                               family == Family::ipv4 ? "ip" : "ip6", set));
+                rules += mark_rule(
+                    service,
+                    fmt::format("{} saddr {{ {} }}", family == Family::ipv4 ? "ip" : "ip6", set));
             }
         }
     }

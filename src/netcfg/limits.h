@@ -58,9 +58,9 @@ inline constexpr int client_answer_timeout_ms = 60 * 1000;
 static_assert(2 * probe_seconds_max * 1000 < client_answer_timeout_ms);
 inline constexpr int listen_backlog = 16;
 
-// Netlink: one receive buffer (MNL_SOCKET_BUFFER_SIZE is 8 KiB on 4 KiB pages; a dump
-// of many addresses comes in several of them).
-inline constexpr std::size_t netlink_buffer_bytes = 32 * 1024;
+// Netlink: one receive buffer. The kernel sizes a dump's datagrams by the largest buffer
+// it has seen the reader use, up to 32 KiB; a bigger buffer never truncates one.
+inline constexpr std::size_t netlink_buffer_bytes = 64 * 1024;
 inline constexpr std::size_t live_links_max = 4096;  // A dump longer than this is refused.
 
 }  // namespace hub::netcfg

@@ -318,6 +318,25 @@ Result<Session, std::string> parse_session(std::string_view text) {
     return Session{*client, *server};
 }
 
+Settings restorable(const Settings& current, const Settings& next, const LiveView& live) {
+    Settings before = current;
+    for (const InterfaceSettings& interface : next.interfaces) {
+        const InterfaceInfo* info = live.find(interface.name);
+        const InterfaceSettings* had = current.find_interface(interface.name);
+        if (info == nullptr) {
+            continue;
+        }
+        if (interface.mtu && (had == nullptr || !had->mtu)) {
+            before.interface(interface.name).mtu = info->mtu;
+        }
+        if (interface.up && (had == nullptr || !had->up)) {
+            before.interface(interface.name).up = info->up;
+        }
+    }
+    HUB_ASSERT(before.interfaces.size() >= current.interfaces.size());
+    return before;
+}
+
 bool access_allows(const Settings& settings, Service service, const IpAddress& source) {
     if (service == Service::ssh && !settings.ssh_enabled) {
         return false;
@@ -378,11 +397,9 @@ Result<Plan, Refusal> plan_change(const Settings& current, const Message& reques
         return refuse(valid.error().code, fmt::format("{} would leave this wrong: {}",
                                                       change.description, valid.error().message));
     }
-    Plan plan{std::move(change.next), change.description, false, {}};
+    Plan plan{change.next, change.description, false, {}};
     if (session) {
-        Change view = change;  // The moved-from settings are not read by session_risk.
-        view.next = plan.next;
-        plan.risk = session_risk(view, current, live, *session);
+        plan.risk = session_risk(change, current, live, *session);
     }
     if (plan.risk.empty() && request.has(Field::confirm)) {
         plan.risk = "a confirmation was asked for";

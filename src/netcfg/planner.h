@@ -46,6 +46,11 @@ struct Plan {
 [[nodiscard]] Result<Plan, Refusal> plan_change(const Settings& current, const Message& request,
                                                 const LiveView& live);
 
+// The settings to go back to if `next` fails or is rolled back: `current`, plus the
+// kernel's present MTU and up/down state of every interface where `next` sets one that
+// `current` left alone (settings that leave a fact alone would not restore it).
+Settings restorable(const Settings& current, const Settings& next, const LiveView& live);
+
 // Whether source may reach service under these settings (ssh also needs ssh on).
 bool access_allows(const Settings& settings, Service service, const IpAddress& source);
 

@@ -78,7 +78,7 @@ TEST(Planner, RefusesBadInputWithWhatIsWrong) {
         {make(Kind::add_route, {{Field::destination, "default"}, {Field::gateway, "192.0.2.1"}}),
          ErrorCode::conflict, "the route default via 192.0.2.1 exists already"},
         {make(Kind::add_route, {{Field::destination, "default"}, {Field::gateway, "192.0.2.2"}}),
-         ErrorCode::conflict, "there is already a route to default"},
+         ErrorCode::conflict, "two routes to default"},
         {make(Kind::add_route,
               {{Field::destination, "10.0.0.1/8"}, {Field::gateway, "198.51.100.1"}}),
          ErrorCode::invalid_value, "has host bits set: the network is 10.0.0.0/8"},
@@ -234,6 +234,18 @@ TEST(Planner, RiskyChangesAreThoseTheSshSessionUses) {
         EXPECT_EQ(plan->risky, c.risky) << plan->description << ": " << plan->risk;
         EXPECT_NE(plan->risk.find(c.risk_part), std::string::npos) << plan->risk;
     }
+}
+
+TEST(Planner, RestorableSettingsPinWhatTheChangeSetsFirst) {
+    Settings settings = current();  // eth0 and eth1: up given, MTU left alone.
+    auto plan = plan_change(
+        settings, make(Kind::set_mtu, {{Field::interface, "eth1"}, {Field::mtu, "9000"}}), box());
+    ASSERT_TRUE(plan);
+    Settings before = restorable(settings, plan->next, box());
+    EXPECT_EQ(before.find_interface("eth1")->mtu, 1500u);          // The kernel's, to go back to.
+    EXPECT_FALSE(before.find_interface("eth0")->mtu.has_value());  // Untouched stays unset.
+    EXPECT_EQ(before.find_interface("eth1")->up, true);
+    EXPECT_EQ(restorable(settings, settings, box()), settings);
 }
 
 TEST(Planner, Sessions) {

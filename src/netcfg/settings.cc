@@ -184,10 +184,10 @@ Result<void, Refusal> check_routes(const Settings& settings,
             if (settings.routes[j].destination == route.destination) {
                 return refuse(
                     ErrorCode::conflict,
-                    fmt::format(
-                        "{}: there is already a route to {} (via {}); delete that one first", where,
-                        destination_string(route.destination),
-                        to_string(settings.routes[j].gateway)));
+                    fmt::format("two routes to {} (via {} and via {}); there is one "
+                                "route to a destination: delete the other first",
+                                destination_string(route.destination),
+                                to_string(settings.routes[j].gateway), to_string(route.gateway)));
             }
         }
     }

@@ -89,7 +89,7 @@ TEST(SettingsFile, RefusesBrokenFilesWithTheLine) {
          "one of this box's own addresses"},
         {header + "address eth0 192.0.2.10/24\nroute 10.0.0.0/8 via 192.0.2.1\n"
                   "route 10.0.0.0/8 via 192.0.2.2\n",
-         "there is already a route to 10.0.0.0/8"},
+         "two routes to 10.0.0.0/8 (via 192.0.2.1 and via 192.0.2.2)"},
         {header + "resolver 192.0.2.1\nresolver 192.0.2.1\n", "listed twice"},
         {header + "resolver 192.0.2.1\nresolver 192.0.2.2\nresolver 192.0.2.3\nresolver "
                   "192.0.2.4\n",

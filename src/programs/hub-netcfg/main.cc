@@ -185,8 +185,13 @@ Result<RoleIds, std::string> role_ids(const std::string& console_user) {
     }
     passwd* entry = ::getpwnam(console_user.c_str());
     if (entry == nullptr) {
-        return unexpected(
-            fmt::format("--console-user \"{}\": no such user on this system", console_user));
+        // Fails closed: without the console's account only root may ask. The box's unit
+        // names `console`, which the console's own sysusers file makes.
+        hub::base::log_warn(
+            "--console-user \"{}\": no such user on this system; only root may "
+            "ask",
+            console_user);
+        return ids;
     }
     ids.console_uid = entry->pw_uid;
     ids.console_gid = entry->pw_gid;
@@ -218,17 +223,19 @@ void answer_one(int listener, Daemon& daemon, const RoleIds& ids) {
         ::close(fd);
         return;
     }
+    // The request is read before the role is looked at, so that a caller who may not ask
+    // still gets its refusal instead of a reset while it is writing.
+    auto request = read_message(fd, Direction::request);
     Message answer;
-    std::string what = "?";
+    std::string what = request ? std::string(kind_name(request->kind)) : "?";
     if (!may_ask(peer_of(credentials), ids)) {
         answer = refusal(ErrorCode::not_permitted,
                          fmt::format("uid {} may not ask hub-netcfg (only root and the console's "
                                      "account)",
                                      credentials.uid));
-    } else if (auto request = read_message(fd, Direction::request); !request) {
+    } else if (!request) {
         answer = refusal(ErrorCode::bad_request, request.error());
     } else {
-        what = std::string(kind_name(request->kind));
         answer = daemon.handle(*request, now_ms());
     }
     if (answer.kind == Kind::refused) {
@@ -266,12 +273,13 @@ int serve(const ServeOptions& options) {
             return exit_error;
         }
     }
-    auto service = Daemon::open(options.service);
-    if (!service) {
-        hub::base::log_error("{}", service.error());
+    auto opened = Daemon::open(options.service);
+    if (!opened) {
+        hub::base::log_error("{}", opened.error());
         return exit_error;
     }
-    auto warnings = service->apply_saved();
+    Daemon& service = **opened;
+    auto warnings = service.apply_saved();
     if (!warnings) {
         hub::base::log_error("applying the saved settings: {}", warnings.error());
         return exit_error;
@@ -293,13 +301,13 @@ int serve(const ServeOptions& options) {
     hub::base::log_info("ready on {} (uid {}, confirm window {} s)", options.socket_path,
                         ::getuid(), options.service.confirm_window_s);
     while (stop_requested == 0) {
-        auto due_ms = service->ms_until_due(now_ms());
+        auto due_ms = service.ms_until_due(now_ms());
         int wait_ms = due_ms ? static_cast<int>(std::min<std::int64_t>(*due_ms + 1, 60000)) : -1;
         pollfd poll_fd{*listener, POLLIN, 0};
         if (::poll(&poll_fd, 1, wait_ms) > 0) {
-            answer_one(*listener, *service, *ids);
+            answer_one(*listener, service, *ids);
         }
-        if (auto rolled_back = service->tick(now_ms())) {
+        if (auto rolled_back = service.tick(now_ms())) {
             hub::base::log_warn("{}", *rolled_back);
         }
     }
@@ -307,7 +315,7 @@ int serve(const ServeOptions& options) {
     ::unlink(options.socket_path.c_str());
     // A change still waiting for confirmation is not what network.conf says: put the
     // saved state back rather than leave an unconfirmed one behind.
-    if (auto warnings_again = service->apply_saved(); !warnings_again) {
+    if (auto warnings_again = service.apply_saved(); !warnings_again) {
         hub::base::log_error("at stop, applying the saved settings: {}", warnings_again.error());
     }
     hub::base::log_info("stopped");
@@ -315,12 +323,13 @@ int serve(const ServeOptions& options) {
 }
 
 int apply_saved(const DaemonOptions& options) {
-    auto service = Daemon::open(options);
-    if (!service) {
-        hub::base::log_error("{}", service.error());
+    auto opened = Daemon::open(options);
+    if (!opened) {
+        hub::base::log_error("{}", opened.error());
         return exit_error;
     }
-    auto warnings = service->apply_saved();
+    Daemon& service = **opened;
+    auto warnings = service.apply_saved();
     if (!warnings) {
         hub::base::log_error("{}", warnings.error());
         return exit_error;
