@@ -2,6 +2,7 @@
 // which keys are refused, which actions come out and what their outcomes do.
 #include "console/model.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -404,6 +405,32 @@ TEST(ConsoleModel, LongMessagesWrap) {
     EXPECT_EQ(screen.lines[22].style, Style::error);
     EXPECT_EQ(screen.lines[21].style, Style::error);
     EXPECT_EQ(screen.lines[23].style, Style::hint);
+}
+
+TEST(ConsoleModel, ListsScrollWithTheSelection) {
+    Model model(dev_settings());
+    type(model, "71");
+    ASSERT_TRUE(model.take_action());
+    Outcome listing;
+    for (int i = 0; i < 100; i++) {
+        std::string id = fmt::format("{:016x}", i);
+        listing.rows.push_back({id, id + " message"});
+    }
+    model.complete(listing);
+    press(model, KeyKind::page_down);
+    press(model, KeyKind::page_down);
+    press(model, KeyKind::down);
+    std::size_t selected = model.top().selected;
+    EXPECT_EQ(selected, 18u * 2 + 1);  // 18 rows a page at 80x24, less the column heads.
+    std::string text = screen_text(model);
+    EXPECT_NE(text.find(" > " + fmt::format("{:016x}", selected)), std::string::npos) << text;
+    press(model, KeyKind::end);
+    EXPECT_EQ(model.top().selected, 99u);
+    EXPECT_NE(screen_text(model).find(" > " + fmt::format("{:016x}", 99)), std::string::npos);
+    press(model, KeyKind::home);
+    EXPECT_EQ(model.top().selected, 0u);
+    press(model, KeyKind::enter);
+    EXPECT_EQ(model.top().title, "Message 0000000000000000");
 }
 
 TEST(ConsoleModel, LogOutFinishes) {
