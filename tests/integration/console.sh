@@ -250,6 +250,12 @@ say "ok: network pages through hub-netcfg: link up, addresses, a risky change un
 keys 3
 shows '^ Certificates'
 save 03-certificates
+keys 1
+shows 'Hub certificate file: '
+shows 'hub\.lgolhub\.net: 20[0-9-]+ [0-9:]+ UTC to 20'
+shows 'BEGIN CERTIFICATE'
+save 03-certificates-hub-and-ca
+keys Escape
 keys 2
 shows "^ > $request_id +pending +partner2"
 save 03-certificates-requests

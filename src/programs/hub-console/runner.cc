@@ -47,6 +47,7 @@
 #include "programs/hubctl/partner_text.h"
 #include "programs/hubctl/queue_view.h"
 #include "programs/hubctl/spool_admin.h"
+#include "tls/tls_context.h"
 
 #ifndef HUB_VERSION
 #define HUB_VERSION "unknown"
@@ -765,7 +766,20 @@ Outcome Runner::ca_show() {
     } else {
         outcome.lines.push_back("hubd not reachable (" + snapshot.error() + ")");
     }
+    // The file itself (0644): the chain the listener presents, leaf first.
     outcome.lines.push_back(fmt::format("Hub certificate file: {}", config->certificate_path));
+    if (auto chain = tls::read_certificate_facts(config->certificate_path); chain) {
+        for (const tls::CertificateFacts& certificate : *chain) {
+            outcome.lines.push_back(
+                fmt::format("    {}: {} to {}", certificate.subject,
+                            utc_text(static_cast<std::uint64_t>(
+                                std::max<std::int64_t>(certificate.not_before_s, 0))),
+                            utc_text(static_cast<std::uint64_t>(
+                                std::max<std::int64_t>(certificate.not_after_s, 0)))));
+        }
+    } else {
+        outcome.lines.push_back("    " + chain.error());
+    }
     ca::Message request;
     request.kind = ca::Kind::fetch_ca;
     request.set(ca::Field::format, "pem");
