@@ -26,6 +26,7 @@
 #include "directory/limits.h"
 #include "programs/hubctl/command_support.h"
 #include "programs/hubctl/control_client.h"
+#include "programs/hubctl/partner_text.h"
 #include "programs/hubctl/text.h"
 
 namespace hub::hubctl {
@@ -45,26 +46,6 @@ std::string time_text(std::int64_t unix_s) {
     return text;
 }
 
-std::string joined(const std::vector<std::string>& items, std::string_view empty) {
-    if (items.empty()) {
-        return std::string(empty);
-    }
-    std::string out;
-    for (const std::string& item : items) {
-        out += (out.empty() ? "" : ",") + printable(item);
-    }
-    return out;
-}
-
-std::string outbound_text(const PartnerRecord& record) {
-    if (record.outbound_host.empty()) {
-        return "-";
-    }
-    return record.outbound_host.find(':') == std::string::npos
-               ? fmt::format("{}:{}", record.outbound_host, record.outbound_port)
-               : fmt::format("[{}]:{}", record.outbound_host, record.outbound_port);
-}
-
 int flushed() {
     if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
         return fail(exit_runtime, "error: cannot write to standard output");
@@ -73,24 +54,9 @@ int flushed() {
 }
 
 void print_record(const PartnerRecord& record) {
-    std::string first = record.domains.empty() ? "" : record.domains.front();
-    auto or_default = [&](const std::string& value) {
-        return value.empty() ? fmt::format("{} (first domain)", printable(first))
-                             : printable(value);
-    };
-    fmt::print("name:                       {}\n", printable(record.name));
-    fmt::print("state:                      {}\n", directory::to_string(record.state));
-    fmt::print("contact:                    {}\n", printable(record.contact));
-    fmt::print("domains:                    {}\n", joined(record.domains, "-"));
-    fmt::print("subdomains:                 {}\n", record.subdomains);
-    fmt::print("inbound:                    {}\n", joined(record.inbound, "- (receives only)"));
-    fmt::print("outbound:                   {}\n", outbound_text(record));
-    fmt::print("outbound_name:              {}\n", or_default(record.outbound_name));
-    fmt::print("outbound_pin_sha256:        {}\n",
-               record.outbound_pin_sha256.empty() ? "-" : printable(record.outbound_pin_sha256));
-    fmt::print("require_client_certificate: {}\n", record.require_client_certificate);
-    fmt::print("client_cn:                  {}\n", or_default(record.client_cn));
-    fmt::print("extra_sender_domains:       {}\n", joined(record.extra_sender_domains, "-"));
+    for (const std::string& line : partner_lines(record)) {
+        fmt::print("{}\n", line);
+    }
 }
 
 }  // namespace
@@ -309,42 +275,12 @@ Result<std::string, std::string> directory_path(const Settings& s, const std::st
     return config->directory_path;
 }
 
-// After a write: a running hubd (found through hub.conf's spool) is asked to reload, so
-// that the change holds for new sessions at once. The write itself stands either way; a
-// refused reload is an error (exit 1) because the hub does not yet do what the directory
-// says.
 int apply_to_running_hub(std::string_view action, const std::string& config_path) {
-    if (config_path.empty()) {
-        fmt::print(
-            "{}: done; without --config no running hubd was asked to reload (run "
-            "`hubctl --config hub.conf reload`)\n",
-            action);
-        return flushed();
+    ReloadReport report = reload_after_write(action, config_path);
+    if (!report.ok) {
+        return fail(exit_runtime, "{}", report.text);
     }
-    auto config = config::load_hub_config(config_path);
-    if (!config) {
-        return fail(exit_runtime, "{}: done, but no hubd was asked to reload: {}", action,
-                    config.error());
-    }
-    ReloadOutcome outcome = request_reload(config->spool_dir);
-    if (!outcome.running) {
-        fmt::print("{}: done; hubd is not running and reads the directory when it starts\n",
-                   action);
-        return flushed();
-    }
-    if (!outcome.answered) {
-        return fail(exit_runtime,
-                    "{}: written to the directory, but the running hubd could not be asked to "
-                    "reload ({}); run `hubctl --config {} reload` as root or the hub user",
-                    action, printable(outcome.text), config_path);
-    }
-    if (!outcome.applied) {
-        return fail(exit_runtime,
-                    "{}: written to the directory, but the running hubd refused the reload and "
-                    "keeps its partner table: {}",
-                    action, printable(outcome.text));
-    }
-    fmt::print("{}: done; hubd reloaded: {}\n", action, printable(outcome.text));
+    fmt::print("{}\n", report.text);
     return flushed();
 }
 

@@ -67,6 +67,7 @@
 #include "programs/hubctl/ca_commands.h"
 #include "programs/hubctl/control_client.h"
 #include "programs/hubctl/directory_commands.h"
+#include "programs/hubctl/queue_view.h"
 #include "programs/hubctl/spool_admin.h"
 #include "programs/hubctl/text.h"
 #include "spool/spool_format.h"
@@ -74,9 +75,16 @@
 namespace {
 
 using hub::hubctl::control_request;
+using hub::hubctl::HubMessage;
+using hub::hubctl::HubView;
 using hub::hubctl::json_string;
+using hub::hubctl::MessageView;
 using hub::hubctl::printable;
+using hub::hubctl::recipient_note;
+using hub::hubctl::RecipientView;
+using hub::hubctl::time_text;
 using hub::hubctl::tsv_field;
+using hub::hubctl::view_of;
 using hub::spool::QueueId;
 using hub::spool::RecoveredMessage;
 
@@ -108,13 +116,7 @@ int fail(int code, fmt::format_string<Args...> format, Args&&... args) {
     return code;
 }
 
-// What a command works with: the spool, and (from --config) the partner table.
-struct Context {
-    std::string spool_dir;
-    std::optional<hub::config::HubConfig> config;
-    std::optional<hub::policy::PartnerTable> partners;
-    unsigned shard_count = 0;  // From hub.conf; 0 when only --spool was given.
-};
+using Context = hub::hubctl::QueueContext;
 
 // Fills context from --spool or --config; on error prints why and returns the exit code.
 std::optional<int> load_context(const Options& options, Context& context) {
@@ -125,171 +127,17 @@ std::optional<int> load_context(const Options& options, Context& context) {
     if (options.config_path.empty()) {
         return fail(exit_usage, "this command needs --config FILE or --spool DIR");
     }
-    auto config = hub::config::load_hub_config(options.config_path);
-    if (!config) {
-        return fail(exit_runtime, "error: {}", config.error());
+    std::string partners_warning;
+    auto loaded = hub::hubctl::queue_context(options.config_path, partners_warning);
+    if (!loaded) {
+        return fail(exit_runtime, "error: {}", loaded.error());
     }
-    context.spool_dir = config->spool_dir;
-    context.shard_count =
-        config->shards != 0 ? config->shards : std::max(1u, std::thread::hardware_concurrency());
-    auto partners = hub::directory::load_configured_partners(*config);
-    if (partners) {
-        context.partners.emplace(config->domain, std::move(*partners));
-    } else {
+    if (!partners_warning.empty()) {
         fmt::print(stderr, "hubctl: warning: {}; recipients are shown as received\n",
-                   partners.error());
+                   partners_warning);
     }
-    context.config = std::move(*config);
+    context = std::move(*loaded);
     return std::nullopt;
-}
-
-// --- Talking to a running hubd ---------------------------------------------------------
-
-// A running hub's scheduler view, by queue id.
-struct HubMessage {
-    bool held = false;
-    std::vector<hub::engine::ListLine> recipients;
-};
-using HubView = std::map<std::string, HubMessage>;
-
-hub::Result<HubView, std::string> query_hub(const std::string& spool_dir) {
-    auto answer = control_request(spool_dir, "list");
-    if (!answer) {
-        return hub::unexpected(answer.error());
-    }
-    std::string_view text = *answer;
-    std::size_t last = text.rfind('\n');
-    std::string_view status = last == std::string_view::npos ? text : text.substr(last + 1);
-    if (status != "ok") {
-        return hub::unexpected("hubd answered: " + printable(status));
-    }
-    HubView view;
-    text = last == std::string_view::npos ? std::string_view{} : text.substr(0, last + 1);
-    // Bounded by the answer's size: every pass consumes one line.
-    while (!text.empty()) {
-        std::size_t newline = text.find('\n');
-        hub::engine::ListLine line;
-        if (!hub::engine::parse_list_line(text.substr(0, newline), line)) {
-            return hub::unexpected("hubd's listing has a line hubctl does not understand");
-        }
-        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
-        HubMessage& message = view[line.id.to_string()];
-        if (line.recipient) {
-            message.recipients.push_back(std::move(line));
-        } else {
-            message.held = line.held;
-        }
-    }
-    return view;
-}
-
-// --- What a listing shows ----------------------------------------------------------------
-
-struct RecipientView {
-    std::uint32_t index = 0;
-    std::string envelope_address;   // As received (hub suffix included).
-    std::string address;            // As it will be delivered (hub suffix stripped).
-    std::string partner;            // The partner it routes to; empty if none.
-    std::string state;              // active, deferred, held, queued (stopped hub), not queued.
-    std::string reason;             // The last temporary failure, if deferred.
-    std::uint64_t next_try_ms = 0;  // When deferred.
-    std::uint32_t attempts = 0;
-};
-
-struct MessageView {
-    const RecoveredMessage* message = nullptr;
-    bool held = false;
-    std::vector<RecipientView> recipients;  // Pending ones only.
-};
-
-// Routes one recipient the way the shard does (Shard::route_message): a hub-form address
-// to its partner, with the suffix stripped; a partner's bare address (a report the hub
-// wrote) to that partner as it is.
-void route_recipient(const Context& context, RecipientView& recipient) {
-    recipient.address = recipient.envelope_address;
-    if (!context.partners) {
-        return;
-    }
-    hub::policy::Route route;
-    if (context.partners->classify_recipient(recipient.envelope_address, route) ==
-        hub::policy::RecipientDecision::accept) {
-        recipient.address = route.address;
-        recipient.partner = route.partner->name;
-        return;
-    }
-    std::string_view address = recipient.envelope_address;
-    std::size_t at = address.rfind('@');
-    if (at != std::string_view::npos) {
-        if (const auto* owner = context.partners->find_domain_owner(address.substr(at + 1))) {
-            recipient.partner = owner->name;
-        }
-    }
-}
-
-void apply_hub_state(const HubMessage* hub_message, RecipientView& recipient) {
-    if (hub_message == nullptr) {
-        recipient.state = "not queued";  // In the spool, but hubd did not schedule it.
-        return;
-    }
-    for (const hub::engine::ListLine& line : hub_message->recipients) {
-        if (line.recipient_index != recipient.index) {
-            continue;
-        }
-        recipient.attempts = line.attempt_count;
-        if (line.state == "ready" || line.state == "in_flight") {
-            recipient.state = "active";
-        } else if (line.state == "deferred") {
-            recipient.state = "deferred";
-            recipient.reason = line.last_error;
-            recipient.next_try_ms = line.next_attempt_ms;
-        } else {
-            recipient.state = line.state;  // held, or final since the spool was read.
-        }
-        return;
-    }
-    recipient.state = "not queued";
-}
-
-MessageView view_of(const Context& context, const RecoveredMessage& message,
-                    const HubView* hub_view) {
-    MessageView view;
-    view.message = &message;
-    view.held = message.held;
-    const HubMessage* hub_message = nullptr;
-    if (hub_view != nullptr) {
-        auto found = hub_view->find(message.meta.id.to_string());
-        hub_message = found == hub_view->end() ? nullptr : &found->second;
-        view.held = hub_message != nullptr ? hub_message->held : message.held;
-    }
-    const auto& recipients = message.meta.envelope.recipients;
-    for (std::size_t i = 0; i < recipients.size() && i < message.recipient_status.size(); i++) {
-        if (message.recipient_status[i] != hub::spool::RecipientStatus::pending) {
-            continue;
-        }
-        RecipientView recipient;
-        recipient.index = static_cast<std::uint32_t>(i);
-        recipient.envelope_address = recipients[i].address;
-        route_recipient(context, recipient);
-        if (hub_view != nullptr) {
-            apply_hub_state(hub_message, recipient);
-        } else {
-            recipient.state = view.held ? "held" : "queued";
-        }
-        view.recipients.push_back(std::move(recipient));
-    }
-    return view;
-}
-
-// "Thu Mar  7 10:00:00", local time, as mailq shows arrival.
-std::string time_text(std::uint64_t unix_s) {
-    std::time_t when = static_cast<std::time_t>(unix_s);
-    std::tm local{};
-    char text[32];
-    if (localtime_r(&when, &local) == nullptr ||
-        std::strftime(text, sizeof text, "%a %b %e %H:%M:%S", &local) == 0) {
-        return "?";
-    }
-    return text;
 }
 
 std::uint64_t now_unix_s() {
@@ -318,20 +166,6 @@ char mark_of(const MessageView& view) {
     bool active = std::any_of(view.recipients.begin(), view.recipients.end(),
                               [](const RecipientView& r) { return r.state == "active"; });
     return active ? '*' : ' ';
-}
-
-std::string recipient_note(const RecipientView& recipient) {
-    if (recipient.state == "deferred") {
-        // No reason yet: recovered after a restart, waiting for its first new attempt.
-        std::string reason = recipient.reason.empty() ? std::string("not tried since hubd started")
-                                                      : printable(recipient.reason);
-        return fmt::format(" (deferred: {}; next try {})", reason,
-                           time_text(recipient.next_try_ms / 1000));
-    }
-    if (recipient.state == "queued") {
-        return "";
-    }
-    return fmt::format(" ({})", recipient.state);
 }
 
 void print_text(const std::vector<MessageView>& views, bool running) {
@@ -423,25 +257,6 @@ void print_json(const std::vector<MessageView>& views, bool running) {
     fmt::print("{}]\n", views.empty() ? "" : "\n");
 }
 
-// Damage worth an administrator's attention; a torn tail is what a running hub's
-// in-progress write looks like, and what a crash leaves, so it is not reported.
-void warn_about_segments(const hub::spool::Recovery& recovery) {
-    for (const hub::spool::SegmentSummary& segment : recovery.segments) {
-        switch (segment.problem) {
-            case hub::spool::SegmentProblem::none:
-            case hub::spool::SegmentProblem::torn_tail:
-                break;
-            case hub::spool::SegmentProblem::corrupt_record:
-            case hub::spool::SegmentProblem::bad_segment_header:
-            case hub::spool::SegmentProblem::not_regular_file:
-                fmt::print(stderr, "hubctl: warning: {}: {}; {} bytes after it not read\n",
-                           segment.path, printable(segment.problem_detail),
-                           segment.file_bytes - segment.valid_bytes);
-                break;
-        }
-    }
-}
-
 int flushed() {
     if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
         return fail(exit_runtime, "error: cannot write to standard output");
@@ -449,33 +264,17 @@ int flushed() {
     return exit_ok;
 }
 
-// The spool and, if hubd runs, its scheduler's view. running says which one it is.
-struct Snapshot {
-    hub::spool::Recovery recovery;
-    std::optional<HubView> hub_view;
-    bool running = false;
-};
+using Snapshot = hub::hubctl::QueueSnapshot;
 
+// The spool and, if hubd runs, its scheduler's view; warnings to stderr.
 std::optional<int> take_snapshot(const Context& context, Snapshot& snapshot) {
-    // The spool first, then the hub: a message that finishes in between is shown as
-    // "not queued" for this once, rather than a newly accepted one missing its state.
-    auto recovery = hub::spool::recover(context.spool_dir, context.shard_count);
-    if (!recovery) {
-        return fail(exit_runtime, "error: cannot read the spool: {}", recovery.error().detail);
+    auto taken = hub::hubctl::take_queue_snapshot(context);
+    if (!taken) {
+        return fail(exit_runtime, "error: {}", taken.error());
     }
-    warn_about_segments(*recovery);
-    snapshot.recovery = std::move(*recovery);
-    snapshot.running = hub::hubctl::hubd_running(context.spool_dir);
-    if (snapshot.running) {
-        auto view = query_hub(context.spool_dir);
-        if (!view) {
-            // The states are then the spool's; say so rather than fail the listing.
-            fmt::print(stderr, "hubctl: warning: hubd runs but: {}; showing the spool alone\n",
-                       view.error());
-            snapshot.running = false;
-        } else {
-            snapshot.hub_view = std::move(*view);
-        }
+    snapshot = std::move(*taken);
+    for (const std::string& warning : snapshot.warnings) {
+        fmt::print(stderr, "hubctl: warning: {}\n", warning);
     }
     return std::nullopt;
 }
@@ -506,79 +305,6 @@ int queue_list(const Options& options) {
 
 // --- queue show ------------------------------------------------------------------------
 
-std::string history_line(const hub::spool::StatusEvent& event, const RecoveredMessage& message) {
-    if (event.type == hub::spool::RecordType::message_status) {
-        std::time_t seconds = static_cast<std::time_t>(event.time_unix_ms / 1000);
-        return fmt::format("{}  message {}", time_text(static_cast<std::uint64_t>(seconds)),
-                           hub::spool::to_string(event.message_status));
-    }
-    const auto& recipients = message.meta.envelope.recipients;
-    std::string address = event.recipient_index < recipients.size()
-                              ? printable(recipients[event.recipient_index].address)
-                              : std::string("?");
-    std::string_view status =
-        event.recipient_status == hub::spool::RecipientStatus::delivered ? "delivered" : "bounced";
-    // Status records (format version 1) carry no time.
-    return fmt::format("{:<19}  recipient {} <{}> {}", "(time not recorded)", event.recipient_index,
-                       address, status);
-}
-
-// Prints the content's header section (or all of it), one line per line, CR removed and
-// control characters other than tab shown as '?'.
-void print_content(std::string_view content, bool whole) {
-    // Bounded by the content: every pass consumes one line.
-    while (!content.empty()) {
-        std::size_t newline = content.find('\n');
-        std::string_view line = content.substr(0, newline);
-        content.remove_prefix(newline == std::string_view::npos ? content.size() : newline + 1);
-        if (!line.empty() && line.back() == '\r') {
-            line.remove_suffix(1);
-        }
-        if (line.empty() && !whole) {
-            return;
-        }
-        std::string shown = printable(line);
-        for (std::size_t i = 0; i < line.size(); i++) {
-            if (line[i] == '\t') {
-                shown[i] = '\t';
-            }
-        }
-        fmt::print("{}\n", shown);
-    }
-}
-
-void print_envelope(const MessageView& view) {
-    const hub::spool::MessageMeta& meta = view.message->meta;
-    fmt::print("*** ENVELOPE RECORDS {} ***\n", meta.id.to_string());
-    fmt::print("arrival_time: {} ({} s ago)\n", time_text(meta.arrival_unix_s),
-               now_unix_s() > meta.arrival_unix_s ? now_unix_s() - meta.arrival_unix_s : 0);
-    fmt::print("message_size: {}\n", view.message->content_bytes);
-    fmt::print("client: [{}] helo={} partner={}\n", printable(meta.client_address),
-               printable(meta.envelope.helo), printable(meta.partner));
-    fmt::print("tls: {} {} ({} bits), client certificate {}\n", printable(meta.tls.version),
-               printable(meta.tls.cipher), meta.tls.bits, printable(meta.tls.client_cert_verdict));
-    fmt::print("sender: {}\n", printable(meta.envelope.mail_from));
-    fmt::print("held: {}\n", view.held ? "yes" : "no");
-    const auto& recipients = meta.envelope.recipients;
-    for (std::size_t i = 0; i < recipients.size(); i++) {
-        std::string line = fmt::format("recipient {}: {}", i, printable(recipients[i].address));
-        auto pending = std::find_if(view.recipients.begin(), view.recipients.end(),
-                                    [&](const RecipientView& r) { return r.index == i; });
-        if (pending == view.recipients.end()) {
-            line += " (done)";  // Delivered or bounced: see the history.
-        } else {
-            if (pending->address != pending->envelope_address) {
-                line += " -> " + printable(pending->address);
-            }
-            if (!pending->partner.empty()) {
-                line += " via " + printable(pending->partner);
-            }
-            line += pending->state == "queued" ? " (queued)" : recipient_note(*pending);
-        }
-        fmt::print("{}\n", line);
-    }
-}
-
 int queue_show(const Options& options) {
     QueueId id;
     if (!QueueId::parse(options.show_id, id)) {
@@ -606,15 +332,10 @@ int queue_show(const Options& options) {
     }
     const HubView* hub_view = snapshot.hub_view ? &*snapshot.hub_view : nullptr;
     MessageView view = view_of(context, *found, hub_view);
-    print_envelope(view);
-    fmt::print("view: hubd {}\n", view_name(snapshot.running));
-    fmt::print("*** HISTORY ***\n");
-    for (const hub::spool::StatusEvent& event : found->history) {
-        fmt::print("{}\n", history_line(event, *found));
+    for (const std::string& line :
+         hub::hubctl::message_lines(view, snapshot.running, *content, options.body)) {
+        fmt::print("{}\n", line);
     }
-    fmt::print("{}\n", options.body ? "*** MESSAGE CONTENTS ***" : "*** HEADER RECORDS ***");
-    print_content(*content, options.body);
-    fmt::print("*** END ***\n");
     return flushed();
 }
 

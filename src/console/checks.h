@@ -1,0 +1,54 @@
+// checks.h -- the form fields' checks, run when a form is submitted (console/model.h).
+//
+// Each returns "" when the value is acceptable, else one sentence saying what to type.
+// Where a rule has an owner (partner names and domains: policy/partner_checks.h; networks:
+// policy::parse_cidr; host names: config/syntax.h) the check is the owner's own function,
+// so the console and hubctl refuse the same values; the owner checks again when it writes.
+// The rest are the console's: the shapes it passes on to hub-ca and hub-netcfg, which
+// check again too. Every check refuses shell metacharacters by accepting only the
+// characters its value can hold; nothing typed is ever given to a shell anyway.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace hub::console {
+
+std::string check_partner_name(std::string_view value);
+std::string check_partner_domain(std::string_view value);
+// Comma-separated networks (192.0.2.0/24, 2001:db8::/32); empty allowed.
+std::string check_networks(std::string_view value);
+// A partner's smart host: IPv4[:port] or [IPv6][:port].
+std::string check_smart_host(std::string_view value);
+// Printable ASCII, at most 256 characters (the directory's contact rule).
+std::string check_contact(std::string_view value);
+// A reason told to a partner: 1..200 printable characters.
+std::string check_reason_text(std::string_view value);
+// RFC 5280's reason names that hub-ca accepts.
+std::string check_revoke_reason(std::string_view value);
+// An administrator's name: a POSIX-portable user name.
+std::string check_admin_name(std::string_view value);
+// 12..1024 printable characters.
+std::string check_password(std::string_view value);
+// A network interface name: 1..15 of letters, digits, '.', '_', '-'.
+std::string check_interface(std::string_view value);
+// An IPv4 or IPv6 address with a prefix length: 192.0.2.10/24.
+std::string check_address_cidr(std::string_view value);
+// "default" or a network with its prefix length (a route's destination).
+std::string check_destination(std::string_view value);
+// An IPv4 or IPv6 address.
+std::string check_ip(std::string_view value);
+// 68..9216.
+std::string check_mtu(std::string_view value);
+// 1..65535.
+std::string check_port(std::string_view value);
+// An IP address or a host name.
+std::string check_host(std::string_view value);
+// A host name (LDH).
+std::string check_host_name(std::string_view value);
+// One to three IP addresses separated by spaces or commas.
+std::string check_dns_servers(std::string_view value);
+// "any", "none", or comma-separated networks.
+std::string check_sources(std::string_view value);
+
+}  // namespace hub::console

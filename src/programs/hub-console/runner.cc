@@ -1,0 +1,940 @@
+// runner.cc -- hub-console's actions, carried out (runner.h).
+//
+// PURPOSE   Turn each console::Action into the request hubctl would make: the status socket
+//           (health::fetch_snapshot), the partner directory (directory::Directory and
+//           hubctl's reload after a write), the queue (hubctl_core's queue view and hubd's
+//           control socket), hub-ca's socket (ca::exchange), hub-netcfg (network.cc), and
+//           for the console password and shutdown one fixed program without a shell.
+// RUNS IN   hub-console, as the console account (unprivileged).
+// TRUST     Action values come from the model's checked form fields; every answer is
+//           shown through console::printable by the model. Nothing is given to a shell.
+// LIMITS    Those of each client (health/limits.h, ca/limits.h, hubctl's answer bound).
+// SEE ALSO  console/model.h, programs/hubctl/, docs/CONSOLE.md.
+#include "programs/hub-console/runner.h"
+
+#include "programs/hub-console/connector_test.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+
+#include "base/assert.h"
+#include "ca/protocol.h"
+#include "ca/socket_io.h"
+#include "config/hub_config.h"
+#include "console/wire.h"
+#include "directory/directory.h"
+#include "directory/edits.h"
+#include "engine/control.h"
+#include "health/snapshot.h"
+#include "programs/hubctl/partner_text.h"
+#include "programs/hubctl/queue_view.h"
+#include "programs/hubctl/spool_admin.h"
+#include "tls/tls_context.h"
+
+#ifndef HUB_VERSION
+#define HUB_VERSION "unknown"
+#endif
+
+extern char** environ;
+
+namespace hub::hub_console {
+
+using console::Action;
+using console::ActionKind;
+using console::Outcome;
+using console::Row;
+
+namespace {
+
+Outcome failed(std::string message) {
+    Outcome outcome;
+    outcome.ok = false;
+    outcome.message = std::move(message);
+    return outcome;
+}
+
+Outcome said(std::string message) {
+    Outcome outcome;
+    outcome.message = std::move(message);
+    return outcome;
+}
+
+std::string bytes_text(std::uint64_t bytes) {
+    constexpr std::array<const char*, 5> units = {"B", "KB", "MB", "GB", "TB"};
+    double value = static_cast<double>(bytes);
+    std::size_t unit = 0;
+    while (value >= 1024 && unit + 1 < units.size()) {
+        value /= 1024;
+        unit++;
+    }
+    return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+std::string utc_text(std::uint64_t unix_s) {
+    std::time_t when = static_cast<std::time_t>(unix_s);
+    std::tm utc{};
+    char text[32];
+    if (gmtime_r(&when, &utc) == nullptr ||
+        std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &utc) == 0) {
+        return "?";
+    }
+    return text;
+}
+
+std::string duration_text(std::uint64_t seconds) {
+    if (seconds >= 86400) {
+        return fmt::format("{}d {}h", seconds / 86400, seconds % 86400 / 3600);
+    }
+    if (seconds >= 3600) {
+        return fmt::format("{}h {:02}m", seconds / 3600, seconds % 3600 / 60);
+    }
+    return fmt::format("{}m {:02}s", seconds / 60, seconds % 60);
+}
+
+std::string read_small_file(const std::string& path) {
+    std::ifstream file(path);
+    std::string line;
+    std::getline(file, line);
+    return line;
+}
+
+// "free X of Y" for the file system holding path, or why not.
+std::string space_text(const std::string& path) {
+    struct statvfs fs {};
+    if (statvfs(path.c_str(), &fs) != 0) {
+        return fmt::format("{}: {}", path, std::strerror(errno));
+    }
+    std::uint64_t unit = fs.f_frsize != 0 ? fs.f_frsize : fs.f_bsize;
+    return fmt::format("{} free of {} ({})", bytes_text(fs.f_bavail * unit),
+                       bytes_text(fs.f_blocks * unit), path);
+}
+
+// Every interface: state, MTU and addresses (getifaddrs and /sys/class/net, read only).
+std::vector<std::string> nic_lines() {
+    std::map<std::string, std::vector<std::string>> addresses;
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) {
+        return {fmt::format("  cannot list interfaces: {}", std::strerror(errno))};
+    }
+    for (ifaddrs* entry = list; entry != nullptr; entry = entry->ifa_next) {
+        std::vector<std::string>& mine = addresses[entry->ifa_name];
+        if (entry->ifa_addr == nullptr ||
+            (entry->ifa_addr->sa_family != AF_INET && entry->ifa_addr->sa_family != AF_INET6)) {
+            continue;
+        }
+        char host[NI_MAXHOST];
+        socklen_t size =
+            entry->ifa_addr->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+        if (getnameinfo(entry->ifa_addr, size, host, sizeof host, nullptr, 0, NI_NUMERICHOST) ==
+            0) {
+            mine.emplace_back(host);
+        }
+    }
+    freeifaddrs(list);
+    std::vector<std::string> lines;
+    for (const auto& [name, list_of] : addresses) {
+        std::string base = "/sys/class/net/" + name + "/";
+        std::string state = read_small_file(base + "operstate");
+        std::string mtu = read_small_file(base + "mtu");
+        std::string joined;
+        for (const std::string& address : list_of) {
+            joined += (joined.empty() ? "" : " ") + address;
+        }
+        lines.push_back(fmt::format("  {:<10} {:<8} mtu {:<5} {}", name,
+                                    state.empty() ? "?" : state, mtu.empty() ? "?" : mtu,
+                                    joined.empty() ? "-" : joined));
+    }
+    return lines;
+}
+
+std::vector<std::string> split_lines(std::string_view text) {
+    std::vector<std::string> lines;
+    // Bounded by text: every pass consumes one line.
+    while (!text.empty()) {
+        std::size_t newline = text.find('\n');
+        lines.emplace_back(text.substr(0, newline));
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+    }
+    return lines;
+}
+
+std::vector<std::string> split_list(std::string_view value) {
+    std::vector<std::string> items;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= value.size(); i++) {
+        if (i == value.size() || value[i] == ',' || value[i] == ' ') {
+            if (i > start) {
+                items.emplace_back(value.substr(start, i - start));
+            }
+            start = i + 1;
+        }
+    }
+    return items;
+}
+
+Result<config::HubConfig, std::string> load_config(const std::string& path) {
+    auto config = config::load_hub_config(path);
+    if (!config) {
+        return unexpected(config.error());
+    }
+    return config;
+}
+
+Result<directory::Directory, std::string> open_directory(const std::string& config_path,
+                                                         directory::OpenMode mode) {
+    auto config = load_config(config_path);
+    if (!config) {
+        return unexpected(config.error());
+    }
+    if (config->directory_path.empty()) {
+        return unexpected(
+            fmt::format("{} has no directory.path: its partners come from partners.file, which the "
+                        "console does not change (docs/DIRECTORY.md)",
+                        config_path));
+    }
+    return directory::Directory::open(config->directory_path, mode);
+}
+
+Result<ca::Message, std::string> ask_ca(const std::string& config_path, ca::Message request) {
+    auto config = load_config(config_path);
+    if (!config) {
+        return unexpected(config.error());
+    }
+    if (config->ca_socket.empty()) {
+        return unexpected(std::string("this hub runs no CA ([ca] socket is not set)"));
+    }
+    auto answer = ca::exchange(config->ca_socket, request);
+    if (!answer) {
+        return unexpected(answer.error());
+    }
+    if (answer->kind != ca::Kind::ok) {
+        return unexpected("hub-ca refused: " +
+                          std::string(answer->get_or(ca::Field::message, "?")));
+    }
+    return std::move(*answer);
+}
+
+}  // namespace
+
+int run_program(const std::vector<std::string>& argv, bool quiet) {
+    HUB_ASSERT(!argv.empty() && argv[0].starts_with("/"));
+    std::vector<char*> args;
+    for (const std::string& arg : argv) {
+        args.push_back(const_cast<char*>(arg.c_str()));
+    }
+    args.push_back(nullptr);
+    // A fixed environment: nothing the login brought (LD_PRELOAD, IFS, ...) reaches it.
+    std::string term = std::string("TERM=") + (getenv("TERM") ? getenv("TERM") : "vt100");
+    std::array<char*, 4> env = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+                                const_cast<char*>("LANG=C.UTF-8"), term.data(), nullptr};
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t none;
+    sigemptyset(&none);
+    // SIGINT and SIGQUIT as usual for the program; SIGTSTP, SIGTTIN and SIGTTOU stay
+    // ignored (inherited), so it cannot be suspended with the menu waiting for it.
+    sigset_t all_default;
+    sigemptyset(&all_default);
+    for (int signal_number : {SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGPIPE}) {
+        sigaddset(&all_default, signal_number);
+    }
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setsigdefault(&attributes, &all_default);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    if (quiet) {
+        for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
+            posix_spawn_file_actions_addopen(&files, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY,
+                                             0);
+        }
+    }
+    pid_t pid = -1;
+    int error = posix_spawn(&pid, args[0], &files, &attributes, args.data(), env.data());
+    posix_spawn_file_actions_destroy(&files);
+    posix_spawnattr_destroy(&attributes);
+    if (error != 0) {
+        errno = error;
+        return -1;
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+Runner::Runner(RunnerSettings settings, RunOnTerminal run_on_terminal)
+    : settings_(std::move(settings)),
+      run_on_terminal_(std::move(run_on_terminal)),
+      network_(make_network(settings_.netcfg_socket)) {}
+
+bool needs_admin(ActionKind kind) {
+    switch (kind) {
+        case ActionKind::partner_list:
+        case ActionKind::partner_show:
+        case ActionKind::partner_add:
+        case ActionKind::partner_suspend:
+        case ActionKind::partner_resume:
+        case ActionKind::partner_test:
+        case ActionKind::queue_list:
+        case ActionKind::queue_show:
+        case ActionKind::queue_retry:
+        case ActionKind::queue_hold:
+        case ActionKind::queue_release:
+        case ActionKind::queue_delete:
+        case ActionKind::admin_password:
+            return true;
+        default:
+            return false;
+    }
+}
+
+Outcome Runner::ask_admin(const Action& action) {
+    const std::string& path = settings_.admin_socket;
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(address.sun_path)) {
+        return failed("hub-console-admin's socket path is too long");
+    }
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        std::string why = std::strerror(errno);
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return failed(fmt::format("cannot reach hub-console-admin at {}: {}", path, why));
+    }
+    // A test message may take a few 15 s steps; nothing else takes long.
+    timeval timeout{120, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    std::string request = console::encode_action(action);
+    std::string_view rest = request;
+    while (!rest.empty()) {
+        ssize_t sent = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+        if (sent <= 0) {
+            ::close(fd);
+            return failed(fmt::format("hub-console-admin: {}", std::strerror(errno)));
+        }
+        rest.remove_prefix(static_cast<std::size_t>(sent));
+    }
+    ::shutdown(fd, SHUT_WR);
+    std::string answer;
+    std::array<char, 65536> chunk{};
+    // Bounded by wire_answer_bytes_max and the receive timeout.
+    while (answer.size() <= console::wire_answer_bytes_max) {
+        ssize_t got = ::recv(fd, chunk.data(), chunk.size(), 0);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        answer.append(chunk.data(), static_cast<std::size_t>(got));
+    }
+    ::close(fd);
+    auto outcome = console::decode_outcome(answer);
+    if (!outcome) {
+        return failed("hub-console-admin's answer: " + outcome.error());
+    }
+    return std::move(*outcome);
+}
+
+Outcome Runner::run(const Action& action) {
+    if (!settings_.admin_socket.empty() && needs_admin(action.kind)) {
+        return ask_admin(action);
+    }
+    switch (action.kind) {
+        case ActionKind::status:
+            return status();
+        case ActionKind::partner_list:
+            return partner_list();
+        case ActionKind::partner_show:
+            return partner_show(action.target);
+        case ActionKind::partner_test:
+            return partner_test(action.target);
+        case ActionKind::partner_add:
+        case ActionKind::partner_suspend:
+        case ActionKind::partner_resume:
+            return partner_write(action);
+        case ActionKind::queue_list:
+            return queue_list();
+        case ActionKind::queue_show:
+            return queue_show(action.target);
+        case ActionKind::queue_retry:
+        case ActionKind::queue_hold:
+        case ActionKind::queue_release:
+        case ActionKind::queue_delete:
+            return queue_command(action);
+        case ActionKind::ca_show:
+            return ca_show();
+        case ActionKind::ca_requests:
+        case ActionKind::ca_certificates:
+            return ca_listing(action);
+        case ActionKind::ca_approve:
+        case ActionKind::ca_reject:
+        case ActionKind::ca_revoke:
+            return ca_decision(action);
+        case ActionKind::enrollment_reset:
+            return enrollment_reset(action.field("partner"));
+        case ActionKind::console_password:
+            return console_password();
+        case ActionKind::admin_password:
+            return admin_password(action);
+        case ActionKind::net_show:
+        case ActionKind::net_address:
+        case ActionKind::net_link:
+        case ActionKind::net_mtu:
+        case ActionKind::net_gateway:
+        case ActionKind::net_route:
+        case ActionKind::net_dns:
+        case ActionKind::net_hostname:
+        case ActionKind::net_ping:
+        case ActionKind::net_connect:
+        case ActionKind::access_show:
+        case ActionKind::access_set:
+        case ActionKind::access_ssh:
+        case ActionKind::net_keep:
+        case ActionKind::net_undo:
+            return network_->run(action);
+        case ActionKind::reboot:
+        case ActionKind::power_off:
+            return shutdown(action);
+        case ActionKind::logout:
+            return said("Logged out");
+    }
+    HUB_PANIC("unknown action kind");
+}
+
+// --- Status ------------------------------------------------------------------------------
+
+namespace {
+
+// The status page's lines about hubd, from its health snapshot.
+void snapshot_lines(const health::Snapshot& s, std::vector<std::string>& lines) {
+    std::uint64_t now_s = s.taken_unix_ms / 1000;
+    std::uint64_t up_ms =
+        s.taken_unix_ms > s.started_unix_ms ? s.taken_unix_ms - s.started_unix_ms : 0;
+    lines.push_back(fmt::format("hubd         up {} (since {})", duration_text(up_ms / 1000),
+                                utc_text(s.started_unix_ms / 1000)));
+    for (const health::ShardRow& shard : s.shards) {
+        double load = up_ms == 0 ? 0.0
+                                 : 100.0 * static_cast<double>(shard.cpu_ns) /
+                                       (static_cast<double>(up_ms) * 1e6);
+        lines.push_back(fmt::format(
+            "Shard {:<6} {:5.1f}% CPU since start, {} inbound and {} outbound open, {} queued",
+            shard.index, load, shard.traffic.inbound_open, shard.traffic.outbound_open,
+            shard.traffic.queue_messages));
+    }
+    const health::Traffic& t = s.total;
+    std::uint64_t oldest_s = t.oldest_queued_unix_ms / 1000;
+    std::string oldest = t.oldest_queued_unix_ms == 0
+                             ? std::string()
+                             : ", oldest " + duration_text(now_s > oldest_s ? now_s - oldest_s : 0);
+    lines.push_back(fmt::format("Queue        {} messages, {} recipients, {}{}", t.queue_messages,
+                                t.queue_recipients, bytes_text(t.queue_bytes), oldest));
+    // The counters start with hubd: "today" on a hub restarted today is since then.
+    lines.push_back(
+        fmt::format("Messages     since start: in {}, out {}, deferred {}, bounced {}, rejected {}",
+                    t.messages_received, t.messages_delivered, t.messages_deferred,
+                    t.messages_bounced, t.messages_rejected));
+    lines.push_back("Failing partner connectors:");
+    std::size_t first = lines.size();
+    for (const health::PartnerRow& partner : s.partners) {
+        // Failing: the last failure is newer than the last success.
+        bool failing_out = partner.last_outbound_failure_unix_ms > partner.last_outbound_unix_ms;
+        bool failing_tls = partner.last_tls_failure_unix_ms > partner.last_outbound_unix_ms &&
+                           partner.last_tls_failure_unix_ms > partner.last_inbound_unix_ms;
+        if (failing_out || failing_tls) {
+            lines.push_back(fmt::format(
+                "  {:<12} {}  {}", partner.name,
+                utc_text(std::max(partner.last_outbound_failure_unix_ms,
+                                  partner.last_tls_failure_unix_ms) /
+                         1000),
+                failing_out ? partner.last_outbound_failure : partner.last_tls_failure));
+        }
+    }
+    if (lines.size() == first) {
+        lines.push_back("  none");
+    }
+    lines.push_back("Certificates expiring within 30 days:");
+    first = lines.size();
+    for (const health::Certificate& certificate : s.certificates) {
+        if (certificate.not_after_unix_s <= now_s + 30 * 86400) {
+            std::int64_t days_left = (static_cast<std::int64_t>(certificate.not_after_unix_s) -
+                                      static_cast<std::int64_t>(now_s)) /
+                                     86400;
+            lines.push_back(fmt::format("  {} {} {}: {} days left ({})", certificate.role,
+                                        certificate.partner, certificate.subject, days_left,
+                                        utc_text(certificate.not_after_unix_s)));
+        }
+    }
+    if (lines.size() == first) {
+        lines.push_back("  none");
+    }
+    lines.push_back(fmt::format("Spool        {} free of {} (new mail refused below {})",
+                                bytes_text(s.spool_free_bytes), bytes_text(s.spool_total_bytes),
+                                bytes_text(s.spool_reserve_bytes)));
+}
+
+}  // namespace
+
+Outcome Runner::status() {
+    auto config = load_config(settings_.config_path);
+    if (!config) {
+        return failed(config.error());
+    }
+    Outcome outcome;
+    std::vector<std::string>& lines = outcome.lines;
+    lines.push_back(fmt::format("Hub          {}, Hubbox {}", config->hostname, HUB_VERSION));
+    auto snapshot = health::fetch_snapshot(
+        engine::status_socket_path(config->spool_dir, config->status_socket));
+    if (snapshot) {
+        snapshot_lines(*snapshot, lines);
+    } else {
+        lines.push_back("hubd         not reachable: " + snapshot.error());
+    }
+    // The data partition: where the directory (or hub.conf) lives.
+    std::string data_file =
+        config->directory_path.empty() ? config->source_path : config->directory_path;
+    std::size_t slash = data_file.rfind('/');
+    std::string data_dir = slash == std::string::npos ? std::string(".")
+                           : slash == 0               ? std::string("/")
+                                                      : data_file.substr(0, slash);
+    lines.push_back("Data         " + space_text(data_dir));
+    lines.push_back("Network interfaces:");
+    for (std::string& line : nic_lines()) {
+        lines.push_back(std::move(line));
+    }
+    return outcome;
+}
+
+// --- Partners ----------------------------------------------------------------------------
+
+Outcome Runner::partner_list() {
+    auto directory = open_directory(settings_.config_path, directory::OpenMode::existing);
+    if (!directory) {
+        return failed(directory.error());
+    }
+    auto records = directory->partners();
+    if (!records) {
+        return failed(records.error());
+    }
+    Outcome outcome;
+    outcome.header = fmt::format("{:<20} {:<9} {:<28} {}", "NAME", "STATE", "DOMAINS", "OUTBOUND");
+    for (const directory::PartnerRecord& record : *records) {
+        outcome.rows.push_back(Row{
+            record.name,
+            fmt::format("{:<20} {:<9} {:<28} {}", record.name, directory::to_string(record.state),
+                        hubctl::joined(record.domains, "-"), hubctl::outbound_text(record))});
+    }
+    outcome.message = fmt::format("{} partners", records->size());
+    return outcome;
+}
+
+Outcome Runner::partner_show(const std::string& name) {
+    auto directory = open_directory(settings_.config_path, directory::OpenMode::existing);
+    if (!directory) {
+        return failed(directory.error());
+    }
+    auto record = directory->find(name);
+    if (!record) {
+        return failed(record.error());
+    }
+    if (!record->has_value()) {
+        return failed(fmt::format("no partner named {}", name));
+    }
+    Outcome outcome;
+    outcome.lines = hubctl::partner_lines(**record);
+    return outcome;
+}
+
+Outcome Runner::partner_write(const Action& action) {
+    std::string name;
+    directory::PartnerEdit edit;
+    std::string verb;
+    switch (action.kind) {
+        case ActionKind::partner_add: {
+            name = action.field("name");
+            directory::PartnerFields fields;
+            fields.domains = std::vector<std::string>{action.field("domain")};
+            fields.inbound = split_list(action.field("inbound"));
+            if (!action.field("outbound").empty()) {
+                fields.outbound = action.field("outbound");
+            }
+            if (!action.field("contact").empty()) {
+                fields.contact = action.field("contact");
+            }
+            edit = directory::add_partner(name, std::move(fields), false);
+            verb = "partner add";
+            break;
+        }
+        case ActionKind::partner_suspend:
+            name = action.target;
+            edit = directory::set_state(directory::PartnerState::suspended);
+            verb = "partner suspend";
+            break;
+        case ActionKind::partner_resume:
+            name = action.target;
+            edit = directory::set_state(directory::PartnerState::active);
+            verb = "partner resume";
+            break;
+        default:
+            HUB_PANIC("not a partner write");
+    }
+    {
+        auto directory = open_directory(settings_.config_path, directory::OpenMode::existing);
+        if (!directory) {
+            return failed(directory.error());
+        }
+        if (auto changed = directory->change(name, verb, settings_.account, edit); !changed) {
+            return failed(changed.error());
+        }
+    }  // Closed first: hubd then reads a directory nobody holds open.
+    hubctl::ReloadReport report = hubctl::reload_after_write(verb, settings_.config_path);
+    return report.ok ? said(report.text) : failed(report.text);
+}
+
+Outcome Runner::partner_test(const std::string& name) {
+    // The partner as hubd has it (directory or partners.file), as delivery would use it.
+    std::string warning;
+    auto context = hubctl::queue_context(settings_.config_path, warning);
+    if (!context) {
+        return failed(context.error());
+    }
+    if (!context->partners) {
+        return failed(warning);
+    }
+    for (const policy::Partner& partner : context->partners->partners()) {
+        if (partner.name != name) {
+            continue;
+        }
+        ConnectorTest test = test_connector(*context->config, partner);
+        Outcome outcome;
+        outcome.lines = std::move(test.transcript);
+        outcome.message = test.delivered
+                              ? "The partner's server accepted the test message"
+                              : "The test message was not delivered (the transcript says why)";
+        return outcome;
+    }
+    return failed(fmt::format("{} is not an active partner (suspended, pending or unknown)", name));
+}
+
+// --- Queue -------------------------------------------------------------------------------
+
+Outcome Runner::queue_list() {
+    std::string warning;
+    auto context = hubctl::queue_context(settings_.config_path, warning);
+    if (!context) {
+        return failed(context.error());
+    }
+    auto snapshot = hubctl::take_queue_snapshot(*context);
+    if (!snapshot) {
+        return failed(snapshot.error());
+    }
+    const hubctl::HubView* hub_view = snapshot->hub_view ? &*snapshot->hub_view : nullptr;
+    Outcome outcome;
+    outcome.header = fmt::format("{:<17} {:>8} {:<20} {}", "QUEUE ID", "SIZE", "ARRIVAL",
+                                 "SENDER -> RECIPIENTS (STATE)");
+    for (const spool::RecoveredMessage& message : snapshot->recovery.messages) {
+        hubctl::MessageView view = hubctl::view_of(*context, message, hub_view);
+        std::string recipients;
+        for (const hubctl::RecipientView& recipient : view.recipients) {
+            recipients +=
+                fmt::format(" {}{}", recipient.address, hubctl::recipient_note(recipient));
+        }
+        const std::string& sender = message.meta.envelope.mail_from;
+        std::string id = message.meta.id.to_string();
+        outcome.rows.push_back(Row{
+            id, fmt::format("{}{} {:>8} {:<20} {} ->{}", id, view.held ? '!' : ' ',
+                            message.content_bytes, hubctl::time_text(message.meta.arrival_unix_s),
+                            sender.empty() ? "MAILER-DAEMON" : sender, recipients)});
+    }
+    outcome.message =
+        fmt::format("{} messages; {}", outcome.rows.size(),
+                    snapshot->running ? "states from the running hubd"
+                                      : "hubd is stopped: states from the spool alone");
+    if (!snapshot->warnings.empty()) {
+        outcome.message += "; warning: " + snapshot->warnings.front();
+    }
+    return outcome;
+}
+
+Outcome Runner::queue_show(const std::string& text) {
+    spool::QueueId id;
+    if (!spool::QueueId::parse(text, id)) {
+        return failed("not a queue id");
+    }
+    std::string warning;
+    auto context = hubctl::queue_context(settings_.config_path, warning);
+    if (!context) {
+        return failed(context.error());
+    }
+    auto snapshot = hubctl::take_queue_snapshot(*context);
+    if (!snapshot) {
+        return failed(snapshot.error());
+    }
+    const auto& messages = snapshot->recovery.messages;
+    auto found = std::find_if(messages.begin(), messages.end(),
+                              [&](const spool::RecoveredMessage& m) { return m.meta.id == id; });
+    if (found == messages.end()) {
+        return failed(fmt::format("{} is not in the queue (delivered or deleted)", text));
+    }
+    auto content = spool::read_content(*found);
+    if (!content) {
+        return failed(content.error().detail);
+    }
+    const hubctl::HubView* hub_view = snapshot->hub_view ? &*snapshot->hub_view : nullptr;
+    Outcome outcome;
+    outcome.lines = hubctl::message_lines(hubctl::view_of(*context, *found, hub_view),
+                                          snapshot->running, *content, false);
+    return outcome;
+}
+
+Outcome Runner::queue_command(const Action& action) {
+    spool::QueueId id;
+    if (!spool::QueueId::parse(action.target, id)) {
+        return failed("not a queue id");
+    }
+    std::string_view verb = action.kind == ActionKind::queue_retry     ? "retry"
+                            : action.kind == ActionKind::queue_hold    ? "hold"
+                            : action.kind == ActionKind::queue_release ? "release"
+                                                                       : "delete";
+    auto config = load_config(settings_.config_path);
+    if (!config) {
+        return failed(config.error());
+    }
+    if (!hubctl::hubd_running(config->spool_dir)) {
+        // A stopped hub's queue is changed by writing to its spool under the spool lock,
+        // which needs the hub user's rights: hubctl's job, not the console's.
+        return failed(
+            fmt::format("hubd is not running: the console changes a running hub's "
+                        "queue only (start hubd, or use hubctl queue {})",
+                        verb));
+    }
+    auto answer = hubctl::queue_command_running(config->spool_dir, verb, id);
+    return answer ? said(*answer) : failed(answer.error());
+}
+
+// --- Certificates ------------------------------------------------------------------------
+
+Outcome Runner::ca_show() {
+    auto config = load_config(settings_.config_path);
+    if (!config) {
+        return failed(config.error());
+    }
+    Outcome outcome;
+    auto snapshot = health::fetch_snapshot(
+        engine::status_socket_path(config->spool_dir, config->status_socket));
+    if (snapshot) {
+        std::uint64_t now_s = snapshot->taken_unix_ms / 1000;
+        for (const health::Certificate& certificate : snapshot->certificates) {
+            if (certificate.role != "listener" && certificate.role != "trust_anchor") {
+                continue;
+            }
+            std::int64_t days_left = (static_cast<std::int64_t>(certificate.not_after_unix_s) -
+                                      static_cast<std::int64_t>(now_s)) /
+                                     86400;
+            outcome.lines.push_back(fmt::format(
+                "{}: {}", certificate.role == "listener" ? "Hub certificate" : "Trusted CA",
+                certificate.subject));
+            outcome.lines.push_back(fmt::format("    valid until {} ({} days left)",
+                                                utc_text(certificate.not_after_unix_s), days_left));
+        }
+    } else {
+        outcome.lines.push_back("hubd not reachable (" + snapshot.error() + ")");
+    }
+    // The file itself (0644): the chain the listener presents, leaf first.
+    outcome.lines.push_back(fmt::format("Hub certificate file: {}", config->certificate_path));
+    if (auto chain = tls::read_certificate_facts(config->certificate_path); chain) {
+        for (const tls::CertificateFacts& certificate : *chain) {
+            outcome.lines.push_back(
+                fmt::format("    {}: {} to {}", certificate.subject,
+                            utc_text(static_cast<std::uint64_t>(
+                                std::max<std::int64_t>(certificate.not_before_s, 0))),
+                            utc_text(static_cast<std::uint64_t>(
+                                std::max<std::int64_t>(certificate.not_after_s, 0)))));
+        }
+    } else {
+        outcome.lines.push_back("    " + chain.error());
+    }
+    ca::Message request;
+    request.kind = ca::Kind::fetch_ca;
+    request.set(ca::Field::format, "pem");
+    auto answer = ask_ca(settings_.config_path, std::move(request));
+    outcome.lines.emplace_back();
+    if (!answer) {
+        outcome.lines.push_back("The CA: " + answer.error());
+        return outcome;
+    }
+    outcome.lines.push_back("The CA certificate (hub-ca), for partners to trust:");
+    for (std::string& line : split_lines(answer->get_or(ca::Field::body, ""))) {
+        outcome.lines.push_back(std::move(line));
+    }
+    return outcome;
+}
+
+Outcome Runner::ca_listing(const Action& action) {
+    ca::Message request;
+    request.kind = action.kind == ActionKind::ca_requests ? ca::Kind::list_requests
+                                                          : ca::Kind::list_certificates;
+    request.set(ca::Field::format, "text");
+    auto answer = ask_ca(settings_.config_path, std::move(request));
+    if (!answer) {
+        return failed(answer.error());
+    }
+    Outcome outcome;
+    std::vector<std::string> lines = split_lines(answer->get_or(ca::Field::body, ""));
+    for (std::size_t i = 0; i < lines.size(); i++) {
+        if (i == 0) {
+            outcome.header = lines[i];  // The listing's column heads.
+            continue;
+        }
+        if (lines[i].starts_with("(")) {
+            outcome.message = lines[i];  // "(N older entries not shown ...)"
+            continue;
+        }
+        std::string key = lines[i].substr(0, lines[i].find(' '));
+        // Only pending requests can be decided, only valid certificates revoked.
+        outcome.rows.push_back(Row{key, lines[i]});
+    }
+    if (outcome.message.empty()) {
+        outcome.message = fmt::format("{} entries", outcome.rows.size());
+    }
+    return outcome;
+}
+
+Outcome Runner::ca_decision(const Action& action) {
+    ca::Message request;
+    switch (action.kind) {
+        case ActionKind::ca_approve:
+            request.kind = ca::Kind::approve;
+            request.set(ca::Field::request_id, action.target);
+            break;
+        case ActionKind::ca_reject:
+            request.kind = ca::Kind::reject;
+            request.set(ca::Field::request_id, action.target);
+            request.set(ca::Field::reason, action.field("reason"));
+            break;
+        case ActionKind::ca_revoke:
+            request.kind = ca::Kind::revoke;
+            request.set(ca::Field::serial, action.target);
+            request.set(ca::Field::reason, action.field("reason"));
+            break;
+        default:
+            HUB_PANIC("not a CA decision");
+    }
+    request.set(ca::Field::actor, settings_.account);
+    auto answer = ask_ca(settings_.config_path, std::move(request));
+    if (!answer) {
+        return failed(answer.error());
+    }
+    return said(std::string(answer->get_or(ca::Field::message, "done")));
+}
+
+Outcome Runner::enrollment_reset(const std::string& partner) {
+    // The directory is the list of partners: a password for a name it does not hold
+    // would be a typo (hubctl ca password checks the same).
+    auto directory = open_directory(settings_.config_path, directory::OpenMode::existing);
+    if (directory) {
+        auto found = directory->find(partner);
+        if (!found) {
+            return failed(found.error());
+        }
+        if (!found->has_value()) {
+            return failed(fmt::format("no partner named {} in the directory", partner));
+        }
+    }
+    ca::Message request;
+    request.kind = ca::Kind::set_password;
+    request.set(ca::Field::partner, partner).set(ca::Field::actor, settings_.account);
+    auto answer = ask_ca(settings_.config_path, std::move(request));
+    if (!answer) {
+        return failed(answer.error());
+    }
+    Outcome outcome;
+    outcome.lines = {fmt::format("The enrollment-page password for {}:", partner),
+                     "",
+                     "    " + std::string(answer->get_or(ca::Field::body, "")),
+                     "",
+                     "It is shown once: give it to the partner's administrator now.",
+                     "hub-ca keeps only its hash; the old password no longer works."};
+    outcome.message = "Enrollment password reset";
+    return outcome;
+}
+
+// --- Passwords ---------------------------------------------------------------------------
+
+Outcome Runner::admin_password(const Action& action) {
+    auto directory = open_directory(settings_.config_path, directory::OpenMode::existing);
+    if (!directory) {
+        return failed(directory.error());
+    }
+    auto changed = directory->change_admin(action.field("name"), directory::AdminChange::passwd,
+                                           action.field("password"), settings_.account);
+    if (!changed) {
+        return failed(changed.error());
+    }
+    return said(fmt::format("The password of administrator {} is changed (yescrypt)",
+                            action.field("name")));
+}
+
+Outcome Runner::console_password() {
+    // passwd(1) asks for the current password, then the new one twice, and stores it as
+    // PAM's pam_unix does on Debian 12: yescrypt. It runs on the terminal, not in a shell.
+    const std::vector<std::string> argv = {"/usr/bin/passwd"};
+    if (settings_.development) {
+        return said(fmt::format("Development: would run {} for {} on this terminal", argv[0],
+                                settings_.account));
+    }
+    int status = run_on_terminal_(argv);
+    if (status == 0) {
+        return said("The console password is changed");
+    }
+    return failed(status < 0 ? fmt::format("cannot run {}: {}", argv[0], std::strerror(errno))
+                             : "The console password is unchanged (passwd refused)");
+}
+
+// --- Shutdown ----------------------------------------------------------------------------
+
+Outcome Runner::shutdown(const Action& action) {
+    // systemd does it: systemctl asks logind, which polkit allows for the console account
+    // (rootfs/etc/polkit-1/rules.d/50-hubbox-console.rules).
+    const std::vector<std::string> argv = {
+        "/usr/bin/systemctl", action.kind == ActionKind::reboot ? "reboot" : "poweroff"};
+    if (settings_.development) {
+        return said(
+            fmt::format("Development: would run {} {} (nothing was done)", argv[0], argv[1]));
+    }
+    int status = run_program(argv, true);
+    if (status != 0) {
+        return failed(status < 0
+                          ? fmt::format("cannot run {}: {}", argv[0], std::strerror(errno))
+                          : fmt::format("{} {} failed (status {})", argv[0], argv[1], status));
+    }
+    return said(action.kind == ActionKind::reboot ? "Rebooting..." : "Powering off...");
+}
+
+}  // namespace hub::hub_console
