@@ -13,13 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <ctime>
-#include <dirent.h>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -35,7 +35,9 @@ constexpr std::string_view manifest_name = "MANIFEST";
 constexpr std::string_view sums_name = "SHA256SUMS";
 constexpr std::string_view hubbox_version = "0.1";
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+    return std::strerror(error);
+}
 
 // --- SHA-256 ------------------------------------------------------------------------------
 
@@ -115,7 +117,7 @@ void take_attributes(const struct stat& st, Source& source) {
 
 Result<void, std::string> add_directory_entry(const std::string& path, std::string member,
                                               SourceList& list) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
         return unexpected(fmt::format("{}: {}", path, errno_text(errno)));
     }
@@ -127,13 +129,12 @@ Result<void, std::string> add_directory_entry(const std::string& path, std::stri
     return {};
 }
 
-Result<void, std::string> add_file(const std::string& path, std::string member,
-                                   SourceList& list) {
+Result<void, std::string> add_file(const std::string& path, std::string member, SourceList& list) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         return unexpected(fmt::format("{}: {}", path, errno_text(errno)));
     }
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         ::close(fd);
         return unexpected(fmt::format("{}: not a regular file", path));
@@ -207,7 +208,7 @@ Result<std::string, std::string> sqlite_snapshot(const std::string& path) {
 
 Result<void, std::string> add_sqlite(const std::string& path, std::string member,
                                      SourceList& list) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
         return unexpected(fmt::format("{}: {}", path, errno_text(errno)));
     }
@@ -230,8 +231,8 @@ bool is_sqlite_side_file(std::string_view name) {
 
 // A directory tree: its entry, its files (SQLite databases by online backup, their side
 // files left out), subdirectories to tree_depth_max; symbolic links and sockets skipped.
-Result<void, std::string> add_tree(const std::string& path, const std::string& member,
-                                   int depth, SourceList& list, std::size_t& files) {
+Result<void, std::string> add_tree(const std::string& path, const std::string& member, int depth,
+                                   SourceList& list, std::size_t& files) {
     if (depth > tree_depth_max) {
         return unexpected(fmt::format("{}: deeper than {} levels", path, tree_depth_max));
     }
@@ -276,7 +277,7 @@ Result<void, std::string> add_tree(const std::string& path, const std::string& m
 }
 
 bool exists(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     return !path.empty() && ::stat(path.c_str(), &st) == 0;
 }
 
@@ -299,8 +300,8 @@ Result<void, std::string> add_spool(const std::string& spool_dir, SourceList& li
             }
             std::string shard_member = "queue/" + shard_name;
             if (!taken.contains(shard_member + "/")) {
-                if (auto added = add_directory_entry(shard.path().string(), shard_member + "/",
-                                                     list);
+                if (auto added =
+                        add_directory_entry(shard.path().string(), shard_member + "/", list);
                     !added) {
                     return added;
                 }
@@ -374,8 +375,7 @@ Result<std::vector<Part>, std::string> collect(const config::HubConfig& config,
         }
     }
     if (!config.ca_public_dir.empty() && exists(config.ca_public_dir)) {
-        if (auto added = add_tree(config.ca_public_dir, "pki/ca-public", 0, list, files);
-            !added) {
+        if (auto added = add_tree(config.ca_public_dir, "pki/ca-public", 0, list, files); !added) {
             return unexpected(added.error());
         }
     }
@@ -396,16 +396,15 @@ Result<std::vector<Part>, std::string> collect(const config::HubConfig& config,
     parts.push_back(Part::pki);
     // network
     if (!config.backup_network_dir.empty() && exists(config.backup_network_dir)) {
-        if (auto added = add_tree(config.backup_network_dir, "network", 0, list, files);
-            !added) {
+        if (auto added = add_tree(config.backup_network_dir, "network", 0, list, files); !added) {
             return unexpected(added.error());
         }
         parts.push_back(Part::network);
     }
     // queue
     if (options.include_queue) {
-        if (auto added = add_spool(config.spool_dir, list, report.queue_segments,
-                                   report.queue_bytes);
+        if (auto added =
+                add_spool(config.spool_dir, list, report.queue_segments, report.queue_bytes);
             !added) {
             return unexpected(added.error());
         }
@@ -472,7 +471,8 @@ Result<void, std::string> write_member(struct archive* archive, const WriteConte
     archive_entry_set_uname(entry.get(), source.owner.c_str());
     archive_entry_set_gname(entry.get(), source.group.c_str());
     archive_entry_set_mtime(entry.get(), source.mtime_unix_s, 0);
-    archive_entry_set_size(entry.get(), source.directory ? 0 : static_cast<la_int64_t>(source.size_bytes));
+    archive_entry_set_size(entry.get(),
+                           source.directory ? 0 : static_cast<la_int64_t>(source.size_bytes));
     if (archive_write_header(archive, entry.get()) != ARCHIVE_OK) {
         return unexpected(archive_error(archive, writer));
     }
@@ -500,8 +500,8 @@ Result<void, std::string> write_member(struct archive* archive, const WriteConte
                 continue;
             }
             if (n <= 0) {
-                return unexpected(fmt::format("{}: read failed before its recorded size",
-                                              source.path));
+                return unexpected(
+                    fmt::format("{}: read failed before its recorded size", source.path));
             }
             if (!put(std::string_view(buffer.data(), static_cast<std::size_t>(n)))) {
                 return unexpected(archive_error(archive, writer));
@@ -705,16 +705,15 @@ std::string encode_manifest(const Manifest& manifest) {
     text += fmt::format("hubbox-version {}\n", manifest.hubbox_version);
     text += fmt::format("directory-schema {}\n", manifest.directory_schema);
     text += fmt::format("host {}\n", manifest.host);
-    text += fmt::format("created {} {}\n", manifest.created_unix_s,
-                        iso_time(manifest.created_unix_s));
+    text +=
+        fmt::format("created {} {}\n", manifest.created_unix_s, iso_time(manifest.created_unix_s));
     text += "parts";
     for (Part part : manifest.parts) {
         text += fmt::format(" {}", part_name(part));
     }
     text += "\n";
     for (const ManifestMember& member : manifest.members) {
-        text += fmt::format("member {} {} {}\n", member.sha256_hex, member.size_bytes,
-                            member.path);
+        text += fmt::format("member {} {} {}\n", member.sha256_hex, member.size_bytes, member.path);
     }
     text += "end\n";
     return text;
@@ -823,14 +822,16 @@ Result<Manifest, std::string> decode_manifest(std::string_view text) {
 
 std::string check_restorable(const Manifest& manifest) {
     if (manifest.version > manifest_version) {
-        return fmt::format("made by a newer Hubbox (manifest version {}, this one reads up to "
-                           "{}); restore it with that version or newer",
-                           manifest.version, manifest_version);
+        return fmt::format(
+            "made by a newer Hubbox (manifest version {}, this one reads up to "
+            "{}); restore it with that version or newer",
+            manifest.version, manifest_version);
     }
     if (manifest.directory_schema > directory::current_schema_version()) {
-        return fmt::format("made by a newer Hubbox (directory schema {}, this one knows up to "
-                           "{}); restore it with that version or newer",
-                           manifest.directory_schema, directory::current_schema_version());
+        return fmt::format(
+            "made by a newer Hubbox (directory schema {}, this one knows up to "
+            "{}); restore it with that version or newer",
+            manifest.directory_schema, directory::current_schema_version());
     }
     return "";
 }
@@ -950,8 +951,7 @@ Result<Manifest, std::string> read_backup(int in_fd, const OpenKey& key, const M
 
     ArchivePtr archive(archive_read_new(), archive_read_free);
     archive_read_support_format_tar(archive.get());
-    if (archive_read_open(archive.get(), &reader, nullptr, read_callback, nullptr) !=
-        ARCHIVE_OK) {
+    if (archive_read_open(archive.get(), &reader, nullptr, read_callback, nullptr) != ARCHIVE_OK) {
         return unexpected(read_error(archive.get(), reader));
     }
     struct Seen {
@@ -997,15 +997,15 @@ Result<Manifest, std::string> read_backup(int in_fd, const OpenKey& key, const M
         la_int64_t size = archive_entry_size(entry);
         if (size < 0 || static_cast<std::uint64_t>(size) > member_bytes_max ||
             (info.directory && size != 0)) {
-            return unexpected(fmt::format("damaged archive: member '{}' has a bad size",
-                                          info.path));
+            return unexpected(
+                fmt::format("damaged archive: member '{}' has a bad size", info.path));
         }
         info.size_bytes = static_cast<std::uint64_t>(size);
         bool is_manifest = info.path == manifest_name;
         if (is_manifest && info.size_bytes > manifest_bytes_max) {
             return unexpected(std::string("damaged archive: its MANIFEST is too large"));
         }
-        bool to_sink = sink != nullptr && !is_manifest && info.path != sums_name;
+        bool to_sink = sink != nullptr;  // MANIFEST too: an extract keeps it.
         if (to_sink) {
             if (std::string error = sink->begin(info); !error.empty()) {
                 return unexpected(error);
@@ -1027,7 +1027,8 @@ Result<Manifest, std::string> read_backup(int in_fd, const OpenKey& key, const M
             total += static_cast<std::uint64_t>(n);
             if (is_manifest) {
                 manifest_text.append(slice);
-            } else if (to_sink) {
+            }
+            if (to_sink) {
                 if (std::string error = sink->data(slice); !error.empty()) {
                     return unexpected(error);
                 }
@@ -1083,9 +1084,9 @@ Result<Manifest, std::string> read_backup(int in_fd, const OpenKey& key, const M
         }
         if (found->second.sha256_hex != member.sha256_hex ||
             found->second.size_bytes != member.size_bytes) {
-            return unexpected(fmt::format(
-                "damaged archive: member '{}' does not match its SHA-256 in MANIFEST",
-                member.path));
+            return unexpected(
+                fmt::format("damaged archive: member '{}' does not match its SHA-256 in MANIFEST",
+                            member.path));
         }
         listed++;
     }

@@ -95,8 +95,8 @@ struct MemberInfo {
     std::string group;
     std::uint64_t size_bytes = 0;
 };
-// Called for each member: begin(info) then data(slice)... then end(); returning a
-// non-empty string stops the read with that error.
+// Called for each member, MANIFEST and SHA256SUMS included: begin(info) then
+// data(slice)... then end(); returning a non-empty string stops the read with that error.
 struct MemberSink {
     std::function<std::string(const MemberInfo&)> begin;
     std::function<std::string(std::string_view)> data;

@@ -49,8 +49,8 @@ TEST(Manifest, MalformedIsRefused) {
          {good.substr(0, good.size() - 4), good + "member x\n", replace("hubbox-backup 1", "x 1"),
           replace("config/hub.conf", "../etc/passwd"), replace("config/hub.conf", "/etc/passwd"),
           replace("config/hub.conf", "config/../../x"), replace("parts config", "parts all"),
-          replace(std::string(64, 'a'), "abc"), replace("queue/shard-0/00000001.seg", "config/hub.conf"),
-          replace("host", "colour")}) {
+          replace(std::string(64, 'a'), "abc"),
+          replace("queue/shard-0/00000001.seg", "config/hub.conf"), replace("host", "colour")}) {
         EXPECT_FALSE(decode_manifest(bad).has_value()) << bad;
     }
 }

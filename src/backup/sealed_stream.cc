@@ -61,7 +61,9 @@ std::uint32_t get_u32(std::string_view in, std::size_t offset) {
     return value;
 }
 
-unsigned char* bytes_of(std::string& text) { return reinterpret_cast<unsigned char*>(text.data()); }
+unsigned char* bytes_of(std::string& text) {
+    return reinterpret_cast<unsigned char*>(text.data());
+}
 const unsigned char* bytes_of(std::string_view text) {
     return reinterpret_cast<const unsigned char*>(text.data());
 }
@@ -72,8 +74,7 @@ void header_mac(std::string_view header, const StreamKey& key,
                        key.size());
 }
 
-bool derive_key(std::string_view passphrase, std::string_view salt, KdfCost cost,
-                StreamKey& key) {
+bool derive_key(std::string_view passphrase, std::string_view salt, KdfCost cost, StreamKey& key) {
     return crypto_pwhash(key.data(), key.size(), passphrase.data(), passphrase.size(),
                          bytes_of(salt), cost.opslimit,
                          static_cast<std::size_t>(cost.memlimit_kib) * 1024,
@@ -112,7 +113,8 @@ std::string describe(const OpenFailure& failure) {
 }
 
 Result<HeaderFacts, OpenFailure> read_header(std::string_view header) {
-    if (header.size() < stream_magic.size() || header.substr(0, stream_magic.size()) != stream_magic) {
+    if (header.size() < stream_magic.size() ||
+        header.substr(0, stream_magic.size()) != stream_magic) {
         return unexpected(OpenFailure{OpenError::not_a_backup, 0});
     }
     if (header.size() < stream_header_bytes) {
@@ -220,7 +222,9 @@ StreamSealer::StreamSealer(StreamSealer&& other) noexcept
     sodium_memzero(&other.state_, sizeof(other.state_));
 }
 
-StreamSealer::~StreamSealer() { sodium_memzero(&state_, sizeof(state_)); }
+StreamSealer::~StreamSealer() {
+    sodium_memzero(&state_, sizeof(state_));
+}
 
 void StreamSealer::seal_chunk(std::string_view plaintext, unsigned char tag,
                               std::string& ciphertext_out) {
@@ -364,8 +368,8 @@ Result<void, OpenFailure> StreamOpener::push(std::string_view ciphertext_in,
         }
         if (pending_.empty() && ciphertext_in.size() > sealed_chunk_bytes) {
             // A whole chunk with more behind it: it cannot be the file's last.
-            if (auto opened = open_chunk(ciphertext_in.substr(0, sealed_chunk_bytes),
-                                         plaintext_out);
+            if (auto opened =
+                    open_chunk(ciphertext_in.substr(0, sealed_chunk_bytes), plaintext_out);
                 !opened) {
                 return opened;
             }

@@ -129,7 +129,7 @@ private:
     [[nodiscard]] Result<void, OpenFailure> open_chunk(std::string_view chunk,
                                                        std::string& plaintext_out);
     crypto_secretstream_xchacha20poly1305_state state_{};
-    std::string pending_;  // Ciphertext not yet a whole chunk.
+    std::string pending_;                         // Ciphertext not yet a whole chunk.
     std::uint64_t offset_ = stream_header_bytes;  // File offset of pending_'s first byte.
     bool final_seen_ = false;
 };

@@ -105,9 +105,9 @@ TEST(SealedStream, EveryFlippedByteIsRefused) {
 TEST(SealedStream, TruncatedAndExtendedAreRefused) {
     std::string file = seal(pattern(2 * chunk_bytes + 300));
     std::size_t first_chunk_end = stream_header_bytes + chunk_bytes + 17;
-    for (std::size_t length : {std::size_t{0}, std::size_t{10}, stream_header_bytes - 1,
-                               stream_header_bytes, first_chunk_end, first_chunk_end + 1,
-                               file.size() - 1}) {
+    for (std::size_t length :
+         {std::size_t{0}, std::size_t{10}, stream_header_bytes - 1, stream_header_bytes,
+          first_chunk_end, first_chunk_end + 1, file.size() - 1}) {
         std::string cut = file.substr(0, length);
         if (length < stream_header_bytes) {
             auto facts = read_header(cut);

@@ -465,8 +465,8 @@ bool store_text(const Option& option, std::string_view value, const std::filesys
             bool plain = std::all_of(value.begin(), value.end(), [](char c) {
                 return c > 0x20 && c < 0x7f && c != '\\' && c != '\'' && c != '"';
             });
-            if (!plain || at == 0 || at == std::string_view::npos || slash == std::string_view::npos ||
-                slash < at + 2) {
+            if (!plain || at == 0 || at == std::string_view::npos ||
+                slash == std::string_view::npos || slash < at + 2) {
                 return false;
             }
             config.*option.text = std::string(value);
