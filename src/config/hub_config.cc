@@ -239,7 +239,10 @@ constexpr std::array options{
          "Directory for scheduled backups (hubctl backup run, hub-backup.timer); the oldest "
          "beyond backup.keep are deleted there. Empty = no scheduled backups."),
     integer32("backup.keep", &HubConfig::backup_keep, 7, 1, 1000,
-              "Scheduled archives kept in backup.dir (and at backup.remote)."),
+              "Scheduled archives kept in backup.dir (the remote keeps what it is given)."),
+    integer32("backup.interval_hours", &HubConfig::backup_interval_hours, 24, 1, 8760,
+              "hub-backup.timer checks hourly; a backup is made when this many hours have "
+              "passed since the last good one."),
     text("backup.passphrase_file", Kind::path, &HubConfig::backup_passphrase_file, "",
          "File (root, 0600) holding the passphrase scheduled backups are encrypted with "
          "(Argon2id); set this or backup.public_key."),

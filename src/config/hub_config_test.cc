@@ -527,7 +527,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 58);  // Header + 57 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 59);  // Header + 58 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }

@@ -65,6 +65,7 @@ struct BackupCommands::Settings {
     std::string known_hosts;
     std::vector<std::string> only;
     bool include_queue = false;
+    bool if_due = false;
     CLI::App* create = nullptr;
     CLI::App* run = nullptr;
     CLI::App* verify = nullptr;
@@ -472,7 +473,18 @@ void apply_retention(const std::string& directory, std::uint32_t keep) {
     }
 }
 
-int scheduled_run(const std::string& config_path) {
+// When the last scheduled backup succeeded, from the status file; 0 if never or failed.
+std::time_t last_good_backup(const config::HubConfig& config) {
+    std::ifstream in(status_path(config));
+    std::string state;
+    std::time_t when = 0;
+    if (!(in >> state >> when) || state != "ok") {
+        return 0;
+    }
+    return when;
+}
+
+int scheduled_run(const std::string& config_path, bool if_due) {
     if (config_path.empty()) {
         return fail(exit_usage, "backup run needs --config FILE");
     }
@@ -481,8 +493,23 @@ int scheduled_run(const std::string& config_path) {
         return fail(exit_runtime, "{}", config.error());
     }
     if (config->backup_dir.empty()) {
+        if (if_due) {
+            fmt::print("no backup.dir in {}: no scheduled backups on this box\n", config_path);
+            return exit_ok;
+        }
         return fail(exit_runtime, "{}: no backup.dir: no scheduled backups on this box",
                     config_path);
+    }
+    if (if_due) {
+        // The timer wakes hourly; a few minutes of slack so that its random delay never
+        // pushes a daily backup to the next day. A failed last run is retried at once.
+        std::time_t last = last_good_backup(*config);
+        std::time_t interval_s = static_cast<std::time_t>(config->backup_interval_hours) * 3600;
+        if (last != 0 && std::time(nullptr) - last < interval_s - 15 * 60) {
+            fmt::print("not due: the last backup was {} minutes ago (backup.interval_hours = {})\n",
+                       (std::time(nullptr) - last) / 60, config->backup_interval_hours);
+            return exit_ok;
+        }
     }
     auto failed = [&](const std::string& why) {
         write_status(*config, false, why);
@@ -884,6 +911,8 @@ void BackupCommands::add_to(CLI::App& app) {
                          "sftp: the pinned host key (else backup.known_hosts)");
     s.run = backup->add_subcommand(
         "run", "The scheduled backup: [backup] in hub.conf (retention, remote copy, status).");
+    s.run->add_flag("--if-due", s.if_due,
+                    "only when backup.interval_hours have passed since the last good one");
     s.verify = backup->add_subcommand(
         "verify", "Check an archive's integrity and the passphrase, without restoring.");
     s.restore = backup->add_subcommand(
@@ -910,7 +939,7 @@ std::optional<int> BackupCommands::run(const std::string& config_path) {
         return create(s, config_path);
     }
     if (s.run->parsed()) {
-        return scheduled_run(config_path);
+        return scheduled_run(config_path, s.if_due);
     }
     if (s.verify->parsed()) {
         return verify(s);
