@@ -156,7 +156,7 @@ wait_until 60 "the restored hub's queue to drain" bash -c "[[ \$('$HUBCTL' --con
     '$FRESH/hub.conf' queue list --format tsv | grep -vc '^#') -eq 0 ]]"
 sleep 3  # Two retry intervals: a duplicate would arrive now.
 expect_eq "messages at partner2" 200 "$(partner count "$P2" joe)"
-cat "$P2"/mail/joe/new/* "$P2"/mail/joe/cur/* 2>/dev/null |
+find "$P2/mail/joe/new" "$P2/mail/joe/cur" -type f -exec cat {} + |
     grep -Eio '^Message-ID: *<[^>]*>' | sed 's/.*<\(.*\)@.*/\1/' | sort >"$WORK/delivered"
 cut -d' ' -f1 "$acked" | sort >"$WORK/expected"
 diff -u "$WORK/expected" "$WORK/delivered" >/dev/null ||

@@ -29,10 +29,11 @@ backup_cleanup() {
         kill -TERM "$CA_PID" 2>/dev/null
         wait "$CA_PID" 2>/dev/null
     fi
-    (exit "$status")
     if declare -F postfix_cleanup >/dev/null; then
+        (exit "$status")
         postfix_cleanup
     else
+        (exit "$status")
         cleanup
     fi
 }

@@ -43,8 +43,9 @@ say "archives: $good ($size bytes), $sealed (sealed to a public key)"
 state_hashes() {
     (cd "$STATE" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
 }
-before="$(state_hashes)"
+# (The queue first: listing it reads the directory, and SQLite readers update its -shm.)
 queue_before="$(queue_tsv | cut -f1 | sort)"
+before="$(state_hashes)"
 
 flip() {  # flip OFFSET NAME: a copy of the good archive with the byte at OFFSET inverted
     cp "$good" "$WORK/bad/$2"
