@@ -361,7 +361,7 @@ std::string allowed_phrase(const Option& option) {
         case Kind::boolean:
             return "true|false";
         case Kind::sftp_url:
-            return "sftp://user@host[:port]/path";
+            return "sftp URL";
     }
     HUB_PANIC("unknown option kind");
 }
