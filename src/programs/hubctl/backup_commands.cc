@@ -253,18 +253,19 @@ Result<void, std::string> sftp_upload(const std::string& local_path, const std::
             return unexpected(fmt::format("{}: cannot write", batch_path));
         }
     }
-    int status = run_program({"sftp", "-q",
-                              "-b",   batch_path,
-                              "-P",   target->port,
-                              "-i",   ssh_key,
-                              "-o",   "BatchMode=yes",
-                              "-o",   "StrictHostKeyChecking=yes",
-                              "-o",   "UserKnownHostsFile=" + known_hosts,
-                              "-o",   "GlobalKnownHostsFile=/dev/null",
-                              "-o",   "IdentitiesOnly=yes",
-                              "-o",   "ConnectTimeout=30",
-                              "-o",   "ServerAliveInterval=15",
-                              "--",   target->user + "@" + target->host});
+    // No -q: it would also silence ssh's own "Host key verification failed".
+    std::vector<std::string> argv = {"sftp", "-b", batch_path, "-P", target->port, "-i", ssh_key};
+    for (std::string option :
+         {std::string("BatchMode=yes"), std::string("LogLevel=ERROR"),
+          std::string("StrictHostKeyChecking=yes"), "UserKnownHostsFile=" + known_hosts,
+          std::string("GlobalKnownHostsFile=/dev/null"), std::string("IdentitiesOnly=yes"),
+          std::string("ConnectTimeout=30"), std::string("ServerAliveInterval=15")}) {
+        argv.push_back("-o");
+        argv.push_back(std::move(option));
+    }
+    argv.push_back("--");
+    argv.push_back(target->user + "@" + target->host);
+    int status = run_program(argv);
     ::unlink(batch_path.c_str());
     if (status != 0) {
         return unexpected(
@@ -455,20 +456,22 @@ void write_status(const config::HubConfig& config, bool ok, std::string_view det
     ::rename(temporary.c_str(), path.c_str());
 }
 
-// Deletes the oldest archives in directory beyond keep (names sort by their UTC stamp).
+// Deletes the oldest archives in directory beyond keep: oldest by modification time (two
+// archives made in the same second differ only by a "-2" suffix, which sorts first by
+// name), then by name.
 void apply_retention(const std::string& directory, std::uint32_t keep) {
-    std::vector<std::string> archives;
+    std::vector<std::pair<std::filesystem::file_time_type, std::string>> archives;
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
         std::string name = entry.path().filename().string();
         if (name.starts_with(archive_prefix) && name.ends_with(archive_suffix)) {
-            archives.push_back(entry.path().string());
+            archives.emplace_back(entry.last_write_time(error), entry.path().string());
         }
     }
     std::sort(archives.begin(), archives.end());
     for (std::size_t i = 0; i + keep < archives.size(); i++) {
-        if (::unlink(archives[i].c_str()) == 0) {
-            fmt::print("retention: removed {}\n", archives[i]);
+        if (::unlink(archives[i].second.c_str()) == 0) {
+            fmt::print("retention: removed {}\n", archives[i].second);
         }
     }
 }
