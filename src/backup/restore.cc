@@ -17,6 +17,8 @@
 #include <map>
 #include <optional>
 
+#include "directory/directory.h"
+
 namespace hub::backup {
 
 namespace {
@@ -139,6 +141,18 @@ public:
                 return fmt::format("damaged archive: '{}' twice", info.path);
             }
             std::error_code error;
+            // The highest missing ancestor: removed again if the restore fails.
+            std::filesystem::path missing;
+            for (std::filesystem::path at = parent_of(placement->target);
+                 !at.empty() && !std::filesystem::exists(at, error); at = at.parent_path()) {
+                missing = at;
+                if (at == at.parent_path()) {
+                    break;
+                }
+            }
+            if (!missing.empty()) {
+                created_parents_.push_back(missing.string());
+            }
             std::filesystem::create_directories(parent_of(placement->target), error);
             std::filesystem::remove_all(staging, error);  // A previous failed restore's.
             units_.emplace(placement->target, placement->directory_unit);
@@ -273,6 +287,7 @@ public:
             placed.push_back(shard + " (removed)");
         }
         units_.clear();
+        created_parents_.clear();
         report_.placed = std::move(placed);
         return report_;
     }
@@ -310,12 +325,19 @@ private:
             std::filesystem::remove_all(target + std::string(staging_suffix), error);
         }
         units_.clear();
+        // Directories made only to hold staged units (nothing else can be in them yet).
+        for (auto it = created_parents_.rbegin(); it != created_parents_.rend(); ++it) {
+            std::error_code error;
+            std::filesystem::remove_all(*it, error);
+        }
+        created_parents_.clear();
     }
 
     const RestorePlan& plan_;
     std::map<std::string, bool> units_;  // Target -> is a directory unit.
     std::vector<std::string> directories_;
     std::vector<std::string> obsolete_;
+    std::vector<std::string> created_parents_;
     int current_fd_ = -1;
     std::string current_path_;
     MemberInfo current_info_;
@@ -336,7 +358,17 @@ Result<RestoreReport, std::string> restore_backup(int in_fd, const OpenKey& key,
     if (!manifest) {
         return unexpected(manifest.error() + "; nothing was changed");
     }
-    return stager.commit();
+    auto report = stager.commit();
+    if (report && report->directory_restored) {
+        auto directory =
+            directory::Directory::open(plan.targets.directory_path, directory::OpenMode::existing);
+        if (!directory) {
+            return unexpected(
+                fmt::format("restored, but the directory does not open: {}", directory.error()));
+        }
+        report->directory_schema = directory->schema_version();
+    }
+    return report;
 }
 
 }  // namespace hub::backup

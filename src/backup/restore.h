@@ -34,12 +34,14 @@ struct RestoreReport {
     std::vector<std::string> placed;   // Targets put in place, in order.
     std::vector<std::string> skipped;  // Members with no target in the configuration.
     bool directory_restored = false;
+    int directory_schema = 0;  // After the migration, when the directory was restored.
     bool network_restored = false;
 };
 
-// in_fd must be at the archive's start. On error, nothing of the targets was changed
-// unless the text says which units were already in place (only an I/O error while
-// renaming can do that).
+// in_fd must be at the archive's start. A restored directory is then opened as a writer
+// once, which migrates an older schema to this build's. On error, nothing of the targets
+// was changed unless the text says which units were already in place (only an I/O error
+// while renaming, or a failed migration, can do that).
 [[nodiscard]] Result<RestoreReport, std::string> restore_backup(int in_fd, const OpenKey& key,
                                                                 const RestorePlan& plan);
 

@@ -46,7 +46,6 @@
 #include "backup/restore.h"
 #include "backup/sealed_stream.h"
 #include "config/hub_config.h"
-#include "directory/directory.h"
 #include "programs/hubctl/command_support.h"
 #include "programs/hubctl/spool_admin.h"
 
@@ -861,14 +860,7 @@ int restore(const BackupCommands::Settings& s, const std::string& config_path) {
         fmt::print("skipped (no place in this hub.conf): {}\n", skipped);
     }
     if (report->directory_restored) {
-        // Opening it as a writer migrates an older schema to this build's.
-        auto directory =
-            directory::Directory::open(plan.targets.directory_path, directory::OpenMode::existing);
-        if (!directory) {
-            return fail(exit_runtime, "the restored directory does not open: {}",
-                        directory.error());
-        }
-        fmt::print("directory: schema {} (archive had {})\n", directory->schema_version(),
+        fmt::print("directory: schema {} (archive had {})\n", report->directory_schema,
                    manifest->directory_schema);
     }
     if (report->network_restored) {
