@@ -817,20 +817,31 @@ int restore(const BackupCommands::Settings& s, const std::string& config_path) {
     for (const std::string& socket : ca_sockets) {
         running = running || socket_answers(socket);
     }
-    bool stopped_units = false;
+    // The units that were active, in stop order (started again in reverse).
+    std::vector<std::string> stopped_units;
     if (running) {
         if (!under_systemd()) {
             return fail(exit_runtime,
                         "hubd or hub-ca is running on this box; stop them first (a restore "
                         "replaces their files); nothing was changed");
         }
-        std::vector<std::string> argv = {"systemctl", "stop"};
-        argv.insert(argv.end(), std::begin(hub_units), std::end(hub_units));
-        if (run_program(argv) != 0) {
-            return fail(exit_runtime, "systemctl stop failed; nothing was changed");
+        for (const char* unit : hub_units) {
+            if (run_program({"systemctl", "is-active", "--quiet", unit}) == 0) {
+                stopped_units.push_back(unit);
+            }
         }
-        stopped_units = true;
-        fmt::print("stopped hubd, hub-ca and hub-enroll\n");
+        std::vector<std::string> argv = {"systemctl", "stop"};
+        argv.insert(argv.end(), stopped_units.begin(), stopped_units.end());
+        if (stopped_units.empty() || run_program(argv) != 0) {
+            return fail(exit_runtime,
+                        "could not stop the hub's units with systemctl; nothing "
+                        "was changed");
+        }
+        fmt::print("stopped for the restore:");
+        for (const std::string& unit : stopped_units) {
+            fmt::print(" {}", unit);
+        }
+        fmt::print("\n");
     }
     // Held through the restore, so hubd cannot start on a half-placed spool.
     std::optional<SpoolLock> lock;
@@ -870,13 +881,13 @@ int restore(const BackupCommands::Settings& s, const std::string& config_path) {
             plan.targets.backup_network_dir);
     }
     lock.reset();
-    if (stopped_units) {
+    if (!stopped_units.empty()) {
         std::vector<std::string> argv = {"systemctl", "start"};
-        argv.insert(argv.end(), std::rbegin(hub_units), std::rend(hub_units));
+        argv.insert(argv.end(), stopped_units.rbegin(), stopped_units.rend());
         if (run_program(argv) != 0) {
             return fail(exit_runtime, "restored, but systemctl start failed: start the hub");
         }
-        fmt::print("started hub-ca, hubd and hub-enroll\n");
+        fmt::print("started again\n");
     }
     fmt::print("ok: restored from {} (made {} on {})\n", s.file, manifest->created_unix_s,
                manifest->host);

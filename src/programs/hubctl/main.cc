@@ -790,6 +790,10 @@ int status(const Options& options) {
     }
     auto snapshot = hub::health::fetch_snapshot(path);
     if (!snapshot) {
+        // The backup's outcome is a file, so it is shown even when hubd is down.
+        bool backup_failed = false;
+        std::string line = hub::hubctl::backup_status_line(options.config_path, backup_failed);
+        std::fwrite(line.data(), 1, line.size(), stdout);
         return fail(exit_runtime, "{}", snapshot.error());
     }
     std::string text =
