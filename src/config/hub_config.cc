@@ -45,6 +45,7 @@ enum class Kind {
     endpoint,   // "IPv4:port" or "[IPv6]:port", numeric only.
     path,       // Non-empty; relative paths are resolved against hub.conf's directory.
     boolean,    // true | false; default_value 1 or 0.
+    sftp_url,   // sftp://user@host[:port]/path (OpenSSH's own URI form).
 };
 
 struct Option {
@@ -233,6 +234,39 @@ constexpr std::array options{
     integer32("enroll.posts_per_minute", &HubConfig::enroll_posts_per_minute, 10, 1, 10000,
               "Forms one source address may send per minute: each one costs hub-ca a "
               "password hash, so this is kept low."),
+    // [backup]: hubctl backup (docs/BACKUP.md); hubd never reads these.
+    text("backup.dir", Kind::path, &HubConfig::backup_dir, "",
+         "Directory for scheduled backups (hubctl backup run, hub-backup.timer); the oldest "
+         "beyond backup.keep are deleted there. Empty = no scheduled backups."),
+    integer32("backup.keep", &HubConfig::backup_keep, 7, 1, 1000,
+              "Scheduled archives kept in backup.dir (the remote keeps what it is given)."),
+    integer32("backup.interval_hours", &HubConfig::backup_interval_hours, 24, 1, 8760,
+              "hub-backup.timer checks hourly; a backup is made when this many hours have "
+              "passed since the last good one."),
+    text("backup.passphrase_file", Kind::path, &HubConfig::backup_passphrase_file, "",
+         "File (root, 0600) holding the passphrase scheduled backups are encrypted with "
+         "(Argon2id); set this or backup.public_key."),
+    text("backup.public_key", Kind::path, &HubConfig::backup_public_key, "",
+         "Seal scheduled backups to this public key (hubctl backup keygen) instead; only its "
+         "secret key, kept off the box, opens them."),
+    boolean("backup.include_queue", &HubConfig::backup_include_queue, false,
+            "Scheduled backups also hold a snapshot of the spool."),
+    text("backup.remote", Kind::sftp_url, &HubConfig::backup_remote, "",
+         "sftp://user@host[:port]/path: each scheduled archive is also copied there with "
+         "OpenSSH's sftp (needs backup.ssh_key and backup.known_hosts)."),
+    text("backup.ssh_key", Kind::path, &HubConfig::backup_ssh_key, "",
+         "Private key sftp logs in to backup.remote with."),
+    text("backup.known_hosts", Kind::path, &HubConfig::backup_known_hosts, "",
+         "backup.remote's pinned host key (OpenSSH known_hosts format); any other key is "
+         "refused (StrictHostKeyChecking)."),
+    text("backup.network_dir", Kind::path, &HubConfig::backup_network_dir, "",
+         "The persistent network and firewall configuration, backed up as it is "
+         "(/var/lib/hubbox/network on the appliance)."),
+    text("backup.snmp_dir", Kind::path, &HubConfig::backup_snmp_dir, "",
+         "The SNMP configuration directory, backed up as it is."),
+    text("backup.status_file", Kind::path, &HubConfig::backup_status_file, "",
+         "Where each scheduled backup records its outcome, shown by hubctl status; empty = "
+         "status in backup.dir."),
 };
 
 // The options a reload applies to the running hub (docs/CONFIGURATION.md, "Reload"); any
@@ -326,6 +360,8 @@ std::string allowed_phrase(const Option& option) {
             return "path";
         case Kind::boolean:
             return "true|false";
+        case Kind::sftp_url:
+            return "sftp URL";
     }
     HUB_PANIC("unknown option kind");
 }
@@ -354,6 +390,9 @@ std::string must_be(const Option& option, std::string_view detail) {
             break;
         case Kind::boolean:
             what = "must be true or false";
+            break;
+        case Kind::sftp_url:
+            what = "must be sftp://user@host[:port]/path";
             break;
     }
     if (!detail.empty()) {
@@ -420,6 +459,22 @@ bool store_text(const Option& option, std::string_view value, const std::filesys
             }
             config.*option.text = resolve_path(base_dir, value);
             return true;
+        case Kind::sftp_url: {
+            // sftp(1) is given the URL as one argument: no option-like or odd bytes.
+            constexpr std::string_view scheme = "sftp://";
+            std::string_view rest = value.starts_with(scheme) ? value.substr(scheme.size()) : "";
+            std::size_t at = rest.find('@');
+            std::size_t slash = rest.find('/');
+            bool plain = std::all_of(value.begin(), value.end(), [](char c) {
+                return c > 0x20 && c < 0x7f && c != '\\' && c != '\'' && c != '"';
+            });
+            if (!plain || at == 0 || at == std::string_view::npos ||
+                slash == std::string_view::npos || slash < at + 2) {
+                return false;
+            }
+            config.*option.text = std::string(value);
+            return true;
+        }
     }
     HUB_PANIC("unknown option kind");
 }
@@ -670,7 +725,9 @@ std::string describe_options() {
 }
 
 bool option_changes_live(std::string_view name) {
-    return std::find(live_options.begin(), live_options.end(), name) != live_options.end();
+    // [backup] is hubctl's alone: hubd has nothing to apply, so a change never needs a restart.
+    return std::find(live_options.begin(), live_options.end(), name) != live_options.end() ||
+           section_of(name) == "backup";
 }
 
 std::vector<std::string> options_needing_restart(const HubConfig& running, const HubConfig& next) {

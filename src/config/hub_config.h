@@ -78,6 +78,19 @@ struct HubConfig {
     std::string enroll_private_key_path;
     std::uint32_t enroll_requests_per_minute = 120;
     std::uint32_t enroll_posts_per_minute = 10;
+    // [backup] (docs/BACKUP.md): read by hubctl backup only, never by hubd.
+    std::string backup_dir;         // Scheduled archives, and the retention applies here.
+    std::uint32_t backup_keep = 7;  // Archives kept in backup_dir.
+    std::uint32_t backup_interval_hours = 24;  // backup run --if-due: at most this often.
+    std::string backup_passphrase_file;        // Root 0600; or backup_public_key.
+    std::string backup_public_key;             // Seal to this key (hubctl backup keygen) instead.
+    bool backup_include_queue = false;
+    std::string backup_remote;       // sftp://user@host[:port]/path, copied there after each.
+    std::string backup_ssh_key;      // The identity sftp logs in with.
+    std::string backup_known_hosts;  // The remote's pinned host key (OpenSSH known_hosts).
+    std::string backup_network_dir;  // hub-netcfg's persistent network and firewall state.
+    std::string backup_snmp_dir;     // The SNMP configuration.
+    std::string backup_status_file;  // The last scheduled run's outcome (hubctl status).
 
     std::string source_path;  // The file this came from, for messages.
     // The line each key was set on ("tls.certificate" -> 7), for messages about values

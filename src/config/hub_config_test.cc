@@ -334,6 +334,24 @@ TEST_F(HubConfigTest, MissingRequiredKeys) {
     EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 3) << all;
 }
 
+// backup.remote is handed to sftp(1) as arguments: only a plain sftp://user@host/path.
+TEST_F(HubConfigTest, BackupRemoteIsAnSftpUrl) {
+    constexpr Case cases[] = {
+        {"[backup]\nremote = \"sftp://backup@192.0.2.20/srv/hubbox\"\n", "(loaded)"},
+        {"[backup]\nremote = \"sftp://backup@vault.example:2222/srv/hubbox/\"\n", "(loaded)"},
+        {"[backup]\nremote = \"scp://backup@vault.example/srv\"\n",
+         "backup.remote = \"scp://backup@vault.example/srv\": must be "
+         "sftp://user@host[:port]/path"},
+        {"[backup]\nremote = \"sftp://vault.example/srv\"\n",
+         "backup.remote = \"sftp://vault.example/srv\": must be sftp://user@host[:port]/path"},
+        {"[backup]\nremote = \"sftp://a@b/c d\"\n",
+         "backup.remote = \"sftp://a@b/c d\": must be sftp://user@host[:port]/path"},
+        {"[backup]\nremote = \"sftp://a@/srv\"\n",
+         "backup.remote = \"sftp://a@/srv\": must be sftp://user@host[:port]/path"},
+    };
+    run_cases(cases);
+}
+
 TEST_F(HubConfigTest, StringValuesAreValidated) {
     constexpr Case cases[] = {
         {"[hub]\ndomain = \"lgolhub.net\"\n", "(loaded)"},
@@ -527,7 +545,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 47);  // Header + 46 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 59);  // Header + 58 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }
@@ -590,6 +608,12 @@ TEST(ReloadComparison, OnlyOptionsThatNeedARestartAreReported) {
         "hub.shards",    "hub.seccomp", "listen.smtp", "spool.dir", "limits.message_bytes_max",
         "directory.path"};
     EXPECT_EQ(options_needing_restart(running, next), expected);
+
+    // [backup] is hubctl's: a change never asks hubd for a restart.
+    HubConfig with_backup = running;
+    with_backup.backup_dir = "/var/lib/hubbox/backups";
+    with_backup.backup_keep = 3;
+    EXPECT_TRUE(options_needing_restart(running, with_backup).empty());
 }
 
 }  // namespace

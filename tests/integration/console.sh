@@ -415,6 +415,12 @@ say "ok: redrawn after resizes"
 keys 0
 wait_until 20 "hub-console to exit" bash -c \
     '[[ "$(tmux -S "$0" display-message -p -t console "#{pane_dead}")" == 1 ]]' "$tmux_socket"
+# tmux marks a pane dead when its terminal closes; tmux 3.3 may reap the process only at a
+# later SIGCHLD, so each look first runs a short command in the tmux server (whose exit is one)
+# and then asks for the exit status itself.
+wait_until 20 "the console's exit status" bash -c \
+    'tmux -S "$0" run-shell true; [[ -n "$(tmux -S "$0" display-message -p -t console "#{pane_dead_status}#{pane_dead_signal}")" ]]' \
+    "$tmux_socket"
 expect_eq "log out status" 0 "$(tm display-message -p -t console '#{pane_dead_status}')"
 # A second session first: killing the only one would end the tmux server under us.
 tm new-session -d -s hup -x 80 -y 24 \
@@ -426,6 +432,9 @@ wait_until 30 "the second console's menu" bash -c \
 kill -HUP "$(tm display-message -p -t hup '#{pane_pid}')"
 wait_until 20 "hub-console to exit on SIGHUP" bash -c \
     '[[ "$(tmux -S "$0" display-message -p -t hup "#{pane_dead}")" == 1 ]]' "$tmux_socket"
+wait_until 20 "the console's exit status after SIGHUP" bash -c \
+    'tmux -S "$0" run-shell true; [[ -n "$(tmux -S "$0" display-message -p -t hup "#{pane_dead_status}#{pane_dead_signal}")" ]]' \
+    "$tmux_socket"
 expect_eq "SIGHUP status" 0 "$(tm display-message -p -t hup '#{pane_dead_status}')"
 say "ok: log out and SIGHUP end the session with status 0; captures in $artifacts"
 

@@ -64,6 +64,7 @@
 #include "engine/control.h"
 #include "health/snapshot.h"
 #include "policy/partners.h"
+#include "programs/hubctl/backup_commands.h"
 #include "programs/hubctl/ca_commands.h"
 #include "programs/hubctl/control_client.h"
 #include "programs/hubctl/directory_commands.h"
@@ -92,9 +93,9 @@ constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 
-constexpr std::array<std::string_view, 10> top_commands = {
-    "queue",     "status", "config-doc", "partner", "domain",
-    "connector", "audit",  "admin",      "reload",  "ca"};
+constexpr std::array<std::string_view, 11> top_commands = {
+    "queue", "status", "config-doc", "partner", "domain", "connector",
+    "audit", "admin",  "reload",     "ca",      "backup"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 
@@ -510,11 +511,21 @@ int status(const Options& options) {
     }
     auto snapshot = hub::health::fetch_snapshot(path);
     if (!snapshot) {
+        // The backup's outcome is a file, so it is shown even when hubd is down.
+        bool backup_failed = false;
+        std::string line = hub::hubctl::backup_status_line(options.config_path, backup_failed);
+        std::fwrite(line.data(), 1, line.size(), stdout);
         return fail(exit_runtime, "{}", snapshot.error());
     }
     std::string text =
         options.json ? hub::health::to_json(*snapshot) : hub::health::to_text(*snapshot);
     std::fwrite(text.data(), 1, text.size(), stdout);
+    if (!options.json) {
+        // The scheduled backup's last outcome (docs/BACKUP.md), from its status file.
+        bool backup_failed = false;
+        std::string line = hub::hubctl::backup_status_line(options.config_path, backup_failed);
+        std::fwrite(line.data(), 1, line.size(), stdout);
+    }
     return exit_ok;
 }
 
@@ -700,6 +711,8 @@ int main(int argc, char** argv) {
     directory_commands.add_to(app);
     hub::hubctl::CaCommands ca_commands;
     ca_commands.add_to(app);
+    hub::hubctl::BackupCommands backup_commands;
+    backup_commands.add_to(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -725,6 +738,9 @@ int main(int argc, char** argv) {
         return *code;
     }
     if (auto code = ca_commands.run(options.config_path)) {
+        return *code;
+    }
+    if (auto code = backup_commands.run(options.config_path)) {
         return *code;
     }
     for (auto [command, verb] : controls) {
