@@ -172,22 +172,33 @@ Result<std::vector<std::string>, std::string> Daemon::apply_saved() {
                        dropped->description);
     }
     HUB_ASSERT(!pending_.pending());
+    live_ = saved_;
+    // Each part is applied even when one before it failed: a route the kernel refuses must
+    // not leave the box without its access table, or without the addresses that did work.
+    std::vector<std::string> failures;
     auto warnings = converge(netlink_, saved_);
     if (!warnings) {
-        return unexpected(warnings.error());
+        failures.push_back(warnings.error());
     }
     if (auto applied = apply_ruleset(access_ruleset(saved_)); !applied) {
-        return unexpected(applied.error());
+        failures.push_back(applied.error());
     }
     fs::path dir(options_.state_dir);
     if (auto wrote = write_file(dir / "resolv.conf", format_resolv_conf(saved_)); !wrote) {
-        return unexpected(wrote.error());
+        failures.push_back(wrote.error());
     }
     if (auto wrote = write_file(dir / "hostname", format_hostname_file(saved_)); !wrote) {
-        return unexpected(wrote.error());
+        failures.push_back(wrote.error());
     }
-    live_ = saved_;
-    return warnings;
+    if (!failures.empty()) {
+        std::string all;
+        for (const std::string& failure : failures) {
+            all += (all.empty() ? "" : "; ") + failure;
+        }
+        return unexpected(all);
+    }
+    HUB_ASSERT(warnings.has_value());
+    return *warnings;
 }
 
 Result<void, Refusal> Daemon::apply(const Settings& from, const Settings& to) {

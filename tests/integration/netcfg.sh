@@ -10,7 +10,8 @@
 #   - bad input (an invalid address, a prefix out of range, a gateway on no connected
 #     network, a duplicate route) is refused with its message and changes nothing;
 #   - network.conf applied by `hub-netcfg apply-saved --netns` in a fresh namespace pair gives the
-#     same addresses, routes and access table;
+#     same addresses, routes and access table, and when the kernel refuses one part (an
+#     IPv6 address with IPv6 off) the others are applied all the same;
 #   - the roll-back timer (3 s here): a change to the SSH session's address is undone when
 #     not confirmed, and kept (and saved) when confirmed;
 #   - service access: `nft -j list ruleset` in BOX has the rules, and a TCP connection from
@@ -328,6 +329,19 @@ cp "$WORK/state/network.conf" "$WORK/state2/"
     fail "apply-saved: $(cat "$WORK/apply.log")"
 expect_eq "the same addresses, routes and access rules" "$(facts "$BOX")" "$(facts "$BOX2")"
 show "$(facts "$BOX2" | grep -v '^rule')"
+
+say "apply-saved: a part the kernel refuses does not stop the others"
+ip netns exec "$BOX2" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1  # IPv6 addresses refused.
+ip -n "$BOX2" address flush dev eth0
+ip netns exec "$BOX2" nft delete table inet hubbox_access
+if "$HUB_NETCFG" apply-saved --netns "$BOX2" --state-dir "$WORK/state2" >"$WORK/apply.log" 2>&1; then
+    fail "apply-saved succeeded although the kernel refused an IPv6 address"
+fi
+expect_match "the refusal is reported" 'add address 2001:db8::10/64 to eth0: the kernel refused' \
+    "$(cat "$WORK/apply.log")"
+expect_match "the IPv4 address is there all the same" '^address eth0 192.0.2.20/24$' "$(facts "$BOX2")"
+expect_match "and the access table" 'comment "ssh"' \
+    "$(ip netns exec "$BOX2" nft list table inet hubbox_access)"
 
 say "development mode: serve --netns makes its namespace pair and works inside it"
 "$HUB_NETCFG" serve --netns "$DEV" --socket "$WORK/dev.sock" --state-dir "$WORK/dev-state" \

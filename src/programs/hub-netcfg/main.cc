@@ -279,13 +279,17 @@ int serve(const ServeOptions& options) {
         return exit_error;
     }
     Daemon& service = **opened;
-    auto warnings = service.apply_saved();
-    if (!warnings) {
-        hub::base::log_error("applying the saved settings: {}", warnings.error());
-        return exit_error;
-    }
-    for (const std::string& warning : *warnings) {
-        hub::base::log_warn("{}", warning);
+    // A saved setting the kernel refuses is logged, not fatal: the daemon must serve so
+    // that the administrator can correct it from the console (a restart loop could not).
+    if (auto warnings = service.apply_saved(); !warnings) {
+        hub::base::log_error(
+            "applying the saved settings: {}; serving anyway, so that they can "
+            "be corrected",
+            warnings.error());
+    } else {
+        for (const std::string& warning : *warnings) {
+            hub::base::log_warn("{}", warning);
+        }
     }
     auto listener = listen_on(options.socket_path);
     if (!listener) {
