@@ -529,6 +529,22 @@ Result<std::vector<policy::Partner>, std::string> Directory::active_partners() {
         }
         active.push_back(to_partner(record));
     }
+    auto policies = tls_policies();
+    if (!policies) {
+        return unexpected(policies.error());
+    }
+    for (const TlsPolicyRecord& policy : *policies) {
+        // As for partners: a hand-edited row must not reach the engine.
+        if (std::string why = policy::check_tls_policy(policy.policy); !why.empty()) {
+            return unexpected(
+                fmt::format("directory {}: TLS policy {}: {}", path_, policy.policy.name, why));
+        }
+    }
+    auto anchors = trust_anchors();
+    if (!anchors) {
+        return unexpected(anchors.error());
+    }
+    resolve_tls_policies(active, *policies, *anchors);
     return active;
 }
 

@@ -84,9 +84,9 @@ constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 
-constexpr std::array<std::string_view, 10> top_commands = {
-    "queue",     "status", "config-doc", "partner", "domain",
-    "connector", "audit",  "admin",      "reload",  "ca"};
+constexpr std::array<std::string_view, 12> top_commands = {
+    "queue", "status", "config-doc", "partner", "domain",       "connector",
+    "audit", "admin",  "reload",     "ca",      "tls-endpoint", "trust"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 
