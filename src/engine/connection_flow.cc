@@ -125,13 +125,13 @@ smtp::SenderCheck ConnectionPolicy::check_sender(std::string_view address) {
     } else if (verdict == policy::SessionVerdict::cn_mismatch) {
         check.detail = fmt::format("certificate CN \"{}\"", session_->certificate().cn);
     } else if (verdict == policy::SessionVerdict::cipher_too_weak) {
-        check.detail = fmt::format("TLS policy {}; {} bits", identity.tls_policy,
+        check.detail = fmt::format("TLS policy {}, {} bits", identity.tls_policy,
                                    session_->certificate().cipher_bits);
     } else if (verdict == policy::SessionVerdict::subject_mismatch) {
-        check.detail = fmt::format("TLS policy {}; certificate subject \"{}\"", identity.tls_policy,
+        check.detail = fmt::format("TLS policy {}, certificate subject \"{}\"", identity.tls_policy,
                                    session_->certificate().subject_dn);
     } else if (verdict == policy::SessionVerdict::issuer_mismatch) {
-        check.detail = fmt::format("TLS policy {}; certificate issuer \"{}\"", identity.tls_policy,
+        check.detail = fmt::format("TLS policy {}, certificate issuer \"{}\"", identity.tls_policy,
                                    session_->certificate().issuer_dn);
     }
     return check;
