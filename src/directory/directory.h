@@ -130,6 +130,7 @@ private:
                                            std::string_view action, std::string_view actor);
     Result<void, std::string> write_children(std::int64_t id, const PartnerRecord& record);
     Result<void, std::string> check_claims(const PartnerRecord& record);
+    Result<void, std::string> check_pin_policy(const PartnerRecord& record);
     Result<void, std::string> write_tls_policy(const std::optional<TlsPolicyRecord>& before,
                                                const std::optional<TlsPolicyRecord>& after);
     Result<void, std::string> check_tls_claims(const TlsPolicyRecord& record,

@@ -68,7 +68,9 @@ void apply_outbound_policy(const policy::Partner& partner, tls::ClientConfig& cl
         case policy::OutboundVerify::pin:
             client.pinned_sha256 =
                 out.pin_sha256.empty() ? partner.outbound_pin_sha256 : out.pin_sha256;
-            client.verify_peer = false;
+            // No pin anywhere (the directory refuses that; a hand-edited row could still):
+            // fail closed to the chain rather than verify nothing.
+            client.verify_peer = client.pinned_sha256.empty();
             break;
         case policy::OutboundVerify::none:  // Opportunistic: encrypted, not authenticated.
             client.pinned_sha256.clear();

@@ -75,6 +75,7 @@ protected:
         ok("trust add partnerca " + data("ca.pem"));
         ok("tls-endpoint create viaca --out-trust-anchor partnerca");
         ok("tls-endpoint create pinned --out-verify pin");
+        ok("tls-endpoint assign pinned --partner p2");  // p2 has a pin of its own.
         std::ofstream(dir_ / "garbage.pem")
             << "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
         std::ofstream(dir_ / "empty.pem") << "";
@@ -182,6 +183,7 @@ TEST_F(TlsEndpointCommands, BadInputsSayWhatToFixAndChangeNothing) {
         {"trust add 'bad name' " + data("ca.pem"), "trust anchor name \"bad name\""},
         {"trust remove nosuch", "no trust anchor named nosuch"},
         {"trust remove partnerca", "is used by TLS policy viaca"},
+        {"connector set p2 --no-pin", "verifies by the partner's pin; keep a pin"},
         {"partner add p3 --domain p1.example --inbound 10.3.0.0/16 --outbound 127.0.0.1:2527",
          "domain p1.example is owned by partner p1"},
     };
