@@ -782,6 +782,7 @@ bool Shard::advance_client_tls(Connection& connection) {
         return false;
     }
     health_.count_tls(true, facts.version, facts.cipher);
+    ShardHealth::note_outbound_tls_ok(connection.health_partner, wall_ms());
     if (connection.health_partner != nullptr) {
         health_.note_certificate(true, connection.health_partner->name, facts.client_subject,
                                  connection.tls->peer_not_after_unix_s());
@@ -874,6 +875,14 @@ void Shard::handle_client_events(Connection& connection) {
                 start_client_tls(connection, job);
                 break;
             case smtp::ClientEvent::ready:
+                if (connection.tls_state == Connection::Tls::none) {
+                    // Only an opportunistic policy gets here without TLS: remembered as a
+                    // TLS failure (and since when), the mail goes in clear text.
+                    health_.count_tls_failure(true,
+                                              "no STARTTLS: delivered in clear text "
+                                              "(opportunistic TLS)",
+                                              connection.health_partner, wall_ms());
+                }
                 next_transaction(connection, job);
                 break;
             case smtp::ClientEvent::message_done: {

@@ -118,6 +118,17 @@ tls_change tls-endpoint create opportunistic --out-require-tls false --out-verif
 tls_change tls-endpoint assign opportunistic --partner partner2
 retry_now
 expect_delivered "opportunistic TLS, the partner without STARTTLS (clear text)"
+# The hub remembers that partner2 fails TLS, and since when (the health snapshot).
+out="$(hubctl_dir status 2>&1)" || fail "hubctl status: $out"
+expect_match "hubctl status: partner2 failing TLS" '^partner2: outbound TLS failing since ' "$out"
+expect_match "hubctl status: the clear-text delivery is the last TLS failure" \
+    'partner2: last TLS failure .*delivered in clear text \(opportunistic TLS\)' "$out"
+since="$(hubctl_dir status --json | "$PYTHON" -c '
+import json, sys
+rows = [p for p in json.load(sys.stdin)["partners"] if p["name"] == "partner2"]
+print(rows[0]["tls_failing_out_since_unix_ms"])')"
+[[ "$since" -gt 0 ]] || fail "status --json: partner2 has no tls_failing_out_since_unix_ms"
+say "ok: partner2 remembered as failing TLS since $since (Unix ms)"
 tls_change tls-endpoint assign opportunistic --unassign --partner partner2
 
 # --- 6. implicit TLS -----------------------------------------------------------------------------
@@ -127,6 +138,11 @@ tls_change tls-endpoint create implicit --out-mode implicit
 tls_change tls-endpoint assign implicit --partner partner2
 send "implicit TLS"
 expect_delivered "implicit TLS to the wrapper-mode smtpd on $P2S_PORT"
+since="$(hubctl_dir status --json | "$PYTHON" -c '
+import json, sys
+rows = [p for p in json.load(sys.stdin)["partners"] if p["name"] == "partner2"]
+print(rows[0]["tls_failing_out_since_unix_ms"])')"
+expect_eq "partner2 no longer failing TLS once a TLS delivery succeeded" 0 "$since"
 expect_match "the hub delivered over verified TLS to the wrapper-mode port" \
     "relay=partner2\.gov\.uk\[127\.0\.0\.1\]:$P2S_PORT, .*tls=verified TLSv1\.[23] .*status=sent" \
     "$(cat "$HUB_LOG")"
