@@ -461,6 +461,9 @@ Result<void, std::string> Directory::change(std::string_view name, std::string_v
         if (auto claims = check_claims(*after); !claims) {
             return unexpected(claims.error());
         }
+        if (auto pinned = check_pin_policy(*after); !pinned) {
+            return unexpected(pinned.error());
+        }
     }
     if (before == after) {
         return {};  // Nothing to write, nothing to audit.
@@ -470,6 +473,27 @@ Result<void, std::string> Directory::change(std::string_view name, std::string_v
     }
     if (!transaction.commit()) {
         return unexpected(error_text("committing a change"));
+    }
+    return {};
+}
+
+// A partner left without a pin while its outbound TLS policy verifies by the partner's pin.
+Result<void, std::string> Directory::check_pin_policy(const PartnerRecord& record) {
+    if (!record.outbound_pin_sha256.empty() || record.outbound_host.empty()) {
+        return {};
+    }
+    auto policies = tls_policies();
+    if (!policies) {
+        return unexpected(policies.error());
+    }
+    std::vector<policy::Partner> one{to_partner(record)};
+    resolve_tls_policies(one, *policies, {});
+    const policy::OutboundTlsPolicy& out = one.front().outbound_tls;
+    if (out.verify == policy::OutboundVerify::pin && out.pin_sha256.empty()) {
+        return unexpected(fmt::format(
+            "partner {}: its TLS policy {} verifies by the partner's pin; keep a pin (--pin HEX) "
+            "or assign another policy first",
+            record.name, one.front().outbound_tls_policy_name));
     }
     return {};
 }
@@ -535,6 +559,23 @@ Result<EnginePartners, std::string> Directory::engine_partners() {
         (record.state == PartnerState::active ? out.active : out.held)
             .push_back(to_partner(record));
     }
+    auto policies = tls_policies();
+    if (!policies) {
+        return unexpected(policies.error());
+    }
+    for (const TlsPolicyRecord& policy : *policies) {
+        // As for partners: a hand-edited row must not reach the engine.
+        if (std::string why = policy::check_tls_policy(policy.policy); !why.empty()) {
+            return unexpected(
+                fmt::format("directory {}: TLS policy {}: {}", path_, policy.policy.name, why));
+        }
+    }
+    auto anchors = trust_anchors();
+    if (!anchors) {
+        return unexpected(anchors.error());
+    }
+    resolve_tls_policies(out.active, *policies, *anchors);
+    resolve_tls_policies(out.held, *policies, *anchors);
     return out;
 }
 

@@ -20,6 +20,7 @@
 #include "base/result.h"
 #include "directory/admins.h"
 #include "directory/record.h"
+#include "directory/tls_endpoints.h"
 #include "policy/partners.h"
 
 namespace hub::directory {
@@ -101,7 +102,29 @@ public:
     [[nodiscard]] Result<bool, std::string> check_admin_login(std::string_view name,
                                                               std::string_view password);
 
-    // The engine's table: the active partners, in name order.
+    // TLS endpoint policies and trust anchors (tls_endpoints.cc). change_tls_policy is one
+    // transaction: the edit, the policy's own checks (policy::check_tls_policy), the
+    // cross checks (assigned partners exist, networks and domains are not another
+    // policy's, a domain is owned by a partner -- by domain_owner when it is not empty --,
+    // a named trust anchor exists, a pin policy's partners have a pin) and the audit entry
+    // (subject "tls:<name>"). "default" can be edited but not removed.
+    [[nodiscard]] Result<std::vector<TlsPolicyRecord>, std::string> tls_policies();
+    [[nodiscard]] Result<std::optional<TlsPolicyRecord>, std::string> find_tls_policy(
+        std::string_view name);
+    [[nodiscard]] Result<void, std::string> change_tls_policy(std::string_view name,
+                                                              std::string_view action,
+                                                              std::string_view actor,
+                                                              const TlsPolicyEdit& edit,
+                                                              std::string_view domain_owner = {});
+    [[nodiscard]] Result<std::vector<TrustAnchorRecord>, std::string> trust_anchors();
+    // add (after set; the name must be free) or remove (nullopt; refused while a policy
+    // names it). Audited with subject "trust:<name>".
+    [[nodiscard]] Result<void, std::string> change_trust_anchor(
+        std::string_view name, const std::optional<TrustAnchorRecord>& after,
+        std::string_view actor);
+
+    // The engine's table: the active partners, in name order, with their TLS policies
+    // resolved (resolve_tls_policies).
     [[nodiscard]] Result<std::vector<policy::Partner>, std::string> active_partners();
     // The partners the engine reads, in one read: the active ones (its partner table) and
     // the pending and suspended ones (held: only mail already queued routes to them, and
@@ -116,6 +139,12 @@ private:
                                            std::string_view action, std::string_view actor);
     Result<void, std::string> write_children(std::int64_t id, const PartnerRecord& record);
     Result<void, std::string> check_claims(const PartnerRecord& record);
+    Result<void, std::string> check_pin_policy(const PartnerRecord& record);
+    Result<void, std::string> write_tls_policy(const std::optional<TlsPolicyRecord>& before,
+                                               const std::optional<TlsPolicyRecord>& after);
+    Result<void, std::string> check_tls_claims(const TlsPolicyRecord& record,
+                                               const std::optional<TlsPolicyRecord>& before,
+                                               std::string_view domain_owner);
     // One audit_log row; before/after "" are stored as NULL.
     Result<void, std::string> audit_change(std::string_view action, std::string_view subject,
                                            std::string_view before, std::string_view after,

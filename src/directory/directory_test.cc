@@ -459,6 +459,95 @@ TEST_F(DirectoryTest, VersionOneFileIsMigratedKeepingItsPartners) {
     EXPECT_TRUE(accounts->empty());
 }
 
+// --- TLS endpoint policies ---------------------------------------------------------------------
+
+TEST_F(DirectoryTest, VersionTwoFileGetsTheDefaultTlsPolicyAndKeepsItsBehaviour) {
+    import_sample();
+    {
+        // Back to version 2, as a box that ran the previous build: step 3's tables gone.
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db,
+                               "DROP TABLE tls_assignments; DROP TABLE tls_policies; "
+                               "DROP TABLE trust_anchors; PRAGMA user_version = 2",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    Directory directory = open(OpenMode::existing);
+    EXPECT_EQ(directory.schema_version(), current_schema_version());
+    auto policies = directory.tls_policies();
+    ASSERT_TRUE(policies) << policies.error();
+    ASSERT_EQ(policies->size(), 1u);
+    EXPECT_EQ((*policies)[0].policy, policy::TlsPolicy{});  // The shipped default.
+    auto active = directory.active_partners();
+    ASSERT_TRUE(active) << active.error();
+    for (const policy::Partner& partner : *active) {
+        EXPECT_EQ(partner.tls_policy_name, "default");
+        EXPECT_EQ(partner.inbound_tls, policy::InboundTlsPolicy{});
+        EXPECT_EQ(partner.outbound_tls, policy::OutboundTlsPolicy{});
+    }
+    // partner2's own settings still say what its certificate and server must be.
+    EXPECT_FALSE((*active)[1].require_client_certificate);
+    EXPECT_EQ((*active)[1].client_cn, "mx.partner2.gov.uk");
+}
+
+TEST_F(DirectoryTest, MostSpecificTlsAssignmentWins) {
+    import_sample();
+    Directory directory = open();
+    auto create = [&](const char* name, TlsPolicyFields fields) {
+        auto done = directory.change_tls_policy(name, "tls-endpoint create", "tester",
+                                                create_tls_policy(name, std::move(fields)));
+        ASSERT_TRUE(done) << done.error();
+    };
+    auto assign = [&](const char* name, std::vector<std::string> partners,
+                      std::vector<std::string> networks, std::vector<std::string> domains) {
+        auto done = directory.change_tls_policy(
+            name, "tls-endpoint assign", "tester",
+            assign_tls_policy(std::move(partners), std::move(networks), std::move(domains), false));
+        ASSERT_TRUE(done) << done.error();
+    };
+    TlsPolicyFields bits128;
+    bits128.in_min_cipher_bits = 128;
+    TlsPolicyFields bits256;
+    bits256.in_min_cipher_bits = 256;
+    TlsPolicyFields implicit;
+    implicit.out_mode = "implicit";
+    create("by-partner", bits128);
+    create("by-domain", bits256);
+    create("by-network", implicit);
+    assign("by-partner", {"partner1", "partner2"}, {}, {});
+    assign("by-domain", {}, {}, {"Agency.Partner2.gov.uk"});  // Stored lower case.
+    assign("by-network", {}, {"127.0.0.1/8"}, {});            // Stored as a network.
+    auto active = directory.active_partners();
+    ASSERT_TRUE(active) << active.error();
+    const policy::Partner& one = (*active)[0];
+    const policy::Partner& two = (*active)[1];
+    EXPECT_EQ(one.tls_policy_name, "by-partner");
+    EXPECT_EQ(one.inbound_tls.min_cipher_bits, 128);
+    EXPECT_EQ(two.tls_policy_name, "by-domain");  // A domain beats the partner.
+    EXPECT_EQ(two.inbound_tls.min_cipher_bits, 256);
+    // partner1's smart host 127.0.0.1 is in the network: outbound by-network, and its
+    // sources in 127.0.0.0/8 get by-network's inbound side.
+    EXPECT_EQ(one.outbound_tls_policy_name, "by-network");
+    EXPECT_EQ(one.outbound_tls.mode, policy::OutboundTlsMode::implicit);
+    ASSERT_EQ(one.inbound_tls_by_network.size(), 1u);
+    sockaddr_storage source{};
+    auto& ipv4 = reinterpret_cast<sockaddr_in&>(source);
+    ipv4.sin_family = AF_INET;
+    ASSERT_EQ(inet_pton(AF_INET, "127.0.0.1", &ipv4.sin_addr), 1);
+    std::string_view name;
+    EXPECT_EQ(policy::inbound_tls_for(one, source, name).min_cipher_bits, 0);
+    EXPECT_EQ(name, "by-network");
+    EXPECT_EQ(two.outbound_tls_policy_name, "by-domain");  // [::1] is not in 127.0.0.0/8.
+    // Removing a partner removes its assignment with it.
+    auto removed = directory.change("partner1", "partner remove", "tester", remove_partner());
+    ASSERT_TRUE(removed) << removed.error();
+    auto by_partner = directory.find_tls_policy("by-partner");
+    ASSERT_TRUE(by_partner && by_partner->has_value());
+    EXPECT_EQ((*by_partner)->partners, std::vector<std::string>{"partner2"});
+}
+
 // --- Administrators ----------------------------------------------------------------------------
 
 TEST(AdminPassword, YescryptHashesVerifyAndDiffer) {

@@ -18,7 +18,7 @@ namespace hub::directory {
 
 namespace {
 
-constexpr std::array<const char*, 2> steps = {
+constexpr std::array<const char*, 3> steps = {
     // 1: partners, their domains, connectors and the audit log.
     R"sql(
 CREATE TABLE partners (
@@ -78,6 +78,57 @@ CREATE TABLE admins (
     created_unix_s INTEGER NOT NULL,
     updated_unix_s INTEGER NOT NULL
 );
+)sql",
+    // 3: TLS endpoint policies, their assignments (a partner, a network or a domain) and the
+    // named trust anchors outbound policies may verify against. The policy "default" is
+    // what every partner had before: mandatory TLS, client certificates requested and
+    // required with the partner's CN, outbound chain and name verified over STARTTLS;
+    // partners' require_client_certificate, client_cn, server_name and pin_sha256 keep
+    // their meaning and fill in the policy's "the partner's" values.
+    R"sql(
+CREATE TABLE trust_anchors (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    pem TEXT NOT NULL CHECK (pem LIKE '-----BEGIN CERTIFICATE-----%'),
+    subject TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    not_after_unix_s INTEGER NOT NULL,
+    created_unix_s INTEGER NOT NULL
+);
+CREATE TABLE tls_policies (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    in_require_tls INTEGER NOT NULL DEFAULT 1 CHECK (in_require_tls IN (0, 1)),
+    in_min_cipher_bits INTEGER NOT NULL DEFAULT 0 CHECK (in_min_cipher_bits IN (0, 128, 256)),
+    in_request_cert INTEGER NOT NULL DEFAULT 1 CHECK (in_request_cert IN (0, 1)),
+    in_require_cert INTEGER NOT NULL DEFAULT 1 CHECK (in_require_cert IN (0, 1)),
+    in_cn_rule TEXT NOT NULL DEFAULT 'partner' CHECK (in_cn_rule IN ('partner', 'value', 'any')),
+    in_cn TEXT,
+    in_subject_dn TEXT,
+    in_issuer_dn TEXT,
+    out_require_tls INTEGER NOT NULL DEFAULT 1 CHECK (out_require_tls IN (0, 1)),
+    out_verify TEXT NOT NULL DEFAULT 'chain' CHECK (out_verify IN ('chain', 'pin', 'none')),
+    out_trust_anchor TEXT REFERENCES trust_anchors (name),
+    out_check_name INTEGER NOT NULL DEFAULT 1 CHECK (out_check_name IN (0, 1)),
+    out_server_name TEXT,
+    out_pin_sha256 TEXT,
+    out_min_cipher_bits INTEGER NOT NULL DEFAULT 0 CHECK (out_min_cipher_bits IN (0, 128, 256)),
+    out_mode TEXT NOT NULL DEFAULT 'starttls' CHECK (out_mode IN ('starttls', 'implicit')),
+    created_unix_s INTEGER NOT NULL,
+    updated_unix_s INTEGER NOT NULL
+);
+INSERT INTO tls_policies (name, created_unix_s, updated_unix_s)
+    VALUES ('default', CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER));
+-- Exactly one target per row; a partner's assignment goes with the partner.
+CREATE TABLE tls_assignments (
+    id INTEGER PRIMARY KEY,
+    policy_id INTEGER NOT NULL REFERENCES tls_policies (id) ON DELETE CASCADE,
+    partner_id INTEGER UNIQUE REFERENCES partners (id) ON DELETE CASCADE,
+    cidr TEXT UNIQUE,
+    domain TEXT UNIQUE CHECK (domain = lower(domain)),
+    CHECK ((partner_id IS NOT NULL) + (cidr IS NOT NULL) + (domain IS NOT NULL) = 1)
+);
+CREATE INDEX tls_assignments_by_policy ON tls_assignments (policy_id);
 )sql",
 };
 

@@ -53,6 +53,11 @@ public:
         return session_ ? session_->identify().partner : nullptr;
     }
 
+    // The TLS endpoint policy for the source's partner at this address, before any
+    // certificate (policy::inbound_tls_for): whether mail needs TLS and whether the
+    // handshake asks for a certificate. nullptr for a stranger.
+    const policy::InboundTlsPolicy* source_inbound_tls() const;
+
     smtp::SenderCheck check_sender(std::string_view address) override;
     smtp::RcptVerdict check_recipient(std::string_view address) override;
     bool spool_has_space() override { return !spool_low_.load(std::memory_order_relaxed); }
@@ -60,6 +65,7 @@ public:
 private:
     std::shared_ptr<const policy::PartnerTable> partners_;
     std::optional<policy::SessionPolicy> session_;  // Over *partners_; set by start().
+    sockaddr_storage source_{};
     const std::atomic<bool>& spool_low_;
 };
 

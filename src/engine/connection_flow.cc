@@ -53,6 +53,10 @@ policy::ClientCertificate client_certificate_of(const smtp::TlsFacts& tls) {
         certificate.chain_error = tls.client_cert_error;
     }
     certificate.cn = tls.client_cn;
+    certificate.subject_dn = tls.client_subject;
+    certificate.issuer_dn = tls.client_issuer;
+    certificate.tls = true;
+    certificate.cipher_bits = tls.bits;
     return certificate;
 }
 
@@ -68,6 +72,14 @@ smtp::SenderVerdict sender_verdict_of(policy::SessionVerdict verdict) {
             return smtp::SenderVerdict::cn_mismatch;
         case policy::SessionVerdict::sender_not_partner:
             return smtp::SenderVerdict::sender_not_partner;
+        case policy::SessionVerdict::tls_required:
+            return smtp::SenderVerdict::tls_required;
+        case policy::SessionVerdict::cipher_too_weak:
+            return smtp::SenderVerdict::cipher_too_weak;
+        case policy::SessionVerdict::subject_mismatch:
+            return smtp::SenderVerdict::subject_mismatch;
+        case policy::SessionVerdict::issuer_mismatch:
+            return smtp::SenderVerdict::issuer_mismatch;
     }
     HUB_PANIC("unknown session verdict");
 }
@@ -78,8 +90,17 @@ const policy::Partner* ConnectionPolicy::start(std::shared_ptr<const policy::Par
                                                const sockaddr_storage& peer) {
     HUB_ASSERT(partners != nullptr);
     partners_ = std::move(partners);
+    source_ = peer;
     session_.emplace(*partners_);
     return session_->start(peer);
+}
+
+const policy::InboundTlsPolicy* ConnectionPolicy::source_inbound_tls() const {
+    if (!session_ || session_->source_partner() == nullptr) {
+        return nullptr;
+    }
+    std::string_view name;
+    return &policy::inbound_tls_for(*session_->source_partner(), source_, name);
 }
 
 void ConnectionPolicy::clear() {
@@ -103,6 +124,15 @@ smtp::SenderCheck ConnectionPolicy::check_sender(std::string_view address) {
         check.detail = session_->certificate().chain_error;
     } else if (verdict == policy::SessionVerdict::cn_mismatch) {
         check.detail = fmt::format("certificate CN \"{}\"", session_->certificate().cn);
+    } else if (verdict == policy::SessionVerdict::cipher_too_weak) {
+        check.detail = fmt::format("TLS policy {}, {} bits", identity.tls_policy,
+                                   session_->certificate().cipher_bits);
+    } else if (verdict == policy::SessionVerdict::subject_mismatch) {
+        check.detail = fmt::format("TLS policy {}, certificate subject \"{}\"", identity.tls_policy,
+                                   session_->certificate().subject_dn);
+    } else if (verdict == policy::SessionVerdict::issuer_mismatch) {
+        check.detail = fmt::format("TLS policy {}, certificate issuer \"{}\"", identity.tls_policy,
+                                   session_->certificate().issuer_dn);
     }
     return check;
 }
@@ -332,6 +362,10 @@ void Shard::handle_events(Connection& connection) {
                                     session.error().message);
                     connection.close_after_flush = true;
                     break;
+                }
+                const policy::InboundTlsPolicy* inbound = connection.policy.source_inbound_tls();
+                if (inbound != nullptr && !inbound->request_certificate) {
+                    (*session)->skip_client_certificate_request();
                 }
                 connection.tls = std::move(*session);
                 connection.tls_state = Connection::Tls::handshaking;

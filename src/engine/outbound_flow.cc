@@ -678,9 +678,44 @@ void Shard::on_out_connect(Connection& connection, int result) {
     connection.counted_open = true;
     base::log_debug("connected to {} for {} messages", connection.peer_text, job.items.size());
     arm_recv(connection);
-    connection.client.emplace(client_config_);
+    // The partner's TLS endpoint policy: opportunistic TLS only when it says so explicitly,
+    // and TLS from the first byte for implicit TLS (port 465 style).
+    const policy::OutboundTlsPolicy& policy = job_partner(job).outbound_tls;
+    smtp::ClientConfig config = client_config_;
+    config.require_tls = policy.require_tls;
+    connection.client.emplace(config);
+    connection.implicit_tls = policy.mode == policy::OutboundTlsMode::implicit;
+    if (connection.implicit_tls) {
+        if (!start_client_tls(connection, job)) {
+            handle_client_events(connection);
+            flush(connection);
+        }
+        return;  // start() follows the handshake (advance_client_tls).
+    }
     connection.client->start();
     pump_outbound(connection);
+}
+
+bool Shard::start_client_tls(Connection& connection, DeliveryJob& job) {
+    const auto& context =
+        job.snapshot->client_contexts[static_cast<std::size_t>(job.partner_index)];
+    auto session = context ? tls::Session::create_client(context)
+                           : unexpected(tls::ErrorDetail{tls::Error::setup_failed, 0,
+                                                         "no TLS client context for this partner"});
+    if (!session) {
+        connection.client->on_transport_failed(smtp::FailReason::tls_failed,
+                                               session.error().message);
+        return false;
+    }
+    connection.input.clear();  // Nothing may follow the 220 (or precede TLS) in clear text.
+    tls::SavedSession& saved = saved_sessions_[job.destination];
+    if (outbound_tls_resumption && !saved.empty() && !(*session)->resume_from(saved)) {
+        saved = tls::SavedSession{};  // Not resumable: a full handshake it is.
+    }
+    connection.tls = std::move(*session);
+    connection.tls_state = Connection::Tls::handshaking;
+    advance_client_tls(connection);  // Our ClientHello goes first.
+    return true;
 }
 
 // Same shape as the inbound pump, with the client state machine in the middle.
@@ -731,12 +766,31 @@ bool Shard::advance_client_tls(Connection& connection) {
     smtp::TlsFacts facts = connection.tls->facts();
     base::log_debug("TLS to {}: {} {} server cert {}", connection.peer_text, facts.version,
                     facts.cipher, facts.client_cert_verdict);
+    int bits_min = connection.job_index != Connection::no_job
+                       ? job_partner(jobs_[connection.job_index]).outbound_tls.min_cipher_bits
+                       : 0;
+    if (facts.bits < bits_min) {
+        std::string text = fmt::format(
+            "TLS with {} failed: cipher {} has {} bits, the TLS policy "
+            "needs {}",
+            connection.peer_text, facts.cipher, facts.bits, bits_min);
+        count_outbound_failure(connection, text);
+        health_.count_tls_failure(true, text, connection.health_partner, wall_ms());
+        connection.client->on_transport_failed(smtp::FailReason::tls_failed, text);
+        handle_client_events(connection);
+        flush(connection);
+        return false;
+    }
     health_.count_tls(true, facts.version, facts.cipher);
+    ShardHealth::note_outbound_tls_ok(connection.health_partner, wall_ms());
     if (connection.health_partner != nullptr) {
         health_.note_certificate(true, connection.health_partner->name, facts.client_subject,
                                  connection.tls->peer_not_after_unix_s());
     }
     connection.client->tls_started();
+    if (connection.implicit_tls) {
+        connection.client->start();  // The greeting comes over TLS.
+    }
     return true;
 }
 
@@ -817,31 +871,18 @@ void Shard::handle_client_events(Connection& connection) {
         }
         DeliveryJob& job = jobs_[connection.job_index];
         switch (event) {
-            case smtp::ClientEvent::start_tls: {
-                const auto& context =
-                    job.snapshot->client_contexts[static_cast<std::size_t>(job.partner_index)];
-                const policy::Partner& partner = job_partner(job);
-                auto session =
-                    context
-                        ? tls::Session::create_client(context, partner.outbound_name)
-                        : unexpected(tls::ErrorDetail{tls::Error::setup_failed, 0,
-                                                      "no TLS client context for this partner"});
-                if (!session) {
-                    connection.client->on_transport_failed(smtp::FailReason::tls_failed,
-                                                           session.error().message);
-                    break;
-                }
-                connection.input.clear();  // Nothing may follow the 220 in clear text.
-                tls::SavedSession& saved = saved_sessions_[job.destination];
-                if (outbound_tls_resumption && !saved.empty() && !(*session)->resume_from(saved)) {
-                    saved = tls::SavedSession{};  // Not resumable: a full handshake it is.
-                }
-                connection.tls = std::move(*session);
-                connection.tls_state = Connection::Tls::handshaking;
-                advance_client_tls(connection);  // Our ClientHello goes first.
+            case smtp::ClientEvent::start_tls:
+                start_client_tls(connection, job);
                 break;
-            }
             case smtp::ClientEvent::ready:
+                if (connection.tls_state == Connection::Tls::none) {
+                    // Only an opportunistic policy gets here without TLS: remembered as a
+                    // TLS failure (and since when), the mail goes in clear text.
+                    health_.count_tls_failure(true,
+                                              "no STARTTLS: delivered in clear text "
+                                              "(opportunistic TLS)",
+                                              connection.health_partner, wall_ms());
+                }
                 next_transaction(connection, job);
                 break;
             case smtp::ClientEvent::message_done: {

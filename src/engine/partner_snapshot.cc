@@ -49,6 +49,36 @@ Result<std::string, std::string> read_small_file(const std::string& path) {
 
 }  // namespace
 
+void apply_outbound_policy(const policy::Partner& partner, tls::ClientConfig& client) {
+    const policy::OutboundTlsPolicy& out = partner.outbound_tls;
+    client.server_name = out.server_name.empty() ? partner.outbound_name : out.server_name;
+    switch (out.verify) {
+        case policy::OutboundVerify::chain:
+            if (!partner.outbound_trust_anchor_pem.empty()) {
+                client.trust_anchor_pem = partner.outbound_trust_anchor_pem;
+                client.trust_anchor_path = "trust anchor " + out.trust_anchor;
+            }
+            // As before policies: the partner's own pin replaces the chain.
+            client.pinned_sha256 = partner.outbound_pin_sha256;
+            client.verify_peer = partner.outbound_pin_sha256.empty();
+            if (client.verify_peer && !out.check_name) {
+                client.server_name.clear();  // No SNI, no name check: the chain alone.
+            }
+            break;
+        case policy::OutboundVerify::pin:
+            client.pinned_sha256 =
+                out.pin_sha256.empty() ? partner.outbound_pin_sha256 : out.pin_sha256;
+            // No pin anywhere (the directory refuses that; a hand-edited row could still):
+            // fail closed to the chain rather than verify nothing.
+            client.verify_peer = client.pinned_sha256.empty();
+            break;
+        case policy::OutboundVerify::none:  // Opportunistic: encrypted, not authenticated.
+            client.pinned_sha256.clear();
+            client.verify_peer = false;
+            break;
+    }
+}
+
 Result<OutboundKeyMaterial, std::string> read_outbound_key_material(
     const config::HubConfig& config) {
     OutboundKeyMaterial keys;
@@ -95,7 +125,9 @@ Result<std::shared_ptr<const PartnerSnapshot>, std::string> build_snapshot(
         if (auto found = previous_index.find(partner.name); found != previous_index.end()) {
             const policy::Partner& old = previous->table->partners()[found->second];
             if (old.outbound_name == partner.outbound_name &&
-                old.outbound_pin_sha256 == partner.outbound_pin_sha256) {
+                old.outbound_pin_sha256 == partner.outbound_pin_sha256 &&
+                old.outbound_tls == partner.outbound_tls &&
+                old.outbound_trust_anchor_pem == partner.outbound_trust_anchor_pem) {
                 snapshot->client_contexts.push_back(previous->client_contexts[found->second]);
                 continue;
             }
@@ -107,9 +139,7 @@ Result<std::shared_ptr<const PartnerSnapshot>, std::string> build_snapshot(
         client.trust_anchor_pem = keys.trust_anchor_pem;
         client.certificate_chain_pem = keys.certificate_pem;
         client.private_key_pem = keys.private_key_pem;
-        client.server_name = partner.outbound_name;
-        client.pinned_sha256 = partner.outbound_pin_sha256;
-        client.verify_peer = partner.outbound_pin_sha256.empty();  // A pin replaces the CA.
+        apply_outbound_policy(partner, client);
         auto context = tls::ClientContext::create(client);
         if (!context) {
             return unexpected(

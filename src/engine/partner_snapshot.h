@@ -64,6 +64,13 @@ struct OutboundKeyMaterial {
     const OutboundKeyMaterial& keys, std::uint64_t generation, const PartnerSnapshot* previous,
     std::vector<policy::Partner> held = {});
 
+// The partner's outbound TLS endpoint policy (resolved into partner.outbound_tls) as client
+// context settings: the server name (SNI and name check), the trust anchors (the hub CA or
+// a named trust anchor), a pin, or neither (opportunistic). The partner's own pin replaces
+// the chain under a chain policy, as it did before policies existed. The cipher minimum
+// and the STARTTLS/implicit mode are the connection's (outbound_flow.cc).
+void apply_outbound_policy(const policy::Partner& partner, tls::ClientConfig& client);
+
 // Where the supervisor publishes snapshots and shards take them. publish() and current()
 // take a mutex (never on the data path: a shard calls current() only when generation()
 // moved); generation() is one atomic load.

@@ -481,8 +481,16 @@ void Shard::open_connection(int fd, bool implicit_tls) {
                     "421 4.7.0 Too many connections from your organisation\r\n");
         return;
     }
-    connection.smtp.emplace(implicit_tls ? implicit_tls_config_ : starttls_config_,
-                            connection.policy);
+    // The partner's TLS endpoint policy may let mail in without TLS (on port 25 only).
+    const policy::InboundTlsPolicy* inbound = connection.policy.source_inbound_tls();
+    if (inbound != nullptr && !inbound->require_tls && !implicit_tls) {
+        smtp::ServerConfig relaxed = starttls_config_;
+        relaxed.tls_required = false;
+        connection.smtp.emplace(relaxed, connection.policy);
+    } else {
+        connection.smtp.emplace(implicit_tls ? implicit_tls_config_ : starttls_config_,
+                                connection.policy);
+    }
     if (connection.partner == nullptr) {
         constexpr std::string_view denied = "Access denied: address not in a partner connector";
         smtp::Refusal refusal;
@@ -501,6 +509,9 @@ void Shard::open_connection(int fd, bool implicit_tls) {
                             session.error().message);
             begin_close(connection);
             return;
+        }
+        if (inbound != nullptr && !inbound->request_certificate) {
+            (*session)->skip_client_certificate_request();
         }
         connection.tls = std::move(*session);
         connection.tls_state = Connection::Tls::handshaking;

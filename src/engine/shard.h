@@ -152,6 +152,9 @@ private:
     void on_out_connect(Connection& connection, int result);
     void pump_outbound(Connection& connection);
     bool advance_client_tls(Connection& connection);
+    // The client TLS session for job's partner (after STARTTLS's 220, or at once for
+    // implicit TLS); false after telling the client session it failed.
+    bool start_client_tls(Connection& connection, DeliveryJob& job);
     void feed_client(Connection& connection);
     void take_client_output(Connection& connection);
     void handle_client_events(Connection& connection);

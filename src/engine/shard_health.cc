@@ -99,6 +99,9 @@ void ShardHealth::count_tls_failure(bool outbound, std::string_view reason,
         partner->last_tls_failure_unix_ms = now_unix_ms;
         partner->last_tls_failure = std::string(direction(outbound)) + ": " + std::string(reason);
         (outbound ? partner->tls_failures_out : partner->tls_failures_in)++;
+        if (outbound && partner->tls_failing_out_since_unix_ms == 0) {
+            partner->tls_failing_out_since_unix_ms = now_unix_ms;
+        }
     }
     for (TlsFailureCount& row : tls_failed_) {
         if (row.outbound == outbound && row.reason == reason) {

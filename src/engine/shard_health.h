@@ -48,6 +48,13 @@ public:
     // A failed handshake (or an unverified partner certificate), by direction and reason.
     void count_tls_failure(bool outbound, std::string_view reason, health::PartnerRow* partner,
                            std::uint64_t now_unix_ms);
+    // An outbound session with partner got TLS: it is no longer failing TLS.
+    static void note_outbound_tls_ok(health::PartnerRow* partner, std::uint64_t now_unix_ms) {
+        if (partner != nullptr) {
+            partner->tls_failing_out_since_unix_ms = 0;
+            partner->last_outbound_tls_unix_ms = now_unix_ms;
+        }
+    }
 
     // The certificate a partner's server (outbound) or client (inbound) presented in a
     // handshake that passed: the latest one seen is kept per partner and direction, so a

@@ -230,6 +230,8 @@ void json_partner(std::string& out, const PartnerRow& partner) {
     json_string(out, "last_tls_failure", partner.last_tls_failure, inner);
     json_number(out, "tls_failures_in", partner.tls_failures_in, inner);
     json_number(out, "tls_failures_out", partner.tls_failures_out, inner);
+    json_number(out, "tls_failing_out_since_unix_ms", partner.tls_failing_out_since_unix_ms, inner);
+    json_number(out, "last_outbound_tls_unix_ms", partner.last_outbound_tls_unix_ms, inner);
     json_number(out, "last_inbound_refusal_unix_ms", partner.last_inbound_refusal_unix_ms, inner);
     json_string(out, "last_inbound_refusal", partner.last_inbound_refusal, inner);
     json_number(out, "last_outbound_failure_unix_ms", partner.last_outbound_failure_unix_ms, inner);
@@ -292,6 +294,11 @@ void json_tables(std::string& out, const Snapshot& snapshot, bool& first) {
 // Each partner's last TLS and delivery failure, one line each.
 void text_last_failures(std::string& out, const Snapshot& s) {
     for (const PartnerRow& p : s.partners) {
+        if (p.tls_failing_out_since_unix_ms != 0) {
+            fmt::format_to(std::back_inserter(out), "{}: outbound TLS failing since {}\n",
+                           printable_text(p.name),
+                           ago(s.taken_unix_ms, p.tls_failing_out_since_unix_ms));
+        }
         if (p.last_tls_failure_unix_ms != 0) {
             fmt::format_to(std::back_inserter(out), "{}: last TLS failure {}: {}\n",
                            printable_text(p.name), ago(s.taken_unix_ms, p.last_tls_failure_unix_ms),

@@ -104,6 +104,20 @@ void merge_partner(PartnerRow& into, const PartnerRow& part) {
                &part.last_tls_failure);
     into.tls_failures_in += part.tls_failures_in;
     into.tls_failures_out += part.tls_failures_out;
+    // Shards keep their own: the earliest of those still failing, unless another shard
+    // had TLS with the partner since; then only a failure after that success counts.
+    take_later(into.last_outbound_tls_unix_ms, nullptr, part.last_outbound_tls_unix_ms, nullptr);
+    if (part.tls_failing_out_since_unix_ms != 0 &&
+        (into.tls_failing_out_since_unix_ms == 0 ||
+         part.tls_failing_out_since_unix_ms < into.tls_failing_out_since_unix_ms)) {
+        into.tls_failing_out_since_unix_ms = part.tls_failing_out_since_unix_ms;
+    }
+    if (into.tls_failing_out_since_unix_ms != 0 &&
+        into.tls_failing_out_since_unix_ms <= into.last_outbound_tls_unix_ms) {
+        bool failed_after = into.last_tls_failure.starts_with("out:") &&
+                            into.last_tls_failure_unix_ms > into.last_outbound_tls_unix_ms;
+        into.tls_failing_out_since_unix_ms = failed_after ? into.last_tls_failure_unix_ms : 0;
+    }
     take_later(into.last_inbound_refusal_unix_ms, &into.last_inbound_refusal,
                part.last_inbound_refusal_unix_ms, &part.last_inbound_refusal);
     take_later(into.last_outbound_failure_unix_ms, &into.last_outbound_failure,
@@ -358,6 +372,8 @@ bool read_partner(Fields& fields, Snapshot& snapshot, Seen& seen) {
         !fields.text("last_tls_failure", row.last_tls_failure) ||
         !fields.number("tls_failures_in", row.tls_failures_in) ||
         !fields.number("tls_failures_out", row.tls_failures_out) ||
+        !fields.number("tls_failing_out_since_unix_ms", row.tls_failing_out_since_unix_ms) ||
+        !fields.number("last_outbound_tls_unix_ms", row.last_outbound_tls_unix_ms) ||
         !fields.number("last_inbound_refusal_unix_ms", row.last_inbound_refusal_unix_ms) ||
         !fields.text("last_inbound_refusal", row.last_inbound_refusal) ||
         !fields.number("last_outbound_failure_unix_ms", row.last_outbound_failure_unix_ms) ||
@@ -536,6 +552,8 @@ std::string encode(const Snapshot& snapshot) {
         put_text(out, "last_tls_failure", partner.last_tls_failure);
         put_number(out, "tls_failures_in", partner.tls_failures_in);
         put_number(out, "tls_failures_out", partner.tls_failures_out);
+        put_number(out, "tls_failing_out_since_unix_ms", partner.tls_failing_out_since_unix_ms);
+        put_number(out, "last_outbound_tls_unix_ms", partner.last_outbound_tls_unix_ms);
         put_number(out, "last_inbound_refusal_unix_ms", partner.last_inbound_refusal_unix_ms);
         put_text(out, "last_inbound_refusal", partner.last_inbound_refusal);
         put_number(out, "last_outbound_failure_unix_ms", partner.last_outbound_failure_unix_ms);

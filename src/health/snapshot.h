@@ -105,6 +105,12 @@ struct PartnerRow {
     // a server that offered no STARTTLS (HUBBOX-MIB hubboxPartnerTlsFailures*).
     std::uint64_t tls_failures_in = 0;
     std::uint64_t tls_failures_out = 0;
+    // Outbound TLS has failed (a handshake, no STARTTLS, or a clear-text delivery under an
+    // opportunistic policy) at every attempt since this time; 0 when the last attempt had
+    // TLS, or none failed. The hub's memory of peers failing TLS (docs/DIRECTORY.md, "TLS
+    // endpoints"); lost at a restart by design.
+    std::uint64_t tls_failing_out_since_unix_ms = 0;
+    std::uint64_t last_outbound_tls_unix_ms = 0;  // The last outbound session with TLS.
     std::uint64_t last_inbound_refusal_unix_ms = 0;
     std::string last_inbound_refusal;  // a refusal reason token [InboundRejectionReason]
     std::uint64_t last_outbound_failure_unix_ms = 0;

@@ -113,6 +113,32 @@ TEST(HealthSnapshot, MergeAddsByPartnerNameAndKeepsLatestTexts) {
     EXPECT_EQ(merged.shards[1].cpu_ns, 20u);
 }
 
+// One shard failed TLS with the partner, another had TLS with it later: not failing; a
+// failure after that success is the new "since".
+TEST(HealthSnapshot, TlsFailingSinceIsClearedByALaterSuccessOnAnotherShard) {
+    auto row = [](std::uint64_t since, std::uint64_t failure, std::uint64_t ok) {
+        Snapshot s;
+        PartnerRow p;
+        p.name = "p";
+        p.tls_failing_out_since_unix_ms = since;
+        p.last_tls_failure_unix_ms = failure;
+        p.last_tls_failure = failure != 0 ? "out: no STARTTLS" : "";
+        p.last_outbound_tls_unix_ms = ok;
+        s.partners.push_back(p);
+        return s;
+    };
+    Snapshot merged;
+    merge(merged, row(100, 100, 0));
+    merge(merged, row(0, 0, 200));
+    EXPECT_EQ(merged.partners[0].tls_failing_out_since_unix_ms, 0u);
+    merge(merged, row(300, 300, 0));
+    EXPECT_EQ(merged.partners[0].tls_failing_out_since_unix_ms, 300u);
+    Snapshot failing;
+    merge(failing, row(100, 150, 0));
+    merge(failing, row(120, 120, 0));
+    EXPECT_EQ(failing.partners[0].tls_failing_out_since_unix_ms, 100u);  // The earliest.
+}
+
 TEST(HealthSnapshot, FinishKeepsTheLatestPartnerCertificateAndEveryAnchor) {
     Snapshot s;
     s.certificates = {{"partner_server", "p", "/CN=p", 200},

@@ -137,6 +137,22 @@ bool cidr_contains(const Cidr& network, const sockaddr_storage& address) {
     return prefix_matches(network.address, peer, network.prefix_bits);
 }
 
+bool cidr_overlaps(const Cidr& a, const Cidr& b) {
+    return prefix_matches(a.address, b.address, std::min(a.prefix_bits, b.prefix_bits));
+}
+
+const InboundTlsPolicy& inbound_tls_for(const Partner& partner, const sockaddr_storage& source,
+                                        std::string_view& policy_name) {
+    for (const Partner::NetworkTls& network : partner.inbound_tls_by_network) {
+        if (cidr_contains(network.network, source)) {
+            policy_name = network.policy_name;
+            return network.inbound;
+        }
+    }
+    policy_name = partner.tls_policy_name;
+    return partner.inbound_tls;
+}
+
 std::string format_cidr(const Cidr& network) {
     HUB_ASSERT(network.prefix_bits <= 128);
     std::array<std::uint8_t, 16> mapped_zero{};

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "policy/tls_policy.h"
 
 namespace hub::policy {
 
@@ -45,6 +46,8 @@ struct Cidr {
 // socket) and 127.0.0.1 both match 127.0.0.0/8, and an IPv6 network that covers
 // ::ffff:0:0/96 (such as ::/0) matches IPv4 peers too. Other families never match.
 bool cidr_contains(const Cidr& network, const sockaddr_storage& address);
+// True if the two networks share an address (one holds the other).
+bool cidr_overlaps(const Cidr& a, const Cidr& b);
 // "192.0.2.0/24" for IPv4-mapped networks of /96 or longer, else "2001:db8::/32".
 std::string format_cidr(const Cidr& network);
 
@@ -65,7 +68,27 @@ struct Partner {
     // Envelope sender domains the partner may use besides its own (a partner relaying for
     // an agency); lower case. Their subdomains too when subdomains = true.
     std::vector<std::string> extra_sender_domains;
+    // TLS endpoint policy (tls_policy.h), resolved by the directory: the partner's own
+    // (domain or partner assignment, else "default"), inbound networks' overrides (longest
+    // prefix first; a source inside one gets its policy), and the outbound policy (a network
+    // assignment holding outbound_host, else the partner's own). partners.toml partners get
+    // "default" throughout.
+    std::string tls_policy_name = std::string(default_tls_policy_name);
+    InboundTlsPolicy inbound_tls;
+    struct NetworkTls {
+        Cidr network;
+        std::string policy_name;
+        InboundTlsPolicy inbound;
+    };
+    std::vector<NetworkTls> inbound_tls_by_network;
+    std::string outbound_tls_policy_name = std::string(default_tls_policy_name);
+    OutboundTlsPolicy outbound_tls;
+    std::string outbound_trust_anchor_pem;  // outbound_tls.trust_anchor's certificate.
 };
+
+// The inbound policy for a session of partner from source, and its name.
+const InboundTlsPolicy& inbound_tls_for(const Partner& partner, const sockaddr_storage& source,
+                                        std::string_view& policy_name);
 
 enum class RecipientDecision {
     accept,           // route.partner and route.address are set.

@@ -35,6 +35,14 @@ std::string_view reason_token(SessionVerdict verdict) {
             return "cn_mismatch";
         case SessionVerdict::sender_not_partner:
             return "sender_not_partner";
+        case SessionVerdict::tls_required:
+            return "tls_required";
+        case SessionVerdict::cipher_too_weak:
+            return "cipher_too_weak";
+        case SessionVerdict::subject_mismatch:
+            return "subject_mismatch";
+        case SessionVerdict::issuer_mismatch:
+            return "issuer_mismatch";
     }
     HUB_PANIC("unknown session verdict");
 }
@@ -68,35 +76,76 @@ SessionPolicy::Identity SessionPolicy::identify() const {
     }
     Identity identity = identify_by_certificate();
     HUB_ASSERT(identity.partner != nullptr);
-    HUB_ASSERT(identity.verdict == SessionVerdict::accept ||
-               identity.partner == source_partner_);  // A refusal names the source's partner.
     return identity;
 }
 
+namespace {
+
+SessionVerdict session_verdict_of(InboundTlsVerdict verdict) {
+    switch (verdict) {
+        case InboundTlsVerdict::accept:
+            return SessionVerdict::accept;
+        case InboundTlsVerdict::tls_required:
+            return SessionVerdict::tls_required;
+        case InboundTlsVerdict::cipher_too_weak:
+            return SessionVerdict::cipher_too_weak;
+        case InboundTlsVerdict::no_client_certificate:
+            return SessionVerdict::no_client_certificate;
+        case InboundTlsVerdict::certificate_chain:
+            return SessionVerdict::certificate_chain;
+        case InboundTlsVerdict::cn_mismatch:
+            return SessionVerdict::cn_mismatch;
+        case InboundTlsVerdict::subject_mismatch:
+            return SessionVerdict::subject_mismatch;
+        case InboundTlsVerdict::issuer_mismatch:
+            return SessionVerdict::issuer_mismatch;
+    }
+    HUB_PANIC("unknown inbound TLS verdict");
+}
+
+InboundTlsFacts::Certificate facts_certificate(CertificateVerdict verdict) {
+    switch (verdict) {
+        case CertificateVerdict::none:
+            return InboundTlsFacts::Certificate::none;
+        case CertificateVerdict::verified:
+            return InboundTlsFacts::Certificate::verified;
+        case CertificateVerdict::failed:
+            return InboundTlsFacts::Certificate::failed;
+    }
+    HUB_PANIC("unknown certificate verdict");
+}
+
+}  // namespace
+
 SessionPolicy::Identity SessionPolicy::identify_by_certificate() const {
     const Partner& source = *source_partner_;
-    switch (certificate_.verdict) {
-        case CertificateVerdict::none:
-            return Identity{&source, source.require_client_certificate
-                                         ? SessionVerdict::no_client_certificate
-                                         : SessionVerdict::accept};
-        case CertificateVerdict::failed:
-            // An untrusted certificate's CN proves nothing, so it never names a partner.
-            return Identity{&source, source.require_client_certificate
-                                         ? SessionVerdict::certificate_chain
-                                         : SessionVerdict::accept};
-        case CertificateVerdict::verified:
-            break;
+    // An untrusted certificate's CN proves nothing, so only a verified one names a partner;
+    // it must be a partner allowed at this source address.
+    const Partner* by_cn = nullptr;
+    if (certificate_.verdict == CertificateVerdict::verified) {
+        by_cn = table_.match_client_cn(certificate_.cn);
+        if (by_cn != nullptr && !partner_allows_source(*by_cn, source_)) {
+            by_cn = nullptr;
+        }
     }
-    const Partner* by_cn = table_.match_client_cn(certificate_.cn);
-    if (by_cn != nullptr && partner_allows_source(*by_cn, source_)) {
-        return Identity{by_cn, SessionVerdict::accept};
+    const Partner& partner = by_cn != nullptr ? *by_cn : source;
+    Identity identity{&partner, SessionVerdict::accept, {}};
+    const InboundTlsPolicy& policy = inbound_tls_for(partner, source_, identity.tls_policy);
+    InboundTlsFacts facts{
+        certificate_.tls, certificate_.cipher_bits, facts_certificate(certificate_.verdict),
+        certificate_.cn,  certificate_.subject_dn,  certificate_.issuer_dn};
+    identity.verdict = session_verdict_of(
+        judge_inbound_tls(policy, facts, partner.require_client_certificate, partner.client_cn));
+    // A trusted certificate that names someone else (or nobody) is a mismatch even where
+    // none is required, unless the partner does not identify by certificate at all (no
+    // client_cn) or its policy takes any CN.
+    bool names_someone_else = certificate_.verdict == CertificateVerdict::verified &&
+                              by_cn == nullptr && policy.cn_rule == CnRule::partner &&
+                              (source.require_client_certificate || !source.client_cn.empty());
+    if (identity.verdict == SessionVerdict::accept && names_someone_else) {
+        identity.verdict = SessionVerdict::cn_mismatch;
     }
-    // A trusted certificate that names someone else (or nobody): only a partner that does
-    // not identify by certificate at all may ignore it.
-    bool identifies_by_certificate = source.require_client_certificate || !source.client_cn.empty();
-    return Identity{
-        &source, identifies_by_certificate ? SessionVerdict::cn_mismatch : SessionVerdict::accept};
+    return identity;
 }
 
 SessionVerdict SessionPolicy::check_sender(std::string_view address, Identity& identity) const {

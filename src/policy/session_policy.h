@@ -16,6 +16,11 @@
 //     client_cn (then the certificate says nothing about it and is ignored);
 //   - no certificate, or one that does not chain to tls.client_ca, is refused when the
 //     source's partner has require_client_certificate (the default) and ignored otherwise.
+// TLS endpoint policy: the identified partner's (for the session's source address,
+// inbound_tls_for) decides whether a certificate is required at all (together with the
+// partner's own require_client_certificate), which CN it must carry (the partner's
+// client_cn, a fixed value, or any), its subject and issuer DNs and the minimum cipher
+// strength (judge_inbound_tls).
 // Sender binding: the envelope sender must be the null sender or at a domain the identified
 // partner owns (PartnerTable::find_domain_owner, so subdomains only with subdomains = true
 // and the most specific owner wins), or at one of its extra_sender_domains (and their
@@ -38,10 +43,15 @@ enum class CertificateVerdict {
     failed,    // Presented, but does not chain (another CA, expired, self-signed...).
 };
 
+// What the TLS layer saw of the session: the client certificate and the cipher strength.
 struct ClientCertificate {
     CertificateVerdict verdict = CertificateVerdict::none;
     std::string cn;           // Subject CN when presented.
     std::string chain_error;  // Why it failed to verify (wolfSSL's text); empty otherwise.
+    std::string subject_dn;   // One-line DNs, when presented.
+    std::string issuer_dn;
+    bool tls = false;  // The handshake completed (set_certificate is called after it).
+    int cipher_bits = 0;
 };
 
 // What the policy says of a session at MAIL FROM. The enumerator names match the log's
@@ -52,6 +62,11 @@ enum class SessionVerdict {
     certificate_chain,      // One was presented, but it does not chain to tls.client_ca.
     cn_mismatch,            // Verified, but its CN names no partner allowed at this source.
     sender_not_partner,     // MAIL FROM is not at a domain of the identified partner.
+    // The partner's TLS endpoint policy (tls_policy.h), after its identity:
+    tls_required,      // No TLS, and the policy requires it.
+    cipher_too_weak,   // Fewer key bits than the policy's minimum.
+    subject_mismatch,  // The certificate's subject DN is not the policy's.
+    issuer_mismatch,   // The certificate's issuer DN is not the policy's.
 };
 
 // "no_client_certificate", "certificate_chain", "cn_mismatch", "sender_not_partner";
@@ -71,13 +86,15 @@ public:
     // After the TLS handshake (STARTTLS or implicit TLS).
     void set_certificate(ClientCertificate certificate) { certificate_ = std::move(certificate); }
 
-    // The partner the session speaks for, and the verdict on the certificate alone
-    // (accept, no_client_certificate, certificate_chain or cn_mismatch). When the verdict is
-    // not accept, partner is the partner chosen by source address: the one whose policy
-    // refused. partner is nullptr only before start() or for a source no partner holds.
+    // The partner the session speaks for, and the verdict on the TLS session alone
+    // (accept, or a certificate or TLS policy verdict). When the verdict is not accept,
+    // partner is the partner whose policy refused: the one the source address chose, or
+    // the one a verified certificate's CN named. partner is nullptr only before start() or
+    // for a source no partner holds. tls_policy names the TLS endpoint policy applied.
     struct Identity {
         const Partner* partner = nullptr;
         SessionVerdict verdict = SessionVerdict::accept;
+        std::string_view tls_policy;
     };
     Identity identify() const;
 

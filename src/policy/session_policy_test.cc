@@ -10,6 +10,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <string>
 #include <vector>
 
@@ -55,6 +57,13 @@ PartnerTable make_table() {
     // Owns a subdomain of council.example: the most specific owner wins.
     partners.push_back(partner("north", {"north.council.example"}, "10.4.0.0/16", "north.example"));
     return PartnerTable("lgolhub.net", std::move(partners));
+}
+
+// A finished handshake (256-bit cipher) with this certificate verdict and CN.
+ClientCertificate tls_with(CertificateVerdict verdict, std::string cn, std::string subject = "",
+                           std::string issuer = "", int bits = 256) {
+    return ClientCertificate{verdict,           std::move(cn), "",  std::move(subject),
+                             std::move(issuer), true,          bits};
 }
 
 constexpr CertificateVerdict none = CertificateVerdict::none;
@@ -151,7 +160,7 @@ TEST(SessionPolicy, Table) {
     for (const Case& c : cases) {
         SCOPED_TRACE(c.name);
         ASSERT_NE(policy.start(ipv4(c.source)), nullptr);
-        policy.set_certificate(ClientCertificate{c.certificate, c.cn, ""});
+        policy.set_certificate(tls_with(c.certificate, c.cn));
         SessionPolicy::Identity identity;
         EXPECT_EQ(policy.check_sender(c.mail_from, identity), c.verdict)
             << reason_token(policy.check_sender(c.mail_from, identity));
@@ -170,11 +179,11 @@ TEST(SessionPolicy, StartForgetsTheLastCertificate) {
     PartnerTable table = make_table();
     SessionPolicy policy(table);
     policy.start(ipv4("127.0.0.1"));
-    policy.set_certificate(ClientCertificate{verified, "partner2.gov.uk", ""});
+    policy.set_certificate(tls_with(verified, "partner2.gov.uk"));
     EXPECT_EQ(policy.identify().partner->name, "partner2");
     policy.start(ipv4("127.0.0.1"));
     EXPECT_EQ(policy.identify().partner->name, "partner1");
-    EXPECT_EQ(policy.identify().verdict, no_certificate);
+    EXPECT_EQ(policy.identify().verdict, SessionVerdict::tls_required);  // Not even TLS yet.
 }
 
 TEST(SessionPolicy, StrangersSpeakForNobody) {
@@ -202,6 +211,64 @@ TEST(SessionPolicy, ReasonTokens) {
     };
     for (const Token& token : tokens) {
         EXPECT_EQ(reason_token(token.verdict), token.text);
+    }
+}
+
+// The TLS endpoint policy on top of identity: a partner's own, and a network's override.
+TEST(SessionPolicy, TlsEndpointPolicyDecidesAfterIdentity) {
+    std::vector<Partner> partners;
+    Partner strict = partner("strict", {"strict.example"}, "10.5.0.0/16", "strict.example");
+    strict.tls_policy_name = "strict";
+    strict.inbound_tls.min_cipher_bits = 256;
+    strict.inbound_tls.subject_dn = "/O=Strict/CN=strict.example";
+    strict.inbound_tls.issuer_dn = "/CN=Hub CA";
+    InboundTlsPolicy gateway;  // One network of the partner: a fixed CN, nothing else.
+    gateway.cn_rule = CnRule::value;
+    gateway.cn = "gw.strict.example";
+    strict.inbound_tls_by_network.push_back(
+        Partner::NetworkTls{*parse_cidr("10.5.9.0/24"), "gateway", gateway});
+    partners.push_back(strict);
+    Partner open_partner = partner("open", {"open.example"}, "10.6.0.0/16", "open.example");
+    open_partner.inbound_tls.require_tls = false;
+    open_partner.inbound_tls.require_certificate = false;
+    partners.push_back(open_partner);
+    PartnerTable table("lgolhub.net", std::move(partners));
+    SessionPolicy policy(table);
+    const std::string subject = "/O=Strict/CN=strict.example";
+    struct TlsCase {
+        const char* what;
+        const char* source;
+        std::optional<ClientCertificate> tls;
+        SessionVerdict want;
+        const char* policy_name;
+    };
+    const std::vector<TlsCase> tls_cases = {
+        {"all good", "10.5.0.1", tls_with(verified, "strict.example", subject, "/CN=Hub CA"),
+         SessionVerdict::accept, "strict"},
+        {"128 bits", "10.5.0.1", tls_with(verified, "strict.example", subject, "/CN=Hub CA", 128),
+         SessionVerdict::cipher_too_weak, "strict"},
+        {"other subject", "10.5.0.1",
+         tls_with(verified, "strict.example", "/O=Else/CN=strict.example", "/CN=Hub CA"),
+         SessionVerdict::subject_mismatch, "strict"},
+        {"other issuer", "10.5.0.1", tls_with(verified, "strict.example", subject, "/CN=Other CA"),
+         SessionVerdict::issuer_mismatch, "strict"},
+        {"gateway network, its CN", "10.5.9.7", tls_with(verified, "gw.strict.example"),
+         SessionVerdict::accept, "gateway"},
+        {"gateway network, the partner's CN", "10.5.9.7", tls_with(verified, "strict.example"),
+         SessionVerdict::cn_mismatch, "gateway"},
+        {"open partner, clear text", "10.6.0.1", std::nullopt, SessionVerdict::accept, "default"},
+        {"open partner, no certificate", "10.6.0.1", tls_with(none, ""), SessionVerdict::accept,
+         "default"},
+    };
+    for (const TlsCase& c : tls_cases) {
+        SCOPED_TRACE(c.what);
+        ASSERT_NE(policy.start(ipv4(c.source)), nullptr);
+        if (c.tls) {
+            policy.set_certificate(*c.tls);
+        }
+        SessionPolicy::Identity identity = policy.identify();
+        EXPECT_EQ(identity.verdict, c.want) << reason_token(identity.verdict);
+        EXPECT_EQ(identity.tls_policy, c.policy_name);
     }
 }
 

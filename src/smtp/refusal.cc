@@ -100,6 +100,12 @@ std::string_view refusal_reason_name(RefusalReason reason) {
             return "cn_mismatch";
         case RefusalReason::sender_not_partner:
             return "sender_not_partner";
+        case RefusalReason::cipher_too_weak:
+            return "cipher_too_weak";
+        case RefusalReason::subject_mismatch:
+            return "subject_mismatch";
+        case RefusalReason::issuer_mismatch:
+            return "issuer_mismatch";
     }
     HUB_PANIC("unknown refusal reason");
 }

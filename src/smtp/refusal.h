@@ -46,11 +46,14 @@ enum class RefusalReason {
     certificate_chain,             // mail: the certificate does not chain to the hub CA.
     cn_mismatch,                   // mail: the certificate names no partner allowed here.
     sender_not_partner,            // mail: the sender is not at one of the partner's domains.
+    cipher_too_weak,               // mail: fewer key bits than the partner's TLS policy's minimum.
+    subject_mismatch,              // mail: the certificate's subject DN is not the TLS policy's.
+    issuer_mismatch,               // mail: the certificate's issuer DN is not the TLS policy's.
 };
 // How many reasons there are (the health counters keep one count per reason); a reason
-// added after sender_not_partner must move this (engine/shard_health_test.cc checks).
+// added after issuer_mismatch must move this (engine/shard_health_test.cc checks).
 inline constexpr std::size_t refusal_reason_count =
-    static_cast<std::size_t>(RefusalReason::sender_not_partner) + 1;
+    static_cast<std::size_t>(RefusalReason::issuer_mismatch) + 1;
 
 struct Refusal {
     RefusalStage stage = RefusalStage::connect;

@@ -103,6 +103,14 @@ RefusalReason refusal_reason_of(SenderVerdict verdict) {
             return RefusalReason::cn_mismatch;
         case SenderVerdict::sender_not_partner:
             return RefusalReason::sender_not_partner;
+        case SenderVerdict::tls_required:
+            return RefusalReason::tls_required;
+        case SenderVerdict::cipher_too_weak:
+            return RefusalReason::cipher_too_weak;
+        case SenderVerdict::subject_mismatch:
+            return RefusalReason::subject_mismatch;
+        case SenderVerdict::issuer_mismatch:
+            return RefusalReason::issuer_mismatch;
         case SenderVerdict::accept:
             break;
     }
@@ -178,6 +186,23 @@ std::string sender_refusal_reply(const SenderCheck& check, std::string_view mail
         case SenderVerdict::sender_not_partner:
             return fmt::format(
                 "550 5.7.1 <{}>: Sender address rejected: not a domain of partner {}", mail_from,
+                check.partner);
+        case SenderVerdict::tls_required:
+            return std::string(need_starttls);
+        // RFC 3463 3.8: X.7.0 "other security status" for a session that is encrypted,
+        // but not strongly enough; X.7.1 "not authorized" for a certificate the policy
+        // does not name. Both final: retrying the same client gets the same answer.
+        case SenderVerdict::cipher_too_weak:
+            return fmt::format("550 5.7.0 Cipher too weak for the TLS policy of partner {}",
+                               check.partner);
+        case SenderVerdict::subject_mismatch:
+            return fmt::format(
+                "550 5.7.1 Client certificate subject does not match the TLS policy of partner "
+                "{}",
+                check.partner);
+        case SenderVerdict::issuer_mismatch:
+            return fmt::format(
+                "550 5.7.1 Client certificate issuer does not match the TLS policy of partner {}",
                 check.partner);
         case SenderVerdict::accept:
             break;

@@ -66,6 +66,11 @@ enum class SenderVerdict {
     certificate_chain,      // 530 5.7.0: one was presented, but it does not chain to the CA.
     cn_mismatch,            // 550 5.7.1: the certificate names no partner allowed here.
     sender_not_partner,     // 550 5.7.1: the sender is not at one of the partner's domains.
+    // The partner's TLS endpoint policy:
+    tls_required,      // 530 5.7.0: no TLS (the session normally refuses MAIL before this).
+    cipher_too_weak,   // 550 5.7.0: fewer key bits than the policy's minimum.
+    subject_mismatch,  // 550 5.7.1: the certificate's subject DN is not the policy's.
+    issuer_mismatch,   // 550 5.7.1: the certificate's issuer DN is not the policy's.
 };
 
 struct SenderCheck {

@@ -20,6 +20,9 @@ inline constexpr std::size_t name_bytes_max = 512;
 // Characters of a pinned SHA-256 fingerprint in hex, without separators.
 inline constexpr std::size_t sha256_hex_chars = 64;
 
+// One trust anchor's PEM (hubctl trust add): a CA certificate is a few KiB.
+inline constexpr std::size_t trust_anchor_pem_bytes_max = 64 * 1024;
+
 static_assert(write_bytes_max + record_overhead_bytes_max <= 64 * 1024,
               "one full record must fit an empty ciphertext_out");
 

@@ -138,6 +138,11 @@ Result<std::unique_ptr<Session>, ErrorDetail> Session::create_server(
     return std::unique_ptr<Session>(new Session(ssl, std::move(context), nullptr));
 }
 
+void Session::skip_client_certificate_request() {
+    HUB_ASSERT(!is_client() && !handshake_done_);
+    wolfSSL_set_verify(ssl_, WOLFSSL_VERIFY_NONE, nullptr);
+}
+
 Result<std::unique_ptr<Session>, ErrorDetail> Session::create_client(
     std::shared_ptr<ClientContext> context, std::string_view server_name) {
     HUB_ASSERT(context != nullptr);

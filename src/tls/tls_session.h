@@ -243,6 +243,11 @@ public:
     // Whether the handshake resumed an earlier session (ticket), valid after handshake().
     bool resumed() const;
 
+    // Server only, before handshake(): do not ask this client for a certificate (a TLS
+    // endpoint policy that neither requests nor requires one). The context's request and
+    // its CA list, and any revocation check it carries, stay for every other session.
+    void skip_client_certificate_request();
+
     // Client only: the session to resume next time (TLS 1.3 tickets arrive after the
     // handshake, so take it after the first read()). Empty if there is nothing to resume.
     SavedSession save_session() const;

@@ -15,8 +15,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <iostream>
 
@@ -28,6 +30,8 @@
 #include "programs/hubctl/control_client.h"
 #include "programs/hubctl/partner_text.h"
 #include "programs/hubctl/text.h"
+#include "tls/limits.h"
+#include "tls/pem_certificate.h"
 
 namespace hub::hubctl {
 
@@ -93,6 +97,23 @@ struct DirectoryCommands::Settings {
     CLI::App* admin_list = nullptr;
     std::vector<CLI::Option*> field_options;
 
+    // tls-endpoint and trust.
+    CLI::App* tls_create = nullptr;
+    CLI::App* tls_edit = nullptr;
+    CLI::App* tls_assign = nullptr;
+    CLI::App* tls_list = nullptr;
+    CLI::App* tls_show = nullptr;
+    CLI::App* trust_add = nullptr;
+    CLI::App* trust_list = nullptr;
+    CLI::App* trust_remove = nullptr;
+    std::string in_require_tls, in_request_cert, in_require_cert, in_cn, in_subject_dn,
+        in_issuer_dn, out_require_tls, out_verify, out_trust_anchor, out_check_name,
+        out_server_name, out_pin, out_mode;
+    int in_min_bits = 0, out_min_bits = 0;
+    std::vector<std::string> assign_partners, assign_cidrs, assign_domains;
+    bool unassign = false;
+    std::vector<CLI::Option*> tls_options;
+
     // option_name with its dashes: "--domain".
     bool given(std::string_view option_name) const {
         for (CLI::Option* option : field_options) {
@@ -137,6 +158,88 @@ void add_field_options(CLI::App* command, Settings& s, bool partner_fields) {
         keep(command->add_flag("--no-inbound", s.no_inbound, "remove every inbound network"));
         keep(command->add_flag("--no-pin", s.no_pin, "remove the pin (verify the chain again)"));
     }
+}
+
+void add_tls_options(CLI::App* command, Settings& s) {
+    auto keep = [&](CLI::Option* option) { s.tls_options.push_back(option); };
+    auto boolean = [&](const char* name, std::string& value, const char* help) {
+        keep(command->add_option(name, value, help)->check(CLI::IsMember({"true", "false"})));
+    };
+    boolean("--in-require-tls", s.in_require_tls, "inbound: mail only after STARTTLS");
+    keep(command->add_option("--in-min-bits", s.in_min_bits,
+                             "inbound: minimum cipher strength, 0 (any), 128 or 256 bits"));
+    boolean("--in-request-cert", s.in_request_cert, "inbound: ask for a client certificate");
+    boolean("--in-require-cert", s.in_require_cert,
+            "inbound: a client certificate valid under the hub CA is required");
+    keep(command->add_option("--in-cn", s.in_cn,
+                             "inbound: the CN the certificate must carry: partner (the "
+                             "partner's client CN), any, or the CN itself"));
+    keep(command->add_option("--in-subject-dn", s.in_subject_dn,
+                             "inbound: the certificate's subject, e.g. /O=Partner/CN=p.example "
+                             "(\"\": any)"));
+    keep(command->add_option("--in-issuer-dn", s.in_issuer_dn,
+                             "inbound: the certificate's issuer DN (\"\": any)"));
+    boolean("--out-require-tls", s.out_require_tls,
+            "outbound: false = opportunistic TLS (with --out-verify none)");
+    keep(command->add_option("--out-verify", s.out_verify, "outbound: chain, pin or none"));
+    keep(command->add_option("--out-trust-anchor", s.out_trust_anchor,
+                             "outbound: verify the chain against this trust anchor instead of "
+                             "the hub CA (\"\": the hub CA)"));
+    boolean("--out-check-name", s.out_check_name,
+            "outbound: the server certificate must carry the server name");
+    keep(command->add_option("--out-server-name", s.out_server_name,
+                             "outbound: the name to check (\"\": the partner's outbound name)"));
+    keep(command->add_option("--out-pin", s.out_pin,
+                             "outbound: SHA-256 of the server's certificate (\"\": the "
+                             "partner's pin)"));
+    keep(command->add_option("--out-min-bits", s.out_min_bits,
+                             "outbound: minimum cipher strength, 0, 128 or 256 bits"));
+    keep(command->add_option("--out-mode", s.out_mode,
+                             "outbound: starttls, or implicit (TLS from the first byte, port "
+                             "465 style)"));
+}
+
+bool tls_given(const Settings& s, std::string_view option_name) {
+    for (CLI::Option* option : s.tls_options) {
+        if (option->check_lname(std::string(option_name.substr(2))) && option->count() > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+directory::TlsPolicyFields tls_fields_from(const Settings& s) {
+    directory::TlsPolicyFields fields;
+    auto flag = [&](const char* name, const std::string& value, std::optional<bool>& field) {
+        if (tls_given(s, name)) {
+            field = value == "true";
+        }
+    };
+    auto text = [&](const char* name, const std::string& value, std::optional<std::string>& field) {
+        if (tls_given(s, name)) {
+            field = value;
+        }
+    };
+    flag("--in-require-tls", s.in_require_tls, fields.in_require_tls);
+    if (tls_given(s, "--in-min-bits")) {
+        fields.in_min_cipher_bits = s.in_min_bits;
+    }
+    flag("--in-request-cert", s.in_request_cert, fields.in_request_certificate);
+    flag("--in-require-cert", s.in_require_cert, fields.in_require_certificate);
+    text("--in-cn", s.in_cn, fields.in_cn);
+    text("--in-subject-dn", s.in_subject_dn, fields.in_subject_dn);
+    text("--in-issuer-dn", s.in_issuer_dn, fields.in_issuer_dn);
+    flag("--out-require-tls", s.out_require_tls, fields.out_require_tls);
+    text("--out-verify", s.out_verify, fields.out_verify);
+    text("--out-trust-anchor", s.out_trust_anchor, fields.out_trust_anchor);
+    flag("--out-check-name", s.out_check_name, fields.out_check_name);
+    text("--out-server-name", s.out_server_name, fields.out_server_name);
+    text("--out-pin", s.out_pin, fields.out_pin_sha256);
+    if (tls_given(s, "--out-min-bits")) {
+        fields.out_min_cipher_bits = s.out_min_bits;
+    }
+    text("--out-mode", s.out_mode, fields.out_mode);
+    return fields;
 }
 
 PartnerFields fields_from(const Settings& s) {
@@ -242,6 +345,45 @@ void DirectoryCommands::add_to(CLI::App& app) {
     }
     s.admin_list = admin->add_subcommand("list", "List administrators.");
     s.admin_list->add_flag("--json", s.json, "JSON instead of text");
+
+    CLI::App* tls = app.add_subcommand(
+        "tls-endpoint", "TLS endpoint policies: what the hub demands of partners' TLS.");
+    tls->require_subcommand(1);
+    tls->fallthrough();
+    s.tls_create = tls->add_subcommand(
+        "create", "Create a TLS policy (the shipped default, changed by the options given).");
+    s.tls_edit = tls->add_subcommand("edit", "Change a TLS policy's settings.");
+    for (CLI::App* command : {s.tls_create, s.tls_edit}) {
+        command->add_option("name", s.name, "policy name")->required();
+        add_tls_options(command, s);
+    }
+    s.tls_assign = tls->add_subcommand(
+        "assign", "Apply a TLS policy to partners, networks or domains (most specific wins).");
+    s.tls_assign->add_option("name", s.name, "policy name")->required();
+    s.tls_assign->add_option("--partner", s.assign_partners, "a partner (repeat)");
+    s.tls_assign->add_option("--cidr", s.assign_cidrs,
+                             "a network: inbound clients or outbound smart hosts in it (repeat)");
+    s.tls_assign->add_option("--domain", s.assign_domains,
+                             "a partner's domain (repeat; with --partner, it must be that "
+                             "partner's)");
+    s.tls_assign->add_flag("--unassign", s.unassign, "remove these assignments instead");
+    s.tls_list = tls->add_subcommand("list", "List TLS policies.");
+    s.tls_list->add_flag("--json", s.json, "JSON instead of a table");
+    s.tls_show = tls->add_subcommand("show", "Print one TLS policy.");
+    s.tls_show->add_option("name", s.name, "policy name")->required();
+    s.tls_show->add_flag("--json", s.json, "JSON instead of text");
+
+    CLI::App* trust = app.add_subcommand(
+        "trust", "Trust anchors: CA certificates outbound TLS policies may verify against.");
+    trust->require_subcommand(1);
+    trust->fallthrough();
+    s.trust_add = trust->add_subcommand("add", "Add a CA certificate (one PEM certificate).");
+    s.trust_add->add_option("name", s.name, "trust anchor name")->required();
+    s.trust_add->add_option("file", s.file, "PEM file")->required();
+    s.trust_list = trust->add_subcommand("list", "List trust anchors.");
+    s.trust_list->add_flag("--json", s.json, "JSON instead of a table");
+    s.trust_remove = trust->add_subcommand("remove", "Remove a trust anchor no policy uses.");
+    s.trust_remove->add_option("name", s.name, "trust anchor name")->required();
 
     s.audit = app.add_subcommand("audit", "Print the directory's audit log, oldest first.");
     s.audit->add_option("--partner", s.name, "only this partner's changes");
@@ -411,6 +553,158 @@ int change_admin(Directory& directory, const Settings& s, const CLI::App* parsed
     return flushed();
 }
 
+std::string bits_text(int bits) {
+    return bits == 0 ? std::string("any") : fmt::format("{} bits", bits);
+}
+
+void print_tls_policy(const directory::TlsPolicyRecord& record) {
+    const policy::InboundTlsPolicy& in = record.policy.inbound;
+    const policy::OutboundTlsPolicy& out = record.policy.outbound;
+    auto or_dash = [](const std::string& value) {
+        return value.empty() ? std::string("-") : printable(value);
+    };
+    fmt::print("name:                        {}\n", printable(record.policy.name));
+    fmt::print("inbound require TLS:         {}\n", in.require_tls);
+    fmt::print("inbound minimum cipher:      {}\n", bits_text(in.min_cipher_bits));
+    fmt::print("inbound request certificate: {}\n", in.request_certificate);
+    fmt::print("inbound require certificate: {}{}\n", in.require_certificate,
+               in.require_certificate ? " (valid under the hub CA; partners that require none "
+                                        "are exempt)"
+                                      : "");
+    fmt::print("inbound CN:                  {}\n",
+               in.cn_rule == policy::CnRule::value     ? printable(in.cn)
+               : in.cn_rule == policy::CnRule::partner ? std::string("the partner's client CN")
+                                                       : std::string("any"));
+    fmt::print("inbound subject DN:          {}\n", or_dash(in.subject_dn));
+    fmt::print("inbound issuer DN:           {}\n", or_dash(in.issuer_dn));
+    fmt::print("outbound require TLS:        {}\n",
+               out.require_tls ? "true" : "false (opportunistic)");
+    fmt::print("outbound verify:             {}\n", policy::to_string(out.verify));
+    fmt::print("outbound trust anchor:       {}\n",
+               out.trust_anchor.empty() ? std::string("the hub CA") : printable(out.trust_anchor));
+    fmt::print("outbound check name:         {}\n", out.check_name);
+    fmt::print("outbound server name:        {}\n", out.server_name.empty()
+                                                        ? std::string("the partner's outbound name")
+                                                        : printable(out.server_name));
+    fmt::print("outbound pin:                {}\n",
+               out.pin_sha256.empty() ? std::string("the partner's") : printable(out.pin_sha256));
+    fmt::print("outbound minimum cipher:     {}\n", bits_text(out.min_cipher_bits));
+    fmt::print("outbound mode:               {}\n", policy::to_string(out.mode));
+    fmt::print("assigned partners:           {}\n", joined(record.partners, "-"));
+    fmt::print("assigned networks:           {}\n", joined(record.networks, "-"));
+    fmt::print("assigned domains:            {}\n", joined(record.domains, "-"));
+}
+
+int list_tls_policies(Directory& directory, bool json) {
+    auto records = directory.tls_policies();
+    if (!records) {
+        return fail(exit_runtime, "error: {}", records.error());
+    }
+    if (json) {
+        std::string out = "[";
+        for (const directory::TlsPolicyRecord& record : *records) {
+            out += (out.size() > 1 ? ",\n" : "\n") + directory::to_json(record);
+        }
+        fmt::print("{}\n]\n", out);
+        return flushed();
+    }
+    fmt::print("{:<20} {:<34} {:<30} {}\n", "NAME", "INBOUND", "OUTBOUND", "ASSIGNED");
+    for (const directory::TlsPolicyRecord& record : *records) {
+        const policy::InboundTlsPolicy& in = record.policy.inbound;
+        const policy::OutboundTlsPolicy& out = record.policy.outbound;
+        std::string inbound =
+            fmt::format("{}{}{}", in.require_tls ? "tls" : "tls-optional",
+                        in.require_certificate   ? "+cert"
+                        : in.request_certificate ? "+cert-asked"
+                                                 : "",
+                        in.min_cipher_bits != 0 ? fmt::format(">={}", in.min_cipher_bits) : "");
+        std::string outbound =
+            fmt::format("{}:{}:{}", out.require_tls ? "tls" : "opportunistic",
+                        policy::to_string(out.verify), policy::to_string(out.mode));
+        std::string assigned;
+        for (const std::string& partner : record.partners) {
+            assigned += (assigned.empty() ? "" : ",") + printable(partner);
+        }
+        for (const std::string& network : record.networks) {
+            assigned += (assigned.empty() ? "" : ",") + network;
+        }
+        for (const std::string& domain : record.domains) {
+            assigned += (assigned.empty() ? "" : ",") + printable(domain);
+        }
+        fmt::print("{:<20} {:<34} {:<30} {}\n", printable(record.policy.name), inbound, outbound,
+                   assigned.empty() ? "-" : assigned);
+    }
+    return flushed();
+}
+
+int show_tls_policy(Directory& directory, const std::string& name, bool json) {
+    auto record = directory.find_tls_policy(name);
+    if (!record) {
+        return fail(exit_runtime, "error: {}", record.error());
+    }
+    if (!record->has_value()) {
+        return fail(exit_runtime, "no TLS policy named {} (hubctl tls-endpoint list shows them)",
+                    printable(name));
+    }
+    if (json) {
+        fmt::print("{}\n", directory::to_json(**record));
+    } else {
+        print_tls_policy(**record);
+    }
+    return flushed();
+}
+
+int list_trust_anchors(Directory& directory, bool json) {
+    auto anchors = directory.trust_anchors();
+    if (!anchors) {
+        return fail(exit_runtime, "error: {}", anchors.error());
+    }
+    if (json) {
+        std::string out = "[";
+        for (const directory::TrustAnchorRecord& anchor : *anchors) {
+            out += (out.size() > 1 ? ",\n" : "\n") + directory::to_json(anchor);
+        }
+        fmt::print("{}\n]\n", out);
+        return flushed();
+    }
+    fmt::print("{:<20} {:<20} {:<64} {}\n", "NAME", "NOT AFTER", "SHA-256", "SUBJECT");
+    for (const directory::TrustAnchorRecord& anchor : *anchors) {
+        fmt::print("{:<20} {:<20} {:<64} {}\n", printable(anchor.name),
+                   time_text(anchor.not_after_unix_s), anchor.sha256, printable(anchor.subject));
+    }
+    return flushed();
+}
+
+// The PEM file of trust add, parsed here so that a file that is not one CA certificate
+// never reaches the directory.
+Result<directory::TrustAnchorRecord, std::string> read_trust_anchor(const std::string& name,
+                                                                    const std::string& file) {
+    std::FILE* in = std::fopen(file.c_str(), "rb");
+    if (in == nullptr) {
+        return unexpected(fmt::format("{}: cannot read it: {}", file, std::strerror(errno)));
+    }
+    std::string text;
+    char buffer[4096];
+    std::size_t got = 0;
+    while ((got = std::fread(buffer, 1, sizeof(buffer), in)) > 0 &&
+           text.size() <= tls::trust_anchor_pem_bytes_max) {
+        text.append(buffer, got);
+    }
+    std::fclose(in);
+    auto parsed = tls::parse_pem_certificate(text);
+    if (!parsed) {
+        return unexpected(fmt::format("{}: {}; nothing was added", file, parsed.error()));
+    }
+    if (!parsed->is_ca) {
+        return unexpected(fmt::format(
+            "{}: {} is not a CA certificate (no basicConstraints cA); a trust anchor is the CA "
+            "that issued the partner's server certificate; nothing was added",
+            file, printable(parsed->subject)));
+    }
+    return directory::TrustAnchorRecord{name, parsed->pem, parsed->subject, parsed->sha256,
+                                        parsed->not_after_unix_s};
+}
+
 int import_file(Directory& directory, const std::string& file) {
     auto partners = policy::load_partners(file);
     if (!partners) {
@@ -442,11 +736,23 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
         {s.domain_add, [&] { return directory::add_domain(s.domain); }},
         {s.domain_remove, [&] { return directory::remove_domain(s.domain); }},
     };
+    using TlsEdit = std::pair<CLI::App*, std::function<directory::TlsPolicyEdit()>>;
+    const std::vector<TlsEdit> tls_edits = {
+        {s.tls_create, [&] { return directory::create_tls_policy(s.name, tls_fields_from(s)); }},
+        {s.tls_edit, [&] { return directory::edit_tls_policy(tls_fields_from(s)); }},
+        {s.tls_assign,
+         [&] {
+             return directory::assign_tls_policy(s.assign_partners, s.assign_cidrs,
+                                                 s.assign_domains, s.unassign);
+         }},
+    };
     const CLI::App* parsed = nullptr;
     for (const CLI::App* command :
-         {s.add, s.edit, s.connector_set, s.suspend, s.resume, s.remove, s.domain_add,
-          s.domain_remove, s.import, s.list, s.show, s.audit, s.admin_add, s.admin_passwd,
-          s.admin_remove, s.admin_list}) {
+         {s.add,        s.edit,       s.connector_set, s.suspend,      s.resume,
+          s.remove,     s.domain_add, s.domain_remove, s.import,       s.list,
+          s.show,       s.audit,      s.admin_add,     s.admin_passwd, s.admin_remove,
+          s.admin_list, s.tls_create, s.tls_edit,      s.tls_assign,   s.tls_list,
+          s.tls_show,   s.trust_add,  s.trust_list,    s.trust_remove}) {
         if (command->parsed()) {
             parsed = command;
         }
@@ -458,8 +764,18 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
     if (!path) {
         return fail(exit_usage, "{}", path.error());
     }
-    bool writes =
-        parsed != s.list && parsed != s.show && parsed != s.audit && parsed != s.admin_list;
+    bool writes = parsed != s.list && parsed != s.show && parsed != s.audit &&
+                  parsed != s.admin_list && parsed != s.tls_list && parsed != s.tls_show &&
+                  parsed != s.trust_list;
+    std::optional<directory::TrustAnchorRecord> anchor;
+    if (parsed == s.trust_add) {
+        // Before the directory is opened: a bad file leaves even a missing directory missing.
+        auto read = read_trust_anchor(s.name, s.file);
+        if (!read) {
+            return fail(exit_runtime, "error: {}", read.error());
+        }
+        anchor = std::move(*read);
+    }
     auto opened = Directory::open(
         *path, writes ? directory::OpenMode::create : directory::OpenMode::existing);
     if (!opened) {
@@ -488,6 +804,40 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
     }
     if (parsed == s.admin_add || parsed == s.admin_passwd || parsed == s.admin_remove) {
         return change_admin(directory, s, parsed);
+    }
+    if (parsed == s.tls_list) {
+        return list_tls_policies(directory, s.json);
+    }
+    if (parsed == s.tls_show) {
+        return show_tls_policy(directory, s.name, s.json);
+    }
+    if (parsed == s.trust_list) {
+        return list_trust_anchors(directory, s.json);
+    }
+    if (parsed == s.trust_add || parsed == s.trust_remove) {
+        std::string action = parsed == s.trust_add ? "trust add" : "trust remove";
+        if (auto changed = directory.change_trust_anchor(s.name, anchor, actor_name()); !changed) {
+            return fail(exit_runtime, "error: {}", changed.error());
+        }
+        directory.close();  // First: hubd then reads a directory nobody holds open.
+        return apply_to_running_hub(action, config_path);
+    }
+    for (const auto& [command, make_edit] : tls_edits) {
+        if (command != parsed) {
+            continue;
+        }
+        std::string action = fmt::format("tls-endpoint {}", command->get_name());
+        // With --partner, assigned domains must be those partners' own (one partner named).
+        std::string owner = command == s.tls_assign && s.assign_partners.size() == 1
+                                ? s.assign_partners.front()
+                                : std::string();
+        if (auto changed =
+                directory.change_tls_policy(s.name, action, actor_name(), make_edit(), owner);
+            !changed) {
+            return fail(exit_runtime, "error: {}", changed.error());
+        }
+        directory.close();  // First: hubd then reads a directory nobody holds open.
+        return apply_to_running_hub(action, config_path);
     }
     for (const auto& [command, make_edit] : edits) {
         if (command != parsed) {

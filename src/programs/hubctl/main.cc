@@ -93,9 +93,9 @@ constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 
-constexpr std::array<std::string_view, 11> top_commands = {
-    "queue", "status", "config-doc", "partner", "domain", "connector",
-    "audit", "admin",  "reload",     "ca",      "backup"};
+constexpr std::array<std::string_view, 13> top_commands = {
+    "queue", "status", "config-doc", "partner", "domain",       "connector", "audit",
+    "admin", "reload", "ca",         "backup",  "tls-endpoint", "trust"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 
