@@ -616,6 +616,10 @@ RecordResult decode_record_at(ByteSource& source, std::uint64_t offset, const Re
     } else {
         result = check_trailer(source, offset, header.payload_bytes);
         result.type = header.type;
+        if (header.type == RecordType::message) {
+            body.message.content_offset =
+                offset + record_header_bytes + header.payload_bytes - body.message.content_bytes;
+        }
         if (result.verdict != Verdict::ok && result.verdict != Verdict::io_error) {
             result.detail = describe_offset(offset, result.detail);
         }
@@ -867,6 +871,22 @@ SingleRecordOutcome decode_message_at(ByteSource& source, std::uint64_t offset,
     message.record_offset = offset;
     message.record_bytes = record.record_bytes;
     content = std::move(body.content);
+    return SingleRecordOutcome::ok;
+}
+
+SingleRecordOutcome decode_message_view(std::span<const char> record, RecoveredMessage& message,
+                                        std::string_view& content) {
+    SpanSource source(record);
+    RecordBody body;
+    RecordResult result = decode_record_at(source, 0, RecordWants{}, body);
+    if (result.verdict != Verdict::ok || result.type != RecordType::message) {
+        return SingleRecordOutcome::not_a_valid_message;
+    }
+    HUB_ASSERT(body.message.content_offset + body.message.content_bytes <= record.size());
+    message = std::move(body.message);
+    message.record_offset = 0;
+    message.record_bytes = result.record_bytes;
+    content = std::string_view(record.data() + message.content_offset, message.content_bytes);
     return SingleRecordOutcome::ok;
 }
 

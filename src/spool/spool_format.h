@@ -169,7 +169,10 @@ struct RecoveredMessage {
     std::uint64_t record_offset = 0;  // Where the record starts in the segment.
     std::uint64_t record_bytes = 0;   // The whole record, padding included: one read.
     std::uint64_t content_bytes = 0;  // Size of the stored message content.
-    std::string message_id;           // The Message-ID header value, if present (for listings).
+    // Where the content starts in the segment: it is the last content_bytes of the payload,
+    // so a reader holding the record can view it instead of copying it.
+    std::uint64_t content_offset = 0;
+    std::string message_id;  // The Message-ID header value, if present (for listings).
     // One per envelope recipient, in envelope order: pending until a status record says
     // otherwise. A message is live while any recipient is pending.
     std::vector<RecipientStatus> recipient_status;
