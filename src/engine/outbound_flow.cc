@@ -1168,7 +1168,7 @@ void Shard::spool_generated(std::string content, const std::string& recipient) {
         delivery::report_meta(content, recipient, settings_.config->hostname, stored.arrival_ms);
     stored.meta.id = spool_->next_id();
     stored.segment_shard = settings_.index;
-    spool_->append(stored.meta, {}, content, CommitWaiter{0, 0, true});
+    spool_->append(stored.meta, {}, std::move(content), CommitWaiter{0, 0, true});
     committing_.emplace(queue_key(stored.meta.id), std::move(stored));
 }
 

@@ -914,6 +914,12 @@ void ServerSession::append_line_bytes(std::string_view bytes) {
     append_body(bytes);
 }
 
+std::string ServerSession::take_body() {
+    std::string body;
+    body.swap(body_);
+    return body;
+}
+
 void ServerSession::append_body(std::string_view bytes) {
     if (oversized_) {
         return;

@@ -190,6 +190,27 @@ TEST(Record, ContentLargerThanOneReadChunk) {
     EXPECT_EQ(decoded.messages[0].message_id, "<big@x>");
 }
 
+// The spool writer writes a large body where it lies: the record in three pieces is byte
+// for byte the one append_message_record makes, for every padding and across read chunks.
+TEST(Record, RecordAroundABodyIsTheSameRecord) {
+    for (std::size_t body_bytes :
+         {std::size_t{0}, std::size_t{1}, std::size_t{5}, std::size_t{8}, std::size_t{13},
+          std::size_t{read_chunk_bytes - 3}, std::size_t{read_chunk_bytes * 2 + 7}}) {
+        SCOPED_TRACE(body_bytes);
+        std::string body(body_bytes, 'q');
+        for (std::size_t i = 0; i < body.size(); i += 97) {
+            body[i] = static_cast<char>('a' + i % 26);
+        }
+        std::string whole(16, 'w');  // Whatever came before: a record starts 8-aligned.
+        std::string split = whole;
+        append_message_record(sample_meta(QueueId{0, 1, 2}), sample_received(), body, whole);
+        std::string tail = append_message_record_around(sample_meta(QueueId{0, 1, 2}),
+                                                        sample_received(), body, split);
+        EXPECT_LT(tail.size(), 16u);
+        EXPECT_TRUE(split + body + tail == whole);
+    }
+}
+
 // Delivery reads a record back whole and sends its body from where it lies: the view
 // decoder checks the record like the others and points at the content without copying it.
 TEST(Record, ViewOfARecordReadBackWhole) {

@@ -137,6 +137,15 @@ void append_segment_header(std::uint8_t shard, std::uint32_t segment_seq, std::s
 void append_message_record(const MessageMeta& meta, std::string_view received_header,
                            std::string_view body, std::string& out);
 
+// The same record as append_message_record, without copying the body: appends to `out`
+// the record's bytes before the body (header, metadata, the Received: header) and returns
+// the bytes after it (trailer and padding, at most 15), so that a writer can write the
+// new bytes of out, the body where it lies and the returned tail with one vectored write.
+// The three together are byte for byte what append_message_record appends, and are
+// checked by the reader's code like every record. Same preconditions.
+std::string append_message_record_around(const MessageMeta& meta, std::string_view received_header,
+                                         std::string_view body, std::string& out);
+
 // Appends a status record: recipient recipient_index (its position in the envelope) of
 // message id reached a final status. Precondition: status is delivered or bounced.
 void append_status_record(const QueueId& id, std::uint32_t recipient_index, RecipientStatus status,

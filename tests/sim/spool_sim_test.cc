@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "engine/limits.h"
 #include "engine/spool_writer.h"
 #include "fake_ring.h"
 #include "gtest/gtest.h"
@@ -132,16 +133,26 @@ private:
         meta.client_address = "192.0.2.1";
         meta.envelope.mail_from = "alice@partner1.example";
         meta.envelope.recipients.push_back({"bob@partner2.example", 0, ""});
-        std::size_t body_bytes = 64 + ring_.below(4096);
+        // One in twelve is large enough for the writer to hold it and write it where it is
+        // (engine::held_body_bytes_min): a batch is then one vectored write of several
+        // pieces, which faults cut and crashes tear like any write. (Few: the fake ring reads
+        // a whole file back at every sync.)
+        bool large = ring_.below(12) == 0;
+        std::size_t body_bytes =
+            large ? engine::held_body_bytes_min + ring_.below(4096) : 64 + ring_.below(4096);
         std::string body = "Message-ID: <" + meta.id.to_string() + "@sim>\r\n\r\n";
+        std::string pattern;
+        for (std::size_t at = 0; at < 61; at++) {
+            pattern.push_back(static_cast<char>('a' + ring_.below(26)));
+        }
         for (std::size_t at = 0; at < body_bytes; at++) {
-            body.push_back(static_cast<char>('a' + ring_.below(26)));
+            body.push_back(pattern[at % pattern.size()]);
         }
         body += "\r\n";
         std::string received = "Received: sim " + meta.id.to_string() + "\r\n";
         say("append %s (%zu bytes)", meta.id.to_string().c_str(), body.size());
         appended_[meta.id.to_string()].content = received + body;
-        writer_->append(meta, received, body,
+        writer_->append(meta, received, std::move(body),
                         engine::CommitWaiter{static_cast<std::uint32_t>(appended_.size()), 1});
     }
 
