@@ -24,6 +24,8 @@
 
 #include "base/log.h"
 #include "engine/shard.h"
+#include "rewrite/limits.h"
+#include "smtp/limits.h"
 #include "spool/segment_source.h"
 
 namespace hub::engine {
@@ -542,6 +544,9 @@ void Shard::on_record_read(std::uint32_t job_index, std::uint32_t item_index, in
         }
     }
 }
+
+static_assert(smtp::header_block_bytes_max <= rewrite::header_section_bytes_max,
+              "every header block the hub accepts is one the rewriter takes");
 
 // Decodes the record and renders the copy this partner receives (DESIGN.md 1.4).
 void Shard::prepare_item(DeliveryJob& job, JobItem& item) {

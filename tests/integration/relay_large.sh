@@ -105,7 +105,7 @@ for seed in 1 2; do
     before="$(partner count "$P2" joe)"
     partner send "$P1" --from alice@partner1.gov.uk --to joe@partner2.gov.uk.lgolhub.net \
         --subject "large $seed" --body "$body" >/dev/null
-    wait_until 120 "the 5 MB message $seed in joe's Maildir" \
+    wait_until 240 "the 5 MB message $seed in joe's Maildir" \
         bash -c "[[ \$('$PARTNER' count '$P2' joe) -gt $before ]]"
     got="$(partner messages "$P2" joe | tail -n1)"
     expect_match "message $seed: the hub's Received: shows TLS" \
