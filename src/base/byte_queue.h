@@ -89,6 +89,21 @@ public:
         tail_ = 0;
     }
 
+    // Gives every buffered byte away with its storage instead of copying it: `out` gets the
+    // storage, the bytes being out[returned offset, out.size()); the queue keeps out's old
+    // storage, emptied, to append to (so two buffers take turns and neither is reallocated).
+    // Precondition: the queue holds bytes.
+    [[nodiscard]] std::size_t hand_over(std::vector<char>& out) {
+        HUB_ASSERT(!empty());
+        std::size_t begin = head_;
+        storage_.resize(tail_);  // Never grows: tail_ <= storage_.size().
+        out.clear();
+        storage_.swap(out);
+        head_ = 0;
+        tail_ = 0;
+        return begin;
+    }
+
     // Frees the storage when nothing is buffered; the next append allocates it again.
     void release_if_empty() {
         if (empty()) {

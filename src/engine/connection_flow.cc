@@ -422,9 +422,6 @@ void Shard::spool_message(Connection& connection) {
     }
     facts.unix_time_s = static_cast<std::int64_t>(meta.arrival_unix_s);
     std::string received = smtp::format_received(facts);
-    connection.awaiting_commit = true;
-    spool_->append(meta, received, session.body(),
-                   CommitWaiter{slot_index(connection), connection.generation, false});
     StoredMessage stored;
     stored.meta = meta;
     stored.segment_shard = settings_.index;
@@ -432,20 +429,25 @@ void Shard::spool_message(Connection& connection) {
     stored.content_bytes = received.size() + session.body().size();
     // DESIGN.md 3 "Loops": our own Received: is the +1.
     stored.loop = dsn::count_received_headers(session.body()) + 1 > dsn::received_count_max;
-    committing_.emplace(queue_key(meta.id), std::move(stored));
     // docs/LOGGING.md: the accepted line. The Message-ID comes from one bounded scan of
     // the header section (as the Received: count above); absent, the field is left out.
     std::string message_id;
     if (auto value = dsn::header_value(session.body(), "Message-ID")) {
         message_id = log_field_text(*value);
     }
+    std::uint64_t content_bytes = stored.content_bytes;
+    committing_.emplace(queue_key(meta.id), std::move(stored));
+    connection.awaiting_commit = true;
+    // The body moves to the writer: a large one is written from this very buffer.
+    spool_->append(meta, received, connection.smtp->take_body(),
+                   CommitWaiter{slot_index(connection), connection.generation, false});
     base::log_info(
         "{}: client=[{}], partner={}, tls={} {}, cert={}, {}{}{}from=<{}>, nrcpt={}, "
         "size={}",
         id_text, connection.peer_text, meta.partner, meta.tls.version, meta.tls.cipher,
         meta.tls.client_cert_verdict, message_id.empty() ? "" : "message-id=", message_id,
         message_id.empty() ? "" : ", ", envelope.mail_from, envelope.recipients.size(),
-        received.size() + session.body().size());
+        content_bytes);
 }
 
 void Shard::deliver_commit_outcomes() {

@@ -57,8 +57,10 @@ struct StoredMessage {
 struct JobItem {
     spool::QueueId id;
     std::vector<std::uint32_t> recipient_indices;
-    std::string record;   // The record as read back.
-    std::string content;  // Rewritten for the destination partner.
+    // The record as read back, kept until the transaction ends: the body is sent from it
+    // (message.content views into it). Only the header block is rewritten into header.
+    std::string record;
+    std::string header;  // The header block rewritten for the destination partner.
     smtp::OutboundMessage message;
     bool loaded = false;
     bool load_failed = false;

@@ -29,6 +29,14 @@ inline constexpr std::size_t commit_batch_bytes_max = 64u << 20;  // Then new on
 // messages left ~40 MB per shard of staging and batch capacity resident for good.
 inline constexpr std::size_t spool_buffer_keep_bytes = 1u << 20;
 
+// A message body at least this large is written to the spool from the buffer it arrived
+// in (moved from the session to the spool writer, one vectored write), not copied into the
+// batch; smaller ones are cheaper to copy than to give an iovec of their own.
+inline constexpr std::size_t held_body_bytes_min = 64 * 1024;
+// At most this many held bodies per batch (one vectored write takes at most IOV_MAX
+// pieces); more large bodies in the same batch are copied like small ones.
+inline constexpr unsigned held_bodies_per_batch_max = 64;
+
 static_assert((recv_buffer_count & (recv_buffer_count - 1)) == 0, "buffer ring is a power of 2");
 static_assert(input_pending_bytes >= 2 * recv_buffer_bytes + input_pause_space_bytes,
               "a paused connection must still hold the buffers already in flight");

@@ -24,6 +24,8 @@
 
 #include "base/log.h"
 #include "engine/shard.h"
+#include "rewrite/limits.h"
+#include "smtp/limits.h"
 #include "spool/segment_source.h"
 
 namespace hub::engine {
@@ -543,14 +545,15 @@ void Shard::on_record_read(std::uint32_t job_index, std::uint32_t item_index, in
     }
 }
 
+static_assert(smtp::header_block_bytes_max <= rewrite::header_section_bytes_max,
+              "every header block the hub accepts is one the rewriter takes");
+
 // Decodes the record and renders the copy this partner receives (DESIGN.md 1.4).
 void Shard::prepare_item(DeliveryJob& job, JobItem& item) {
-    spool::SpanSource source(std::span<const char>(item.record.data(), item.record.size()));
     spool::RecoveredMessage decoded;
-    std::string content;
-    int read_errno = 0;
-    if (spool::decode_message_at(source, 0, decoded, content, read_errno) !=
-        spool::SingleRecordOutcome::ok) {
+    std::string_view content;  // Views into item.record: the body is not copied.
+    if (spool::decode_message_view(std::span<const char>(item.record.data(), item.record.size()),
+                                   decoded, content) != spool::SingleRecordOutcome::ok) {
         base::log_error("{}: the spooled record fails its checks", item.id.to_string());
         item.load_failed = true;
         return;
@@ -561,11 +564,14 @@ void Shard::prepare_item(DeliveryJob& job, JobItem& item) {
     partner_domains.set(*job.snapshot->table);
     rewrite::RewriteContext context{settings_.config->domain, &partner_domains, partner.name};
     rewrite::HeaderStats stats;
-    item.content = rewrite::rewrite_message(content, context, stats);
+    rewrite::RewrittenHeader rewritten = rewrite::rewrite_header(content, context, stats);
+    item.header = std::move(rewritten.header);
     const smtp::Envelope& envelope = decoded.meta.envelope;
     item.message = smtp::OutboundMessage{};
+    item.message.head = item.header;
+    item.message.content = content.substr(rewritten.body_offset);
     item.message.mail_from = rewrite::envelope_sender(envelope.mail_from, context);
-    item.message.size = item.content.size();
+    item.message.size = item.message.text_bytes();
     item.message.body_type = envelope.body_type;
     item.message.ret = envelope.dsn_ret;
     item.message.envid = envelope.dsn_envid;
@@ -575,10 +581,7 @@ void Shard::prepare_item(DeliveryJob& job, JobItem& item) {
         recipient.address = rewrite::envelope_recipient(recipient.address, context);
         item.message.recipients.push_back(std::move(recipient));
     }
-    item.message.content = item.content;
     item.loaded = true;
-    item.record.clear();
-    item.record.shrink_to_fit();
     if (stats.fields_unparseable > 0) {
         base::log_info("{}: {} header fields left unrewritten (unparseable)", item.id.to_string(),
                        stats.fields_unparseable);
@@ -956,8 +959,13 @@ void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult
     counting_transaction_ = true;  // Its bounces were counted with it, just above.
     carry_out(decision.actions);
     counting_transaction_ = false;
-    item.content.clear();
-    item.content.shrink_to_fit();
+    // The views die with the bytes they point into.
+    item.message.head = {};
+    item.message.content = {};
+    item.header.clear();
+    item.header.shrink_to_fit();
+    item.record.clear();
+    item.record.shrink_to_fit();
 }
 
 // One transaction's outcome in the health counters: a message counts once as delivered,
@@ -979,7 +987,7 @@ void Shard::count_transaction(const DeliveryJob& job, const JobItem& item,
         traffic.messages_delivered += sent > 0 ? 1 : 0;
         traffic.messages_deferred += deferred > 0 ? 1 : 0;
         traffic.messages_bounced += bounced > 0 ? 1 : 0;
-        traffic.bytes_delivered += sent > 0 ? item.content.size() : 0;
+        traffic.bytes_delivered += sent > 0 ? item.message.size : 0;
     };
     count(health_.traffic());
     if (health::PartnerRow* row = health_partner_of(job.destination); row != nullptr) {
@@ -1206,7 +1214,7 @@ void Shard::spool_generated(std::string content, const std::string& recipient) {
         delivery::report_meta(content, recipient, settings_.config->hostname, stored.arrival_ms);
     stored.meta.id = spool_->next_id();
     stored.segment_shard = settings_.index;
-    spool_->append(stored.meta, {}, content, CommitWaiter{0, 0, true});
+    spool_->append(stored.meta, {}, std::move(content), CommitWaiter{0, 0, true});
     committing_.emplace(queue_key(stored.meta.id), std::move(stored));
 }
 

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
 
 namespace hub::engine {
 
@@ -134,6 +135,19 @@ bool Ring::write(Tag tag, int fd, std::span<const char> bytes, std::uint64_t off
     io_uring_prep_write(sqe, fd, bytes.data(), static_cast<unsigned>(bytes.size()), offset);
     io_uring_sqe_set_data64(sqe, tag.pack());
     finish(RingOperation::write, sqe, link);
+    return true;
+}
+
+bool Ring::write_vectored(Tag tag, int fd, std::span<const iovec> pieces, std::uint64_t offset,
+                          Link link) {
+    io_uring_sqe* sqe = entry(RingOperation::write_vectored, tag);
+    if (sqe == nullptr) {
+        return false;
+    }
+    HUB_ASSERT(!pieces.empty() && pieces.size() <= IOV_MAX);
+    io_uring_prep_writev(sqe, fd, pieces.data(), static_cast<unsigned>(pieces.size()), offset);
+    io_uring_sqe_set_data64(sqe, tag.pack());
+    finish(RingOperation::write_vectored, sqe, link);
     return true;
 }
 

@@ -15,6 +15,7 @@
 
 #include <liburing.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -56,6 +57,7 @@ enum RingNeeds : unsigned {
     X(cancel, IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL", 5, 5, ring_needs_nothing)          \
     X(read, IORING_OP_READ, "IORING_OP_READ", 5, 6, ring_needs_nothing)                            \
     X(write, IORING_OP_WRITE, "IORING_OP_WRITE", 5, 6, ring_needs_nothing)                         \
+    X(write_vectored, IORING_OP_WRITEV, "IORING_OP_WRITEV", 5, 1, ring_needs_nothing)              \
     X(fsync, IORING_OP_FSYNC, "IORING_OP_FSYNC (IORING_FSYNC_DATASYNC)", 5, 1, ring_needs_nothing) \
     X(fallocate, IORING_OP_FALLOCATE, "IORING_OP_FALLOCATE", 5, 6, ring_needs_nothing)             \
     X(openat, IORING_OP_OPENAT, "IORING_OP_OPENAT", 5, 6, ring_needs_nothing)                      \
@@ -172,6 +174,7 @@ constexpr RingOperation operation_of(Op op) {
         case Op::spool_remove_sync:
             return RingOperation::fsync;
         case Op::spool_write:
+            return RingOperation::write_vectored;
         case Op::log_write:
             return RingOperation::write;
         case Op::spool_punch:
@@ -258,6 +261,11 @@ public:
                                     std::uint64_t offset) = 0;
     [[nodiscard]] virtual bool write(Tag tag, int fd, std::span<const char> bytes,
                                      std::uint64_t offset, Link link) = 0;
+    // One write of several pieces at offset (pwritev): the spool writer writes a batch's
+    // small records and the large bodies it holds where they are. The pieces and the array
+    // must stay alive and unchanged until the completion.
+    [[nodiscard]] virtual bool write_vectored(Tag tag, int fd, std::span<const iovec> pieces,
+                                              std::uint64_t offset, Link link) = 0;
     [[nodiscard]] virtual bool fsync(Tag tag, int fd, SyncKind kind, Link link) = 0;
     [[nodiscard]] virtual bool punch_hole(Tag tag, int fd, std::uint64_t offset,
                                           std::uint64_t bytes, Link link) = 0;
@@ -302,6 +310,8 @@ public:
     bool read(Tag tag, int fd, std::span<char> into, std::uint64_t offset) override;
     bool write(Tag tag, int fd, std::span<const char> bytes, std::uint64_t offset,
                Link link) override;
+    bool write_vectored(Tag tag, int fd, std::span<const iovec> pieces, std::uint64_t offset,
+                        Link link) override;
     bool fsync(Tag tag, int fd, SyncKind kind, Link link) override;
     bool punch_hole(Tag tag, int fd, std::uint64_t offset, std::uint64_t bytes, Link link) override;
     bool openat(Tag tag, int dir_fd, const char* path, int flags, unsigned mode) override;

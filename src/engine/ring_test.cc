@@ -68,9 +68,9 @@ protected:
 TEST_F(RingTest, WriteThenReadAFile) {
     int fd = scratch_file();
     std::string text = "hello, ring";
-    ASSERT_TRUE(ring_.write(Tag{Op::spool_write, 5, 9}, fd, text, 0, Link::none));
+    ASSERT_TRUE(ring_.write(Tag{Op::log_write, 5, 9}, fd, text, 0, Link::none));
     Completion written = complete_one();
-    EXPECT_EQ(written.tag.op, Op::spool_write);
+    EXPECT_EQ(written.tag.op, Op::log_write);
     EXPECT_EQ(written.tag.index, 5u);
     EXPECT_EQ(written.tag.generation, 9u);
     EXPECT_EQ(written.result, static_cast<int>(text.size()));
@@ -87,14 +87,36 @@ TEST_F(RingTest, WriteThenReadAFile) {
 TEST_F(RingTest, WriteLinkedToDataSyncRunsBoth) {
     int fd = scratch_file();
     std::string text(4096, 'x');
-    ASSERT_TRUE(ring_.write(Tag{Op::spool_write, 0, 0}, fd, text, 0, Link::next));
+    ASSERT_TRUE(ring_.write(Tag{Op::log_write, 0, 0}, fd, text, 0, Link::next));
+    ASSERT_TRUE(ring_.fsync(Tag{Op::spool_sync, 0, 0}, fd, SyncKind::data_only, Link::none));
+    std::vector<Completion> all = complete(2);
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[0].tag.op, Op::log_write);
+    EXPECT_EQ(all[0].result, 4096);
+    EXPECT_EQ(all[1].tag.op, Op::spool_sync);
+    EXPECT_EQ(all[1].result, 0);
+    ::close(fd);
+}
+
+// The spool writer's batch: small records and a large body where it lies, one write.
+TEST_F(RingTest, VectoredWriteGathersItsPiecesLinkedToTheSync) {
+    int fd = scratch_file();
+    std::string head = "head:";
+    std::string body(300 * 1024, 'b');
+    std::string tail = ":tail";
+    std::vector<iovec> pieces = {
+        {head.data(), head.size()}, {body.data(), body.size()}, {tail.data(), tail.size()}};
+    ASSERT_TRUE(ring_.write_vectored(Tag{Op::spool_write, 3, 4}, fd, pieces, 16, Link::next));
     ASSERT_TRUE(ring_.fsync(Tag{Op::spool_sync, 0, 0}, fd, SyncKind::data_only, Link::none));
     std::vector<Completion> all = complete(2);
     ASSERT_EQ(all.size(), 2u);
     EXPECT_EQ(all[0].tag.op, Op::spool_write);
-    EXPECT_EQ(all[0].result, 4096);
-    EXPECT_EQ(all[1].tag.op, Op::spool_sync);
+    EXPECT_EQ(all[0].tag.index, 3u);
+    EXPECT_EQ(all[0].result, static_cast<int>(head.size() + body.size() + tail.size()));
     EXPECT_EQ(all[1].result, 0);
+    std::string back(head.size() + body.size() + tail.size(), '\0');
+    ASSERT_EQ(pread(fd, back.data(), back.size(), 16), static_cast<ssize_t>(back.size()));
+    EXPECT_TRUE(back == head + body + tail);
     ::close(fd);
 }
 
@@ -103,7 +125,7 @@ TEST_F(RingTest, FailedLinkCancelsTheSync) {
     int fd = scratch_file();
     int read_only = open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(read_only, 0);
-    ASSERT_TRUE(ring_.write(Tag{Op::spool_write, 0, 0}, read_only, "x", 0, Link::next));
+    ASSERT_TRUE(ring_.write(Tag{Op::log_write, 0, 0}, read_only, "x", 0, Link::next));
     ASSERT_TRUE(ring_.fsync(Tag{Op::spool_sync, 0, 0}, read_only, SyncKind::data_only, Link::none));
     std::vector<Completion> all = complete(2);
     ASSERT_EQ(all.size(), 2u);
@@ -329,10 +351,10 @@ TEST_F(RingTest, AFullQueueIsSubmittedAndChainsAreNeverSplit) {
     // One lone entry first, so that a pair would straddle the full queue (entries 16 and 17)
     // if the ring only submitted when it ran out.
     int fd = scratch_file();
-    ASSERT_TRUE(ring_.write(Tag{Op::spool_write, 99, 0}, fd, "ab", 200, Link::none));
+    ASSERT_TRUE(ring_.write(Tag{Op::log_write, 99, 0}, fd, "ab", 200, Link::none));
     constexpr int pairs = 40;
     for (int pair = 0; pair < pairs; pair++) {
-        ASSERT_TRUE(ring_.write(Tag{Op::spool_write, static_cast<std::uint32_t>(pair), 0}, fd, "ab",
+        ASSERT_TRUE(ring_.write(Tag{Op::log_write, static_cast<std::uint32_t>(pair), 0}, fd, "ab",
                                 static_cast<std::uint64_t>(pair) * 2, Link::next));
         ASSERT_TRUE(ring_.fsync(Tag{Op::spool_sync, static_cast<std::uint32_t>(pair), 0}, fd,
                                 SyncKind::data_only, Link::none));

@@ -622,10 +622,17 @@ void Shard::flush(Connection& connection) {
     if (connection.sending_offset == connection.sending.size()) {
         connection.sending.clear();
         connection.sending_offset = 0;
-        // Cleartext first: it holds the 220 to STARTTLS, which precedes any TLS record.
-        for (base::ByteQueue* queue :
-             {&connection.plain_out, connection.tls ? &connection.tls->ciphertext_out : nullptr}) {
-            if (queue != nullptr && !queue->empty()) {
+        base::ByteQueue* ciphertext = connection.tls ? &connection.tls->ciphertext_out : nullptr;
+        bool plain_waits = !connection.plain_out.empty();
+        bool ciphertext_waits = ciphertext != nullptr && !ciphertext->empty();
+        if (plain_waits != ciphertext_waits) {
+            // The usual case, one queue: its buffer is sent as it is (no copy), and the
+            // queue appends to the last send's buffer meanwhile.
+            base::ByteQueue& queue = plain_waits ? connection.plain_out : *ciphertext;
+            connection.sending_offset = queue.hand_over(connection.sending);
+        } else if (plain_waits) {
+            // Both (the 220 to STARTTLS and the first TLS record): cleartext first, copied.
+            for (base::ByteQueue* queue : {&connection.plain_out, ciphertext}) {
                 std::span<const char> bytes = queue->readable();
                 connection.sending.insert(connection.sending.end(), bytes.begin(), bytes.end());
                 queue->consume(bytes.size());

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "base/log.h"
@@ -22,6 +23,15 @@
 #include "spool/limits.h"
 
 namespace hub::engine {
+
+namespace {
+
+// A batch's pieces: batch_, and per held body its three parts and at most one open part
+// before it, and the open part after the last.
+constexpr std::size_t batch_pieces_max = 1 + 4 * std::size_t{held_bodies_per_batch_max} + 1;
+static_assert(batch_pieces_max <= IOV_MAX, "one vectored write takes the whole batch");
+
+}  // namespace
 
 SpoolWriter::SpoolWriter(RingOps& ring, std::uint8_t shard, int shard_dir_fd,
                          std::uint32_t first_segment_seq, std::uint64_t segment_bytes_max,
@@ -55,14 +65,45 @@ spool::QueueId SpoolWriter::next_id() const {
     return spool::QueueId{shard_, id_segment_seq_, next_ordinal_};
 }
 
+// The part encoded records are appended to (a new one after a held body).
+std::string& SpoolWriter::open_staging_part() {
+    if (!staging_open_) {
+        staging_.emplace_back();
+        staging_open_ = true;
+    }
+    return staging_.back();
+}
+
+void SpoolWriter::clear_staged_messages() {
+    staging_.clear();
+    staging_bytes_ = 0;
+    staging_open_ = false;
+    staging_held_ = 0;
+}
+
 void SpoolWriter::append(const spool::MessageMeta& meta, std::string_view received_header,
-                         std::string_view body, CommitWaiter waiter) {
+                         std::string body, CommitWaiter waiter) {
     HUB_ASSERT(state_ != State::closed);
     HUB_ASSERT(meta.id == next_id());                // The Received: header already names this id.
     HUB_ASSERT(next_ordinal_ < spool::ordinal_max);  // A segment holds far fewer records.
-    std::size_t offset_in_staging = staging_.size();
-    spool::append_message_record(meta, received_header, body, staging_);
-    RecordLocation location{0, offset_in_staging, staging_.size() - offset_in_staging};
+    std::uint64_t offset_in_staging = staging_bytes_;
+    if (body.size() >= held_body_bytes_min && staging_held_ < held_bodies_per_batch_max) {
+        // Written from where it is: the record's own bytes around it are all that is encoded.
+        std::string head;
+        std::string tail = spool::append_message_record_around(meta, received_header, body, head);
+        staging_bytes_ += head.size() + body.size() + tail.size();
+        staging_.push_back(std::move(head));
+        staging_.push_back(std::move(body));
+        staging_.push_back(std::move(tail));
+        staging_open_ = false;
+        staging_held_++;
+    } else {
+        std::string& part = open_staging_part();
+        std::size_t before = part.size();
+        spool::append_message_record(meta, received_header, body, part);
+        staging_bytes_ += part.size() - before;
+    }
+    RecordLocation location{0, offset_in_staging, staging_bytes_ - offset_in_staging};
     staged_.push_back(CommitOutcome{waiter, CommitStatus::failed, meta.id, location});
     next_ordinal_++;
     kick();
@@ -72,9 +113,12 @@ void SpoolWriter::append_message_status(const spool::QueueId& id, spool::Message
                                         std::uint64_t time_unix_ms, CommitWaiter waiter) {
     HUB_ASSERT(state_ != State::closed);
     HUB_ASSERT(waiter.admin && !waiter.generated);
-    std::size_t offset_in_staging = staging_.size();
-    spool::append_message_status_record(id, status, time_unix_ms, staging_);
-    RecordLocation location{0, offset_in_staging, staging_.size() - offset_in_staging};
+    std::uint64_t offset_in_staging = staging_bytes_;
+    std::string& part = open_staging_part();
+    std::size_t before = part.size();
+    spool::append_message_status_record(id, status, time_unix_ms, part);
+    staging_bytes_ += part.size() - before;
+    RecordLocation location{0, offset_in_staging, staging_bytes_ - offset_in_staging};
     staged_.push_back(CommitOutcome{waiter, CommitStatus::failed, id, location});
     kick();
 }
@@ -156,7 +200,7 @@ void SpoolWriter::fail_staged_mail(CommitStatus status, bool copies_too) {
         finished_.push_back(outcome);
     }
     staged_.clear();
-    staging_.clear();
+    clear_staged_messages();
     if (!copies_too) {
         return;
     }
@@ -251,7 +295,7 @@ void SpoolWriter::submit_batch() {
     HUB_ASSERT(state_ == State::ready && batch_waiters_.empty() && batch_statuses_.empty());
     if (status_only_ || !budget_allows(copy_staging_.size(), budget_.floor_bytes)) {
         fail_staged_mail(CommitStatus::no_space, true);
-    } else if (!budget_allows(copy_staging_.size() + staging_.size(), budget_.reserve_bytes)) {
+    } else if (!budget_allows(copy_staging_.size() + staging_bytes_, budget_.reserve_bytes)) {
         // Below the reserve between two polls: new mail gets 452 now rather than taking
         // the room status records and compaction need.
         fail_staged_mail(CommitStatus::no_space, false);
@@ -279,17 +323,27 @@ void SpoolWriter::submit_batch() {
         outcome.location.segment_seq = segment_seq_;
         outcome.location.offset += messages_base;
     }
-    if (batch_.empty()) {
-        batch_.swap(staging_);  // The common case (only messages): no copy at all.
-    } else {
-        batch_.append(staging_);
+    // The message parts move into the batch: nothing of theirs is copied.
+    batch_parts_.swap(staging_);
+    clear_staged_messages();
+    batch_pieces_.clear();
+    batch_bytes_ = 0;
+    if (!batch_.empty()) {
+        batch_pieces_.push_back(iovec{batch_.data(), batch_.size()});
     }
-    staging_.clear();
-    release_if_large(staging_);
+    for (std::string& part : batch_parts_) {
+        if (!part.empty()) {
+            batch_pieces_.push_back(iovec{part.data(), part.size()});
+        }
+    }
+    for (const iovec& piece : batch_pieces_) {
+        batch_bytes_ += piece.iov_len;
+    }
+    HUB_ASSERT(batch_pieces_.size() <= batch_pieces_max);
     release_if_large(copy_staging_);
     batch_waiters_.swap(staged_);
     staged_.clear();
-    budget_charged_ += batch_.size();
+    budget_charged_ += batch_bytes_;
     batch_error_ = 0;
     batch_steps_pending_ = 2;
     if (segment_is_new_) {
@@ -302,23 +356,33 @@ void SpoolWriter::submit_batch() {
     // Test-only breakage (tests/sim, HUB_SIM_BREAK_ACK_BEFORE_SYNC): the batch is answered
     // durable when its write completes, without an fdatasync -- the bug the simulator must
     // catch.
-    queued_or_panic(ring_.write(Tag{Op::spool_write, 0, 0}, segment_fd_,
-                                std::span<const char>(batch_), synced_bytes_, Link::none));
+    queued_or_panic(ring_.write_vectored(Tag{Op::spool_write, 0, 0}, segment_fd_, batch_pieces_,
+                                         synced_bytes_, Link::none));
     batch_steps_pending_--;
 #else
     // Linked: the sync runs only if the whole write succeeded.
-    queued_or_panic(ring_.write(Tag{Op::spool_write, 0, 0}, segment_fd_,
-                                std::span<const char>(batch_), synced_bytes_, Link::next));
+    queued_or_panic(ring_.write_vectored(Tag{Op::spool_write, 0, 0}, segment_fd_, batch_pieces_,
+                                         synced_bytes_, Link::next));
     queued_or_panic(
         ring_.fsync(Tag{Op::spool_sync, 0, 0}, segment_fd_, SyncKind::data_only, Link::none));
 #endif
     state_ = State::writing;
 }
 
+// The batch ended: its buffers, held bodies included, are no longer the kernel's.
+void SpoolWriter::clear_batch() {
+    batch_.clear();
+    release_if_large(batch_);
+    batch_parts_.clear();
+    batch_pieces_.clear();
+    batch_bytes_ = 0;
+}
+
 void SpoolWriter::on_batch_step(Op op, int result) {
     HUB_ASSERT(state_ == State::writing && batch_steps_pending_ > 0);
     int error = result < 0 ? result : 0;
-    if (op == Op::spool_write && result >= 0 && static_cast<std::size_t>(result) != batch_.size()) {
+    if (op == Op::spool_write && result >= 0 &&
+        static_cast<std::uint64_t>(result) != batch_bytes_) {
         error = -ENOSPC;  // A short write to a regular file means the device filled up.
     }
     if (error != 0 && (batch_error_ == 0 || batch_error_ == -ECANCELED)) {
@@ -336,8 +400,8 @@ void SpoolWriter::finish_batch() {
         fail_batch();
         return;
     }
-    ledger_.grew(segment_seq_, batch_.size());
-    synced_bytes_ += batch_.size();
+    ledger_.grew(segment_seq_, batch_bytes_);
+    synced_bytes_ += batch_bytes_;
     segment_is_new_ = false;
     status_only_ = false;
     durable_statuses_.insert(durable_statuses_.end(), batch_statuses_.begin(),
@@ -359,8 +423,7 @@ void SpoolWriter::finish_batch() {
         finished_.push_back(outcome);
     }
     batch_waiters_.clear();
-    batch_.clear();
-    release_if_large(batch_);
+    clear_batch();
     state_ = State::ready;
     if (synced_bytes_ >= segment_bytes_max_) {
         // Rotate: later ids name the new segment; staged ones keep theirs (ids are
@@ -406,9 +469,8 @@ void SpoolWriter::fail_batch() {
         statuses_wait_for_tick_ = true;
     }
     punch_offset_ = synced_bytes_;
-    punch_bytes_ = batch_.size();
-    batch_.clear();
-    release_if_large(batch_);
+    punch_bytes_ = batch_bytes_;
+    clear_batch();
     submit_punch();
 }
 

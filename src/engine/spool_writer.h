@@ -15,6 +15,8 @@
 // writes the copies a compaction asks for (segment_ledger.h explains the order).
 #pragma once
 
+#include <sys/uio.h>
+
 #include <atomic>
 #include <cstdint>
 #include <optional>
@@ -101,9 +103,11 @@ public:
 
     // The id the next appended message will get (for its Received: header).
     spool::QueueId next_id() const;
-    // Encodes one message (meta.id must be next_id()) and queues it for the next batch.
-    void append(const spool::MessageMeta& meta, std::string_view received_header,
-                std::string_view body, CommitWaiter waiter);
+    // Encodes one message (meta.id must be next_id()) and queues it for the next batch. The
+    // writer owns the body until the batch ends: a body of at least held_body_bytes_min is
+    // written from where it is (one vectored write), not copied into the batch.
+    void append(const spool::MessageMeta& meta, std::string_view received_header, std::string body,
+                CommitWaiter waiter);
 
     // Queues a status record (a recipient delivered or bounced). It goes out with the next
     // batch and is retried, batch after batch, until it is durable; then it is reported
@@ -159,6 +163,9 @@ private:
     enum class State { opening, open_failed, ready, writing, repairing, closed };
 
     void kick();  // Starts a batch, or retries the segment open, if one can go now.
+    std::string& open_staging_part();
+    void clear_staged_messages();
+    void clear_batch();
     void submit_open();
     void on_open_done(int result);
     void submit_batch();
@@ -192,8 +199,15 @@ private:
     std::uint32_t id_segment_seq_;  // The segment part of ids being handed out.
     std::uint32_t next_ordinal_ = 0;
 
-    // Staged for the next batch, which writes statuses, then copies, then messages.
-    std::string staging_;  // Message records.
+    // Staged for the next batch, which writes statuses, then copies, then messages. Message
+    // records (and administrators' message_status records) are staged as parts that one
+    // vectored write puts one after the other: encoded records gather in an open part; a
+    // held body is three parts, its record's bytes before it, the body itself and the
+    // trailer, and closes the open part.
+    std::vector<std::string> staging_;
+    std::uint64_t staging_bytes_ = 0;  // All parts together.
+    bool staging_open_ = false;        // The last part takes more encoded records.
+    unsigned staging_held_ = 0;        // Bodies held by reference among the parts.
     std::vector<CommitOutcome> staged_;
     std::string status_staging_;
     std::vector<StatusNote> staged_statuses_;
@@ -204,7 +218,12 @@ private:
     bool status_only_ = false;
     bool statuses_wait_for_tick_ = false;
 
-    std::string batch_;  // In flight: bytes being written at synced_bytes_.
+    // In flight at synced_bytes_: batch_ (segment header, statuses, copies) then the message
+    // parts, gathered by batch_pieces_ for the one vectored write.
+    std::string batch_;
+    std::vector<std::string> batch_parts_;
+    std::vector<iovec> batch_pieces_;
+    std::uint64_t batch_bytes_ = 0;
     std::vector<CommitOutcome> batch_waiters_;
     std::vector<StatusNote> batch_statuses_;
     std::vector<CopyOutcome> batch_copies_;

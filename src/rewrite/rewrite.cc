@@ -379,8 +379,8 @@ std::string envelope_sender(std::string_view address, const RewriteContext& ctx)
     return out;
 }
 
-std::string rewrite_message(std::string_view message, const RewriteContext& ctx,
-                            HeaderStats& stats) {
+RewrittenHeader rewrite_header(std::string_view message, const RewriteContext& ctx,
+                               HeaderStats& stats) {
     check_context(ctx);
     std::size_t header_bytes = header_section_bytes(message);
     if (header_bytes == std::string_view::npos ||
@@ -388,11 +388,12 @@ std::string rewrite_message(std::string_view message, const RewriteContext& ctx,
         // Bare LF (or CR) line ends, a line that is not a field: nothing can be trusted
         // about where fields start, so nothing is touched.
         stats.sections_unparseable++;
-        return std::string(message);
+        return RewrittenHeader{};
     }
     std::string_view header = message.substr(0, header_bytes);
-    std::string out;
-    out.reserve(message.size() + 64);
+    RewrittenHeader out;
+    out.header.reserve(header.size() + 64);
+    out.body_offset = header_bytes;
     FieldRewriter rewriter(ctx, stats);
     std::size_t start = 0;
     while (start < header.size()) {
@@ -401,13 +402,22 @@ std::string rewrite_message(std::string_view message, const RewriteContext& ctx,
         std::size_t colon = field_colon(field);
         HUB_ASSERT(colon != std::string_view::npos);  // is_field_section() checked it.
         if (is_address_field(field.substr(0, colon))) {
-            rewriter.rewrite(field, colon, out);
+            rewriter.rewrite(field, colon, out.header);
         } else {
-            out.append(field);
+            out.header.append(field);
         }
         start = end;
     }
-    out.append(message.substr(header_bytes));  // The empty line and the body, untouched.
+    return out;
+}
+
+std::string rewrite_message(std::string_view message, const RewriteContext& ctx,
+                            HeaderStats& stats) {
+    RewrittenHeader rewritten = rewrite_header(message, ctx, stats);
+    std::string out;
+    out.reserve(rewritten.header.size() + message.size() - rewritten.body_offset);
+    out.append(rewritten.header);
+    out.append(message.substr(rewritten.body_offset));  // The empty line and the body.
     return out;
 }
 

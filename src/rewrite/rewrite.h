@@ -81,4 +81,17 @@ struct HeaderStats {
 std::string rewrite_message(std::string_view message, const RewriteContext& ctx,
                             HeaderStats& stats);
 
+// The same rewriting without copying the body: `header` is the header section as
+// rewrite_message renders it, and the message the partner receives is header followed by
+// message.substr(body_offset) (the empty line and the body, untouched). Only the header
+// section is held, and it is bounded: a section above header_section_bytes_max, or one
+// that is not CRLF fields, is left alone (header empty, body_offset 0), as rewrite_message
+// leaves it.
+struct RewrittenHeader {
+    std::string header;
+    std::size_t body_offset = 0;
+};
+RewrittenHeader rewrite_header(std::string_view message, const RewriteContext& ctx,
+                               HeaderStats& stats);
+
 }  // namespace hub::rewrite

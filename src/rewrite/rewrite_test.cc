@@ -325,6 +325,12 @@ TEST_P(HeaderCase, Rewrites) {
     std::string expected = std::string(c.out == same ? c.in : c.out) + std::string(body);
     HeaderStats stats;
     EXPECT_EQ(rewrite_message(message, context(c.recipient), stats), expected);
+    // What the engine sends: the rewritten header block, then the rest where it lies.
+    HeaderStats header_stats;
+    RewrittenHeader rewritten = rewrite_header(message, context(c.recipient), header_stats);
+    EXPECT_EQ(rewritten.body_offset, std::string_view(c.in).size());
+    EXPECT_EQ(rewritten.header + message.substr(rewritten.body_offset), expected);
+    EXPECT_EQ(header_stats.fields_rewritten, c.fields);
     EXPECT_EQ(stats.fields_rewritten, c.fields);
     EXPECT_EQ(stats.addresses_rewritten, c.addresses);
     EXPECT_EQ(stats.fields_unparseable, c.unparseable);
@@ -351,6 +357,16 @@ TEST(Message, BodyUntouched) {
     HeaderStats stats;
     EXPECT_EQ(rewrite(message, stats), message);
     EXPECT_EQ(stats.fields_rewritten, 0u);
+}
+
+// A section that cannot be trusted is left alone: nothing held, the whole text goes as is.
+TEST(Message, UnparseableSectionHoldsNoHeader) {
+    std::string message = "From: a@partner1.gov.uk\nTo: b@partner1.gov.uk\n\nbody\n";
+    HeaderStats stats;
+    RewrittenHeader rewritten = rewrite_header(message, context("partner2"), stats);
+    EXPECT_TRUE(rewritten.header.empty());
+    EXPECT_EQ(rewritten.body_offset, 0u);
+    EXPECT_EQ(stats.sections_unparseable, 1u);
 }
 
 TEST(Message, HeaderOnlyMessage) {

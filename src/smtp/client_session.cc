@@ -439,7 +439,7 @@ void ClientSession::send_message(const OutboundMessage& message) {
 
 void ClientSession::begin_transaction() {
     HUB_ASSERT(phase_ == Phase::ready && message_active_);
-    std::uint64_t declared = message_.size != 0 ? message_.size : message_.content.size();
+    std::uint64_t declared = message_.size != 0 ? message_.size : message_.text_bytes();
     if (extensions_.size && extensions_.size_max > 0 && declared > extensions_.size_max) {
         // RFC 1870 6.1: do not send what the server has said it will refuse.
         Reply too_big =
@@ -640,7 +640,8 @@ void ClientSession::finish_message() {
     HUB_ASSERT(std::all_of(verdicts_.begin(), verdicts_.end(),
                            [](Verdict verdict) { return verdict == Verdict::final; }));
     message_active_ = false;
-    message_.content = {};  // The engine may free it now.
+    message_.head = {};  // The engine may free them now.
+    message_.content = {};
     push_event(ClientEvent::message_done);
     switch (phase_) {
         case Phase::ready:
@@ -707,8 +708,7 @@ std::string ClientSession::format_command(std::size_t index) const {
         case Step::mail: {
             std::string line = fmt::format("MAIL FROM:<{}>", message_.mail_from);
             if (extensions_.size) {  // RFC 1870 6.1
-                std::uint64_t declared =
-                    message_.size != 0 ? message_.size : message_.content.size();
+                std::uint64_t declared = message_.size != 0 ? message_.size : message_.text_bytes();
                 line += fmt::format(" SIZE={}", declared);
             }
             // RFC 6152 3: BODY=8BITMIME only to a peer that offers it; without it the
@@ -750,7 +750,7 @@ std::string ClientSession::format_command(std::size_t index) const {
 // (an input byte becomes at most two output bytes), so a 5 MB message never needs more
 // than client_output_bytes of buffer.
 void ClientSession::fill_content() {
-    std::string_view content = message_.content;
+    std::uint64_t text_bytes = message_.text_bytes();
     // Compact only when at most half is left to move, so each byte is moved at most once.
     if (output_head_ > 0 && output_bytes() <= client_output_bytes / 2) {
         output_.erase(0, output_head_);
@@ -761,10 +761,18 @@ void ClientSession::fill_content() {
         if (space < content_slice_bytes_min) {
             return;
         }
-        std::size_t take = std::min(content.size() - content_at_, (space - 8) / 2);
-        stuff(content.substr(content_at_, take));
+        std::size_t take = std::min<std::uint64_t>(text_bytes - content_at_, (space - 8) / 2);
+        // The slice may straddle head and content; stuff() keeps its line state across.
+        std::size_t head_bytes = message_.head.size();
+        if (content_at_ < head_bytes) {
+            std::size_t from_head = std::min(take, head_bytes - content_at_);
+            stuff(message_.head.substr(content_at_, from_head));
+            stuff(message_.content.substr(0, take - from_head));
+        } else {
+            stuff(message_.content.substr(content_at_ - head_bytes, take));
+        }
         content_at_ += take;
-        if (content_at_ == content.size()) {
+        if (content_at_ == text_bytes) {
             if (pending_cr_) {
                 pending_cr_ = false;
                 line_endings_repaired_++;

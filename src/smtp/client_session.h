@@ -85,16 +85,21 @@ struct ClientConfig {
 // bytes it points to must stay alive and unchanged until ClientEvent::message_done.
 struct OutboundMessage {
     std::string mail_from;  // Reverse path without <>; empty for the null sender.
-    // Declared size for SIZE= (RFC 1870); 0 means content.size().
+    // Declared size for SIZE= (RFC 1870); 0 means head.size() + content.size().
     std::uint64_t size = 0;
     BodyType body_type = BodyType::seven_bit;
     DsnRet ret = DsnRet::unset;         // RET=, sent only to a DSN peer.
     std::string envid;                  // ENVID= (decoded), sent only to a DSN peer; may be empty.
     std::vector<Recipient> recipients;  // NOTIFY= / ORCPT= sent only to a DSN peer.
-    // The message as stored: header and body with CRLF line endings. The session dot-stuffs
-    // it (RFC 5321 4.5.2), turns any bare CR or LF into CRLF (a bare LF must never reach a
-    // peer: SMTP smuggling), adds a final CRLF if missing, and ends it with "." CRLF.
+    // The message is head followed by content: header and body with CRLF line endings.
+    // The engine passes the rewritten header block as head and views the rest where it was
+    // read back, so the body is never copied to be sent; head may be empty. The session
+    // dot-stuffs the two as one text (RFC 5321 4.5.2; a line may start in head and end in
+    // content), turns any bare CR or LF into CRLF (a bare LF must never reach a peer: SMTP
+    // smuggling), adds a final CRLF if missing, and ends it with "." CRLF.
+    std::string_view head;
     std::string_view content;
+    std::uint64_t text_bytes() const { return head.size() + content.size(); }
 };
 
 enum class RecipientStatus {

@@ -678,6 +678,54 @@ TEST(ClientSession, LargeContentIsStreamed) {
     EXPECT_EQ(harness.session->message_result().recipients[0].status, RecipientStatus::accepted);
 }
 
+// The engine sends the rewritten header block as head and the rest from where it was read
+// back: the wire is the same wherever the text is cut, even inside a CRLF, before a dot
+// that starts a line, or inside a bare CR or LF that must become CRLF.
+TEST(ClientSession, HeadAndContentAreOneText) {
+    const std::string text =
+        "From: a@b\r\n\r\n.one\r\n..two\r\nbare\rcr\nlf\r\n.\r\n"
+        "\r\n.\r\nlast.";
+    auto wire_of = [](std::string_view head, std::string_view content) {
+        Harness harness;
+        for (const std::string& item : with(preface(ehlo_plain), {})) {
+            harness.step(item);
+        }
+        OutboundMessage message = messages()[0];
+        message.head = head;
+        message.content = content;
+        harness.session->send_message(message);
+        std::string wire;
+        auto take = [&] {
+            std::span<const char> out = harness.session->pending_output();
+            wire.append(out.data(), out.size());
+            harness.session->consume_output(out.size());
+        };
+        auto feed = [&](std::string_view reply) {
+            harness.session->feed(std::span(reply.data(), reply.size()));
+        };
+        take();
+        feed("250 Ok\r\n");
+        take();
+        feed("250 Ok\r\n");
+        take();
+        wire.clear();
+        feed("354 go\r\n");
+        take();
+        feed("250 Ok\r\n");
+        EXPECT_EQ(harness.session->next_event(), ClientEvent::message_done);
+        return wire;
+    };
+    const std::string whole = wire_of("", text);
+    EXPECT_EQ(whole,
+              "From: a@b\r\n\r\n..one\r\n...two\r\nbare\r\ncr\r\nlf\r\n..\r\n\r\n..\r\n"
+              "last.\r\n.\r\n");
+    for (std::size_t cut = 0; cut <= text.size(); cut++) {
+        SCOPED_TRACE(cut);
+        std::string_view all(text);
+        EXPECT_EQ(wire_of(all.substr(0, cut), all.substr(cut)), whole);
+    }
+}
+
 // A reply in the middle of the content: a refusal is believed, an acceptance is not, and
 // the connection ends either way.
 TEST(ClientSession, ReplyBeforeEndOfData) {

@@ -35,6 +35,11 @@ inline constexpr std::uint32_t refusals_count_max = 2 * commands_per_feed_max + 
 // After this many excess RCPTs (each answered 452 4.5.3) every further one counts as an
 // error, so a client with a long list is not disconnected for following RFC 5321 4.5.3.1.10.
 inline constexpr std::uint32_t recipients_overshoot_max = 1000;
+// The header block of a message (its fields with their CRLFs, up to the empty line): the
+// hub rewrites every header block it relays (src/rewrite, whose header_section_bytes_max
+// must be at least this) and holds only this much of one to do it. A larger one is refused
+// at the end of data with 552 5.3.4, like a message over the size limit (RFC 3463 5.3.4).
+inline constexpr std::size_t header_block_bytes_max = 1024 * 1024;
 // A body the session keeps between messages is released above this size.
 inline constexpr std::size_t body_keep_bytes_max = 64 * 1024;
 

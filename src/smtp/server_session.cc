@@ -939,6 +939,12 @@ void ServerSession::append_line_bytes(std::string_view bytes) {
     append_body(bytes);
 }
 
+std::string ServerSession::take_body() {
+    std::string body;
+    body.swap(body_);
+    return body;
+}
+
 void ServerSession::append_body(std::string_view bytes) {
     if (oversized_) {
         return;
@@ -953,6 +959,20 @@ void ServerSession::append_body(std::string_view bytes) {
     HUB_ASSERT(body_.size() <= config_.message_bytes_max);
 }
 
+namespace {
+
+// Whether the header block (up to and including the CRLF before the empty line) is longer
+// than header_block_bytes_max. Looks at no more than that many bytes (plus the empty line).
+bool header_block_too_large(std::string_view content) {
+    if (content.size() <= header_block_bytes_max || content.starts_with("\r\n")) {
+        return false;  // All of it fits, or there is no header field at all.
+    }
+    // The block ends at the first CRLF CRLF: block bytes = its position + 2.
+    return content.substr(0, header_block_bytes_max + 2).find("\r\n\r\n") == std::string_view::npos;
+}
+
+}  // namespace
+
 void ServerSession::finish_message() {
     HUB_ASSERT(mail_seen_ && !envelope_.recipients.empty());
     std::string_view verdict;
@@ -965,6 +985,8 @@ void ServerSession::finish_message() {
     } else if (long_line_) {
         verdict = "550 5.6.0 Message line longer than 998 characters";
         reason = RefusalReason::line_too_long;
+    } else if (header_block_too_large(body_)) {
+        verdict = "552 5.3.4 Message header size exceeds fixed limit";
     }
     if (!verdict.empty()) {
         stage_ = content_stage();

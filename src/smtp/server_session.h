@@ -146,6 +146,10 @@ public:
     // last line has none. The engine prepends the Received: header when spooling. Valid
     // from Event::message_ready until commit_done().
     std::string_view body() const { return body_; }
+    // Moves the content out (the spool writer owns it until it is durable, so that it is
+    // written from this buffer rather than copied); body() is empty afterwards. Only between
+    // Event::message_ready and commit_done().
+    std::string take_body();
 
     // The spool's verdict on the message of the last Event::message_ready: sends the final
     // reply (250 / 451 4.3.0 / 452 4.3.1), ends the transaction and runs pipelined input

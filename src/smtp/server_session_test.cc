@@ -1174,6 +1174,37 @@ TEST(ServerSession, BodyNeverPassesTheLimit) {
     EXPECT_TRUE(harness.messages.empty());
 }
 
+// Only a bounded header block is ever held for rewriting: one longer than
+// header_block_bytes_max is refused at the end of data, one exactly at it is accepted.
+TEST(ServerSession, HeaderBlockIsBounded) {
+    std::string field_line = "X-Filler: " + repeat('h', 500) + "\r\n";
+    std::string header;
+    while (header.size() + field_line.size() <= header_block_bytes_max) {
+        header += field_line;
+    }
+    std::size_t short_by = header_block_bytes_max - header.size();
+    if (short_by > 0) {
+        header += "X-Last: " + repeat('l', short_by - std::string("X-Last: \r\n").size()) + "\r\n";
+    }
+    ASSERT_EQ(header.size(), header_block_bytes_max);
+    for (bool over : {false, true}) {
+        SCOPED_TRACE(over);
+        std::string message = (over ? "X-One: more\r\n" : "") + header + "\r\nbody\r\n";
+        Options options;
+        options.message_bytes_max = 2 * header_block_bytes_max;
+        Harness harness(options);
+        harness.feed(mail_rcpt + "DATA\r\n" + message + ".\r\nNOOP\r\n");
+        if (over) {
+            EXPECT_TRUE(harness.transcript.ends_with(
+                "552 5.3.4 Message header size exceeds fixed limit\n250 2.0.0 Ok\n"));
+            EXPECT_TRUE(harness.messages.empty());
+        } else {
+            ASSERT_EQ(harness.messages.size(), 1u);
+            EXPECT_TRUE(harness.messages[0] == message);
+        }
+    }
+}
+
 TEST(ServerSession, RecipientOvershootCountsOnlyFarPastTheLimit) {
     Options options;
     options.errors_count_max = 3;

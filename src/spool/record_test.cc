@@ -12,6 +12,7 @@
 
 #include "spool/crc32c.h"
 #include "spool/limits.h"
+#include "spool/segment_source.h"
 #include "spool/spool_format.h"
 #include "spool/test_messages.h"
 
@@ -187,6 +188,54 @@ TEST(Record, ContentLargerThanOneReadChunk) {
     ASSERT_EQ(decoded.contents.size(), 1u);
     EXPECT_EQ(decoded.contents[0], body);
     EXPECT_EQ(decoded.messages[0].message_id, "<big@x>");
+}
+
+// The spool writer writes a large body where it lies: the record in three pieces is byte
+// for byte the one append_message_record makes, for every padding and across read chunks.
+TEST(Record, RecordAroundABodyIsTheSameRecord) {
+    for (std::size_t body_bytes :
+         {std::size_t{0}, std::size_t{1}, std::size_t{5}, std::size_t{8}, std::size_t{13},
+          std::size_t{read_chunk_bytes - 3}, std::size_t{read_chunk_bytes * 2 + 7}}) {
+        SCOPED_TRACE(body_bytes);
+        std::string body(body_bytes, 'q');
+        for (std::size_t i = 0; i < body.size(); i += 97) {
+            body[i] = static_cast<char>('a' + i % 26);
+        }
+        std::string whole(16, 'w');  // Whatever came before: a record starts 8-aligned.
+        std::string split = whole;
+        append_message_record(sample_meta(QueueId{0, 1, 2}), sample_received(), body, whole);
+        std::string tail = append_message_record_around(sample_meta(QueueId{0, 1, 2}),
+                                                        sample_received(), body, split);
+        EXPECT_LT(tail.size(), 16u);
+        EXPECT_TRUE(split + body + tail == whole);
+    }
+}
+
+// Delivery reads a record back whole and sends its body from where it lies: the view
+// decoder checks the record like the others and points at the content without copying it.
+TEST(Record, ViewOfARecordReadBackWhole) {
+    std::string body(read_chunk_bytes + 77, 'v');
+    body.replace(0, 22, "Subject: view\r\n\r\n.\r\n");
+    std::string record;
+    append_message_record(sample_meta(QueueId{0, 1, 4}), sample_received(), body, record);
+    RecoveredMessage message;
+    std::string_view content;
+    ASSERT_EQ(decode_message_view(as_span(record), message, content), SingleRecordOutcome::ok);
+    EXPECT_EQ(message.meta.id, (QueueId{0, 1, 4}));
+    EXPECT_EQ(message.record_bytes, record.size());
+    EXPECT_EQ(content, sample_received() + body);
+    EXPECT_EQ(content.data(), record.data() + message.content_offset);  // Not a copy.
+    for (std::size_t at : {std::size_t{3}, record.size() / 2, record.size() - 9}) {
+        SCOPED_TRACE(at);
+        std::string damaged = record;
+        damaged[at] ^= 0x20;
+        EXPECT_EQ(decode_message_view(as_span(damaged), message, content),
+                  SingleRecordOutcome::not_a_valid_message);
+    }
+    std::string status;
+    append_status_record(QueueId{0, 1, 4}, 0, RecipientStatus::delivered, status);
+    EXPECT_EQ(decode_message_view(as_span(status), message, content),
+              SingleRecordOutcome::not_a_valid_message);
 }
 
 // Rewrites the CRC of the record at offset so that only the field checks can reject it.

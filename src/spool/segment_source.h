@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "base/result.h"
 #include "spool/spool_format.h"
@@ -50,5 +51,11 @@ enum class SingleRecordOutcome { ok, not_a_valid_message, read_error };
 SingleRecordOutcome decode_message_at(ByteSource& source, std::uint64_t offset,
                                       RecoveredMessage& message, std::string& content,
                                       int& read_errno);
+
+// Decodes the one message record at the start of `record` (a record read back whole),
+// checking it again, without copying its content: `content` views into `record`, so it is
+// valid while `record` is. message.record_offset is 0 and content_offset is within record.
+SingleRecordOutcome decode_message_view(std::span<const char> record, RecoveredMessage& message,
+                                        std::string_view& content);
 
 }  // namespace hub::spool

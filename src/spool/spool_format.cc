@@ -616,6 +616,10 @@ RecordResult decode_record_at(ByteSource& source, std::uint64_t offset, const Re
     } else {
         result = check_trailer(source, offset, header.payload_bytes);
         result.type = header.type;
+        if (header.type == RecordType::message) {
+            body.message.content_offset =
+                offset + record_header_bytes + header.payload_bytes - body.message.content_bytes;
+        }
         if (result.verdict != Verdict::ok && result.verdict != Verdict::io_error) {
             result.detail = describe_offset(offset, result.detail);
         }
@@ -747,6 +751,94 @@ void append_message_record(const MessageMeta& meta, std::string_view received_he
     finish_record(out, start, RecordType::message);
 }
 
+namespace {
+
+// A record held in three pieces (before the body, the body, after it), read as one: the
+// encoder's check of a record whose body it did not copy. A read that straddles two pieces
+// is gathered into scratch (at most read_chunk_bytes, twice per record).
+class PiecesSource final : public ByteSource {
+public:
+    explicit PiecesSource(std::array<std::span<const char>, 3> pieces) : pieces_(pieces) {}
+
+    Result<std::span<const char>, int> read(std::uint64_t offset, std::size_t count) override {
+        HUB_ASSERT(count <= read_chunk_bytes);
+        std::uint64_t start = 0;
+        for (std::size_t index = 0; index < pieces_.size(); index++) {
+            std::uint64_t end = start + pieces_[index].size();
+            if (offset < end) {
+                std::size_t at = static_cast<std::size_t>(offset - start);
+                if (offset + count <= end) {
+                    return pieces_[index].subspan(at, count);  // The common case: no copy.
+                }
+                scratch_.assign(pieces_[index].begin() + static_cast<std::ptrdiff_t>(at),
+                                pieces_[index].end());
+                for (std::size_t next = index + 1; next < pieces_.size() && scratch_.size() < count;
+                     next++) {
+                    std::size_t take = std::min(count - scratch_.size(), pieces_[next].size());
+                    scratch_.insert(scratch_.end(), pieces_[next].begin(),
+                                    pieces_[next].begin() + static_cast<std::ptrdiff_t>(take));
+                }
+                return std::span<const char>(scratch_);
+            }
+            start = end;
+        }
+        return std::span<const char>();
+    }
+    std::uint64_t size_hint() const override {
+        return pieces_[0].size() + pieces_[1].size() + pieces_[2].size();
+    }
+
+private:
+    std::array<std::span<const char>, 3> pieces_;
+    std::vector<char> scratch_;
+};
+
+}  // namespace
+
+std::string append_message_record_around(const MessageMeta& meta, std::string_view received_header,
+                                         std::string_view body, std::string& out) {
+    HUB_ASSERT(out.size() % record_alignment_bytes == 0);  // A record starts 8-aligned.
+    std::size_t start = out.size();
+    begin_record(out);
+    Writer writer(out);
+    encode_meta(meta, writer);
+    HUB_ASSERT(out.size() - start - record_header_bytes <= meta_bytes_max);
+    std::uint64_t content_bytes = std::uint64_t{received_header.size()} + body.size();
+    HUB_ASSERT(content_bytes <= content_bytes_max);
+    writer.u32(static_cast<std::uint32_t>(content_bytes));
+    out.append(received_header);
+    std::size_t payload_bytes = out.size() - start - record_header_bytes + body.size();
+    HUB_ASSERT(payload_bytes <= message_payload_bytes_max);
+    char* header = out.data() + start;
+    store_u32(header, record_magic);
+    header[4] = static_cast<char>(RecordType::message);
+    header[5] = static_cast<char>(record_version(RecordType::message));
+    header[6] = 0;
+    header[7] = 0;
+    store_u32(header + 8, static_cast<std::uint32_t>(payload_bytes));
+    std::uint32_t crc = crc32c_extend(
+        0, std::span<const char>(header + crc_covered_header_offset, crc_covered_header_bytes));
+    crc = crc32c_extend(crc, std::span<const char>(header + record_header_bytes,
+                                                   out.size() - start - record_header_bytes));
+    crc = crc32c_extend(crc, std::span<const char>(body.data(), body.size()));
+    store_u32(header + crc_field_offset, crc);
+    std::string tail;
+    Writer tail_writer(tail);
+    tail_writer.u32(static_cast<std::uint32_t>(payload_bytes));
+    tail_writer.u32(trailer_magic);
+    std::size_t record_bytes = record_header_bytes + payload_bytes + tail.size();
+    tail.append(align_up(record_bytes) - record_bytes, '\0');
+    // The write half of the paired assertions, reading the body where it is.
+    PiecesSource source({std::span<const char>(out).subspan(start),
+                         std::span<const char>(body.data(), body.size()),
+                         std::span<const char>(tail)});
+    RecordBody decoded;
+    RecordResult result = decode_record_at(source, 0, RecordWants{}, decoded);
+    HUB_ASSERT(result.verdict == Verdict::ok && result.type == RecordType::message);
+    HUB_ASSERT(result.record_bytes == out.size() - start + body.size() + tail.size());
+    return tail;
+}
+
 void append_status_record(const QueueId& id, std::uint32_t recipient_index, RecipientStatus status,
                           std::string& out) {
     HUB_ASSERT(status == RecipientStatus::delivered || status == RecipientStatus::bounced);
@@ -867,6 +959,22 @@ SingleRecordOutcome decode_message_at(ByteSource& source, std::uint64_t offset,
     message.record_offset = offset;
     message.record_bytes = record.record_bytes;
     content = std::move(body.content);
+    return SingleRecordOutcome::ok;
+}
+
+SingleRecordOutcome decode_message_view(std::span<const char> record, RecoveredMessage& message,
+                                        std::string_view& content) {
+    SpanSource source(record);
+    RecordBody body;
+    RecordResult result = decode_record_at(source, 0, RecordWants{}, body);
+    if (result.verdict != Verdict::ok || result.type != RecordType::message) {
+        return SingleRecordOutcome::not_a_valid_message;
+    }
+    HUB_ASSERT(body.message.content_offset + body.message.content_bytes <= record.size());
+    message = std::move(body.message);
+    message.record_offset = 0;
+    message.record_bytes = result.record_bytes;
+    content = std::string_view(record.data() + message.content_offset, message.content_bytes);
     return SingleRecordOutcome::ok;
 }
 

@@ -137,6 +137,15 @@ void append_segment_header(std::uint8_t shard, std::uint32_t segment_seq, std::s
 void append_message_record(const MessageMeta& meta, std::string_view received_header,
                            std::string_view body, std::string& out);
 
+// The same record as append_message_record, without copying the body: appends to `out`
+// the record's bytes before the body (header, metadata, the Received: header) and returns
+// the bytes after it (trailer and padding, at most 15), so that a writer can write the
+// new bytes of out, the body where it lies and the returned tail with one vectored write.
+// The three together are byte for byte what append_message_record appends, and are
+// checked by the reader's code like every record. Same preconditions.
+std::string append_message_record_around(const MessageMeta& meta, std::string_view received_header,
+                                         std::string_view body, std::string& out);
+
 // Appends a status record: recipient recipient_index (its position in the envelope) of
 // message id reached a final status. Precondition: status is delivered or bounced.
 void append_status_record(const QueueId& id, std::uint32_t recipient_index, RecipientStatus status,
@@ -169,7 +178,10 @@ struct RecoveredMessage {
     std::uint64_t record_offset = 0;  // Where the record starts in the segment.
     std::uint64_t record_bytes = 0;   // The whole record, padding included: one read.
     std::uint64_t content_bytes = 0;  // Size of the stored message content.
-    std::string message_id;           // The Message-ID header value, if present (for listings).
+    // Where the content starts in the segment: it is the last content_bytes of the payload,
+    // so a reader holding the record can view it instead of copying it.
+    std::uint64_t content_offset = 0;
+    std::string message_id;  // The Message-ID header value, if present (for listings).
     // One per envelope recipient, in envelope order: pending until a status record says
     // otherwise. A message is live while any recipient is pending.
     std::vector<RecipientStatus> recipient_status;

@@ -180,6 +180,27 @@ bool FakeRing::write(Tag tag, int fd, std::span<const char> bytes, std::uint64_t
     return true;
 }
 
+// The pieces are gathered when the operation runs (they must be alive until then, as for
+// the kernel), and written as one write with the same faults.
+bool FakeRing::write_vectored(Tag tag, int fd, std::span<const iovec> pieces, std::uint64_t offset,
+                              Link link) {
+    std::size_t bytes = 0;
+    for (const iovec& piece : pieces) {
+        bytes += piece.iov_len;
+    }
+    queued_.push_back(Operation{tag, link,
+                                [this, fd, pieces, offset] {
+                                    std::string gathered;
+                                    for (const iovec& piece : pieces) {
+                                        gathered.append(static_cast<const char*>(piece.iov_base),
+                                                        piece.iov_len);
+                                    }
+                                    return run_write(fd, gathered, offset);
+                                },
+                                bytes, true});
+    return true;
+}
+
 bool FakeRing::fsync(Tag tag, int fd, engine::SyncKind, Link link) {
     // fsync and fdatasync are the same here: the model has no metadata but the size,
     // which fdatasync covers too.

@@ -69,6 +69,8 @@ public:
     bool read(engine::Tag tag, int fd, std::span<char> into, std::uint64_t offset) override;
     bool write(engine::Tag tag, int fd, std::span<const char> bytes, std::uint64_t offset,
                engine::Link link) override;
+    bool write_vectored(engine::Tag tag, int fd, std::span<const iovec> pieces,
+                        std::uint64_t offset, engine::Link link) override;
     bool fsync(engine::Tag tag, int fd, engine::SyncKind kind, engine::Link link) override;
     bool punch_hole(engine::Tag tag, int fd, std::uint64_t offset, std::uint64_t bytes,
                     engine::Link link) override;

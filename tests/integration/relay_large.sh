@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# relay_large.sh -- 5 MB bodies through the hub between real Postfix partners, byte-identical.
+#
+# partner1 (Postfix) -> hub -> partner2 (Postfix), TLS on both hops, as relay_postfix.sh. The
+# body is built so that dot lines, a line that is only a dot, CR/LF pairs and 998-byte lines
+# sit exactly on the boundaries of the engine's slices: every multiple of the slice size
+# (recv_buffer_bytes in src/engine/limits.h, the same as smtp::inbox_bytes and one TLS record:
+# 16 KiB), six placements in turn:
+#   0 a dot line starts at the boundary         3 the CRLF of a 998-byte line starts there
+#   1 the boundary falls between CR and LF      4 the boundary follows the dot of a dot line
+#   2 the boundary cuts a 998-byte line         5 a 997-byte line starting with a dot starts there
+# Offsets are body offsets; the header block and dot-stuffing shift them by a few bytes in
+# each layer, so everything between the placements is itself dot lines (one in four lines)
+# and lines of up to 998 bytes: whatever the shift, boundaries land on such lines. The
+# bodies must arrive byte-identical in partner2's Maildir (Postfix's virtual(8) stores LF
+# line ends, so the comparison is with the body's CRLFs turned into LFs).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/postfix/lib.sh"
+need_binaries HUBD HUBCTL
+need_postfix
+
+read -r P1_PORT P2_PORT < <(pick_ports 2)
+hub_init --partner1-outbound "$P1_PORT" --partner2-outbound "$P2_PORT" --retry-delay 2
+hub_start
+
+for n in 1 2; do
+    port_var="P${n}_PORT"
+    partner_start "partner$n" --domain "partner$n.gov.uk" --smtp-port "${!port_var}" \
+        --hub "127.0.0.1:$SMTP_PORT" --ca "$STATE/ca.pem" --cert "$STATE/partner$n.pem" \
+        --key "$STATE/partner$n.key"
+done
+P1="$(partner_dir partner1)"
+P2="$(partner_dir partner2)"
+
+slice="$(sed -n 's/^inline constexpr std::size_t recv_buffer_bytes = \([0-9 *]*\);.*/\1/p' \
+    "$SRC/src/engine/limits.h")"
+[[ -n "$slice" ]] || fail "recv_buffer_bytes not found in src/engine/limits.h"
+slice=$((slice))
+say "slice size $slice bytes"
+
+# make_body FILE SEED: a 5,000,000-byte body (no final line end: swaks adds one) with the
+# placements above at every multiple of the slice size.
+make_body() {
+    python3 - "$1" "$2" "$slice" <<'EOF'
+import random, sys
+path, seed, slice_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+total = 5_000_000
+rng = random.Random(seed)
+out = bytearray()
+
+def line(text):
+    out.extend(text.encode() + b"\r\n")
+
+# A line of `length` bytes before its CRLF; one in four starts with a dot, if it is at most
+# 997 bytes (stuffed, 998: the longest line Postfix's smtp_line_length_limit lets through).
+def filler(length):
+    if 0 < length <= 997 and rng.random() < 0.25:
+        return "." + "f" * (length - 1)
+    return "".join(rng.choice("abcdefghij ") for _ in range(min(length, 8))) + "g" * max(0, length - 8)
+
+def pad_to(target):  # Whole lines until the next line starts exactly at target.
+    while len(out) < target:
+        gap = target - len(out)
+        assert gap >= 2, gap
+        if gap <= 1000:
+            line(filler(gap - 2))
+            continue
+        n = rng.choice([998, 998, rng.randrange(0, 999)])
+        if gap - (n + 2) < 2:
+            n -= 2
+        line(filler(n))
+
+k = 1
+while (k + 1) * slice_bytes < total:
+    t = k * slice_bytes
+    variant = k % 6
+    if variant == 0:
+        pad_to(t); line(".dot line at the boundary")
+    elif variant == 1:
+        pad_to(t - 21); line("y" * 20); line(".")  # CR at t - 1, LF at t, then a lone dot.
+    elif variant == 2:
+        pad_to(t - 499); line("m" * 998)
+    elif variant == 3:
+        pad_to(t - 998); line("e" * 998)
+    elif variant == 4:
+        pad_to(t - 1); line(".after the dot")
+    else:
+        pad_to(t); line("." + "d" * 996)
+    k += 1
+pad_to(total - 12)
+out.extend(b"end of body.")
+assert len(out) == total
+open(path, "wb").write(out)
+EOF
+}
+
+# body_of FILE: a Maildir message's body (after the first empty line).
+body_of() {
+    python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); sys.stdout.buffer.write(d[d.index(b"\n\n") + 2:])' "$1"
+}
+
+for seed in 1 2; do
+    body="$STATE/body$seed"
+    make_body "$body" "$seed"
+    before="$(partner count "$P2" joe)"
+    partner send "$P1" --from alice@partner1.gov.uk --to joe@partner2.gov.uk.lgolhub.net \
+        --subject "large $seed" --body "$body" >/dev/null
+    wait_until 240 "the 5 MB message $seed in joe's Maildir" \
+        bash -c "[[ \$('$PARTNER' count '$P2' joe) -gt $before ]]"
+    got="$(partner messages "$P2" joe | tail -n1)"
+    expect_match "message $seed: the hub's Received: shows TLS" \
+        'by hub\.lgolhub\.net \(Hubbox\) with ESMTPS' "$(sed '/^$/q' "$got")"
+    # swaks's message template ends "%BODY%\n", and the end of data adds a line end of
+    # its own: the body arrives with an empty line after its last one.
+    { tr -d '\r' <"$body"; printf '\n\n'; } >"$body.expected"
+    body_of "$got" >"$body.got"
+    if ! cmp -s "$body.expected" "$body.got"; then
+        cmp "$body.expected" "$body.got" | head -n1 >&2 || true
+        fail "message $seed: the body differs ($(wc -c <"$body.got") bytes arrived," \
+            "$(wc -c <"$body.expected") expected)"
+    fi
+    say "ok: 5 MB body $seed arrived byte-identical" \
+        "($(grep -c '^\.' "$body.got") dot lines, $(grep -c '^.\{998\}$' "$body.got") 998-byte lines)"
+done
+expect_match "hub -> partner2 is TLS (partner2's log)" 'Trusted TLS connection established from' \
+    "$(partner_log partner2)"
