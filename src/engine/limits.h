@@ -28,7 +28,17 @@ inline constexpr std::size_t commit_batch_bytes_max = 64u << 20;  // Then new on
 // A spool buffer bigger than this after a batch is freed, not kept: a burst of 5 MB
 // messages left ~40 MB per shard of staging and batch capacity resident for good.
 inline constexpr std::size_t spool_buffer_keep_bytes = 1u << 20;
+// The hub CA's CRL (crl_refresh.h): the largest file hubd reads (hub-ca's answer frame is
+// 4 MiB, and a CRL of 10,000 entries is about 400 KiB), how often the supervisor looks at
+// it, and how many CRL bytes wolfSSL may hold over the process's life (each changed CRL
+// stays loaded; at one change a day of a 400 KiB CRL that is half a year).
+inline constexpr std::size_t crl_bytes_max = 4u << 20;
+inline constexpr unsigned crl_refresh_interval_s = 60;
+inline constexpr std::size_t crl_loaded_bytes_max = 64u << 20;
+// A stale or missing CRL is logged again at most this often (besides each change).
+inline constexpr unsigned crl_complaint_interval_s = 3600;
 
+static_assert(crl_bytes_max <= crl_loaded_bytes_max, "at least one CRL must fit");
 static_assert((recv_buffer_count & (recv_buffer_count - 1)) == 0, "buffer ring is a power of 2");
 static_assert(input_pending_bytes >= 2 * recv_buffer_bytes + input_pause_space_bytes,
               "a paused connection must still hold the buffers already in flight");

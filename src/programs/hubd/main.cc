@@ -26,10 +26,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -37,6 +39,7 @@
 #include "base/log.h"
 #include "config/hub_config.h"
 #include "directory/configured.h"
+#include "engine/crl_refresh.h"
 #include "engine/kernel_features.h"
 #include "engine/partner_snapshot.h"
 #include "engine/reload.h"
@@ -47,6 +50,7 @@
 #include "policy/partners.h"
 #include "queue/scheduler.h"
 #include "spool/spool_format.h"
+#include "tls/revocation.h"
 #include "tls/tls_context.h"
 #include "tls/tls_session.h"
 
@@ -184,6 +188,23 @@ int main(int argc, char** argv) {
     if (!tls_context) {
         log_fatal("TLS: {}", tls_context.error().message);
     }
+    // The hub CA's CRL (docs/CA.md, "Revocation in hubd"): read now and kept current by
+    // every reload and the supervisor's timer. Without [ca] public_dir there is no CRL.
+    std::optional<hub::engine::CrlRefresher> crl;
+    if (!config->ca_public_dir.empty()) {
+        std::string ca_pem = config->ca_public_dir + "/ca.pem";
+        auto issuer = hub::tls::certificate_subject_oneline(ca_pem);
+        if (!issuer) {
+            log_fatal("CRL: {} (hub-ca publishes it; is hub-ca running? docs/CA.md)",
+                      issuer.error());
+        }
+        if (auto enabled = hub::tls::enable_crl_check(**tls_context, *issuer); !enabled) {
+            log_fatal("CRL: {}", enabled.error());
+        }
+        crl.emplace(config->ca_public_dir + "/crl.pem", *tls_context);
+        auto now = std::chrono::system_clock::now().time_since_epoch();
+        (void)crl->refresh("start", std::chrono::duration_cast<std::chrono::seconds>(now).count());
+    }
 
     // The hub's own certificate is its client certificate towards partners, and its key
     // is readable only before the privilege drop: its bytes are kept so that a reload can
@@ -201,6 +222,7 @@ int main(int argc, char** argv) {
         log_fatal("{}: {}", arguments.config_path, path_error.message());
     }
     hub::engine::Reloader reloader(absolute_config, *config, std::move(*keys), partner_board);
+    reloader.set_crl_refresher(crl ? &*crl : nullptr);
     if (auto published = reloader.publish_first(std::move(*partners)); !published) {
         log_fatal("{}", published.error());
     }
@@ -278,6 +300,7 @@ int main(int argc, char** argv) {
     supervisor_settings.spool_dir = config->spool_dir;
     supervisor_settings.spool_reserve_bytes = config->spool_reserve_bytes;
     supervisor_settings.reloader = &reloader;
+    supervisor_settings.crl_refresher = crl ? &*crl : nullptr;
     unsigned cpu_count = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned index = 0; index < shard_count; index++) {
         hub::engine::ShardSettings shard;
