@@ -157,7 +157,8 @@ Result<std::string, std::string> CrlRefresher::refresh(std::string_view trigger,
 }
 
 void CrlRefresher::refresh_if_due(std::int64_t now_unix_s) {
-    if (now_unix_s - last_look_unix_s_ < static_cast<std::int64_t>(crl_refresh_interval_s)) {
+    unsigned interval_s = current(now_unix_s) ? crl_refresh_interval_s : crl_retry_interval_s;
+    if (now_unix_s - last_look_unix_s_ < static_cast<std::int64_t>(interval_s)) {
         return;
     }
     (void)refresh("timer", now_unix_s);  // Logs a problem itself.

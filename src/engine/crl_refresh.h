@@ -40,7 +40,7 @@ public:
     Result<std::string, std::string> refresh(std::string_view trigger, std::int64_t now_unix_s);
 
     // The supervisor's timer: refresh when crl_refresh_interval_s have passed since the
-    // last look.
+    // last look (crl_retry_interval_s while no current CRL is loaded).
     void refresh_if_due(std::int64_t now_unix_s);
 
     // Whether a CRL is loaded and its nextUpdate is still ahead of now_unix_s.

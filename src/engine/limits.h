@@ -34,11 +34,15 @@ inline constexpr std::size_t spool_buffer_keep_bytes = 1u << 20;
 // stays loaded; at one change a day of a 400 KiB CRL that is half a year).
 inline constexpr std::size_t crl_bytes_max = 4u << 20;
 inline constexpr unsigned crl_refresh_interval_s = 60;
+// While no CRL is loaded or the loaded one expired (the hub CA's certificates are refused),
+// look more often: the first boot's hub-ca may publish its first CRL just after hubd starts.
+inline constexpr unsigned crl_retry_interval_s = 5;
 inline constexpr std::size_t crl_loaded_bytes_max = 64u << 20;
 // A stale or missing CRL is logged again at most this often (besides each change).
 inline constexpr unsigned crl_complaint_interval_s = 3600;
 
 static_assert(crl_bytes_max <= crl_loaded_bytes_max, "at least one CRL must fit");
+static_assert(crl_retry_interval_s < crl_refresh_interval_s);
 static_assert((recv_buffer_count & (recv_buffer_count - 1)) == 0, "buffer ring is a power of 2");
 static_assert(input_pending_bytes >= 2 * recv_buffer_bytes + input_pause_space_bytes,
               "a paused connection must still hold the buffers already in flight");

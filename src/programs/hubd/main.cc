@@ -152,6 +152,36 @@ std::vector<hub::health::Certificate> certificates_to_watch(const hub::config::H
     return certificates;
 }
 
+// The hub CA's one-line subject when hubd must hold its CRL: [ca] public_dir is set and the
+// hub CA is one of [tls] client_ca's certificates. When the client CAs do not include it
+// (a box whose partners use another CA), its certificates never verify, so there is nothing
+// to revoke and no CRL to read. Fatal: the hub CA's certificate cannot be read (hub-ca, or
+// the first boot, publishes it before hubd starts).
+std::optional<std::string> hub_ca_among_client_cas(const hub::config::HubConfig& config) {
+    if (config.ca_public_dir.empty() || config.client_ca_path.empty()) {
+        return std::nullopt;
+    }
+    std::string ca_pem = config.ca_public_dir + "/ca.pem";
+    auto issuer = hub::tls::certificate_subject_oneline(ca_pem);
+    if (!issuer) {
+        log_fatal("CRL: {} (hub-ca publishes it; is hub-ca running? docs/CA.md)", issuer.error());
+    }
+    auto client_cas = hub::tls::read_certificate_facts(config.client_ca_path);
+    if (!client_cas) {
+        log_fatal("TLS: {}", client_cas.error());
+    }
+    for (const hub::tls::CertificateFacts& client_ca : *client_cas) {
+        if (client_ca.subject == *issuer) {
+            return *issuer;
+        }
+    }
+    log_info(
+        "CRL: the hub CA ({}) is not among [tls] client_ca ({}): its certificates are not "
+        "accepted from partners, so its CRL is not read",
+        *issuer, config.client_ca_path);
+    return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -191,13 +221,7 @@ int main(int argc, char** argv) {
     // The hub CA's CRL (docs/CA.md, "Revocation in hubd"): read now and kept current by
     // every reload and the supervisor's timer. Without [ca] public_dir there is no CRL.
     std::optional<hub::engine::CrlRefresher> crl;
-    if (!config->ca_public_dir.empty()) {
-        std::string ca_pem = config->ca_public_dir + "/ca.pem";
-        auto issuer = hub::tls::certificate_subject_oneline(ca_pem);
-        if (!issuer) {
-            log_fatal("CRL: {} (hub-ca publishes it; is hub-ca running? docs/CA.md)",
-                      issuer.error());
-        }
+    if (auto issuer = hub_ca_among_client_cas(*config)) {
         if (auto enabled = hub::tls::enable_crl_check(**tls_context, *issuer); !enabled) {
             log_fatal("CRL: {}", enabled.error());
         }
