@@ -367,7 +367,7 @@ struct Server {
         Message answer;
         std::string what = "?";
         if (!request) {
-            answer = refusal(request.error());
+            answer = refusal(Refusal::malformed, request.error());
         } else {
             what = std::string(kind_name(request->kind));
             answer = service.handle(Caller{role, credentials.uid}, *request, now_unix_s());
