@@ -13,7 +13,10 @@
 #   - a second certificate, revoked through the socket only (no reload asked): hubd's own
 #     timer takes the new CRL within crl_refresh_interval_s (60 s) and refuses it too;
 #   - a CRL that does not verify (hub-ca's signature broken) or that is missing is not
-#     taken: the reload says so and the revocation stays in force.
+#     taken: the reload says so and the revocation stays in force;
+#   - hubd started while crl.pem is missing refuses a valid hub-ca certificate (fail closed,
+#     never "no CRL, so accept"), and accepts it within seconds of crl.pem coming back;
+#     a certificate of the dev CA, which publishes no CRL, is accepted all along.
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBD HUBCTL HUB_CA HUB_ENROLL
 [[ $EUID -eq 0 ]] || skip "needs root: hub-ca, hub-enroll and hubd each switch to their own account"
@@ -79,11 +82,12 @@ cmp -s <(openssl pkey -in "$WORK/p2.key" -pubout) <(openssl x509 -in "$WORK/p2-l
 serial="$(openssl x509 -in "$WORK/p2-leaf.pem" -noout -serial | sed 's/^serial=//' | tr 'A-F' 'a-f')"
 say "ok: PEM (2), DER and PKCS#7 (2) downloaded and verified; serial $serial"
 
-# swaks_with CERT KEY: one relay attempt from partner2 to partner1 over STARTTLS.
+# swaks_with CERT KEY [FROM TO]: one relay attempt over STARTTLS, by default from partner2
+# to partner1.
 swaks_with() {
     timeout 60 swaks --server 127.0.0.1 --port "$SMTP_PORT" --tls --helo mx.partner2.gov.uk \
-        --tls-cert "$1" --tls-key "$2" --from ann@partner2.gov.uk \
-        --to joe@partner1.gov.uk.lgolhub.net 2>&1 || true
+        --tls-cert "$1" --tls-key "$2" --from "${3:-ann@partner2.gov.uk}" \
+        --to "${4:-joe@partner1.gov.uk.lgolhub.net}" 2>&1 || true
 }
 hubd_pid_before="$HUBD_PID"
 
@@ -104,7 +108,8 @@ expect_match "hubd's log names the revocation" \
     "$(cat "$HUB_LOG")"
 expect_eq "hubd was not restarted" "$hubd_pid_before" "$HUBD_PID"
 kill -0 "$HUBD_PID" || fail "hubd is gone"
-say "ok: after revoke the next session is refused: $(grep -E '^<~\* +530' <<<"$out")"
+say "ok: after revoke the next session is refused: $(grep -E '^<~\* +530' <<<"$out");" \
+    "hubd: $(grep -Eo 'reason=certificate_chain; .*revoked.*' "$HUB_LOG" | head -n1)"
 
 # --- a CRL hubd must not take keeps the last good one ---------------------------------------
 crl="$dir/public/crl.pem"
@@ -154,3 +159,25 @@ wait_until 150 "hubd's timer to take the CRL that revokes $serial_b" refused_b
 grep -q 'CRL: loaded .*(timer)' "$HUB_LOG" || fail "no CRL load by the timer in hubd's log"
 say "ok: revoked through the socket only, refused after $((SECONDS - started)) s (hubd's timer)"
 expect_eq "hubd was not restarted" "$hubd_pid_before" "$HUBD_PID"
+
+# --- no CRL at start: the hub CA's certificates are refused until one is loaded ----------------
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/p2c.key" \
+    -subj "/CN=partner2.gov.uk/O=Partner Two" -out "$WORK/p2c.csr" 2>/dev/null || fail "openssl req"
+id_c="$(printf '%s\n' "$password" | "$HUBCTL" --ca-socket "$dir/run/ca.sock" ca submit partner2 "$WORK/p2c.csr" 2>/dev/null)" ||
+    fail "hubctl ca submit"
+admin approve "$id_c" >/dev/null || fail "approve $id_c"
+admin fetch "$id_c" --format der --out "$WORK/p2c.der" || fail "fetch $id_c"
+openssl x509 -inform DER -in "$WORK/p2c.der" -out "$WORK/p2c.pem" || fail "p2c DER"
+hub_stop
+mv "$crl" "$WORK/crl.aside"
+hub_start
+wait_until 10 "hubd to report the missing CRL" grep -q 'CRL (start): not taken: .*cannot read.*no CRL is loaded' "$HUB_LOG"
+out="$(swaks_with "$WORK/p2c.pem" "$WORK/p2c.key")"
+expect_match "no CRL loaded: a valid hub-ca certificate is refused" '^<~\* +530 5\.7\.0 ' "$out"
+out="$(swaks_with "$STATE/partner1.pem" "$STATE/partner1.key" alice@partner1.gov.uk joe@partner2.gov.uk.lgolhub.net)"
+expect_match "a dev-CA certificate (no CRL published) is accepted" '^<~ +250 2\.0\.0 Ok: queued as' "$out"
+mv "$WORK/crl.aside" "$crl"
+accepted_c() { swaks_with "$WORK/p2c.pem" "$WORK/p2c.key" | grep -qE '^<~ +250 2\.0\.0 Ok: queued as'; }
+started=$SECONDS
+wait_until 60 "hubd to load crl.pem once it is back" accepted_c
+say "ok: without a CRL the hub CA's certificate is refused; accepted $((SECONDS - started)) s after crl.pem came back; the dev CA's all along"
