@@ -11,6 +11,12 @@
 #include <wolfssl/options.h>
 
 #include <wolfssl/ssl.h>
+// The OpenSSL-compatible key writers are declared here only (ssl.h does not include them
+// in every build).
+#include <wolfssl/openssl/ec.h>
+#include <wolfssl/openssl/evp.h>
+#include <wolfssl/openssl/pem.h>
+#include <wolfssl/openssl/rsa.h>
 #include <wolfssl/wolfcrypt/pkcs12.h>
 
 #include <array>
