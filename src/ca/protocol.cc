@@ -55,7 +55,8 @@ constexpr std::array<KindRule, 14> rules = {{
      bit(Field::partner) | bit(Field::actor)},
     {Kind::audit, "audit", bit(Field::format), bit(Field::format)},
     {Kind::ok, "ok", 0, answer_fields},
-    {Kind::refused, "refused", bit(Field::message), bit(Field::message)},
+    {Kind::refused, "refused", bit(Field::message) | bit(Field::code),
+     bit(Field::message) | bit(Field::code)},
 }};
 
 const KindRule* rule_for(std::uint8_t kind) {
@@ -67,8 +68,8 @@ const KindRule* rule_for(std::uint8_t kind) {
 
 std::string_view field_name(Field field) {
     static constexpr std::array<std::string_view, field_count> names = {
-        "partner", "password", "csr",   "request_id", "serial",
-        "reason",  "format",   "actor", "message",    "body"};
+        "partner", "password", "csr",     "request_id", "serial", "reason",
+        "format",  "actor",    "message", "body",       "code"};
     return names[static_cast<std::size_t>(field) - 1];
 }
 
@@ -89,6 +90,10 @@ std::size_t field_bytes_max(Field field) {
 bool value_acceptable(Field field, std::string_view value) {
     if (field == Field::csr || field == Field::body) {
         return true;
+    }
+    if (field == Field::code) {
+        return value.size() == 1 && static_cast<std::uint8_t>(value[0]) >= 1 &&
+               static_cast<std::uint8_t>(value[0]) <= refusal_max;
     }
     bool allow_high = field == Field::password || field == Field::message;
     bool allow_newline = field == Field::message;
@@ -240,14 +245,47 @@ Message ok_answer() {
     return message;
 }
 
-Message refusal(std::string text) {
+Message refusal(Refusal code, std::string text) {
     Message message;
     message.kind = Kind::refused;
     if (text.size() > text_field_bytes_max) {
         text.resize(text_field_bytes_max);
     }
     message.set(Field::message, std::move(text));
+    message.set(Field::code, std::string(1, static_cast<char>(code)));
+    HUB_ASSERT(static_cast<std::uint8_t>(code) >= 1 &&
+               static_cast<std::uint8_t>(code) <= refusal_max);
     return message;
+}
+
+Refusal refusal_code(const Message& answer) {
+    if (answer.kind != Kind::refused || !answer.has(Field::code) ||
+        !value_acceptable(Field::code, answer.get(Field::code))) {
+        return Refusal::malformed;
+    }
+    return static_cast<Refusal>(static_cast<std::uint8_t>(answer.get(Field::code)[0]));
+}
+
+std::string_view refusal_name(Refusal code) {
+    switch (code) {
+        case Refusal::malformed:
+            return "malformed";
+        case Refusal::forbidden:
+            return "forbidden";
+        case Refusal::bad_credentials:
+            return "bad-credentials";
+        case Refusal::invalid:
+            return "invalid";
+        case Refusal::not_found:
+            return "not-found";
+        case Refusal::wrong_state:
+            return "wrong-state";
+        case Refusal::limit:
+            return "limit";
+        case Refusal::unavailable:
+            return "unavailable";
+    }
+    HUB_PANIC("unknown refusal code");
 }
 
 }  // namespace hub::ca

@@ -4,7 +4,7 @@
 // 4-byte big-endian body length and the body (a request at most request_frame_bytes_max in
 // all, an answer answer_frame_bytes_max):
 //
-//   body  = version(1 byte, = 1) kind(1 byte) field*
+//   body  = version(1 byte, = 2) kind(1 byte) field*
 //   field = tag(1 byte) length(4 bytes, big-endian) value(length bytes)
 //
 // Requests and answers share the format; kinds 1..12 are requests, 0x80 (ok) and 0x81
@@ -12,6 +12,8 @@
 // appear once, text fields are printable ASCII and bounded; anything else is refused with
 // a message before the request reaches the CA. The version byte lets a later hub-ca
 // answer an older client (it refuses a version it does not know, naming its own).
+// Version 2 added the refusal code: a refused answer carries a message for people and a
+// Refusal for programs, so a client (the enrollment page) never parses the sentence.
 // See docs/CA.md ("Protocol") for the table of kinds, fields and roles.
 #pragma once
 
@@ -27,7 +29,7 @@
 
 namespace hub::ca {
 
-inline constexpr std::uint8_t protocol_version = 1;
+inline constexpr std::uint8_t protocol_version = 2;  // 2: refusals carry a code.
 
 enum class Kind : std::uint8_t {
     submit = 1,              // partner, password, csr -> request_id
@@ -57,8 +59,24 @@ enum class Field : std::uint8_t {
     actor = 8,
     message = 9,
     body = 10,
+    code = 11,  // A refusal's Refusal, one byte.
 };
-inline constexpr std::size_t field_count = 10;
+inline constexpr std::size_t field_count = 11;
+
+// Why hub-ca refused, for programs (the message says it for people). One byte on the wire;
+// a value outside this list does not decode.
+enum class Refusal : std::uint8_t {
+    malformed = 1,        // The frame, a field, or the protocol version is not acceptable.
+    forbidden = 2,        // The caller's role may not ask this kind.
+    bad_credentials = 3,  // Unknown partner or wrong enrollment password (one code for both).
+    invalid = 4,          // A value is refused: the CSR fails the checks, a format, an id.
+    not_found = 5,        // No such request or certificate (for this partner).
+    wrong_state = 6,      // Not in a state that allows it: pending, decided, revoked already.
+    limit = 7,            // Too many requests waiting (per partner or in all).
+    unavailable = 8,      // hub-ca cannot now: its database, no CRL yet, an answer too large.
+};
+inline constexpr std::uint8_t refusal_max = 8;
+std::string_view refusal_name(Refusal code);
 
 struct Message {
     Kind kind = Kind::refused;
@@ -92,6 +110,9 @@ std::size_t frame_bytes_max(Direction direction);
 
 // An answer.
 Message ok_answer();
-Message refusal(std::string text);
+Message refusal(Refusal code, std::string text);
+// A refused answer's code; malformed for any other message (decode guarantees a refused
+// answer has a valid one).
+Refusal refusal_code(const Message& answer);
 
 }  // namespace hub::ca

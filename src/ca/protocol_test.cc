@@ -33,6 +33,29 @@ TEST(Protocol, RoundTripsARequest) {
     EXPECT_FALSE(decoded->has(Field::actor));
 }
 
+TEST(Protocol, RefusalsCarryATypedCode) {
+    Message refused = refusal(Refusal::not_found, "no request 7");
+    auto decoded = decode(body_of(refused), Direction::answer);
+    ASSERT_TRUE(decoded.has_value()) << decoded.error();
+    EXPECT_EQ(refusal_code(*decoded), Refusal::not_found);
+    EXPECT_EQ(decoded->get(Field::message), "no request 7");
+    EXPECT_EQ(refusal_code(ok_answer()), Refusal::malformed);
+    // A refusal without a code, or with one outside the list, does not decode.
+    std::vector<std::uint8_t> no_code = {2, 0x81, 9, 0, 0, 0, 1, 'x'};
+    auto missing = decode(no_code, Direction::answer);
+    ASSERT_FALSE(missing.has_value());
+    EXPECT_EQ(missing.error(), "refused needs the field code");
+    for (std::uint8_t value : {std::uint8_t{0}, std::uint8_t{refusal_max + 1}}) {
+        std::vector<std::uint8_t> bad = {2, 0x81, 9, 0, 0, 0, 1, 'x', 11, 0, 0, 0, 1, value};
+        auto out_of_range = decode(bad, Direction::answer);
+        ASSERT_FALSE(out_of_range.has_value());
+        EXPECT_EQ(out_of_range.error(), "field code has characters that are not allowed");
+    }
+    for (std::uint8_t value = 1; value <= refusal_max; value++) {
+        EXPECT_FALSE(refusal_name(static_cast<Refusal>(value)).empty());
+    }
+}
+
 TEST(Protocol, RefusesMalformedFrames) {
     struct Case {
         std::vector<std::uint8_t> body;
@@ -40,18 +63,18 @@ TEST(Protocol, RefusesMalformedFrames) {
     };
     const Case cases[] = {
         {{1}, "a frame must hold a version and a kind"},
-        {{2, 5, 7, 0, 0, 0, 3, 'p', 'e', 'm'},
-         "protocol version 2 is not spoken here; hub-ca speaks 1"},
-        {{1, 99}, "unknown request kind 99"},
-        {{1, 5}, "fetch-ca needs the field format"},
-        {{1, 5, 7, 0, 0, 0, 3, 'p', 'e', 'm', 7, 0, 0, 0, 3, 'd', 'e', 'r'},
+        {{1, 5, 7, 0, 0, 0, 3, 'p', 'e', 'm'},
+         "protocol version 1 is not spoken here; hub-ca speaks 2"},
+        {{2, 99}, "unknown request kind 99"},
+        {{2, 5}, "fetch-ca needs the field format"},
+        {{2, 5, 7, 0, 0, 0, 3, 'p', 'e', 'm', 7, 0, 0, 0, 3, 'd', 'e', 'r'},
          "field format given twice"},
-        {{1, 5, 1, 0, 0, 0, 1, 'x'}, "fetch-ca takes no field partner"},
-        {{1, 5, 7, 0, 0, 0, 9, 'p'}, "field format is longer than the frame"},
-        {{1, 5, 7, 0, 0}, "a field header is cut short"},
-        {{1, 5, 42, 0, 0, 0, 0}, "unknown field 42"},
-        {{1, 5, 7, 0, 0, 0, 2, 'p', '\n'}, "field format has characters that are not allowed"},
-        {{1, 6, 7, 0, 0, 4, 1}, "field format is 1025 bytes; at most 1024"},
+        {{2, 5, 1, 0, 0, 0, 1, 'x'}, "fetch-ca takes no field partner"},
+        {{2, 5, 7, 0, 0, 0, 9, 'p'}, "field format is longer than the frame"},
+        {{2, 5, 7, 0, 0}, "a field header is cut short"},
+        {{2, 5, 42, 0, 0, 0, 0}, "unknown field 42"},
+        {{2, 5, 7, 0, 0, 0, 2, 'p', '\n'}, "field format has characters that are not allowed"},
+        {{2, 6, 7, 0, 0, 4, 1}, "field format is 1025 bytes; at most 1024"},
     };
     for (const Case& bad : cases) {
         std::vector<std::uint8_t> body = bad.body;
@@ -68,14 +91,14 @@ TEST(Protocol, RefusesMalformedFrames) {
     EXPECT_EQ(*body_length(too_big, Direction::answer), 65536u) << "answers may be larger";
     std::uint8_t too_small[4] = {0, 0, 0, 1};
     EXPECT_FALSE(body_length(too_small, Direction::request).has_value());
-    std::vector<std::uint8_t> answer = {1, 0x80};
+    std::vector<std::uint8_t> answer = {2, 0x80};
     EXPECT_EQ(decode(answer, Direction::request).error(), "unknown request kind 128");
-    std::vector<std::uint8_t> request = {1, 5, 7, 0, 0, 0, 3, 'p', 'e', 'm'};
+    std::vector<std::uint8_t> request = {2, 5, 7, 0, 0, 0, 3, 'p', 'e', 'm'};
     EXPECT_EQ(decode(request, Direction::answer).error(), "unknown answer kind 5");
 }
 
 TEST(Protocol, RefusesARepeatedFieldInAnAnswer) {
-    std::vector<std::uint8_t> body = {1, 0x80};
+    std::vector<std::uint8_t> body = {2, 0x80};
     for (int i = 0; i < 3; i++) {
         body.insert(body.end(), {9, 0, 0, 0, 0});
     }

@@ -183,7 +183,7 @@ std::optional<Message> listing_format_refusal(const std::string& format) {
     if (format == "text" || format == "json") {
         return std::nullopt;
     }
-    return refusal(fmt::format("format \"{}\": use text or json", format));
+    return refusal(Refusal::invalid, fmt::format("format \"{}\": use text or json", format));
 }
 
 // A listing of lines (newest first as read) as one answer body, oldest first, kept within
@@ -294,7 +294,8 @@ std::string Service::error_text(std::string_view doing) {
 
 Message Service::handle(const Caller& caller, const Message& request, std::int64_t now) {
     if (!role_allows(caller.role, request.kind)) {
-        return refusal(fmt::format("the {} role may not {} (uid {})", role_name(caller.role),
+        return refusal(Refusal::forbidden,
+                       fmt::format("the {} role may not {} (uid {})", role_name(caller.role),
                                    kind_name(request.kind), caller.uid));
     }
     return dispatch(caller, request, now);
@@ -330,7 +331,7 @@ Message Service::dispatch(const Caller& caller, const Message& request, std::int
         case Kind::refused:
             break;
     }
-    return refusal("not a request");
+    return refusal(Refusal::malformed, "not a request");
 }
 
 bool Service::partner_password_ok(std::string_view partner, std::string_view password) {
@@ -347,26 +348,30 @@ bool Service::partner_password_ok(std::string_view partner, std::string_view pas
     return directory::password_matches(password, statement.text(0));
 }
 
-Result<std::int64_t, std::string> Service::store_request(std::string_view partner,
-                                                         const CheckedRequest& request,
-                                                         std::int64_t now) {
+Result<std::int64_t, Refused> Service::store_request(std::string_view partner,
+                                                     const CheckedRequest& request,
+                                                     std::int64_t now) {
     Statement counts(db_,
                      "SELECT count(*), coalesce(sum(partner = ?1), 0) FROM requests "
                      "WHERE state = 'pending'");
     counts.bind(1, partner);
     if (!counts.ok() || counts.step() != SQLITE_ROW) {
-        return unexpected(error_text("counting requests"));
+        return unexpected(Refused{Refusal::unavailable, error_text("counting requests")});
     }
     if (static_cast<std::size_t>(counts.integer(0)) >= pending_total_max) {
-        return unexpected(fmt::format(
-            "{} requests already wait for an administrator; try again after they are decided",
-            pending_total_max));
+        return unexpected(Refused{
+            Refusal::limit,
+            fmt::format(
+                "{} requests already wait for an administrator; try again after they are decided",
+                pending_total_max)});
     }
     if (static_cast<std::size_t>(counts.integer(1)) >= pending_per_partner_max) {
-        return unexpected(fmt::format(
-            "partner {} already has {} requests waiting; ask the hub administrator to decide "
-            "them first",
-            partner, pending_per_partner_max));
+        return unexpected(Refused{
+            Refusal::limit,
+            fmt::format(
+                "partner {} already has {} requests waiting; ask the hub administrator to decide "
+                "them first",
+                partner, pending_per_partner_max)});
     }
     Statement insert(db_,
                      "INSERT INTO requests (partner, state, subject, dns_names, key_type, "
@@ -378,7 +383,7 @@ Result<std::int64_t, std::string> Service::store_request(std::string_view partne
     insert.bind_blob(5, request.der.data(), request.der.size());
     insert.bind(6, now);
     if (!insert.ok() || insert.step() != SQLITE_DONE) {
-        return unexpected(error_text("storing the request"));
+        return unexpected(Refused{Refusal::unavailable, error_text("storing the request")});
     }
     return sqlite3_last_insert_rowid(db_);
 }
@@ -386,24 +391,24 @@ Result<std::int64_t, std::string> Service::store_request(std::string_view partne
 Message Service::submit(const Message& request, std::int64_t now) {
     const std::string& partner = request.get(Field::partner);
     if (std::string why = policy::check_partner_name(partner); !why.empty()) {
-        return refusal(why);
+        return refusal(Refusal::invalid, why);
     }
     if (!partner_password_ok(partner, request.get(Field::password))) {
-        return refusal(std::string(bad_credentials));
+        return refusal(Refusal::bad_credentials, std::string(bad_credentials));
     }
     const std::string& csr = request.get(Field::csr);
     auto checked =
         check_request(std::span(reinterpret_cast<const std::uint8_t*>(csr.data()), csr.size()));
     if (!checked) {
-        return refusal(checked.error());
+        return refusal(Refusal::invalid, checked.error());
     }
     Transaction transaction(db_);
     if (!transaction.began()) {
-        return refusal(error_text("starting a change"));
+        return refusal(Refusal::unavailable, error_text("starting a change"));
     }
     auto id = store_request(partner, *checked, now);
     if (!id) {
-        return refusal(id.error());
+        return refusal(id.error().code, id.error().text);
     }
     std::string after = fmt::format(
         "{{\"id\":{},\"partner\":{},\"subject\":{},\"dns_names\":{},\"key\":{},\"state\":"
@@ -413,10 +418,10 @@ Message Service::submit(const Message& request, std::int64_t now) {
     if (auto audited = audit_change("request submit", fmt::format("request:{}", *id), "", after,
                                     fmt::format("enroll:{}", partner), now);
         !audited) {
-        return refusal(audited.error());
+        return refusal(Refusal::unavailable, audited.error());
     }
     if (!transaction.commit()) {
-        return refusal(error_text("committing the request"));
+        return refusal(Refusal::unavailable, error_text("committing the request"));
     }
     return ok_answer().set(Field::request_id, std::to_string(*id));
 }
@@ -424,13 +429,13 @@ Message Service::submit(const Message& request, std::int64_t now) {
 Message Service::status(const Caller& caller, const Message& request) {
     auto id = parse_id(request.get(Field::request_id));
     if (!id) {
-        return refusal(id.error());
+        return refusal(Refusal::invalid, id.error());
     }
     bool enroll = caller.role == Role::enroll;
     if (enroll &&
         (!request.has(Field::partner) || !request.has(Field::password) ||
          !partner_password_ok(request.get(Field::partner), request.get(Field::password)))) {
-        return refusal(std::string(bad_credentials));
+        return refusal(Refusal::bad_credentials, std::string(bad_credentials));
     }
     Statement row(db_,
                   "SELECT r.partner, r.state, r.reason, r.serial, c.not_after_unix_s, "
@@ -439,7 +444,8 @@ Message Service::status(const Caller& caller, const Message& request) {
     row.bind(1, *id);
     if (!row.ok() || row.step() != SQLITE_ROW ||
         (enroll && row.text(0) != request.get(Field::partner))) {
-        return refusal(fmt::format("no request {}{}", *id, enroll ? " for this partner" : ""));
+        return refusal(Refusal::not_found,
+                       fmt::format("no request {}{}", *id, enroll ? " for this partner" : ""));
     }
     std::string state = row.text(1);
     std::string text;
@@ -459,17 +465,18 @@ Message Service::status(const Caller& caller, const Message& request) {
 Message Service::fetch_certificate(const Caller& caller, const Message& request) {
     auto id = parse_id(request.get(Field::request_id));
     if (!id) {
-        return refusal(id.error());
+        return refusal(Refusal::invalid, id.error());
     }
     bool enroll = caller.role == Role::enroll;
     if (enroll &&
         (!request.has(Field::partner) || !request.has(Field::password) ||
          !partner_password_ok(request.get(Field::partner), request.get(Field::password)))) {
-        return refusal(std::string(bad_credentials));
+        return refusal(Refusal::bad_credentials, std::string(bad_credentials));
     }
     const std::string& format = request.get(Field::format);
     if (format != "pem" && format != "der" && format != "pkcs7") {
-        return refusal(fmt::format("format \"{}\": use pem, der or pkcs7", format));
+        return refusal(Refusal::invalid,
+                       fmt::format("format \"{}\": use pem, der or pkcs7", format));
     }
     Statement row(db_,
                   "SELECT r.partner, r.state, c.der FROM requests r LEFT JOIN certificates c "
@@ -477,10 +484,12 @@ Message Service::fetch_certificate(const Caller& caller, const Message& request)
     row.bind(1, *id);
     if (!row.ok() || row.step() != SQLITE_ROW ||
         (enroll && row.text(0) != request.get(Field::partner))) {
-        return refusal(fmt::format("no request {}{}", *id, enroll ? " for this partner" : ""));
+        return refusal(Refusal::not_found,
+                       fmt::format("no request {}{}", *id, enroll ? " for this partner" : ""));
     }
     if (row.text(1) != "approved" || row.is_null(2)) {
-        return refusal(fmt::format("request {} has no certificate: it is {}", *id, row.text(1)));
+        return refusal(Refusal::wrong_state,
+                       fmt::format("request {} has no certificate: it is {}", *id, row.text(1)));
     }
     Bytes leaf = row.blob<Bytes>(2);
     const Bytes& ca = authority_.certificate_der();
@@ -496,19 +505,19 @@ Message Service::fetch_certificate(const Caller& caller, const Message& request)
 Message Service::fetch_crl(const Message& request) {
     const std::string& format = request.get(Field::format);
     if (format != "pem" && format != "der") {
-        return refusal(fmt::format("format \"{}\": use pem or der", format));
+        return refusal(Refusal::invalid, fmt::format("format \"{}\": use pem or der", format));
     }
     Statement row(db_, "SELECT der FROM crl WHERE id = 1");
     if (!row.ok() || row.step() != SQLITE_ROW) {
-        return refusal("no CRL has been made yet");
+        return refusal(Refusal::unavailable, "no CRL has been made yet");
     }
     Bytes crl = row.blob<Bytes>(0);
     std::string body = format == "der" ? bytes_text(crl) : pem(crl, "X509 CRL");
     if (body.size() > answer_body_bytes_max) {
-        return refusal(
-            fmt::format("the CRL is {} bytes, more than one answer carries; read the "
-                        "published crl.pem instead",
-                        body.size()));
+        return refusal(Refusal::unavailable,
+                       fmt::format("the CRL is {} bytes, more than one answer carries; read the "
+                                   "published crl.pem instead",
+                                   body.size()));
     }
     return answer_body(std::move(body));
 }
@@ -516,7 +525,7 @@ Message Service::fetch_crl(const Message& request) {
 Message Service::fetch_ca(const Message& request) {
     const std::string& format = request.get(Field::format);
     if (format != "pem" && format != "der") {
-        return refusal(fmt::format("format \"{}\": use pem or der", format));
+        return refusal(Refusal::invalid, fmt::format("format \"{}\": use pem or der", format));
     }
     const Bytes& ca = authority_.certificate_der();
     return answer_body(format == "der" ? bytes_text(ca) : pem(ca, "CERTIFICATE"));
@@ -533,7 +542,7 @@ Message Service::list_requests(const Message& request) {
                    "FROM requests ORDER BY id DESC LIMIT ?");
     rows.bind(1, static_cast<std::int64_t>(listed_rows_max));
     if (!rows.ok()) {
-        return refusal(error_text("reading requests"));
+        return refusal(Refusal::unavailable, error_text("reading requests"));
     }
     bool json = format == "json";
     std::vector<std::string> lines;
@@ -573,7 +582,7 @@ Message Service::list_certificates(const Message& request) {
                    "ORDER BY rowid DESC LIMIT ?");
     rows.bind(1, static_cast<std::int64_t>(listed_rows_max));
     if (!rows.ok()) {
-        return refusal(error_text("reading certificates"));
+        return refusal(Refusal::unavailable, error_text("reading certificates"));
     }
     bool json = format == "json";
     std::vector<std::string> lines;
@@ -603,23 +612,26 @@ Message Service::list_certificates(const Message& request) {
         std::move(lines), json));
 }
 
-Result<std::string, std::string> Service::issue_request(std::int64_t id, std::string_view actor,
-                                                        std::int64_t now) {
+Result<std::string, Refused> Service::issue_request(std::int64_t id, std::string_view actor,
+                                                    std::int64_t now) {
     Statement row(db_,
                   "SELECT partner, state, csr_der, subject, dns_names, key_type FROM requests "
                   "WHERE id = ?");
     row.bind(1, id);
     if (!row.ok() || row.step() != SQLITE_ROW) {
-        return unexpected(fmt::format("no request {} (hubctl ca requests lists them)", id));
+        return unexpected(Refused{
+            Refusal::not_found, fmt::format("no request {} (hubctl ca requests lists them)", id)});
     }
     std::string partner = row.text(0);
     if (row.text(1) != "pending") {
-        return unexpected(fmt::format("request {} is {} already", id, row.text(1)));
+        return unexpected(Refused{Refusal::wrong_state,
+                                  fmt::format("request {} is {} already", id, row.text(1))});
     }
     // Checked again: the rules may have tightened since it was stored.
     auto checked = check_request(row.blob<Bytes>(2));
     if (!checked) {
-        return unexpected(fmt::format("request {} no longer passes: {}", id, checked.error()));
+        return unexpected(Refused{
+            Refusal::invalid, fmt::format("request {} no longer passes: {}", id, checked.error())});
     }
     // The names the administrator saw in the list: the request's own, or for the hub's own
     // certificate the host name hub-ca gave it (its request carries none).
@@ -639,11 +651,11 @@ Result<std::string, std::string> Service::issue_request(std::int64_t id, std::st
         json_string(row.text(5)));
     auto issued = authority_.issue(*checked, now, settings_.validity_days);
     if (!issued) {
-        return unexpected(issued.error());
+        return unexpected(Refused{Refusal::unavailable, issued.error()});
     }
     std::string serial = der::to_hex(issued->serial);
     if (auto recorded = record_certificate(id, partner, *checked, *issued, actor, now); !recorded) {
-        return unexpected(recorded.error());
+        return unexpected(Refused{Refusal::unavailable, recorded.error()});
     }
     std::string after = fmt::format(
         "{{\"id\":{},\"partner\":{},\"subject\":{},\"dns_names\":{},\"key\":{},\"state\":"
@@ -655,7 +667,7 @@ Result<std::string, std::string> Service::issue_request(std::int64_t id, std::st
     if (auto audited = audit_change("certificate issue", fmt::format("request:{}", id), before,
                                     after, actor, now);
         !audited) {
-        return unexpected(audited.error());
+        return unexpected(Refused{Refusal::unavailable, audited.error()});
     }
     return serial;
 }
@@ -694,19 +706,19 @@ Result<void, std::string> Service::record_certificate(std::int64_t id, std::stri
 Message Service::approve(const Caller& caller, const Message& request, std::int64_t now) {
     auto id = parse_id(request.get(Field::request_id));
     if (!id) {
-        return refusal(id.error());
+        return refusal(Refusal::invalid, id.error());
     }
     std::string actor = audit_actor(request.get(Field::actor), caller.uid);
     Transaction transaction(db_);
     if (!transaction.began()) {
-        return refusal(error_text("starting a change"));
+        return refusal(Refusal::unavailable, error_text("starting a change"));
     }
     auto serial = issue_request(*id, actor, now);
     if (!serial) {
-        return refusal(serial.error());
+        return refusal(serial.error().code, serial.error().text);
     }
     if (!transaction.commit()) {
-        return refusal(error_text("committing the certificate"));
+        return refusal(Refusal::unavailable, error_text("committing the certificate"));
     }
     return ok_answer()
         .set(Field::serial, *serial)
@@ -721,11 +733,11 @@ Result<Issued, std::string> Service::issue_own(const CheckedRequest& request,
     }
     auto id = store_request("(hub)", request, now);
     if (!id) {
-        return unexpected(id.error());
+        return unexpected(id.error().text);
     }
     auto serial = issue_request(*id, actor, now);
     if (!serial) {
-        return unexpected(serial.error());
+        return unexpected(serial.error().text);
     }
     Statement row(db_,
                   "SELECT der, not_before_unix_s, not_after_unix_s FROM certificates WHERE "
@@ -748,24 +760,26 @@ Result<Issued, std::string> Service::issue_own(const CheckedRequest& request,
 Message Service::reject(const Caller& caller, const Message& request, std::int64_t now) {
     auto id = parse_id(request.get(Field::request_id));
     if (!id) {
-        return refusal(id.error());
+        return refusal(Refusal::invalid, id.error());
     }
     const std::string& reason = request.get(Field::reason);
     if (std::string why = check_reason_text(reason); !why.empty()) {
-        return refusal(why);
+        return refusal(Refusal::invalid, why);
     }
     std::string actor = audit_actor(request.get(Field::actor), caller.uid);
     Transaction transaction(db_);
     if (!transaction.began()) {
-        return refusal(error_text("starting a change"));
+        return refusal(Refusal::unavailable, error_text("starting a change"));
     }
     Statement row(db_, "SELECT partner, state, subject FROM requests WHERE id = ?");
     row.bind(1, *id);
     if (!row.ok() || row.step() != SQLITE_ROW) {
-        return refusal(fmt::format("no request {} (hubctl ca requests lists them)", *id));
+        return refusal(Refusal::not_found,
+                       fmt::format("no request {} (hubctl ca requests lists them)", *id));
     }
     if (row.text(1) != "pending") {
-        return refusal(fmt::format("request {} is {} already", *id, row.text(1)));
+        return refusal(Refusal::wrong_state,
+                       fmt::format("request {} is {} already", *id, row.text(1)));
     }
     Statement update(db_,
                      "UPDATE requests SET state = 'rejected', decided_unix_s = ?2, decided_by = "
@@ -775,7 +789,7 @@ Message Service::reject(const Caller& caller, const Message& request, std::int64
     update.bind(3, actor);
     update.bind(4, reason);
     if (!update.ok() || update.step() != SQLITE_DONE) {
-        return refusal(error_text("rejecting the request"));
+        return refusal(Refusal::unavailable, error_text("rejecting the request"));
     }
     std::string before =
         fmt::format("{{\"id\":{},\"partner\":{},\"subject\":{},\"state\":\"pending\"}}", *id,
@@ -786,7 +800,8 @@ Message Service::reject(const Caller& caller, const Message& request, std::int64
     if (auto audited = audit_change("request reject", fmt::format("request:{}", *id), before, after,
                                     actor, now);
         !audited || !transaction.commit()) {
-        return refusal(audited ? error_text("committing the rejection") : audited.error());
+        return refusal(Refusal::unavailable,
+                       audited ? error_text("committing the rejection") : audited.error());
     }
     return ok_answer().set(Field::message, fmt::format("request {} rejected", *id));
 }
@@ -794,26 +809,28 @@ Message Service::reject(const Caller& caller, const Message& request, std::int64
 Message Service::revoke(const Caller& caller, const Message& request, std::int64_t now) {
     auto serial = normal_serial(request.get(Field::serial));
     if (!serial) {
-        return refusal(serial.error());
+        return refusal(Refusal::invalid, serial.error());
     }
     auto reason = parse_revocation_reason(request.get(Field::reason));
     if (!reason) {
-        return refusal(reason.error());
+        return refusal(Refusal::invalid, reason.error());
     }
     std::string actor = audit_actor(request.get(Field::actor), caller.uid);
     Transaction transaction(db_);
     if (!transaction.began()) {
-        return refusal(error_text("starting a change"));
+        return refusal(Refusal::unavailable, error_text("starting a change"));
     }
     Statement row(db_,
                   "SELECT partner, subject, revoked_unix_s, not_after_unix_s FROM certificates "
                   "WHERE serial = ?");
     row.bind(1, *serial);
     if (!row.ok() || row.step() != SQLITE_ROW) {
-        return refusal(fmt::format("no certificate {} (hubctl ca list shows them)", *serial));
+        return refusal(Refusal::not_found,
+                       fmt::format("no certificate {} (hubctl ca list shows them)", *serial));
     }
     if (!row.is_null(2)) {
-        return refusal(fmt::format("certificate {} is revoked already", *serial));
+        return refusal(Refusal::wrong_state,
+                       fmt::format("certificate {} is revoked already", *serial));
     }
     Statement update(db_,
                      "UPDATE certificates SET revoked_unix_s = ?2, revoke_reason = ?3, "
@@ -823,7 +840,7 @@ Message Service::revoke(const Caller& caller, const Message& request, std::int64
     update.bind(3, revocation_reason_name(*reason));
     update.bind(4, actor);
     if (!update.ok() || update.step() != SQLITE_DONE) {
-        return refusal(error_text("revoking the certificate"));
+        return refusal(Refusal::unavailable, error_text("revoking the certificate"));
     }
     std::string common = fmt::format(
         "\"serial\":{},\"partner\":{},\"subject\":{},\"not_after\":{}", json_string(*serial),
@@ -834,7 +851,8 @@ Message Service::revoke(const Caller& caller, const Message& request, std::int64
     if (auto audited = audit_change("certificate revoke", fmt::format("certificate:{}", *serial),
                                     before, after, actor, now);
         !audited || !transaction.commit()) {
-        return refusal(audited ? error_text("committing the revocation") : audited.error());
+        return refusal(Refusal::unavailable,
+                       audited ? error_text("committing the revocation") : audited.error());
     }
     crl_stale_ = true;
     return ok_answer().set(Field::message, fmt::format("certificate {} revoked ({})", *serial,
@@ -844,20 +862,20 @@ Message Service::revoke(const Caller& caller, const Message& request, std::int64
 Message Service::set_password(const Caller& caller, const Message& request, std::int64_t now) {
     const std::string& partner = request.get(Field::partner);
     if (std::string why = policy::check_partner_name(partner); !why.empty()) {
-        return refusal(why);
+        return refusal(Refusal::invalid, why);
     }
     auto password = new_password();
     if (!password) {
-        return refusal(password.error());
+        return refusal(Refusal::unavailable, password.error());
     }
     auto hash = directory::hash_password(*password);
     if (!hash) {
-        return refusal(hash.error());
+        return refusal(Refusal::unavailable, hash.error());
     }
     std::string actor = audit_actor(request.get(Field::actor), caller.uid);
     Transaction transaction(db_);
     if (!transaction.began()) {
-        return refusal(error_text("starting a change"));
+        return refusal(Refusal::unavailable, error_text("starting a change"));
     }
     Statement existing(db_, "SELECT 1 FROM enrollment_passwords WHERE partner = ?");
     existing.bind(1, partner);
@@ -870,7 +888,7 @@ Message Service::set_password(const Caller& caller, const Message& request, std:
     upsert.bind(2, *hash);
     upsert.bind(3, now);
     if (!upsert.ok() || upsert.step() != SQLITE_DONE) {
-        return refusal(error_text("storing the password"));
+        return refusal(Refusal::unavailable, error_text("storing the password"));
     }
     // Neither the password nor its hash is audited: only that it was set or changed.
     std::string before = had ? fmt::format("{{\"partner\":{},\"enrollment_password\":\"set\"}}",
@@ -881,7 +899,8 @@ Message Service::set_password(const Caller& caller, const Message& request, std:
     if (auto audited = audit_change("enrollment password", fmt::format("partner:{}", partner),
                                     before, after, actor, now);
         !audited || !transaction.commit()) {
-        return refusal(audited ? error_text("committing the password") : audited.error());
+        return refusal(Refusal::unavailable,
+                       audited ? error_text("committing the password") : audited.error());
     }
     return ok_answer().set(Field::body, *password);
 }

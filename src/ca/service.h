@@ -20,6 +20,12 @@
 
 namespace hub::ca {
 
+// A refusal on its way to an answer: the code for programs, the sentence for people.
+struct Refused {
+    Refusal code = Refusal::unavailable;
+    std::string text;
+};
+
 struct ServiceSettings {
     std::uint32_t validity_days = validity_days_default;
     std::uint32_t crl_validity_days = crl_validity_days_default;
@@ -75,11 +81,10 @@ private:
     Message audit(const Message& request);
 
     bool partner_password_ok(std::string_view partner, std::string_view password);
-    Result<std::int64_t, std::string> store_request(std::string_view partner,
-                                                    const CheckedRequest& request,
-                                                    std::int64_t now);
-    Result<std::string, std::string> issue_request(std::int64_t id, std::string_view actor,
-                                                   std::int64_t now);
+    Result<std::int64_t, Refused> store_request(std::string_view partner,
+                                                const CheckedRequest& request, std::int64_t now);
+    Result<std::string, Refused> issue_request(std::int64_t id, std::string_view actor,
+                                               std::int64_t now);
     Result<void, std::string> record_certificate(std::int64_t id, std::string_view partner,
                                                  const CheckedRequest& checked,
                                                  const Issued& issued, std::string_view actor,

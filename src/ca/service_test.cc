@@ -78,9 +78,12 @@ TEST_F(ServiceTest, EnrollSubmitsAdminApprovesEnrollFetches) {
               std::string::npos);
     Message unknown = submit("nobody", password, fixture("rsa2048.csr"));
     EXPECT_EQ(unknown.get(Field::message), wrong.get(Field::message)) << "same for both";
+    EXPECT_EQ(refusal_code(wrong), Refusal::bad_credentials);
+    EXPECT_EQ(refusal_code(unknown), Refusal::bad_credentials);
     Message weak = submit("partner2", password, fixture("rsa1024.der"));
     ASSERT_EQ(weak.kind, Kind::refused);
     EXPECT_NE(weak.get(Field::message).find("RSA 1024"), std::string::npos);
+    EXPECT_EQ(refusal_code(weak), Refusal::invalid);
 
     Message submitted = submit("partner2", password, fixture("rsa2048.csr"));
     ASSERT_EQ(submitted.kind, Kind::ok) << submitted.get_or(Field::message, "");
@@ -216,6 +219,8 @@ TEST_F(ServiceTest, EachRoleIsRefusedWhatItMayNotAsk) {
     EXPECT_EQ(ask(Role::enroll, approve).get(Field::message),
               "the enroll role may not approve (uid 992)");
     EXPECT_EQ(ask(Role::hubd, approve).kind, Kind::refused);
+    EXPECT_EQ(refusal_code(ask(Role::hubd, approve)), Refusal::forbidden);
+    EXPECT_EQ(refusal_code(ask(Role::admin, approve)), Refusal::not_found) << "no request 1";
     Message password = request(Kind::set_password).set(Field::partner, "p").set(Field::actor, "x");
     EXPECT_EQ(ask(Role::enroll, password).kind, Kind::refused);
     Message submit_request = request(Kind::submit)

@@ -28,6 +28,18 @@ inline constexpr std::size_t commit_batch_bytes_max = 64u << 20;  // Then new on
 // A spool buffer bigger than this after a batch is freed, not kept: a burst of 5 MB
 // messages left ~40 MB per shard of staging and batch capacity resident for good.
 inline constexpr std::size_t spool_buffer_keep_bytes = 1u << 20;
+// The hub CA's CRL (crl_refresh.h): the largest file hubd reads (hub-ca's answer frame is
+// 4 MiB, and a CRL of 10,000 entries is about 400 KiB), how often the supervisor looks at
+// it, and how many CRL bytes wolfSSL may hold over the process's life (each changed CRL
+// stays loaded; at one change a day of a 400 KiB CRL that is half a year).
+inline constexpr std::size_t crl_bytes_max = 4u << 20;
+inline constexpr unsigned crl_refresh_interval_s = 60;
+// While no CRL is loaded or the loaded one expired (the hub CA's certificates are refused),
+// look more often: the first boot's hub-ca may publish its first CRL just after hubd starts.
+inline constexpr unsigned crl_retry_interval_s = 5;
+inline constexpr std::size_t crl_loaded_bytes_max = 64u << 20;
+// A stale or missing CRL is logged again at most this often (besides each change).
+inline constexpr unsigned crl_complaint_interval_s = 3600;
 
 // A message body at least this large is written to the spool from the buffer it arrived
 // in (moved from the session to the spool writer, one vectored write), not copied into the
@@ -37,6 +49,8 @@ inline constexpr std::size_t held_body_bytes_min = 64 * 1024;
 // pieces); more large bodies in the same batch are copied like small ones.
 inline constexpr unsigned held_bodies_per_batch_max = 64;
 
+static_assert(crl_bytes_max <= crl_loaded_bytes_max, "at least one CRL must fit");
+static_assert(crl_retry_interval_s < crl_refresh_interval_s);
 static_assert((recv_buffer_count & (recv_buffer_count - 1)) == 0, "buffer ring is a power of 2");
 static_assert(input_pending_bytes >= 2 * recv_buffer_bytes + input_pause_space_bytes,
               "a paused connection must still hold the buffers already in flight");

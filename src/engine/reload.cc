@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "base/log.h"
 #include "directory/configured.h"
@@ -69,6 +70,17 @@ Result<void, std::string> Reloader::publish_first(directory::EnginePartners part
 
 Result<std::string, std::string> Reloader::reload(std::string_view trigger) {
     auto done = try_reload();
+    if (crl_ != nullptr) {
+        auto now = std::chrono::system_clock::now().time_since_epoch();
+        auto crl =
+            crl_->refresh(trigger, std::chrono::duration_cast<std::chrono::seconds>(now).count());
+        std::string line = crl ? *crl : "CRL " + crl.error();
+        if (done) {
+            *done += "; " + line;
+        } else {
+            done = unexpected(done.error() + "; the CRL is read regardless: " + line);
+        }
+    }
     if (done) {
         base::log_info("reload ({}): {}", trigger, *done);
     } else {

@@ -16,6 +16,7 @@
 #include "base/result.h"
 #include "config/hub_config.h"
 #include "directory/directory.h"
+#include "engine/crl_refresh.h"
 #include "engine/partner_snapshot.h"
 #include "policy/partners.h"
 
@@ -40,6 +41,11 @@ public:
     // ever hold. Logs the outcome either way, naming trigger ("SIGHUP", "hubctl").
     Result<std::string, std::string> reload(std::string_view trigger);
 
+    // Every reload also reads the hub CA's CRL again (crl_refresh.h), whatever becomes of
+    // the rest: a revocation must not wait for a hub.conf mistake to be fixed. Null: this
+    // hub has no [ca] public_dir, so no CRL.
+    void set_crl_refresher(CrlRefresher* crl) { crl_ = crl; }
+
 private:
     Result<std::string, std::string> try_reload();
 
@@ -47,6 +53,7 @@ private:
     config::HubConfig running_;
     OutboundKeyMaterial keys_;
     PartnerBoard& board_;
+    CrlRefresher* crl_ = nullptr;
     std::uint64_t generation_ = 0;
     std::vector<std::string> partner_names_;  // Of the published table, sorted.
     // Every partner name any published table held: each is a destination in every shard's

@@ -361,6 +361,11 @@ Result<void, std::string> Supervisor::run() {
         }
         spool_low_.store(low, std::memory_order_relaxed);
         control_.serve_pending();
+        if (settings_.crl_refresher != nullptr) {
+            auto now = std::chrono::system_clock::now().time_since_epoch();
+            settings_.crl_refresher->refresh_if_due(
+                std::chrono::duration_cast<std::chrono::seconds>(now).count());
+        }
         if (stop_.load() && running_.load() == 0) {
             break;
         }

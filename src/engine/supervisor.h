@@ -21,6 +21,8 @@ struct SupervisorSettings {
     std::uint64_t spool_reserve_bytes = 0;
     // SIGHUP and hubctl's "reload"; null: reload is refused (tests without a config).
     Reloader* reloader = nullptr;
+    // The hub CA's CRL, looked at every crl_refresh_interval_s (crl_refresh.h); null: none.
+    CrlRefresher* crl_refresher = nullptr;
     // The read-only status socket (docs/HEALTH.md, "Who may ask"): bound and listening
     // already (bind_status_socket, as root), or -1 for none; its path, removed at stop.
     int status_socket_fd = -1;

@@ -30,9 +30,6 @@ using pages::escape;
 
 constexpr std::string_view cookie_name = "__Host-enroll";
 constexpr std::size_t cookie_chars = 24;
-// hub-ca's answer to an enroll caller with an unknown partner or a wrong password starts
-// so (service.cc's bad_credentials); the page answers it with 403.
-constexpr std::string_view bad_credentials_prefix = "unknown partner or wrong enrollment password";
 
 std::string_view form_name(Page page) {
     switch (page) {
@@ -199,21 +196,27 @@ Response download(std::string body, std::string_view content_type, std::string_v
     return response;
 }
 
-// hub-ca's refusal, as the HTTP status the page answers with.
-int refusal_status(Page page, std::string_view message) {
-    if (message.starts_with(bad_credentials_prefix)) {
-        return 403;
+// hub-ca's refusal, as the HTTP status the page answers with: by the refusal's code,
+// never by its sentence (which is for people and may change).
+int refusal_status(Page page, ca::Refusal code) {
+    switch (code) {
+        case ca::Refusal::bad_credentials:
+            return 403;
+        case ca::Refusal::not_found:
+            return 404;
+        case ca::Refusal::wrong_state:
+            return 409;
+        case ca::Refusal::limit:
+            return 429;
+        case ca::Refusal::invalid:
+            return page == Page::crl_der || page == Page::crl_pem || page == Page::ca_pem ? 503
+                                                                                          : 422;
+        case ca::Refusal::malformed:
+        case ca::Refusal::forbidden:
+        case ca::Refusal::unavailable:
+            return 503;  // Between the page and hub-ca, not the partner's doing.
     }
-    if (message.starts_with("no request ")) {
-        return 404;
-    }
-    if (message.find("has no certificate") != std::string_view::npos) {
-        return 409;
-    }
-    if (page == Page::crl_der || page == Page::crl_pem || page == Page::ca_pem) {
-        return 503;
-    }
-    return 422;
+    HUB_PANIC("unknown refusal code");
 }
 
 std::string request_id_error(std::string_view id) {
@@ -526,7 +529,7 @@ Response App::finish(const Pending& pending, const Result<ca::Message, std::stri
                 "again in a few minutes";
         } else {
             problem = std::string(answer->get_or(ca::Field::message, "refused"));
-            status = refusal_status(pending.page, problem);
+            status = refusal_status(pending.page, ca::refusal_code(*answer));
         }
         response =
             is_form ? form_page(pending.page, pending.echo, pending.cookie, status, problem, now_s)

@@ -152,8 +152,9 @@ TEST_F(AppTest, ARefusedRequestIsEchoedOnlyWhenEscapingCannotGrowIt) {
     auto call = post("/request", cookie,
                      "token=" + token + "&partner=p.example&password=pw&csr=" + url_encode(bulky));
     ASSERT_TRUE(std::holds_alternative<CaCall>(call));
-    Response refused = app.finish(std::get<CaCall>(call).pending,
-                                  ca::refusal("the request is not a well-formed request"), now_ms);
+    Response refused = app.finish(
+        std::get<CaCall>(call).pending,
+        ca::refusal(ca::Refusal::invalid, "the request is not a well-formed request"), now_ms);
     EXPECT_EQ(refused.status, 422);
     EXPECT_LT(refused.body.size(), 16u * 1024);
     EXPECT_LE(serialise(refused, false).size(), response_bytes_max);
@@ -166,15 +167,29 @@ TEST_F(AppTest, CaRefusalsBecomeClearStatuses) {
     ASSERT_TRUE(std::holds_alternative<CaCall>(call));
     const Pending& pending = std::get<CaCall>(call).pending;
     EXPECT_EQ(std::get<CaCall>(call).request.get(ca::Field::format), "pkcs7");
-    EXPECT_EQ(app.finish(pending, ca::refusal("unknown partner or wrong enrollment password (ask)"),
+    EXPECT_EQ(app.finish(pending,
+                         ca::refusal(ca::Refusal::bad_credentials,
+                                     "unknown partner or wrong enrollment password (ask)"),
                          now_ms)
                   .status,
               403);
-    EXPECT_EQ(
-        app.finish(pending, ca::refusal("request 4 has no certificate: it is pending"), now_ms)
-            .status,
-        409);
+    EXPECT_EQ(app.finish(pending,
+                         ca::refusal(ca::Refusal::wrong_state,
+                                     "request 4 has no certificate: it is pending"),
+                         now_ms)
+                  .status,
+              409);
     EXPECT_EQ(app.finish(pending, unexpected(std::string("hub-ca is not running")), now_ms).status,
+              503);
+    // The code decides, not the sentence (which is for people and may be reworded).
+    EXPECT_EQ(
+        app.finish(pending, ca::refusal(ca::Refusal::not_found, "unknown partner"), now_ms).status,
+        404);
+    EXPECT_EQ(
+        app.finish(pending, ca::refusal(ca::Refusal::limit, "too many waiting"), now_ms).status,
+        429);
+    EXPECT_EQ(app.finish(pending, ca::refusal(ca::Refusal::unavailable, "database locked"), now_ms)
+                  .status,
               503);
     Response file = app.finish(pending, ca::ok_answer().set(ca::Field::body, "\x30\x82"), now_ms);
     EXPECT_EQ(file.status, 200);

@@ -107,11 +107,16 @@ public:
     ServerContext(const ServerContext&) = delete;
     ServerContext& operator=(const ServerContext&) = delete;
     WOLFSSL_CTX* native() const { return ctx_; }
+    // The CA whose client certificates need a loaded CRL (revocation.h); empty: none.
+    const std::string& crl_required_issuer() const { return crl_required_issuer_; }
 
 private:
     explicit ServerContext(WOLFSSL_CTX* ctx) : ctx_(ctx) {}
     WOLFSSL_CTX* ctx_;
     TicketKeys* ticket_keys_ = nullptr;  // Owned; wolfSSL's ticket callback context.
+    std::string crl_required_issuer_;    // Set once by enable_crl_check, before sharing.
+    friend Result<void, std::string> enable_crl_check(ServerContext& context,
+                                                      std::string required_issuer);
 };
 
 // An immutable, shareable client context.

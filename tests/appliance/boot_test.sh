@@ -14,6 +14,8 @@
 #   - hubd's journal lines carry no doubled "hubd[pid]:" prefix;
 #   - snmpd runs and hub-snmp, sandboxed as its own user, has joined it over AgentX and
 #     reads hubd's status socket; the SNMPv3 passphrases were made at first boot (root 0600);
+#   - hub-ca (its CA made by the first boot) and hub-enroll are active; the CA key is hubca
+#     0600, unreadable to hubbox and hubenroll; the enrollment page answers on 443;
 #   - a message queued for an unreachable partner survives a power cut (qemu killed) and is
 #     delivered after the second boot.
 # The serial console logs stay in $HUB_APPLIANCE_TEST_DIR (build/appliance-test) as
@@ -200,7 +202,7 @@ expect_match "hubd's own seccomp filter on top of systemd's" '^([2-9]|[1-9][0-9]
     "$(fact hubd_seccomp_filters)"
 listening="$(fact listening)"
 for address in $listening; do
-    [[ "$address" =~ :(25|465)$ || "$address" == 127.0.0.1:9464 ]] ||
+    [[ "$address" =~ :(25|443|465)$ || "$address" == 127.0.0.1:9464 ]] ||
         fail "something else listens in the guest: $listening"
 done
 # hub-metrics: its own user, sandboxed, on loopback, answering from hubd's status socket.
@@ -229,6 +231,16 @@ expect_match "hub-snmp joined snmpd" 'AgentX subagent connected' "$(fact hub_snm
 expect_match "hub-snmp reads hubd" 'hubd answers at /run/hubbox/status\.sock' \
     "$(fact hub_snmp_journal)"
 expect_match "SNMPv3 credentials made at first boot" '^root 600$' "$(fact snmp_credentials)"
+# The CA (hub-ca init at first boot) and the enrollment page.
+expect_match "hub-ca state (journal: $(fact journal_hub_ca))" '^active$' "$(fact hub_ca_ActiveState)"
+expect_match "hub-enroll state" '^active$' "$(fact hub_enroll_ActiveState)"
+expect_match "CA key owner and mode" '^hubca 600$' "$(fact ca_key)"
+expect_match "CA directory owner and mode" '^hubca 700$' "$(fact ca_dir)"
+expect_match "hubd's account cannot read the CA key" '^no$' "$(fact ca_key_readable_by_hubbox)"
+expect_match "hub-enroll's account cannot read the CA key" '^no$' "$(fact ca_key_readable_by_hubenroll)"
+expect_match "the first CRL published" '^hubca 644$' "$(fact crl_published)"
+expect_match "the enrollment page on 443" '^HTTP/1\.1 200 OK$' "$(fact enroll_page_status)"
+say "ok: hub-ca and hub-enroll active, ca.key hubca 0600, the page answers on 443 ($(fact enroll_page_title))"
 expect_match "listeners" ':25 .*:465|:465 .*:25' "$listening"
 expect_match "firewall input policy" '^policy drop$' "$(fact nft_input_policy)"
 expect_match "kernel lockdown" '\[integrity\]' "$(fact lockdown)"

@@ -41,6 +41,17 @@ make_test_image() {
     }
     printf '\n' >>"$dir/data-seed/hub.conf"
     cat "$dir/health.conf" >>"$dir/data-seed/hub.conf"
+    # [ca] and [enroll] too, so the first boot runs `hub-ca init` and the enrollment page
+    # listens on 443 as on a real box. The partners' certificates stay the dev CA's (the
+    # seed's client_ca), so hubd reads no CRL here: hub-ca's own CA is not a client CA.
+    sed -n '/^\[ca\]/,/^$/p; /^\[enroll\]/,/^$/p' "$SRC/rootfs/usr/share/hubbox/hub.conf.template" \
+        >"$dir/ca.conf"
+    grep -q '^state_dir = "/var/lib/hubbox/ca"' "$dir/ca.conf" && grep -q '^listen = "0.0.0.0:443"' "$dir/ca.conf" || {
+        echo "no [ca] or [enroll] section in rootfs/usr/share/hubbox/hub.conf.template" >&2
+        return 1
+    }
+    printf '\n' >>"$dir/data-seed/hub.conf"
+    cat "$dir/ca.conf" >>"$dir/data-seed/hub.conf"
     # One boot try per slot (the product's default is 2): the update test's fallback then
     # costs one emulated boot of the broken slot instead of two, and the counting is the same.
     "$SRC/appliance/build" --overlay "$SRC/tests/appliance/guest" --boot-tries 1 \

@@ -1,6 +1,7 @@
 // ca_protocol_fuzz.cc -- random bytes into hub-ca's frame decoder.
 //
-// Input: a whole frame (4-byte length, body) as a client would send it. The harness checks
+// Input: a whole frame (4-byte length, body) as a client would send it, decoded as a
+// request and as an answer. The harness checks
 // what must hold whatever arrives: a header outside the bounds is refused; a body that
 // decodes re-encodes to exactly the same bytes when its fields were in tag order (the
 // encoder's order), and whatever decodes stays within the field limits.
@@ -40,15 +41,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (body.size() > *length) {
         body = body.first(*length);
     }
-    auto message = decode(body, Direction::request);
-    if (!message) {
-        check(!message.error().empty(), "a refusal says why");
-        return 0;
+    // The same body as a request (what hub-ca reads) and as an answer (what hubctl and the
+    // enrollment page read, refusals with their code).
+    for (Direction direction : {Direction::request, Direction::answer}) {
+        auto message = decode(body, direction);
+        if (!message) {
+            check(!message.error().empty(), "a refusal says why");
+            continue;
+        }
+        if (message->kind == Kind::refused) {
+            auto code = static_cast<std::uint8_t>(refusal_code(*message));
+            check(code >= 1 && code <= refusal_max, "a decoded refusal has a known code");
+        }
+        std::vector<std::uint8_t> again = encode(*message);
+        check(again.size() - frame_header_bytes == body.size(), "re-encoding keeps the size");
+        auto decoded = decode(std::span(again).subspan(frame_header_bytes), direction);
+        check(decoded.has_value(), "what decoded once decodes again");
+        check(decoded->kind == message->kind && decoded->fields == message->fields, "same message");
     }
-    std::vector<std::uint8_t> again = encode(*message);
-    check(again.size() - frame_header_bytes == body.size(), "re-encoding keeps the size");
-    auto decoded = decode(std::span(again).subspan(frame_header_bytes), Direction::request);
-    check(decoded.has_value(), "what decoded once decodes again");
-    check(decoded->kind == message->kind && decoded->fields == message->fields, "same message");
     return 0;
 }

@@ -58,7 +58,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             check(request.path.size() <= target_bytes_max, "path bounded");
             auto answer = app.handle(request, "192.0.2.1", now_ms);
             if (auto* call = std::get_if<CaCall>(&answer)) {
-                Response page = app.finish(call->pending, hub::ca::refusal("refused"), now_ms);
+                // Every refusal code in turn: each must become an error page.
+                auto code =
+                    static_cast<hub::ca::Refusal>(1 + request.body.size() % hub::ca::refusal_max);
+                Response page =
+                    app.finish(call->pending, hub::ca::refusal(code, "refused"), now_ms);
                 check(page.status >= 400, "a refusal is an error page");
                 check(serialise(page, false).size() <= response_bytes_max, "refusal bounded");
             } else {

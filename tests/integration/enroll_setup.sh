@@ -5,7 +5,14 @@
 # also makes the hub's TLS key and certificate, the page's by default), starts `hub-ca serve`
 # (as hubca) and `hub-enroll` (started as root, it drops to hubenroll, the account hub-ca
 # gives the enroll role), and issues partner2's enrollment password with hubctl ca password.
-# Sets: conf, dir, url, ca_pem, password, ENROLL_PID, ENROLL_LOG; admin() runs hubctl ca.
+# Sets: conf, dir, url, ca_pem, page_ca, password, ENROLL_PID, ENROLL_LOG, CA_PID; admin()
+# runs hubctl ca.
+#
+# With ENROLL_ON_HUB=1 the caller has made a hub first with lib.sh's hub_init and
+# `--ca "$WORK/ca" --enroll 127.0.0.1:PORT` (tools/dev-init writes [ca] and [enroll] into
+# $STATE/hub.conf): hub-ca and the page then run on that hub.conf, beside the caller's hubd.
+# hub.pem is dev-init's there, so the page verifies with the dev CA (page_ca), while ca_pem
+# is still hub-ca's CA.
 
 need_binaries HUBCTL HUB_CA HUB_ENROLL
 [[ $EUID -eq 0 ]] || skip "needs root: hub-ca and hub-enroll each switch to their own account"
@@ -14,6 +21,15 @@ for account in hubca hubenroll; do
         skip "no '$account' account: run tools/setup (it makes hubca and hubenroll)"
 done
 
+if [[ "${ENROLL_ON_HUB:-0}" == 1 ]]; then
+    conf="$STATE/hub.conf"
+    dir="$WORK/ca"
+    mkdir -p "$dir"
+    chmod 0755 "$dir"  # hub-ca's account must reach its state directory inside.
+    enroll_port="$(sed -n '/^\[enroll\]/,/^\[/s/^listen = "127\.0\.0\.1:\([0-9]*\)"$/\1/p' "$conf")"
+    [[ -n "$enroll_port" ]] || fail "$conf has no [enroll] listen on 127.0.0.1 (hub_init --ca --enroll)"
+    page_ca="$STATE/ca.pem"
+else
 make_work
 dir="$WORK/box"
 mkdir -p "$dir"
@@ -42,9 +58,11 @@ enroll_user = "hubenroll"
 listen = "127.0.0.1:$enroll_port"
 posts_per_minute = ${ENROLL_POSTS_PER_MINUTE:-60}
 CONF
+page_ca="$dir/public/ca.pem"
+fi
 url="https://localhost:$enroll_port"
 ca_pem="$dir/public/ca.pem"
-HUB_LOG="$WORK/hub-ca.log"
+[[ "${ENROLL_ON_HUB:-0}" == 1 ]] || HUB_LOG="$WORK/hub-ca.log"  # No hubd: lib.sh shows hub-ca's.
 ENROLL_LOG="$WORK/hub-enroll.log"
 ENROLL_PID=""
 admin() { "$HUBCTL" --config "$conf" ca "$@"; }
@@ -57,18 +75,20 @@ stop_enroll() {
     ENROLL_PID=""
 }
 
-"$HUB_CA" --config "$conf" init >"$WORK/init.log" 2>&1 || fail "hub-ca init:
-$(cat "$WORK/init.log")"
-"$HUB_CA" --config "$conf" serve 2>"$HUB_LOG" &
-HUBD_PID=$!  # lib.sh's cleanup kills it.
-wait_until 60 "hub-ca ready" grep -q 'ready on' "$HUB_LOG"
-
-"$HUB_ENROLL" --config "$conf" 2>"$ENROLL_LOG" &
-ENROLL_PID=$!
+CA_PID=""
+CA_LOG="$WORK/hub-ca.log"
 enroll_exit() {
     local status=$?
     set +e  # Under set -e, "(exit 1)" below would end the trap before cleanup.
     stop_enroll
+    if [[ -n "$CA_PID" ]] && kill -0 "$CA_PID" 2>/dev/null; then
+        kill -TERM "$CA_PID" 2>/dev/null
+        wait "$CA_PID" 2>/dev/null
+    fi
+    if [[ $status -ne 0 && $status -ne 77 && "$CA_LOG" != "$HUB_LOG" && -f "$CA_LOG" ]]; then
+        echo "[$TEST_NAME] ---- last 20 lines of the hub-ca log ($CA_LOG) ----" >&2
+        tail -n 20 "$CA_LOG" >&2
+    fi
     if [[ $status -ne 0 && $status -ne 77 && -f "$ENROLL_LOG" ]]; then
         echo "[$TEST_NAME] ---- last 30 lines of the hub-enroll log ($ENROLL_LOG) ----" >&2
         tail -n 30 "$ENROLL_LOG" >&2
@@ -77,6 +97,15 @@ enroll_exit() {
     cleanup
 }
 trap enroll_exit EXIT
+
+"$HUB_CA" --config "$conf" init >"$WORK/init.log" 2>&1 || fail "hub-ca init:
+$(cat "$WORK/init.log")"
+"$HUB_CA" --config "$conf" serve 2>"$CA_LOG" &
+CA_PID=$!
+wait_until 60 "hub-ca ready" grep -q 'ready on' "$CA_LOG"
+
+"$HUB_ENROLL" --config "$conf" 2>"$ENROLL_LOG" &
+ENROLL_PID=$!
 wait_until 60 "hub-enroll ready" grep -q 'ready: https://' "$ENROLL_LOG"
 enroll_uid="$(id -u hubenroll)"
 expect_match "hub-enroll runs as hubenroll" \

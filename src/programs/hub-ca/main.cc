@@ -367,7 +367,7 @@ struct Server {
         Message answer;
         std::string what = "?";
         if (!request) {
-            answer = refusal(request.error());
+            answer = refusal(Refusal::malformed, request.error());
         } else {
             what = std::string(kind_name(request->kind));
             answer = service.handle(Caller{role, credentials.uid}, *request, now_unix_s());
@@ -450,7 +450,12 @@ Result<RoleIds, std::string> role_ids(const hub::config::HubConfig& config) {
 // The CA from the state directory (made first, with the default key, if there is none).
 Result<Service, std::string> open_service(const hub::config::HubConfig& config) {
     Paths paths{config.ca_state_dir};
-    if (!fs::exists(paths.key())) {
+    std::error_code looked;
+    bool has_key = fs::exists(paths.key(), looked);
+    if (looked) {  // E.g. a parent directory hub-ca's account cannot search.
+        return unexpected(fmt::format("{}: {}", paths.key().string(), looked.message()));
+    }
+    if (!has_key) {
         hub::base::log_info("no CA in {} yet: making one (ECDSA P-256; hub-ca init chooses)",
                             paths.state_dir.string());
         if (auto made = init_ca(config, KeyType::p256, ""); !made) {

@@ -38,6 +38,8 @@
 #include "directory/directory.h"
 #include "directory/limits.h"
 #include "programs/hubctl/command_support.h"
+#include "programs/hubctl/control_client.h"
+#include "programs/hubctl/text.h"
 
 namespace hub::hubctl {
 
@@ -59,6 +61,37 @@ int write_output(const std::string& body, const std::string& out_path) {
         return fail(exit_runtime, "{}: cannot write", out_path);
     }
     return exit_ok;
+}
+
+// After a revocation hub-ca has written the new crl.pem: a running hubd (found through
+// hub.conf's spool) is asked to reload, which reads the CRL again, so the revoked
+// certificate is refused from the next handshake (docs/CA.md, "Revocation in hubd").
+// Without that hubd still finds it within crl_refresh_interval_s; a refused reload is an
+// error (exit 1), since the revocation then may not hold yet.
+int reload_for_crl(const std::string& config_path) {
+    if (config_path.empty()) {
+        fmt::print(
+            "hubd was not asked to reload (no --config): it reads the new CRL within "
+            "a minute, or run `hubctl --config hub.conf reload`\n");
+        return std::fflush(stdout) == 0 ? exit_ok : exit_runtime;
+    }
+    auto config = config::load_hub_config(config_path);
+    if (!config) {
+        return fail(exit_runtime, "revoked, but no hubd was asked to reload: {}", config.error());
+    }
+    ReloadOutcome outcome = request_reload(config->spool_dir);
+    if (!outcome.running) {
+        fmt::print("hubd is not running; it reads the CRL when it starts\n");
+        return std::fflush(stdout) == 0 ? exit_ok : exit_runtime;
+    }
+    if (!outcome.applied) {
+        return fail(exit_runtime,
+                    "revoked, but the running hubd could not reload ({}); it reads the new CRL "
+                    "within a minute, or run `hubctl --config {} reload`",
+                    printable(outcome.text), config_path);
+    }
+    fmt::print("hubd reloaded: {}\n", printable(outcome.text));
+    return std::fflush(stdout) == 0 ? exit_ok : exit_runtime;
 }
 
 }  // namespace
@@ -299,6 +332,9 @@ std::optional<int> CaCommands::run(const std::string& config_path) {
         return write_output(answer->get(Field::body), s.out_path);
     }
     fmt::print("{}\n", answer->get_or(Field::message, "ok"));
+    if (parsed == s.revoke) {
+        return reload_for_crl(config_path);
+    }
     return exit_ok;
 }
 

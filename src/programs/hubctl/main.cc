@@ -69,6 +69,7 @@
 #include "programs/hubctl/control_client.h"
 #include "programs/hubctl/directory_commands.h"
 #include "programs/hubctl/queue_view.h"
+#include "programs/hubctl/hub_key_commands.h"
 #include "programs/hubctl/spool_admin.h"
 #include "programs/hubctl/text.h"
 #include "spool/spool_format.h"
@@ -713,6 +714,8 @@ int main(int argc, char** argv) {
     ca_commands.add_to(app);
     hub::hubctl::BackupCommands backup_commands;
     backup_commands.add_to(app);
+    hub::hubctl::HubKeyCommands hub_key_commands;
+    hub_key_commands.add_to(app);  // Under `ca`, so after ca_commands.
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -741,6 +744,9 @@ int main(int argc, char** argv) {
         return *code;
     }
     if (auto code = backup_commands.run(options.config_path)) {
+        return *code;
+    }
+    if (auto code = hub_key_commands.run(options.config_path)) {
         return *code;
     }
     for (auto [command, verb] : controls) {

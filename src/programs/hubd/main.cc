@@ -26,10 +26,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -37,6 +39,7 @@
 #include "base/log.h"
 #include "config/hub_config.h"
 #include "directory/configured.h"
+#include "engine/crl_refresh.h"
 #include "engine/kernel_features.h"
 #include "engine/partner_snapshot.h"
 #include "engine/reload.h"
@@ -47,6 +50,7 @@
 #include "policy/partners.h"
 #include "queue/scheduler.h"
 #include "spool/spool_format.h"
+#include "tls/revocation.h"
 #include "tls/tls_context.h"
 #include "tls/tls_session.h"
 
@@ -148,6 +152,36 @@ std::vector<hub::health::Certificate> certificates_to_watch(const hub::config::H
     return certificates;
 }
 
+// The hub CA's one-line subject when hubd must hold its CRL: [ca] public_dir is set and the
+// hub CA is one of [tls] client_ca's certificates. When the client CAs do not include it
+// (a box whose partners use another CA), its certificates never verify, so there is nothing
+// to revoke and no CRL to read. Fatal: the hub CA's certificate cannot be read (hub-ca, or
+// the first boot, publishes it before hubd starts).
+std::optional<std::string> hub_ca_among_client_cas(const hub::config::HubConfig& config) {
+    if (config.ca_public_dir.empty() || config.client_ca_path.empty()) {
+        return std::nullopt;
+    }
+    std::string ca_pem = config.ca_public_dir + "/ca.pem";
+    auto issuer = hub::tls::certificate_subject_oneline(ca_pem);
+    if (!issuer) {
+        log_fatal("CRL: {} (hub-ca publishes it; is hub-ca running? docs/CA.md)", issuer.error());
+    }
+    auto client_cas = hub::tls::read_certificate_facts(config.client_ca_path);
+    if (!client_cas) {
+        log_fatal("TLS: {}", client_cas.error());
+    }
+    for (const hub::tls::CertificateFacts& client_ca : *client_cas) {
+        if (client_ca.subject == *issuer) {
+            return *issuer;
+        }
+    }
+    log_info(
+        "CRL: the hub CA ({}) is not among [tls] client_ca ({}): its certificates are not "
+        "accepted from partners, so its CRL is not read",
+        *issuer, config.client_ca_path);
+    return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -184,6 +218,17 @@ int main(int argc, char** argv) {
     if (!tls_context) {
         log_fatal("TLS: {}", tls_context.error().message);
     }
+    // The hub CA's CRL (docs/CA.md, "Revocation in hubd"): read now and kept current by
+    // every reload and the supervisor's timer. Without [ca] public_dir there is no CRL.
+    std::optional<hub::engine::CrlRefresher> crl;
+    if (auto issuer = hub_ca_among_client_cas(*config)) {
+        if (auto enabled = hub::tls::enable_crl_check(**tls_context, *issuer); !enabled) {
+            log_fatal("CRL: {}", enabled.error());
+        }
+        crl.emplace(config->ca_public_dir + "/crl.pem", *tls_context);
+        auto now = std::chrono::system_clock::now().time_since_epoch();
+        (void)crl->refresh("start", std::chrono::duration_cast<std::chrono::seconds>(now).count());
+    }
 
     // The hub's own certificate is its client certificate towards partners, and its key
     // is readable only before the privilege drop: its bytes are kept so that a reload can
@@ -201,6 +246,7 @@ int main(int argc, char** argv) {
         log_fatal("{}: {}", arguments.config_path, path_error.message());
     }
     hub::engine::Reloader reloader(absolute_config, *config, std::move(*keys), partner_board);
+    reloader.set_crl_refresher(crl ? &*crl : nullptr);
     if (auto published = reloader.publish_first(std::move(*partners)); !published) {
         log_fatal("{}", published.error());
     }
@@ -278,6 +324,7 @@ int main(int argc, char** argv) {
     supervisor_settings.spool_dir = config->spool_dir;
     supervisor_settings.spool_reserve_bytes = config->spool_reserve_bytes;
     supervisor_settings.reloader = &reloader;
+    supervisor_settings.crl_refresher = crl ? &*crl : nullptr;
     unsigned cpu_count = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned index = 0; index < shard_count; index++) {
         hub::engine::ShardSettings shard;
