@@ -19,45 +19,18 @@
 #include <cstring>
 #include <vector>
 
+#include "base/fd_io.h"
 #include "ca/limits.h"
 
 namespace hub::ca {
 
-namespace {
-
-Result<void, std::string> read_exact(int fd, std::uint8_t* out, std::size_t bytes) {
-    std::size_t done = 0;
-    while (done < bytes) {
-        ssize_t got = ::read(fd, out + done, bytes - done);
-        if (got == 0) {
-            return unexpected(std::string("the peer closed the connection mid-frame"));
-        }
-        if (got < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return unexpected(errno == EAGAIN || errno == EWOULDBLOCK
-                                  ? std::string("timed out waiting for the peer")
-                                  : fmt::format("read: {}", std::strerror(errno)));
-        }
-        done += static_cast<std::size_t>(got);
-    }
-    return {};
-}
-
-}  // namespace
-
 void set_timeouts(int fd) {
-    timeval timeout{};
-    timeout.tv_sec = socket_timeout_ms / 1000;
-    timeout.tv_usec = (socket_timeout_ms % 1000) * 1000;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    base::set_socket_timeouts(fd, socket_timeout_ms);
 }
 
 Result<Message, std::string> read_message(int fd, Direction direction) {
     std::uint8_t header[frame_header_bytes];
-    if (auto read = read_exact(fd, header, sizeof(header)); !read) {
+    if (auto read = base::read_exact(fd, header); !read) {
         return unexpected(read.error());
     }
     auto length = body_length(header, direction);
@@ -65,26 +38,14 @@ Result<Message, std::string> read_message(int fd, Direction direction) {
         return unexpected(length.error());
     }
     std::vector<std::uint8_t> body(*length);
-    if (auto read = read_exact(fd, body.data(), body.size()); !read) {
+    if (auto read = base::read_exact(fd, body); !read) {
         return unexpected(read.error());
     }
     return decode(body, direction);
 }
 
 Result<void, std::string> write_message(int fd, const Message& message) {
-    std::vector<std::uint8_t> frame = encode(message);
-    std::size_t done = 0;
-    while (done < frame.size()) {
-        ssize_t wrote = ::send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
-        if (wrote < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return unexpected(fmt::format("write: {}", std::strerror(errno)));
-        }
-        done += static_cast<std::size_t>(wrote);
-    }
-    return {};
+    return base::send_all(fd, encode(message));
 }
 
 Result<Message, std::string> exchange(const std::string& socket_path, const Message& request) {

@@ -42,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "base/fd_io.h"
 #include "base/log.h"
 #include "ca/authority.h"
 #include "ca/der.h"
@@ -304,29 +305,7 @@ Result<void, std::string> become(const hub::config::HubConfig& config, const Acc
 }
 
 Result<int, std::string> listen_on(const std::string& path) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(address.sun_path)) {
-        return unexpected(fmt::format("ca.socket \"{}\": at most {} characters", path,
-                                      sizeof(address.sun_path) - 1));
-    }
-    std::memcpy(address.sun_path, path.data(), path.size());
-    std::error_code ignored;
-    fs::create_directories(fs::path(path).parent_path(), ignored);
-    ::unlink(path.c_str());  // A socket left by a previous run that was killed.
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 ||
-        ::listen(fd, listen_backlog) != 0) {
-        std::string error = fmt::format("ca.socket {}: {}", path, std::strerror(errno));
-        if (fd >= 0) {
-            ::close(fd);
-        }
-        return unexpected(error);
-    }
-    // Anybody may connect: the answer depends on the caller's uid (SO_PEERCRED), not on
-    // the socket's mode.
-    ::chmod(path.c_str(), 0666);
-    return fd;
+    return hub::base::listen_unix(path, listen_backlog, "ca.socket");
 }
 
 struct Server {
