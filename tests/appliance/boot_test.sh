@@ -32,39 +32,10 @@ WORK="${HUB_APPLIANCE_TEST_DIR:-$SRC/build/appliance-test}"
 OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
 OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
 BOOT_TIMEOUT_S="${HUB_BOOT_TIMEOUT_S:-420}"
-started=$SECONDS
-QEMU_PID=""
-SINK_PIDS=()
-
-say() { echo "[boot_test] [$((SECONDS - started))s] $*"; }
-fail() {
-    echo "[boot_test] FAIL: $*" >&2
-    exit 1
-}
-skip() {
-    echo "[boot_test] SKIP: $*"
-    exit 77
-}
-cleanup() {
-    local status=$?
-    set +e
-    [[ -z "$QEMU_PID" ]] || { kill -KILL "$QEMU_PID" 2>/dev/null; wait "$QEMU_PID" 2>/dev/null; }
-    for pid in "${SINK_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    if [[ $status -ne 0 && $status -ne 77 ]]; then
-        for log in "$WORK"/serial-*.log "$WORK"/report-*.log; do
-            [[ -f "$log" ]] || continue
-            echo "[boot_test] ---- last 40 lines of $log ----" >&2
-            tail -n 40 "$log" | tr -d '\r' >&2
-        done
-    fi
-    exit $status
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+TEST_TAG=boot_test
+VM_LOG_GLOBS=("$WORK/serial-*.log" "$WORK/report-*.log")
+# shellcheck source=tests/appliance/vm_common.sh
+source "$HERE/vm_common.sh"
 
 [[ $EUID -eq 0 ]] || skip "needs root (appliance/build makes root-owned file systems)"
 for tool in qemu-system-x86_64 swaks python3 openssl mmdebstrap bmaptool; do
