@@ -10,6 +10,7 @@
 #   3. swaks relays over each listener, with SNI, with partner1's client certificate (the
 #      inbound policy still applies on every context), and a session without a certificate
 #      is still refused;
+#   hubd --check reports a row whose key no longer matches its certificate;
 #   4. listener-cert remove and a restart bring back tls.certificate.
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBD HUBCTL
@@ -82,6 +83,17 @@ expect_match "list: four rows" '"name":"smtps-default"' "$out"
 
 # --- 2. after the restart: by address, by SNI, the default for an unknown name ----------------
 hub_stop
+# hubd --check (hubd stopped: it binds the listeners) judges the rows' files as it judges
+# tls.certificate.
+out="$("$HUBD" --check --config "$STATE/hub.conf" 2>&1)" || fail "hubd --check with the rows: $out"
+cp "$WORK/keys/mx1.key" "$WORK/keys/mx1.key.good"
+cp "$WORK/keys/any.key" "$WORK/keys/mx1.key"
+out="$("$HUBD" --check --config "$STATE/hub.conf" 2>&1)" && fail "hubd --check took a wrong key"
+expect_match "hubd --check: a key that is not the certificate's" \
+    'error: listener certificate smtp-mx1 .*hubctl listener-cert remove smtp-mx1' "$out"
+mv "$WORK/keys/mx1.key.good" "$WORK/keys/mx1.key"
+say "ok: hubd --check reports a listener certificate whose key does not match"
+
 hub_start
 expect_match "start-up log names the SNI row" \
     "listener 127\.0\.0\.1:$SMTP_PORT: listener certificate smtp-default .*SNI mx1\.hub\.test" \
