@@ -98,6 +98,8 @@ hub_start
 expect_match "start-up log names the SNI row" \
     "listener 127\.0\.0\.1:$SMTP_PORT: listener certificate smtp-default .*SNI mx1\.hub\.test" \
     "$(cat "$HUB_LOG")"
+out="$(hubctl_dir status --json)"
+expect_match "status: an SNI row's certificate expiry is watched" 'CN=mx1\.hub\.test' "$out"
 expect_subject "smtp, no SNI" "/O=Hub Test/CN=smtp.hub.test" "$SMTP_PORT" starttls
 expect_subject "smtps, no SNI" "/O=Hub Test/CN=smtps.hub.test" "$SMTPS_PORT" implicit
 expect_subject "smtp, SNI mx1.hub.test" "/O=Hub Test/CN=mx1.hub.test" "$SMTP_PORT" starttls \

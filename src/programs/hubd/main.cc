@@ -125,10 +125,13 @@ int run_check(const std::string& config_path) {
     return hub::engine::exit_status_of(findings);
 }
 
-// The hub's own certificate (the leaf it presents) and every trust anchor partners are
-// verified against, for the status answer's expiry dates. hubd checked both files already
+// The hub's own certificates (the leaves it presents: tls.certificate and the listener
+// certificates of its listeners) and every trust anchor partners are verified against, for
+// the status answer's expiry dates. hubd checked these files already
 // (its TLS contexts loaded them), so a read failure here only leaves them out, logged.
-std::vector<hub::health::Certificate> certificates_to_watch(const hub::config::HubConfig& config) {
+std::vector<hub::health::Certificate> certificates_to_watch(
+    const hub::config::HubConfig& config,
+    const std::vector<hub::directory::ListenerCertificateRecord>& listener_rows) {
     std::vector<hub::health::Certificate> certificates;
     auto add = [&](const std::string& path, const char* role, bool leaf_only) {
         if (path.empty()) {
@@ -149,6 +152,13 @@ std::vector<hub::health::Certificate> certificates_to_watch(const hub::config::H
         }
     };
     add(config.certificate_path, "listener", true);
+    std::string smtp = hub::directory::listener_address_text(config.smtp.host, config.smtp.port);
+    std::string smtps = hub::directory::listener_address_text(config.smtps.host, config.smtps.port);
+    for (const hub::directory::ListenerCertificateRecord& row : listener_rows) {
+        if (row.address == "*" || row.address == smtp || row.address == smtps) {
+            add(row.certificate_path, "listener", true);
+        }
+    }
     add(config.client_ca_path, "trust_anchor", false);
     return certificates;
 }
@@ -261,6 +271,8 @@ int main(int argc, char** argv) {
     }
     hub::engine::Reloader reloader(absolute_config, *config, std::move(*keys), partner_board);
     reloader.set_crl_refresher(crl ? &*crl : nullptr);
+    const std::vector<hub::directory::ListenerCertificateRecord> listener_rows_in_use =
+        *listener_rows;
     reloader.set_listener_certificates(std::move(*listener_rows));
     if (auto published = reloader.publish_first(std::move(*partners)); !published) {
         log_fatal("{}", published.error());
@@ -381,7 +393,7 @@ int main(int argc, char** argv) {
         log_fatal("{}", status_socket.error());
     }
     supervisor_settings.status_socket_fd = *status_socket;
-    supervisor_settings.certificates = certificates_to_watch(*config);
+    supervisor_settings.certificates = certificates_to_watch(*config, listener_rows_in_use);
 
     hub::engine::drop_privileges(*user, config->user);
     hub::engine::block_signals();
