@@ -40,4 +40,17 @@ Result<EnginePartners, std::string> load_engine_partners(const config::HubConfig
     return directory->engine_partners();
 }
 
+Result<std::vector<ListenerCertificateRecord>, std::string> load_listener_certificates(
+    const config::HubConfig& config, OpenMode mode) {
+    if (config.directory_path.empty()) {
+        return std::vector<ListenerCertificateRecord>();
+    }
+    HUB_ASSERT(mode != OpenMode::create);
+    auto directory = Directory::open(config.directory_path, mode);
+    if (!directory) {
+        return unexpected(std::move(directory).error());
+    }
+    return directory->listener_certificates();
+}
+
 }  // namespace hub::directory

@@ -22,4 +22,8 @@ namespace hub::directory {
 [[nodiscard]] Result<EnginePartners, std::string> load_engine_partners(
     const config::HubConfig& config, OpenMode mode = OpenMode::existing);
 
+// The directory's listener certificates (none with partners.file, which has no such table).
+[[nodiscard]] Result<std::vector<ListenerCertificateRecord>, std::string>
+load_listener_certificates(const config::HubConfig& config, OpenMode mode = OpenMode::existing);
+
 }  // namespace hub::directory

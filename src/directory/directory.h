@@ -19,6 +19,7 @@
 
 #include "base/result.h"
 #include "directory/admins.h"
+#include "directory/listener_certificates.h"
 #include "directory/record.h"
 #include "directory/tls_endpoints.h"
 #include "policy/partners.h"
@@ -121,6 +122,16 @@ public:
     // names it). Audited with subject "trust:<name>".
     [[nodiscard]] Result<void, std::string> change_trust_anchor(
         std::string_view name, const std::optional<TrustAnchorRecord>& after,
+        std::string_view actor);
+
+    // Certificates per listening address and SNI name (listener_certificates.cc), by name.
+    // change_listener_certificate adds (after set; the name and its (address, SNI) must be
+    // free) or removes (nullopt) one row, audited with subject "listener-cert:<name>". The
+    // files are not opened here: hubctl checks them with wolfSSL first.
+    [[nodiscard]] Result<std::vector<ListenerCertificateRecord>, std::string>
+    listener_certificates();
+    [[nodiscard]] Result<void, std::string> change_listener_certificate(
+        std::string_view name, const std::optional<ListenerCertificateRecord>& after,
         std::string_view actor);
 
     // The engine's table: the active partners, in name order, with their TLS policies

@@ -468,6 +468,7 @@ TEST_F(DirectoryTest, VersionTwoFileGetsTheDefaultTlsPolicyAndKeepsItsBehaviour)
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
         ASSERT_EQ(sqlite3_exec(db,
+                               "DROP TABLE listener_certificates; "
                                "DROP TABLE tls_assignments; DROP TABLE tls_policies; "
                                "DROP TABLE trust_anchors; PRAGMA user_version = 2",
                                nullptr, nullptr, nullptr),
@@ -643,6 +644,101 @@ TEST_F(DirectoryTest, ReadOnlyOpenSeesCommittedChangesAndCannotWrite) {
     auto active = reader.active_partners();
     ASSERT_TRUE(active) << active.error();
     EXPECT_EQ(active->size(), 1u);
+}
+
+// Schema 4: listener certificates. A version-3 file gets the empty table and keeps its
+// partners; rows are checked, unique per (address, SNI), audited, and a refused write
+// leaves the file byte-identical.
+TEST_F(DirectoryTest, VersionThreeFileGetsListenerCertificates) {
+    import_sample();
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE listener_certificates; PRAGMA user_version = 3",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    Directory directory = open(OpenMode::existing);
+    EXPECT_EQ(directory.schema_version(), 4);
+    auto rows = directory.listener_certificates();
+    ASSERT_TRUE(rows) << rows.error();
+    EXPECT_TRUE(rows->empty());
+    auto partners = directory.partners();
+    ASSERT_TRUE(partners);
+    EXPECT_EQ(partners->size(), 2u);
+}
+
+TEST_F(DirectoryTest, ListenerCertificateRowsAreCheckedUniqueAndAudited) {
+    Directory directory = open();
+    ListenerCertificateRecord good{"mx", "127.0.0.1:2525", "mx.example.org", "/etc/hub/mx.pem",
+                                   "/etc/hub/mx.key"};
+    ASSERT_TRUE(directory.change_listener_certificate("mx", good, "tester"));
+    struct Bad {
+        ListenerCertificateRecord record;
+        const char* message;
+    };
+    const std::vector<Bad> cases = {
+        {{"mx", "*", "", "/a.pem", "/a.key"}, "listener certificate mx exists already"},
+        {{"mx2", "127.0.0.1:2525", "mx.example.org", "/a.pem", "/a.key"},
+         "already applies to 127.0.0.1:2525 for SNI mx.example.org"},
+        {{"mx2", "localhost:25", "", "/a.pem", "/a.key"}, "listening address \"localhost:25\""},
+        {{"mx2", "[0:0::1]:25", "", "/a.pem", "/a.key"}, "not in canonical form ([::1]:25)"},
+        {{"mx2", "*", "MX.example.org", "/a.pem", "/a.key"}, "write it in lower case"},
+        {{"mx2", "*", "*.example.org", "/a.pem", "/a.key"}, "no wildcards"},
+        {{"mx2", "*", "", "a.pem", "/a.key"}, "must be an absolute path"},
+        {{"mx2", "*", "", "/a.pem", ""}, "key path \"\""},
+        {{"bad name", "*", "", "/a.pem", "/a.key"}, "listener certificate name \"bad name\""},
+    };
+    for (const Bad& bad : cases) {
+        std::string before = file_bytes() + file_bytes(path_ + "-wal");
+        auto changed = directory.change_listener_certificate(bad.record.name, bad.record, "tester");
+        ASSERT_FALSE(changed) << bad.message;
+        EXPECT_NE(changed.error().find(bad.message), std::string::npos)
+            << "wanted: " << bad.message << "\ngot: " << changed.error();
+        EXPECT_EQ(file_bytes() + file_bytes(path_ + "-wal"), before) << bad.message;
+    }
+    EXPECT_FALSE(directory.change_listener_certificate("nosuch", std::nullopt, "tester"));
+    ASSERT_TRUE(directory.change_listener_certificate("mx", std::nullopt, "tester"));
+    auto audit = directory.audit("listener-cert:mx", 10);
+    ASSERT_TRUE(audit);
+    ASSERT_EQ(audit->size(), 2u);
+    EXPECT_EQ((*audit)[0].action, "listener-cert add");
+    EXPECT_EQ((*audit)[0].before, "");
+    EXPECT_NE((*audit)[0].after.find("\"certificate\":\"/etc/hub/mx.pem\""), std::string::npos);
+    EXPECT_EQ((*audit)[1].action, "listener-cert remove");
+    EXPECT_EQ((*audit)[1].after, "");
+}
+
+TEST(ListenerCertificates, SelectionPrefersTheAddressOverTheWildcard) {
+    const std::vector<ListenerCertificateRecord> rows = {
+        {"any", "*", "", "/any.pem", "/any.key"},
+        {"smtp", "127.0.0.1:25", "", "/smtp.pem", "/smtp.key"},
+        {"any-mx", "*", "mx.example", "/anymx.pem", "/anymx.key"},
+        {"smtp-mx", "127.0.0.1:25", "mx.example", "/mx.pem", "/mx.key"},
+        {"any-b", "*", "b.example", "/b.pem", "/b.key"},
+        {"other", "127.0.0.1:465", "c.example", "/c.pem", "/c.key"},
+    };
+    ListenerSelection smtp = select_listener_certificates(rows, "127.0.0.1:25");
+    ASSERT_NE(smtp.fallback, nullptr);
+    EXPECT_EQ(smtp.fallback->name, "smtp");
+    ASSERT_EQ(smtp.by_name.size(), 2u);
+    EXPECT_EQ(smtp.by_name[0]->name, "any-b");    // b.example, sorted by name.
+    EXPECT_EQ(smtp.by_name[1]->name, "smtp-mx");  // Its own row over the "*" row.
+    ListenerSelection smtps = select_listener_certificates(rows, "127.0.0.1:465");
+    ASSERT_NE(smtps.fallback, nullptr);
+    EXPECT_EQ(smtps.fallback->name, "any");
+    ASSERT_EQ(smtps.by_name.size(), 3u);
+    EXPECT_EQ(smtps.by_name[2]->name, "any-mx");
+    ListenerSelection none = select_listener_certificates({}, "127.0.0.1:25");
+    EXPECT_EQ(none.fallback, nullptr);
+    EXPECT_TRUE(none.by_name.empty());
+    std::string canonical;
+    EXPECT_EQ(canonical_listener_address("[0:0::1]:2465", canonical), "");
+    EXPECT_EQ(canonical, "[::1]:2465");
+    EXPECT_EQ(canonical_listener_address("*", canonical), "");
+    EXPECT_EQ(canonical, "*");
+    EXPECT_NE(canonical_listener_address("mx.example:25", canonical), "");
 }
 
 }  // namespace

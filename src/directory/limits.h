@@ -12,5 +12,7 @@ inline constexpr std::size_t contact_bytes_max = 256;  // Free text: a person, a
 inline constexpr std::size_t actor_bytes_max = 64;     // Who made a change, as audited.
 inline constexpr std::size_t audit_rows_shown_default = 50;
 inline constexpr std::size_t audit_rows_shown_max = 100000;
+// A listener certificate's file path (PATH_MAX less room for what hubd adds to a message).
+inline constexpr std::size_t listener_certificate_path_bytes_max = 1024;
 
 }  // namespace hub::directory

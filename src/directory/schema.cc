@@ -18,7 +18,7 @@ namespace hub::directory {
 
 namespace {
 
-constexpr std::array<const char*, 3> steps = {
+constexpr std::array<const char*, 4> steps = {
     // 1: partners, their domains, connectors and the audit log.
     R"sql(
 CREATE TABLE partners (
@@ -129,6 +129,22 @@ CREATE TABLE tls_assignments (
     CHECK ((partner_id IS NOT NULL) + (cidr IS NOT NULL) + (domain IS NOT NULL) = 1)
 );
 CREATE INDEX tls_assignments_by_policy ON tls_assignments (policy_id);
+)sql",
+    // 4: certificates per listening address and SNI name. Only the file paths: the keys
+    // stay root-only files that hubd reads before it drops privileges (the hub user reads
+    // this database). address is "host:port" / "[v6]:port" in canonical form, or "*";
+    // sni is a lower-case host name, or '' for a client that sends none (or an unknown one).
+    R"sql(
+CREATE TABLE listener_certificates (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    address TEXT NOT NULL CHECK (address <> ''),
+    sni TEXT NOT NULL DEFAULT '' CHECK (sni = lower(sni)),
+    certificate_path TEXT NOT NULL CHECK (certificate_path LIKE '/%'),
+    key_path TEXT NOT NULL CHECK (key_path LIKE '/%'),
+    created_unix_s INTEGER NOT NULL,
+    UNIQUE (address, sni)
+);
 )sql",
 };
 

@@ -61,8 +61,16 @@ Result<std::string, std::string> read_bounded(const std::string& path) {
 }  // namespace
 
 CrlRefresher::CrlRefresher(std::string crl_path, std::shared_ptr<tls::ServerContext> context)
-    : crl_path_(std::move(crl_path)), context_(std::move(context)) {
-    HUB_ASSERT(context_ != nullptr);
+    : CrlRefresher(std::move(crl_path),
+                   std::vector<std::shared_ptr<tls::ServerContext>>{std::move(context)}) {}
+
+CrlRefresher::CrlRefresher(std::string crl_path,
+                           std::vector<std::shared_ptr<tls::ServerContext>> contexts)
+    : crl_path_(std::move(crl_path)), contexts_(std::move(contexts)) {
+    HUB_ASSERT(!contexts_.empty());
+    for (const auto& context : contexts_) {
+        HUB_ASSERT(context != nullptr);
+    }
     HUB_ASSERT(!crl_path_.empty());
 }
 
@@ -115,8 +123,12 @@ Result<std::string, std::string> CrlRefresher::try_refresh(std::int64_t now_unix
             "{}: this hubd has loaded {} bytes of CRLs, the most it keeps ({}); restart hubd",
             crl_path_, loaded_bytes_total_, crl_loaded_bytes_max));
     }
-    if (auto loaded = tls::load_crl(*context_, *bytes); !loaded) {
-        return unexpected(fmt::format("{}: {}", crl_path_, loaded.error()));
+    // The same bytes into every listener's contexts (each has its own certificate store);
+    // they check it against the same client CAs, so one refuses it exactly when all do.
+    for (const auto& context : contexts_) {
+        if (auto loaded = tls::load_crl(*context, *bytes); !loaded) {
+            return unexpected(fmt::format("{}: {}", crl_path_, loaded.error()));
+        }
     }
     loaded_bytes_total_ += bytes->size();
     loaded_pem_ = std::move(*bytes);

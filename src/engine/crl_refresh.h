@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "tls/revocation.h"
@@ -31,6 +32,9 @@ class CrlRefresher {
 public:
     // context: the server context, with enable_crl_check done. crl_path: absolute.
     CrlRefresher(std::string crl_path, std::shared_ptr<tls::ServerContext> context);
+    // Every server context hubd presents (one per listener and listener certificate), each
+    // with enable_crl_check done; a CRL is loaded into all of them.
+    CrlRefresher(std::string crl_path, std::vector<std::shared_ptr<tls::ServerContext>> contexts);
 
     // Reads crl_path (read-only: allowed under hubd's seccomp filter, like reload's reads)
     // and loads it when its bytes differ from the loaded CRL's. Ok: one line for the
@@ -52,7 +56,7 @@ private:
     void complain(std::string_view trigger, const std::string& problem, std::int64_t now_unix_s);
 
     std::string crl_path_;
-    std::shared_ptr<tls::ServerContext> context_;
+    std::vector<std::shared_ptr<tls::ServerContext>> contexts_;
     std::string loaded_pem_;  // The bytes of the CRL in force; empty: none loaded yet.
     tls::CrlFacts loaded_facts_;
     std::size_t loaded_bytes_total_ = 0;  // Every load's size: wolfSSL keeps each one.

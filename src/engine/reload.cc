@@ -155,6 +155,16 @@ Result<std::string, std::string> Reloader::try_reload() {
     if (next->partners_file != running_.partners_file) {
         summary += "; partners.file " + next->partners_file;
     }
+    if (!next->directory_path.empty()) {
+        auto rows = directory::load_listener_certificates(*next, directory::OpenMode::read_only);
+        if (!rows) {
+            summary += "; listener certificates not read: " + rows.error();
+        } else if (*rows != listener_certificates_) {
+            summary +=
+                "; listener certificates changed; restart hubd to present them (their keys are "
+                "read as root at start; the listeners keep their certificates until then)";
+        }
+    }
     running_.log_level = next->log_level;
     running_.partners_file = next->partners_file;
     partner_names_ = std::move(names);

@@ -46,6 +46,13 @@ public:
     // hub has no [ca] public_dir, so no CRL.
     void set_crl_refresher(CrlRefresher* crl) { crl_ = crl; }
 
+    // The directory's listener certificates hubd started with. Their keys were read as root
+    // before the privilege drop, so a reload cannot apply a change to them: it applies the
+    // rest and its answer says "listener certificates changed; restart hubd".
+    void set_listener_certificates(std::vector<directory::ListenerCertificateRecord> rows) {
+        listener_certificates_ = std::move(rows);
+    }
+
 private:
     Result<std::string, std::string> try_reload();
 
@@ -54,6 +61,7 @@ private:
     OutboundKeyMaterial keys_;
     PartnerBoard& board_;
     CrlRefresher* crl_ = nullptr;
+    std::vector<directory::ListenerCertificateRecord> listener_certificates_;
     std::uint64_t generation_ = 0;
     std::vector<std::string> partner_names_;  // Of the published table, sorted.
     // Every partner name any published table held: each is a destination in every shard's

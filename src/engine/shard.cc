@@ -503,7 +503,9 @@ void Shard::open_connection(int fd, bool implicit_tls) {
         }
         connection.smtp->start(true, denied);
     } else if (implicit_tls) {
-        auto session = tls::Session::create_server(settings_.tls_context);
+        auto session = tls::Session::create_server(settings_.smtps_tls_context != nullptr
+                                                       ? settings_.smtps_tls_context
+                                                       : settings_.tls_context);
         if (!session) {
             base::log_error("TLS session for [{}]: {}", connection.peer_text,
                             session.error().message);

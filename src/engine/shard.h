@@ -48,7 +48,12 @@ struct ShardSettings {
     // The partner table and its outbound TLS contexts; a snapshot is published before the
     // shards start and again at each reload.
     const PartnerBoard* partners = nullptr;
+    // The listeners' server contexts: tls_context for STARTTLS on smtp_listener_fd, and
+    // smtps_tls_context (when set; else tls_context) for implicit TLS. Each may carry
+    // contexts of its own per SNI name (ServerContext::add_server_name); hubd builds them
+    // from tls.certificate and the directory's listener certificates.
     std::shared_ptr<tls::ServerContext> tls_context;
+    std::shared_ptr<tls::ServerContext> smtps_tls_context;
     const std::atomic<bool>* spool_low = nullptr;
     const std::atomic<bool>* stop = nullptr;
     // Delivery: the recovered messages this shard delivers, and read-only fds of the

@@ -29,6 +29,7 @@
 #include "base/assert.h"
 #include "directory/configured.h"
 #include "engine/control.h"
+#include "engine/listener_contexts.h"
 #include "engine/startup.h"
 #include "policy/partners.h"
 #include "tls/tls_context.h"
@@ -141,6 +142,47 @@ void check_tls(const config::HubConfig& config, std::int64_t now_s,
                 fmt::format("tls.certificate = \"{}\": {}", config.certificate_path,
                             verified.error()));
         }
+    }
+}
+
+// The directory's listener certificates: each row's files as tls.certificate's are checked
+// (dates, key and certificate together), and rows whose address is no listener.
+void check_listener_certificates(const config::HubConfig& config, std::int64_t now_s,
+                                 std::vector<Finding>& findings) {
+    if (config.directory_path.empty()) {
+        return;
+    }
+    auto rows = directory::load_listener_certificates(config);
+    if (!rows) {
+        return;  // check_partners reports a directory that cannot be read.
+    }
+    std::string where = config.where("directory.path");
+    for (const directory::ListenerCertificateRecord& row : *rows) {
+        std::string what = fmt::format("listener certificate {} ({})", row.name, row.address);
+        auto facts = tls::read_certificate_facts(row.certificate_path);
+        if (!facts) {
+            add(findings, Severity::error, where, fmt::format("{}: {}", what, facts.error()));
+            continue;
+        }
+        const tls::CertificateFacts& leaf = facts->front();
+        if (auto finding = check_validity(where, fmt::format("{}: {}", what, leaf.subject),
+                                          leaf.not_before_s, leaf.not_after_s, now_s)) {
+            findings.push_back(std::move(*finding));
+        }
+        tls::ServerConfig server;
+        server.certificate_chain_path = row.certificate_path;
+        server.private_key_path = row.key_path;
+        if (auto context = tls::ServerContext::create(server); !context) {
+            add(findings, Severity::error, where,
+                fmt::format("{}: {}; hubd would not start (hubctl listener-cert remove {})", what,
+                            context.error().message, row.name));
+        }
+    }
+    for (const std::string& unused : unused_listener_certificates(config, *rows)) {
+        add(findings, Severity::warning, where,
+            fmt::format("listener certificate {} names no listener (listen.smtp, listen.smtps): "
+                        "not used",
+                        unused));
     }
 }
 
@@ -373,6 +415,7 @@ std::vector<Finding> check_startup(const config::HubConfig& config, uid_t hub_ui
     std::vector<Finding> findings;
     check_partners(config, findings);
     check_tls(config, now_s, findings);
+    check_listener_certificates(config, now_s, findings);
     check_spool(config, hub_uid, hub_gid, findings);
     check_reload_readable(config, hub_uid, hub_gid, findings);
     check_listener(config, "listen.smtp", config.smtp, findings);

@@ -19,6 +19,9 @@ inline constexpr std::size_t name_bytes_max = 512;
 
 // Characters of a pinned SHA-256 fingerprint in hex, without separators.
 inline constexpr std::size_t sha256_hex_chars = 64;
+// The longest SNI host name a ClientHello may carry that hubd looks up (RFC 6066 3 allows
+// 2^16 - 1 bytes; a DNS name has at most 253).
+inline constexpr std::size_t server_name_bytes_max = 255;
 
 // One trust anchor's PEM (hubctl trust add): a CA certificate is a few KiB.
 inline constexpr std::size_t trust_anchor_pem_bytes_max = 64 * 1024;

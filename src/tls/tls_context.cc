@@ -343,6 +343,65 @@ Result<std::shared_ptr<ServerContext>, ErrorDetail> ServerContext::create(
     return context;
 }
 
+namespace {
+
+// wolfSSL's SNI callback (CallbackSniRecv), run while the ClientHello is parsed, before
+// the server picks its suite and certificate: a known name moves the session to that
+// name's context; no name, or an unknown one, keeps the listener's own.
+int select_by_server_name(WOLFSSL* ssl, int* alert, void* arg) {
+    const auto* context = static_cast<const ServerContext*>(arg);
+    const char* name = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
+    if (name == nullptr) {
+        return 0;
+    }
+    const ServerContext* chosen = context->context_for_server_name(name);
+    if (chosen != nullptr && wolfSSL_set_SSL_CTX(ssl, chosen->native()) == nullptr) {
+        *alert = internal_error;
+        return fatal_return;
+    }
+    return 0;
+}
+
+std::string lower_ascii(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+}  // namespace
+
+Result<void, std::string> ServerContext::add_server_name(std::string server_name,
+                                                         std::shared_ptr<ServerContext> other) {
+    HUB_ASSERT(other != nullptr && other.get() != this && other->by_server_name_.empty());
+    server_name = lower_ascii(server_name);
+    auto at = std::lower_bound(
+        by_server_name_.begin(), by_server_name_.end(), server_name,
+        [](const auto& entry, const std::string& name) { return entry.first < name; });
+    if (at != by_server_name_.end() && at->first == server_name) {
+        return unexpected(fmt::format("SNI name {} is given twice for one listener", server_name));
+    }
+    if (by_server_name_.empty()) {
+        wolfSSL_CTX_set_servername_callback(ctx_, select_by_server_name);
+        if (wolfSSL_CTX_set_servername_arg(ctx_, this) != WOLFSSL_SUCCESS) {
+            return unexpected(std::string("wolfSSL refused the SNI callback's argument"));
+        }
+    }
+    by_server_name_.insert(at, {std::move(server_name), std::move(other)});
+    return {};
+}
+
+const ServerContext* ServerContext::context_for_server_name(std::string_view server_name) const {
+    if (by_server_name_.empty() || server_name.size() > server_name_bytes_max) {
+        return nullptr;
+    }
+    std::string name = lower_ascii(server_name);
+    auto at = std::lower_bound(
+        by_server_name_.begin(), by_server_name_.end(), name,
+        [](const auto& entry, const std::string& wanted) { return entry.first < wanted; });
+    return at != by_server_name_.end() && at->first == name ? at->second.get() : nullptr;
+}
+
 ServerContext::~ServerContext() {
     HUB_ASSERT(ctx_ != nullptr);
     wolfSSL_CTX_free(ctx_);  // First: the context refers to the ticket keys.

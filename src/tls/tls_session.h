@@ -21,6 +21,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "base/byte_queue.h"
 #include "base/result.h"
@@ -110,9 +112,24 @@ public:
     // The CA whose client certificates need a loaded CRL (revocation.h); empty: none.
     const std::string& crl_required_issuer() const { return crl_required_issuer_; }
 
+    // Presents other's certificate to a client whose ClientHello names server_name (SNI,
+    // RFC 6066 3; compared ignoring ASCII case), and this context's to every other client.
+    // The session switches to other's wolfSSL context in the SNI callback
+    // (wolfSSL_set_SSL_CTX, which changes the certificate, key and ticket keys only), so
+    // other must be made with the same client CAs and CRL check as this one. This context
+    // keeps other alive. Precondition: before the context is shared; other has no names
+    // of its own. Errors: the name is given twice.
+    [[nodiscard]] Result<void, std::string> add_server_name(std::string server_name,
+                                                            std::shared_ptr<ServerContext> other);
+    // The context for a ClientHello's server name, or nullptr (this one's own certificate).
+    const ServerContext* context_for_server_name(std::string_view server_name) const;
+    std::size_t server_name_count() const { return by_server_name_.size(); }
+
 private:
     explicit ServerContext(WOLFSSL_CTX* ctx) : ctx_(ctx) {}
     WOLFSSL_CTX* ctx_;
+    // Lower-case SNI names and their contexts, sorted by name; set before sharing.
+    std::vector<std::pair<std::string, std::shared_ptr<ServerContext>>> by_server_name_;
     TicketKeys* ticket_keys_ = nullptr;  // Owned; wolfSSL's ticket callback context.
     std::string crl_required_issuer_;    // Set once by enable_crl_check, before sharing.
     friend Result<void, std::string> enable_crl_check(ServerContext& context,

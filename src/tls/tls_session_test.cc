@@ -675,6 +675,68 @@ TEST_F(TlsSessionTest, ClientVerifiesTheServer) {
     }
 }
 
+// SNI: a name the listener's context knows moves the session to that name's context (its
+// certificate, whatever its key type), any other name or none keeps the default; client
+// certificates are judged the same on every context.
+TEST_F(TlsSessionTest, ServerNameSelectsTheContext) {
+    ServerConfig rogue = server_config();
+    rogue.certificate_chain_path = data_path("rogue.pem");
+    rogue.private_key_path = data_path("rogue.key");
+    ServerConfig rsa = server_config();
+    rsa.certificate_chain_path = data_path("server-rsa.pem");
+    rsa.private_key_path = data_path("server-rsa.key");
+    auto listener = make_server_context();
+    auto rogue_context = make_server_context(rogue);
+    auto rsa_context = make_server_context(rsa);
+    ASSERT_NE(listener, nullptr);
+    ASSERT_NE(rogue_context, nullptr);
+    ASSERT_NE(rsa_context, nullptr);
+    ASSERT_TRUE(listener->add_server_name("Rogue.Test", rogue_context));
+    ASSERT_TRUE(listener->add_server_name("rsa.test", rsa_context));
+    EXPECT_FALSE(listener->add_server_name("ROGUE.test", rsa_context));  // Twice.
+    EXPECT_EQ(listener->server_name_count(), 2u);
+    EXPECT_EQ(listener->context_for_server_name("rogue.TEST"), rogue_context.get());
+    EXPECT_EQ(listener->context_for_server_name("unknown.test"), nullptr);
+
+    struct Case {
+        const char* name;
+        std::string server_name;  // The client's SNI.
+        const char* expected;     // The certificate the client must see (by its pin).
+    };
+    const Case cases[] = {
+        {"no SNI", "", "server.pem"},
+        {"unknown name", "unknown.test", "server.pem"},
+        {"rogue.test", "rogue.test", "rogue.pem"},
+        {"upper case", "ROGUE.TEST", "rogue.pem"},
+        {"RSA certificate", "rsa.test", "server-rsa.pem"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        ClientConfig client = client_config();
+        client.verify_peer = false;  // The pin says which certificate came.
+        client.pinned_sha256 = certificate_sha256(data_path(c.expected));
+        client.server_name = c.server_name;
+        client.certificate_chain_path = data_path("client.pem");
+        client.private_key_path = data_path("client.key");
+        auto client_context = make_client_context(client);
+        ASSERT_NE(client_context, nullptr);
+        Pair pair = connect_pair(listener, client_context);
+        HandshakeOutcome outcome = run_handshake(*pair.server, *pair.client);
+        ASSERT_TRUE(outcome.ok()) << outcome;
+        EXPECT_EQ(pair.client->facts().client_cert_verdict, "verified");
+        EXPECT_EQ(pair.server->facts().client_cert_verdict, "verified");
+        EXPECT_EQ(pair.server->facts().client_cn, "partner1.test");
+    }
+    // And the pin really tells them apart: the default certificate is not rogue's.
+    ClientConfig client = client_config();
+    client.verify_peer = false;
+    client.pinned_sha256 = certificate_sha256(data_path("rogue.pem"));
+    auto client_context = make_client_context(client);
+    ASSERT_NE(client_context, nullptr);
+    Pair pair = connect_pair(listener, client_context, "unknown.test");
+    EXPECT_FALSE(run_handshake(*pair.server, *pair.client).ok());
+}
+
 // Anonymous clients resume from a ticket; clients that presented a certificate run a full
 // handshake again, so the certificate verdict never depends on resumption.
 TEST_F(TlsSessionTest, SessionTicketResumption) {

@@ -28,6 +28,7 @@
 #include "directory/limits.h"
 #include "programs/hubctl/command_support.h"
 #include "programs/hubctl/control_client.h"
+#include "programs/hubctl/listener_cert_commands.h"
 #include "programs/hubctl/partner_text.h"
 #include "programs/hubctl/text.h"
 #include "tls/limits.h"
@@ -113,6 +114,13 @@ struct DirectoryCommands::Settings {
     std::vector<std::string> assign_partners, assign_cidrs, assign_domains;
     bool unassign = false;
     std::vector<CLI::Option*> tls_options;
+
+    // listener-cert.
+    CLI::App* lcert_add = nullptr;
+    CLI::App* lcert_remove = nullptr;
+    CLI::App* lcert_list = nullptr;
+    CLI::App* lcert_show = nullptr;
+    std::string lcert_address, lcert_sni, lcert_certificate, lcert_key;
 
     // option_name with its dashes: "--domain".
     bool given(std::string_view option_name) const {
@@ -384,6 +392,35 @@ void DirectoryCommands::add_to(CLI::App& app) {
     s.trust_list->add_flag("--json", s.json, "JSON instead of a table");
     s.trust_remove = trust->add_subcommand("remove", "Remove a trust anchor no policy uses.");
     s.trust_remove->add_option("name", s.name, "trust anchor name")->required();
+
+    CLI::App* lcert = app.add_subcommand(
+        "listener-cert",
+        "Certificates per listening address and SNI name (in use after a hubd restart).");
+    lcert->require_subcommand(1);
+    lcert->fallthrough();
+    s.lcert_add = lcert->add_subcommand(
+        "add", "Present a certificate on a listener (or every one), for an SNI name or none.");
+    s.lcert_add->add_option("name", s.name, "listener certificate name")->required();
+    s.lcert_add
+        ->add_option("--address", s.lcert_address,
+                     "the listener, as in hub.conf (127.0.0.1:2525, [::1]:2465), or *")
+        ->required();
+    s.lcert_add->add_option("--sni", s.lcert_sni,
+                            "the host name clients ask for (exact); leave out for clients "
+                            "that send none or an unknown one");
+    s.lcert_add
+        ->add_option("--certificate", s.lcert_certificate,
+                     "PEM file: the certificate, then its intermediates")
+        ->required();
+    s.lcert_add->add_option("--key", s.lcert_key, "PEM file: its private key (root-only)")
+        ->required();
+    s.lcert_remove = lcert->add_subcommand("remove", "Stop presenting a listener certificate.");
+    s.lcert_remove->add_option("name", s.name, "listener certificate name")->required();
+    s.lcert_list = lcert->add_subcommand("list", "List listener certificates.");
+    s.lcert_list->add_flag("--json", s.json, "JSON instead of a table");
+    s.lcert_show = lcert->add_subcommand("show", "Print one listener certificate.");
+    s.lcert_show->add_option("name", s.name, "listener certificate name")->required();
+    s.lcert_show->add_flag("--json", s.json, "JSON instead of text");
 
     s.audit = app.add_subcommand("audit", "Print the directory's audit log, oldest first.");
     s.audit->add_option("--partner", s.name, "only this partner's changes");
@@ -748,11 +785,12 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
     };
     const CLI::App* parsed = nullptr;
     for (const CLI::App* command :
-         {s.add,        s.edit,       s.connector_set, s.suspend,      s.resume,
-          s.remove,     s.domain_add, s.domain_remove, s.import,       s.list,
-          s.show,       s.audit,      s.admin_add,     s.admin_passwd, s.admin_remove,
-          s.admin_list, s.tls_create, s.tls_edit,      s.tls_assign,   s.tls_list,
-          s.tls_show,   s.trust_add,  s.trust_list,    s.trust_remove}) {
+         {s.add,          s.edit,       s.connector_set, s.suspend,      s.resume,
+          s.remove,       s.domain_add, s.domain_remove, s.import,       s.list,
+          s.show,         s.audit,      s.admin_add,     s.admin_passwd, s.admin_remove,
+          s.admin_list,   s.tls_create, s.tls_edit,      s.tls_assign,   s.tls_list,
+          s.tls_show,     s.trust_add,  s.trust_list,    s.trust_remove, s.lcert_add,
+          s.lcert_remove, s.lcert_list, s.lcert_show}) {
         if (command->parsed()) {
             parsed = command;
         }
@@ -766,7 +804,7 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
     }
     bool writes = parsed != s.list && parsed != s.show && parsed != s.audit &&
                   parsed != s.admin_list && parsed != s.tls_list && parsed != s.tls_show &&
-                  parsed != s.trust_list;
+                  parsed != s.trust_list && parsed != s.lcert_list && parsed != s.lcert_show;
     std::optional<directory::TrustAnchorRecord> anchor;
     if (parsed == s.trust_add) {
         // Before the directory is opened: a bad file leaves even a missing directory missing.
@@ -775,6 +813,27 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
             return fail(exit_runtime, "error: {}", read.error());
         }
         anchor = std::move(*read);
+    }
+    std::optional<directory::ListenerCertificateRecord> listener_certificate;
+    if (parsed == s.lcert_add) {
+        // Before the directory is opened, like trust add. With --config the address must
+        // be one of that hub.conf's listeners.
+        std::optional<config::HubConfig> hub_config;
+        if (!config_path.empty()) {
+            auto loaded = config::load_hub_config(config_path);
+            if (!loaded) {
+                return fail(exit_runtime, "error: {}", loaded.error());
+            }
+            hub_config = std::move(*loaded);
+        }
+        auto read =
+            read_listener_certificate(ListenerCertInput{s.name, s.lcert_address, s.lcert_sni,
+                                                        s.lcert_certificate, s.lcert_key},
+                                      hub_config ? &*hub_config : nullptr);
+        if (!read) {
+            return fail(exit_runtime, "error: {}; nothing was added", read.error());
+        }
+        listener_certificate = std::move(*read);
     }
     auto opened = Directory::open(
         *path, writes ? directory::OpenMode::create : directory::OpenMode::existing);
@@ -820,6 +879,24 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
             return fail(exit_runtime, "error: {}", changed.error());
         }
         directory.close();  // First: hubd then reads a directory nobody holds open.
+        return apply_to_running_hub(action, config_path);
+    }
+    if (parsed == s.lcert_list) {
+        return list_listener_certificates(directory, s.json);
+    }
+    if (parsed == s.lcert_show) {
+        return show_listener_certificate(directory, s.name, s.json);
+    }
+    if (parsed == s.lcert_add || parsed == s.lcert_remove) {
+        std::string action = parsed == s.lcert_add ? "listener-cert add" : "listener-cert remove";
+        if (auto changed =
+                directory.change_listener_certificate(s.name, listener_certificate, actor_name());
+            !changed) {
+            return fail(exit_runtime, "error: {}", changed.error());
+        }
+        directory.close();  // First: hubd then reads a directory nobody holds open.
+        // The running hubd keeps its certificates (their keys were read as root at start);
+        // its reload answer says that a restart is needed.
         return apply_to_running_hub(action, config_path);
     }
     for (const auto& [command, make_edit] : tls_edits) {

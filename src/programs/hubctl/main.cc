@@ -94,9 +94,9 @@ constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 
-constexpr std::array<std::string_view, 13> top_commands = {
+constexpr std::array<std::string_view, 14> top_commands = {
     "queue", "status", "config-doc", "partner", "domain",       "connector", "audit",
-    "admin", "reload", "ca",         "backup",  "tls-endpoint", "trust"};
+    "admin", "reload", "ca",         "backup",  "tls-endpoint", "trust",     "listener-cert"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 

@@ -1,7 +1,7 @@
-// tls_endpoint_commands_test.cc -- hubctl tls-endpoint and trust, run as the operator runs
-// them: the good path with its JSON and audit, and a table of bad inputs, each of which
-// must exit non-zero with a message that says what to fix and leave the directory file
-// (and its write-ahead log) byte-identical.
+// tls_endpoint_commands_test.cc -- hubctl tls-endpoint, trust and listener-cert, run as the
+// operator runs them: the good path with its JSON and audit, and a table of bad inputs, each of
+// which must exit non-zero with a message that says what to fix and leave the directory file (and
+// its write-ahead log) byte-identical.
 //
 // Method: the built hubctl (HUBCTL_PATH) through the shell, a fresh directory per test in a
 // temporary folder, certificates from tests/data/tls.
@@ -188,6 +188,90 @@ TEST_F(TlsEndpointCommands, BadInputsSayWhatToFixAndChangeNothing) {
          "domain p1.example is owned by partner p1"},
     };
     ASSERT_GE(cases.size(), 25u);
+    for (const Bad& bad : cases) {
+        std::string before = state();
+        Outcome result = run(bad.arguments);
+        EXPECT_NE(result.status, 0) << bad.arguments;
+        EXPECT_NE(result.err.find(bad.message), std::string::npos)
+            << bad.arguments << "\n  wanted: " << bad.message << "\n  got: " << result.err;
+        EXPECT_TRUE(state() == before) << bad.arguments << ": the directory changed";
+    }
+}
+
+// listener-cert: the good path (list, show, JSON, audit, remove) and the bad inputs, each
+// leaving the directory byte-identical.
+TEST_F(TlsEndpointCommands, ListenerCertificatesAddListShowRemove) {
+    ok("listener-cert add smtp-default --address 127.0.0.1:2525 --certificate " +
+       data("server.pem") + " --key " + data("server.key"));
+    ok("listener-cert add mx --address '*' --sni MX.Example.ORG --certificate " +
+       data("server-rsa.pem") + " --key " + data("server-rsa.key"));
+    ok("listener-cert add v6 --address '[0:0::1]:2465' --certificate " + data("server.pem") +
+       " --key " + data("server.key"));
+    Outcome listed = run("listener-cert list --json");
+    ASSERT_EQ(listed.status, 0) << listed.err;
+    EXPECT_NE(listed.out.find("\"address\":\"*\",\"sni\":\"mx.example.org\""), std::string::npos)
+        << listed.out;
+    EXPECT_NE(listed.out.find("\"address\":\"[::1]:2465\""), std::string::npos) << listed.out;
+    Outcome shown = run("listener-cert show mx");
+    ASSERT_EQ(shown.status, 0) << shown.err;
+    EXPECT_NE(shown.out.find("subject:     /C=GB/O=Hubbox Test/CN=localhost"), std::string::npos)
+        << shown.out;
+    Outcome audit = run("audit --partner listener-cert:mx --json");
+    EXPECT_NE(audit.out.find("\"action\":\"listener-cert add\""), std::string::npos) << audit.out;
+    ok("listener-cert remove mx");
+    EXPECT_EQ(run("listener-cert show mx").status, 1);
+    // The key bytes never reach the directory: only the paths.
+    std::string key = slurp(data("server.key"));
+    ASSERT_GT(key.size(), 100u);
+    EXPECT_EQ(state().find(key.substr(40, 40)), std::string::npos);
+}
+
+TEST_F(TlsEndpointCommands, ListenerCertificateBadInputsChangeNothing) {
+    ok("listener-cert add smtp-default --address 127.0.0.1:2525 --certificate " +
+       data("server.pem") + " --key " + data("server.key"));
+    std::ofstream(dir_ / "garbage.pem")
+        << "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+    std::ofstream(dir_ / "empty.pem") << "";
+    struct Bad {
+        std::string arguments;
+        std::string message;
+    };
+    const std::string good =
+        " --certificate " + data("server.pem") + " --key " + data("server.key");
+    const std::vector<Bad> cases = {
+        {"listener-cert add x --address 127.0.0.1:2525" + good,
+         "listener certificate smtp-default already applies to 127.0.0.1:2525 without SNI"},
+        {"listener-cert add smtp-default --address 127.0.0.1:2465" + good,
+         "listener certificate smtp-default exists already"},
+        {"listener-cert add 'bad name' --address 127.0.0.1:2525 --sni a.example" + good,
+         "listener certificate name \"bad name\""},
+        {"listener-cert add x --address localhost:25" + good, "listening address \"localhost:25\""},
+        {"listener-cert add x --address 127.0.0.1" + good, "listening address \"127.0.0.1\""},
+        {"listener-cert add x --address 127.0.0.1:99999" + good, "listening address"},
+        {"listener-cert add x --address '' " + good, "listening address \"\""},
+        {"listener-cert add x --address '*' --sni 'bad_name..' " + good, "SNI name \"bad_name..\""},
+        {"listener-cert add x --address '*' --sni '*.example.org' " + good, "no wildcards"},
+        {"listener-cert add x --address '*' --certificate " + (dir_ / "missing.pem").string() +
+             " --key " + data("server.key"),
+         "cannot read it"},
+        {"listener-cert add x --address '*' --certificate " + data("server.pem") + " --key " +
+             (dir_ / "missing.key").string(),
+         "cannot read it"},
+        {"listener-cert add x --address '*' --certificate " + (dir_ / "garbage.pem").string() +
+             " --key " + data("server.key"),
+         "does not parse"},
+        {"listener-cert add x --address '*' --certificate " + (dir_ / "empty.pem").string() +
+             " --key " + data("server.key"),
+         "give a PEM file with the certificate first"},
+        {"listener-cert add x --address '*' --certificate " + data("server.pem") + " --key " +
+             data("server-rsa.key"),
+         "the private key does not match the certificate"},
+        {"listener-cert add x --address '*' --certificate " + data("server.pem") + " --key " +
+             data("server.pem"),
+         "the private key does not match the certificate, or one of them cannot be used"},
+        {"listener-cert remove nosuch", "no listener certificate named nosuch"},
+        {"listener-cert remove 'bad name'", "listener certificate name \"bad name\""},
+    };
     for (const Bad& bad : cases) {
         std::string before = state();
         Outcome result = run(bad.arguments);

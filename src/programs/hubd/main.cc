@@ -41,6 +41,7 @@
 #include "directory/configured.h"
 #include "engine/crl_refresh.h"
 #include "engine/kernel_features.h"
+#include "engine/listener_contexts.h"
 #include "engine/partner_snapshot.h"
 #include "engine/reload.h"
 #include "engine/seccomp.h"
@@ -124,10 +125,13 @@ int run_check(const std::string& config_path) {
     return hub::engine::exit_status_of(findings);
 }
 
-// The hub's own certificate (the leaf it presents) and every trust anchor partners are
-// verified against, for the status answer's expiry dates. hubd checked both files already
+// The hub's own certificates (the leaves it presents: tls.certificate and the listener
+// certificates of its listeners) and every trust anchor partners are verified against, for
+// the status answer's expiry dates. hubd checked these files already
 // (its TLS contexts loaded them), so a read failure here only leaves them out, logged.
-std::vector<hub::health::Certificate> certificates_to_watch(const hub::config::HubConfig& config) {
+std::vector<hub::health::Certificate> certificates_to_watch(
+    const hub::config::HubConfig& config,
+    const std::vector<hub::directory::ListenerCertificateRecord>& listener_rows) {
     std::vector<hub::health::Certificate> certificates;
     auto add = [&](const std::string& path, const char* role, bool leaf_only) {
         if (path.empty()) {
@@ -148,6 +152,13 @@ std::vector<hub::health::Certificate> certificates_to_watch(const hub::config::H
         }
     };
     add(config.certificate_path, "listener", true);
+    std::string smtp = hub::directory::listener_address_text(config.smtp.host, config.smtp.port);
+    std::string smtps = hub::directory::listener_address_text(config.smtps.host, config.smtps.port);
+    for (const hub::directory::ListenerCertificateRecord& row : listener_rows) {
+        if (row.address == "*" || row.address == smtp || row.address == smtps) {
+            add(row.certificate_path, "listener", true);
+        }
+    }
     add(config.client_ca_path, "trust_anchor", false);
     return certificates;
 }
@@ -210,22 +221,35 @@ int main(int argc, char** argv) {
     }
 
     hub::tls::initialise_library();
-    hub::tls::ServerConfig tls_config;
-    tls_config.certificate_chain_path = config->certificate_path;
-    tls_config.private_key_path = config->private_key_path;
-    tls_config.client_ca_path = config->client_ca_path;
-    auto tls_context = hub::tls::ServerContext::create(tls_config);
-    if (!tls_context) {
-        log_fatal("TLS: {}", tls_context.error().message);
+    // The listeners' certificates: tls.certificate, or the directory's listener certificate
+    // for an address and SNI name (docs/DIRECTORY.md, "Listener certificates"). Their keys
+    // are root's: read now, before the privilege drop; a changed row needs a restart.
+    auto listener_rows = hub::directory::load_listener_certificates(*config);
+    if (!listener_rows) {
+        log_fatal("{}", listener_rows.error());
+    }
+    for (const std::string& unused :
+         hub::engine::unused_listener_certificates(*config, *listener_rows)) {
+        hub::base::log_warn(
+            "listener certificate {} names no listener of {} (listen.smtp, listen.smtps): "
+            "not used",
+            unused, arguments.config_path);
     }
     // The hub CA's CRL (docs/CA.md, "Revocation in hubd"): read now and kept current by
-    // every reload and the supervisor's timer. Without [ca] public_dir there is no CRL.
+    // every reload and the supervisor's timer, in every listener's contexts. Without [ca]
+    // public_dir there is no CRL.
+    std::optional<std::string> crl_issuer = hub_ca_among_client_cas(*config);
+    auto listener_contexts =
+        hub::engine::make_listener_contexts(*config, *listener_rows, crl_issuer.value_or(""));
+    if (!listener_contexts) {
+        log_fatal("{}", listener_contexts.error());
+    }
+    for (const std::string& line : listener_contexts->summary) {
+        log_info("{}", line);
+    }
     std::optional<hub::engine::CrlRefresher> crl;
-    if (auto issuer = hub_ca_among_client_cas(*config)) {
-        if (auto enabled = hub::tls::enable_crl_check(**tls_context, *issuer); !enabled) {
-            log_fatal("CRL: {}", enabled.error());
-        }
-        crl.emplace(config->ca_public_dir + "/crl.pem", *tls_context);
+    if (crl_issuer) {
+        crl.emplace(config->ca_public_dir + "/crl.pem", listener_contexts->all);
         auto now = std::chrono::system_clock::now().time_since_epoch();
         (void)crl->refresh("start", std::chrono::duration_cast<std::chrono::seconds>(now).count());
     }
@@ -247,6 +271,9 @@ int main(int argc, char** argv) {
     }
     hub::engine::Reloader reloader(absolute_config, *config, std::move(*keys), partner_board);
     reloader.set_crl_refresher(crl ? &*crl : nullptr);
+    const std::vector<hub::directory::ListenerCertificateRecord> listener_rows_in_use =
+        *listener_rows;
+    reloader.set_listener_certificates(std::move(*listener_rows));
     if (auto published = reloader.publish_first(std::move(*partners)); !published) {
         log_fatal("{}", published.error());
     }
@@ -347,7 +374,8 @@ int main(int argc, char** argv) {
             (config->connections_per_partner_max + shard_count - 1) / shard_count;
         shard.config = &*config;
         shard.partners = &partner_board;
-        shard.tls_context = *tls_context;
+        shard.tls_context = listener_contexts->smtp;
+        shard.smtps_tls_context = listener_contexts->smtps;
         shard.recovered = std::move(recovered_by_shard[index]);
         shard.recovered_segment_fds = std::move(segment_fds[index]);
         shard.own_segments = std::move(own_segments[index]);
@@ -365,7 +393,7 @@ int main(int argc, char** argv) {
         log_fatal("{}", status_socket.error());
     }
     supervisor_settings.status_socket_fd = *status_socket;
-    supervisor_settings.certificates = certificates_to_watch(*config);
+    supervisor_settings.certificates = certificates_to_watch(*config, listener_rows_in_use);
 
     hub::engine::drop_privileges(*user, config->user);
     hub::engine::block_signals();
