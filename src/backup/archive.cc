@@ -769,7 +769,8 @@ Result<Manifest, std::string> decode_manifest(std::string_view text) {
         } else if (key == "host") {
             manifest.host = std::string(value);
         } else if (key == "created") {
-            if (!parse_u64(value.substr(0, value.find(' ')), number)) {
+            if (!parse_u64(value.substr(0, value.find(' ')), number) ||
+                number > created_unix_s_max) {
                 return bad("has a bad created line");
             }
             manifest.created_unix_s = static_cast<std::int64_t>(number);

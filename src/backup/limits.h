@@ -10,6 +10,9 @@ namespace hub::backup {
 // Plaintext bytes per secretstream chunk. Every chunk but the last is exactly this long, so
 // the reader needs no length field and a truncated or extended file is caught by the tag.
 inline constexpr std::size_t chunk_bytes = 64 * 1024;
+// The latest creation time a manifest may name (9999-12-31T23:59:59Z): a larger number would
+// not fit the signed time it is kept in, and could not be written back as it was read.
+inline constexpr std::uint64_t created_unix_s_max = 253402300799;
 
 // Argon2id cost written into a new archive: libsodium's MODERATE (3 passes, 256 MiB), about
 // a second on the appliance's cores, for an archive that may be stored off the box for years.
