@@ -54,6 +54,8 @@ make_test_image() {
     cat "$dir/ca.conf" >>"$dir/data-seed/hub.conf"
     # One boot try per slot (the product's default is 2): the update test's fallback then
     # costs one emulated boot of the broken slot instead of two, and the counting is the same.
+    source "$SRC/tests/release_ccache.sh"
+    use_release_ccache "$SRC"
     "$SRC/appliance/build" --overlay "$SRC/tests/appliance/guest" --boot-tries 1 \
         --data-seed "$dir/data-seed" "$dir/image" >"$log" 2>&1 || {
         tail -30 "$log" >&2

@@ -11,9 +11,10 @@
 # "running" text: a sink's port taken, and the hub's port taken (with --no-sink).
 #
 # The checkout is a copy of this tree's tracked files (working-tree contents). tools/run
-# builds the release preset there (gcc, LTO: the slow part, hence the label "slow"); the
-# AES-NI wolfSSL is shared with this tree through HUB_WOLFSSL_PREFIX=$SRC/build/wolfssl-aesni
-# (built there on the first run, then reused from its stamp). Root only (skip otherwise).
+# builds the release preset there (gcc, LTO: the slow part, hence the label "slow"), with the
+# compiler cache the image's test build filled (tests/release_ccache.sh); the AES-NI wolfSSL
+# is shared with this tree through a link to $SRC/build/wolfssl-aesni (built there on the
+# first run, then reused from its stamp). Root only (skip otherwise).
 source "$(dirname "$0")/lib.sh"
 [[ $EUID -eq 0 ]] || skip "needs root: the run command as root, hubd dropping to the hub user"
 getent passwd hubbox >/dev/null || skip "no user 'hubbox' (tools/setup creates it)"
@@ -33,6 +34,12 @@ mkdir "$checkout"
 (cd "$SRC" && git ls-files -z | tar --null -T - --ignore-failed-read -cf - 2>/dev/null) |
     tar -C "$checkout" -xf -
 [[ -f "$checkout/tools/run" ]] || fail "copying the tracked files of $SRC to $checkout failed"
+# The AES-NI wolfSSL is this tree's, linked to where tools/run looks for it (its default
+# prefix, a path inside the checkout, so the release build's compiler cache is shared).
+mkdir -p "$SRC/build/wolfssl-aesni" "$checkout/build"
+ln -s "$SRC/build/wolfssl-aesni" "$checkout/build/wolfssl-aesni"
+source "$SRC/tests/release_ccache.sh"
+use_release_ccache "$checkout"
 state="$checkout/.hub-dev"
 var_dir="/var/lib/hubbox-dev/$(printf '%s' "$checkout" | sha256sum | cut -c1-12)"
 
@@ -49,7 +56,7 @@ holder=""
 start_run() {
     local log="$1"
     shift
-    HUB_WOLFSSL_PREFIX="$SRC/build/wolfssl-aesni" HUB_WOLFSSL_CACHE="$SRC/build/wolfssl-src" \
+    HUB_WOLFSSL_CACHE="$SRC/build/wolfssl-src" \
         setsid nice -n 10 bash "$checkout/tools/run" "$@" >"$log" 2>&1 </dev/null &
     run_pid=$!
 }
