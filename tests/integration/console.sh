@@ -17,7 +17,9 @@
 #   - the Network and Service access pages against a real hub-netcfg working in a network
 #     namespace of its own (--netns): interfaces and routes listed, a link brought up, an
 #     address added, a risky one (the SSH session's interface) undone with 'n' and then
-#     kept with 'y', a ping and a TCP test, SMTP's sources narrowed; hub-netcfg agrees;
+#     kept with 'y', the MTU, the default gateway and a static route set (and the route
+#     removed), each checked with `ip -j` in the namespace, a ping and a TCP test, SMTP's
+#     sources narrowed; hub-netcfg agrees;
 #   - a resize redraws the screen at the new size; log out ends the session with status 0;
 #     SIGHUP ends it cleanly too;
 #   - run as an unprivileged account (nobody), each page refuses with the reason (hubd's
@@ -230,6 +232,44 @@ shows 'Keep this change\?'
 keys y
 shows 'confirmed and saved'
 expect_match "kept in hub-netcfg" 'eth0 .*192\.0\.2\.3/24' "$(ask interfaces)"
+# MTU, default gateway and a static route from the menu, each seen by the kernel in the
+# namespace (ip -j); a change on the session's interface is kept when asked.
+# applied: waits for the form's outcome, keeping a change hub-netcfg calls risky.
+applied() {
+    shows 'applied and saved|Keep this change\?'
+    if screen | grep -q 'Keep this change'; then
+        keys y
+        shows 'confirmed and saved'
+    fi
+}
+# kernel WHAT: the namespace's state as ip -j has it, one fact per line.
+kernel() {
+    ip -n "$netns" -j "$@" | python3 -c '
+import json, sys
+for item in json.load(sys.stdin):
+    if "mtu" in item:
+        print(item["ifname"], "mtu", item["mtu"])
+    for a in item.get("addr_info", []):
+        print(item["ifname"], "addr", a["local"] + "/" + str(a["prefixlen"]))
+    if "dst" in item:
+        print("route", item["dst"], "via", item.get("gateway", "-"), "dev", item.get("dev", "-"))'
+}
+form 7 eth0 1400
+applied
+expect_match "MTU set from the menu (ip -j link)" '^eth0 mtu 1400$' "$(kernel link show dev eth0)"
+expect_match "addresses from the menu (ip -j addr)" 'eth0 addr 192\.0\.2\.3/24' \
+    "$(kernel addr show dev eth0)"
+form 8 192.0.2.1
+applied
+expect_match "default gateway from the menu (ip -j route)" '^route default via 192\.0\.2\.1 dev eth0$' \
+    "$(kernel route show)"
+form 9 198.51.100.0/24 192.0.2.1
+applied
+expect_match "static route from the menu (ip -j route)" \
+    '^route 198\.51\.100\.0/24 via 192\.0\.2\.1 dev eth0$' "$(kernel route show)"
+form r 198.51.100.0/24 192.0.2.1
+applied
+expect_no_match "static route removed from the menu" '198\.51\.100\.0/24' "$(kernel route show)"
 form p 192.0.2.1
 shows '^ Ping'
 shows 'replies from 192\.0\.2\.1'
@@ -244,7 +284,7 @@ form 7 eth0 '$(reboot)'
 shows 'MTU: an MTU from 68 to 9216'
 keys Escape Escape
 main_menu
-say "ok: network pages through hub-netcfg: link up, addresses, a risky change undone then kept, ping, TCP test"
+say "ok: network pages through hub-netcfg: link up, addresses, a risky change undone then kept, MTU, gateway, a route added and removed (ip -j agrees), ping, TCP test"
 
 # --- 3 Certificates: approve the pending request -------------------------------------------
 keys 3
