@@ -86,6 +86,9 @@ namespace {
 
 constexpr std::string_view archive_prefix = "hubbox-";
 constexpr std::string_view archive_suffix = ".hbk";
+// Where the appliance keeps the backup status file: the one place of the data partition
+// hub-metrics and hub-snmp may read (rootfs tmpfiles.d, their units).
+constexpr std::string_view appliance_status_file = "/var/lib/hubbox/health/backup-status";
 
 std::string errno_text(int error) {
     return std::strerror(error);
@@ -706,6 +709,18 @@ int schedule(const BackupCommands::Settings& s, const std::string& config_path) 
     if (s.interval_hours != 0) {
         values.emplace_back("interval_hours", std::to_string(s.interval_hours));
     }
+    auto before = config::load_hub_config(config_path);
+    if (!before) {
+        return fail(exit_runtime, "{}", before.error());
+    }
+    // On the appliance the health readers see only /var/lib/hubbox/health (backup.dir is
+    // root 0700), so a box that schedules backups there gets its status file there.
+    if (!values.empty() && before->backup_status_file.empty() &&
+        std::filesystem::is_directory(std::filesystem::path(appliance_status_file).parent_path())) {
+        std::string literal;
+        (void)config::toml_string(appliance_status_file, literal);
+        values.emplace_back("status_file", literal);
+    }
     if (!values.empty()) {
         auto edited = config::edit_hub_conf(config_path, "backup", values);
         if (!edited) {
@@ -727,6 +742,9 @@ int schedule(const BackupCommands::Settings& s, const std::string& config_path) 
     if (!config->backup_remote.empty()) {
         fmt::print("remote copy: {} (keeping {} of this box's there)\n", config->backup_remote,
                    config->backup_keep);
+    }
+    if (!status_path(*config).empty()) {
+        fmt::print("status file: {}\n", status_path(*config));
     }
     bool failed = false;
     std::string line = backup_status_line(config_path, failed);
