@@ -4,6 +4,7 @@
 //           root and the hub user may: the partner directory, the spool and hubd's
 //           control socket, the hub's key, backups through hubctl (runner.h, needs_admin):
 //             hub-console-admin [--config FILE] [--allow-group GROUP] [--hubctl /PATH]
+//                               [--backup-unit UNIT.service]
 //           systemd starts one per connection on its socket (Accept=yes), with the
 //           connection as standard input and output: one request (console/wire.h), one
 //           answer, exit.
@@ -138,7 +139,7 @@ bool write_all(std::string_view bytes) {
 }
 
 Outcome serve(const std::string& config_path, const std::string& group,
-              const std::string& hubctl_path) {
+              const std::string& hubctl_path, const std::string& backup_unit) {
     // The request is read in full before anything is decided: closing a socket with unread
     // bytes would reset it, and the caller would not see why it was refused.
     timeval timeout{10, 0};
@@ -175,6 +176,7 @@ Outcome serve(const std::string& config_path, const std::string& group,
     if (!hubctl_path.empty()) {
         settings.hubctl_path = hubctl_path;
     }
+    settings.backup_unit = backup_unit;
     hub::hub_console::Runner runner(std::move(settings),
                                     [](const std::vector<std::string>&) { return -1; });
     return runner.run(*action);
@@ -186,21 +188,25 @@ int main(int argc, char** argv) {
     std::string config_path = "/etc/hubbox/hub.conf";
     std::string group;
     std::string hubctl_path;
+    std::string backup_unit;
     for (int i = 1; i < argc; i++) {
         std::string_view arg = argv[i];
         if ((arg == "--config" || arg == "--allow-group") && i + 1 < argc) {
             (arg == "--config" ? config_path : group) = argv[++i];
         } else if (arg == "--hubctl" && i + 1 < argc && argv[i + 1][0] == '/') {
             hubctl_path = argv[++i];
+        } else if (arg == "--backup-unit" && i + 1 < argc &&
+                   std::string_view(argv[i + 1]).ends_with(".service")) {
+            backup_unit = argv[++i];
         } else {
             std::fputs(
                 "usage: hub-console-admin [--config FILE] [--allow-group GROUP] "
-                "[--hubctl /PATH]\n",
+                "[--hubctl /PATH] [--backup-unit UNIT.service]\n",
                 stderr);
             return 2;
         }
     }
-    Outcome outcome = serve(config_path, group, hubctl_path);
+    Outcome outcome = serve(config_path, group, hubctl_path, backup_unit);
     if (!outcome.ok) {
         std::fprintf(stderr, "hub-console-admin: refused: %s\n", outcome.message.c_str());
     }

@@ -44,6 +44,7 @@
 #include "directory/directory.h"
 #include "directory/edits.h"
 #include "engine/control.h"
+#include "health/backup_status.h"
 #include "health/snapshot.h"
 #include "programs/hubctl/partner_text.h"
 #include "programs/hubctl/queue_view.h"
@@ -1065,6 +1066,29 @@ std::string last_line(const std::string& output) {
 
 }  // namespace
 
+// "Back up now" on the appliance: the backup runs in its own unit, as root with only the
+// right to read (the CA key, the spool), not in this helper's sandbox, which hides the CA.
+// systemctl start waits for the oneshot to end; its outcome is the status file's.
+Outcome Runner::backup_in_unit(const config::HubConfig& config) {
+    Captured done = run_captured({"/usr/bin/systemctl", "start", settings_.backup_unit}, "");
+    std::string status_path = !config.backup_status_file.empty() ? config.backup_status_file
+                              : config.backup_dir.empty()        ? std::string()
+                                                                 : config.backup_dir + "/status";
+    auto read = health::read_backup_status(status_path);
+    if (done.status != 0) {
+        std::string why = read && read->exists && read->status.failing
+                              ? read->status.last_failure_reason
+                              : last_line(done.output);
+        return failed(fmt::format("{} failed: {}", settings_.backup_unit, why));
+    }
+    if (!read) {
+        return failed(read.error());
+    }
+    Outcome outcome;
+    outcome.lines = {health::backup_status_line(*read)};
+    return outcome;
+}
+
 // The Backup page: hubctl does the work (it owns backups, and hub-backup.service runs the
 // same commands), with fixed arguments and the form's checked values; a passphrase goes to
 // its standard input, never to its command line.
@@ -1102,6 +1126,9 @@ Outcome Runner::backup(const Action& action) {
             argv.push_back("schedule");
             break;
         case ActionKind::backup_run:
+            if (!settings_.backup_unit.empty()) {
+                return backup_in_unit(*config);
+            }
             argv.push_back("run");
             break;
         case ActionKind::backup_verify:

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/hub_config.h"
 #include "console/model.h"
 #include "programs/hub-console/network.h"
 
@@ -24,6 +25,10 @@ struct RunnerSettings {
     std::string admin_socket;
     // hubctl, which the Backup page's actions run (backup is hubctl's job: docs/BACKUP.md).
     std::string hubctl_path = "/usr/lib/hubbox/hubctl";
+    // "Back up now" on the appliance: this systemd unit (hub-backup-now.service, the
+    // scheduled backup's sandbox) is started and its outcome read from the status file;
+    // empty: hubctl backup run is run here.
+    std::string backup_unit = {};
 };
 
 // The actions that read or write what only root and the hub user may (the directory, the
@@ -60,6 +65,7 @@ private:
     console::Outcome console_password();
     console::Outcome shutdown(const console::Action& action);
     console::Outcome backup(const console::Action& action);
+    console::Outcome backup_in_unit(const config::HubConfig& config);
 
     RunnerSettings settings_;
     RunOnTerminal run_on_terminal_;
