@@ -239,7 +239,7 @@ constexpr std::array options{
          "Directory for scheduled backups (hubctl backup run, hub-backup.timer); the oldest "
          "beyond backup.keep are deleted there. Empty = no scheduled backups."),
     integer32("backup.keep", &HubConfig::backup_keep, 7, 1, 1000,
-              "Scheduled archives kept in backup.dir (the remote keeps what it is given)."),
+              "Scheduled archives kept in backup.dir, and of this box's at backup.remote."),
     integer32("backup.interval_hours", &HubConfig::backup_interval_hours, 24, 1, 8760,
               "hub-backup.timer checks hourly; a backup is made when this many hours have "
               "passed since the last good one."),
@@ -265,8 +265,9 @@ constexpr std::array options{
     text("backup.snmp_dir", Kind::path, &HubConfig::backup_snmp_dir, "",
          "The SNMP configuration directory, backed up as it is."),
     text("backup.status_file", Kind::path, &HubConfig::backup_status_file, "",
-         "Where each scheduled backup records its outcome, shown by hubctl status; empty = "
-         "status in backup.dir."),
+         "Where each backup run records its outcome for hubctl status, hub-metrics and "
+         "hub-snmp (appliance: /var/lib/hubbox/health/backup-status); empty = status in "
+         "backup.dir."),
 };
 
 // The options a reload applies to the running hub (docs/CONFIGURATION.md, "Reload"); any

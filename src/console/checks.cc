@@ -3,7 +3,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <string>
 
@@ -204,6 +206,49 @@ std::string check_sources(std::string_view value) {
         return "any, none, or networks separated by commas (192.0.2.0/24, 2001:db8::/32)";
     }
     return check_networks(value);
+}
+
+std::string check_archive(std::string_view value) {
+    bool plain = !value.empty() && value.size() <= 1024 &&
+                 std::all_of(value.begin(), value.end(), [](char c) {
+                     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                            c == '-' || c == '+' || c == ':' || c == '/';
+                 });
+    if (!plain || !value.ends_with(".hbk") || value.find("..") != std::string_view::npos ||
+        (value.find('/') != std::string_view::npos && !value.starts_with('/'))) {
+        return "an archive's name in the backup directory, or its absolute path "
+               "(hubbox-....hbk)";
+    }
+    return "";
+}
+
+std::string check_archive_passphrase(std::string_view value) {
+    if (value.size() > 1024 ||
+        !std::all_of(value.begin(), value.end(), [](char c) { return c >= ' ' && c <= '~'; })) {
+        return "the archive's passphrase (printable characters), or nothing for the box's "
+               "backup passphrase file";
+    }
+    return "";
+}
+
+std::string check_interval_hours(std::string_view value) {
+    unsigned hours = 0;
+    if (!parse_number(value, hours) || hours < 1 || hours > 8760) {
+        return "hours between backups, from 1 to 8760";
+    }
+    return "";
+}
+
+std::string check_keep(std::string_view value) {
+    unsigned keep = 0;
+    if (!parse_number(value, keep) || keep < 1 || keep > 1000) {
+        return "archives to keep, from 1 to 1000";
+    }
+    return "";
+}
+
+std::string check_restore_word(std::string_view value) {
+    return value == "RESTORE" ? "" : "type RESTORE (capitals) to restore, or Escape";
 }
 
 }  // namespace hub::console

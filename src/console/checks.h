@@ -50,5 +50,17 @@ std::string check_host_name(std::string_view value);
 std::string check_dns_servers(std::string_view value);
 // "any", "none", or comma-separated networks.
 std::string check_sources(std::string_view value);
+// A backup archive: a name in backup.dir or an absolute path, ending in .hbk, of letters,
+// digits and . _ - + : / only (no "..").
+std::string check_archive(std::string_view value);
+// A backup passphrase as typed to open an archive: empty (the box's passphrase file) or
+// 1..1024 printable characters.
+std::string check_archive_passphrase(std::string_view value);
+// 1..8760 (backup.interval_hours' range).
+std::string check_interval_hours(std::string_view value);
+// 1..1000 (backup.keep's range).
+std::string check_keep(std::string_view value);
+// Exactly "RESTORE": typed to confirm a restore.
+std::string check_restore_word(std::string_view value);
 
 }  // namespace hub::console

@@ -828,6 +828,16 @@ std::string_view action_name(ActionKind kind) {
             return "network keep";
         case ActionKind::net_undo:
             return "network undo";
+        case ActionKind::backup_show:
+            return "backup show";
+        case ActionKind::backup_run:
+            return "backup run";
+        case ActionKind::backup_verify:
+            return "backup verify";
+        case ActionKind::backup_restore:
+            return "backup restore";
+        case ActionKind::backup_schedule:
+            return "backup schedule";
         case ActionKind::reboot:
             return "reboot";
         case ActionKind::power_off:

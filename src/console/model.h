@@ -129,6 +129,11 @@ enum class ActionKind {
     access_ssh,        // target = "enable" or "disable"
     net_keep,          // target = a pending network change's token: keep and save it
     net_undo,          // target = a pending network change's token: undo it now
+    backup_show,       // the schedule, the last outcome, the archives kept
+    backup_run,        // a backup now, as the schedule makes it
+    backup_verify,     // fields: archive, passphrase (empty: backup.passphrase_file)
+    backup_restore,    // fields: archive, passphrase, confirm ("RESTORE")
+    backup_schedule,   // fields: interval_hours, keep
     reboot,
     power_off,
     logout,

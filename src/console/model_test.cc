@@ -43,8 +43,8 @@ TEST(ConsoleModel, MainMenuShowsEverySection) {
     std::string text = screen.text();
     for (const char* label :
          {"1  Status", "2  Network", "3  Certificates", "4  Partners", "5  Service access",
-          "6  Passwords", "7  Queue", "8  Shutdown", "0  Log out", "Hubbox console (development)",
-          "hub.example", "Main menu"}) {
+          "6  Passwords", "7  Queue", "8  Shutdown", "9  Backup", "0  Log out",
+          "Hubbox console (development)", "hub.example", "Main menu"}) {
         EXPECT_NE(text.find(label), std::string::npos) << label << "\n" << text;
     }
 }
@@ -53,7 +53,7 @@ TEST(ConsoleModel, EveryLineFitsTheScreen) {
     for (auto [cols, rows] : std::vector<std::pair<int, int>>{{80, 24}, {40, 10}, {132, 50}}) {
         Model model(dev_settings());
         model.press(Key::resized(cols, rows));
-        for (char section : std::string("2345678")) {
+        for (char section : std::string("23456789")) {
             type(model, std::string(1, section));
             Screen screen = model.render();
             ASSERT_EQ(screen.lines.size(), static_cast<std::size_t>(rows));
@@ -292,6 +292,66 @@ TEST(ConsoleModel, ShutdownAsksFirst) {
     }
 }
 
+TEST(ConsoleModel, BackupPage) {
+    // Show, back up now (asked first), schedule: the actions and their fields.
+    Model model(dev_settings());
+    type(model, "91");
+    std::optional<Action> action = model.take_action();
+    ASSERT_TRUE(action);
+    EXPECT_EQ(action->kind, ActionKind::backup_show);
+    model.complete(Outcome{true, "", {"schedule: every 24 hours"}, {}, {}, {}, 0});
+    press(model, KeyKind::escape);
+    type(model, "2n");
+    EXPECT_FALSE(model.take_action().has_value());
+    type(model, "2y");
+    action = model.take_action();
+    ASSERT_TRUE(action);
+    EXPECT_EQ(action->kind, ActionKind::backup_run);
+    model.complete(Outcome{true, "", {"backup: /b/a.hbk"}, {}, {}, {}, 0});
+    press(model, KeyKind::escape);
+    type(model, "5");
+    type(model, "0");
+    press(model, KeyKind::enter);
+    type(model, "7");
+    press(model, KeyKind::enter);  // Submit: 0 hours is refused.
+    EXPECT_FALSE(model.take_action().has_value());
+    EXPECT_NE(model.status().find("from 1 to 8760"), std::string::npos) << model.status();
+    press(model, KeyKind::backspace);
+    type(model, "6");
+    press(model, KeyKind::enter);
+    press(model, KeyKind::enter);
+    action = model.take_action();
+    ASSERT_TRUE(action) << model.status();
+    EXPECT_EQ(action->kind, ActionKind::backup_schedule);
+    EXPECT_EQ(action->field("interval_hours"), "6");
+    EXPECT_EQ(action->field("keep"), "7");
+}
+
+TEST(ConsoleModel, BackupRestoreNeedsTheWord) {
+    Model model(dev_settings());
+    type(model, "94");
+    ASSERT_EQ(model.top().kind, PageKind::form);
+    type(model, "hubbox-hub-20261207T092828Z.hbk");
+    press(model, KeyKind::enter);
+    type(model, "secret passphrase");
+    press(model, KeyKind::enter);
+    type(model, "yes");
+    press(model, KeyKind::enter);
+    EXPECT_FALSE(model.take_action().has_value());
+    EXPECT_NE(model.status().find("type RESTORE"), std::string::npos) << model.status();
+    EXPECT_EQ(screen_text(model).find("secret passphrase"), std::string::npos);  // Hidden.
+    for (int i = 0; i < 3; i++) {
+        press(model, KeyKind::backspace);
+    }
+    type(model, "RESTORE");
+    press(model, KeyKind::enter);
+    std::optional<Action> action = model.take_action();
+    ASSERT_TRUE(action) << model.status();
+    EXPECT_EQ(action->kind, ActionKind::backup_restore);
+    EXPECT_EQ(action->field("archive"), "hubbox-hub-20261207T092828Z.hbk");
+    EXPECT_EQ(action->field("passphrase"), "secret passphrase");
+}
+
 TEST(ConsoleModel, QueueMessageActionsNameTheMessage) {
     struct Case {
         std::string keys;
@@ -462,6 +522,24 @@ TEST(ConsoleChecks, Table) {
     };
     const std::vector<Case> cases = {
         {check_partner_name, "partner1", true},
+        {check_archive, "hubbox-hub-20261207T092828Z.hbk", true},
+        {check_archive, "/mnt/usb/hubbox-hub-20261207T092828Z.hbk", true},
+        {check_archive, "../etc/hubbox-x.hbk", false},
+        {check_archive, "sub/hubbox-x.hbk", false},
+        {check_archive, "/a/../hubbox-x.hbk", false},
+        {check_archive, "hubbox-x.hbk;id", false},
+        {check_archive, "$(id).hbk", false},
+        {check_archive, "hubbox-x.tar", false},
+        {check_archive_passphrase, "", true},
+        {check_archive_passphrase, "a passphrase", true},
+        {check_archive_passphrase, "a\nb", false},
+        {check_interval_hours, "24", true},
+        {check_interval_hours, "0", false},
+        {check_interval_hours, "8761", false},
+        {check_keep, "7", true},
+        {check_keep, "1001", false},
+        {check_restore_word, "RESTORE", true},
+        {check_restore_word, "restore", false},
         {check_partner_name, "$(id)", false},
         {check_partner_name, "", false},
         {check_partner_domain, "partner3.gov.uk", true},

@@ -351,6 +351,50 @@ Page queue_menu() {
     return menu("Queue", {asks('1', "List the queue (show, retry, hold, release, delete)", list)});
 }
 
+// --- Backup ------------------------------------------------------------------------------
+
+Page backup_menu() {
+    using K = ActionKind;
+    Field archive = field("archive", "Archive (name or path)", 1024, check_archive);
+    Field passphrase =
+        field("passphrase", "Passphrase (empty: the box's)", 1024, check_archive_passphrase, true);
+    return menu(
+        "Backup",
+        {
+            asks('1', "Schedule, last outcome and archives",
+                 request(K::backup_show, Present::text, "Backup")),
+            opens('2', "Back up now",
+                  [] {
+                      return question("Back up now",
+                                      {"An archive is made now with the schedule's settings",
+                                       "([backup] in hub.conf): kept here, copied to the "
+                                       "remote if one is set."},
+                                      request(K::backup_run, Present::text, "Backup made"));
+                  }),
+            opens('3', "Verify an archive",
+                  [archive, passphrase] {
+                      return form("Verify an archive", {archive, passphrase},
+                                  request(K::backup_verify, Present::text, "Verify"));
+                  }),
+            opens('4', "Restore an archive",
+                  [archive, passphrase] {
+                      return form(
+                          "Restore (the hub stops and starts again)",
+                          {archive, passphrase,
+                           field("confirm", "Type RESTORE to confirm", 7, check_restore_word)},
+                          request(K::backup_restore, Present::text, "Restore"));
+                  }),
+            opens('5', "Set the schedule and retention",
+                  [] {
+                      return form("Backup schedule",
+                                  {field("interval_hours", "Hours between backups", 4,
+                                         check_interval_hours),
+                                   field("keep", "Archives to keep", 4, check_keep)},
+                                  request(K::backup_schedule, Present::message));
+                  }),
+        });
+}
+
 // --- Shutdown ----------------------------------------------------------------------------
 
 Page shutdown_menu(bool development) {
@@ -388,6 +432,7 @@ Page main_menu(const Settings& settings) {
                     opens('6', "Passwords", passwords_menu),
                     opens('7', "Queue", queue_menu),
                     opens('8', "Shutdown", [development] { return shutdown_menu(development); }),
+                    opens('9', "Backup", backup_menu),
                     asks('0', "Log out", request(ActionKind::logout, Present::message)),
                 });
 }

@@ -7,7 +7,9 @@
 #     known_hosts file: the archive arrives whole (no .part left) and verifies;
 #   - the same with another host key pinned: refused, nothing uploaded;
 #   - `backup run` from [backup] in hub.conf three times with keep = 2: two archives kept
-#     locally, three copies at the remote, status "ok"; `--if-due` right after: not due;
+#     locally and two of this box's at the remote (the oldest removed there too; another
+#     box's archive in the same remote directory untouched), status "ok"; `--if-due` right
+#     after: not due;
 #   - the remote down: `backup run` exits 1, the status file says failed and `hubctl status`
 #     shows "backup: FAILED".
 source "$(dirname "$0")/lib.sh"
@@ -103,12 +105,20 @@ ssh_key = "$WORK/backup_key"
 known_hosts = "$WORK/known_hosts"
 CONF
 mkdir -m 0700 "$STATE/backups"
+# Another box's archive in the same remote directory: never this box's to remove.
+other="$WORK/remote/backups/hubbox-other.example-20200101T000000Z.hbk"
+echo other >"$other"
 for run in 1 2 3; do
+    sleep 1  # A new second: each archive its own time stamp.
     out="$(hubctl backup run 2>&1)" || fail "backup run $run: $out"
 done
 expect_eq "local archives (keep = 2)" 2 "$(ls "$STATE"/backups/hubbox-*.hbk | wc -l)"
-expect_eq "remote archives" 4 "$(ls "$WORK"/remote/backups/hubbox-*.hbk | wc -l)"
-expect_match "status file" '^ok [0-9]+ .*\.hbk$' "$(cat "$STATE/backups/status")"
+expect_match "retention at the remote" 'retention: removed .* at the remote' "$out"
+remote_mine="$(ls "$WORK"/remote/backups/ | grep -v other.example)"
+expect_eq "this box's archives at the remote (keep = 2)" \
+    "$(ls "$STATE"/backups/ | grep '\.hbk$')" "$remote_mine"
+[[ -f "$other" ]] || fail "retention removed another box's archive at the remote"
+expect_match "status file" '^state ok$' "$(cat "$STATE/backups/status")"
 out="$(hubctl backup run --if-due 2>&1)" || fail "backup run --if-due: $out"
 expect_match "run --if-due right after" '^not due' "$out"
 say "ok: three scheduled runs: 2 kept locally, copied to the remote, status ok; --if-due waits"
@@ -117,11 +127,14 @@ sshd_stop
 status=0
 out="$(hubctl backup run --if-due 2>&1)" || status=$?
 expect_eq "run --if-due (still not due, remote down)" 0 "$status"
-sed -i 's/^ok [0-9]* /ok 0 /' "$STATE/backups/status"  # as if the last one were long ago
+# As if the last good one were long ago.
+sed -i 's/^last_success_unix_s .*/last_success_unix_s 1/' "$STATE/backups/status"
 status=0
 out="$(hubctl backup run --if-due 2>&1)" || status=$?
 expect_eq "run with the remote down: exit" 1 "$status"
-expect_match "status file after a failure" '^failed [0-9]+ sftp to ' "$(cat "$STATE/backups/status")"
+expect_match "status file after a failure" '^last_failure_reason sftp to ' \
+    "$(cat "$STATE/backups/status")"
+expect_match "status file after a failure" '^state failed$' "$(cat "$STATE/backups/status")"
 hub_start
 out="$(hubctl status 2>&1)" || fail "hubctl status: $out"
 expect_match "hubctl status shows it" '^backup: FAILED at .*sftp to ' "$out"

@@ -20,6 +20,10 @@
 #     kept with 'y', the MTU, the default gateway and a static route set (and the route
 #     removed), each checked with `ip -j` in the namespace, a ping and a TCP test, SMTP's
 #     sources narrowed; hub-netcfg agrees;
+#   - the Backup page: the schedule shown, a backup made now (after a question), verified
+#     with the box's passphrase file, the schedule and retention set (hub.conf agrees), a
+#     restore refused by its typed confirmation and then by hubctl while the hub runs
+#     (nothing changed); through hub-console-admin the schedule is shown and a backup made;
 #   - a resize redraws the screen at the new size; log out ends the session with status 0;
 #     SIGHUP ends it cleanly too;
 #   - run as an unprivileged account (nobody), each page refuses with the reason (hubd's
@@ -48,6 +52,17 @@ hub_init --directory --ca "$WORK/ca" --partner1-outbound "127.0.0.1:$out1" \
     --partner2-outbound "127.0.0.1:$out2" --shards 1
 conf="$STATE/hub.conf"
 hubctl() { "$HUBCTL" --config "$conf" "$@"; }
+# Scheduled backups for the Backup page (the last table of hub.conf: hubd ignores it).
+mkdir -m 0700 "$WORK/backups"
+printf 'console test backup passphrase\n' >"$WORK/backup.passphrase"
+chmod 0600 "$WORK/backup.passphrase"
+cat >>"$conf" <<CONF
+
+[backup]
+dir = "$WORK/backups"
+passphrase_file = "$WORK/backup.passphrase"
+status_file = "$WORK/backup-status"
+CONF
 
 "$HUB_CA" --config "$conf" init >"$WORK/ca-init.log" 2>&1 ||
     fail "hub-ca init: $(cat "$WORK/ca-init.log")"
@@ -104,7 +119,7 @@ say "fixtures: message $queue_id queued, certificate request $request_id pending
 # that interface as risky (kept only when confirmed).
 session="192.0.2.1 50000 192.0.2.2 22"
 tm new-session -d -s console -x 80 -y 24 -e "SSH_CONNECTION=$session" \
-    "exec $HUB_CONSOLE --config $conf --dev --netcfg-socket $WORK/netcfg.sock" ||
+    "exec $HUB_CONSOLE --config $conf --dev --netcfg-socket $WORK/netcfg.sock --hubctl $HUBCTL" ||
     fail "tmux new-session"
 tm set-option -t console remain-on-exit on >/dev/null
 screen() { tm capture-pane -p -t console; }
@@ -137,7 +152,7 @@ main_menu() { shows 'Main menu' && shows '0  Log out'; }
 
 main_menu
 for item in "1  Status" "2  Network" "3  Certificates" "4  Partners" "5  Service access" \
-    "6  Passwords" "7  Queue" "8  Shutdown" "0  Log out"; do
+    "6  Passwords" "7  Queue" "8  Shutdown" "9  Backup" "0  Log out"; do
     expect_match "main menu" "$item" "$(screen)"
 done
 [[ "$(screen | wc -l)" -eq 24 ]] || fail "the capture is not 24 lines"
@@ -437,6 +452,55 @@ still_the_menu
 keys Escape
 main_menu
 
+# --- 9 Backup ---------------------------------------------------------------------------------
+keys 9
+shows '^ Backup'
+save 09-backup
+keys 1
+shows 'schedule: every 24 hours into'
+shows 'No archive in'
+keys Escape
+keys 2 n
+shows '^ Backup'
+[[ -z "$(ls "$WORK/backups" | grep '\.hbk$' || true)" ]] || fail "'n' made a backup"
+keys 2 y
+shows 'backup: /'
+archive="$(basename "$(ls "$WORK"/backups/hubbox-*.hbk)")"
+expect_match "status file after the console's backup" '^state ok$' "$(cat "$WORK/backup-status")"
+keys Escape
+keys 3
+text "$archive"
+keys Enter Enter
+shows 'ok: every member authenticated'
+keys Escape
+keys 5
+text 0
+keys Enter
+text 3
+keys Enter
+shows 'Refused|from 1 to 8760'
+keys BSpace
+text 12
+keys Tab Enter
+shows 'Backup schedule: every 12 hours'
+expect_match "hub.conf interval_hours" '^interval_hours = 12$' "$(cat "$conf")"
+expect_match "hub.conf keep" '^keep = 3$' "$(cat "$conf")"
+keys 4
+text "$archive"
+keys Enter Enter
+text restore
+keys Enter
+shows 'type RESTORE'
+keys BSpace BSpace BSpace BSpace BSpace BSpace BSpace
+text RESTORE
+keys Enter
+shows 'stop them first|could not stop'
+save 09-backup-restore-refused
+still_the_menu
+keys Escape Escape
+main_menu
+say "ok: Backup page: shown, backup made and verified, schedule set (hub.conf agrees), a restore refused while the hub runs"
+
 # --- resize ---------------------------------------------------------------------------------
 tm resize-window -t console -x 100 -y 30
 wait_until 20 "a redraw at 100 columns" bash -c \
@@ -514,7 +578,8 @@ say "ok: as an unprivileged account every page refuses with the reason; nothing 
 # the console's group may open (systemd-socket-activate stands in for the .socket unit).
 console_group="$(id -gn nobody)"
 systemd-socket-activate -l "$WORK/admin.sock" --accept --inetd \
-    "$HUB_CONSOLE_ADMIN" --config "$conf" --allow-group "$console_group" >/dev/null \
+    "$HUB_CONSOLE_ADMIN" --config "$conf" --allow-group "$console_group" --hubctl "$HUBCTL" \
+    >/dev/null \
     2>"$WORK/admin.log" &
 admin_pid=$!
 wait_until 30 "hub-console-admin's socket" test -S "$WORK/admin.sock"
@@ -561,7 +626,15 @@ main_menu
 keys 7 1
 shows "^ > $queue_id"
 save 11-unprivileged-with-admin-queue
+keys Escape Escape
+keys 9 1
+shows 'schedule: every 12 hours'
+shows "$archive"
+keys Escape 2 y
+shows 'backup: /'
+save 12-unprivileged-with-admin-backup
+expect_match "status file after the helper's backup" '^state ok$' "$(cat "$WORK/backup-status")"
 keys Escape Escape 0
 kill -TERM "$admin_pid" 2>/dev/null && wait "$admin_pid" 2>/dev/null || true
 admin_pid=""
-say "ok: as nobody, through hub-console-admin: partner1 suspended and resumed (audited as console:nobody), the queue listed; strangers and other actions refused"
+say "ok: as nobody, through hub-console-admin: partner1 suspended and resumed (audited as console:nobody), the queue listed, the backup schedule shown and a backup made; strangers and other actions refused"

@@ -2,8 +2,9 @@
 //
 // PURPOSE   Carry out, for the console account, the actions that read or write what only
 //           root and the hub user may: the partner directory, the spool and hubd's
-//           control socket, the hub's key (runner.h, needs_admin):
-//             hub-console-admin [--config FILE] [--allow-group GROUP]
+//           control socket, the hub's key, backups through hubctl (runner.h, needs_admin):
+//             hub-console-admin [--config FILE] [--allow-group GROUP] [--hubctl /PATH]
+//                               [--backup-unit UNIT.service]
 //           systemd starts one per connection on its socket (Accept=yes), with the
 //           connection as standard input and output: one request (console/wire.h), one
 //           answer, exit.
@@ -102,6 +103,20 @@ std::string check_values(const Action& action) {
         std::string why = hub::console::check_admin_name(action.field("name"));
         return why.empty() ? hub::console::check_password(action.field("password")) : why;
     }
+    if (action.kind == ActionKind::backup_verify || action.kind == ActionKind::backup_restore) {
+        std::string why = hub::console::check_archive(action.field("archive"));
+        if (why.empty()) {
+            why = hub::console::check_archive_passphrase(action.field("passphrase"));
+        }
+        if (why.empty() && action.kind == ActionKind::backup_restore) {
+            why = hub::console::check_restore_word(action.field("confirm"));
+        }
+        return why;
+    }
+    if (action.kind == ActionKind::backup_schedule) {
+        std::string why = hub::console::check_interval_hours(action.field("interval_hours"));
+        return why.empty() ? hub::console::check_keep(action.field("keep")) : why;
+    }
     if (action.kind == ActionKind::partner_show || action.kind == ActionKind::partner_suspend ||
         action.kind == ActionKind::partner_resume || action.kind == ActionKind::partner_test) {
         return check_partner_name(action.target);
@@ -123,7 +138,8 @@ bool write_all(std::string_view bytes) {
     return true;
 }
 
-Outcome serve(const std::string& config_path, const std::string& group) {
+Outcome serve(const std::string& config_path, const std::string& group,
+              const std::string& hubctl_path, const std::string& backup_unit) {
     // The request is read in full before anything is decided: closing a socket with unread
     // bytes would reset it, and the caller would not see why it was refused.
     timeval timeout{10, 0};
@@ -156,7 +172,12 @@ Outcome serve(const std::string& config_path, const std::string& group) {
     if (std::string why = check_values(*action); !why.empty()) {
         return refused(why);
     }
-    hub::hub_console::Runner runner({config_path, false, "console:" + *account, "", ""},
+    hub::hub_console::RunnerSettings settings{config_path, false, "console:" + *account, "", ""};
+    if (!hubctl_path.empty()) {
+        settings.hubctl_path = hubctl_path;
+    }
+    settings.backup_unit = backup_unit;
+    hub::hub_console::Runner runner(std::move(settings),
                                     [](const std::vector<std::string>&) { return -1; });
     return runner.run(*action);
 }
@@ -166,16 +187,26 @@ Outcome serve(const std::string& config_path, const std::string& group) {
 int main(int argc, char** argv) {
     std::string config_path = "/etc/hubbox/hub.conf";
     std::string group;
+    std::string hubctl_path;
+    std::string backup_unit;
     for (int i = 1; i < argc; i++) {
         std::string_view arg = argv[i];
         if ((arg == "--config" || arg == "--allow-group") && i + 1 < argc) {
             (arg == "--config" ? config_path : group) = argv[++i];
+        } else if (arg == "--hubctl" && i + 1 < argc && argv[i + 1][0] == '/') {
+            hubctl_path = argv[++i];
+        } else if (arg == "--backup-unit" && i + 1 < argc &&
+                   std::string_view(argv[i + 1]).ends_with(".service")) {
+            backup_unit = argv[++i];
         } else {
-            std::fputs("usage: hub-console-admin [--config FILE] [--allow-group GROUP]\n", stderr);
+            std::fputs(
+                "usage: hub-console-admin [--config FILE] [--allow-group GROUP] "
+                "[--hubctl /PATH] [--backup-unit UNIT.service]\n",
+                stderr);
             return 2;
         }
     }
-    Outcome outcome = serve(config_path, group);
+    Outcome outcome = serve(config_path, group, hubctl_path, backup_unit);
     if (!outcome.ok) {
         std::fprintf(stderr, "hub-console-admin: refused: %s\n", outcome.message.c_str());
     }

@@ -3,7 +3,7 @@
 //
 // PURPOSE   A menu, never a shell (docs/CONSOLE.md):
 //             hub-console [--config FILE] [--dev] [--netcfg-socket PATH]
-//                         [--admin-socket PATH]
+//                         [--admin-socket PATH] [--hubctl /PATH]
 //           Status, Network, Certificates, Partners, Service access, Passwords, Queue,
 //           Shutdown. The menu itself is console::Model (sans-I/O); this file is the thin
 //           curses view around it (the only code that includes curses.h) and the loop that
@@ -59,6 +59,7 @@ struct Options {
     std::string netcfg_socket = "/run/hub-netcfg/netcfg.sock";
     // hub-console-admin (the privileged half); the appliance's unless --dev or given.
     std::optional<std::string> admin_socket;
+    std::string hubctl_path;  // The Backup page's hubctl; empty: the appliance's.
 };
 
 constexpr std::string_view appliance_admin_socket = "/run/hub-console-admin.sock";
@@ -81,6 +82,8 @@ std::optional<Options> parse_arguments(int argc, char** argv) {
             (arg == "--config" ? options.config_path : options.netcfg_socket) = argv[++i];
         } else if (arg == "--admin-socket" && i + 1 < argc) {
             options.admin_socket = argv[++i];
+        } else if (arg == "--hubctl" && i + 1 < argc && argv[i + 1][0] == '/') {
+            options.hubctl_path = argv[++i];
         } else {
             std::fputs(
                 "hub-console: this account gives the console menu only; it runs no commands.\n"
@@ -249,9 +252,13 @@ int main(int argc, char** argv) {
     // user); the appliance's console asks its privileged half.
     std::string admin_socket = options->admin_socket.value_or(
         options->development ? std::string() : std::string(appliance_admin_socket));
-    hub::hub_console::Runner runner({options->config_path, options->development,
-                                     "console:" + account, options->netcfg_socket, admin_socket},
-                                    run_on_terminal);
+    hub::hub_console::RunnerSettings runner_settings{options->config_path, options->development,
+                                                     "console:" + account, options->netcfg_socket,
+                                                     admin_socket};
+    if (!options->hubctl_path.empty()) {
+        runner_settings.hubctl_path = options->hubctl_path;
+    }
+    hub::hub_console::Runner runner(std::move(runner_settings), run_on_terminal);
 
     set_escdelay(50);  // Escape alone is a key here; sequences arrive within 50 ms.
     initscr();

@@ -32,6 +32,7 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -43,6 +44,7 @@
 #include "directory/directory.h"
 #include "directory/edits.h"
 #include "engine/control.h"
+#include "health/backup_status.h"
 #include "health/snapshot.h"
 #include "programs/hubctl/partner_text.h"
 #include "programs/hubctl/queue_view.h"
@@ -234,6 +236,94 @@ Result<ca::Message, std::string> ask_ca(const std::string& config_path, ca::Mess
 
 }  // namespace
 
+Captured run_captured(const std::vector<std::string>& argv, std::string_view input) {
+    HUB_ASSERT(!argv.empty() && argv[0].starts_with("/"));
+    constexpr std::size_t output_bytes_max = 256 * 1024;
+    Captured captured;
+    int in_pipe[2] = {-1, -1};
+    int out_pipe[2] = {-1, -1};
+    if (::pipe2(in_pipe, O_CLOEXEC) != 0) {
+        return captured;
+    }
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+        ::close(in_pipe[0]);
+        ::close(in_pipe[1]);
+        return captured;
+    }
+    std::vector<char*> args;
+    for (const std::string& arg : argv) {
+        args.push_back(const_cast<char*>(arg.c_str()));
+    }
+    args.push_back(nullptr);
+    std::array<char*, 3> env = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+                                const_cast<char*>("LANG=C.UTF-8"), nullptr};
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t none;
+    sigemptyset(&none);
+    sigset_t all_default;
+    sigemptyset(&all_default);
+    for (int signal_number : {SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGPIPE}) {
+        sigaddset(&all_default, signal_number);
+    }
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setsigdefault(&attributes, &all_default);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_adddup2(&files, in_pipe[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&files, out_pipe[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&files, out_pipe[1], STDERR_FILENO);
+    pid_t pid = -1;
+    int error = posix_spawn(&pid, args[0], &files, &attributes, args.data(), env.data());
+    posix_spawn_file_actions_destroy(&files);
+    posix_spawnattr_destroy(&attributes);
+    ::close(in_pipe[0]);
+    ::close(out_pipe[1]);
+    if (error != 0) {
+        ::close(in_pipe[1]);
+        ::close(out_pipe[0]);
+        errno = error;
+        return captured;
+    }
+    // The input is a passphrase line at most, far below a pipe's buffer: written whole
+    // before the output is read, without waiting on the child.
+    std::string_view rest = input;
+    while (!rest.empty()) {
+        ssize_t written = ::write(in_pipe[1], rest.data(), rest.size());
+        if (written < 0 && errno == EINTR) {
+            continue;
+        }
+        if (written <= 0) {
+            break;  // It closed its input: it did not want it.
+        }
+        rest.remove_prefix(static_cast<std::size_t>(written));
+    }
+    ::close(in_pipe[1]);
+    char chunk[8192];
+    // Bounded by the child's output; what is beyond output_bytes_max is dropped.
+    for (;;) {
+        ssize_t got = ::read(out_pipe[0], chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        std::size_t room = output_bytes_max - std::min(output_bytes_max, captured.output.size());
+        captured.output.append(chunk, std::min(room, static_cast<std::size_t>(got)));
+    }
+    ::close(out_pipe[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return captured;
+        }
+    }
+    captured.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return captured;
+}
+
 int run_program(const std::vector<std::string>& argv, bool quiet) {
     HUB_ASSERT(!argv.empty() && argv[0].starts_with("/"));
     std::vector<char*> args;
@@ -304,6 +394,11 @@ bool needs_admin(ActionKind kind) {
         case ActionKind::queue_release:
         case ActionKind::queue_delete:
         case ActionKind::admin_password:
+        case ActionKind::backup_show:
+        case ActionKind::backup_run:
+        case ActionKind::backup_verify:
+        case ActionKind::backup_restore:
+        case ActionKind::backup_schedule:
             return true;
         default:
             return false;
@@ -419,6 +514,12 @@ Outcome Runner::run(const Action& action) {
         case ActionKind::net_keep:
         case ActionKind::net_undo:
             return network_->run(action);
+        case ActionKind::backup_show:
+        case ActionKind::backup_run:
+        case ActionKind::backup_verify:
+        case ActionKind::backup_restore:
+        case ActionKind::backup_schedule:
+            return backup(action);
         case ActionKind::reboot:
         case ActionKind::power_off:
             return shutdown(action);
@@ -935,6 +1036,158 @@ Outcome Runner::shutdown(const Action& action) {
                           : fmt::format("{} {} failed (status {})", argv[0], argv[1], status));
     }
     return said(action.kind == ActionKind::reboot ? "Rebooting..." : "Powering off...");
+}
+
+namespace {
+
+std::vector<std::string> output_lines(const std::string& output) {
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    // Bounded by the captured output's size.
+    while (start < output.size()) {
+        std::size_t end = output.find('\n', start);
+        if (end == std::string::npos) {
+            end = output.size();
+        }
+        lines.push_back(output.substr(start, end - start));
+        start = end + 1;
+    }
+    return lines;
+}
+
+// The last thing hubctl said: its reason when it failed.
+std::string last_line(const std::string& output) {
+    std::vector<std::string> lines = output_lines(output);
+    while (!lines.empty() && lines.back().empty()) {
+        lines.pop_back();
+    }
+    return lines.empty() ? "no output" : lines.back();
+}
+
+}  // namespace
+
+// "Back up now" on the appliance: the backup runs in its own unit, as root with only the
+// right to read (the CA key, the spool), not in this helper's sandbox, which hides the CA.
+// systemctl start waits for the oneshot to end; its outcome is the status file's.
+Outcome Runner::backup_in_unit(const config::HubConfig& config) {
+    Captured done = run_captured({"/usr/bin/systemctl", "start", settings_.backup_unit}, "");
+    std::string status_path = !config.backup_status_file.empty() ? config.backup_status_file
+                              : config.backup_dir.empty()        ? std::string()
+                                                                 : config.backup_dir + "/status";
+    auto read = health::read_backup_status(status_path);
+    if (done.status != 0) {
+        std::string why = read && read->exists && read->status.failing
+                              ? read->status.last_failure_reason
+                              : last_line(done.output);
+        return failed(fmt::format("{} failed: {}", settings_.backup_unit, why));
+    }
+    if (!read) {
+        return failed(read.error());
+    }
+    Outcome outcome;
+    outcome.lines = {health::backup_status_line(*read)};
+    return outcome;
+}
+
+// The Backup page: hubctl does the work (it owns backups, and hub-backup.service runs the
+// same commands), with fixed arguments and the form's checked values; a passphrase goes to
+// its standard input, never to its command line.
+Outcome Runner::backup(const Action& action) {
+    auto config = config::load_hub_config(settings_.config_path);
+    if (!config) {
+        return failed(config.error());
+    }
+    const std::string& hubctl = settings_.hubctl_path;
+    std::vector<std::string> argv = {hubctl, "--config", settings_.config_path, "backup"};
+    std::string input;
+    auto with_archive = [&](const char* verb) -> std::string {
+        std::string archive = action.field("archive");
+        if (!archive.starts_with('/')) {
+            if (config->backup_dir.empty()) {
+                return "no backup.dir on this box: give the archive's absolute path";
+            }
+            archive = config->backup_dir + "/" + archive;
+        }
+        argv.push_back(verb);
+        argv.push_back(archive);
+        if (action.field("passphrase").empty()) {
+            if (config->backup_passphrase_file.empty()) {
+                return "this box has no backup.passphrase_file: type the archive's passphrase";
+            }
+            argv.push_back("--passphrase-file");
+            argv.push_back(config->backup_passphrase_file);
+        } else {
+            input = action.field("passphrase") + "\n";
+        }
+        return "";
+    };
+    switch (action.kind) {
+        case ActionKind::backup_show:
+            argv.push_back("schedule");
+            break;
+        case ActionKind::backup_run:
+            if (!settings_.backup_unit.empty()) {
+                return backup_in_unit(*config);
+            }
+            argv.push_back("run");
+            break;
+        case ActionKind::backup_verify:
+            if (std::string why = with_archive("verify"); !why.empty()) {
+                return failed(why);
+            }
+            break;
+        case ActionKind::backup_restore:
+            if (action.field("confirm") != "RESTORE") {
+                return failed("a restore is confirmed by typing RESTORE");
+            }
+            if (std::string why = with_archive("restore"); !why.empty()) {
+                return failed(why);
+            }
+            break;
+        case ActionKind::backup_schedule:
+            argv.insert(argv.end(), {"schedule", "--interval-hours", action.field("interval_hours"),
+                                     "--keep", action.field("keep")});
+            break;
+        default:
+            HUB_PANIC("not a backup action");
+    }
+    Captured done = run_captured(argv, input);
+    if (!input.empty()) {
+        std::fill(input.begin(), input.end(), '\0');
+    }
+    if (done.status < 0) {
+        return failed(fmt::format("cannot run {}: {}", hubctl, std::strerror(errno)));
+    }
+    if (done.status != 0) {
+        return failed(last_line(done.output));
+    }
+    if (action.kind == ActionKind::backup_schedule) {
+        for (const std::string& line : output_lines(done.output)) {
+            if (line.starts_with("schedule:")) {
+                return said("Backup " + line);
+            }
+        }
+        return said("Backup schedule set");
+    }
+    Outcome outcome;
+    outcome.lines = output_lines(done.output);
+    if (action.kind == ActionKind::backup_show && !config->backup_dir.empty()) {
+        // The archives kept here, newest first (their names hold their UTC time).
+        std::vector<std::string> names;
+        std::error_code error;
+        for (const auto& entry : std::filesystem::directory_iterator(config->backup_dir, error)) {
+            std::string name = entry.path().filename().string();
+            if (name.starts_with("hubbox-") && name.ends_with(".hbk")) {
+                names.push_back(fmt::format("  {}  {}", name, bytes_text(entry.file_size(error))));
+            }
+        }
+        std::sort(names.rbegin(), names.rend());
+        outcome.lines.emplace_back();
+        outcome.lines.push_back(names.empty() ? "No archive in " + config->backup_dir
+                                              : "Archives in " + config->backup_dir + ":");
+        outcome.lines.insert(outcome.lines.end(), names.begin(), names.end());
+    }
+    return outcome;
 }
 
 }  // namespace hub::hub_console

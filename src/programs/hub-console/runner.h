@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/hub_config.h"
 #include "console/model.h"
 #include "programs/hub-console/network.h"
 
@@ -22,6 +23,12 @@ struct RunnerSettings {
     // (needs_admin); empty: this process carries them out itself (development, and
     // hub-console-admin itself).
     std::string admin_socket;
+    // hubctl, which the Backup page's actions run (backup is hubctl's job: docs/BACKUP.md).
+    std::string hubctl_path = "/usr/lib/hubbox/hubctl";
+    // "Back up now" on the appliance: this systemd unit (hub-backup-now.service, the
+    // scheduled backup's sandbox) is started and its outcome read from the status file;
+    // empty: hubctl backup run is run here.
+    std::string backup_unit = {};
 };
 
 // The actions that read or write what only root and the hub user may (the directory, the
@@ -57,6 +64,8 @@ private:
     console::Outcome admin_password(const console::Action& action);
     console::Outcome console_password();
     console::Outcome shutdown(const console::Action& action);
+    console::Outcome backup(const console::Action& action);
+    console::Outcome backup_in_unit(const config::HubConfig& config);
 
     RunnerSettings settings_;
     RunOnTerminal run_on_terminal_;
@@ -68,5 +77,13 @@ private:
 // Standard input, output and error are the console's (the terminal) unless quiet, when
 // they are /dev/null. Returns the exit status, or -1 with errno when it could not start.
 int run_program(const std::vector<std::string>& argv, bool quiet);
+
+// The same, with input written to its standard input and its standard output and error
+// collected (at most output_bytes_max; the rest is read and dropped).
+struct Captured {
+    int status = -1;  // The exit status, or -1 (errno set) when it could not start.
+    std::string output;
+};
+Captured run_captured(const std::vector<std::string>& argv, std::string_view input);
 
 }  // namespace hub::hub_console

@@ -2,10 +2,13 @@
 //
 // PURPOSE   Serve the hub's health snapshot in the Prometheus text exposition format:
 //             hub-metrics [--listen 127.0.0.1:9464] [--socket /run/hubbox/status.sock]
+//                         [--backup-status FILE]
 //           Each GET /metrics asks hubd afresh over its read-only status socket
 //           (health::fetch_snapshot) and answers hubbox_up 1 and the hubbox_* families, or
 //           hubbox_up 0 alone when hubd cannot be reached. Anything other than GET /metrics
-//           gets a clear 4xx (health/http.h).
+//           gets a clear 4xx (health/http.h). With --backup-status, the hubbox_backup_*
+//           families from the file `hubctl backup run` writes (health/backup_status.h),
+//           whether or not hubd answers: the backup does not depend on hubd.
 // RUNS IN   its own process and user (hubmetrics on the appliance, in the hubmon group that
 //           may read the status socket): one role, no privilege, nothing secret. One client
 //           at a time, in one thread: a scraper every few seconds needs no more.
@@ -34,6 +37,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "health/backup_status.h"
 #include "health/http.h"
 #include "health/snapshot.h"
 
@@ -47,9 +51,10 @@ constexpr int listen_backlog = 16;
 constexpr std::string_view default_listen = "127.0.0.1:9464";
 constexpr std::string_view default_socket = "/run/hubbox/status.sock";
 constexpr std::string_view usage =
-    "usage: hub-metrics [--listen ADDRESS:PORT] [--socket PATH]\n"
+    "usage: hub-metrics [--listen ADDRESS:PORT] [--socket PATH] [--backup-status FILE]\n"
     "  --listen  where to serve GET /metrics (default 127.0.0.1:9464; IPv6 as [::1]:9464)\n"
-    "  --socket  hubd's status socket (default /run/hubbox/status.sock)\n";
+    "  --socket  hubd's status socket (default /run/hubbox/status.sock)\n"
+    "  --backup-status  the backup status file (hubctl backup run; default: none)\n";
 
 volatile std::sig_atomic_t stopping = 0;
 
@@ -118,8 +123,16 @@ void respond(int fd, int status, std::string_view reason, std::string_view conte
     send_all(fd, body);
 }
 
-std::string metrics_body(const std::string& socket_path) {
-    std::string body =
+std::string metrics_body(const std::string& socket_path, const std::string& backup_status) {
+    std::string body;
+    if (!backup_status.empty()) {
+        auto read = hub::health::read_backup_status(backup_status);
+        if (!read) {
+            hub::base::log_warn("{}", read.error());
+        }
+        body = hub::health::backup_status_to_prometheus(read);
+    }
+    body +=
         "# HELP hubbox_up Whether hubd answered this scrape's status request.\n"
         "# TYPE hubbox_up gauge\n";
     auto snapshot = hub::health::fetch_snapshot(socket_path);
@@ -130,7 +143,7 @@ std::string metrics_body(const std::string& socket_path) {
     return body + "hubbox_up 1\n" + hub::health::to_prometheus(*snapshot);
 }
 
-void serve(int client, const std::string& socket_path) {
+void serve(int client, const std::string& socket_path, const std::string& backup_status) {
     timeval timeout{client_timeout_s, 0};
     setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
@@ -167,7 +180,7 @@ void serve(int client, const std::string& socket_path) {
     }
     // The Prometheus text exposition format, version 0.0.4.
     respond(client, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
-            metrics_body(socket_path));
+            metrics_body(socket_path, backup_status));
 }
 
 }  // namespace
@@ -176,10 +189,13 @@ int main(int argc, char** argv) {
     hub::base::log_set_program("hub-metrics");
     std::string listen_text(default_listen);
     std::string socket_path(default_socket);
+    std::string backup_status;
     for (int i = 1; i < argc; i++) {
         std::string_view argument = argv[i];
         if ((argument == "--listen" || argument == "--socket") && i + 1 < argc) {
             (argument == "--listen" ? listen_text : socket_path) = argv[++i];
+        } else if (argument == "--backup-status" && i + 1 < argc) {
+            backup_status = argv[++i];
         } else if (argument == "--help" || argument == "-h") {
             std::fputs(usage.data(), stdout);
             return exit_ok;
@@ -219,7 +235,7 @@ int main(int argc, char** argv) {
         if (client < 0) {
             continue;
         }
-        serve(client, socket_path);
+        serve(client, socket_path, backup_status);
         close(client);
     }
     close(listener);

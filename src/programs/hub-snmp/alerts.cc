@@ -32,6 +32,10 @@ const char* alert_name(AlertKind kind) {
             return "hubboxSpoolReserveRecovered";
         case AlertKind::certificate_expiring:
             return "hubboxCertificateExpiring";
+        case AlertKind::backup_failed:
+            return "hubboxBackupFailed";
+        case AlertKind::backup_recovered:
+            return "hubboxBackupRecovered";
     }
     return "?";
 }
@@ -112,6 +116,17 @@ void AlertTracker::observe_partner(const PartnerFacts& partner, std::vector<Aler
 
 std::vector<Alert> AlertTracker::observe(const HubFacts& facts, std::int64_t now_unix_s) {
     std::vector<Alert> alerts;
+    // The backup first: its outcome does not depend on hubd answering.
+    const BackupFacts& backup = facts.backup;
+    if (backup.configured && backup.failing != backup_failing_) {
+        backup_failing_ = backup.failing;
+        alerts.push_back(Alert{
+            .kind = backup_failing_ ? AlertKind::backup_failed : AlertKind::backup_recovered,
+            .partner = {},
+            .certificate_position = 0,
+            .text = backup_failing_ ? fmt::format("backup failed: {}", backup.last_failure_reason)
+                                    : fmt::format("backup works again: {}", backup.last_archive)});
+    }
     if (!facts.reachable) {
         return alerts;
     }

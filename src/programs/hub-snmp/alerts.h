@@ -17,8 +17,12 @@
 //                          recovered when that clears.
 //   certificate expiring   notAfter within warning_days (30 by default), once per
 //                          certificate (label + notAfter, so a renewed one counts anew).
+//   backup failed          the latest backup attempt failed (or its status file cannot be
+//                          read); recovered when a backup succeeds. From the backup status
+//                          file, so it is evaluated whether or not hubd answers.
 //
-// A poll where hubd did not answer changes nothing (its state is unknown, not cleared).
+// A poll where hubd did not answer changes nothing of hubd's (its state is unknown, not
+// cleared).
 // hubd's counters restart with hubd: a counter lower than last time is a new baseline.
 #pragma once
 
@@ -40,6 +44,8 @@ enum class AlertKind : std::uint8_t {
     spool_below_reserve,
     spool_reserve_recovered,
     certificate_expiring,
+    backup_failed,
+    backup_recovered,
 };
 
 const char* alert_name(AlertKind kind);  // The notification's name in HUBBOX-MIB.
@@ -75,6 +81,7 @@ public:
     // What the tracker believes now (served as hubboxPartnerTlsFailing / QueueHigh).
     const PartnerAlertState* partner(const std::string& name) const;
     bool spool_below_reserve() const { return spool_below_; }
+    bool backup_failing() const { return backup_failing_; }
     const AlertSettings& settings() const { return settings_; }
 
 private:
@@ -83,6 +90,7 @@ private:
     AlertSettings settings_;
     std::map<std::string, PartnerAlertState, std::less<>> partners_;
     bool spool_below_ = false;
+    bool backup_failing_ = false;
     std::set<std::string> certificates_warned_;  // label + '\n' + notAfter
 };
 

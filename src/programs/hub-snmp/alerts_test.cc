@@ -143,5 +143,28 @@ TEST(Alerts, DaysLeftRoundsDown) {
     EXPECT_EQ(days_left(now_s - day_s - 1, now_s), -2);
 }
 
+TEST(Alerts, BackupFailedAndRecoveredEvenWithHubdDown) {
+    AlertTracker alerts = tracker();
+    HubFacts facts;  // hubd unreachable: the backup's state is still known.
+    facts.backup.configured = true;
+    EXPECT_TRUE(alerts.observe(facts, now_s).empty());  // ok from the start: nothing to say
+    facts.backup.failing = true;
+    facts.backup.last_failure_reason = "target unwritable";
+    std::vector<Alert> got = alerts.observe(facts, now_s);
+    ASSERT_EQ(kinds(got), std::vector{AlertKind::backup_failed});
+    EXPECT_NE(got[0].text.find("target unwritable"), std::string::npos);
+    EXPECT_TRUE(alerts.backup_failing());
+    EXPECT_TRUE(alerts.observe(facts, now_s).empty());  // one per episode
+    facts.reachable = true;
+    EXPECT_TRUE(alerts.observe(facts, now_s).empty());
+    facts.backup.failing = false;
+    EXPECT_EQ(kinds(alerts.observe(facts, now_s)), std::vector{AlertKind::backup_recovered});
+    // Without a status file there is no backup alert at all.
+    AlertTracker unconfigured = tracker();
+    HubFacts none;
+    none.backup.failing = true;
+    EXPECT_TRUE(unconfigured.observe(none, now_s).empty());
+}
+
 }  // namespace
 }  // namespace hub::snmp

@@ -68,7 +68,19 @@ struct ShardFacts {
     Count cpu_ns;  // The shard thread's CPU time: its load.
 };
 
+// The last backups' outcome, from the status file `hubctl backup run` writes (not from
+// hubd: the backup is hubctl's job). Known whether or not hubd answers.
+struct BackupFacts {
+    bool configured = false;  // hub-snmp was given a status file; else the objects are absent.
+    bool failing = false;     // The latest attempt failed, or the file cannot be read.
+    std::int64_t last_success_unix_s = 0;  // 0 = never
+    std::string last_archive;
+    std::int64_t last_failure_unix_s = 0;  // 0 = never
+    std::string last_failure_reason;       // Or why the status file could not be read.
+};
+
 struct HubFacts {
+    BackupFacts backup;      // Filled whatever `reachable` says.
     bool reachable = false;  // False: hubd did not answer; everything below is empty.
     std::string unreachable_reason;
     UnixMs started_at;

@@ -5,10 +5,12 @@
 //           one mtaGroupTable row per partner connector) and HUBBOX-MIB (TLS per partner,
 //           spool space, certificates, shards), and sends HUBBOX-MIB notifications through
 //           snmpd when a partner's TLS starts failing, a partner's queue passes a threshold,
-//           the spool falls below its reserve or a certificate enters its last days.
+//           the spool falls below its reserve, a certificate enters its last days or a
+//           backup fails (--backup-status: the file `hubctl backup run` writes).
 //             hub-snmp --status-socket PATH --agentx-socket PATH --state-dir DIR [options]
 // RUNS IN   its own process and user (hubsnmp on the appliance: rootfs/.../hub-snmp.service),
-//           one thread. It reads hubd's read-only status socket (src/health) and writes
+//           one thread. It reads hubd's read-only status socket (src/health) and the
+//           backup status file (health/backup_status.h), and writes
 //           only its group index file in --state-dir.
 // TRUST     snmpd authenticates managers and enforces access (SNMPv3 USM, VACM); AgentX
 //           requests reach us only from it, over a socket only it and we may open. hubd's
@@ -70,6 +72,7 @@ struct Options {
     std::uint32_t appl_index = appl_index_default;
     std::uint32_t agentx_ping_s = agentx_ping_s_default;
     std::string log_level = "info";
+    std::string backup_status;  // The backup status file; empty: no hubboxBackup objects.
 };
 
 // A fetch slower than this (hubd busy or stuck) is not repeated inside a request, where
@@ -112,6 +115,9 @@ public:
             took > request_fetch_budget_ms ? refreshed_at_ + options_.poll_ms : 0;
         HubFacts facts = snapshot ? facts_from_snapshot(*snapshot, HUB_VERSION)
                                   : unreachable_facts(snapshot.error());
+        if (!options_.backup_status.empty()) {
+            facts.backup = backup_facts(health::read_backup_status(options_.backup_status));
+        }
         if (facts.reachable != reachable_ || first_) {
             if (facts.reachable) {
                 base::log_info("hubd answers at {}", options_.status_socket);
@@ -297,6 +303,9 @@ int main(int argc, char** argv) {
                    "seconds between AgentX pings; a lost snmpd is reconnected at this pace")
         ->check(CLI::Range(1u, 3600u))
         ->capture_default_str();
+    app.add_option("--backup-status", options.backup_status,
+                   "the backup status file hubctl backup run writes (hubboxBackup objects and "
+                   "notifications); none by default");
     app.add_option("--log-level", options.log_level, "debug, info, warn or error")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);

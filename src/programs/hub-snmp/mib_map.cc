@@ -33,6 +33,7 @@ const Oid hubbox_spool = oid_join(hubbox, {1, 2});
 const Oid hubbox_partner_entry = oid_join(hubbox, {1, 3, 1});
 const Oid hubbox_certificate_entry = oid_join(hubbox, {1, 4, 1});
 const Oid hubbox_shard_entry = oid_join(hubbox, {1, 5, 1});
+const Oid hubbox_backup = oid_join(hubbox, {1, 6});
 
 constexpr std::uint64_t kilo = 1024;  // RFC 2789 volumes are kilo-octets.
 constexpr std::uint64_t mebi = 1024 * 1024;
@@ -281,6 +282,25 @@ void add_hubbox_scalars(View& view, const HubFacts& facts, const MapSettings& se
     }
 }
 
+// hubboxBackup (.1.6): the backup status file's facts, present whether or not hubd answers;
+// absent when hub-snmp reads no status file. Times never reached are left out.
+void add_backup(View& view, const BackupFacts& backup) {
+    if (!backup.configured) {
+        return;
+    }
+    view.add(scalar(hubbox_backup, 1), Value::truth(backup.failing));
+    if (backup.last_success_unix_s != 0) {
+        view.add(scalar(hubbox_backup, 2),
+                 Value::binary(date_and_time(backup.last_success_unix_s), 11));
+    }
+    view.add(scalar(hubbox_backup, 3), Value::octets(backup.last_archive, text_bytes_max));
+    if (backup.last_failure_unix_s != 0) {
+        view.add(scalar(hubbox_backup, 4),
+                 Value::binary(date_and_time(backup.last_failure_unix_s), 11));
+    }
+    view.add(scalar(hubbox_backup, 5), Value::octets(backup.last_failure_reason, text_bytes_max));
+}
+
 void add_certificates(View& view, const HubFacts& facts, const MapClock& clock) {
     for (std::size_t i = 0; i < facts.certificates.size() && i < certificates_count_max; i++) {
         const CertificateFacts& c = facts.certificates[i];
@@ -341,6 +361,10 @@ Oid notification_oid(AlertKind kind) {
             return oid_join(hubbox_notifications, {6});
         case AlertKind::certificate_expiring:
             return oid_join(hubbox_notifications, {7});
+        case AlertKind::backup_failed:
+            return oid_join(hubbox_notifications, {8});
+        case AlertKind::backup_recovered:
+            return oid_join(hubbox_notifications, {9});
     }
     HUB_PANIC("unknown alert kind");
 }
@@ -381,6 +405,7 @@ View build_view(const HubFacts& facts, const GroupIndexes& groups, const AlertTr
     View view;
     add_appl_row(view, facts, settings, clock, last_change_cs);
     add_hubbox_scalars(view, facts, settings);
+    add_backup(view, facts.backup);
     if (facts.reachable) {
         // With hubd down there is no current data: better no rows than stale ones.
         add_mta_row(view, facts, settings);
@@ -441,6 +466,14 @@ std::vector<Binding> notification_bindings(const Alert& alert, const HubFacts& f
             }
             break;
         }
+        case AlertKind::backup_failed:
+            objects.push_back(scalar(hubbox_backup, 4));  // hubboxBackupLastFailure
+            objects.push_back(scalar(hubbox_backup, 5));  // hubboxBackupLastFailureReason
+            break;
+        case AlertKind::backup_recovered:
+            objects.push_back(scalar(hubbox_backup, 2));  // hubboxBackupLastSuccess
+            objects.push_back(scalar(hubbox_backup, 3));  // hubboxBackupLastArchive
+            break;
     }
     HUB_ASSERT(objects.size() <= notification_objects_max);
     for (const Oid& name : objects) {

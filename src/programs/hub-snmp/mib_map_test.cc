@@ -212,5 +212,43 @@ TEST(MibMap, DateAndTimeIsUtc) {
     EXPECT_EQ(octets[8], '+');
 }
 
+TEST(MibMap, BackupObjectsAndNotificationsWithHubdDown) {
+    HubFacts down;
+    down.unreachable_reason = "down";
+    down.backup.configured = true;
+    down.backup.failing = true;
+    down.backup.last_success_unix_s = 1'800'000'000;
+    down.backup.last_archive = "/b/hubbox-h-1.hbk";
+    down.backup.last_failure_unix_s = 1'800'003'600;
+    down.backup.last_failure_reason = "sftp refused";
+    GroupIndexes groups;
+    AlertTracker alerts{AlertSettings{}};
+    View view = build_view(down, groups, alerts, settings, clock_now, 7);
+    std::vector<std::string> backup;
+    for (const Binding& b : view.bindings()) {
+        std::string name = oid_to_string(b.name);
+        if (name.starts_with("1.3.6.1.4.1.32473.1.1.6.")) {
+            backup.push_back(name + " " + value_to_string(b.value));
+        }
+    }
+    ASSERT_EQ(backup.size(), 5u);
+    EXPECT_EQ(backup[0], "1.3.6.1.4.1.32473.1.1.6.1.0 INTEGER: 1");
+    EXPECT_EQ(backup[2], "1.3.6.1.4.1.32473.1.1.6.3.0 STRING: \"/b/hubbox-h-1.hbk\"");
+    EXPECT_EQ(backup[4], "1.3.6.1.4.1.32473.1.1.6.5.0 STRING: \"sftp refused\"");
+    Alert failed;
+    failed.kind = AlertKind::backup_failed;
+    std::vector<Binding> bindings = notification_bindings(failed, down, groups, view, settings);
+    ASSERT_EQ(bindings.size(), 3u);
+    EXPECT_EQ(value_to_string(bindings[0].value), "OID: 1.3.6.1.4.1.32473.1.0.8");
+    EXPECT_EQ(bindings[1].value.text, date_and_time(1'800'003'600));
+    EXPECT_EQ(value_to_string(bindings[2].value), "STRING: \"sftp refused\"");
+    // No status file given: no hubboxBackup objects.
+    down.backup.configured = false;
+    view = build_view(down, groups, alerts, settings, clock_now, 7);
+    for (const Binding& b : view.bindings()) {
+        EXPECT_FALSE(oid_to_string(b.name).starts_with("1.3.6.1.4.1.32473.1.1.6."));
+    }
+}
+
 }  // namespace
 }  // namespace hub::snmp

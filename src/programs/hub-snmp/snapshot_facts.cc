@@ -128,4 +128,21 @@ HubFacts unreachable_facts(std::string reason) {
     return facts;
 }
 
+BackupFacts backup_facts(const Result<health::BackupStatusFile, std::string>& read) {
+    BackupFacts facts;
+    facts.configured = true;
+    if (!read) {
+        facts.failing = true;
+        facts.last_failure_reason = "the backup status file cannot be read: " + read.error();
+        return facts;
+    }
+    const health::BackupStatus& status = read->status;
+    facts.failing = status.failing;
+    facts.last_success_unix_s = status.last_success_unix_s;
+    facts.last_archive = status.last_success_archive;
+    facts.last_failure_unix_s = status.last_failure_unix_s;
+    facts.last_failure_reason = status.last_failure_reason;
+    return facts;
+}
+
 }  // namespace hub::snmp

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "health/backup_status.h"
 #include "health/snapshot.h"
 #include "programs/hub-snmp/facts.h"
 
@@ -16,5 +17,9 @@ HubFacts facts_from_snapshot(const health::Snapshot& snapshot, std::string versi
 
 // hubd did not answer: reachable = false and the reason.
 HubFacts unreachable_facts(std::string reason);
+
+// The backup status file as read (health::read_backup_status): an unreadable file is a
+// failing backup whose reason says why, so a manager hears of it.
+BackupFacts backup_facts(const Result<health::BackupStatusFile, std::string>& read);
 
 }  // namespace hub::snmp

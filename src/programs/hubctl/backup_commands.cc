@@ -3,7 +3,9 @@
 //
 // PURPOSE   hubctl --config F backup create --to DIR|sftp://user@host[:port]/path
 //                      [--include-queue] [--passphrase-file F | --public-key F]
-//           hubctl --config F backup run          (the timer's: [backup] in hub.conf)
+//           hubctl --config F backup run          (the timer's: [backup] in hub.conf;
+//                                                  its outcome goes to backup.status_file)
+//           hubctl --config F backup schedule [--dir D] [--keep N] [--interval-hours H]
 //           hubctl backup verify FILE [--passphrase-file F | --secret-key F]
 //           hubctl --config F backup restore FILE [--only config|pki|network|queue]...
 //           hubctl backup extract FILE --to DIR   (members as plain files; any machine)
@@ -37,6 +39,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -45,7 +48,9 @@
 #include "backup/limits.h"
 #include "backup/restore.h"
 #include "backup/sealed_stream.h"
+#include "config/hub_conf_edit.h"
 #include "config/hub_config.h"
+#include "health/backup_status.h"
 #include "programs/hubctl/command_support.h"
 #include "programs/hubctl/spool_admin.h"
 
@@ -65,7 +70,11 @@ struct BackupCommands::Settings {
     std::vector<std::string> only;
     bool include_queue = false;
     bool if_due = false;
+    std::uint32_t keep = 0;            // schedule: 0 = not given (the range starts at 1)
+    std::uint32_t interval_hours = 0;  // schedule: 0 = not given
+    std::string dir;                   // schedule
     CLI::App* create = nullptr;
+    CLI::App* schedule = nullptr;
     CLI::App* run = nullptr;
     CLI::App* verify = nullptr;
     CLI::App* restore = nullptr;
@@ -77,6 +86,9 @@ namespace {
 
 constexpr std::string_view archive_prefix = "hubbox-";
 constexpr std::string_view archive_suffix = ".hbk";
+// Where the appliance keeps the backup status file: the one place of the data partition
+// hub-metrics and hub-snmp may read (rootfs tmpfiles.d, their units).
+constexpr std::string_view appliance_status_file = "/var/lib/hubbox/health/backup-status";
 
 std::string errno_text(int error) {
     return std::strerror(error);
@@ -162,15 +174,24 @@ std::optional<backup::OpenKey> open_key(const BackupCommands::Settings& s, int& 
 
 // --- Running other programs ---------------------------------------------------------------
 
-// Runs argv (no shell) and waits; its output goes to ours. The exit status, or -1.
-int run_program(const std::vector<std::string>& argv) {
+// Runs argv (no shell) and waits; its output goes to ours, or its standard output to the
+// file stdout_path when one is given. The exit status, or -1.
+int run_program(const std::vector<std::string>& argv, const std::string& stdout_path = "") {
     std::vector<char*> pointers;
     for (const std::string& arg : argv) {
         pointers.push_back(const_cast<char*>(arg.c_str()));
     }
     pointers.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (!stdout_path.empty()) {
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(),
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    }
     pid_t pid = 0;
-    if (posix_spawnp(&pid, pointers[0], nullptr, nullptr, pointers.data(), environ) != 0) {
+    int spawned = posix_spawnp(&pid, pointers[0], &actions, nullptr, pointers.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) {
         return -1;
     }
     int status = 0;
@@ -224,9 +245,39 @@ std::optional<SftpTarget> parse_sftp(std::string_view url) {
     return target;
 }
 
+// Runs one sftp batch against target; what it printed goes to listing_path when given.
+// The host key must be the one in known_hosts (StrictHostKeyChecking=yes, no other file
+// consulted); no password is ever asked (BatchMode).
+int run_sftp_batch(const SftpTarget& target, const std::string& batch_path,
+                   const std::string& ssh_key, const std::string& known_hosts,
+                   const std::string& listing_path = "") {
+    // No -q: it would also silence ssh's own "Host key verification failed".
+    std::vector<std::string> argv = {"sftp", "-b", batch_path, "-P", target.port, "-i", ssh_key};
+    for (std::string option :
+         {std::string("BatchMode=yes"), std::string("LogLevel=ERROR"),
+          std::string("StrictHostKeyChecking=yes"), "UserKnownHostsFile=" + known_hosts,
+          std::string("GlobalKnownHostsFile=/dev/null"), std::string("IdentitiesOnly=yes"),
+          std::string("ConnectTimeout=30"), std::string("ServerAliveInterval=15")}) {
+        argv.push_back("-o");
+        argv.push_back(std::move(option));
+    }
+    argv.push_back("--");
+    argv.push_back(target.user + "@" + target.host);
+    return run_program(argv, listing_path);
+}
+
+Result<void, std::string> write_batch(const std::string& path, const std::string& commands) {
+    std::ofstream batch(path, std::ios::trunc);
+    batch << commands;
+    batch.close();
+    if (!batch) {
+        return unexpected(fmt::format("{}: cannot write", path));
+    }
+    return {};
+}
+
 // Copies local_path to the remote directory with OpenSSH's sftp: uploaded under a .part
-// name and renamed, so the remote never shows a half archive under the real name. The host
-// key must be the one in known_hosts (StrictHostKeyChecking=yes, no other file consulted).
+// name and renamed, so the remote never shows a half archive under the real name.
 Result<void, std::string> sftp_upload(const std::string& local_path, const std::string& url,
                                       const std::string& ssh_key, const std::string& known_hosts) {
     auto target = parse_sftp(url);
@@ -244,33 +295,118 @@ Result<void, std::string> sftp_upload(const std::string& local_path, const std::
         remote += '/';
     }
     std::string batch_path = local_path + ".sftp-batch";
-    {
-        std::ofstream batch(batch_path, std::ios::trunc);
-        batch << fmt::format("put \"{}\" \"{}{}.part\"\n", local_path, remote, name);
-        batch << fmt::format("rename \"{}{}.part\" \"{}{}\"\n", remote, name, remote, name);
-        if (!batch) {
-            return unexpected(fmt::format("{}: cannot write", batch_path));
-        }
+    auto written = write_batch(
+        batch_path, fmt::format("put \"{}\" \"{}{}.part\"\nrename \"{}{}.part\" \"{}{}\"\n",
+                                local_path, remote, name, remote, name, remote, name));
+    if (!written) {
+        return written;
     }
-    // No -q: it would also silence ssh's own "Host key verification failed".
-    std::vector<std::string> argv = {"sftp", "-b", batch_path, "-P", target->port, "-i", ssh_key};
-    for (std::string option :
-         {std::string("BatchMode=yes"), std::string("LogLevel=ERROR"),
-          std::string("StrictHostKeyChecking=yes"), "UserKnownHostsFile=" + known_hosts,
-          std::string("GlobalKnownHostsFile=/dev/null"), std::string("IdentitiesOnly=yes"),
-          std::string("ConnectTimeout=30"), std::string("ServerAliveInterval=15")}) {
-        argv.push_back("-o");
-        argv.push_back(std::move(option));
-    }
-    argv.push_back("--");
-    argv.push_back(target->user + "@" + target->host);
-    int status = run_program(argv);
+    int status = run_sftp_batch(*target, batch_path, ssh_key, known_hosts);
     ::unlink(batch_path.c_str());
     if (status != 0) {
         return unexpected(
             fmt::format("sftp to {} failed (exit {}): see its message above; a changed host key is "
                         "refused until backup.known_hosts is updated",
                         url, status));
+    }
+    return {};
+}
+
+// The order of this box's archive names, oldest first: "hubbox-<host>-<UTC stamp>[-N].hbk"
+// by stamp, then N (absent = 1). The stamp is fixed-width, so it compares as text; a bare
+// name comparison would put "...Z-2.hbk" before "...Z.hbk".
+struct ArchiveOrder {
+    std::string stamp;
+    unsigned n = 1;
+    std::string name;
+    auto operator<=>(const ArchiveOrder&) const = default;
+};
+
+std::optional<ArchiveOrder> archive_order(std::string_view name, std::string_view prefix) {
+    constexpr std::size_t stamp_size = 16;  // 20261207T092828Z
+    if (!name.starts_with(prefix) || !name.ends_with(archive_suffix) ||
+        name.size() < prefix.size() + stamp_size + archive_suffix.size()) {
+        return std::nullopt;
+    }
+    std::string_view rest = name.substr(prefix.size());
+    rest.remove_suffix(archive_suffix.size());
+    ArchiveOrder order{std::string(rest.substr(0, stamp_size)), 1, std::string(name)};
+    rest.remove_prefix(stamp_size);
+    if (!rest.empty()) {
+        if (rest.front() != '-' || rest.size() > 4 ||
+            !std::all_of(rest.begin() + 1, rest.end(), ::isdigit) || rest.size() == 1) {
+            return std::nullopt;
+        }
+        order.n = static_cast<unsigned>(std::stoul(std::string(rest.substr(1))));
+    }
+    return order;
+}
+
+// Retention at the remote: this box's archives there ("hubbox-<hostname>-..."; another
+// box's in a shared directory are never touched) beyond keep are removed, oldest first.
+// Two sftp sessions: a listing, then the removals.
+Result<void, std::string> sftp_prune(const std::string& scratch_dir, const std::string& url,
+                                     const std::string& hostname, std::uint32_t keep,
+                                     const std::string& ssh_key, const std::string& known_hosts) {
+    auto target = parse_sftp(url);
+    if (!target) {
+        return unexpected(fmt::format("{}: not sftp://user@host[:port]/path", url));
+    }
+    std::string remote = target->path;
+    if (!remote.ends_with('/')) {
+        remote += '/';
+    }
+    std::string prefix = fmt::format("{}{}-", archive_prefix, hostname);
+    std::string batch_path = scratch_dir + "/prune.sftp-batch";
+    std::string listing_path = scratch_dir + "/prune.listing";
+    auto written = write_batch(batch_path, fmt::format("ls -1 \"{}\"\n", remote));
+    if (!written) {
+        return written;
+    }
+    int status = run_sftp_batch(*target, batch_path, ssh_key, known_hosts, listing_path);
+    std::vector<ArchiveOrder> archives;
+    {
+        std::ifstream listing(listing_path);
+        // Bounded by what sftp printed: one line per remote file.
+        for (std::string line; std::getline(listing, line);) {
+            if (line.starts_with("sftp>")) {
+                continue;
+            }
+            std::string name = std::filesystem::path(line).filename().string();
+            if (auto order = archive_order(name, prefix)) {
+                archives.push_back(std::move(*order));
+            }
+        }
+    }
+    ::unlink(listing_path.c_str());
+    if (status != 0) {
+        ::unlink(batch_path.c_str());
+        return unexpected(
+            fmt::format("listing {} for retention failed (sftp exit {})", url, status));
+    }
+    std::sort(archives.begin(), archives.end());
+    if (archives.size() <= keep) {
+        ::unlink(batch_path.c_str());
+        return {};
+    }
+    std::string commands;
+    for (std::size_t i = 0; i + keep < archives.size(); i++) {
+        commands += fmt::format("rm \"{}{}\"\n", remote, archives[i].name);
+    }
+    written = write_batch(batch_path, commands);
+    if (!written) {
+        return written;
+    }
+    status = run_sftp_batch(*target, batch_path, ssh_key, known_hosts);
+    ::unlink(batch_path.c_str());
+    if (status != 0) {
+        return unexpected(
+            fmt::format("removing old archives at {} failed (sftp exit {}); "
+                        "backup.keep = {} is not kept there",
+                        url, status, keep));
+    }
+    for (std::size_t i = 0; i + keep < archives.size(); i++) {
+        fmt::print("retention: removed {}{} at the remote\n", remote, archives[i].name);
     }
     return {};
 }
@@ -435,24 +571,25 @@ std::string status_path(const config::HubConfig& config) {
     return config.backup_dir.empty() ? "" : config.backup_dir + "/status";
 }
 
-void write_status(const config::HubConfig& config, bool ok, std::string_view detail) {
+// Records this attempt's outcome in the status file the health readers show
+// (health/backup_status.h), keeping the other outcome's last time. False (and said) when the
+// file cannot be written: the health side would then show a stale state.
+bool write_status(const config::HubConfig& config, bool ok, std::string_view detail) {
     std::string path = status_path(config);
     if (path.empty()) {
-        return;
+        return true;
     }
-    std::string line = fmt::format("{} {} {}\n", ok ? "ok" : "failed", std::time(nullptr), detail);
-    for (char& c : line) {
-        if (c == '\n' && &c != &line.back()) {
-            c = ' ';
-        }
+    auto previous = health::read_backup_status(path);
+    health::BackupStatus status = previous ? previous->status : health::BackupStatus{};
+    std::int64_t now = std::time(nullptr);
+    status = ok ? health::record_success(std::move(status), now, detail)
+                : health::record_failure(std::move(status), now, detail);
+    auto written = health::write_backup_status(path, status);
+    if (!written) {
+        fmt::print(stderr, "hubctl: the backup status file was not written: {}\n", written.error());
+        return false;
     }
-    std::string temporary = path + ".tmp";
-    {
-        std::ofstream out(temporary, std::ios::trunc);
-        out << line;
-    }
-    ::chmod(temporary.c_str(), 0644);
-    ::rename(temporary.c_str(), path.c_str());
+    return true;
 }
 
 // Deletes the oldest archives in directory beyond keep: oldest by modification time (two
@@ -475,15 +612,12 @@ void apply_retention(const std::string& directory, std::uint32_t keep) {
     }
 }
 
-// When the last scheduled backup succeeded, from the status file; 0 if never or failed.
-std::time_t last_good_backup(const config::HubConfig& config) {
-    std::ifstream in(status_path(config));
-    std::string state;
-    std::time_t when = 0;
-    if (!(in >> state >> when) || state != "ok") {
-        return 0;
-    }
-    return when;
+// When the last backup succeeded, from the status file; 0 if never. A failure since does
+// not matter here: --if-due retries a failed run at once anyway.
+std::time_t last_good_backup(const config::HubConfig& config, bool& failing) {
+    auto read = health::read_backup_status(status_path(config));
+    failing = read && read->status.failing;
+    return read ? static_cast<std::time_t>(read->status.last_success_unix_s) : 0;
 }
 
 int scheduled_run(const std::string& config_path, bool if_due) {
@@ -505,16 +639,17 @@ int scheduled_run(const std::string& config_path, bool if_due) {
     if (if_due) {
         // The timer wakes hourly; a few minutes of slack so that its random delay never
         // pushes a daily backup to the next day. A failed last run is retried at once.
-        std::time_t last = last_good_backup(*config);
+        bool failing = false;
+        std::time_t last = last_good_backup(*config, failing);
         std::time_t interval_s = static_cast<std::time_t>(config->backup_interval_hours) * 3600;
-        if (last != 0 && std::time(nullptr) - last < interval_s - 15 * 60) {
+        if (!failing && last != 0 && std::time(nullptr) - last < interval_s - 15 * 60) {
             fmt::print("not due: the last backup was {} minutes ago (backup.interval_hours = {})\n",
                        (std::time(nullptr) - last) / 60, config->backup_interval_hours);
             return exit_ok;
         }
     }
     auto failed = [&](const std::string& why) {
-        write_status(*config, false, why);
+        (void)write_status(*config, false, why);
         return fail(exit_runtime, "scheduled backup failed: {}", why);
     };
     if (config->backup_passphrase_file.empty() == config->backup_public_key.empty()) {
@@ -531,15 +666,89 @@ int scheduled_run(const std::string& config_path, bool if_due) {
         return failed(made.error());
     }
     print_made(*made);
+    // Local retention first: the new archive is safe here whatever the remote does.
+    apply_retention(config->backup_dir, config->backup_keep);
     if (!config->backup_remote.empty()) {
         auto sent = sftp_upload(made->path, config->backup_remote, config->backup_ssh_key,
                                 config->backup_known_hosts);
         if (!sent) {
             return failed(sent.error());
         }
+        auto pruned =
+            sftp_prune(config->backup_dir, config->backup_remote, config->hostname,
+                       config->backup_keep, config->backup_ssh_key, config->backup_known_hosts);
+        if (!pruned) {
+            return failed(pruned.error());
+        }
     }
-    apply_retention(config->backup_dir, config->backup_keep);
-    write_status(*config, true, made->path);
+    if (!write_status(*config, true, made->path)) {
+        return exit_runtime;
+    }
+    return exit_ok;
+}
+
+// --- The schedule -------------------------------------------------------------------------
+
+// Shows, and with options sets, [backup] dir, keep and interval_hours in hub.conf (the timer
+// itself is fixed: it wakes hourly and `run --if-due` reads these).
+int schedule(const BackupCommands::Settings& s, const std::string& config_path) {
+    if (config_path.empty()) {
+        return fail(exit_usage, "backup schedule needs --config FILE");
+    }
+    std::vector<config::KeyValue> values;
+    if (!s.dir.empty()) {
+        std::string literal;
+        if (!s.dir.starts_with('/') || !config::toml_string(s.dir, literal)) {
+            return fail(exit_usage, "--dir {}: give an absolute path", s.dir);
+        }
+        values.emplace_back("dir", literal);
+    }
+    if (s.keep != 0) {
+        values.emplace_back("keep", std::to_string(s.keep));
+    }
+    if (s.interval_hours != 0) {
+        values.emplace_back("interval_hours", std::to_string(s.interval_hours));
+    }
+    auto before = config::load_hub_config(config_path);
+    if (!before) {
+        return fail(exit_runtime, "{}", before.error());
+    }
+    // On the appliance the health readers see only /var/lib/hubbox/health (backup.dir is
+    // root 0700), so a box that schedules backups there gets its status file there.
+    if (!values.empty() && before->backup_status_file.empty() &&
+        std::filesystem::is_directory(std::filesystem::path(appliance_status_file).parent_path())) {
+        std::string literal;
+        (void)config::toml_string(appliance_status_file, literal);
+        values.emplace_back("status_file", literal);
+    }
+    if (!values.empty()) {
+        auto edited = config::edit_hub_conf(config_path, "backup", values);
+        if (!edited) {
+            return fail(exit_runtime, "{}", edited.error());
+        }
+        fmt::print("changed [backup] in {}; hub-backup.timer uses it at its next wake-up\n",
+                   config_path);
+    }
+    auto config = config::load_hub_config(config_path);
+    if (!config) {
+        return fail(exit_runtime, "{}", config.error());
+    }
+    if (config->backup_dir.empty()) {
+        fmt::print("schedule: off (no backup.dir)\n");
+    } else {
+        fmt::print("schedule: every {} hours into {}, keeping {}\n", config->backup_interval_hours,
+                   config->backup_dir, config->backup_keep);
+    }
+    if (!config->backup_remote.empty()) {
+        fmt::print("remote copy: {} (keeping {} of this box's there)\n", config->backup_remote,
+                   config->backup_keep);
+    }
+    if (!status_path(*config).empty()) {
+        fmt::print("status file: {}\n", status_path(*config));
+    }
+    bool failed = false;
+    std::string line = backup_status_line(config_path, failed);
+    std::fwrite(line.data(), 1, line.size(), stdout);
     return exit_ok;
 }
 
@@ -919,6 +1128,15 @@ void BackupCommands::add_to(CLI::App& app) {
         "run", "The scheduled backup: [backup] in hub.conf (retention, remote copy, status).");
     s.run->add_flag("--if-due", s.if_due,
                     "only when backup.interval_hours have passed since the last good one");
+    s.schedule = backup->add_subcommand(
+        "schedule", "Show the schedule and the last outcome; set dir, keep, interval_hours.");
+    s.schedule->add_option("--dir", s.dir, "where scheduled archives go (backup.dir)");
+    s.schedule->add_option("--keep", s.keep, "archives kept here and at the remote (backup.keep)")
+        ->check(CLI::Range(1, 1000));
+    s.schedule
+        ->add_option("--interval-hours", s.interval_hours,
+                     "hours between backups (backup.interval_hours)")
+        ->check(CLI::Range(1, 8760));
     s.verify = backup->add_subcommand(
         "verify", "Check an archive's integrity and the passphrase, without restoring.");
     s.restore = backup->add_subcommand(
@@ -946,6 +1164,9 @@ std::optional<int> BackupCommands::run(const std::string& config_path) {
     }
     if (s.run->parsed()) {
         return scheduled_run(config_path, s.if_due);
+    }
+    if (s.schedule->parsed()) {
+        return schedule(s, config_path);
     }
     if (s.verify->parsed()) {
         return verify(s);
@@ -975,24 +1196,13 @@ std::string backup_status_line(const std::string& config_path, bool& failed) {
     if (path.empty()) {
         return "";
     }
-    std::ifstream in(path);
-    std::string state;
-    std::time_t when = 0;
-    std::string detail;
-    if (!(in >> state >> when)) {
-        return "backup: no scheduled backup has run yet\n";
+    auto read = health::read_backup_status(path);
+    if (!read) {
+        failed = true;
+        return fmt::format("backup: status unreadable: {}\n", read.error());
     }
-    std::getline(in, detail);
-    if (!detail.empty() && detail.front() == ' ') {
-        detail.erase(0, 1);
-    }
-    std::tm tm{};
-    gmtime_r(&when, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    failed = state != "ok";
-    return failed ? fmt::format("backup: FAILED at {}: {}\n", stamp, detail)
-                  : fmt::format("backup: ok at {}: {}\n", stamp, detail);
+    failed = read->status.failing;
+    return health::backup_status_line(*read);
 }
 
 }  // namespace hub::hubctl
