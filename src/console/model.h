@@ -92,43 +92,47 @@ struct Screen {
 // --- Actions out, outcomes in ------------------------------------------------------------
 
 enum class ActionKind {
-    status,            // The status page.
-    partner_list,      // rows: key = partner name
-    partner_show,      // target = partner
-    partner_add,       // fields: name, domain, inbound, outbound, contact
-    partner_suspend,   // target = partner
-    partner_resume,    // target = partner
-    partner_test,      // target = partner: a test message to its ping address (transcript)
-    queue_list,        // rows: key = queue id
-    queue_show,        // target = queue id
-    queue_retry,       // target = queue id
-    queue_hold,        // target = queue id
-    queue_release,     // target = queue id
-    queue_delete,      // target = queue id
-    ca_show,           // the hub certificate and the CA
-    ca_requests,       // rows: key = request id
-    ca_certificates,   // rows: key = serial
-    ca_approve,        // target = request id
-    ca_reject,         // target = request id; fields: reason
-    ca_revoke,         // target = serial; fields: reason
-    enrollment_reset,  // fields: partner
-    console_password,  // the console account's own password (passwd(1) on the terminal)
-    admin_password,    // fields: name, password
-    net_show,          // interfaces, addresses, routes, DNS, host name
-    net_address,       // fields: interface, address (CIDR); target "set", "add", "remove"
-    net_link,          // fields: interface; target "up" or "down"
-    net_mtu,           // fields: interface, mtu
-    net_gateway,       // fields: gateway
-    net_route,         // fields: destination ("default" or CIDR), gateway; "add", "remove"
-    net_dns,           // fields: servers
-    net_hostname,      // fields: hostname
-    net_ping,          // fields: host
-    net_connect,       // fields: host, port
-    access_show,       // which sources may reach each service
-    access_set,        // target = service; fields: sources
-    access_ssh,        // target = "enable" or "disable"
-    net_keep,          // target = a pending network change's token: keep and save it
-    net_undo,          // target = a pending network change's token: undo it now
+    status,                 // The status page.
+    partner_list,           // rows: key = partner name
+    partner_show,           // target = partner
+    partner_add,            // fields: name, domain, inbound, outbound, contact
+    partner_suspend,        // target = partner
+    partner_resume,         // target = partner
+    partner_test,           // target = partner: a test message to its ping address (transcript)
+    queue_list,             // rows: key = queue id
+    queue_show,             // target = queue id
+    queue_retry,            // target = queue id
+    queue_hold,             // target = queue id
+    queue_release,          // target = queue id
+    queue_delete,           // target = queue id
+    ca_show,                // the hub certificate and the CA
+    ca_requests,            // rows: key = request id
+    ca_certificates,        // rows: key = serial
+    ca_approve,             // target = request id
+    ca_reject,              // target = request id; fields: reason
+    ca_revoke,              // target = serial; fields: reason
+    hub_key_request,        // target = key type: a new pending hub key; lines: its CSR
+    hub_key_install,        // fields: certificate, chain, ca (PEM pastes): for the pending key
+    hub_key_import,         // fields: key, certificate, chain, ca (PEM pastes)
+    hub_key_import_pkcs12,  // fields: bundle (base64 lines), password, ca (PEM paste)
+    enrollment_reset,       // fields: partner
+    console_password,       // the console account's own password (passwd(1) on the terminal)
+    admin_password,         // fields: name, password
+    net_show,               // interfaces, addresses, routes, DNS, host name
+    net_address,            // fields: interface, address (CIDR); target "set", "add", "remove"
+    net_link,               // fields: interface; target "up" or "down"
+    net_mtu,                // fields: interface, mtu
+    net_gateway,            // fields: gateway
+    net_route,              // fields: destination ("default" or CIDR), gateway; "add", "remove"
+    net_dns,                // fields: servers
+    net_hostname,           // fields: hostname
+    net_ping,               // fields: host
+    net_connect,            // fields: host, port
+    access_show,            // which sources may reach each service
+    access_set,             // target = service; fields: sources
+    access_ssh,             // target = "enable" or "disable"
+    net_keep,               // target = a pending network change's token: keep and save it
+    net_undo,               // target = a pending network change's token: undo it now
     reboot,
     power_off,
     logout,
@@ -190,6 +194,12 @@ struct Field {
     bool secret = false;  // Shown as '*'.
     Check check;
     std::string value;
+    // A pasted field when > 0: Enter adds a line (value keeps them joined by '\n'), a line
+    // with just "." ends the paste; at most lines_max lines and bytes_max bytes
+    // (paste_lines_max, paste_bytes_max). Shown as "(12 lines, 1 certificate)" and its
+    // last line.
+    std::size_t lines_max = 0;
+    std::size_t line_breaks = 0;  // The '\n's in value, counted as they come and go.
 };
 
 struct MenuItem {
@@ -264,6 +274,7 @@ private:
     void press_confirm(Page& page, Key key);
     void choose(Page& page, std::size_t index);
     void submit_form(Page& page);
+    void press_paste_enter(Page& page, Field& field);
     void back();
     void refuse(Key key, std::string_view where);
     void set_status(std::string text, bool error);
@@ -284,6 +295,8 @@ private:
 // Printable ASCII only: every other byte becomes '?', so a sender-chosen address or a
 // daemon's message cannot drive the terminal. Cut at bytes_max.
 std::string printable(std::string_view text, std::size_t bytes_max = 1024);
+// A pasted field's value in brief: "(12 lines, 1 certificate, 1 private key)", "(empty)".
+std::string paste_summary(std::string_view value);
 // How a refused key is named on the status line: "Ctrl-C", "'!'", "Escape" ...
 std::string key_name(Key key);
 
