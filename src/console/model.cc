@@ -744,18 +744,26 @@ void render_form(const Page& page, Canvas& canvas, int body, int height, Screen&
     }
     for (std::size_t i = 0; i < page.fields.size() && static_cast<int>(i * 2) < height; i++) {
         const Field& field = page.fields[i];
-        std::string shown = field.secret ? std::string(field.value.size(), '*') : field.value;
-        if (field.lines_max > 0) {
-            // A paste shows how much came and its last line, where typing happens.
-            std::size_t last_start = field.value.rfind('\n');
-            last_start = last_start == std::string::npos ? 0 : last_start + 1;
-            shown = paste_summary(field.value) + " " + field.value.substr(last_start);
-        }
         std::string prefix =
             fmt::format(" {} {:<{}} : ", i == page.selected ? '>' : ' ', field.label, label_width);
-        // Long values show their end, where typing happens.
         std::size_t room = static_cast<std::size_t>(
             std::max(canvas.cols - static_cast<int>(prefix.size()) - 2, 1));
+        std::string shown = field.secret ? std::string(field.value.size(), '*') : field.value;
+        if (field.lines_max > 0) {
+            // A paste shows how much came and its last line, where typing happens; a long
+            // last line is cut at its start so that the summary stays.
+            std::size_t last_start = field.value.rfind('\n');
+            last_start = last_start == std::string::npos ? 0 : last_start + 1;
+            std::string summary = paste_summary(field.value);
+            std::string_view last = std::string_view(field.value).substr(last_start);
+            if (summary.size() + 1 + last.size() > room && summary.size() + 3 < room) {
+                std::size_t keep = room - summary.size() - 2;
+                shown = summary + " <" + std::string(last.substr(last.size() - keep));
+            } else {
+                shown = summary + " " + std::string(last);
+            }
+        }
+        // Long values show their end, where typing happens.
         if (shown.size() > room) {
             shown = "<" + shown.substr(shown.size() - room + 1);
         }

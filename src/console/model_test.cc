@@ -485,6 +485,13 @@ TEST(ConsoleModel, PastedFieldsTakeLinesUntilADot) {
     paste(model, certificate_pem);
     std::string shown = screen_text(model);
     EXPECT_NE(shown.find("(4 lines, 1 certificate)"), std::string::npos) << shown;
+    // A long last line is cut at its start; the summary stays.
+    type(model, std::string(70, 'Q'));
+    shown = screen_text(model);
+    EXPECT_NE(shown.find("(5 lines, 1 certificate) <QQQ"), std::string::npos) << shown;
+    for (int i = 0; i < 70; i++) {
+        press(model, KeyKind::backspace);
+    }
     EXPECT_EQ(model.top().selected, 0u);
     paste(model, ".\n");
     EXPECT_EQ(model.top().selected, 1u);
