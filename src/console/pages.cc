@@ -230,7 +230,7 @@ Page hub_key_install_form() {
     return form("Hub key: install the signed certificate",
                 {paste_field("certificate", "Signed certificate", check_certificates_paste),
                  chain_field(), root_field()},
-                request(ActionKind::hub_key_install, Present::message));
+                request(ActionKind::hub_key_install, Present::text, "Hub key installed"));
 }
 
 Page hub_key_import_form() {
@@ -238,7 +238,7 @@ Page hub_key_import_form() {
                 {paste_field("key", "Private key", check_private_key_paste),
                  paste_field("certificate", "Certificate", check_certificates_paste), chain_field(),
                  root_field()},
-                request(ActionKind::hub_key_import, Present::message));
+                request(ActionKind::hub_key_import, Present::text, "Hub key installed"));
 }
 
 Page hub_key_pkcs12_form() {
@@ -246,7 +246,7 @@ Page hub_key_pkcs12_form() {
         "Hub key: import a PKCS#12 bundle",
         {paste_field("bundle", "Bundle (base64 lines)", check_base64_paste),
          field("password", "Bundle password", field_bytes_max, nullptr, true), root_field()},
-        request(ActionKind::hub_key_import_pkcs12, Present::message));
+        request(ActionKind::hub_key_import_pkcs12, Present::text, "Hub key installed"));
 }
 
 Page certificates_menu() {
