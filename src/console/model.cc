@@ -288,7 +288,9 @@ void Model::complete(Outcome outcome) {
                 Page page;
                 page.kind = request.present == Present::text ? PageKind::text : PageKind::list;
                 page.title = request.title;
-                page.source = request;
+                if (!request.once) {
+                    page.source = request;
+                }
                 page.open_row = request.open_row;
                 open(std::move(page));
             }
@@ -882,7 +884,7 @@ std::string_view action_name(ActionKind kind) {
             return "hub key install";
         case ActionKind::hub_key_import:
             return "hub key import";
-        case ActionKind::hub_key_import_pkcs12:
+        case ActionKind::hub_key_pkcs12:
             return "hub key import pkcs12";
         case ActionKind::enrollment_reset:
             return "enrollment password";

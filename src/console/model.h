@@ -92,47 +92,47 @@ struct Screen {
 // --- Actions out, outcomes in ------------------------------------------------------------
 
 enum class ActionKind {
-    status,                 // The status page.
-    partner_list,           // rows: key = partner name
-    partner_show,           // target = partner
-    partner_add,            // fields: name, domain, inbound, outbound, contact
-    partner_suspend,        // target = partner
-    partner_resume,         // target = partner
-    partner_test,           // target = partner: a test message to its ping address (transcript)
-    queue_list,             // rows: key = queue id
-    queue_show,             // target = queue id
-    queue_retry,            // target = queue id
-    queue_hold,             // target = queue id
-    queue_release,          // target = queue id
-    queue_delete,           // target = queue id
-    ca_show,                // the hub certificate and the CA
-    ca_requests,            // rows: key = request id
-    ca_certificates,        // rows: key = serial
-    ca_approve,             // target = request id
-    ca_reject,              // target = request id; fields: reason
-    ca_revoke,              // target = serial; fields: reason
-    hub_key_request,        // target = key type: a new pending hub key; lines: its CSR
-    hub_key_install,        // fields: certificate, chain, ca (PEM pastes): for the pending key
-    hub_key_import,         // fields: key, certificate, chain, ca (PEM pastes)
-    hub_key_import_pkcs12,  // fields: bundle (base64 lines), password, ca (PEM paste)
-    enrollment_reset,       // fields: partner
-    console_password,       // the console account's own password (passwd(1) on the terminal)
-    admin_password,         // fields: name, password
-    net_show,               // interfaces, addresses, routes, DNS, host name
-    net_address,            // fields: interface, address (CIDR); target "set", "add", "remove"
-    net_link,               // fields: interface; target "up" or "down"
-    net_mtu,                // fields: interface, mtu
-    net_gateway,            // fields: gateway
-    net_route,              // fields: destination ("default" or CIDR), gateway; "add", "remove"
-    net_dns,                // fields: servers
-    net_hostname,           // fields: hostname
-    net_ping,               // fields: host
-    net_connect,            // fields: host, port
-    access_show,            // which sources may reach each service
-    access_set,             // target = service; fields: sources
-    access_ssh,             // target = "enable" or "disable"
-    net_keep,               // target = a pending network change's token: keep and save it
-    net_undo,               // target = a pending network change's token: undo it now
+    status,            // The status page.
+    partner_list,      // rows: key = partner name
+    partner_show,      // target = partner
+    partner_add,       // fields: name, domain, inbound, outbound, contact
+    partner_suspend,   // target = partner
+    partner_resume,    // target = partner
+    partner_test,      // target = partner: a test message to its ping address (transcript)
+    queue_list,        // rows: key = queue id
+    queue_show,        // target = queue id
+    queue_retry,       // target = queue id
+    queue_hold,        // target = queue id
+    queue_release,     // target = queue id
+    queue_delete,      // target = queue id
+    ca_show,           // the hub certificate and the CA
+    ca_requests,       // rows: key = request id
+    ca_certificates,   // rows: key = serial
+    ca_approve,        // target = request id
+    ca_reject,         // target = request id; fields: reason
+    ca_revoke,         // target = serial; fields: reason
+    hub_key_request,   // target = key type: a new pending hub key; lines: its CSR
+    hub_key_install,   // fields: certificate, chain, ca (PEM pastes): for the pending key
+    hub_key_import,    // fields: key, certificate, chain, ca (PEM pastes)
+    hub_key_pkcs12,    // fields: bundle (base64 lines), password, ca (PEM paste)
+    enrollment_reset,  // fields: partner
+    console_password,  // the console account's own password (passwd(1) on the terminal)
+    admin_password,    // fields: name, password
+    net_show,          // interfaces, addresses, routes, DNS, host name
+    net_address,       // fields: interface, address (CIDR); target "set", "add", "remove"
+    net_link,          // fields: interface; target "up" or "down"
+    net_mtu,           // fields: interface, mtu
+    net_gateway,       // fields: gateway
+    net_route,         // fields: destination ("default" or CIDR), gateway; "add", "remove"
+    net_dns,           // fields: servers
+    net_hostname,      // fields: hostname
+    net_ping,          // fields: host
+    net_connect,       // fields: host, port
+    access_show,       // which sources may reach each service
+    access_set,        // target = service; fields: sources
+    access_ssh,        // target = "enable" or "disable"
+    net_keep,          // target = a pending network change's token: keep and save it
+    net_undo,          // target = a pending network change's token: undo it now
     reboot,
     power_off,
     logout,
@@ -181,6 +181,9 @@ struct Request {
     Present present = Present::message;
     std::string title;                             // Of the text or list page.
     std::function<Page(const Row& row)> open_row;  // List: the page a chosen row opens.
+    // A text answer to a change (a new key made, a key installed): its page offers no 'r',
+    // which would make the change again.
+    bool once = false;
 };
 
 // A field's check, run when the form is submitted: "" when the value is acceptable, else

@@ -597,6 +597,11 @@ TEST(ConsoleModel, HubKeyForms) {
     EXPECT_EQ(model.top().kind, PageKind::text);
     EXPECT_NE(screen_text(model).find("\n -----BEGIN CERTIFICATE REQUEST-----\n"),
               std::string::npos);
+    // 'r' would make another key: the CSR's page does not ask again.
+    EXPECT_EQ(screen_text(model).find("r refreshes"), std::string::npos);
+    type(model, "r");
+    EXPECT_FALSE(model.take_action());
+    EXPECT_NE(model.status().find("Refused: 'r'"), std::string::npos) << model.status();
     press(model, KeyKind::escape);
     press(model, KeyKind::escape);
     type(model, "6");  // Import a PEM key and certificate: a certificate where the key goes.
@@ -616,7 +621,7 @@ TEST(ConsoleModel, HubKeyForms) {
     paste(model, ".\n");
     action = model.take_action();
     ASSERT_TRUE(action) << model.status();
-    EXPECT_EQ(action->kind, ActionKind::hub_key_import_pkcs12);
+    EXPECT_EQ(action->kind, ActionKind::hub_key_pkcs12);
     EXPECT_EQ(action->field("bundle"), "MIIC\nAQID");
     EXPECT_EQ(action->field("password"), "secret");
 }

@@ -206,9 +206,10 @@ Field paste_field(std::string name, std::string label, Check check) {
 // bundle pasted in. Each install checks first; a refusal changes nothing.
 Page hub_key_request_menu() {
     auto make = [](char key, std::string label, std::string type) {
-        return asks(key, std::move(label),
-                    request(ActionKind::hub_key_request, Present::text,
-                            "Certificate request for the external CA", std::move(type)));
+        Request r = request(ActionKind::hub_key_request, Present::text,
+                            "Certificate request for the external CA", std::move(type));
+        r.once = true;  // 'r' would make yet another key.
+        return asks(key, std::move(label), std::move(r));
     };
     return menu("Hub key: new key and request", {
                                                     make('1', "P-256 (ECDSA, the default)", "p256"),
@@ -216,6 +217,13 @@ Page hub_key_request_menu() {
                                                     make('3', "RSA 3072", "rsa3072"),
                                                     make('4', "RSA 4096", "rsa4096"),
                                                 });
+}
+
+// What an install answers: a text page saying what was installed, not to be asked again.
+Request installed(ActionKind kind) {
+    Request r = request(kind, Present::text, "Hub key installed");
+    r.once = true;
+    return r;
 }
 
 Field chain_field() {
@@ -230,7 +238,7 @@ Page hub_key_install_form() {
     return form("Hub key: install the signed certificate",
                 {paste_field("certificate", "Signed certificate", check_certificates_paste),
                  chain_field(), root_field()},
-                request(ActionKind::hub_key_install, Present::text, "Hub key installed"));
+                installed(ActionKind::hub_key_install));
 }
 
 Page hub_key_import_form() {
@@ -238,7 +246,7 @@ Page hub_key_import_form() {
                 {paste_field("key", "Private key", check_private_key_paste),
                  paste_field("certificate", "Certificate", check_certificates_paste), chain_field(),
                  root_field()},
-                request(ActionKind::hub_key_import, Present::text, "Hub key installed"));
+                installed(ActionKind::hub_key_import));
 }
 
 Page hub_key_pkcs12_form() {
@@ -246,7 +254,7 @@ Page hub_key_pkcs12_form() {
         "Hub key: import a PKCS#12 bundle",
         {paste_field("bundle", "Bundle (base64 lines)", check_base64_paste),
          field("password", "Bundle password", field_bytes_max, nullptr, true), root_field()},
-        request(ActionKind::hub_key_import_pkcs12, Present::text, "Hub key installed"));
+        installed(ActionKind::hub_key_pkcs12));
 }
 
 Page certificates_menu() {

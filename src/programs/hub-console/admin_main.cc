@@ -98,7 +98,7 @@ std::string check_hub_key_values(const Action& action) {
             checks.emplace_back("chain", check_optional_certificates_paste);
             checks.emplace_back("ca", check_optional_certificates_paste);
             break;
-        case ActionKind::hub_key_import_pkcs12:
+        case ActionKind::hub_key_pkcs12:
             if (action.field("password").size() > field_bytes_max) {
                 return fmt::format("password: at most {} characters", field_bytes_max);
             }

@@ -309,7 +309,7 @@ bool needs_admin(ActionKind kind) {
         case ActionKind::hub_key_request:
         case ActionKind::hub_key_install:
         case ActionKind::hub_key_import:
-        case ActionKind::hub_key_import_pkcs12:
+        case ActionKind::hub_key_pkcs12:
             return true;
         default:
             return false;
@@ -406,7 +406,7 @@ Outcome Runner::run(const Action& action) {
         case ActionKind::hub_key_request:
         case ActionKind::hub_key_install:
         case ActionKind::hub_key_import:
-        case ActionKind::hub_key_import_pkcs12:
+        case ActionKind::hub_key_pkcs12:
             return hub_key(action);
         case ActionKind::enrollment_reset:
             return enrollment_reset(action.field("partner"));
@@ -891,7 +891,7 @@ Outcome Runner::hub_key(const Action& action) {
     constexpr std::string_view no_roots_hint =
         "paste the issuing CA's root certificate in the CA root field";
     hubctl::HubKeyMaterial material;
-    if (action.kind == ActionKind::hub_key_import_pkcs12) {
+    if (action.kind == ActionKind::hub_key_pkcs12) {
         std::string der;
         if (!console::decode_base64_paste(action.field("bundle"), der)) {
             return failed("Bundle: base64 lines only, as `base64 bundle.p12` prints them");
