@@ -12,10 +12,10 @@
 // TRUST     The caller is whoever could open the socket. Its uid comes from the kernel
 //           (SO_PEERCRED): root, or an account in --allow-group (primary or
 //           supplementary), or it is refused. The request is decoded strictly (wire.cc,
-//           wire_request_bytes_max, 10 s), must be one of needs_admin()'s actions, and its values
-//           pass the same checks as the console's forms before the Runner touches anything (a hub
-//           key paste is read whole, up to wire_request_bytes_max); the owners (directory, hubd,
-//           hub-ca) check again. Changes are audited as console:<the caller's account>.
+//           wire.h's bounds, 10 s), must be one of needs_admin()'s actions, and its values
+//           pass the same checks as the console's forms before the Runner touches anything;
+//           the owners (directory, hubd, hub-ca) check again. Changes are audited as
+//           console:<the caller's account>.
 // LIMITS    console/wire.h; one request per process.
 // SEE ALSO  programs/hub-console/runner.h, docs/CONSOLE.md ("The console's two halves").
 #include <fmt/format.h>
