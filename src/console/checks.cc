@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <string>
 
 #include "config/syntax.h"
@@ -206,6 +207,131 @@ std::string check_sources(std::string_view value) {
         return "any, none, or networks separated by commas (192.0.2.0/24, 2001:db8::/32)";
     }
     return check_networks(value);
+}
+
+// --- Pasted fields ----------------------------------------------------------------------
+
+namespace {
+
+// Printable ASCII and line breaks: what a paste field can hold (the model refuses the rest
+// key by key; hub-console-admin gets the value from a socket and checks again).
+std::string check_paste_text(std::string_view value) {
+    for (char c : value) {
+        auto byte = static_cast<unsigned char>(c);
+        if (c != '\n' && (byte < 0x20 || byte > 0x7e)) {
+            return "printable characters and line breaks only";
+        }
+    }
+    return "";
+}
+
+int base64_value(char c) {
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+}  // namespace
+
+std::string check_key_type(std::string_view value) {
+    for (std::string_view type : {"p256", "p384", "rsa3072", "rsa4096"}) {
+        if (value == type) {
+            return "";
+        }
+    }
+    return "p256, p384, rsa3072 or rsa4096";
+}
+
+std::string check_certificates_paste(std::string_view value) {
+    if (std::string why = check_paste_text(value); !why.empty()) {
+        return why;
+    }
+    if (value.find("-----BEGIN CERTIFICATE-----") == std::string_view::npos ||
+        value.find("-----END CERTIFICATE-----") == std::string_view::npos) {
+        return "paste a PEM certificate, from -----BEGIN CERTIFICATE----- to its END line";
+    }
+    return "";
+}
+
+std::string check_optional_certificates_paste(std::string_view value) {
+    return value.empty() ? "" : check_certificates_paste(value);
+}
+
+std::string check_private_key_paste(std::string_view value) {
+    if (std::string why = check_paste_text(value); !why.empty()) {
+        return why;
+    }
+    bool begins = false;
+    bool ends = false;
+    // Bounded by value: every pass consumes one line.
+    for (std::string_view rest = value; !rest.empty();) {
+        std::size_t newline = rest.find('\n');
+        std::string_view line = rest.substr(0, newline);
+        rest.remove_prefix(newline == std::string_view::npos ? rest.size() : newline + 1);
+        begins = begins || (line.starts_with("-----BEGIN ") && line.ends_with("PRIVATE KEY-----"));
+        ends =
+            ends || (begins && line.starts_with("-----END ") && line.ends_with("PRIVATE KEY-----"));
+    }
+    if (!begins || !ends) {
+        return "paste a PEM private key, from -----BEGIN ... PRIVATE KEY----- to its END line";
+    }
+    if (value.find("-----BEGIN CERTIFICATE-----") != std::string_view::npos) {
+        return "the key only here: its certificate goes in the certificate field";
+    }
+    return "";
+}
+
+bool decode_base64_paste(std::string_view value, std::string& bytes) {
+    bytes.clear();
+    std::uint32_t group = 0;
+    int have = 0;
+    int padding = 0;
+    for (char c : value) {
+        if (c == '\n' || c == '\r' || c == ' ') {
+            continue;
+        }
+        if (c == '=') {
+            padding++;
+            continue;
+        }
+        int digit = base64_value(c);
+        if (digit < 0 || padding > 0) {
+            return false;  // Not base64, or data after the padding.
+        }
+        group = (group << 6) | static_cast<std::uint32_t>(digit);
+        if (++have == 4) {
+            bytes.push_back(static_cast<char>((group >> 16) & 0xff));
+            bytes.push_back(static_cast<char>((group >> 8) & 0xff));
+            bytes.push_back(static_cast<char>(group & 0xff));
+            group = 0;
+            have = 0;
+        }
+    }
+    if (have == 1 || padding > 2 || (padding > 0 && have + padding != 4)) {
+        return false;
+    }
+    if (have == 2) {
+        bytes.push_back(static_cast<char>((group >> 4) & 0xff));
+    } else if (have == 3) {
+        bytes.push_back(static_cast<char>((group >> 10) & 0xff));
+        bytes.push_back(static_cast<char>((group >> 2) & 0xff));
+    }
+    return true;
+}
+
+std::string check_base64_paste(std::string_view value) {
+    std::string bytes;
+    if (!decode_base64_paste(value, bytes)) {
+        return "base64 lines only, as `base64 bundle.p12` prints them";
+    }
+    return bytes.empty() ? "paste the bundle as base64 lines (base64 bundle.p12)" : "";
 }
 
 std::string check_archive(std::string_view value) {

@@ -63,4 +63,19 @@ std::string check_keep(std::string_view value);
 // Exactly "RESTORE": typed to confirm a restore.
 std::string check_restore_word(std::string_view value);
 
+// Pasted fields (console/model.h, Field::lines_max): printable ASCII lines only.
+// A key type for a new hub key: p256, p384, rsa3072 or rsa4096.
+std::string check_key_type(std::string_view value);
+// PEM text holding at least one certificate (-----BEGIN CERTIFICATE-----).
+std::string check_certificates_paste(std::string_view value);
+// Empty, or PEM text holding at least one certificate (an optional chain or root).
+std::string check_optional_certificates_paste(std::string_view value);
+// PEM text holding one private key (-----BEGIN ... PRIVATE KEY-----).
+std::string check_private_key_paste(std::string_view value);
+// Base64 lines (as `base64 bundle.p12` prints them) that decode to at least one byte.
+std::string check_base64_paste(std::string_view value);
+// Into bytes, the bytes base64 lines stand for (line breaks and spaces ignored); false
+// when a character is not base64 or the padding is wrong.
+bool decode_base64_paste(std::string_view value, std::string& bytes);
+
 }  // namespace hub::console

@@ -19,6 +19,13 @@ inline constexpr int screen_rows_max = 256;
 // A form field's value: the longest field is a password (1,024 bytes, the directory's
 // limit for administrator passwords).
 inline constexpr std::size_t field_bytes_max = 1024;
+// A pasted field (a PEM certificate, a chain, a key, a PKCS#12 bundle as base64 lines): the
+// same bound as hubctl's for a key or certificate file (hub_key_file_bytes_max), and as many
+// lines as 64-character PEM lines fill it.
+inline constexpr std::size_t paste_bytes_max = 256 * 1024;
+inline constexpr std::size_t paste_lines_max = 4096;
+// Pasted fields in one form (and so in one action on the wire): certificate, chain, root.
+inline constexpr std::size_t paste_fields_max = 4;
 // Pages open at once: main menu, a section, a list, an item, a form, a confirmation.
 inline constexpr std::size_t page_depth_max = 8;
 // Lines of a text page and rows of a list page kept from one answer; the rest is cut

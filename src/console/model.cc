@@ -136,6 +136,34 @@ std::string printable(std::string_view text, std::size_t bytes_max) {
     return out;
 }
 
+std::string paste_summary(std::string_view value) {
+    if (value.empty()) {
+        return "(empty)";
+    }
+    std::size_t lines = 0;
+    std::size_t certificates = 0;
+    std::size_t keys = 0;
+    // Bounded by value: every pass consumes one line.
+    while (!value.empty()) {
+        std::size_t newline = value.find('\n');
+        std::string_view line = value.substr(0, newline);
+        value.remove_prefix(newline == std::string_view::npos ? value.size() : newline + 1);
+        lines++;
+        if (line.starts_with("-----BEGIN ") && line.ends_with("-----")) {
+            certificates += line == "-----BEGIN CERTIFICATE-----" ? 1 : 0;
+            keys += line.find("PRIVATE KEY") != std::string_view::npos ? 1 : 0;
+        }
+    }
+    std::string summary = fmt::format("({} line{}", lines, lines == 1 ? "" : "s");
+    if (certificates > 0) {
+        summary += fmt::format(", {} certificate{}", certificates, certificates == 1 ? "" : "s");
+    }
+    if (keys > 0) {
+        summary += fmt::format(", {} private key{}", keys, keys == 1 ? "" : "s");
+    }
+    return summary + ")";
+}
+
 std::string key_name(Key key) {
     switch (key.kind) {
         case KeyKind::text:
@@ -260,7 +288,9 @@ void Model::complete(Outcome outcome) {
                 Page page;
                 page.kind = request.present == Present::text ? PageKind::text : PageKind::list;
                 page.title = request.title;
-                page.source = request;
+                if (!request.once) {
+                    page.source = request;
+                }
                 page.open_row = request.open_row;
                 open(std::move(page));
             }
@@ -486,6 +516,10 @@ void Model::press_form(Page& page, Key key) {
             page.selected = (page.selected + 1) % page.fields.size();
             return;
         case KeyKind::enter:
+            if (field.lines_max > 0) {
+                press_paste_enter(page, field);
+                return;
+            }
             if (page.selected + 1 < page.fields.size()) {
                 page.selected++;  // Enter moves on; on the last field it submits.
                 return;
@@ -498,6 +532,7 @@ void Model::press_form(Page& page, Key key) {
             return;
         case KeyKind::backspace:
             if (!field.value.empty()) {
+                field.line_breaks -= field.value.back() == '\n' ? 1 : 0;
                 field.value.pop_back();
             }
             return;
@@ -509,12 +544,45 @@ void Model::press_form(Page& page, Key key) {
                 return;
             }
             field.value.push_back(static_cast<char>(key.ch));
-            HUB_ASSERT(field.value.size() <= field_bytes_max);
+            HUB_ASSERT(field.value.size() <=
+                       (field.lines_max > 0 ? paste_bytes_max : field_bytes_max));
             return;
         default:
             refuse(key, "something a field can hold (printable characters only)");
             return;
     }
+}
+
+void Model::press_paste_enter(Page& page, Field& field) {
+    HUB_ASSERT(field.lines_max > 0 && field.lines_max <= paste_lines_max);
+    if (field.value.empty()) {
+        return;  // Blank lines before a paste are not part of it.
+    }
+    std::size_t last_start = field.value.rfind('\n');
+    last_start = last_start == std::string::npos ? 0 : last_start + 1;
+    if (std::string_view(field.value).substr(last_start) == ".") {
+        // The end of the paste: the "." and its line break go, and Enter moves on as in
+        // any field (on the last one it submits).
+        field.value.resize(last_start == 0 ? 0 : last_start - 1);
+        field.line_breaks -= last_start == 0 ? 0 : 1;
+        if (page.selected + 1 < page.fields.size()) {
+            page.selected++;
+            return;
+        }
+        submit_form(page);
+        return;
+    }
+    // Counted as they come and go, not searched for: a paste of thousands of lines stays
+    // linear in its length.
+    std::size_t lines = field.line_breaks + 1;
+    if (lines >= field.lines_max || field.value.size() >= field.bytes_max) {
+        set_status(fmt::format("Refused: {} holds at most {} lines and {} characters", field.label,
+                               field.lines_max, field.bytes_max),
+                   true);
+        return;
+    }
+    field.value.push_back('\n');
+    field.line_breaks++;
 }
 
 void Model::submit_form(Page& page) {
@@ -612,6 +680,10 @@ std::string hint_for(const Page& page, bool top_level) {
             return page.source ? "Up/Down/PgUp/PgDn scroll, r refreshes, Escape goes back."
                                : "Up/Down/PgUp/PgDn scroll, Escape goes back.";
         case PageKind::form:
+            if (page.fields[page.selected].lines_max > 0) {
+                return "Paste or type; a line with just . ends it. Tab/Up/Down: fields, "
+                       "Escape cancels.";
+            }
             return "Type, Tab/Up/Down between fields, Enter on the last submits, Escape cancels.";
         case PageKind::confirm:
             return "y: yes, n or Escape: no.";
@@ -674,12 +746,26 @@ void render_form(const Page& page, Canvas& canvas, int body, int height, Screen&
     }
     for (std::size_t i = 0; i < page.fields.size() && static_cast<int>(i * 2) < height; i++) {
         const Field& field = page.fields[i];
-        std::string shown = field.secret ? std::string(field.value.size(), '*') : field.value;
         std::string prefix =
             fmt::format(" {} {:<{}} : ", i == page.selected ? '>' : ' ', field.label, label_width);
-        // Long values show their end, where typing happens.
         std::size_t room = static_cast<std::size_t>(
             std::max(canvas.cols - static_cast<int>(prefix.size()) - 2, 1));
+        std::string shown = field.secret ? std::string(field.value.size(), '*') : field.value;
+        if (field.lines_max > 0) {
+            // A paste shows how much came and its last line, where typing happens; a long
+            // last line is cut at its start so that the summary stays.
+            std::size_t last_start = field.value.rfind('\n');
+            last_start = last_start == std::string::npos ? 0 : last_start + 1;
+            std::string summary = paste_summary(field.value);
+            std::string_view last = std::string_view(field.value).substr(last_start);
+            if (summary.size() + 1 + last.size() > room && summary.size() + 3 < room) {
+                std::size_t keep = room - summary.size() - 2;
+                shown = summary + " <" + std::string(last.substr(last.size() - keep));
+            } else {
+                shown = summary + " " + std::string(last);
+            }
+        }
+        // Long values show their end, where typing happens.
         if (shown.size() > room) {
             shown = "<" + shown.substr(shown.size() - room + 1);
         }
@@ -792,6 +878,14 @@ std::string_view action_name(ActionKind kind) {
             return "ca reject";
         case ActionKind::ca_revoke:
             return "ca revoke";
+        case ActionKind::hub_key_request:
+            return "hub key request";
+        case ActionKind::hub_key_install:
+            return "hub key install";
+        case ActionKind::hub_key_import:
+            return "hub key import";
+        case ActionKind::hub_key_pkcs12:
+            return "hub key import pkcs12";
         case ActionKind::enrollment_reset:
             return "enrollment password";
         case ActionKind::console_password:

@@ -111,6 +111,10 @@ enum class ActionKind {
     ca_approve,        // target = request id
     ca_reject,         // target = request id; fields: reason
     ca_revoke,         // target = serial; fields: reason
+    hub_key_request,   // target = key type: a new pending hub key; lines: its CSR
+    hub_key_install,   // fields: certificate, chain, ca (PEM pastes): for the pending key
+    hub_key_import,    // fields: key, certificate, chain, ca (PEM pastes)
+    hub_key_pkcs12,    // fields: bundle (base64 lines), password, ca (PEM paste)
     enrollment_reset,  // fields: partner
     console_password,  // the console account's own password (passwd(1) on the terminal)
     admin_password,    // fields: name, password
@@ -182,6 +186,9 @@ struct Request {
     Present present = Present::message;
     std::string title;                             // Of the text or list page.
     std::function<Page(const Row& row)> open_row;  // List: the page a chosen row opens.
+    // A text answer to a change (a new key made, a key installed): its page offers no 'r',
+    // which would make the change again.
+    bool once = false;
 };
 
 // A field's check, run when the form is submitted: "" when the value is acceptable, else
@@ -195,6 +202,12 @@ struct Field {
     bool secret = false;  // Shown as '*'.
     Check check;
     std::string value;
+    // A pasted field when > 0: Enter adds a line (value keeps them joined by '\n'), a line
+    // with just "." ends the paste; at most lines_max lines and bytes_max bytes
+    // (paste_lines_max, paste_bytes_max). Shown as "(12 lines, 1 certificate)" and its
+    // last line.
+    std::size_t lines_max = 0;
+    std::size_t line_breaks = 0;  // The '\n's in value, counted as they come and go.
 };
 
 struct MenuItem {
@@ -269,6 +282,7 @@ private:
     void press_confirm(Page& page, Key key);
     void choose(Page& page, std::size_t index);
     void submit_form(Page& page);
+    void press_paste_enter(Page& page, Field& field);
     void back();
     void refuse(Key key, std::string_view where);
     void set_status(std::string text, bool error);
@@ -289,6 +303,8 @@ private:
 // Printable ASCII only: every other byte becomes '?', so a sender-chosen address or a
 // daemon's message cannot drive the terminal. Cut at bytes_max.
 std::string printable(std::string_view text, std::size_t bytes_max = 1024);
+// A pasted field's value in brief: "(12 lines, 1 certificate, 1 private key)", "(empty)".
+std::string paste_summary(std::string_view value);
 // How a refused key is named on the status line: "Ctrl-C", "'!'", "Escape" ...
 std::string key_name(Key key);
 

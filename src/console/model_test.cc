@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -514,6 +515,177 @@ TEST(ConsoleModel, PagesStayWithinTheirDepth) {
     EXPECT_LE(model.depth(), page_depth_max);
 }
 
+// --- Pasted fields (the hub key forms) --------------------------------------------------
+
+// A paste as the terminal delivers it: each line break is an Enter.
+void paste(Model& model, std::string_view text) {
+    for (char c : text) {
+        if (c == '\n') {
+            press(model, KeyKind::enter);
+        } else {
+            model.press(Key::byte(static_cast<unsigned char>(c)));
+        }
+    }
+}
+
+const std::string certificate_pem =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBszCCAVmgAwIBAgIUZ2V0IHRoaXMgb25lIGZyb20gdGhlIENBMAoGCCqGSM49\n"
+    "BAMCMBgxFjAUBgNVBAMMDUV4dGVybmFsIFJvb3Q=\n"
+    "-----END CERTIFICATE-----\n";
+
+// Certificates, 5: the signed certificate pasted, the chain skipped with ".", a root
+// pasted, and the form submits on the last field's ".".
+TEST(ConsoleModel, PastedFieldsTakeLinesUntilADot) {
+    Model model(dev_settings());
+    type(model, "35");
+    ASSERT_EQ(model.top().kind, PageKind::form);
+    EXPECT_NE(screen_text(model).find("a line with just . ends it"), std::string::npos);
+    press(model, KeyKind::enter);  // Blank lines before a paste are not part of it.
+    paste(model, certificate_pem);
+    std::string shown = screen_text(model);
+    EXPECT_NE(shown.find("(4 lines, 1 certificate)"), std::string::npos) << shown;
+    // A long last line is cut at its start; the summary stays.
+    type(model, std::string(70, 'Q'));
+    shown = screen_text(model);
+    EXPECT_NE(shown.find("(5 lines, 1 certificate) <QQQ"), std::string::npos) << shown;
+    for (int i = 0; i < 70; i++) {
+        press(model, KeyKind::backspace);
+    }
+    EXPECT_EQ(model.top().selected, 0u);
+    paste(model, ".\n");
+    EXPECT_EQ(model.top().selected, 1u);
+    EXPECT_NE(screen_text(model).find("(empty)"), std::string::npos);
+    paste(model, ".\n");  // No intermediates.
+    EXPECT_EQ(model.top().selected, 2u);
+    paste(model, certificate_pem + certificate_pem);
+    EXPECT_NE(screen_text(model).find("(8 lines, 2 certificates)"), std::string::npos);
+    EXPECT_FALSE(model.take_action());
+    paste(model, ".\n");
+    std::optional<Action> action = model.take_action();
+    ASSERT_TRUE(action) << model.status();
+    EXPECT_EQ(action->kind, ActionKind::hub_key_install);
+    // The value is the lines as pasted, the last line break and the "." gone.
+    EXPECT_EQ(action->field("certificate"), certificate_pem.substr(0, certificate_pem.size() - 1));
+    EXPECT_EQ(action->field("chain"), "");
+    EXPECT_EQ(action->field("ca"),
+              certificate_pem + certificate_pem.substr(0, certificate_pem.size() - 1));
+}
+
+// What a pasted field refuses, each in a fresh install form: the value is as the table says
+// and the status line says why.
+TEST(ConsoleModel, PastedFieldsAreBounded) {
+    struct Case {
+        const char* name;
+        std::function<void(Model&)> keys;
+        std::size_t value_bytes;  // The certificate field's value afterwards.
+        const char* status;       // "" when nothing is refused.
+    };
+    const std::vector<Case> cases = {
+        {"Escape byte",
+         [](Model& m) {
+             paste(m, "ab");
+             m.press(Key::byte(0x1b));
+         },
+         2, "Refused: Ctrl-["},
+        {"NUL",
+         [](Model& m) {
+             paste(m, "ab\n");
+             m.press(Key::byte(0x00));
+         },
+         3, "Refused: Ctrl-@"},
+        {"Ctrl-C", [](Model& m) { m.press(Key::byte(0x03)); }, 0, "Refused: Ctrl-C"},
+        {"Delete", [](Model& m) { m.press(Key::byte(0x7f)); }, 0, "Refused: Delete"},
+        {"a high byte", [](Model& m) { m.press(Key::byte(0xc3)); }, 0, "Refused: byte 0xc3"},
+        {"Backspace takes a line break",
+         [](Model& m) {
+             paste(m, "ab\n");
+             press(m, KeyKind::backspace);
+         },
+         2, ""},
+        {"Enter on an empty field adds nothing", [](Model& m) { paste(m, "\n\n\n"); }, 0, ""},
+        {"bytes",
+         [](Model& m) {
+             std::string line(63, 'x');
+             for (std::size_t i = 0; i < paste_bytes_max / 64 + 10; i++) {
+                 paste(m, line);
+                 paste(m, i % 2 == 0 ? "\n" : "y\n");  // Lines stay under paste_lines_max.
+             }
+         },
+         paste_bytes_max, "holds at most"},
+        {"lines",
+         [](Model& m) {
+             for (std::size_t i = 0; i < paste_lines_max + 5; i++) {
+                 paste(m, "z\n");
+             }
+         },
+         2 * paste_lines_max - 1 + 5, "holds at most 4096 lines"},  // 'z's still fit the last line.
+    };
+    for (const Case& c : cases) {
+        Model model(dev_settings());
+        type(model, "35");
+        c.keys(model);
+        ASSERT_EQ(model.top().kind, PageKind::form) << c.name;
+        EXPECT_EQ(model.top().selected, 0u) << c.name;
+        EXPECT_EQ(model.top().fields[0].value.size(), c.value_bytes) << c.name;
+        if (*c.status == '\0') {
+            EXPECT_EQ(model.status(), "") << c.name;
+        } else {
+            EXPECT_NE(model.status().find(c.status), std::string::npos)
+                << c.name << ": " << model.status();
+        }
+        EXPECT_FALSE(model.take_action()) << c.name;
+        for (const Line& line : model.render().lines) {
+            EXPECT_LE(line.text.size(), 80u) << c.name;
+        }
+    }
+}
+
+// The other hub key pages: the key type as a menu, the PEM import's key field, the
+// bundle's hidden password; a paste that is not what the field holds is refused.
+TEST(ConsoleModel, HubKeyForms) {
+    Model model(dev_settings());
+    type(model, "342");
+    std::optional<Action> action = model.take_action();
+    ASSERT_TRUE(action);
+    EXPECT_EQ(action->kind, ActionKind::hub_key_request);
+    EXPECT_EQ(action->target, "p384");
+    Outcome csr;
+    csr.lines = {"-----BEGIN CERTIFICATE REQUEST-----", "MIIB",
+                 "-----END CERTIFICATE REQUEST-----"};
+    model.complete(csr);
+    EXPECT_EQ(model.top().kind, PageKind::text);
+    EXPECT_NE(screen_text(model).find("\n -----BEGIN CERTIFICATE REQUEST-----\n"),
+              std::string::npos);
+    // 'r' would make another key: the CSR's page does not ask again.
+    EXPECT_EQ(screen_text(model).find("r refreshes"), std::string::npos);
+    type(model, "r");
+    EXPECT_FALSE(model.take_action());
+    EXPECT_NE(model.status().find("Refused: 'r'"), std::string::npos) << model.status();
+    press(model, KeyKind::escape);
+    press(model, KeyKind::escape);
+    type(model, "6");  // Import a PEM key and certificate: a certificate where the key goes.
+    paste(model, certificate_pem + ".\n");
+    paste(model, certificate_pem + ".\n.\n.\n");
+    EXPECT_FALSE(model.take_action());
+    EXPECT_NE(model.status().find("Private key: paste a PEM private key"), std::string::npos)
+        << model.status();
+    EXPECT_EQ(model.top().selected, 0u);
+    press(model, KeyKind::escape);
+    type(model, "7");
+    paste(model, "MIIC\nAQID\n.\n");
+    type(model, "secret");
+    EXPECT_NE(screen_text(model).find("******"), std::string::npos);
+    EXPECT_EQ(screen_text(model).find("secret"), std::string::npos);
+    press(model, KeyKind::enter);
+    paste(model, ".\n");
+    action = model.take_action();
+    ASSERT_TRUE(action) << model.status();
+    EXPECT_EQ(action->kind, ActionKind::hub_key_pkcs12);
+    EXPECT_EQ(action->field("bundle"), "MIIC\nAQID");
+    EXPECT_EQ(action->field("password"), "secret");
+}
+
 TEST(ConsoleChecks, Table) {
     struct Case {
         Check check;
@@ -582,6 +754,30 @@ TEST(ConsoleChecks, Table) {
         {check_sources, "everyone", false},
         {check_reason_text, "wrong CN", true},
         {check_reason_text, "", false},
+        {check_key_type, "p256", true},
+        {check_key_type, "rsa2048", false},
+        {check_certificates_paste, "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----",
+         true},
+        {check_certificates_paste, "-----BEGIN CERTIFICATE-----\nMII", false},
+        {check_certificates_paste,
+         "-----BEGIN CERTIFICATE-----\n\x1b[2J\n-----END CERTIFICATE-----", false},
+        {check_certificates_paste, "", false},
+        {check_optional_certificates_paste, "", true},
+        {check_optional_certificates_paste, "junk", false},
+        {check_private_key_paste, "-----BEGIN PRIVATE KEY-----\nMIG\n-----END PRIVATE KEY-----",
+         true},
+        {check_private_key_paste,
+         "-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----", true},
+        {check_private_key_paste, "-----BEGIN PRIVATE KEY-----\nMIG", false},
+        {check_private_key_paste, "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----",
+         false},
+        {check_base64_paste, "MIIC\nAQID", true},
+        {check_base64_paste, "TWE=\n", true},
+        {check_base64_paste, "TQ==", true},
+        {check_base64_paste, "T", false},
+        {check_base64_paste, "TQ=x", false},
+        {check_base64_paste, "$(id)", false},
+        {check_base64_paste, "", false},
     };
     for (const Case& c : cases) {
         EXPECT_EQ(c.check(c.value).empty(), c.ok) << c.value << ": " << c.check(c.value);

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "console/checks.h"
+#include "console/limits.h"
 #include "console/model.h"
 
 namespace hub::console {
@@ -193,18 +194,86 @@ Page certificate_page(const Row& row) {
                 });
 }
 
+// A field a PEM text or base64 lines are pasted into (Field::lines_max).
+Field paste_field(std::string name, std::string label, Check check) {
+    Field f = field(std::move(name), std::move(label), paste_bytes_max, std::move(check));
+    f.lines_max = paste_lines_max;
+    return f;
+}
+
+// The hub's own key from an external CA (hubctl ca hub-key; docs/CA.md "The hub's own
+// key"): a key made here and its CSR, or a signed certificate, a PEM key or a PKCS#12
+// bundle pasted in. Each install checks first; a refusal changes nothing.
+Page hub_key_request_menu() {
+    auto make = [](char key, std::string label, std::string type) {
+        Request r = request(ActionKind::hub_key_request, Present::text,
+                            "Certificate request for the external CA", std::move(type));
+        r.once = true;  // 'r' would make yet another key.
+        return asks(key, std::move(label), std::move(r));
+    };
+    return menu("Hub key: new key and request", {
+                                                    make('1', "P-256 (ECDSA, the default)", "p256"),
+                                                    make('2', "P-384 (ECDSA)", "p384"),
+                                                    make('3', "RSA 3072", "rsa3072"),
+                                                    make('4', "RSA 4096", "rsa4096"),
+                                                });
+}
+
+// What an install answers: a text page saying what was installed, not to be asked again.
+Request installed(ActionKind kind) {
+    Request r = request(kind, Present::text, "Hub key installed");
+    r.once = true;
+    return r;
+}
+
+Field chain_field() {
+    return paste_field("chain", "Intermediates (optional)", check_optional_certificates_paste);
+}
+
+Field root_field() {
+    return paste_field("ca", "CA root (if not in chain)", check_optional_certificates_paste);
+}
+
+Page hub_key_install_form() {
+    return form("Hub key: install the signed certificate",
+                {paste_field("certificate", "Signed certificate", check_certificates_paste),
+                 chain_field(), root_field()},
+                installed(ActionKind::hub_key_install));
+}
+
+Page hub_key_import_form() {
+    return form("Hub key: import a PEM key and certificate",
+                {paste_field("key", "Private key", check_private_key_paste),
+                 paste_field("certificate", "Certificate", check_certificates_paste), chain_field(),
+                 root_field()},
+                installed(ActionKind::hub_key_import));
+}
+
+Page hub_key_pkcs12_form() {
+    return form(
+        "Hub key: import a PKCS#12 bundle",
+        {paste_field("bundle", "Bundle (base64 lines)", check_base64_paste),
+         field("password", "Bundle password", field_bytes_max, nullptr, true), root_field()},
+        installed(ActionKind::hub_key_pkcs12));
+}
+
 Page certificates_menu() {
     Request requests = request(ActionKind::ca_requests, Present::list, "Certificate requests");
     requests.open_row = request_page;
     Request issued = request(ActionKind::ca_certificates, Present::list, "Issued certificates");
     issued.open_row = certificate_page;
-    return menu("Certificates",
-                {
-                    asks('1', "The hub's certificate and the CA",
-                         request(ActionKind::ca_show, Present::text, "Hub certificate and CA")),
-                    asks('2', "Partners' certificate requests (approve, reject)", requests),
-                    asks('3', "Issued certificates (revoke)", issued),
-                });
+    return menu(
+        "Certificates",
+        {
+            asks('1', "The hub's certificate and the CA",
+                 request(ActionKind::ca_show, Present::text, "Hub certificate and CA")),
+            asks('2', "Partners' certificate requests (approve, reject)", requests),
+            asks('3', "Issued certificates (revoke)", issued),
+            opens('4', "Hub key: new key and request for an external CA", hub_key_request_menu),
+            opens('5', "Hub key: install the signed certificate", hub_key_install_form),
+            opens('6', "Hub key: import a PEM key and certificate", hub_key_import_form),
+            opens('7', "Hub key: import a PKCS#12 bundle", hub_key_pkcs12_form),
+        });
 }
 
 // --- Partners ----------------------------------------------------------------------------

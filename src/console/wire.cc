@@ -119,6 +119,7 @@ Result<Action, std::string> decode_action(std::string_view text) {
     Action action;
     bool have_kind = false;
     bool have_target = false;
+    std::size_t pastes = 0;  // Values longer than field_bytes_max (wire.h).
     for (std::string_view line : *lines) {
         auto [key, rest] = split_key(line);
         if (key == "kind" && !have_kind) {
@@ -143,8 +144,10 @@ Result<Action, std::string> decode_action(std::string_view text) {
             auto [name_text, value_text] = split_key(rest);
             auto name = decoded(name_text);
             auto value = decoded(value_text);
-            if (!name || !value || name->empty() || value->size() > field_bytes_max ||
-                action.fields.count(*name) != 0) {
+            bool pasted = value && value->size() > field_bytes_max;
+            pastes += pasted ? 1 : 0;
+            if (!name || !value || name->empty() || value->size() > paste_bytes_max ||
+                pastes > paste_fields_max || action.fields.count(*name) != 0) {
                 return unexpected(std::string("a bad or repeated field"));
             }
             action.fields.emplace(std::move(*name), std::move(*value));

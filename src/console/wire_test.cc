@@ -2,6 +2,7 @@
 // malformed blocks, each refused.
 #include "console/wire.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace hub::console {
@@ -41,6 +42,35 @@ TEST(ConsoleWire, OutcomesRoundTrip) {
     EXPECT_EQ(back->lines, outcome.lines);
     ASSERT_EQ(back->rows.size(), 2u);
     EXPECT_EQ(back->rows[1].text, "no key");
+}
+
+// A hub key form's pastes: each up to paste_bytes_max, paste_fields_max of them; one more
+// byte or one more paste is refused.
+TEST(ConsoleWire, PastesRoundTripWithinTheirBounds) {
+    std::string line = std::string(63, 'A') + "\n";
+    std::string full;
+    while (full.size() + line.size() <= paste_bytes_max) {
+        full += line;
+    }
+    full.append(paste_bytes_max - full.size(), '%');  // Percent-encoded: three bytes each.
+    Action action;
+    action.kind = ActionKind::hub_key_import;
+    for (std::size_t i = 0; i < paste_fields_max; i++) {
+        action.fields[fmt::format("paste{}", i)] = full;
+    }
+    action.fields["password"] = std::string(field_bytes_max, ' ');
+    std::string encoded = encode_action(action);
+    EXPECT_LE(encoded.size(), wire_request_bytes_max);
+    auto back = decode_action(encoded);
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(back->fields, action.fields);
+
+    Action too_long = action;
+    too_long.fields["paste0"] += "A";
+    EXPECT_FALSE(decode_action(encode_action(too_long)));
+    Action too_many = action;
+    too_many.fields["password"] = std::string(field_bytes_max + 1, 'x');
+    EXPECT_FALSE(decode_action(encode_action(too_many)));
 }
 
 TEST(ConsoleWire, MalformedBlocksAreRefused) {

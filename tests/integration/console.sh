@@ -30,7 +30,11 @@
 #     socket, the directory, hub-ca, hub-netcfg) and nothing changes; with hub-console-admin
 #     (the privileged half, on a socket its group may open) the same account suspends and
 #     resumes a partner (audited as console:nobody) and lists the queue, while another
-#     account, another action and a bad value are refused by the helper itself.
+#     account, another action and a bad value are refused by the helper itself;
+#   - the hub's own key through the helper: a new key and CSR from Certificates (copied off
+#     the screen), signed by a test CA made here, the certificate pasted back (tmux
+#     paste-buffer) and installed (hub.pem is it, *.previous kept); a certificate for
+#     another key refused with the files byte for byte unchanged.
 source "$(dirname "$0")/lib.sh"
 
 need_binaries HUBD HUBCTL HUB_CA HUB_CONSOLE HUB_CONSOLE_ADMIN SMTP_SINK HUB_NETCFG
@@ -634,7 +638,87 @@ keys Escape 2 y
 shows 'backup: /'
 save 12-unprivileged-with-admin-backup
 expect_match "status file after the helper's backup" '^state ok$' "$(cat "$WORK/backup-status")"
-keys Escape Escape 0
+keys Escape Escape
+main_menu
+
+# --- the hub's key from an external CA, through the helper (it writes root's [tls] files) --
+# A test CA made here signs the CSR the console shows; the signed certificate is pasted
+# back (tmux paste-buffer: each line break arrives as Enter; a line with just "." ends it).
+ext="$WORK/external"
+mkdir -p "$ext"
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$ext/root.key" \
+    -subj "/CN=Console Test Root" -days 30 -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$ext/root.pem" 2>/dev/null || fail "test root"
+printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=DNS:hub.lgolhub.net,DNS:localhost" \
+    >"$ext/leaf.ext"
+sign() {  # sign CSR OUT
+    openssl x509 -req -in "$1" -CA "$ext/root.pem" -CAkey "$ext/root.key" -days 10 \
+        -set_serial "0x$(openssl rand -hex 8)" -extfile "$ext/leaf.ext" -out "$2" 2>/dev/null ||
+        fail "signing $1"
+}
+# paste FILE: FILE's lines into the field, then "." to end the paste.
+paste_file() {
+    tm load-buffer -b pem "$1"
+    tm paste-buffer -b pem -t console
+    text '.'
+    keys Enter
+}
+hub_files() { sha256sum "$STATE/hub.key" "$STATE/hub.pem"; ls "$STATE"; }
+keys 3
+shows '4  Hub key: new key and request'
+save 12-certificates-hub-key
+keys 4 1
+shows '^ Certificate request for the external CA'
+shows 'END CERTIFICATE REQUEST'
+save 12-hub-key-request
+screen | sed -n '/BEGIN CERTIFICATE REQUEST/,/END CERTIFICATE REQUEST/p' | sed 's/^ //; s/ *$//' \
+    >"$WORK/console.csr"
+openssl req -in "$WORK/console.csr" -noout -verify 2>&1 | grep -q 'verify OK' ||
+    fail "the CSR copied from the screen does not verify: $(cat "$WORK/console.csr")"
+[[ -e "$STATE/hub.key.pending" ]] || fail "no pending key after the request"
+sign "$WORK/console.csr" "$ext/signed.pem"
+# Refused: a certificate for another key (signed by the same CA); nothing changes.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$ext/other.key" \
+    -subj "/CN=hub.lgolhub.net" -out "$ext/other.csr" 2>/dev/null || fail "other CSR"
+sign "$ext/other.csr" "$ext/other.pem"
+before="$(hub_files)"
+keys Escape Escape 5
+shows '^ Hub key: install the signed certificate'
+paste_file "$ext/other.pem"
+shows '> Intermediates'
+text '.'
+keys Enter
+paste_file "$ext/root.pem"
+shows 'refused, nothing changed: the private key does not match'
+save 12-hub-key-refused
+[[ "$(hub_files)" == "$before" ]] || fail "a refused install changed the hub's files:
+$(hub_files)"
+keys Escape
+# Installed: the signed certificate for the pending key, the test root to check it by.
+keys 5
+shows '^ Hub key: install the signed certificate'
+paste_file "$ext/signed.pem"
+shows 'Signed certificate +: \(.* lines, 1 certificate\)'
+text '.'
+keys Enter
+paste_file "$ext/root.pem"
+shows '^ Hub key installed'
+shows 'installed the hub.s key .*'
+save 12-hub-key-installed
+cmp -s "$ext/signed.pem" "$STATE/hub.pem" || fail "hub.pem is not the pasted certificate"
+for kept in hub.key.previous hub.pem.previous; do
+    [[ -e "$STATE/$kept" ]] || fail "no $kept after the install"
+done
+expect_eq "the previous certificate kept" "$(sed -n 2p <<<"$before" | cut -d' ' -f1)" \
+    "$(sha256sum <"$STATE/hub.pem.previous" | cut -d' ' -f1)"
+[[ ! -e "$STATE/hub.key.pending" ]] || fail "the pending key is still there after the install"
+cmp -s <(openssl x509 -in "$STATE/hub.pem" -noout -pubkey) <(openssl pkey -in "$STATE/hub.key" -pubout) ||
+    fail "the installed key is not the one the CSR was made with"
+keys Escape Escape
+main_menu
+say "ok: through the helper, a key and CSR made from the console, a certificate for another key refused (files unchanged), the signed one pasted and installed (*.previous kept)"
+keys 0
 kill -TERM "$admin_pid" 2>/dev/null && wait "$admin_pid" 2>/dev/null || true
 admin_pid=""
 say "ok: as nobody, through hub-console-admin: partner1 suspended and resumed (audited as console:nobody), the queue listed, the backup schedule shown and a backup made; strangers and other actions refused"

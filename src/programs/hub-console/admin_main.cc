@@ -13,8 +13,8 @@
 // TRUST     The caller is whoever could open the socket. Its uid comes from the kernel
 //           (SO_PEERCRED): root, or an account in --allow-group (primary or
 //           supplementary), or it is refused. The request is decoded strictly (wire.cc,
-//           64 KiB, 10 s), must be one of needs_admin()'s actions, and its values pass
-//           the same checks as the console's forms before the Runner touches anything;
+//           wire.h's bounds, 10 s), must be one of needs_admin()'s actions, and its values
+//           pass the same checks as the console's forms before the Runner touches anything;
 //           the owners (directory, hubd, hub-ca) check again. Changes are audited as
 //           console:<the caller's account>.
 // LIMITS    console/wire.h; one request per process.
@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "console/checks.h"
+#include "console/limits.h"
 #include "console/wire.h"
 #include "programs/hub-console/runner.h"
 
@@ -83,6 +84,39 @@ hub::Result<std::string, std::string> caller_account(const std::string& group_na
                     name, group_name.empty() ? "no group" : group_name));
 }
 
+// The hub key forms' checks (pages.cc), again.
+std::string check_hub_key_values(const Action& action) {
+    using namespace hub::console;
+    std::vector<std::pair<std::string, Check>> checks;
+    switch (action.kind) {
+        case ActionKind::hub_key_request:
+            return check_key_type(action.target);
+        case ActionKind::hub_key_import:
+            checks.emplace_back("key", check_private_key_paste);
+            [[fallthrough]];
+        case ActionKind::hub_key_install:
+            checks.emplace_back("certificate", check_certificates_paste);
+            checks.emplace_back("chain", check_optional_certificates_paste);
+            checks.emplace_back("ca", check_optional_certificates_paste);
+            break;
+        case ActionKind::hub_key_pkcs12:
+            if (action.field("password").size() > field_bytes_max) {
+                return fmt::format("password: at most {} characters", field_bytes_max);
+            }
+            checks.emplace_back("bundle", check_base64_paste);
+            checks.emplace_back("ca", check_optional_certificates_paste);
+            break;
+        default:
+            return "";
+    }
+    for (const auto& [name, check] : checks) {
+        if (std::string why = check(action.field(name)); !why.empty()) {
+            return name + ": " + why;
+        }
+    }
+    return "";
+}
+
 // The form checks again: the values come from a socket, not from the console's forms.
 std::string check_values(const Action& action) {
     using hub::console::check_partner_name;
@@ -120,6 +154,9 @@ std::string check_values(const Action& action) {
     if (action.kind == ActionKind::partner_show || action.kind == ActionKind::partner_suspend ||
         action.kind == ActionKind::partner_resume || action.kind == ActionKind::partner_test) {
         return check_partner_name(action.target);
+    }
+    if (std::string why = check_hub_key_values(action); !why.empty()) {
+        return why;
     }
     return "";  // Queue ids are parsed by the runner; listings take no value.
 }

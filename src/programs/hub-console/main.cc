@@ -161,6 +161,12 @@ Key key_of(int ch) {
     }
 }
 
+// True when the terminal has sent more than curses has read (poll, no wait).
+bool more_input_waiting() {
+    pollfd terminal{STDIN_FILENO, POLLIN, 0};
+    return ::poll(&terminal, 1, 0) == 1 && (terminal.revents & POLLIN) != 0;
+}
+
 attr_t attribute_of(Style style) {
     switch (style) {
         case Style::normal:
@@ -290,12 +296,19 @@ int main(int argc, char** argv) {
             continue;
         }
         model.press(key_of(ch));
+        bool acted = false;
         while (std::optional<hub::console::Action> action = model.take_action()) {
             if (model.finished()) {
                 break;
             }
+            acted = true;
             draw(model.render());  // "Working..." while it runs.
             model.complete(runner.run(*action));
+        }
+        // A paste arrives as thousands of keys: the screen is drawn once they are all in,
+        // not after each (the next key is already waiting).
+        if (!acted && more_input_waiting()) {
+            continue;
         }
         draw(model.render());
     }

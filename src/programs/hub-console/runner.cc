@@ -40,12 +40,14 @@
 #include "ca/protocol.h"
 #include "ca/socket_io.h"
 #include "config/hub_config.h"
+#include "console/checks.h"
 #include "console/wire.h"
 #include "directory/directory.h"
 #include "directory/edits.h"
 #include "engine/control.h"
 #include "health/backup_status.h"
 #include "health/snapshot.h"
+#include "programs/hubctl/hub_key.h"
 #include "programs/hubctl/partner_text.h"
 #include "programs/hubctl/queue_view.h"
 #include "programs/hubctl/spool_admin.h"
@@ -399,6 +401,10 @@ bool needs_admin(ActionKind kind) {
         case ActionKind::backup_verify:
         case ActionKind::backup_restore:
         case ActionKind::backup_schedule:
+        case ActionKind::hub_key_request:
+        case ActionKind::hub_key_install:
+        case ActionKind::hub_key_import:
+        case ActionKind::hub_key_pkcs12:
             return true;
         default:
             return false;
@@ -492,6 +498,11 @@ Outcome Runner::run(const Action& action) {
         case ActionKind::ca_reject:
         case ActionKind::ca_revoke:
             return ca_decision(action);
+        case ActionKind::hub_key_request:
+        case ActionKind::hub_key_install:
+        case ActionKind::hub_key_import:
+        case ActionKind::hub_key_pkcs12:
+            return hub_key(action);
         case ActionKind::enrollment_reset:
             return enrollment_reset(action.field("partner"));
         case ActionKind::console_password:
@@ -953,6 +964,63 @@ Outcome Runner::ca_decision(const Action& action) {
         return failed(answer.error());
     }
     return said(std::string(answer->get_or(ca::Field::message, "done")));
+}
+
+// The hub's own key from an external CA: the same calls as hubctl ca hub-key (hub_key.h).
+// On the appliance this runs in hub-console-admin, as root, which owns [tls] key.
+Outcome Runner::hub_key(const Action& action) {
+    auto config = load_config(settings_.config_path);
+    if (!config) {
+        return failed(config.error());
+    }
+    if (action.kind == ActionKind::hub_key_request) {
+        auto made = hubctl::request_hub_key(*config, action.target);
+        if (!made) {
+            return failed(made.error());
+        }
+        Outcome outcome;
+        outcome.lines = {
+            fmt::format("A new {} key waits in {}; the request names CN={}.", action.target,
+                        made->pending_path, made->common_name),
+            "Give the external CA these lines; install what it signs with Certificates, 5:", ""};
+        for (std::string& line : split_lines(made->csr_pem)) {
+            outcome.lines.push_back(std::move(line));
+        }
+        outcome.message = "New key made and kept pending; nothing else changed";
+        return outcome;
+    }
+    constexpr std::string_view no_roots_hint =
+        "paste the issuing CA's root certificate in the CA root field";
+    hubctl::HubKeyMaterial material;
+    if (action.kind == ActionKind::hub_key_pkcs12) {
+        std::string der;
+        if (!console::decode_base64_paste(action.field("bundle"), der)) {
+            return failed("Bundle: base64 lines only, as `base64 bundle.p12` prints them");
+        }
+        auto opened = hubctl::open_pkcs12(der, action.field("password"));
+        if (!opened) {
+            return failed("The bundle: refused, nothing changed: " + opened.error());
+        }
+        material = std::move(*opened);
+    } else {
+        material.key_pem = action.field("key");
+        material.certificate_pem = action.field("certificate");
+        material.chain_pem = action.field("chain");
+    }
+    material.more_roots_pem = action.field("ca");
+    material.more_roots_name = "CA root";
+    auto installed = action.kind == ActionKind::hub_key_install
+                         ? hubctl::install_requested_hub_key(
+                               *config, std::move(material),
+                               "make a new key and request first: Certificates, 4", no_roots_hint)
+                         : hubctl::install_hub_key(*config, material, no_roots_hint);
+    if (!installed) {
+        return failed(installed.error());
+    }
+    Outcome outcome;
+    outcome.lines = split_lines(hubctl::installed_text(*installed));
+    outcome.message = "The hub's key and certificate are installed";
+    return outcome;
 }
 
 Outcome Runner::enrollment_reset(const std::string& partner) {

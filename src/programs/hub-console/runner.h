@@ -60,6 +60,7 @@ private:
     console::Outcome ca_show();
     console::Outcome ca_listing(const console::Action& action);
     console::Outcome ca_decision(const console::Action& action);
+    console::Outcome hub_key(const console::Action& action);
     console::Outcome enrollment_reset(const std::string& partner);
     console::Outcome admin_password(const console::Action& action);
     console::Outcome console_password();
