@@ -186,8 +186,8 @@ struct Request {
     Present present = Present::message;
     std::string title;                             // Of the text or list page.
     std::function<Page(const Row& row)> open_row;  // List: the page a chosen row opens.
-    // A text answer to a change (a new key made, a key installed): its page offers no 'r',
-    // which would make the change again.
+    // A text answer to a change (a new key made, a key installed, a password reset): its
+    // page offers no 'r', which would make the change again.
     bool once = false;
 };
 

@@ -408,6 +408,10 @@ TEST(ConsoleModel, AFormsTextAnswerTakesItsPlace) {
     EXPECT_EQ(action->field("partner"), "partner2");
     model.complete(Outcome{true, "", {"the password"}, {}, {}, {}, 0});
     EXPECT_EQ(model.top().kind, PageKind::text);
+    // 'r' would reset the password again: the answer's page does not ask again.
+    type(model, "r");
+    EXPECT_FALSE(model.take_action());
+    EXPECT_NE(model.status().find("Refused: 'r'"), std::string::npos) << model.status();
     press(model, KeyKind::escape);
     EXPECT_EQ(model.top().title, "Passwords");
 }

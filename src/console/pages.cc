@@ -382,10 +382,12 @@ Page passwords_menu() {
                           }),
                     opens('3', "Reset a partner's enrollment-page password",
                           [] {
+                              Request reset = request(ActionKind::enrollment_reset, Present::text,
+                                                      "New enrollment password");
+                              reset.once = true;  // 'r' would reset the password again.
                               return form("Enrollment password",
                                           {field("partner", "Partner", 64, check_partner_name)},
-                                          request(ActionKind::enrollment_reset, Present::text,
-                                                  "New enrollment password"));
+                                          std::move(reset));
                           }),
                 });
 }
