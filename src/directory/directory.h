@@ -22,6 +22,7 @@
 #include "directory/listener_certificates.h"
 #include "directory/record.h"
 #include "directory/tls_endpoints.h"
+#include "directory/tls_failures.h"
 #include "policy/partners.h"
 
 namespace hub::directory {
@@ -133,6 +134,15 @@ public:
     [[nodiscard]] Result<void, std::string> change_listener_certificate(
         std::string_view name, const std::optional<ListenerCertificateRecord>& after,
         std::string_view actor);
+
+    // Remembered outbound TLS failures (tls_failures.cc), by peer, with the partner of that
+    // name if there is one.
+    [[nodiscard]] Result<std::vector<TlsFailureRow>, std::string> tls_failures();
+    // One transaction: the stored rows, plan_tls_failures(observed), its writes and clears.
+    // Peers that are no partner name are ignored, reasons cut to tls_failure_reason_bytes_max.
+    // Not audited (hubd's observations, not an administrator's change). Returns the changes.
+    [[nodiscard]] Result<TlsFailureChanges, std::string> record_tls_failures(
+        const std::vector<TlsObservation>& observed);
 
     // The engine's table: the active partners, in name order, with their TLS policies
     // resolved (resolve_tls_policies).
