@@ -154,10 +154,9 @@ public:
 
 private:
     explicit Directory(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+    // A partner's rows as after says (nullopt: removed); not audited.
     Result<void, std::string> write_record(std::string_view name,
-                                           const std::optional<PartnerRecord>& before,
-                                           const std::optional<PartnerRecord>& after,
-                                           std::string_view action, std::string_view actor);
+                                           const std::optional<PartnerRecord>& after);
     Result<void, std::string> write_children(std::int64_t id, const PartnerRecord& record);
     Result<void, std::string> check_claims(const PartnerRecord& record);
     Result<void, std::string> check_pin_policy(const PartnerRecord& record);
@@ -166,6 +165,20 @@ private:
     Result<void, std::string> check_tls_claims(const TlsPolicyRecord& record,
                                                const std::optional<TlsPolicyRecord>& before,
                                                std::string_view domain_owner);
+    // What an audited change wrote, for its audit_log row; before/after "" for none.
+    struct AuditNote {
+        std::string action;
+        std::string subject;
+        std::string before;
+        std::string after;
+    };
+    // Reads what it needs, checks, writes its rows and says what to audit; nullopt when
+    // there is nothing to change (then nothing is written or audited).
+    using AuditedWrite = std::function<Result<std::optional<AuditNote>, std::string>()>;
+    // The shape every administrator's change shares: one transaction holding write(), its
+    // audit entry and the commit. Any error rolls all of it back: the file is unchanged.
+    // The caller checks the actor and its arguments first.
+    Result<void, std::string> audited_change(std::string_view actor, const AuditedWrite& write);
     // One audit_log row; before/after "" are stored as NULL.
     Result<void, std::string> audit_change(std::string_view action, std::string_view subject,
                                            std::string_view before, std::string_view after,

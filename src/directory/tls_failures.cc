@@ -26,6 +26,7 @@
 
 namespace hub::directory {
 
+using detail::read_rows;
 using detail::Statement;
 using detail::Transaction;
 
@@ -115,13 +116,10 @@ Result<std::vector<TlsFailureRow>, std::string> Directory::tls_failures() {
         return unexpected(error_text("reading TLS failures"));
     }
     std::vector<TlsFailureRow> rows;
-    int status = SQLITE_ROW;
-    while ((status = statement.step()) == SQLITE_ROW) {
-        rows.push_back(TlsFailureRow{statement.text(0), statement.text(1), statement.integer(2),
-                                     statement.integer(3), statement.text(4), statement.integer(5),
-                                     statement.integer(6), statement.integer(7)});
-    }
-    if (status != SQLITE_DONE) {
+    if (read_rows(statement, rows, [](Statement& row) {
+            return TlsFailureRow{row.text(0), row.text(1),    row.integer(2), row.integer(3),
+                                 row.text(4), row.integer(5), row.integer(6), row.integer(7)};
+        }) != SQLITE_DONE) {
         return unexpected(error_text("reading TLS failures"));
     }
     return rows;
