@@ -1,4 +1,6 @@
-// directory_commands.cc -- hubctl partner|domain|connector|audit on the partner directory.
+// directory_commands.cc -- hubctl partner|domain|connector|audit|admin|tls-endpoint|trust|
+// listener-cert|tls-failures on the partner directory (the last two dispatched to
+// listener_cert_commands.cc and tls_failure_commands.cc).
 //
 // PURPOSE   The administrator's way to read and change partners: each write command is one
 //           Directory::change (or import) transaction, audited with the administrator's
