@@ -416,6 +416,8 @@ Result<void, std::string> Directory::audited_change(std::string_view actor,
         return {};  // Nothing to write, nothing to audit.
     }
     const AuditNote& note = **written;
+    HUB_ASSERT(!note.action.empty() && !note.subject.empty());  // Every entry names both.
+    HUB_ASSERT(!note.before.empty() || !note.after.empty());    // A change has a side.
     if (auto audited = audit_change(note.action, note.subject, note.before, note.after, actor);
         !audited) {
         return audited;
