@@ -157,7 +157,7 @@ expect_match "hubctl status shows the directory's row" \
     '^remembered \(directory\): partner2 failing outbound TLS since ' "$(hubctl_dir status)"
 out="$(record)"
 expect_eq "a second record with nothing new says nothing" "" "$out"
-say "ok: the directory remembers partner2 failing TLS since $dir_since ($dir_count failures)"
+say "ok: the directory remembers partner2 failing TLS since $dir_since (count $dir_count)"
 # hubd restarts, forgetting; it fails TLS again and the next record keeps the directory's since.
 hub_stop
 sleep 1.2  # hubd's new "since" is then a later second than the directory's.
@@ -175,7 +175,7 @@ read -r dir_since_after dir_count_after _ < <(remembered)
 expect_eq "the directory's since survived the hubd restart" "$dir_since" "$dir_since_after"
 [[ "$dir_count_after" -gt "$dir_count" ]] ||
     fail "the count did not grow after the restart ($dir_count -> $dir_count_after)"
-say "ok: after a hubd restart: since still $dir_since_after, $dir_count_after failures"
+say "ok: after a hubd restart: since still $dir_since_after, count $dir_count_after"
 tls_change tls-endpoint assign opportunistic --unassign --partner partner2
 
 # --- 6. implicit TLS -----------------------------------------------------------------------------

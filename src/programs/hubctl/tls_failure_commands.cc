@@ -182,9 +182,10 @@ std::string remembered_tls_failures_text(const std::string& config_path) {
     std::string text;
     for (const directory::TlsFailureRow& row : *rows) {
         text += fmt::format(
-            "remembered (directory): {} failing outbound TLS since {}, {} failures (hubctl "
+            "remembered (directory): {} failing outbound TLS since {}, {} failure{} (hubctl "
             "tls-failures list)\n",
-            printable(row.peer), utc_text(row.first_failed_unix_s), row.failure_count);
+            printable(row.peer), utc_text(row.first_failed_unix_s), row.failure_count,
+            row.failure_count == 1 ? "" : "s");
     }
     return text;
 }
