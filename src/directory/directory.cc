@@ -30,6 +30,7 @@ namespace hub::directory {
 
 using detail::effective_client_cn;
 using detail::now_unix_s;
+using detail::read_rows;
 using detail::Statement;
 using detail::Transaction;
 
@@ -263,13 +264,10 @@ Result<std::vector<AuditEntry>, std::string> Directory::audit(std::string_view s
     statement.bind(1, subject);
     statement.bind(2, static_cast<std::int64_t>(limit));
     std::vector<AuditEntry> entries;
-    int status = SQLITE_ROW;
-    while ((status = statement.step()) == SQLITE_ROW) {
-        entries.push_back(AuditEntry{statement.integer(0), statement.integer(1), statement.text(2),
-                                     statement.text(3), statement.text(4), statement.text(5),
-                                     statement.text(6)});
-    }
-    if (status != SQLITE_DONE) {
+    if (read_rows(statement, entries, [](Statement& row) {
+            return AuditEntry{row.integer(0), row.integer(1), row.text(2), row.text(3),
+                              row.text(4),    row.text(5),    row.text(6)};
+        }) != SQLITE_DONE) {
         return unexpected(error_text("reading the audit log"));
     }
     return entries;
@@ -366,9 +364,7 @@ Result<void, std::string> Directory::write_children(std::int64_t id, const Partn
 }
 
 Result<void, std::string> Directory::write_record(std::string_view name,
-                                                  const std::optional<PartnerRecord>& before,
-                                                  const std::optional<PartnerRecord>& after,
-                                                  std::string_view action, std::string_view actor) {
+                                                  const std::optional<PartnerRecord>& after) {
     std::int64_t now = now_unix_s();
     if (!after) {
         Statement remove(db_, "DELETE FROM partners WHERE name = ?");
@@ -403,8 +399,33 @@ Result<void, std::string> Directory::write_record(std::string_view name,
             return written;
         }
     }
-    return audit_change(action, name, before ? to_json(*before) : std::string(),
-                        after ? to_json(*after) : std::string(), actor);
+    return {};
+}
+
+Result<void, std::string> Directory::audited_change(std::string_view actor,
+                                                    const AuditedWrite& write) {
+    Transaction transaction(db_);
+    if (!transaction.began()) {
+        return unexpected(error_text("starting a change"));
+    }
+    auto written = write();
+    if (!written) {
+        return unexpected(written.error());
+    }
+    if (!written->has_value()) {
+        return {};  // Nothing to write, nothing to audit.
+    }
+    const AuditNote& note = **written;
+    HUB_ASSERT(!note.action.empty() && !note.subject.empty());  // Every entry names both.
+    HUB_ASSERT(!note.before.empty() || !note.after.empty());    // A change has a side.
+    if (auto audited = audit_change(note.action, note.subject, note.before, note.after, actor);
+        !audited) {
+        return audited;
+    }
+    if (!transaction.commit()) {
+        return unexpected(error_text("committing a change"));
+    }
+    return {};
 }
 
 Result<void, std::string> Directory::audit_change(std::string_view action, std::string_view subject,
@@ -440,41 +461,38 @@ Result<void, std::string> Directory::change(std::string_view name, std::string_v
     if (std::string why = check_actor(actor); !why.empty()) {
         return unexpected(why);
     }
-    Transaction transaction(db_);
-    if (!transaction.began()) {
-        return unexpected(error_text("starting a change"));
-    }
-    auto found = find(name);
-    if (!found) {
-        return unexpected(found.error());
-    }
-    std::optional<PartnerRecord> before = std::move(*found);
-    std::optional<PartnerRecord> after = before;
-    if (std::string why = edit(after); !why.empty()) {
-        return unexpected(fmt::format("partner {}: {}", name, why));
-    }
-    if (after) {
-        HUB_ASSERT(after->name == name);  // Edits do not rename.
-        if (std::string why = check_record(*after); !why.empty()) {
-            return unexpected(why);
+    return audited_change(actor, [&]() -> Result<std::optional<AuditNote>, std::string> {
+        auto found = find(name);
+        if (!found) {
+            return unexpected(found.error());
         }
-        if (auto claims = check_claims(*after); !claims) {
-            return unexpected(claims.error());
+        std::optional<PartnerRecord> before = std::move(*found);
+        std::optional<PartnerRecord> after = before;
+        if (std::string why = edit(after); !why.empty()) {
+            return unexpected(fmt::format("partner {}: {}", name, why));
         }
-        if (auto pinned = check_pin_policy(*after); !pinned) {
-            return unexpected(pinned.error());
+        if (after) {
+            HUB_ASSERT(after->name == name);  // Edits do not rename.
+            if (std::string why = check_record(*after); !why.empty()) {
+                return unexpected(why);
+            }
+            if (auto claims = check_claims(*after); !claims) {
+                return unexpected(claims.error());
+            }
+            if (auto pinned = check_pin_policy(*after); !pinned) {
+                return unexpected(pinned.error());
+            }
         }
-    }
-    if (before == after) {
-        return {};  // Nothing to write, nothing to audit.
-    }
-    if (auto written = write_record(name, before, after, action, actor); !written) {
-        return unexpected(written.error());
-    }
-    if (!transaction.commit()) {
-        return unexpected(error_text("committing a change"));
-    }
-    return {};
+        if (before == after) {
+            return std::optional<AuditNote>();
+        }
+        if (auto written = write_record(name, after); !written) {
+            return unexpected(written.error());
+        }
+        return AuditNote{std::string(action), std::string(name),
+                         before ? to_json(*before) : std::string(),
+                         after ? to_json(*after) : std::string()};
+    });
 }
 
 // A partner left without a pin while its outbound TLS policy verifies by the partner's pin.
@@ -526,9 +544,12 @@ Result<void, std::string> Directory::import(const std::vector<PartnerRecord>& re
             return unexpected(
                 fmt::format("partner {}: {}; nothing was imported", record.name, claims.error()));
         }
-        if (auto written = write_record(record.name, std::nullopt, record, "partner import", actor);
-            !written) {
+        if (auto written = write_record(record.name, record); !written) {
             return unexpected(written.error());
+        }
+        if (auto audited = audit_change("partner import", record.name, "", to_json(record), actor);
+            !audited) {
+            return unexpected(audited.error());
         }
     }
     if (!transaction.commit()) {

@@ -22,6 +22,7 @@
 #include "directory/listener_certificates.h"
 #include "directory/record.h"
 #include "directory/tls_endpoints.h"
+#include "directory/tls_failures.h"
 #include "policy/partners.h"
 
 namespace hub::directory {
@@ -134,6 +135,15 @@ public:
         std::string_view name, const std::optional<ListenerCertificateRecord>& after,
         std::string_view actor);
 
+    // Remembered outbound TLS failures (tls_failures.cc), by peer, with the partner of that
+    // name if there is one.
+    [[nodiscard]] Result<std::vector<TlsFailureRow>, std::string> tls_failures();
+    // One transaction: the stored rows, plan_tls_failures(observed), its writes and clears.
+    // Peers that are no partner name are ignored, reasons cut to tls_failure_reason_bytes_max.
+    // Not audited (hubd's observations, not an administrator's change). Returns the changes.
+    [[nodiscard]] Result<TlsFailureChanges, std::string> record_tls_failures(
+        const std::vector<TlsObservation>& observed);
+
     // The engine's table: the active partners, in name order, with their TLS policies
     // resolved (resolve_tls_policies).
     [[nodiscard]] Result<std::vector<policy::Partner>, std::string> active_partners();
@@ -144,10 +154,9 @@ public:
 
 private:
     explicit Directory(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+    // A partner's rows as after says (nullopt: removed); not audited.
     Result<void, std::string> write_record(std::string_view name,
-                                           const std::optional<PartnerRecord>& before,
-                                           const std::optional<PartnerRecord>& after,
-                                           std::string_view action, std::string_view actor);
+                                           const std::optional<PartnerRecord>& after);
     Result<void, std::string> write_children(std::int64_t id, const PartnerRecord& record);
     Result<void, std::string> check_claims(const PartnerRecord& record);
     Result<void, std::string> check_pin_policy(const PartnerRecord& record);
@@ -156,6 +165,20 @@ private:
     Result<void, std::string> check_tls_claims(const TlsPolicyRecord& record,
                                                const std::optional<TlsPolicyRecord>& before,
                                                std::string_view domain_owner);
+    // What an audited change wrote, for its audit_log row; before/after "" for none.
+    struct AuditNote {
+        std::string action;
+        std::string subject;
+        std::string before;
+        std::string after;
+    };
+    // Reads what it needs, checks, writes its rows and says what to audit; nullopt when
+    // there is nothing to change (then nothing is written or audited).
+    using AuditedWrite = std::function<Result<std::optional<AuditNote>, std::string>()>;
+    // The shape every administrator's change shares: one transaction holding write(), its
+    // audit entry and the commit. Any error rolls all of it back: the file is unchanged.
+    // The caller checks the actor and its arguments first.
+    Result<void, std::string> audited_change(std::string_view actor, const AuditedWrite& write);
     // One audit_log row; before/after "" are stored as NULL.
     Result<void, std::string> audit_change(std::string_view action, std::string_view subject,
                                            std::string_view before, std::string_view after,

@@ -468,7 +468,7 @@ TEST_F(DirectoryTest, VersionTwoFileGetsTheDefaultTlsPolicyAndKeepsItsBehaviour)
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
         ASSERT_EQ(sqlite3_exec(db,
-                               "DROP TABLE listener_certificates; "
+                               "DROP TABLE tls_failures; DROP TABLE listener_certificates; "
                                "DROP TABLE tls_assignments; DROP TABLE tls_policies; "
                                "DROP TABLE trust_anchors; PRAGMA user_version = 2",
                                nullptr, nullptr, nullptr),
@@ -654,13 +654,16 @@ TEST_F(DirectoryTest, VersionThreeFileGetsListenerCertificates) {
     {
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE listener_certificates; PRAGMA user_version = 3",
+        ASSERT_EQ(sqlite3_exec(db,
+                               "DROP TABLE tls_failures; DROP TABLE listener_certificates; "
+                               "PRAGMA user_version = 3",
                                nullptr, nullptr, nullptr),
                   SQLITE_OK);
         sqlite3_close(db);
     }
     Directory directory = open(OpenMode::existing);
-    EXPECT_EQ(directory.schema_version(), 4);
+    EXPECT_EQ(directory.schema_version(), current_schema_version());
+    EXPECT_GE(current_schema_version(), 4);
     auto rows = directory.listener_certificates();
     ASSERT_TRUE(rows) << rows.error();
     EXPECT_TRUE(rows->empty());
@@ -739,6 +742,168 @@ TEST(ListenerCertificates, SelectionPrefersTheAddressOverTheWildcard) {
     EXPECT_EQ(canonical_listener_address("*", canonical), "");
     EXPECT_EQ(canonical, "*");
     EXPECT_NE(canonical_listener_address("mx.example:25", canonical), "");
+}
+
+// Remembered TLS failures, the plan alone (sans-I/O): what a record writes and clears.
+TlsObservation failing(std::string peer, std::int64_t since_s, std::int64_t last_s,
+                       std::int64_t started_ms, std::int64_t count, std::string reason = "") {
+    TlsObservation seen;
+    seen.peer = std::move(peer);
+    seen.verdict = TlsObservation::Verdict::failing;
+    seen.failing_since_unix_s = since_s;
+    seen.last_failed_unix_s = last_s;
+    seen.reason = std::move(reason);
+    seen.hubd_started_unix_ms = started_ms;
+    seen.hubd_failure_count = count;
+    return seen;
+}
+
+TlsObservation working(std::string peer, std::int64_t started_ms) {
+    TlsObservation seen;
+    seen.peer = std::move(peer);
+    seen.verdict = TlsObservation::Verdict::working;
+    seen.hubd_started_unix_ms = started_ms;
+    return seen;
+}
+
+TEST(TlsFailurePlan, NewFailingPeerIsAddedWithHubdsCount) {
+    TlsFailureChanges changes =
+        plan_tls_failures({}, {failing("partner2", 100, 160, 5000, 3, "no STARTTLS")});
+    ASSERT_EQ(changes.written.size(), 1u);
+    EXPECT_EQ(changes.added, std::vector<std::string>{"partner2"});
+    EXPECT_TRUE(changes.cleared.empty());
+    const TlsFailureRow& row = changes.written[0];
+    EXPECT_EQ(row.first_failed_unix_s, 100);
+    EXPECT_EQ(row.last_failed_unix_s, 160);
+    EXPECT_EQ(row.last_reason, "no STARTTLS");
+    EXPECT_EQ(row.failure_count, 3);
+    EXPECT_EQ(row.hubd_started_unix_ms, 5000);
+    EXPECT_EQ(row.hubd_failure_count, 3);
+
+    // Had TLS earlier in this run: the failures before that success are not this streak's.
+    TlsObservation after_success = failing("partner2", 100, 0, 5000, 7);
+    after_success.had_tls_since_start = true;
+    changes = plan_tls_failures({}, {after_success});
+    ASSERT_EQ(changes.written.size(), 1u);
+    EXPECT_EQ(changes.written[0].failure_count, 1);
+    EXPECT_EQ(changes.written[0].last_failed_unix_s, 100);  // At least since.
+}
+
+TEST(TlsFailurePlan, SameHubdRunAddsOnlyWhatItCountedSince) {
+    TlsFailureRow stored{"partner2", "partner2", 100, 160, "no STARTTLS", 3, 5000, 3};
+    TlsFailureChanges changes =
+        plan_tls_failures({stored}, {failing("partner2", 100, 220, 5000, 5, "")});
+    ASSERT_EQ(changes.written.size(), 1u);
+    EXPECT_TRUE(changes.added.empty());
+    const TlsFailureRow& row = changes.written[0];
+    EXPECT_EQ(row.first_failed_unix_s, 100);
+    EXPECT_EQ(row.last_failed_unix_s, 220);
+    EXPECT_EQ(row.last_reason, "no STARTTLS");  // The snapshot did not say: kept.
+    EXPECT_EQ(row.failure_count, 5);
+    EXPECT_EQ(row.hubd_failure_count, 5);
+    EXPECT_EQ(row.partner, "partner2");
+
+    // Nothing new: nothing written.
+    changes = plan_tls_failures({stored}, {failing("partner2", 100, 160, 5000, 3, "no STARTTLS")});
+    EXPECT_TRUE(changes.empty());
+}
+
+TEST(TlsFailurePlan, RestartedHubdKeepsTheDirectorysSinceAndAddsItsWholeCount) {
+    TlsFailureRow stored{"partner2", "partner2", 100, 160, "no STARTTLS", 3, 5000, 3};
+    // hubd restarted at 9000 ms; it has failed twice since 900 s, its own "since".
+    TlsFailureChanges changes =
+        plan_tls_failures({stored}, {failing("partner2", 900, 950, 9000, 2, "handshake failed")});
+    ASSERT_EQ(changes.written.size(), 1u);
+    const TlsFailureRow& row = changes.written[0];
+    EXPECT_EQ(row.first_failed_unix_s, 100);
+    EXPECT_EQ(row.last_failed_unix_s, 950);
+    EXPECT_EQ(row.last_reason, "handshake failed");
+    EXPECT_EQ(row.failure_count, 5);
+    EXPECT_EQ(row.hubd_started_unix_ms, 9000);
+    EXPECT_EQ(row.hubd_failure_count, 2);
+}
+
+TEST(TlsFailurePlan, WorkingTlsClearsAndSilenceKeeps) {
+    std::vector<TlsFailureRow> stored = {
+        {"partner1", "partner1", 10, 20, "x", 1, 5000, 1},
+        {"partner2", "partner2", 100, 160, "no STARTTLS", 3, 5000, 3},
+    };
+    // partner2's TLS works again; partner1 is not reported (no attempt since a restart).
+    TlsFailureChanges changes = plan_tls_failures(stored, {working("partner2", 9000)});
+    EXPECT_EQ(changes.cleared, std::vector<std::string>{"partner2"});
+    EXPECT_TRUE(changes.written.empty());
+    // Working TLS for a peer without a row changes nothing.
+    EXPECT_TRUE(plan_tls_failures(stored, {working("partner3", 9000)}).empty());
+    EXPECT_TRUE(plan_tls_failures(stored, {}).empty());
+}
+
+// Schema 5: a version-4 file gets the table; a record writes, clears, keeps since across
+// a hubd restart, follows the partner, and is not audited.
+TEST_F(DirectoryTest, VersionFourFileGetsTlsFailuresAndRecordsThem) {
+    import_sample();
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE tls_failures; PRAGMA user_version = 4", nullptr,
+                               nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    Directory directory = open(OpenMode::existing);
+    EXPECT_EQ(directory.schema_version(), 5);
+    auto audit_before = directory.audit("", 1000);
+    ASSERT_TRUE(audit_before);
+
+    auto recorded = directory.record_tls_failures(
+        {failing("partner2", 100, 160, 5000, 3, "no STARTTLS"), failing("stranger", 1, 1, 5000, 1),
+         failing("other", 1, 1, 5000, 1), failing("bad name", 1, 1, 5000, 1)});
+    ASSERT_TRUE(recorded) << recorded.error();
+    EXPECT_EQ(recorded->added, (std::vector<std::string>{"partner2", "stranger"}));
+    auto rows = directory.tls_failures();
+    ASSERT_TRUE(rows) << rows.error();
+    ASSERT_EQ(rows->size(), 2u);
+    EXPECT_EQ((*rows)[0],
+              (TlsFailureRow{"partner2", "partner2", 100, 160, "no STARTTLS", 3, 5000, 3}));
+    EXPECT_EQ((*rows)[1].partner, "");  // No partner of that name.
+    EXPECT_EQ(to_json((*rows)[0]),
+              R"({"peer":"partner2","partner":"partner2","since_unix_s":100,)"
+              R"("last_failed_unix_s":160,"last_reason":"no STARTTLS","count":3})");
+
+    // hubd restarted and failed again: since stays.
+    recorded = directory.record_tls_failures({failing("partner2", 900, 950, 9000, 1)});
+    ASSERT_TRUE(recorded) << recorded.error();
+    rows = directory.tls_failures();
+    ASSERT_TRUE(rows);
+    EXPECT_EQ((*rows)[0].first_failed_unix_s, 100);
+    EXPECT_EQ((*rows)[0].last_failed_unix_s, 950);
+    EXPECT_EQ((*rows)[0].failure_count, 4);
+
+    // A record that changes nothing leaves the file byte-identical.
+    directory.close();
+    std::string before = file_bytes() + file_bytes(path_ + "-wal");
+    directory = open(OpenMode::existing);
+    recorded = directory.record_tls_failures({failing("partner2", 900, 950, 9000, 1)});
+    ASSERT_TRUE(recorded);
+    EXPECT_TRUE(recorded->empty());
+    directory.close();
+    EXPECT_EQ(file_bytes() + file_bytes(path_ + "-wal"), before);
+    directory = open(OpenMode::existing);
+
+    // TLS works again: cleared. Removing a partner takes its row with it.
+    recorded = directory.record_tls_failures({working("partner2", 9000)});
+    ASSERT_TRUE(recorded);
+    EXPECT_EQ(recorded->cleared, std::vector<std::string>{"partner2"});
+    ASSERT_TRUE(directory.record_tls_failures({failing("partner1", 5, 5, 9000, 1)}));
+    ASSERT_TRUE(directory.change("partner1", "partner remove", "tester", remove_partner()));
+    rows = directory.tls_failures();
+    ASSERT_TRUE(rows);
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_EQ((*rows)[0].peer, "stranger");
+
+    // Only the administrator's removal is in the audit log.
+    auto audit_after = directory.audit("", 1000);
+    ASSERT_TRUE(audit_after);
+    EXPECT_EQ(audit_after->size(), audit_before->size() + 1);
 }
 
 }  // namespace

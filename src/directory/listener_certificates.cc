@@ -28,8 +28,8 @@
 namespace hub::directory {
 
 using detail::now_unix_s;
+using detail::read_rows;
 using detail::Statement;
-using detail::Transaction;
 
 std::string listener_address_text(std::string_view host, std::uint16_t port) {
     std::string text(host);
@@ -143,13 +143,10 @@ Result<std::vector<ListenerCertificateRecord>, std::string> Directory::listener_
         return unexpected(error_text("reading listener certificates"));
     }
     std::vector<ListenerCertificateRecord> rows;
-    int status = SQLITE_ROW;
-    while ((status = statement.step()) == SQLITE_ROW) {
-        rows.push_back(ListenerCertificateRecord{statement.text(0), statement.text(1),
-                                                 statement.text(2), statement.text(3),
-                                                 statement.text(4)});
-    }
-    if (status != SQLITE_DONE) {
+    if (read_rows(statement, rows, [](Statement& row) {
+            return ListenerCertificateRecord{row.text(0), row.text(1), row.text(2), row.text(3),
+                                             row.text(4)};
+        }) != SQLITE_DONE) {
         return unexpected(error_text("reading listener certificates"));
     }
     return rows;
@@ -170,67 +167,61 @@ Result<void, std::string> Directory::change_listener_certificate(
             return unexpected(why);
         }
     }
-    Transaction transaction(db_);
-    if (!transaction.began()) {
-        return unexpected(error_text("starting a change"));
-    }
-    auto rows = listener_certificates();
-    if (!rows) {
-        return unexpected(rows.error());
-    }
-    auto existing =
-        std::find_if(rows->begin(), rows->end(),
-                     [&](const ListenerCertificateRecord& row) { return row.name == name; });
-    std::string before_json = existing != rows->end() ? to_json(*existing) : std::string();
-    if (after) {
-        if (existing != rows->end()) {
-            return unexpected(fmt::format(
-                "listener certificate {} exists already; remove it first (hubctl listener-cert "
-                "remove {})",
-                name, name));
+    return audited_change(actor, [&]() -> Result<std::optional<AuditNote>, std::string> {
+        auto rows = listener_certificates();
+        if (!rows) {
+            return unexpected(rows.error());
         }
-        for (const ListenerCertificateRecord& row : *rows) {
-            if (row.address == after->address && row.sni == after->sni) {
+        auto existing =
+            std::find_if(rows->begin(), rows->end(),
+                         [&](const ListenerCertificateRecord& row) { return row.name == name; });
+        std::string before_json = existing != rows->end() ? to_json(*existing) : std::string();
+        if (after) {
+            if (existing != rows->end()) {
                 return unexpected(fmt::format(
-                    "listener certificate {} already applies to {} {}; remove it first "
-                    "(hubctl listener-cert remove {})",
-                    row.name, row.address == "*" ? "every listener" : row.address,
-                    row.sni.empty() ? std::string("without SNI") : "for SNI " + row.sni, row.name));
+                    "listener certificate {} exists already; remove it first (hubctl listener-cert "
+                    "remove {})",
+                    name, name));
+            }
+            for (const ListenerCertificateRecord& row : *rows) {
+                if (row.address == after->address && row.sni == after->sni) {
+                    return unexpected(fmt::format(
+                        "listener certificate {} already applies to {} {}; remove it first "
+                        "(hubctl listener-cert remove {})",
+                        row.name, row.address == "*" ? "every listener" : row.address,
+                        row.sni.empty() ? std::string("without SNI") : "for SNI " + row.sni,
+                        row.name));
+                }
+            }
+            Statement insert(
+                db_,
+                "INSERT INTO listener_certificates (name, address, sni, "
+                "certificate_path, key_path, created_unix_s) VALUES (?, ?, ?, ?, ?, ?)");
+            insert.bind(1, after->name);
+            insert.bind(2, after->address);
+            insert.bind(3, after->sni);
+            insert.bind(4, after->certificate_path);
+            insert.bind(5, after->key_path);
+            insert.bind(6, now_unix_s());
+            if (!insert.ok() || insert.step() != SQLITE_DONE) {
+                return unexpected(error_text("adding a listener certificate"));
+            }
+        } else {
+            if (existing == rows->end()) {
+                return unexpected(fmt::format(
+                    "no listener certificate named {} (hubctl listener-cert list shows them)",
+                    name));
+            }
+            Statement remove(db_, "DELETE FROM listener_certificates WHERE name = ?");
+            remove.bind(1, name);
+            if (!remove.ok() || remove.step() != SQLITE_DONE) {
+                return unexpected(error_text("removing a listener certificate"));
             }
         }
-        Statement insert(db_,
-                         "INSERT INTO listener_certificates (name, address, sni, "
-                         "certificate_path, key_path, created_unix_s) VALUES (?, ?, ?, ?, ?, ?)");
-        insert.bind(1, after->name);
-        insert.bind(2, after->address);
-        insert.bind(3, after->sni);
-        insert.bind(4, after->certificate_path);
-        insert.bind(5, after->key_path);
-        insert.bind(6, now_unix_s());
-        if (!insert.ok() || insert.step() != SQLITE_DONE) {
-            return unexpected(error_text("adding a listener certificate"));
-        }
-    } else {
-        if (existing == rows->end()) {
-            return unexpected(fmt::format(
-                "no listener certificate named {} (hubctl listener-cert list shows them)", name));
-        }
-        Statement remove(db_, "DELETE FROM listener_certificates WHERE name = ?");
-        remove.bind(1, name);
-        if (!remove.ok() || remove.step() != SQLITE_DONE) {
-            return unexpected(error_text("removing a listener certificate"));
-        }
-    }
-    if (auto audited = audit_change(after ? "listener-cert add" : "listener-cert remove",
-                                    fmt::format("listener-cert:{}", name), before_json,
-                                    after ? to_json(*after) : std::string(), actor);
-        !audited) {
-        return audited;
-    }
-    if (!transaction.commit()) {
-        return unexpected(error_text("committing a change"));
-    }
-    return {};
+        return AuditNote{after ? "listener-cert add" : "listener-cert remove",
+                         fmt::format("listener-cert:{}", name), before_json,
+                         after ? to_json(*after) : std::string()};
+    });
 }
 
 }  // namespace hub::directory

@@ -18,7 +18,7 @@ namespace hub::directory {
 
 namespace {
 
-constexpr std::array<const char*, 4> steps = {
+constexpr std::array<const char*, 5> steps = {
     // 1: partners, their domains, connectors and the audit log.
     R"sql(
 CREATE TABLE partners (
@@ -144,6 +144,24 @@ CREATE TABLE listener_certificates (
     key_path TEXT NOT NULL CHECK (key_path LIKE '/%'),
     created_unix_s INTEGER NOT NULL,
     UNIQUE (address, sni)
+);
+)sql",
+    // 5: the peers whose outbound TLS fails, and since when, recorded from hubd's health
+    // snapshot by `hubctl tls-failures record` (hubd itself never writes the directory).
+    // peer is the destination as hubd names it (a partner's name); partner_id the partner
+    // of that name when recorded (it goes with the partner). Not audited: these are hubd's
+    // observations, not an administrator's change. hubd_* let a record add only what hubd
+    // counted since the previous one.
+    R"sql(
+CREATE TABLE tls_failures (
+    peer TEXT PRIMARY KEY CHECK (peer <> ''),
+    partner_id INTEGER REFERENCES partners (id) ON DELETE CASCADE,
+    first_failed_unix_s INTEGER NOT NULL,
+    last_failed_unix_s INTEGER NOT NULL CHECK (last_failed_unix_s >= first_failed_unix_s),
+    last_reason TEXT NOT NULL DEFAULT '',
+    failure_count INTEGER NOT NULL CHECK (failure_count >= 1),
+    hubd_started_unix_ms INTEGER NOT NULL,
+    hubd_failure_count INTEGER NOT NULL
 );
 )sql",
 };

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "directory/record.h"
 
@@ -65,6 +66,18 @@ private:
     sqlite3_stmt* stmt_ = nullptr;
     bool ok_ = false;
 };
+
+// Steps statement through its rows, appending read(statement) for each. Returns
+// SQLITE_DONE when every row was read, else SQLite's error code (the caller words it, with
+// the file's name: Directory::error_text).
+template <typename Row, typename Read>
+int read_rows(Statement& statement, std::vector<Row>& rows, Read&& read) {
+    int status = SQLITE_ROW;
+    while ((status = statement.step()) == SQLITE_ROW) {
+        rows.push_back(read(statement));
+    }
+    return status;
+}
 
 // The CN a session's client certificate must carry: set, or the first domain.
 inline std::string effective_client_cn(const PartnerRecord& record) {

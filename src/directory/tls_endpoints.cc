@@ -29,8 +29,8 @@
 namespace hub::directory {
 
 using detail::now_unix_s;
+using detail::read_rows;
 using detail::Statement;
-using detail::Transaction;
 
 namespace {
 
@@ -283,12 +283,10 @@ Result<std::vector<TrustAnchorRecord>, std::string> Directory::trust_anchors() {
         return unexpected(error_text("reading trust anchors"));
     }
     std::vector<TrustAnchorRecord> anchors;
-    int status = SQLITE_ROW;
-    while ((status = statement.step()) == SQLITE_ROW) {
-        anchors.push_back(TrustAnchorRecord{statement.text(0), statement.text(1), statement.text(2),
-                                            statement.text(3), statement.integer(4)});
-    }
-    if (status != SQLITE_DONE) {
+    if (read_rows(statement, anchors, [](Statement& row) {
+            return TrustAnchorRecord{row.text(0), row.text(1), row.text(2), row.text(3),
+                                     row.integer(4)};
+        }) != SQLITE_DONE) {
         return unexpected(error_text("reading trust anchors"));
     }
     return anchors;
@@ -510,49 +508,40 @@ Result<void, std::string> Directory::change_tls_policy(std::string_view name,
     if (std::string why = policy::check_tls_policy_name(name); !why.empty()) {
         return unexpected(why);
     }
-    Transaction transaction(db_);
-    if (!transaction.began()) {
-        return unexpected(error_text("starting a change"));
-    }
-    auto found = find_tls_policy(name);
-    if (!found) {
-        return unexpected(found.error());
-    }
-    std::optional<TlsPolicyRecord> before = std::move(*found);
-    std::optional<TlsPolicyRecord> after = before;
-    if (std::string why = edit(after); !why.empty()) {
-        return unexpected(fmt::format("TLS policy {}: {}", name, why));
-    }
-    if (!after && before && is_default(name)) {
-        return unexpected(std::string(
-            "TLS policy default is what every partner without an assignment gets; it can be "
-            "edited but not removed"));
-    }
-    if (after) {
-        HUB_ASSERT(after->policy.name == name);  // Edits do not rename.
-        if (std::string why = policy::check_tls_policy(after->policy); !why.empty()) {
+    return audited_change(actor, [&]() -> Result<std::optional<AuditNote>, std::string> {
+        auto found = find_tls_policy(name);
+        if (!found) {
+            return unexpected(found.error());
+        }
+        std::optional<TlsPolicyRecord> before = std::move(*found);
+        std::optional<TlsPolicyRecord> after = before;
+        if (std::string why = edit(after); !why.empty()) {
             return unexpected(fmt::format("TLS policy {}: {}", name, why));
         }
-        if (auto claims = check_tls_claims(*after, before, domain_owner); !claims) {
-            return unexpected(fmt::format("TLS policy {}: {}", name, claims.error()));
+        if (!after && before && is_default(name)) {
+            return unexpected(std::string(
+                "TLS policy default is what every partner without an assignment gets; it can be "
+                "edited but not removed"));
         }
-    }
-    if (before == after) {
-        return {};  // Nothing to write, nothing to audit.
-    }
-    if (auto written = write_tls_policy(before, after); !written) {
-        return written;
-    }
-    if (auto audited = audit_change(action, fmt::format("tls:{}", name),
-                                    before ? to_json(*before) : std::string(),
-                                    after ? to_json(*after) : std::string(), actor);
-        !audited) {
-        return audited;
-    }
-    if (!transaction.commit()) {
-        return unexpected(error_text("committing a change"));
-    }
-    return {};
+        if (after) {
+            HUB_ASSERT(after->policy.name == name);  // Edits do not rename.
+            if (std::string why = policy::check_tls_policy(after->policy); !why.empty()) {
+                return unexpected(fmt::format("TLS policy {}: {}", name, why));
+            }
+            if (auto claims = check_tls_claims(*after, before, domain_owner); !claims) {
+                return unexpected(fmt::format("TLS policy {}: {}", name, claims.error()));
+            }
+        }
+        if (before == after) {
+            return std::optional<AuditNote>();  // Nothing to write, nothing to audit.
+        }
+        if (auto written = write_tls_policy(before, after); !written) {
+            return unexpected(written.error());
+        }
+        return AuditNote{std::string(action), fmt::format("tls:{}", name),
+                         before ? to_json(*before) : std::string(),
+                         after ? to_json(*after) : std::string()};
+    });
 }
 
 Result<void, std::string> Directory::change_trust_anchor(
@@ -563,70 +552,61 @@ Result<void, std::string> Directory::change_trust_anchor(
     if (std::string why = policy::check_partner_name(name); !why.empty()) {
         return unexpected(fmt::format("trust anchor name \"{}\": {}", name, why));
     }
-    Transaction transaction(db_);
-    if (!transaction.began()) {
-        return unexpected(error_text("starting a change"));
-    }
-    auto anchors = trust_anchors();
-    if (!anchors) {
-        return unexpected(anchors.error());
-    }
-    auto existing =
-        std::find_if(anchors->begin(), anchors->end(),
-                     [&](const TrustAnchorRecord& anchor) { return anchor.name == name; });
-    std::string before_json = existing != anchors->end() ? to_json(*existing) : std::string();
-    if (after) {
-        HUB_ASSERT(after->name == name);
-        if (existing != anchors->end()) {
-            return unexpected(fmt::format(
-                "trust anchor {} exists already; remove it first (hubctl trust remove {})", name,
-                name));
+    return audited_change(actor, [&]() -> Result<std::optional<AuditNote>, std::string> {
+        auto anchors = trust_anchors();
+        if (!anchors) {
+            return unexpected(anchors.error());
         }
-        Statement insert(db_,
-                         "INSERT INTO trust_anchors (name, pem, subject, sha256, "
-                         "not_after_unix_s, created_unix_s) VALUES (?, ?, ?, ?, ?, ?)");
-        insert.bind(1, after->name);
-        insert.bind(2, after->pem);
-        insert.bind(3, after->subject);
-        insert.bind(4, after->sha256);
-        insert.bind(5, after->not_after_unix_s);
-        insert.bind(6, now_unix_s());
-        if (!insert.ok() || insert.step() != SQLITE_DONE) {
-            return unexpected(error_text("adding a trust anchor"));
-        }
-    } else {
-        if (existing == anchors->end()) {
-            return unexpected(
-                fmt::format("no trust anchor named {} (hubctl trust list shows them)", name));
-        }
-        auto policies = tls_policies();
-        if (!policies) {
-            return unexpected(policies.error());
-        }
-        for (const TlsPolicyRecord& record : *policies) {
-            if (record.policy.outbound.trust_anchor == name) {
+        auto existing =
+            std::find_if(anchors->begin(), anchors->end(),
+                         [&](const TrustAnchorRecord& anchor) { return anchor.name == name; });
+        std::string before_json = existing != anchors->end() ? to_json(*existing) : std::string();
+        if (after) {
+            HUB_ASSERT(after->name == name);
+            if (existing != anchors->end()) {
                 return unexpected(fmt::format(
-                    "trust anchor {} is used by TLS policy {}; change that policy first (hubctl "
-                    "tls-endpoint edit {} --out-trust-anchor \"\")",
-                    name, record.policy.name, record.policy.name));
+                    "trust anchor {} exists already; remove it first (hubctl trust remove {})",
+                    name, name));
+            }
+            Statement insert(db_,
+                             "INSERT INTO trust_anchors (name, pem, subject, sha256, "
+                             "not_after_unix_s, created_unix_s) VALUES (?, ?, ?, ?, ?, ?)");
+            insert.bind(1, after->name);
+            insert.bind(2, after->pem);
+            insert.bind(3, after->subject);
+            insert.bind(4, after->sha256);
+            insert.bind(5, after->not_after_unix_s);
+            insert.bind(6, now_unix_s());
+            if (!insert.ok() || insert.step() != SQLITE_DONE) {
+                return unexpected(error_text("adding a trust anchor"));
+            }
+        } else {
+            if (existing == anchors->end()) {
+                return unexpected(
+                    fmt::format("no trust anchor named {} (hubctl trust list shows them)", name));
+            }
+            auto policies = tls_policies();
+            if (!policies) {
+                return unexpected(policies.error());
+            }
+            for (const TlsPolicyRecord& record : *policies) {
+                if (record.policy.outbound.trust_anchor == name) {
+                    return unexpected(
+                        fmt::format("trust anchor {} is used by TLS policy {}; change that policy "
+                                    "first (hubctl "
+                                    "tls-endpoint edit {} --out-trust-anchor \"\")",
+                                    name, record.policy.name, record.policy.name));
+                }
+            }
+            Statement remove(db_, "DELETE FROM trust_anchors WHERE name = ?");
+            remove.bind(1, name);
+            if (!remove.ok() || remove.step() != SQLITE_DONE) {
+                return unexpected(error_text("removing a trust anchor"));
             }
         }
-        Statement remove(db_, "DELETE FROM trust_anchors WHERE name = ?");
-        remove.bind(1, name);
-        if (!remove.ok() || remove.step() != SQLITE_DONE) {
-            return unexpected(error_text("removing a trust anchor"));
-        }
-    }
-    if (auto audited =
-            audit_change(after ? "trust add" : "trust remove", fmt::format("trust:{}", name),
-                         before_json, after ? to_json(*after) : std::string(), actor);
-        !audited) {
-        return audited;
-    }
-    if (!transaction.commit()) {
-        return unexpected(error_text("committing a change"));
-    }
-    return {};
+        return AuditNote{after ? "trust add" : "trust remove", fmt::format("trust:{}", name),
+                         before_json, after ? to_json(*after) : std::string()};
+    });
 }
 
 namespace {

@@ -107,8 +107,9 @@ struct PartnerRow {
     std::uint64_t tls_failures_out = 0;
     // Outbound TLS has failed (a handshake, no STARTTLS, or a clear-text delivery under an
     // opportunistic policy) at every attempt since this time; 0 when the last attempt had
-    // TLS, or none failed. The hub's memory of peers failing TLS (docs/DIRECTORY.md, "TLS
-    // endpoints"); lost at a restart by design.
+    // TLS, or none failed. hubd's memory of peers failing TLS, lost at a restart;
+    // `hubctl tls-failures record` keeps it in the directory (docs/DIRECTORY.md,
+    // "Remembered TLS failures").
     std::uint64_t tls_failing_out_since_unix_ms = 0;
     std::uint64_t last_outbound_tls_unix_ms = 0;  // The last outbound session with TLS.
     std::uint64_t last_inbound_refusal_unix_ms = 0;

@@ -24,7 +24,7 @@ $(queue_tsv | cut -f1,3 | cut -c1-200)"
 say "ok: hubctl lists message $line with 100 recipients"
 hub_stop
 
-hub_init --shards 1 --connections-max 3 --connections-per-partner 2
+hub_init --partners-file --shards 1 --connections-max 3 --connections-per-partner 2
 "$PYTHON" - "$STATE/partners.toml" <<'PYEOF'
 import re, sys
 path = sys.argv[1]

@@ -11,7 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBD
 
-hub_init
+hub_init --partners-file  # The variants below edit partners.file.
 conf="$STATE/hub.conf"
 
 # check CONF: runs hubd --check; sets out and status.

@@ -6,7 +6,8 @@
 # exactly as it printed it) to the partner2 sink, which stores it under
 # .hub-dev/delivered/partner2/, answer the printed hubctl commands (queue list, and the
 # control socket in the spool under /var/lib/hubbox-dev/), reload the partners (the state is
-# there too, .hub-dev a link to it), and stop cleanly on SIGTERM.
+# there too, .hub-dev a link to it; they are in the directory, which hub.conf names), and
+# stop cleanly on SIGTERM.
 # Then two start-up failures must end the run non-zero with the reason and without the
 # "running" text: a sink's port taken, and the hub's port taken (with --no-sink).
 #
@@ -153,6 +154,14 @@ reload_out="$(eval "${hubctl_command% queue list} reload" 2>&1)" ||
     fail "hubctl reload under tools/run as root failed: $reload_out"
 expect_match "hubctl reload applied" 'reloaded' "$reload_out"
 say "hubctl reload: $reload_out"
+# The partners are in the directory, as on a box: hub.conf names it and no partner file.
+expect_match "hub.conf names the directory" '^path = "directory\.db"$' "$(cat "$state/hub.conf")"
+expect_no_match "hub.conf names no partner file" '^\[partners\]' "$(cat "$state/hub.conf")"
+partner_list="$(eval "${hubctl_command% queue list} partner list" 2>&1)" ||
+    fail "hubctl partner list: $partner_list"
+expect_match "the directory holds partner1" '^partner1 +active ' "$partner_list"
+expect_match "the directory holds partner2" '^partner2 +active ' "$partner_list"
+say "ok: the partners are in the directory"
 
 # The printed snmpwalk command (SNMPv3 through the private snmpd to hub-snmp) sees the
 # message in the hub's MTA-MIB row.

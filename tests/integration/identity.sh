@@ -22,7 +22,7 @@ if [[ $EUID -eq 0 ]] && command -v postfix >/dev/null && [[ -x /usr/lib/postfix/
 fi
 
 read -r P2_PORT < <(pick_ports 1)
-hub_init --partner2-outbound "$P2_PORT" --retry-delay 1
+hub_init --partners-file --partner2-outbound "$P2_PORT" --retry-delay 1
 hub_start
 grep -q '^require_client_certificate = true$' "$STATE/partners.toml" ||
     fail "dev-init should require client certificates by default:

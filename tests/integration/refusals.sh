@@ -15,8 +15,8 @@ need_binaries HUBD HUBCTL LOADGEN
 
 # --- 1. and 2. one line per refusal; the accepted line ----------------------------------------
 one_line_per_refusal() {
-hub_init --shards 1 --command-timeout 2 --message-bytes-max 20000 --connections-max 4 \
-    --connections-per-partner 2
+hub_init --partners-file --shards 1 --command-timeout 2 --message-bytes-max 20000 \
+    --connections-max 4 --connections-per-partner 2
 "$PYTHON" - "$STATE/partners.toml" "$STATE/hub.conf" <<'PYEOF'
 import re, sys
 partners, conf = sys.argv[1], sys.argv[2]

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBD HUBCTL
 
-hub_init
+hub_init --partners-file  # Narrowed below by editing partners.toml.
 hub_start
 
 rcpt_reply() {

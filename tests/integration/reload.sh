@@ -296,7 +296,7 @@ hub_stop
 
 # --- 4. partners.file mode: the file is read again the same way --------------------------------
 STATE="$WORK/state-file"
-hub_init --retry-delay 1
+hub_init --partners-file --retry-delay 1
 hub_start
 cat >>"$STATE/partners.toml" <<'EOF'
 

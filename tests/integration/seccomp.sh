@@ -10,7 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBD HUBCTL LOADGEN
 
-hub_init
+hub_init --partners-file  # A SIGHUP reload of partners.toml first; the directory below.
 hub_start
 expect_match "ready line" 'ready: .*seccomp on' "$(cat "$HUB_LOG")"
 threads=0

@@ -8,9 +8,11 @@
 #   4. a partner serving a self-signed certificate: refused under the hub CA, delivered
 #      under a policy verifying against it as a named trust anchor (hubctl trust add);
 #   5. no STARTTLS: never delivered under the default; delivered in clear text only under an
-#      explicit opportunistic policy;
+#      explicit opportunistic policy, and then remembered as failing TLS: in hubd's snapshot,
+#      and in the directory by hubctl tls-failures record, whose "since" outlives a hubd
+#      restart;
 #   6. implicit TLS: the partner's smtpd in wrapper mode (port 465 style); delivered with
-#      --out-mode implicit.
+#      --out-mode implicit, after which the directory forgets partner2's TLS failures.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postfix/lib.sh"
 need_binaries HUBD HUBCTL
@@ -129,6 +131,51 @@ rows = [p for p in json.load(sys.stdin)["partners"] if p["name"] == "partner2"]
 print(rows[0]["tls_failing_out_since_unix_ms"])')"
 [[ "$since" -gt 0 ]] || fail "status --json: partner2 has no tls_failing_out_since_unix_ms"
 say "ok: partner2 remembered as failing TLS since $since (Unix ms)"
+# The directory remembers it too (hubctl tls-failures record; hub-tls-record.timer on a box).
+record() {
+    local out
+    out="$(hubctl_dir tls-failures record 2>&1)" || fail "hubctl tls-failures record: $out"
+    printf '%s\n' "$out"
+}
+# remembered: partner2's row in the directory as "since count partner", or "none".
+remembered() {
+    hubctl_dir tls-failures list --json | "$PYTHON" -c '
+import json, sys
+rows = [r for r in json.load(sys.stdin) if r["peer"] == "partner2"]
+print(" ".join(str(rows[0][k]) for k in ("since_unix_s", "count", "partner")) if rows else "none")'
+}
+expect_eq "nothing remembered in the directory before a record" none "$(remembered)"
+out="$(record)"
+expect_match "tls-failures record: partner2 remembered" \
+    '^partner2: outbound TLS failing since .*delivered in clear text.*remembered' "$out"
+read -r dir_since dir_count dir_partner < <(remembered)
+expect_eq "the directory's since is hubd's (in seconds)" "$((since / 1000))" "$dir_since"
+expect_eq "the row names the directory's partner" partner2 "$dir_partner"
+expect_match "tls-failures list: the last reason" \
+    '^partner2 +partner2 .*delivered in clear text' "$(hubctl_dir tls-failures list)"
+expect_match "hubctl status shows the directory's row" \
+    '^remembered \(directory\): partner2 failing outbound TLS since ' "$(hubctl_dir status)"
+out="$(record)"
+expect_eq "a second record with nothing new says nothing" "" "$out"
+say "ok: the directory remembers partner2 failing TLS since $dir_since (count $dir_count)"
+# hubd restarts, forgetting; it fails TLS again and the next record keeps the directory's since.
+hub_stop
+sleep 1.2  # hubd's new "since" is then a later second than the directory's.
+hub_start
+send "no STARTTLS after a restart"
+expect_delivered "opportunistic TLS after a hubd restart, clear text again"
+new_since="$(hubctl_dir status --json | "$PYTHON" -c '
+import json, sys
+rows = [p for p in json.load(sys.stdin)["partners"] if p["name"] == "partner2"]
+print(rows[0]["tls_failing_out_since_unix_ms"] if rows else 0)')"
+[[ $((new_since / 1000)) -gt "$dir_since" ]] ||
+    fail "hubd's since after the restart ($new_since ms) is not later than $dir_since s"
+record >/dev/null
+read -r dir_since_after dir_count_after _ < <(remembered)
+expect_eq "the directory's since survived the hubd restart" "$dir_since" "$dir_since_after"
+[[ "$dir_count_after" -gt "$dir_count" ]] ||
+    fail "the count did not grow after the restart ($dir_count -> $dir_count_after)"
+say "ok: after a hubd restart: since still $dir_since_after, count $dir_count_after"
 tls_change tls-endpoint assign opportunistic --unassign --partner partner2
 
 # --- 6. implicit TLS -----------------------------------------------------------------------------
@@ -143,6 +190,9 @@ import json, sys
 rows = [p for p in json.load(sys.stdin)["partners"] if p["name"] == "partner2"]
 print(rows[0]["tls_failing_out_since_unix_ms"])')"
 expect_eq "partner2 no longer failing TLS once a TLS delivery succeeded" 0 "$since"
+expect_match "tls-failures record: partner2 forgotten once TLS works" \
+    '^partner2: outbound TLS works again, forgotten' "$(record)"
+expect_eq "the directory no longer remembers partner2" none "$(remembered)"
 expect_match "the hub delivered over verified TLS to the wrapper-mode port" \
     "relay=partner2\.gov\.uk\[127\.0\.0\.1\]:$P2S_PORT, .*tls=verified TLSv1\.[23] .*status=sent" \
     "$(cat "$HUB_LOG")"

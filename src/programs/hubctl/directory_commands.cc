@@ -1,4 +1,6 @@
-// directory_commands.cc -- hubctl partner|domain|connector|audit on the partner directory.
+// directory_commands.cc -- hubctl partner|domain|connector|audit|admin|tls-endpoint|trust|
+// listener-cert|tls-failures on the partner directory (the last two dispatched to
+// listener_cert_commands.cc and tls_failure_commands.cc).
 //
 // PURPOSE   The administrator's way to read and change partners: each write command is one
 //           Directory::change (or import) transaction, audited with the administrator's
@@ -31,6 +33,7 @@
 #include "programs/hubctl/listener_cert_commands.h"
 #include "programs/hubctl/partner_text.h"
 #include "programs/hubctl/text.h"
+#include "programs/hubctl/tls_failure_commands.h"
 #include "tls/limits.h"
 #include "tls/pem_certificate.h"
 
@@ -121,6 +124,11 @@ struct DirectoryCommands::Settings {
     CLI::App* lcert_list = nullptr;
     CLI::App* lcert_show = nullptr;
     std::string lcert_address, lcert_sni, lcert_certificate, lcert_key;
+
+    // tls-failures.
+    CLI::App* tlsf_record = nullptr;
+    CLI::App* tlsf_list = nullptr;
+    std::string status_socket;
 
     // option_name with its dashes: "--domain".
     bool given(std::string_view option_name) const {
@@ -421,6 +429,21 @@ void DirectoryCommands::add_to(CLI::App& app) {
     s.lcert_show = lcert->add_subcommand("show", "Print one listener certificate.");
     s.lcert_show->add_option("name", s.name, "listener certificate name")->required();
     s.lcert_show->add_flag("--json", s.json, "JSON instead of text");
+
+    CLI::App* tlsf =
+        app.add_subcommand("tls-failures",
+                           "Peers whose outbound TLS fails, and since when, as the directory "
+                           "remembers them across hubd restarts.");
+    tlsf->require_subcommand(1);
+    tlsf->fallthrough();
+    s.tlsf_record = tlsf->add_subcommand(
+        "record",
+        "Copy the running hubd's failing and recovered peers into the directory "
+        "(hub-tls-record.timer runs it every minute).");
+    s.tlsf_record->add_option("--socket", s.status_socket,
+                              "hubd's status socket (default: hub.conf's)");
+    s.tlsf_list = tlsf->add_subcommand("list", "List the remembered TLS failures.");
+    s.tlsf_list->add_flag("--json", s.json, "JSON instead of a table");
 
     s.audit = app.add_subcommand("audit", "Print the directory's audit log, oldest first.");
     s.audit->add_option("--partner", s.name, "only this partner's changes");
@@ -790,7 +813,7 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
           s.show,         s.audit,      s.admin_add,     s.admin_passwd, s.admin_remove,
           s.admin_list,   s.tls_create, s.tls_edit,      s.tls_assign,   s.tls_list,
           s.tls_show,     s.trust_add,  s.trust_list,    s.trust_remove, s.lcert_add,
-          s.lcert_remove, s.lcert_list, s.lcert_show}) {
+          s.lcert_remove, s.lcert_list, s.lcert_show,    s.tlsf_record,  s.tlsf_list}) {
         if (command->parsed()) {
             parsed = command;
         }
@@ -798,13 +821,18 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
     if (parsed == nullptr) {
         return std::nullopt;
     }
+    if (parsed == s.tlsf_record) {
+        // Its own path rules: a hub.conf without a directory is nothing to record.
+        return record_tls_failures(config_path, s.directory_path, s.status_socket);
+    }
     auto path = directory_path(s, config_path);
     if (!path) {
         return fail(exit_usage, "{}", path.error());
     }
     bool writes = parsed != s.list && parsed != s.show && parsed != s.audit &&
                   parsed != s.admin_list && parsed != s.tls_list && parsed != s.tls_show &&
-                  parsed != s.trust_list && parsed != s.lcert_list && parsed != s.lcert_show;
+                  parsed != s.trust_list && parsed != s.lcert_list && parsed != s.lcert_show &&
+                  parsed != s.tlsf_list;
     std::optional<directory::TrustAnchorRecord> anchor;
     if (parsed == s.trust_add) {
         // Before the directory is opened: a bad file leaves even a missing directory missing.
@@ -880,6 +908,9 @@ std::optional<int> DirectoryCommands::run(const std::string& config_path) {
         }
         directory.close();  // First: hubd then reads a directory nobody holds open.
         return apply_to_running_hub(action, config_path);
+    }
+    if (parsed == s.tlsf_list) {
+        return list_tls_failures(directory, s.json);
     }
     if (parsed == s.lcert_list) {
         return list_listener_certificates(directory, s.json);

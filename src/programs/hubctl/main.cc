@@ -72,6 +72,7 @@
 #include "programs/hubctl/queue_view.h"
 #include "programs/hubctl/spool_admin.h"
 #include "programs/hubctl/text.h"
+#include "programs/hubctl/tls_failure_commands.h"
 #include "spool/spool_format.h"
 
 namespace {
@@ -94,9 +95,10 @@ constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 
-constexpr std::array<std::string_view, 14> top_commands = {
-    "queue", "status", "config-doc", "partner", "domain",       "connector", "audit",
-    "admin", "reload", "ca",         "backup",  "tls-endpoint", "trust",     "listener-cert"};
+constexpr std::array<std::string_view, 15> top_commands = {
+    "queue",     "status",       "config-doc", "partner",       "domain",
+    "connector", "audit",        "admin",      "reload",        "ca",
+    "backup",    "tls-endpoint", "trust",      "listener-cert", "tls-failures"};
 constexpr std::array<std::string_view, 6> queue_commands = {"list",    "show",  "hold",
                                                             "release", "retry", "delete"};
 
@@ -522,6 +524,10 @@ int status(const Options& options) {
         options.json ? hub::health::to_json(*snapshot) : hub::health::to_text(*snapshot);
     std::fwrite(text.data(), 1, text.size(), stdout);
     if (!options.json) {
+        // What the directory remembers of peers failing TLS (hubctl tls-failures record),
+        // which outlives this hubd's own memory above.
+        std::string remembered = hub::hubctl::remembered_tls_failures_text(options.config_path);
+        std::fwrite(remembered.data(), 1, remembered.size(), stdout);
         // The scheduled backup's last outcome (docs/BACKUP.md), from its status file.
         bool backup_failed = false;
         std::string line = hub::hubctl::backup_status_line(options.config_path, backup_failed);
