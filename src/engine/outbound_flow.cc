@@ -86,6 +86,9 @@ void Shard::adopt_partners() {
 }
 
 std::uint64_t Shard::wall_ms() const {
+    if (settings_.seam != nullptr) {
+        return settings_.seam->wall_ms();  // The simulator's clock.
+    }
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);  // vDSO; the queue counts from arrival times.
     return static_cast<std::uint64_t>(now.tv_sec) * 1000 +
