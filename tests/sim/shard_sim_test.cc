@@ -154,6 +154,9 @@ public:
         ring_.set_faults(FaultRates{0, 0, 0, 0, 0, 0}, NetworkRates{0, 0, 0});
         faults_off_ = true;
         for (unsigned quiet = 0; quiet < quiesce_steps_max && violations_.empty(); quiet++) {
+            if (quiet % 500 == 499 && !all_resolved()) {
+                check_unresolved_still_spooled();
+            }
             if (!act(false)) {
                 if (all_resolved()) {
                     break;
@@ -266,7 +269,9 @@ private:
         }
         board_.publish(*snapshot);
         listener_fd_ = ring_.listener(smtp_port);
-        queue_config_.delay_warning_s = 0;  // Only bounces are reports here.
+        queue_config_.delay_warning_s = 0;     // Only bounces are reports here.
+        queue_config_.retry_delay_s_min = 30;  // Short, so that a run winds down in fewer turns.
+        queue_config_.retry_delay_s_max = 300;
         queue_config_.recovery_spread_s = 1;
         queue_config_.seed = seed_;
     }
@@ -741,6 +746,31 @@ private:
             }
         }
         return true;
+    }
+
+    // A message answered 250 and not yet delivered or bounced must still be in the spool,
+    // itself or inside the bounce that reports it (the hub's record is its only copy).
+    // Checked now and then while the run winds down, so that a lost message is reported at
+    // once rather than after the wind-down's step budget.
+    void check_unresolved_still_spooled() {
+        auto recovery = spool::recover(dir_, 1);
+        if (!recovery) {
+            violation("spool scan: " + recovery.error().detail);
+            return;
+        }
+        std::string live;
+        for (const spool::RecoveredMessage& message : recovery->messages) {
+            auto content = spool::read_content(message);
+            if (content) {
+                live += *content;
+            }
+        }
+        for (const auto& [token, sent] : sent_) {
+            if (sent.answer == Sent::Answer::accepted && sent.deliveries == 0 && !sent.bounced &&
+                live.find(fmt::format("X-Sim-Token: {}\r\n", token)) == std::string::npos) {
+                violation(fmt::format("lost acknowledged message {}", token));
+            }
+        }
     }
 
     void final_check() {
