@@ -889,10 +889,10 @@ int main(int argc, char** argv) {
     std::fprintf(
         stderr,
         "sim: %llu seeds in %.1f s: %llu failed; %llu messages answered 250, %llu "
-        "bounced, %llu crashes\n",
+        "bounced, %llu delivered twice (the at-least-once window), %llu crashes\n",
         static_cast<unsigned long long>(count), seconds, static_cast<unsigned long long>(failures),
         static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(bounced),
-        static_cast<unsigned long long>(crashes));
+        static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(crashes));
     // Seeds that never accept, bounce or crash prove nothing: a run of many must do all three.
     if (!one && count >= 20 && (accepted == 0 || crashes == 0 || bounced == 0)) {
         std::fprintf(stderr,
