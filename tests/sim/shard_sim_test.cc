@@ -104,13 +104,28 @@ struct Sent {
     bool bounced = false;                 // A DSN naming it reached its sender.
 };
 
-// A simulated SMTP client: one connection, one message, plain SMTP (the partner's inbound
-// TLS policy lets it in without TLS on port 25).
+// A simulated SMTP client: one connection, one message. A TLS client (from 10.1.1.0/24,
+// where partner alpha's policy requires TLS) says STARTTLS and presents the test client
+// certificate, with wolfSSL through tls::Session's memory queues; the others (10.1.0.0/24,
+// where the policy lets mail in clear) speak plain SMTP.
 struct Client {
     int pipe = -1;
     std::uint32_t token = 0;
-    enum class Stage { greeting, ehlo, mail, rcpt, data, body, quit, done } stage = Stage::greeting;
-    std::string reply;  // Lines of the reply being read.
+    bool use_tls = false;
+    enum class Stage {
+        greeting,
+        ehlo,
+        starttls,
+        handshake,
+        mail,
+        rcpt,
+        data,
+        body,
+        quit,
+        done
+    } stage = Stage::greeting;
+    std::unique_ptr<tls::Session> tls;
+    std::string plain_in;  // Reply bytes (decrypted, with TLS) not yet parsed.
 };
 
 // A simulated partner's SMTP server on one connection the hub opened.
@@ -255,16 +270,41 @@ private:
         alpha.inbound = {cidr(1)};
         beta.inbound = {cidr(2)};
         for (policy::Partner* partner : {&alpha, &beta}) {
-            // Identified by source address, mail in clear text on port 25, relayed without
-            // TLS to a partner server that offers none (see "Not modelled" in tests/README.md).
+            // Identified by source address (a verified client certificate is asked for and
+            // recorded, not required); relayed without TLS to partner servers that offer
+            // none (see "Not modelled" in tests/README.md).
             partner->require_client_certificate = false;
             partner->client_cn.clear();
-            partner->inbound_tls.require_tls = false;
-            partner->inbound_tls.request_certificate = false;
-            partner->inbound_tls.require_certificate = false;
             partner->outbound_tls.require_tls = false;
             partner->outbound_tls.verify = policy::OutboundVerify::none;
         }
+        // Alpha's default policy requires TLS; its 10.1.0.0/24 may send in clear text.
+        policy::Cidr clear_network = cidr(1);
+        clear_network.prefix_bits = 96 + 24;
+        policy::InboundTlsPolicy clear;
+        clear.require_tls = false;
+        clear.request_certificate = false;
+        clear.require_certificate = false;
+        alpha.inbound_tls_by_network.push_back({clear_network, "clear", clear});
+        tls::ServerConfig server;
+        server.certificate_chain_path = HUB_SIM_TLS_DIR "/server-chain.pem";
+        server.private_key_path = HUB_SIM_TLS_DIR "/server.key";
+        server.client_ca_path = HUB_SIM_TLS_DIR "/ca.pem";
+        auto server_context = tls::ServerContext::create(server);
+        tls::ClientConfig client;
+        client.trust_anchor_path = HUB_SIM_TLS_DIR "/ca.pem";
+        client.certificate_chain_path = HUB_SIM_TLS_DIR "/client.pem";
+        client.private_key_path = HUB_SIM_TLS_DIR "/client.key";
+        client.verify_peer = false;  // The test server certificate names localhost.
+        auto client_context = tls::ClientContext::create(client);
+        if (!server_context || !client_context) {
+            violations_.push_back("set-up: TLS contexts: " +
+                                  (!server_context ? server_context.error().message
+                                                   : client_context.error().message));
+            return;
+        }
+        server_context_ = *server_context;
+        client_context_ = *client_context;
         engine::OutboundKeyMaterial keys;
         keys.certificate_pem = read_file(HUB_SIM_TLS_DIR "/client.pem");
         keys.private_key_pem = read_file(HUB_SIM_TLS_DIR "/client.key");
@@ -311,6 +351,7 @@ private:
         settings.spool_low = &spool_low_;
         settings.stop = &stop_;
         settings.spool_free_bytes = &spool_free_bytes_;
+        settings.tls_context = server_context_;
         settings.queue_config = queue_config_;
         settings.seam = &seam_;
         settings.recovered = std::move(recovery->messages);
@@ -404,10 +445,12 @@ private:
     void open_client() {
         Client client;
         client.token = next_token_++;
-        std::string from = fmt::format("10.1.0.{}", 10 + client.token % 200);
+        client.use_tls = ring_.below(2) == 0;
+        std::string from =
+            fmt::format("10.1.{}.{}", client.use_tls ? 1 : 0, 10 + client.token % 200);
         client.pipe = ring_.client_connect(listener_fd_, ipv4(from, 40000));
         trace(fmt::format("client {} connects from {}", client.token, from));
-        clients_.push_back(client);
+        clients_.push_back(std::move(client));
     }
 
     // Every peer that can make progress does so once; the seed picks the order.
@@ -449,6 +492,7 @@ private:
             }
         }
         client.stage = Client::Stage::done;
+        client.tls.reset();
         if (Pipe* pipe = ring_.pipe(client.pipe)) {
             pipe->peer_closed = true;
         }
@@ -468,6 +512,84 @@ private:
         return body;
     }
 
+    // Sends text to the hub: as it is, or encrypted once TLS is up.
+    void client_send(Client& client, Pipe& pipe, std::string_view text) {
+        if (pipe.reset || pipe.peer_closed) {
+            return;
+        }
+        if (!client.tls) {
+            pipe.to_hub.append(text);
+            return;
+        }
+        while (!text.empty()) {
+            std::size_t chunk = std::min(text.size(), client.tls->writable_bytes());
+            if (chunk == 0 || !client.tls->write(text.substr(0, chunk))) {
+                trace(fmt::format("client {}: TLS write failed", client.token));
+                finish_client(client, true);
+                return;
+            }
+            text.remove_prefix(chunk);
+            move_ciphertext(client, pipe);
+        }
+    }
+
+    static void move_ciphertext(Client& client, Pipe& pipe) {
+        std::span<const char> bytes = client.tls->ciphertext_out.readable();
+        if (!pipe.reset && !pipe.peer_closed) {
+            pipe.to_hub.append(bytes.data(), bytes.size());
+        }
+        client.tls->ciphertext_out.consume(bytes.size());
+    }
+
+    // Takes what the hub sent into client.plain_in (through TLS once it is up); false once
+    // the client gave up.
+    bool client_receive(Client& client, Pipe& pipe, bool& moved) {
+        if (!client.tls) {
+            moved = moved || !pipe.to_peer.empty();
+            client.plain_in += pipe.to_peer;
+            pipe.to_peer.clear();
+            return true;
+        }
+        std::size_t count = std::min(pipe.to_peer.size(), client.tls->ciphertext_in.space_bytes());
+        if (count > 0) {
+            HUB_ASSERT(client.tls->ciphertext_in.append(
+                std::span<const char>(pipe.to_peer.data(), count)));
+            pipe.to_peer.erase(0, count);
+            moved = true;
+        }
+        if (!client.tls->handshake_done()) {
+            auto progress = client.tls->handshake();
+            move_ciphertext(client, pipe);
+            if (!progress) {
+                trace(fmt::format("client {}: TLS handshake: {}", client.token,
+                                  progress.error().message));
+                finish_client(client, true);
+                return false;
+            }
+            if (!client.tls->handshake_done()) {
+                return true;
+            }
+            trace(fmt::format("client {}: TLS up", client.token));
+            moved = true;
+            client.stage = Client::Stage::ehlo;
+            client_send(client, pipe, "EHLO client.alpha.example\r\n");
+        }
+        char buffer[4096];
+        for (;;) {
+            auto got = client.tls->read(buffer);
+            if (!got) {
+                finish_client(client, true);  // close_notify after 221, or a broken record.
+                return false;
+            }
+            if (*got == 0) {
+                break;
+            }
+            client.plain_in.append(buffer, *got);
+        }
+        move_ciphertext(client, pipe);
+        return true;
+    }
+
     bool client_step(Client& client) {
         if (client.stage == Client::Stage::done) {
             return false;
@@ -480,9 +602,12 @@ private:
             finish_client(client, true);
             return true;
         }
-        std::string line;
         bool moved = false;
-        while (client.stage != Client::Stage::done && take_line(pipe->to_peer, line)) {
+        if (!client_receive(client, *pipe, moved)) {
+            return true;
+        }
+        std::string line;
+        while (client.stage != Client::Stage::done && take_line(client.plain_in, line)) {
             moved = true;
             if (line.size() >= 4 && line[3] == '-') {
                 continue;  // More lines of this reply follow.
@@ -496,7 +621,7 @@ private:
     void client_reply(Client& client, Pipe& pipe, int code, const std::string& line) {
         auto give_up = [&] {
             trace(fmt::format("client {}: gives up at '{}'", client.token, line));
-            send_text(pipe, "QUIT\r\n");
+            client_send(client, pipe, "QUIT\r\n");
             finish_client(client, false);
         };
         switch (client.stage) {
@@ -504,29 +629,50 @@ private:
                 if (code != 220) {
                     return give_up();
                 }
-                send_text(pipe, "EHLO client.alpha.example\r\n");
+                client_send(client, pipe, "EHLO client.alpha.example\r\n");
                 client.stage = Client::Stage::ehlo;
                 return;
             case Client::Stage::ehlo:
                 if (code != 250) {
                     return give_up();
                 }
-                send_text(pipe, fmt::format("MAIL FROM:<c{}@alpha.example>\r\n", client.token));
+                if (client.use_tls && !client.tls) {
+                    client_send(client, pipe, "STARTTLS\r\n");
+                    client.stage = Client::Stage::starttls;
+                    return;
+                }
+                client_send(client, pipe,
+                            fmt::format("MAIL FROM:<c{}@alpha.example>\r\n", client.token));
                 client.stage = Client::Stage::mail;
                 return;
+            case Client::Stage::starttls: {
+                if (code != 220) {
+                    return give_up();
+                }
+                auto session = tls::Session::create_client(client_context_);
+                HUB_ASSERT(session.has_value());
+                client.tls = std::move(*session);
+                client.stage = Client::Stage::handshake;
+                bool moved = false;
+                client_receive(client, pipe, moved);  // The ClientHello.
+                return;
+            }
+            case Client::Stage::handshake:
+                return;  // Nothing is said in clear text after the 220.
             case Client::Stage::mail:
                 if (code != 250) {
                     return give_up();
                 }
-                send_text(pipe, fmt::format("RCPT TO:<u{}@beta.example.{}>\r\n", client.token,
-                                            config_.domain));
+                client_send(
+                    client, pipe,
+                    fmt::format("RCPT TO:<u{}@beta.example.{}>\r\n", client.token, config_.domain));
                 client.stage = Client::Stage::rcpt;
                 return;
             case Client::Stage::rcpt:
                 if (code != 250) {
                     return give_up();
                 }
-                send_text(pipe, "DATA\r\n");
+                client_send(client, pipe, "DATA\r\n");
                 client.stage = Client::Stage::data;
                 return;
             case Client::Stage::data: {
@@ -545,7 +691,7 @@ private:
                     stuffed.append(sent.body, start, end - start);
                     start = end;
                 }
-                send_text(pipe, stuffed + ".\r\n");
+                client_send(client, pipe, stuffed + ".\r\n");
                 sent.client_pipe = client.pipe;
                 sent_[client.token] = std::move(sent);
                 client.stage = Client::Stage::body;
@@ -556,7 +702,7 @@ private:
                 sent.answer = code == 250 ? Sent::Answer::accepted : Sent::Answer::refused;
                 sent.crashes_at_answer = crashes_;
                 trace(fmt::format("client {}: answered '{}'", client.token, line));
-                send_text(pipe, "QUIT\r\n");
+                client_send(client, pipe, "QUIT\r\n");
                 client.stage = Client::Stage::quit;
                 return;
             }
@@ -798,6 +944,8 @@ private:
     std::atomic<bool> spool_low_{false};
     std::atomic<bool> stop_{false};
     std::atomic<std::uint64_t> spool_free_bytes_{std::uint64_t{1} << 40};
+    std::shared_ptr<tls::ServerContext> server_context_;
+    std::shared_ptr<tls::ClientContext> client_context_;
     engine::ShardSeam seam_;
     std::unique_ptr<engine::BufferRingMemory> buffers_;
     std::unique_ptr<engine::Shard> shard_;
