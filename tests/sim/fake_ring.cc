@@ -435,20 +435,6 @@ std::vector<int> FakeRing::take_new_outbound() {
     return taken;
 }
 
-std::string FakeRing::unread_by_peer(int id) const {
-    std::string bytes;
-    auto found = pipes_.find(id);
-    if (found != pipes_.end()) {
-        bytes = found->second.to_peer;
-    }
-    for (const PendingSend& send : sends_) {
-        if (send.fd == id) {
-            bytes.append(send.bytes.data(), send.bytes.size());
-        }
-    }
-    return bytes;
-}
-
 void FakeRing::reset(int id) {
     if (Pipe* found = pipe(id)) {
         found->reset = true;

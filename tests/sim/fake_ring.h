@@ -113,9 +113,6 @@ public:
     // Completes one ready network event (an accept, a delivery of bytes to an armed recv,
     // a send, an end of stream or a reset), chosen by the seed; false if none is ready.
     bool network_step();
-    // What the hub has handed to the ring for this pipe's peer and the peer has not read
-    // yet: sends in flight, then the bytes already across.
-    std::string unread_by_peer(int id) const;
     // Resets a connection (both sides see ECONNRESET).
     void reset(int id);
     // Socket fds the hub holds (opened and not yet closed).

@@ -96,7 +96,6 @@ bool take_line(std::string& bytes, std::string& line) {
 // What the run knows about one message a client sent.
 struct Sent {
     std::string body;  // The DATA as the client sent it, dot-unstuffed, without the final dot.
-    int client_pipe = -1;
     enum class Answer { none, accepted, refused, unknown } answer = Answer::none;
     std::uint32_t crashes_at_answer = 0;  // The crash count when the answer came.
     std::uint32_t deliveries = 0;         // Partner beta answered 250 to it this many times.
@@ -105,9 +104,9 @@ struct Sent {
 };
 
 // A simulated SMTP client: one connection, one message. A TLS client (from 10.1.1.0/24,
-// where partner alpha's policy requires TLS) says STARTTLS and presents the test client
-// certificate, with wolfSSL through tls::Session's memory queues; the others (10.1.0.0/24,
-// where the policy lets mail in clear) speak plain SMTP.
+// where partner alpha's policy requires TLS) says STARTTLS and runs wolfSSL through
+// tls::Session's memory queues (no client certificate: see configure()); the others
+// (10.1.0.0/24, where the policy lets mail in clear) speak plain SMTP.
 struct Client {
     int pipe = -1;
     std::uint32_t token = 0;
@@ -270,9 +269,8 @@ private:
         alpha.inbound = {cidr(1)};
         beta.inbound = {cidr(2)};
         for (policy::Partner* partner : {&alpha, &beta}) {
-            // Identified by source address (a verified client certificate is asked for and
-            // recorded, not required); relayed without TLS to partner servers that offer
-            // none (see "Not modelled" in tests/README.md).
+            // Identified by source address (no client certificate required); relayed without TLS to
+            // partner servers that offer none (see "Not modelled" in tests/README.md).
             partner->require_client_certificate = false;
             partner->client_cn.clear();
             partner->outbound_tls.require_tls = false;
@@ -287,14 +285,15 @@ private:
         clear.require_certificate = false;
         alpha.inbound_tls_by_network.push_back({clear_network, "clear", clear});
         tls::ServerConfig server;
-        server.certificate_chain_path = HUB_SIM_TLS_DIR "/server-chain.pem";
-        server.private_key_path = HUB_SIM_TLS_DIR "/server.key";
+        // RSA, and no client certificate: an ECDSA signature's length varies with wolfSSL's
+        // random numbers, which the seed does not drive, and a handshake one byte longer
+        // would split differently and take another path -- a replay must be exact.
+        server.certificate_chain_path = HUB_SIM_TLS_DIR "/server-rsa.pem";
+        server.private_key_path = HUB_SIM_TLS_DIR "/server-rsa.key";
         server.client_ca_path = HUB_SIM_TLS_DIR "/ca.pem";
         auto server_context = tls::ServerContext::create(server);
         tls::ClientConfig client;
         client.trust_anchor_path = HUB_SIM_TLS_DIR "/ca.pem";
-        client.certificate_chain_path = HUB_SIM_TLS_DIR "/client.pem";
-        client.private_key_path = HUB_SIM_TLS_DIR "/client.key";
         client.verify_peer = false;  // The test server certificate names localhost.
         auto client_context = tls::ClientContext::create(client);
         if (!server_context || !client_context) {
@@ -692,7 +691,6 @@ private:
                     start = end;
                 }
                 client_send(client, pipe, stuffed + ".\r\n");
-                sent.client_pipe = client.pipe;
                 sent_[client.token] = std::move(sent);
                 client.stage = Client::Stage::body;
                 return;
@@ -701,6 +699,10 @@ private:
                 Sent& sent = sent_[client.token];
                 sent.answer = code == 250 ? Sent::Answer::accepted : Sent::Answer::refused;
                 sent.crashes_at_answer = crashes_;
+                if (code != 250 && sent.deliveries > 0) {
+                    violation(
+                        fmt::format("message {} delivered, and its client refused", client.token));
+                }
                 trace(fmt::format("client {}: answered '{}'", client.token, line));
                 client_send(client, pipe, "QUIT\r\n");
                 client.stage = Client::Stage::quit;
@@ -860,12 +862,8 @@ private:
             trace("delivered:\n" + session.data + "\nsent:\n" + sent.body);
             return;
         }
-        if (sent.answer == Sent::Answer::none &&
-            ring_.unread_by_peer(sent.client_pipe).find("250 2.0.0 Ok: queued") ==
-                std::string::npos) {
-            // The hub may deliver before its 250 reached the client, never before it gave it.
-            violation(fmt::format("message {} delivered before its client was answered", token));
-        }
+        // Answer none: the hub may deliver before its answer reached the client; if that
+        // answer turns out to be a refusal, client_reply reports it.
         if (sent.answer == Sent::Answer::refused && sent.crashes_at_answer == crashes_) {
             // Answered 451/452 and punched out, no crash since (that could bring it back).
             violation(fmt::format("message {} delivered though refused", token));
@@ -975,6 +973,7 @@ int main(int argc, char** argv) {
     std::uint64_t count = 40;
     bool trace = false;
     bool one = false;
+    bool summaries = false;
     for (int index = 1; index < argc; index++) {
         std::string argument = argv[index];
         if (argument == "--seed" && index + 1 < argc) {
@@ -987,9 +986,13 @@ int main(int argc, char** argv) {
             count = std::strtoull(argv[++index], nullptr, 10);
         } else if (argument == "--trace") {
             trace = true;
+        } else if (argument == "--summaries") {
+            summaries = true;  // One line per seed: compare a replay with its run.
         } else {
-            std::fprintf(stderr, "usage: %s [--seeds COUNT] [--first N] | --seed N [--trace]\n",
-                         argv[0]);
+            std::fprintf(
+                stderr,
+                "usage: %s [--seeds COUNT] [--first N] [--summaries] | --seed N [--trace]\n",
+                argv[0]);
             return 2;
         }
     }
@@ -1016,7 +1019,7 @@ int main(int argc, char** argv) {
             crashes += run.crashes();
             bounced += run.bounced_count();
             duplicates += run.duplicate_count();
-            if (trace || one) {
+            if (trace || one || summaries) {
                 std::fprintf(stderr, "sim: seed %llu: %s\n", static_cast<unsigned long long>(seed),
                              run.summary().c_str());
             }
