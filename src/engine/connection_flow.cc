@@ -401,7 +401,7 @@ void Shard::spool_message(Connection& connection) {
     const smtp::Envelope& envelope = session.envelope();
     spool::MessageMeta meta;
     meta.id = spool_->next_id();
-    meta.arrival_unix_s = static_cast<std::uint64_t>(std::time(nullptr));
+    meta.arrival_unix_s = wall_ms() / 1000;
     meta.client_address = connection.peer_text;
     const policy::Partner* partner = connection.policy.identified_partner();
     meta.partner = partner != nullptr ? partner->name : "";

@@ -65,6 +65,9 @@ struct JobItem {
     bool loaded = false;
     bool load_failed = false;
     bool reported = false;  // attempt_done() was called for it.
+    // Its record read is in flight: the ring writes into record until the completion, so
+    // record must not be freed before then (release_job frees it once none is in flight).
+    bool read_in_flight = false;
 };
 
 // One queue::Deliver: a connection to a partner and the transactions to run on it.

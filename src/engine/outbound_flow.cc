@@ -86,6 +86,9 @@ void Shard::adopt_partners() {
 }
 
 std::uint64_t Shard::wall_ms() const {
+    if (settings_.seam != nullptr) {
+        return settings_.seam->wall_ms();  // The simulator's clock.
+    }
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);  // vDSO; the queue counts from arrival times.
     return static_cast<std::uint64_t>(now.tv_sec) * 1000 +
@@ -478,6 +481,7 @@ void Shard::start_job(delivery::QueueForDelivery& queued) {
             item.load_failed = true;
             continue;
         }
+        item.read_in_flight = true;
         job.reads_pending++;
     }
     if (!reuse_idle_connection(job_index)) {
@@ -522,6 +526,7 @@ void Shard::on_record_read(std::uint32_t job_index, std::uint32_t item_index, in
     DeliveryJob& job = jobs_[job_index];
     HUB_ASSERT(job.in_use && job.reads_pending > 0 && item_index < job.items.size());
     job.reads_pending--;
+    job.items[item_index].read_in_flight = false;
     if (job.finished) {
         if (job.reads_pending == 0) {
             release_job(job_index);  // Its buffers are no longer the kernel's.
@@ -964,8 +969,10 @@ void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult
     item.message.content = {};
     item.header.clear();
     item.header.shrink_to_fit();
-    item.record.clear();
-    item.record.shrink_to_fit();
+    if (!item.read_in_flight) {  // Else the ring still writes into it (a job failed early).
+        item.record.clear();
+        item.record.shrink_to_fit();
+    }
 }
 
 // One transaction's outcome in the health counters: a message counts once as delivered,

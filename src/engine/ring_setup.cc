@@ -42,9 +42,11 @@ Result<void, std::string> setup_ring(io_uring& ring, unsigned entries) {
     return {};
 }
 
-Result<void, std::string> register_buffer_ring(io_uring& ring, BufferRingMemory& memory,
-                                               unsigned entries, std::size_t buffer_bytes,
-                                               std::uint16_t group_id) {
+namespace {
+
+// Maps the descriptor ring and the buffers; the caller fills the ring once it is in use.
+Result<void, std::string> map_buffer_ring(BufferRingMemory& memory, unsigned entries,
+                                          std::size_t buffer_bytes) {
     HUB_ASSERT(entries > 0 && (entries & (entries - 1)) == 0);
     HUB_ASSERT(memory.ring == nullptr);
     memory.ring_bytes = entries * sizeof(io_uring_buf);
@@ -63,26 +65,57 @@ Result<void, std::string> register_buffer_ring(io_uring& ring, BufferRingMemory&
     memory.buffers = static_cast<char*>(buffers);
     memory.buffer_bytes = buffer_bytes;
     memory.entries = entries;
+    return {};
+}
+
+void fill_buffer_ring(BufferRingMemory& memory) {
+    io_uring_buf_ring_init(memory.ring);
+    int mask = io_uring_buf_ring_mask(memory.entries);
+    for (unsigned index = 0; index < memory.entries; index++) {
+        io_uring_buf_ring_add(memory.ring, memory.buffers + index * memory.buffer_bytes,
+                              static_cast<unsigned>(memory.buffer_bytes),
+                              static_cast<unsigned short>(index), mask, static_cast<int>(index));
+    }
+    io_uring_buf_ring_advance(memory.ring, static_cast<int>(memory.entries));
+}
+
+}  // namespace
+
+Result<void, std::string> register_buffer_ring(io_uring& ring, BufferRingMemory& memory,
+                                               unsigned entries, std::size_t buffer_bytes,
+                                               std::uint16_t group_id) {
+    if (auto mapped = map_buffer_ring(memory, entries, buffer_bytes); !mapped) {
+        return mapped;
+    }
     io_uring_buf_reg registration{};
     registration.ring_addr = reinterpret_cast<std::uint64_t>(memory.ring);
     registration.ring_entries = entries;
     registration.bgid = group_id;
     int result = io_uring_register_buf_ring(&ring, &registration, 0);
     if (result < 0) {
-        munmap(memory.buffers, entries * buffer_bytes);
-        munmap(ring_memory, memory.ring_bytes);
-        memory = BufferRingMemory{};
+        free_buffer_ring(memory);
         return unexpected("IORING_REGISTER_PBUF_RING: " + std::string(std::strerror(-result)));
     }
-    io_uring_buf_ring_init(memory.ring);
-    int mask = io_uring_buf_ring_mask(entries);
-    for (unsigned index = 0; index < entries; index++) {
-        io_uring_buf_ring_add(memory.ring, memory.buffers + index * buffer_bytes,
-                              static_cast<unsigned>(buffer_bytes),
-                              static_cast<unsigned short>(index), mask, static_cast<int>(index));
-    }
-    io_uring_buf_ring_advance(memory.ring, static_cast<int>(entries));
+    fill_buffer_ring(memory);
     return {};
+}
+
+Result<void, std::string> allocate_buffer_ring(BufferRingMemory& memory, unsigned entries,
+                                               std::size_t buffer_bytes) {
+    if (auto mapped = map_buffer_ring(memory, entries, buffer_bytes); !mapped) {
+        return mapped;
+    }
+    fill_buffer_ring(memory);
+    return {};
+}
+
+void free_buffer_ring(BufferRingMemory& memory) {
+    if (memory.ring == nullptr) {
+        return;
+    }
+    munmap(memory.buffers, memory.entries * memory.buffer_bytes);
+    munmap(memory.ring, memory.ring_bytes);
+    memory = BufferRingMemory{};
 }
 
 void unregister_buffer_ring(io_uring& ring, BufferRingMemory& memory, std::uint16_t group_id) {
@@ -90,9 +123,7 @@ void unregister_buffer_ring(io_uring& ring, BufferRingMemory& memory, std::uint1
         return;
     }
     io_uring_unregister_buf_ring(&ring, group_id);
-    munmap(memory.buffers, memory.entries * memory.buffer_bytes);
-    munmap(memory.ring, memory.ring_bytes);
-    memory = BufferRingMemory{};
+    free_buffer_ring(memory);
 }
 
 void recycle_buffer(BufferRingMemory& memory, std::uint16_t buffer_id) {

@@ -34,6 +34,13 @@ struct BufferRingMemory {
                                                              std::uint16_t group_id);
 void unregister_buffer_ring(io_uring& ring, BufferRingMemory& memory, std::uint16_t group_id);
 
+// The memory of a buffer ring with every buffer in it, not registered with any ring: for a
+// fake ring (shard_seam.h), which hands the buffers out itself. Freed by free_buffer_ring.
+[[nodiscard]] Result<void, std::string> allocate_buffer_ring(BufferRingMemory& memory,
+                                                             unsigned entries,
+                                                             std::size_t buffer_bytes);
+void free_buffer_ring(BufferRingMemory& memory);
+
 // Gives buffer buffer_id back to the kernel (one at a time; the caller batches advances).
 void recycle_buffer(BufferRingMemory& memory, std::uint16_t buffer_id);
 

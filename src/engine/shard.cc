@@ -92,6 +92,9 @@ Shard::~Shard() {
 }
 
 std::uint64_t Shard::now_ms() const {
+    if (settings_.seam != nullptr) {
+        return settings_.seam->monotonic_ms();
+    }
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);  // vDSO: no system call.
     return static_cast<std::uint64_t>(now.tv_sec) * 1000 +
@@ -105,19 +108,40 @@ std::uint32_t Shard::slot_index(const Connection& connection) const {
 }
 
 Result<void, std::string> Shard::run() {
+    if (auto started = start(); !started) {
+        return started;
+    }
+    while (true) {
+        auto more = turn();
+        if (!more) {
+            return unexpected(std::move(more.error()));
+        }
+        if (!*more) {
+            break;
+        }
+    }
+    finish();
+    return {};
+}
+
+Result<void, std::string> Shard::start() {
     if (settings_.cpu >= 0) {
         cpu_set_t cpus;
         CPU_ZERO(&cpus);
         CPU_SET(static_cast<unsigned>(settings_.cpu), &cpus);
         pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
     }
-    if (auto setup = setup_ring(ring_storage_, ring_entries); !setup) {
-        return setup;
-    }
-    if (auto made = register_buffer_ring(ring_storage_, buffers_, recv_buffer_count,
-                                         recv_buffer_bytes, recv_buffer_group);
-        !made) {
-        return made;
+    if (settings_.seam != nullptr) {
+        buffers_ = *settings_.seam->buffers;  // The simulator's, handed out by its ring.
+    } else {
+        if (auto setup = setup_ring(ring_storage_, ring_entries); !setup) {
+            return setup;
+        }
+        if (auto made = register_buffer_ring(ring_storage_, buffers_, recv_buffer_count,
+                                             recv_buffer_bytes, recv_buffer_group);
+            !made) {
+            return made;
+        }
     }
     base::log_set_thread_sink(&log_sink_);
     start_spool_writer();
@@ -129,46 +153,50 @@ Result<void, std::string> Shard::run() {
     if (settings_.serving != nullptr) {
         settings_.serving->store(true);  // The supervisor says "ready" once all are.
     }
+    return {};
+}
 
-    std::uint64_t stop_deadline_ms = 0;
+Result<bool, std::string> Shard::turn() {
     std::array<Completion, cqe_batch_max> completions;
-    while (true) {
-        int submitted = ring_.submit_and_wait(1);
-        if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY) {
-            return unexpected("io_uring_submit_and_wait: " +
-                              std::string(std::strerror(-submitted)));
+    int submitted = ring_.submit_and_wait(1);
+    if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY) {
+        return unexpected("io_uring_submit_and_wait: " + std::string(std::strerror(-submitted)));
+    }
+    adopt_partners();  // Before this turn's accepts: they get the newest table.
+    unsigned count = ring_.take_completions(completions);
+    reap(std::span<const Completion>(completions).first(count));
+    deliver_commit_outcomes();
+    take_durable_statuses();
+    take_copies();
+    // Connections whose command budget ran out get one more pass per loop turn.
+    runnable_now_.swap(runnable_);
+    for (std::uint32_t index : runnable_now_) {
+        Connection& connection = *slots_[index];
+        connection.runnable = false;
+        pump(connection);
+    }
+    runnable_now_.clear();
+    deliver_commit_outcomes();
+    if (accepting_) {
+        run_control();
+        run_scheduler();
+    }
+    log_sink_.flush();
+    if (settings_.stop->load(std::memory_order_relaxed)) {
+        if (stop_deadline_ms_ == 0) {
+            accepting_ = false;
+            stop_deadline_ms_ = now_ms() + 5000;
+            base::log_info("shard {}: stopping", settings_.index);
         }
-        adopt_partners();  // Before this turn's accepts: they get the newest table.
-        unsigned count = ring_.take_completions(completions);
-        reap(std::span<const Completion>(completions).first(count));
-        deliver_commit_outcomes();
-        take_durable_statuses();
-        take_copies();
-        // Connections whose command budget ran out get one more pass per loop turn.
-        runnable_now_.swap(runnable_);
-        for (std::uint32_t index : runnable_now_) {
-            Connection& connection = *slots_[index];
-            connection.runnable = false;
-            pump(connection);
-        }
-        runnable_now_.clear();
-        deliver_commit_outcomes();
-        if (accepting_) {
-            run_control();
-            run_scheduler();
-        }
-        log_sink_.flush();
-        if (settings_.stop->load(std::memory_order_relaxed)) {
-            if (stop_deadline_ms == 0) {
-                accepting_ = false;
-                stop_deadline_ms = now_ms() + 5000;
-                base::log_info("shard {}: stopping", settings_.index);
-            }
-            if (spool_->idle() || now_ms() > stop_deadline_ms) {
-                break;
-            }
+        if (spool_->idle() || now_ms() > stop_deadline_ms_) {
+            return false;
         }
     }
+    return true;
+}
+
+void Shard::finish() {
+    std::array<Completion, cqe_batch_max> completions;
     if (spool_->idle()) {
         spool_->close();
     }
@@ -180,7 +208,6 @@ Result<void, std::string> Shard::run() {
     }
     base::log_set_thread_sink(nullptr);
     log_sink_.drain_blocking();  // The loop is over: a plain write is fine now.
-    return {};
 }
 
 void Shard::reap(std::span<const Completion> completions) {
@@ -445,7 +472,10 @@ void Shard::open_connection(int fd, bool implicit_tls) {
     // XXX: getpeername is the one system call a shard makes outside the ring, once per
     // connection: multishot accept writes every peer address to one shared buffer, and
     // an io_uring getpeername only arrived after 6.1. It never blocks.
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&connection.peer), &length) != 0) {
+    bool known = settings_.seam != nullptr
+                     ? settings_.seam->peer_address(fd, connection.peer)
+                     : getpeername(fd, reinterpret_cast<sockaddr*>(&connection.peer), &length) == 0;
+    if (!known) {
         connection.peer.ss_family = AF_UNSPEC;
     }
     connection.peer_text = address_text(connection.peer);

@@ -28,6 +28,7 @@
 #include "engine/ring_log_sink.h"
 #include "engine/ring_setup.h"
 #include "engine/shard_health.h"
+#include "engine/shard_seam.h"
 #include "engine/spool_writer.h"
 #include "policy/partners.h"
 #include "smtp/server_session.h"
@@ -79,6 +80,8 @@ struct ShardSettings {
     queue::Config queue_config;
     ControlMailbox* control = nullptr;     // Administrative commands (hubctl), may be null.
     std::atomic<bool>* serving = nullptr;  // Set once set-up is done and accepts are armed.
+    // The simulator's fake ring, buffers and clocks (shard_seam.h); null in hubd.
+    const ShardSeam* seam = nullptr;
 };
 
 class Shard {
@@ -91,6 +94,13 @@ public:
     // Runs the reactor until the stop flag is set and in-flight commits have finished.
     // Errors are fatal set-up failures (ring, buffer ring).
     [[nodiscard]] Result<void, std::string> run();
+
+    // run() in its three parts, for the simulator (tests/sim), which interleaves loop turns
+    // with its own steps: start() sets up and arms; turn() is one reactor turn (submit,
+    // reap, pump, schedule) and says false once stopped, or an error; finish() closes.
+    [[nodiscard]] Result<void, std::string> start();
+    [[nodiscard]] Result<bool, std::string> turn();
+    void finish();
 
 private:
     void reap(std::span<const Completion> completions);
@@ -195,7 +205,7 @@ private:
     io_uring ring_storage_{};
     Ring io_uring_ring_{ring_storage_};
     // Everything but set-up and teardown submits through the interface (the seam for a fake).
-    RingOps& ring_{io_uring_ring_};
+    RingOps& ring_{settings_.seam != nullptr ? *settings_.seam->ring : io_uring_ring_};
     RingLogSink log_sink_{ring_};
     BufferRingMemory buffers_;
     smtp::ServerConfig starttls_config_;
@@ -223,6 +233,7 @@ private:
     __kernel_timespec tick_interval_{};
     __kernel_timespec send_timeout_{};
     std::vector<char> plaintext_scratch_;  // One TLS record of decrypted bytes.
+    std::uint64_t stop_deadline_ms_ = 0;   // Set when the stop flag is first seen.
 
     // Delivery state (outbound_flow.cc).
     // The relay's decisions (routing, outcomes, reports) and the scheduler it owns; this

@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 namespace hub::sim {
 
@@ -20,15 +22,7 @@ FakeRing::FakeRing(std::uint64_t seed, const std::string& dir, FaultRates faults
     : random_(seed), dir_(dir), faults_(faults), trace_(trace) {
     dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     HUB_ASSERT(dir_fd_ >= 0);
-    DIR* listing = ::opendir(dir.c_str());
-    HUB_ASSERT(listing != nullptr);
-    while (dirent* entry = ::readdir(listing)) {
-        std::string name = entry->d_name;
-        if (name != "." && name != "..") {
-            files_[name] = FileState{read_whole(name), true};
-        }
-    }
-    ::closedir(listing);
+    rescan();
 }
 
 FakeRing::~FakeRing() {
@@ -93,6 +87,9 @@ int FakeRing::submit_and_wait(unsigned wait_count) {
     }
     HUB_ASSERT(chain.empty());  // A chain is never split across two submits (ring.h).
     queued_.clear();
+    if (shard_mode_) {
+        return 0;  // The simulation decides what completes next.
+    }
     for (unsigned turn = 0; completions_.size() < wait_count && turn < 1000; turn++) {
         if (!step()) {
             break;
@@ -110,8 +107,10 @@ bool FakeRing::step() {
     Operation operation = std::move(chain.front());
     chain.pop_front();
     int result = operation.run();
-    trace(operation.tag, result);
-    completions_.push_back(Completion{operation.tag, result, 0});
+    if (result != no_completion) {
+        trace(operation.tag, result);
+        completions_.push_back(Completion{operation.tag, result, 0});
+    }
     bool failed = result < 0 || (operation.is_write &&
                                  static_cast<std::size_t>(result) < operation.expected_bytes);
     if (failed && operation.link == Link::next) {
@@ -174,6 +173,15 @@ int FakeRing::run_fsync(int fd) {
 
 bool FakeRing::write(Tag tag, int fd, std::span<const char> bytes, std::uint64_t offset,
                      Link link) {
+    if (fd == STDERR_FILENO && files_by_fd_.count(fd) == 0) {
+        // The shard's log lines: shown with the trace, completed whole.
+        return queue(tag, link, [this, bytes] {
+            if (trace_) {
+                std::fwrite(bytes.data(), 1, bytes.size(), stderr);
+            }
+            return static_cast<int>(bytes.size());
+        });
+    }
     queued_.push_back(Operation{tag, link,
                                 [this, fd, bytes, offset] { return run_write(fd, bytes, offset); },
                                 bytes.size(), true});
@@ -219,7 +227,11 @@ bool FakeRing::punch_hole(Tag tag, int fd, std::uint64_t offset, std::uint64_t b
 }
 
 bool FakeRing::read(Tag tag, int fd, std::span<char> into, std::uint64_t offset) {
-    return queue(tag, Link::none, [fd, into, offset] {
+    return queue(tag, Link::none, [this, tag, fd, into, offset] {
+        if (trace_) {
+            std::fprintf(stderr, "  ring: read op %u index %u generation %u, %zu bytes\n",
+                         static_cast<unsigned>(tag.op), tag.index, tag.generation, into.size());
+        }
         ssize_t got = ::pread(fd, into.data(), into.size(), static_cast<off_t>(offset));
         return got < 0 ? -errno : static_cast<int>(got);
     });
@@ -243,6 +255,12 @@ bool FakeRing::openat(Tag tag, int dir_fd, const char* path, int flags, unsigned
 }
 
 bool FakeRing::close(Tag tag, int fd) {
+    if (is_socket(fd)) {
+        return queue(tag, Link::none, [this, fd] {
+            close_socket(fd);
+            return 0;
+        });
+    }
     HUB_ASSERT(files_by_fd_.count(fd) == 1 && closing_fds_.insert(fd).second);
     return queue(tag, Link::none, [this, fd] {
         closing_fds_.erase(fd);
@@ -302,35 +320,371 @@ void FakeRing::crash() {
         ::close(fd);
     }
     files_.clear();
+    if (shard_mode_) {
+        // hubd dies with the power: every connection it had is reset, the listeners' queues
+        // too; the clock and the peers go on. The disk is what it is now, all of it durable.
+        for (auto& [fd, pipe] : pipes_) {
+            if (!pipe.hub_closed) {
+                pipe.reset = true;
+                pipe.hub_closed = true;
+            }
+        }
+        armed_accepts_.clear();
+        armed_recvs_.clear();
+        unconnected_sockets_.clear();
+        timers_.clear();
+        sends_.clear();
+        connects_.clear();
+        new_outbound_.clear();
+        rescan();
+    }
 }
 
-// Not used by the spool writer: a simulation that reaches one of these is wrong.
-bool FakeRing::accept_multishot(Tag, int) {
-    HUB_PANIC("sim: accept is not simulated yet");
+void FakeRing::rescan() {
+    DIR* listing = ::opendir(dir_.c_str());
+    HUB_ASSERT(listing != nullptr);
+    while (dirent* entry = ::readdir(listing)) {
+        std::string name = entry->d_name;
+        if (name != "." && name != "..") {
+            files_[name] = FileState{read_whole(name), true};
+        }
+    }
+    ::closedir(listing);
 }
-bool FakeRing::recv_multishot(Tag, int, std::uint16_t) {
-    HUB_PANIC("sim: recv is not simulated yet");
+
+int FakeRing::open_existing(const std::string& name) {
+    int fd = ::openat(dir_fd_, name.c_str(), O_RDONLY | O_CLOEXEC);
+    HUB_ASSERT(fd >= 0);
+    files_by_fd_[fd] = name;
+    return fd;
 }
-bool FakeRing::send(Tag, int, std::span<const char>, engine::LinkedTimeout) {
-    HUB_PANIC("sim: send is not simulated yet");
+
+// ---- The simulated network and clock.
+
+void FakeRing::set_shard_mode(engine::BufferRingMemory* receive_buffers, NetworkRates rates) {
+    shard_mode_ = true;
+    receive_buffers_ = receive_buffers;
+    buffer_head_ = 0;
+    network_ = rates;
 }
-bool FakeRing::timeout(Tag, const __kernel_timespec&) {
-    HUB_PANIC("sim: timeout is not simulated yet");
+
+void FakeRing::complete(Tag tag, int result, std::uint32_t flags) {
+    trace(tag, result);
+    completions_.push_back(Completion{tag, result, flags});
 }
-bool FakeRing::cancel(Tag, Tag) {
-    HUB_PANIC("sim: cancel is not simulated yet");
+
+std::uint64_t FakeRing::next_timer_ms() const {
+    std::uint64_t next = UINT64_MAX;
+    for (const Timer& timer : timers_) {
+        next = std::min(next, timer.due_ms);
+    }
+    for (const PendingSend& send : sends_) {
+        if (send.timeout_due_ms != 0) {
+            next = std::min(next, send.timeout_due_ms);
+        }
+    }
+    return next;
 }
-bool FakeRing::shutdown_and_close(Tag, int) {
-    HUB_PANIC("sim: shutdown is not simulated yet");
+
+void FakeRing::advance_clock(std::uint64_t ms) {
+    now_ms_ = std::max(now_ms_, ms);
+    for (std::size_t index = 0; index < timers_.size();) {
+        if (timers_[index].due_ms <= now_ms_) {
+            complete(timers_[index].tag, -ETIME);
+            timers_.erase(timers_.begin() + static_cast<std::ptrdiff_t>(index));
+        } else {
+            index++;
+        }
+    }
+    for (std::size_t index = 0; index < sends_.size();) {
+        PendingSend& send = sends_[index];
+        if (send.timeout_due_ms != 0 && send.timeout_due_ms <= now_ms_) {
+            complete(send.tag, -ECANCELED);  // The linked timeout cancelled it.
+            complete(send.timeout_tag, -ETIME);
+            sends_.erase(sends_.begin() + static_cast<std::ptrdiff_t>(index));
+        } else {
+            index++;
+        }
+    }
 }
-bool FakeRing::madvise(Tag, void*, std::size_t, int) {
-    HUB_PANIC("sim: madvise is not simulated yet");
+
+int FakeRing::listener(std::uint16_t port) {
+    int fd = next_socket_fd_++;
+    listeners_[fd] = port;
+    return fd;
 }
-bool FakeRing::socket(Tag, int, int) {
-    HUB_PANIC("sim: socket is not simulated yet");
+
+int FakeRing::client_connect(int listener_fd, const sockaddr_storage& from) {
+    HUB_ASSERT(listeners_.count(listener_fd) == 1);
+    int fd = next_socket_fd_++;
+    Pipe& pipe = pipes_[fd];
+    pipe.hub_fd = fd;
+    pipe.peer = from;
+    pipe.listener_fd = listener_fd;
+    return fd;
 }
-bool FakeRing::connect(Tag, int, const sockaddr*, socklen_t, engine::LinkedTimeout) {
-    HUB_PANIC("sim: connect is not simulated yet");
+
+Pipe* FakeRing::pipe(int id) {
+    auto found = pipes_.find(id);
+    return found == pipes_.end() ? nullptr : &found->second;
+}
+
+std::vector<int> FakeRing::take_new_outbound() {
+    std::vector<int> taken;
+    taken.swap(new_outbound_);
+    return taken;
+}
+
+void FakeRing::reset(int id) {
+    if (Pipe* found = pipe(id)) {
+        found->reset = true;
+    }
+}
+
+std::size_t FakeRing::open_sockets() const {
+    std::size_t count = unconnected_sockets_.size();
+    for (const auto& [fd, pipe] : pipes_) {
+        if (!pipe.hub_closed && (pipe.accepted || pipe.outbound)) {
+            count++;
+        }
+    }
+    return count;
+}
+
+bool FakeRing::peer_address(int fd, sockaddr_storage& peer) const {
+    auto found = pipes_.find(fd);
+    if (found == pipes_.end()) {
+        return false;
+    }
+    peer = found->second.peer;
+    return true;
+}
+
+void FakeRing::close_socket(int fd) {
+    unconnected_sockets_.erase(fd);
+    if (auto armed = armed_recvs_.find(fd); armed != armed_recvs_.end()) {
+        complete(armed->second, 0);  // The shutdown ends the multishot recv.
+        armed_recvs_.erase(armed);
+    }
+    if (Pipe* found = pipe(fd)) {
+        found->hub_closed = true;
+    }
+}
+
+bool FakeRing::network_step() {
+    // Every ready event, then one of them chosen by the seed.
+    enum class Kind { accept, recv, send, connect };
+    struct Ready {
+        Kind kind;
+        int key;  // Pipe id, or index into sends_/connects_.
+    };
+    std::vector<Ready> ready;
+    for (const auto& [fd, pipe] : pipes_) {
+        if (!pipe.outbound && !pipe.accepted && !pipe.hub_closed &&
+            armed_accepts_.count(pipe.listener_fd) == 1) {
+            ready.push_back({Kind::accept, fd});
+        }
+        if (armed_recvs_.count(fd) == 1 &&
+            (pipe.reset || !pipe.to_hub.empty() || pipe.peer_closed)) {
+            ready.push_back({Kind::recv, fd});
+        }
+    }
+    for (std::size_t index = 0; index < sends_.size(); index++) {
+        const Pipe* target = pipe(sends_[index].fd);
+        if (target == nullptr || target->reset || target->peer_reads) {
+            ready.push_back({Kind::send, static_cast<int>(index)});
+        }
+    }
+    for (std::size_t index = 0; index < connects_.size(); index++) {
+        ready.push_back({Kind::connect, static_cast<int>(index)});
+    }
+    if (ready.empty()) {
+        return false;
+    }
+    Ready chosen = ready[below(ready.size())];
+    switch (chosen.kind) {
+        case Kind::accept: {
+            Pipe& pipe = pipes_[chosen.key];
+            pipe.accepted = true;
+            complete(armed_accepts_[pipe.listener_fd], pipe.hub_fd, IORING_CQE_F_MORE);
+            return true;
+        }
+        case Kind::recv: {
+            Pipe& pipe = pipes_[chosen.key];
+            Tag tag = armed_recvs_[chosen.key];
+            if (!pipe.reset && fail_roll(network_.reset)) {
+                pipe.reset = true;
+            }
+            if (pipe.reset) {
+                armed_recvs_.erase(chosen.key);
+                complete(tag, -ECONNRESET);
+                return true;
+            }
+            if (pipe.to_hub.empty()) {
+                armed_recvs_.erase(chosen.key);
+                complete(tag, 0);  // The peer's FIN.
+                return true;
+            }
+            io_uring_buf_ring* ring = receive_buffers_->ring;
+            std::uint16_t tail = io_uring_smp_load_acquire(&ring->tail);
+            if (tail == buffer_head_) {
+                armed_recvs_.erase(chosen.key);
+                complete(tag, -ENOBUFS);
+                return true;
+            }
+            const io_uring_buf& buffer = ring->bufs[buffer_head_ & (receive_buffers_->entries - 1)];
+            buffer_head_++;
+            std::size_t count = std::min<std::size_t>(pipe.to_hub.size(), buffer.len);
+            if (count > 1 && fail_roll(network_.partial)) {
+                count = 1 + below(count - 1);  // A slow peer's bytes arrive in pieces.
+            }
+            std::memcpy(reinterpret_cast<char*>(buffer.addr), pipe.to_hub.data(), count);
+            pipe.to_hub.erase(0, count);
+            complete(tag, static_cast<int>(count),
+                     IORING_CQE_F_MORE | IORING_CQE_F_BUFFER |
+                         (static_cast<std::uint32_t>(buffer.bid) << IORING_CQE_BUFFER_SHIFT));
+            return true;
+        }
+        case Kind::send: {
+            PendingSend send = sends_[static_cast<std::size_t>(chosen.key)];
+            sends_.erase(sends_.begin() + chosen.key);
+            Pipe* target = pipe(send.fd);
+            if (target != nullptr && !target->reset && fail_roll(network_.reset)) {
+                target->reset = true;
+            }
+            int result;
+            if (target == nullptr || target->reset) {
+                result = -ECONNRESET;
+            } else {
+                std::size_t count = send.bytes.size();
+                if (count > 1 && fail_roll(network_.partial)) {
+                    count = 1 + below(count - 1);  // A short send: the shard sends the rest.
+                }
+                target->to_peer.append(send.bytes.data(), count);
+                result = static_cast<int>(count);
+            }
+            complete(send.tag, result);
+            if (send.timeout_due_ms != 0) {
+                complete(send.timeout_tag, -ECANCELED);
+            }
+            return true;
+        }
+        case Kind::connect: {
+            PendingConnect connect = connects_[static_cast<std::size_t>(chosen.key)];
+            connects_.erase(connects_.begin() + chosen.key);
+            if (connect.refused || unconnected_sockets_.count(connect.fd) == 0) {
+                complete(connect.tag, -ECONNREFUSED);
+            } else {
+                complete(connect.tag, 0);
+                new_outbound_.push_back(connect.fd);
+            }
+            unconnected_sockets_.erase(connect.fd);
+            if (connect.refused) {
+                pipes_.erase(connect.fd);
+            }
+            complete(connect.timeout_tag, -ECANCELED);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool FakeRing::accept_multishot(Tag tag, int listener_fd) {
+    HUB_ASSERT(shard_mode_ && listeners_.count(listener_fd) == 1);
+    return queue(tag, Link::none, [this, tag, listener_fd] {
+        armed_accepts_[listener_fd] = tag;
+        return no_completion;
+    });
+}
+
+bool FakeRing::recv_multishot(Tag tag, int socket_fd, std::uint16_t) {
+    HUB_ASSERT(shard_mode_ && is_socket(socket_fd));
+    return queue(tag, Link::none, [this, tag, socket_fd] {
+        const Pipe* target = pipe(socket_fd);
+        if (target == nullptr || target->hub_closed) {
+            return -EBADF;
+        }
+        armed_recvs_[socket_fd] = tag;
+        return no_completion;
+    });
+}
+
+bool FakeRing::send(Tag tag, int socket_fd, std::span<const char> bytes,
+                    engine::LinkedTimeout timeout) {
+    HUB_ASSERT(shard_mode_ && is_socket(socket_fd));
+    std::uint64_t after_ms = 0;
+    if (timeout.after != nullptr) {
+        after_ms = static_cast<std::uint64_t>(timeout.after->tv_sec) * 1000 +
+                   static_cast<std::uint64_t>(timeout.after->tv_nsec) / 1000000;
+    }
+    // Registered at once (the span stays valid until the completion, as for the kernel).
+    queue(tag, Link::none, [this, tag, socket_fd, bytes, timeout, after_ms] {
+        sends_.push_back(PendingSend{tag, socket_fd, bytes, timeout.tag,
+                                     timeout.after != nullptr ? now_ms_ + after_ms : 0});
+        return no_completion;
+    });
+    return true;
+}
+
+bool FakeRing::timeout(Tag tag, const __kernel_timespec& after) {
+    HUB_ASSERT(shard_mode_);
+    std::uint64_t due = now_ms_ + static_cast<std::uint64_t>(after.tv_sec) * 1000 +
+                        static_cast<std::uint64_t>(after.tv_nsec) / 1000000;
+    timers_.push_back(Timer{tag, due});  // The clock runs from now, not from the submit.
+    return true;
+}
+
+bool FakeRing::cancel(Tag tag, Tag target) {
+    HUB_ASSERT(shard_mode_);
+    return queue(tag, Link::none, [this, target] {
+        for (auto armed = armed_recvs_.begin(); armed != armed_recvs_.end(); ++armed) {
+            if (armed->second.pack() == target.pack()) {
+                complete(armed->second, -ECANCELED);
+                armed_recvs_.erase(armed);
+                return 0;
+            }
+        }
+        return -ENOENT;
+    });
+}
+
+bool FakeRing::shutdown_and_close(Tag tag, int socket_fd) {
+    HUB_ASSERT(shard_mode_ && is_socket(socket_fd));
+    return queue(tag, Link::none, [this, socket_fd] {
+        close_socket(socket_fd);
+        return 0;  // The close's completion; the shutdown's comes only on failure.
+    });
+}
+
+bool FakeRing::madvise(Tag tag, void*, std::size_t, int) {
+    return queue(tag, Link::none, [] { return 0; });
+}
+
+bool FakeRing::socket(Tag tag, int, int) {
+    HUB_ASSERT(shard_mode_);
+    return queue(tag, Link::none, [this] {
+        int fd = next_socket_fd_++;
+        unconnected_sockets_.insert(fd);
+        return fd;
+    });
+}
+
+bool FakeRing::connect(Tag tag, int socket_fd, const sockaddr* address, socklen_t address_bytes,
+                       engine::LinkedTimeout timeout) {
+    HUB_ASSERT(shard_mode_ && is_socket(socket_fd));
+    sockaddr_storage to{};
+    std::memcpy(&to, address, std::min<std::size_t>(address_bytes, sizeof(to)));
+    return queue(tag, Link::none, [this, tag, socket_fd, to, timeout] {
+        bool refused = fail_roll(network_.refuse);
+        if (!refused) {
+            Pipe& pipe = pipes_[socket_fd];
+            pipe.hub_fd = socket_fd;
+            pipe.outbound = true;
+            pipe.peer = to;
+        }
+        connects_.push_back(PendingConnect{tag, timeout.tag, socket_fd, refused});
+        return no_completion;
+    });
 }
 
 }  // namespace hub::sim

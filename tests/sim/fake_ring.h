@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "engine/ring.h"
+#include "engine/ring_setup.h"
 
 namespace hub::sim {
 
@@ -35,6 +36,30 @@ struct FaultRates {
     unsigned punch_eio = 10;    // The punch fails with -EIO.
     unsigned open_no_space = 10;
     unsigned unlink_eio = 10;
+};
+
+// Per-mille probabilities of the network's faults and slowness.
+struct NetworkRates {
+    unsigned reset = 4;      // A connection step resets the connection instead.
+    unsigned partial = 300;  // A send or a delivery moves only a seeded part.
+    unsigned refuse = 50;    // An outbound connect is refused.
+};
+
+// One simulated TCP connection between the hub (its fd) and a simulated peer (a client
+// that connected to a listener, or a partner the hub connected to). The peer side reads
+// to_peer and appends to to_hub directly; the hub side goes through the ring.
+struct Pipe {
+    int hub_fd = -1;
+    bool outbound = false;     // The hub connected (to a partner).
+    sockaddr_storage peer{};   // The client's address, or the partner's.
+    int listener_fd = -1;      // Inbound: the listener it connects to.
+    bool accepted = false;     // Inbound: the hub's accept completed.
+    std::string to_hub;        // Sent by the peer, not yet received by the hub.
+    std::string to_peer;       // Sent by the hub, not yet read by the peer.
+    bool peer_closed = false;  // The peer sent FIN (after to_hub drains the hub sees 0).
+    bool hub_closed = false;   // The hub shut down and closed its fd.
+    bool reset = false;        // Either side sees ECONNRESET from now on.
+    bool peer_reads = true;    // False: a slow peer that does not read for a while.
 };
 
 class FakeRing final : public engine::RingOps {
@@ -57,8 +82,42 @@ public:
     std::size_t unlinks_done() const { return unlinks_done_; }
 
     // A power cut: every fd closed, pending operations lost, the directory rewritten to
-    // what the disk may hold. The ring is unusable afterwards.
+    // what the disk may hold. The ring is unusable afterwards, except in shard mode, where
+    // it is the next process's ring: the network resets every connection of the dead one.
     void crash();
+    // A file of the directory opened read-only outside the ring, as hubd opens recovered
+    // segments at start; the ring then serves reads, punches and the close on it.
+    int open_existing(const std::string& name);
+
+    // ---- The simulated network and clock (for a whole Shard on this ring).
+    // In shard mode submit_and_wait never runs operations itself: the simulation decides
+    // what happens next (step, network_step, advance_clock).
+    void set_shard_mode(engine::BufferRingMemory* receive_buffers, NetworkRates rates);
+    void set_faults(FaultRates faults, NetworkRates network) {
+        faults_ = faults;
+        network_ = network;
+    }
+    std::uint64_t now_ms() const { return now_ms_; }
+    // The next armed timer's time, or UINT64_MAX.
+    std::uint64_t next_timer_ms() const;
+    // Moves the clock to ms (never back) and fires the timers due by then.
+    void advance_clock(std::uint64_t ms);
+    // A listening socket the hub's shard accepts on.
+    int listener(std::uint16_t port);
+    // A client connects to listener from address: the hub accepts it when its accept is
+    // armed and the network steps. Returns the pipe's id.
+    int client_connect(int listener_fd, const sockaddr_storage& from);
+    Pipe* pipe(int id);
+    // Pipes the hub opened with connect() since the last call (the partners take them).
+    std::vector<int> take_new_outbound();
+    // Completes one ready network event (an accept, a delivery of bytes to an armed recv,
+    // a send, an end of stream or a reset), chosen by the seed; false if none is ready.
+    bool network_step();
+    // Resets a connection (both sides see ECONNRESET).
+    void reset(int id);
+    // Socket fds the hub holds (opened and not yet closed).
+    std::size_t open_sockets() const;
+    bool peer_address(int fd, sockaddr_storage& peer) const;
 
     bool accept_multishot(engine::Tag tag, int listener_fd) override;
     bool recv_multishot(engine::Tag tag, int socket_fd, std::uint16_t buffer_group) override;
@@ -104,6 +163,7 @@ private:
     bool queue(engine::Tag tag, engine::Link link, std::function<int()> run);
     bool fail_roll(unsigned per_mille);
     std::string read_whole(const std::string& name) const;
+    void rescan();  // Every file in the directory counts as durable, contents and entry.
     int run_write(int fd, std::span<const char> bytes, std::uint64_t offset);
     int run_fsync(int fd);
     void trace(const engine::Tag& tag, int result) const;
@@ -120,6 +180,46 @@ private:
     std::set<int> closing_fds_;  // A close is queued or in flight.
     std::map<std::string, FileState> files_;
     std::size_t unlinks_done_ = 0;
+
+    // Network and clock (shard mode).
+    static constexpr int socket_fd_base = 1 << 20;    // Never a real fd: no mix-up possible.
+    static constexpr int no_completion = -1'000'000;  // run(): armed, completes later.
+    struct Timer {
+        engine::Tag tag;
+        std::uint64_t due_ms = 0;
+    };
+    struct PendingSend {
+        engine::Tag tag;
+        int fd = -1;
+        std::span<const char> bytes;
+        engine::Tag timeout_tag;
+        std::uint64_t timeout_due_ms = 0;  // 0: no linked timeout.
+    };
+    struct PendingConnect {
+        engine::Tag tag;
+        engine::Tag timeout_tag;
+        int fd = -1;
+        bool refused = false;
+    };
+    bool is_socket(int fd) const { return fd >= socket_fd_base; }
+    void complete(engine::Tag tag, int result, std::uint32_t flags = 0);
+    void close_socket(int fd);
+
+    bool shard_mode_ = false;
+    engine::BufferRingMemory* receive_buffers_ = nullptr;
+    std::uint16_t buffer_head_ = 0;  // The next provided buffer to take.
+    NetworkRates network_{};
+    std::uint64_t now_ms_ = 0;
+    int next_socket_fd_ = socket_fd_base;
+    std::map<int, std::uint16_t> listeners_;    // fd -> port.
+    std::map<int, engine::Tag> armed_accepts_;  // listener fd -> tag.
+    std::map<int, engine::Tag> armed_recvs_;    // socket fd -> tag.
+    std::map<int, Pipe> pipes_;                 // By the hub's fd (= the pipe id).
+    std::set<int> unconnected_sockets_;         // socket() done, no connect yet.
+    std::vector<Timer> timers_;
+    std::vector<PendingSend> sends_;
+    std::vector<PendingConnect> connects_;
+    std::vector<int> new_outbound_;
 };
 
 }  // namespace hub::sim
