@@ -41,8 +41,11 @@ inline constexpr std::uint32_t slice_content_bytes_max = 256u << 10;
 // (each group commit writes what arrived), which must then merge small pieces.
 inline constexpr std::uint32_t slices_per_message_max = 8192;
 // At most this many messages may have slices and no commit yet at one point of a segment
-// (messages in DATA at once on one shard): bounds recovery's table of open streams.
-inline constexpr std::uint32_t open_streams_per_segment_max = 65536;
+// (messages in DATA at once on one shard): bounds recovery's table of open streams, each
+// of which keeps slice 0's first header_scan_bytes_max bytes for the Message-ID (so at
+// most 128 MiB for a hostile segment). A writer with this many streams open writes the
+// next message as one message record instead.
+inline constexpr std::uint32_t open_streams_per_segment_max = 1024;
 inline constexpr std::uint32_t content_slice_fixed_bytes = queue_id_bytes + 4 + 4;
 inline constexpr std::uint32_t content_slice_payload_bytes_max =
     content_slice_fixed_bytes + slice_content_bytes_max;

@@ -623,6 +623,17 @@ TEST(StreamedMessage, SlicesThatDoNotFitTheirStreamAreCorrupt) {
         EXPECT_TRUE(corrupt(image));
     }
     {
+        // More streams open at once than recovery keeps a table for.
+        std::string image = header;
+        for (std::uint32_t n = 0; n <= open_streams_per_segment_max; n++) {
+            StreamedMessageEncoder opened(QueueId{0, 1, n});
+            opened.append_slice("R", image);
+        }
+        DecodedSegment decoded = decode_segment(as_span(image));
+        EXPECT_EQ(decoded.summary.problem, SegmentProblem::corrupt_record);
+        EXPECT_EQ(decoded.summary.abandoned_streams, open_streams_per_segment_max);
+    }
+    {
         // A commit with no slices at all (another id's slices before it).
         StreamedMessageEncoder other(QueueId{0, 1, 9});
         StreamedMessageEncoder lonely(id);

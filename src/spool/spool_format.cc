@@ -722,7 +722,7 @@ struct OpenStream {
     std::uint32_t next_index = 0;
     std::uint64_t content_bytes = 0;
     std::vector<SliceExtent> slices;
-    std::string content;  // Its head (header_scan_bytes_max), or all of it when kept.
+    std::string content;  // Slice 0's head (header_scan_bytes_max), or all when kept.
 };
 
 // Open streams by queue id (shard 8 bits, segment 32, ordinal 24: one u64).
@@ -762,12 +762,12 @@ bool take_slice(const DecodeOptions& options, std::uint64_t offset, const Record
     stream.content_bytes += slice.content_bytes;
     stream.slices.push_back(
         SliceExtent{offset, record.record_bytes, slice.content_offset, slice.content_bytes});
-    std::size_t keep =
-        options.keep_content
-            ? body.content.size()
-            : std::min(body.content.size(),
-                       header_scan_bytes_max -
-                           std::min<std::size_t>(stream.content.size(), header_scan_bytes_max));
+    // The head for the Message-ID comes from slice 0 alone (the writer puts the header
+    // block there): at most header_scan_bytes_max per open stream, whatever the slices.
+    std::size_t keep = options.keep_content ? body.content.size()
+                       : slice.index == 0
+                           ? std::min<std::size_t>(body.content.size(), header_scan_bytes_max)
+                           : 0;
     stream.content.append(body.content.data(), keep);
     return true;
 }

@@ -66,7 +66,10 @@
 // is synced with the slices it names or after them (the writer's group commit), and 250
 // follows that sync, so a torn message never recovers as a message. A slice that does not
 // continue its id's open stream (wrong index, a stream over its bounds) and a commit that
-// does not match its slices are corrupt records: the writer never writes them.
+// does not match its slices are corrupt records: the writer never writes them. Slice 0
+// begins with the Received: header and holds the header block as far as it fits (the
+// Message-ID for listings is looked for there only); at most
+// open_streams_per_segment_max streams are open at any point of a segment.
 // Versions. Each record carries the version of the format that introduced its type, and a
 // reader requires exactly that version for the type, so a segment without message_status
 // records is byte-for-byte a version 1 segment and an older hubd reads it. A version 1
