@@ -816,11 +816,14 @@ bool take_record(const DecodeOptions& options, std::uint64_t offset, const Recor
             segment.message_statuses.push_back(body.message_status);
             return true;
         case RecordType::content_slice:
-            if (options.keep_content) {
-                segment.slices.push_back(
-                    DecodedSegment::Slice{body.slice.id, body.slice.index, offset, body.content});
+            if (!take_slice(options, offset, record, body, streams, summary)) {
+                return false;
             }
-            return take_slice(options, offset, record, body, streams, summary);
+            if (options.keep_content) {
+                segment.slices.push_back(DecodedSegment::Slice{body.slice.id, body.slice.index,
+                                                               offset, std::move(body.content)});
+            }
+            return true;
         case RecordType::streamed_message: {
             auto found = streams.find(stream_key(body.message.meta.id));
             if (found == streams.end() || found->second.next_index != body.slice_count ||
