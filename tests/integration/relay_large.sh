@@ -9,6 +9,8 @@
 #   0 a dot line starts at the boundary         3 the CRLF of a 998-byte line starts there
 #   1 the boundary falls between CR and LF      4 the boundary follows the dot of a dot line
 #   2 the boundary cuts a 998-byte line         5 a 997-byte line starting with a dot starts there
+# The multiples of 16 KiB include every boundary of the outbound dot-stuffer's 64 KiB slices
+# and of the spool's 256 KiB content slices (spool::slice_content_bytes_max) in body offsets.
 # Offsets are body offsets; the header block and dot-stuffing shift them by a few bytes in
 # each layer, so everything between the placements is itself dot lines (one in four lines)
 # and lines of up to 998 bytes: whatever the shift, boundaries land on such lines. The
