@@ -75,6 +75,7 @@
 // records is byte-for-byte a version 1 segment and an older hubd reads it. A version 1
 // reader stops at a message_status record as if it were damage (it keeps the records before
 // it): downgrading hubd after an administrator used hold/release/delete is not supported.
+// Likewise a version 2 reader stops at the first content_slice record (version 3).
 // In a segment the first record is the segment header, naming the file's own shard and
 // sequence, and no other record is a segment header. A message's id need not name the
 // segment it is stored in (the writer keeps ids handed out before a rotation, and a
