@@ -119,6 +119,16 @@ void Shard::start_delivery() {
     client_config_.hostname = settings_.config->hostname;
     client_config_.require_tls = true;  // DESIGN.md 1.3: never relay in clear.
     for (spool::RecoveredMessage& recovered : settings_.recovered) {
+        if (recovered.streamed()) {
+            // Spool format 3's streamed messages are read by recovery and hubctl, but this
+            // engine reads a message back as one record: left in the spool (its segment is
+            // kept) rather than failing every try until it bounces.
+            base::log_error(
+                "{}: a streamed message (spool format 3) that this hubd cannot deliver; "
+                "left in {}",
+                recovered.meta.id.to_string(), recovered.segment_path);
+            continue;
+        }
         StoredMessage stored;
         stored.meta = std::move(recovered.meta);
         stored.segment_shard = 0;

@@ -29,6 +29,29 @@ inline constexpr std::uint32_t status_payload_bytes = queue_id_bytes + 4 + 1;
 inline constexpr std::uint32_t message_status_payload_bytes = queue_id_bytes + 1 + 8;
 inline constexpr std::uint32_t message_payload_bytes_max = meta_bytes_max + 4 + content_bytes_max;
 
+// Streamed messages (spool_format.h, "Streamed messages"): the content goes into
+// content_slice records as it arrives and a streamed_message record commits it. One slice
+// holds at most slice_content_bytes_max content bytes: the most a writer holds of a
+// message's body before writing it, and what a reader holds of it to check one slice.
+// 256 KiB = read_chunk_bytes, so a slice's content is read back with one read.
+inline constexpr std::uint32_t slice_content_bytes_max = 256u << 10;
+// At most this many slices per message: bounds what recovery keeps per open stream (one
+// extent per slice). A writer that fills each slice needs content_bytes_max /
+// slice_content_bytes_max = 256; the rest is room for a writer that cuts a slice early
+// (each group commit writes what arrived), which must then merge small pieces.
+inline constexpr std::uint32_t slices_per_message_max = 8192;
+// At most this many messages may have slices and no commit yet at one point of a segment
+// (messages in DATA at once on one shard): bounds recovery's table of open streams, each
+// of which keeps slice 0's first header_scan_bytes_max bytes for the Message-ID (so at
+// most 128 MiB for a hostile segment). A writer with this many streams open writes the
+// next message as one message record instead.
+inline constexpr std::uint32_t open_streams_per_segment_max = 1024;
+inline constexpr std::uint32_t content_slice_fixed_bytes = queue_id_bytes + 4 + 4;
+inline constexpr std::uint32_t content_slice_payload_bytes_max =
+    content_slice_fixed_bytes + slice_content_bytes_max;
+// A streamed_message ends with the slice count and the content length instead of content.
+inline constexpr std::uint32_t streamed_message_payload_bytes_max = meta_bytes_max + 4 + 4;
+
 // Recovery.
 inline constexpr std::uint32_t shard_count_max = 256;  // QueueId::shard is one byte.
 // The largest sequence number a segment file may have, so that "max + 1" always fits.
@@ -59,6 +82,9 @@ static_assert(record_header_bytes % record_alignment_bytes == 0);
 static_assert(record_trailer_bytes % record_alignment_bytes == 0);
 static_assert(string_bytes_max < read_chunk_bytes, "a string is read in one piece");
 static_assert(header_scan_bytes_max <= content_bytes_max);
+static_assert(slice_content_bytes_max <= read_chunk_bytes, "a slice's content is one read");
+static_assert(std::uint64_t{slices_per_message_max} * slice_content_bytes_max >= content_bytes_max,
+              "the largest content fits in full slices");
 static_assert(message_id_bytes_max <= header_scan_bytes_max);
 static_assert(std::uint64_t{message_payload_bytes_max} + record_header_bytes +
                       record_trailer_bytes + record_alignment_bytes <

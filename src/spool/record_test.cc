@@ -6,6 +6,7 @@
 // field checks (not just the CRC) are what rejects them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -452,6 +453,225 @@ TEST(Record, VersionsArePairedWithTypes) {
     }
 }
 
+// --- Streamed messages: content_slice records, then the streamed_message commit. ----------
+
+// Content of n bytes whose header block is cut by slice boundaries (the Message-ID field
+// lands in the second slice when slices are small).
+std::string streamed_content(std::size_t bytes, int n) {
+    std::string content = sample_received(n) + sample_body(n);
+    while (content.size() < bytes) {
+        content += "line " + std::to_string(content.size()) + " of the body\r\n";
+    }
+    content.resize(bytes);
+    return content;
+}
+
+// Appends the slices of content, `slice` bytes each (the last one shorter).
+void append_slices(StreamedMessageEncoder& encoder, std::string_view content, std::size_t slice,
+                   std::string& out) {
+    for (std::size_t at = 0; at < content.size(); at += slice) {
+        encoder.append_slice(content.substr(at, slice), out);
+    }
+}
+
+TEST(StreamedMessage, RoundTripsAmongOtherRecords) {
+    std::string image;
+    append_segment_header(0, 7, image);
+    std::string content_a = streamed_content(3 * slice_content_bytes_max + 100, 1);
+    StreamedMessageEncoder a(QueueId{0, 7, 0});
+    StreamedMessageEncoder abandoned(QueueId{0, 7, 2});
+    std::string_view view_a(content_a);
+    a.append_slice(view_a.substr(0, slice_content_bytes_max), image);
+    // A message record and another stream's slice between A's slices.
+    append_message_record(sample_meta(QueueId{0, 7, 1}, 2), sample_received(2), sample_body(2),
+                          image);
+    std::size_t abandoned_start = image.size();
+    abandoned.append_slice("Received: lost\r\n", image);
+    std::size_t abandoned_bytes = image.size() - abandoned_start;
+    append_status_record(QueueId{0, 7, 1}, 0, RecipientStatus::delivered, image);
+    for (std::size_t at = slice_content_bytes_max; at < content_a.size();
+         at += slice_content_bytes_max) {
+        a.append_slice(view_a.substr(at, slice_content_bytes_max), image);
+    }
+    std::size_t commit_at = image.size();
+    a.append_commit(sample_meta(QueueId{0, 7, 0}, 1), image);
+    EXPECT_EQ(a.slices(), 4u);
+    EXPECT_EQ(a.content_bytes(), content_a.size());
+
+    DecodedSegment decoded = decode_segment(as_span(image), DecodeOptions{{}, true});
+    EXPECT_EQ(decoded.summary.problem, SegmentProblem::none) << decoded.summary.problem_detail;
+    EXPECT_EQ(decoded.summary.valid_bytes, image.size());
+    EXPECT_EQ(decoded.summary.abandoned_streams, 1u);
+    EXPECT_EQ(decoded.summary.abandoned_bytes, abandoned_bytes);
+    ASSERT_EQ(decoded.messages.size(), 2u);  // In commit order: B, then A.
+    EXPECT_FALSE(decoded.messages[0].streamed());
+    const RecoveredMessage& got = decoded.messages[1];
+    expect_same_meta(got.meta, sample_meta(QueueId{0, 7, 0}, 1));
+    EXPECT_TRUE(got.streamed());
+    EXPECT_EQ(got.record_offset, commit_at);
+    EXPECT_EQ(got.content_bytes, content_a.size());
+    EXPECT_EQ(got.message_id, "<m1@partner1.gov.uk>");
+    EXPECT_EQ(decoded.contents[1], content_a);
+    EXPECT_EQ(got.stored_bytes(), a.stored_bytes());
+    ASSERT_EQ(got.slices.size(), 4u);
+    std::string joined;
+    for (const SliceExtent& slice : got.slices) {
+        joined.append(image, slice.content_offset, slice.content_bytes);
+    }
+    EXPECT_EQ(joined, content_a);
+
+    // read_content's path: the commit and every slice checked again.
+    SpanSource source(as_span(image));
+    std::string again;
+    int read_errno = 0;
+    ASSERT_EQ(decode_streamed_content(source, got, again, read_errno), SingleRecordOutcome::ok);
+    EXPECT_EQ(again, content_a);
+    // The outbound path: one slice record read back whole and viewed in place.
+    std::string_view slice_view;
+    std::span<const char> second =
+        as_span(image).subspan(got.slices[1].record_offset, got.slices[1].record_bytes);
+    ASSERT_EQ(decode_slice_view(second, got.meta.id, 1, slice_view), SingleRecordOutcome::ok);
+    EXPECT_EQ(slice_view, view_a.substr(slice_content_bytes_max, slice_content_bytes_max));
+    EXPECT_EQ(decode_slice_view(second, got.meta.id, 2, slice_view),
+              SingleRecordOutcome::not_a_valid_message);
+    EXPECT_EQ(decode_slice_view(second, QueueId{0, 7, 2}, 1, slice_view),
+              SingleRecordOutcome::not_a_valid_message);
+    // A message record is not a streamed message and the other way round.
+    std::span<const char> commit = as_span(image).subspan(commit_at);
+    RecoveredMessage message;
+    std::string_view content;
+    EXPECT_EQ(decode_message_view(commit, message, content),
+              SingleRecordOutcome::not_a_valid_message);
+}
+
+TEST(StreamedMessage, SliceAroundIsTheSameRecord) {
+    std::string content = streamed_content(1000, 3);
+    StreamedMessageEncoder copied(QueueId{1, 2, 3});
+    StreamedMessageEncoder around(QueueId{1, 2, 3});
+    std::string whole;
+    copied.append_slice(content, whole);
+    std::string pieces;
+    std::string tail = around.append_slice_around(content, pieces);
+    EXPECT_LE(tail.size(), 15u);
+    EXPECT_EQ(pieces + content + tail, whole);
+    EXPECT_EQ(around.stored_bytes(), whole.size());
+}
+
+TEST(StreamedMessage, WithoutItsCommitItIsNoMessage) {
+    std::string image;
+    append_segment_header(0, 1, image);
+    std::string content = streamed_content(5000, 4);
+    StreamedMessageEncoder encoder(QueueId{0, 1, 0});
+    append_slices(encoder, content, 1024, image);
+    std::size_t commit_at = image.size();
+    encoder.append_commit(sample_meta(QueueId{0, 1, 0}, 4), image);
+    ASSERT_EQ(decode_segment(as_span(image)).messages.size(), 1u);
+    // A crash at any byte before the commit is whole: never a message, never corruption.
+    for (std::size_t cut = commit_at - 40; cut < image.size(); cut += 7) {
+        DecodedSegment decoded = decode_segment(as_span(image).first(cut));
+        EXPECT_TRUE(decoded.messages.empty()) << cut;
+        EXPECT_NE(decoded.summary.problem, SegmentProblem::corrupt_record) << cut;
+        EXPECT_EQ(decoded.summary.abandoned_streams, 1u) << cut;
+    }
+    // The commit zero-filled (a write that never landed): the same.
+    std::string zeroed = image;
+    std::fill(zeroed.begin() + static_cast<std::ptrdiff_t>(commit_at), zeroed.end(), '\0');
+    DecodedSegment decoded = decode_segment(as_span(zeroed));
+    EXPECT_TRUE(decoded.messages.empty());
+    EXPECT_EQ(decoded.summary.problem, SegmentProblem::torn_tail);
+}
+
+TEST(StreamedMessage, SlicesThatDoNotFitTheirStreamAreCorrupt) {
+    std::string content = streamed_content(3000, 5);
+    QueueId id{0, 1, 0};
+    auto corrupt = [](const std::string& image) {
+        DecodedSegment decoded = decode_segment(as_span(image));
+        EXPECT_TRUE(decoded.messages.empty());
+        return decoded.summary.problem == SegmentProblem::corrupt_record;
+    };
+    std::string header;
+    append_segment_header(0, 1, header);
+    {
+        // A slice that continues no stream: index 1 first.
+        StreamedMessageEncoder skipped(id);
+        std::string scratch;
+        skipped.append_slice(std::string_view(content).substr(0, 1000), scratch);
+        std::string image = header;
+        skipped.append_slice(std::string_view(content).substr(1000, 1000), image);
+        skipped.append_commit(sample_meta(id), image);
+        EXPECT_TRUE(corrupt(image));
+    }
+    {
+        // The same slice twice (index 0 again while the stream is open).
+        StreamedMessageEncoder first(id);
+        StreamedMessageEncoder second(id);
+        std::string image = header;
+        first.append_slice(std::string_view(content).substr(0, 1000), image);
+        second.append_slice(std::string_view(content).substr(0, 1000), image);
+        second.append_commit(sample_meta(id), image);
+        EXPECT_TRUE(corrupt(image));
+    }
+    {
+        // A commit naming fewer slices than were written.
+        StreamedMessageEncoder written(id);
+        StreamedMessageEncoder short_count(id);
+        std::string image = header;
+        append_slices(written, content, 1000, image);
+        std::string scratch;
+        short_count.append_slice(content, scratch);
+        short_count.append_commit(sample_meta(id), image);
+        EXPECT_TRUE(corrupt(image));
+    }
+    {
+        // More streams open at once than recovery keeps a table for.
+        std::string image = header;
+        for (std::uint32_t n = 0; n <= open_streams_per_segment_max; n++) {
+            StreamedMessageEncoder opened(QueueId{0, 1, n});
+            opened.append_slice("R", image);
+        }
+        DecodedSegment decoded = decode_segment(as_span(image));
+        EXPECT_EQ(decoded.summary.problem, SegmentProblem::corrupt_record);
+        EXPECT_EQ(decoded.summary.abandoned_streams, open_streams_per_segment_max);
+    }
+    {
+        // A commit with no slices at all (another id's slices before it).
+        StreamedMessageEncoder other(QueueId{0, 1, 9});
+        StreamedMessageEncoder lonely(id);
+        std::string image = header;
+        append_slices(other, content, 1000, image);
+        std::string scratch;
+        lonely.append_slice(content, scratch);
+        lonely.append_commit(sample_meta(id), image);
+        EXPECT_TRUE(corrupt(image));
+    }
+}
+
+TEST(StreamedMessage, ReadBackRefusesAMessageThatMoved) {
+    std::string image;
+    append_segment_header(0, 1, image);
+    std::string content = streamed_content(4000, 6);
+    StreamedMessageEncoder encoder(QueueId{0, 1, 0});
+    append_slices(encoder, content, 1500, image);
+    encoder.append_commit(sample_meta(QueueId{0, 1, 0}, 6), image);
+    DecodedSegment decoded = decode_segment(as_span(image));
+    ASSERT_EQ(decoded.messages.size(), 1u);
+    RecoveredMessage message = decoded.messages[0];
+    std::string again;
+    int read_errno = 0;
+    SpanSource source(as_span(image));
+    std::swap(message.slices[0], message.slices[1]);
+    EXPECT_EQ(decode_streamed_content(source, message, again, read_errno),
+              SingleRecordOutcome::not_a_valid_message);
+    std::swap(message.slices[0], message.slices[1]);
+    std::string flipped = image;
+    flipped[message.slices[2].content_offset + 5] ^= 1;
+    SpanSource damaged(as_span(flipped));
+    EXPECT_EQ(decode_streamed_content(damaged, message, again, read_errno),
+              SingleRecordOutcome::not_a_valid_message);
+    ASSERT_EQ(decode_streamed_content(source, message, again, read_errno), SingleRecordOutcome::ok);
+    EXPECT_EQ(again, content);
+}
+
 // Regenerates the fuzzer's seed corpus when HUB_WRITE_SPOOL_SEEDS=1; otherwise checks that
 // the checked-in seeds still decode cleanly (a format change must refresh them).
 TEST(FuzzSeeds, WriteOrCheck) {
@@ -477,6 +697,17 @@ TEST(FuzzSeeds, WriteOrCheck) {
     append_message_status_record(QueueId{0, 1, 0}, MessageStatus::released, 1700000001000, admin);
     append_message_status_record(QueueId{0, 1, 0}, MessageStatus::deleted, 1700000002000, admin);
     seeds.emplace_back("message-status.seg", admin);
+    // A streamed message between another stream's slices, and a stream never committed.
+    std::string streamed = header_only;
+    StreamedMessageEncoder committed(QueueId{0, 1, 0});
+    StreamedMessageEncoder lost(QueueId{0, 1, 1});
+    std::string streamed_text = sample_received(2) + sample_body(2);
+    committed.append_slice(std::string_view(streamed_text).substr(0, 40), streamed);
+    lost.append_slice("Received: lost\r\n", streamed);
+    committed.append_slice(std::string_view(streamed_text).substr(40), streamed);
+    committed.append_commit(sample_meta(QueueId{0, 1, 0}, 2), streamed);
+    append_status_record(QueueId{0, 1, 0}, 1, RecipientStatus::delivered, streamed);
+    seeds.emplace_back("streamed.seg", streamed);
 
     const char* write = std::getenv("HUB_WRITE_SPOOL_SEEDS");
     for (const auto& [name, bytes] : seeds) {

@@ -301,6 +301,8 @@ void apply_event(const StatusEvent& event, RecoveredMessage& message, bool& dele
             HUB_PANIC("unknown MessageStatus");
         case RecordType::segment_header:
         case RecordType::message:
+        case RecordType::content_slice:
+        case RecordType::streamed_message:
             break;
     }
     HUB_PANIC("not a status event");
@@ -458,9 +460,14 @@ Result<std::string, RecoveryFailure> read_content(const RecoveredMessage& messag
     std::string content;
     int read_errno = 0;
     bool valid = false;
-    switch (decode_message_at(source, message.record_offset, again, content, read_errno)) {
+    SingleRecordOutcome outcome =
+        message.streamed()
+            ? decode_streamed_content(source, message, content, read_errno)
+            : decode_message_at(source, message.record_offset, again, content, read_errno);
+    switch (outcome) {
         case SingleRecordOutcome::ok:
-            valid = again.meta.id == message.meta.id && content.size() == message.content_bytes;
+            valid = message.streamed() ||
+                    (again.meta.id == message.meta.id && content.size() == message.content_bytes);
             break;
         case SingleRecordOutcome::read_error:
             return unexpected(
@@ -474,7 +481,7 @@ Result<std::string, RecoveryFailure> read_content(const RecoveredMessage& messag
             fmt::format("{}: record at offset {} is no longer message {}", message.segment_path,
                         message.record_offset, message.meta.id.to_string())});
     }
-    HUB_ASSERT(content.size() == again.content_bytes);
+    HUB_ASSERT(content.size() == message.content_bytes);
     return content;
 }
 

@@ -446,5 +446,61 @@ TEST_F(SpoolDir, LargeMessageAcrossReadChunks) {
     EXPECT_EQ(*content, sample_received(0) + body);
 }
 
+// A streamed message (slices, then its commit) recovers from a file, its statuses apply
+// from a later segment, and read_content reassembles it; a stream whose commit is torn or
+// missing never recovers as a message, whatever else the segment holds.
+TEST_F(SpoolDir, StreamedMessagesRecoverOnlyWithTheirCommit) {
+    std::string content = sample_received(0) + sample_body(0);
+    while (content.size() < 5 * slice_content_bytes_max / 2) {
+        content += ".dot line and more text " + std::to_string(content.size()) + "\r\n";
+    }
+    std::string bytes;
+    append_segment_header(0, 0, bytes);
+    StreamedMessageEncoder kept(QueueId{0, 0, 0});
+    StreamedMessageEncoder torn(QueueId{0, 0, 2});
+    std::string_view view(content);
+    for (std::size_t at = 0; at < content.size(); at += slice_content_bytes_max) {
+        kept.append_slice(view.substr(at, slice_content_bytes_max), bytes);
+        torn.append_slice(view.substr(at, 1000), bytes);
+    }
+    kept.append_commit(sample_meta(QueueId{0, 0, 0}), bytes);
+    append_message_record(sample_meta(QueueId{0, 0, 1}, 1), sample_received(1), sample_body(1),
+                          bytes);
+    std::size_t torn_commit = bytes.size();
+    torn.append_commit(sample_meta(QueueId{0, 0, 2}, 2), bytes);
+    write_file(path(0, 0), bytes.substr(0, torn_commit + 30));  // The commit cut short.
+    std::string later;
+    append_segment_header(0, 1, later);
+    append_status_record(QueueId{0, 0, 0}, 0, RecipientStatus::delivered, later);
+    write_file(path(0, 1), later);
+
+    Recovery recovery = recover_ok();
+    ASSERT_EQ(recovery.messages.size(), 2u);
+    const RecoveredMessage& streamed = recovery.messages[0];
+    EXPECT_TRUE(streamed.streamed());
+    EXPECT_EQ(streamed.meta.id, (QueueId{0, 0, 0}));
+    EXPECT_EQ(streamed.message_id, "<m0@partner1.gov.uk>");
+    EXPECT_EQ(streamed.recipient_status[0], RecipientStatus::delivered);
+    EXPECT_EQ(streamed.recipient_status[1], RecipientStatus::pending);
+    EXPECT_EQ(streamed.stored_bytes(), kept.stored_bytes());
+    EXPECT_EQ(recovery.segments[0].problem, SegmentProblem::torn_tail);
+    EXPECT_EQ(recovery.segments[0].abandoned_streams, 1u);
+    auto read = read_content(streamed);
+    ASSERT_TRUE(read.has_value()) << read.error().detail;
+    EXPECT_EQ(*read, content);
+
+    // A flipped byte in a middle slice: read_content refuses rather than returning it.
+    std::string damaged = bytes.substr(0, torn_commit);
+    damaged[streamed.slices[1].content_offset + 100] ^= 1;
+    write_file(path(0, 0), damaged);
+    read = read_content(streamed);
+    ASSERT_FALSE(read.has_value());
+    EXPECT_EQ(read.error().error, RecoveryError::unreadable_file);
+    // And recovery of that file stops at the damaged slice: the message is not recovered.
+    Recovery again = recover_ok();
+    EXPECT_EQ(again.messages.size(), 0u);
+    EXPECT_EQ(again.segments[0].problem, SegmentProblem::corrupt_record);
+}
+
 }  // namespace
 }  // namespace hub::spool

@@ -58,4 +58,15 @@ SingleRecordOutcome decode_message_at(ByteSource& source, std::uint64_t offset,
 SingleRecordOutcome decode_message_view(std::span<const char> record, RecoveredMessage& message,
                                         std::string_view& content);
 
+// Reads a streamed message's content back (read_content): its commit and every slice,
+// each checked again and required to be the one recovery found (id, index, length).
+SingleRecordOutcome decode_streamed_content(ByteSource& source, const RecoveredMessage& message,
+                                            std::string& content, int& read_errno);
+
+// Checks the one content_slice record at the start of `record` (read back whole: one slice
+// is at most content_slice_payload_bytes_max plus framing) and views its content, without
+// copying, when it is slice `index` of message `id`.
+SingleRecordOutcome decode_slice_view(std::span<const char> record, const QueueId& id,
+                                      std::uint32_t index, std::string_view& content);
+
 }  // namespace hub::spool

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <map>
 
 #include "base/assert.h"
 #include "spool/crc32c.h"
@@ -33,7 +34,7 @@ inline constexpr std::uint32_t record_magic = 0x31524248u;   // "HBR1" as stored
 inline constexpr std::uint32_t trailer_magic = 0x31444E45u;  // "END1" as stored, LE.
 // The version each record type was introduced in; a record carries exactly that one, so
 // that segments without newer types stay readable by older readers (spool_format.h).
-inline constexpr std::uint8_t format_version_max = 2;
+inline constexpr std::uint8_t format_version_max = 3;
 
 constexpr std::uint8_t record_version(RecordType type) {
     switch (type) {
@@ -43,12 +44,15 @@ constexpr std::uint8_t record_version(RecordType type) {
             return 1;
         case RecordType::message_status:
             return 2;
+        case RecordType::content_slice:
+        case RecordType::streamed_message:
+            return 3;
     }
     return 0;  // Not a type: no version matches it.
 }
-static_assert(record_version(RecordType::message_status) == format_version_max);
+static_assert(record_version(RecordType::streamed_message) == format_version_max);
 inline constexpr std::uint8_t record_type_code_max =
-    static_cast<std::uint8_t>(RecordType::message_status);
+    static_cast<std::uint8_t>(RecordType::streamed_message);
 static_assert(record_magic == ('H' | ('B' << 8) | ('R' << 16) | (std::uint32_t{'1'} << 24)));
 static_assert(trailer_magic == ('E' | ('N' << 8) | ('D' << 16) | (std::uint32_t{'1'} << 24)));
 
@@ -63,6 +67,10 @@ inline constexpr std::size_t crc_field_offset = 12;
 inline constexpr std::uint32_t message_payload_bytes_min =
     queue_id_bytes + 8 + 4 + 4 + 4 + 1 + 4 + 8 + 1 + 1 + 4 + 4 + (4 + 1 + 4) + 6 * 4 + 4 + 4;
 static_assert(message_payload_bytes_min == 93);
+// A commit has the same fields but the content length, then slice count and content length.
+inline constexpr std::uint32_t streamed_message_payload_bytes_min =
+    message_payload_bytes_min - 4 + 4 + 4;
+inline constexpr std::uint32_t content_slice_payload_bytes_min = content_slice_fixed_bytes + 1;
 
 constexpr std::uint64_t align_up(std::uint64_t value) {
     return (value + record_alignment_bytes - 1) / record_alignment_bytes * record_alignment_bytes;
@@ -221,10 +229,19 @@ struct RecordWants {
     bool content_head = false;  // Keep the first header_scan_bytes_max bytes.
 };
 
+struct SliceBody {
+    QueueId id;
+    std::uint32_t index = 0;
+    std::uint32_t content_bytes = 0;
+    std::uint64_t content_offset = 0;  // In the source.
+};
+
 // What one record held; only the part matching its type is filled.
 struct RecordBody {
     SegmentName segment;
-    RecoveredMessage message;
+    RecoveredMessage message;       // message and streamed_message.
+    std::uint32_t slice_count = 0;  // streamed_message.
+    SliceBody slice;
     StatusUpdate status;
     MessageStatusUpdate message_status;
     std::string content;
@@ -451,6 +468,48 @@ void parse_message(PayloadReader& reader, std::uint32_t payload_bytes, const Rec
     }
 }
 
+void parse_content_slice(PayloadReader& reader, const RecordWants& wants, RecordBody& body) {
+    body.slice.id = reader.id();
+    body.slice.index = reader.u32();
+    std::uint32_t content_bytes = reader.u32();
+    if (!reader.ok()) {
+        return;
+    }
+    if (content_bytes == 0 || content_bytes > slice_content_bytes_max ||
+        content_bytes != reader.left()) {
+        reader.fail(Verdict::corrupt,
+                    fmt::format("slice length {} does not fill the payload", content_bytes));
+        return;
+    }
+    body.slice.content_bytes = content_bytes;
+    body.slice.content_offset = reader.offset();
+    // One slice is at most one read; a stream's head is cut to size by take_record.
+    std::span<const char> bytes = reader.take(content_bytes);
+    if (wants.content || wants.content_head) {
+        body.content.assign(bytes.data(), bytes.size());
+    }
+}
+
+void parse_streamed_message(PayloadReader& reader, std::uint32_t payload_bytes, RecordBody& body) {
+    parse_meta(reader, body.message.meta);
+    std::uint32_t meta_bytes = payload_bytes - reader.left();
+    if (reader.ok() && meta_bytes > meta_bytes_max) {
+        reader.fail(Verdict::corrupt, fmt::format("{} bytes of metadata", meta_bytes));
+    }
+    body.slice_count = reader.u32();
+    std::uint32_t content_bytes = reader.u32();
+    if (!reader.ok()) {
+        return;
+    }
+    if (body.slice_count == 0 || body.slice_count > slices_per_message_max ||
+        content_bytes < body.slice_count || content_bytes > content_bytes_max) {
+        reader.fail(Verdict::corrupt, fmt::format("{} slices of {} content bytes are impossible",
+                                                  body.slice_count, content_bytes));
+        return;
+    }
+    body.message.content_bytes = content_bytes;
+}
+
 std::string describe_offset(std::uint64_t offset, std::string_view what) {
     return fmt::format("record at offset {}: {}", offset, what);
 }
@@ -477,6 +536,14 @@ bool check_header(RecordType type, std::uint8_t version, std::uint16_t reserved,
             break;
         case RecordType::message_status:
             length_ok = payload_bytes == message_status_payload_bytes;
+            break;
+        case RecordType::content_slice:
+            length_ok = payload_bytes >= content_slice_payload_bytes_min &&
+                        payload_bytes <= content_slice_payload_bytes_max;
+            break;
+        case RecordType::streamed_message:
+            length_ok = payload_bytes >= streamed_message_payload_bytes_min &&
+                        payload_bytes <= streamed_message_payload_bytes_max;
             break;
     }
     if (!length_ok) {
@@ -588,6 +655,12 @@ void read_payload(PayloadReader& reader, const RecordHeader& header, const Recor
         case RecordType::message_status:
             parse_message_status(reader, body);
             break;
+        case RecordType::content_slice:
+            parse_content_slice(reader, wants, body);
+            break;
+        case RecordType::streamed_message:
+            parse_streamed_message(reader, header.payload_bytes, body);
+            break;
     }
     if (reader.ok() && reader.left() != 0) {
         reader.fail(Verdict::corrupt, fmt::format("{} payload bytes left over", reader.left()));
@@ -644,9 +717,65 @@ RecordType checked_record_type(std::span<const char> record) {
     return result.type;
 }
 
+// A streamed message's slices met so far in the segment being decoded, before its commit.
+struct OpenStream {
+    std::uint32_t next_index = 0;
+    std::uint64_t content_bytes = 0;
+    std::vector<SliceExtent> slices;
+    std::string content;  // Slice 0's head (header_scan_bytes_max), or all when kept.
+};
+
+// Open streams by queue id (shard 8 bits, segment 32, ordinal 24: one u64).
+using StreamTable = std::map<std::uint64_t, OpenStream>;
+
+std::uint64_t stream_key(const QueueId& id) {
+    return (std::uint64_t{id.shard} << 56) | (std::uint64_t{id.segment_seq} << 24) | id.ordinal;
+}
+
+// Adds a content_slice to its stream; false (with the problem set) if it does not continue it.
+bool take_slice(const DecodeOptions& options, std::uint64_t offset, const RecordResult& record,
+                RecordBody& body, StreamTable& streams, SegmentSummary& summary) {
+    const SliceBody& slice = body.slice;
+    auto found = streams.find(stream_key(slice.id));
+    std::string_view wrong;
+    if (found == streams.end()) {
+        if (slice.index != 0) {
+            wrong = "a slice that continues no stream";
+        } else if (streams.size() >= open_streams_per_segment_max) {
+            wrong = "too many streams open at once";
+        } else {
+            found = streams.emplace(stream_key(slice.id), OpenStream{}).first;
+        }
+    } else if (slice.index != found->second.next_index) {
+        wrong = "a slice out of order";
+    } else if (found->second.next_index >= slices_per_message_max ||
+               found->second.content_bytes + slice.content_bytes > content_bytes_max) {
+        wrong = "a stream over its bounds";
+    }
+    if (!wrong.empty()) {
+        summary.problem = SegmentProblem::corrupt_record;
+        summary.problem_detail = describe_offset(offset, wrong);
+        return false;
+    }
+    OpenStream& stream = found->second;
+    stream.next_index++;
+    stream.content_bytes += slice.content_bytes;
+    stream.slices.push_back(
+        SliceExtent{offset, record.record_bytes, slice.content_offset, slice.content_bytes});
+    // The head for the Message-ID comes from slice 0 alone (the writer puts the header
+    // block there): at most header_scan_bytes_max per open stream, whatever the slices.
+    std::size_t keep = options.keep_content ? body.content.size()
+                       : slice.index == 0
+                           ? std::min<std::size_t>(body.content.size(), header_scan_bytes_max)
+                           : 0;
+    stream.content.append(body.content.data(), keep);
+    return true;
+}
+
 // Applies one valid record to the segment being decoded; false ends the valid prefix.
 bool take_record(const DecodeOptions& options, std::uint64_t offset, const RecordResult& record,
-                 RecordBody& body, DecodedSegment& segment, bool& have_header) {
+                 RecordBody& body, DecodedSegment& segment, StreamTable& streams,
+                 bool& have_header) {
     SegmentSummary& summary = segment.summary;
     if (!have_header) {
         if (record.type != RecordType::segment_header ||
@@ -686,6 +815,40 @@ bool take_record(const DecodeOptions& options, std::uint64_t offset, const Recor
             body.message_status.record_offset = offset;
             segment.message_statuses.push_back(body.message_status);
             return true;
+        case RecordType::content_slice:
+            if (!take_slice(options, offset, record, body, streams, summary)) {
+                return false;
+            }
+            if (options.keep_content) {
+                segment.slices.push_back(DecodedSegment::Slice{body.slice.id, body.slice.index,
+                                                               offset, std::move(body.content)});
+            }
+            return true;
+        case RecordType::streamed_message: {
+            auto found = streams.find(stream_key(body.message.meta.id));
+            if (found == streams.end() || found->second.next_index != body.slice_count ||
+                found->second.content_bytes != body.message.content_bytes) {
+                summary.problem = SegmentProblem::corrupt_record;
+                summary.problem_detail =
+                    describe_offset(offset, "a commit that does not match its slices");
+                return false;
+            }
+            OpenStream stream = std::move(found->second);
+            streams.erase(found);
+            body.message.record_offset = offset;
+            body.message.record_bytes = record.record_bytes;
+            body.message.content_offset = 0;
+            body.message.slices = std::move(stream.slices);
+            body.message.message_id = extract_message_id(stream.content);
+            body.message.recipient_status.assign(body.message.meta.envelope.recipients.size(),
+                                                 RecipientStatus::pending);
+            segment.messages.push_back(std::move(body.message));
+            if (options.keep_content) {
+                segment.contents.push_back(std::move(stream.content));
+            }
+            summary.message_count++;
+            return true;
+        }
     }
     HUB_PANIC("unknown RecordType");
 }
@@ -793,26 +956,17 @@ private:
     std::vector<char> scratch_;
 };
 
-}  // namespace
-
-std::string append_message_record_around(const MessageMeta& meta, std::string_view received_header,
-                                         std::string_view body, std::string& out) {
-    HUB_ASSERT(out.size() % record_alignment_bytes == 0);  // A record starts 8-aligned.
-    std::size_t start = out.size();
-    begin_record(out);
-    Writer writer(out);
-    encode_meta(meta, writer);
-    HUB_ASSERT(out.size() - start - record_header_bytes <= meta_bytes_max);
-    std::uint64_t content_bytes = std::uint64_t{received_header.size()} + body.size();
-    HUB_ASSERT(content_bytes <= content_bytes_max);
-    writer.u32(static_cast<std::uint32_t>(content_bytes));
-    out.append(received_header);
+// Seals the record begun at out[start] whose payload is out's bytes after its header
+// followed by `body`, which stays where it is: fills in the header and returns the trailer
+// and padding, after checking the three pieces with the reader's code.
+std::string seal_record_around(std::string& out, std::size_t start, RecordType type,
+                               std::string_view body) {
     std::size_t payload_bytes = out.size() - start - record_header_bytes + body.size();
     HUB_ASSERT(payload_bytes <= message_payload_bytes_max);
     char* header = out.data() + start;
     store_u32(header, record_magic);
-    header[4] = static_cast<char>(RecordType::message);
-    header[5] = static_cast<char>(record_version(RecordType::message));
+    header[4] = static_cast<char>(type);
+    header[5] = static_cast<char>(record_version(type));
     header[6] = 0;
     header[7] = 0;
     store_u32(header + 8, static_cast<std::uint32_t>(payload_bytes));
@@ -834,9 +988,79 @@ std::string append_message_record_around(const MessageMeta& meta, std::string_vi
                          std::span<const char>(tail)});
     RecordBody decoded;
     RecordResult result = decode_record_at(source, 0, RecordWants{}, decoded);
-    HUB_ASSERT(result.verdict == Verdict::ok && result.type == RecordType::message);
+    HUB_ASSERT(result.verdict == Verdict::ok && result.type == type);
     HUB_ASSERT(result.record_bytes == out.size() - start + body.size() + tail.size());
     return tail;
+}
+
+}  // namespace
+
+std::string append_message_record_around(const MessageMeta& meta, std::string_view received_header,
+                                         std::string_view body, std::string& out) {
+    HUB_ASSERT(out.size() % record_alignment_bytes == 0);  // A record starts 8-aligned.
+    std::size_t start = out.size();
+    begin_record(out);
+    Writer writer(out);
+    encode_meta(meta, writer);
+    HUB_ASSERT(out.size() - start - record_header_bytes <= meta_bytes_max);
+    std::uint64_t content_bytes = std::uint64_t{received_header.size()} + body.size();
+    HUB_ASSERT(content_bytes <= content_bytes_max);
+    writer.u32(static_cast<std::uint32_t>(content_bytes));
+    out.append(received_header);
+    return seal_record_around(out, start, RecordType::message, body);
+}
+
+StreamedMessageEncoder::StreamedMessageEncoder(const QueueId& id) : id_(id) {
+    HUB_ASSERT(id.ordinal <= ordinal_max);
+}
+
+std::string StreamedMessageEncoder::append_slice_around(std::string_view content,
+                                                        std::string& out) {
+    HUB_ASSERT(!committed_);
+    HUB_ASSERT(!content.empty() && content.size() <= slice_content_bytes_max);
+    HUB_ASSERT(slices_ < slices_per_message_max);
+    HUB_ASSERT(content_bytes_ + content.size() <= content_bytes_max);
+    std::size_t start = out.size();
+    begin_record(out);
+    Writer writer(out);
+    writer.id(id_);
+    writer.u32(slices_);
+    writer.u32(static_cast<std::uint32_t>(content.size()));
+    std::string tail = seal_record_around(out, start, RecordType::content_slice, content);
+    slices_++;
+    content_bytes_ += content.size();
+    stored_bytes_ += out.size() - start + content.size() + tail.size();
+    return tail;
+}
+
+void StreamedMessageEncoder::append_slice(std::string_view content, std::string& out) {
+    std::string tail = append_slice_around(content, out);
+    out.append(content);
+    out.append(tail);
+    HUB_ASSERT(out.size() % record_alignment_bytes == 0);
+}
+
+void StreamedMessageEncoder::append_commit(const MessageMeta& meta, std::string& out) {
+    HUB_ASSERT(!committed_ && slices_ >= 1);
+    HUB_ASSERT(meta.id == id_);
+    std::size_t start = out.size();
+    begin_record(out);
+    Writer writer(out);
+    encode_meta(meta, writer);
+    HUB_ASSERT(out.size() - start - record_header_bytes <= meta_bytes_max);
+    writer.u32(slices_);
+    writer.u32(static_cast<std::uint32_t>(content_bytes_));
+    finish_record(out, start, RecordType::streamed_message);
+    committed_ = true;
+    stored_bytes_ += out.size() - start;
+}
+
+std::uint64_t RecoveredMessage::stored_bytes() const {
+    std::uint64_t bytes = record_bytes;
+    for (const SliceExtent& slice : slices) {
+        bytes += slice.record_bytes;
+    }
+    return bytes;
 }
 
 void append_status_record(const QueueId& id, std::uint32_t recipient_index, RecipientStatus status,
@@ -896,6 +1120,7 @@ SegmentDecodeResult decode_segment_from(ByteSource& source, const DecodeOptions&
         summary.segment_seq = options.expected->segment_seq;
     }
     RecordWants wants{options.keep_content, true};
+    StreamTable streams;
     bool have_header = false;
     std::uint64_t offset = 0;
     // Bounded by the data: every valid record advances offset by at least 24 bytes.
@@ -904,7 +1129,7 @@ SegmentDecodeResult decode_segment_from(ByteSource& source, const DecodeOptions&
         RecordResult record = decode_record_at(source, offset, wants, body);
         switch (record.verdict) {
             case Verdict::ok:
-                more = take_record(options, offset, record, body, segment, have_header);
+                more = take_record(options, offset, record, body, segment, streams, have_header);
                 if (more) {
                     offset += record.record_bytes;
                 }
@@ -923,6 +1148,12 @@ SegmentDecodeResult decode_segment_from(ByteSource& source, const DecodeOptions&
                 result.read_errno = record.read_errno;
                 more = false;
                 break;
+        }
+    }
+    for (const auto& [key, stream] : streams) {
+        summary.abandoned_streams++;
+        for (const SliceExtent& slice : stream.slices) {
+            summary.abandoned_bytes += slice.record_bytes;
         }
     }
     summary.valid_bytes = offset;
@@ -975,6 +1206,58 @@ SingleRecordOutcome decode_message_view(std::span<const char> record, RecoveredM
     message.record_offset = 0;
     message.record_bytes = result.record_bytes;
     content = std::string_view(record.data() + message.content_offset, message.content_bytes);
+    return SingleRecordOutcome::ok;
+}
+
+SingleRecordOutcome decode_streamed_content(ByteSource& source, const RecoveredMessage& message,
+                                            std::string& content, int& read_errno) {
+    HUB_ASSERT(message.streamed());
+    RecordBody commit;
+    RecordResult record = decode_record_at(source, message.record_offset, RecordWants{}, commit);
+    if (record.verdict == Verdict::io_error) {
+        read_errno = record.read_errno;
+        return SingleRecordOutcome::read_error;
+    }
+    if (record.verdict != Verdict::ok || record.type != RecordType::streamed_message ||
+        commit.message.meta.id != message.meta.id || commit.slice_count != message.slices.size() ||
+        commit.message.content_bytes != message.content_bytes) {
+        return SingleRecordOutcome::not_a_valid_message;
+    }
+    content.clear();
+    for (std::uint32_t index = 0; index < message.slices.size(); index++) {
+        const SliceExtent& extent = message.slices[index];
+        RecordBody slice;
+        RecordResult read =
+            decode_record_at(source, extent.record_offset, RecordWants{true, true}, slice);
+        if (read.verdict == Verdict::io_error) {
+            read_errno = read.read_errno;
+            return SingleRecordOutcome::read_error;
+        }
+        if (read.verdict != Verdict::ok || read.type != RecordType::content_slice ||
+            slice.slice.id != message.meta.id || slice.slice.index != index ||
+            slice.slice.content_bytes != extent.content_bytes ||
+            content.size() + slice.content.size() > message.content_bytes) {
+            return SingleRecordOutcome::not_a_valid_message;
+        }
+        content.append(slice.content);
+    }
+    if (content.size() != message.content_bytes) {
+        return SingleRecordOutcome::not_a_valid_message;
+    }
+    return SingleRecordOutcome::ok;
+}
+
+SingleRecordOutcome decode_slice_view(std::span<const char> record, const QueueId& id,
+                                      std::uint32_t index, std::string_view& content) {
+    SpanSource source(record);
+    RecordBody body;
+    RecordResult result = decode_record_at(source, 0, RecordWants{}, body);
+    if (result.verdict != Verdict::ok || result.type != RecordType::content_slice ||
+        body.slice.id != id || body.slice.index != index) {
+        return SingleRecordOutcome::not_a_valid_message;
+    }
+    HUB_ASSERT(body.slice.content_offset + body.slice.content_bytes <= record.size());
+    content = std::string_view(record.data() + body.slice.content_offset, body.slice.content_bytes);
     return SingleRecordOutcome::ok;
 }
 

@@ -13,9 +13,10 @@
 // Record layout. All integers are little-endian; offsets are from the
 // record start, which is always a multiple of 8 in the file.
 //   0  u32 magic          "HBR1" (the bytes 'H' 'B' 'R' '1', i.e. 0x31524248)
-//   4  u8  type           1 segment_header, 2 message, 3 status, 4 message_status
+//   4  u8  type           1 segment_header, 2 message, 3 status, 4 message_status,
+//                         5 content_slice, 6 streamed_message
 //   5  u8  version        the format version that introduced the type: 1 for types 1-3,
-//                         2 for type 4 (see "Versions" below)
+//                         2 for type 4, 3 for types 5 and 6 (see "Versions" below)
 //   6  u16 reserved       0
 //   8  u32 payload_bytes  P (bounded per type, see limits.h)
 //  12  u32 crc32c         CRC-32C over bytes 4..11 (type, version, reserved, payload_bytes)
@@ -49,11 +50,32 @@
 //            A per-message status set by the administrator (hubctl queue hold, release,
 //            delete). Like a status record it names a message in any segment, and a
 //            compaction copies it forward with the message it names, in order.
+//   content_slice (version 3): u8 id.shard, u32 id.segment_seq, u32 id.ordinal,
+//            u32 slice_index, u32 S (1..slice_content_bytes_max), S content bytes
+//   streamed_message (version 3): the message payload's fields up to and including the
+//            TLS strings, then u32 slice count N (1..slices_per_message_max), u32 content
+//            length C (<= content_bytes_max); no content.
+// Streamed messages. A message whose content is written as it arrives is stored as its
+// content_slice records (indexes 0, 1, ... N-1, in file order, each self-checking like every
+// record, other records in between) and then one streamed_message record, the commit, all
+// in one segment. The content is the slices' bytes in index order (the Received: header and
+// the body, as for a message record). Recovery counts a message only at its commit, and
+// only if the slices before it in that segment are exactly indexes 0..N-1 of that id and
+// hold exactly C bytes; slices without a commit (a sender that went away, a 552, a crash
+// before the commit record was synced) belong to no message and are dead bytes. The commit
+// is synced with the slices it names or after them (the writer's group commit), and 250
+// follows that sync, so a torn message never recovers as a message. A slice that does not
+// continue its id's open stream (wrong index, a stream over its bounds) and a commit that
+// does not match its slices are corrupt records: the writer never writes them. Slice 0
+// begins with the Received: header and holds the header block as far as it fits (the
+// Message-ID for listings is looked for there only); at most
+// open_streams_per_segment_max streams are open at any point of a segment.
 // Versions. Each record carries the version of the format that introduced its type, and a
 // reader requires exactly that version for the type, so a segment without message_status
 // records is byte-for-byte a version 1 segment and an older hubd reads it. A version 1
 // reader stops at a message_status record as if it were damage (it keeps the records before
 // it): downgrading hubd after an administrator used hold/release/delete is not supported.
+// Likewise a version 2 reader stops at the first content_slice record (version 3).
 // In a segment the first record is the segment header, naming the file's own shard and
 // sequence, and no other record is a segment header. A message's id need not name the
 // segment it is stored in (the writer keeps ids handed out before a rotation, and a
@@ -112,6 +134,8 @@ enum class RecordType : std::uint8_t {
     message = 2,
     status = 3,
     message_status = 4,
+    content_slice = 5,
+    streamed_message = 6,
 };
 
 // A message-wide status set by the administrator, stored in a message_status record. The
@@ -146,6 +170,42 @@ void append_message_record(const MessageMeta& meta, std::string_view received_he
 std::string append_message_record_around(const MessageMeta& meta, std::string_view received_header,
                                          std::string_view body, std::string& out);
 
+// Writes one streamed message's records (see "Streamed messages" above): a sans-I/O
+// encoder the writer feeds with slices of content as they arrive and then commits. It
+// holds no content: each slice is encoded into `out` (or around the caller's bytes) and
+// forgotten, so a message costs the writer at most one slice whatever its size.
+class StreamedMessageEncoder {
+public:
+    explicit StreamedMessageEncoder(const QueueId& id);
+
+    // Appends a content_slice record holding `content` to out. Preconditions: 1 <=
+    // content.size() <= slice_content_bytes_max, slices() < slices_per_message_max,
+    // content_bytes() + content.size() <= content_bytes_max, !committed().
+    void append_slice(std::string_view content, std::string& out);
+    // The same record without copying content: appends the bytes before it to out and
+    // returns the bytes after it (at most 15), as append_message_record_around does.
+    std::string append_slice_around(std::string_view content, std::string& out);
+    // Appends the streamed_message record that commits the slices so far. Preconditions:
+    // meta.id is this encoder's id, slices() >= 1, !committed(); the meta preconditions of
+    // append_message_record.
+    void append_commit(const MessageMeta& meta, std::string& out);
+
+    const QueueId& id() const { return id_; }
+    std::uint32_t slices() const { return slices_; }
+    std::uint64_t content_bytes() const { return content_bytes_; }
+    bool committed() const { return committed_; }
+    // Bytes of records this encoder appended (slices and commit, padding included): what
+    // the message occupies in its segment.
+    std::uint64_t stored_bytes() const { return stored_bytes_; }
+
+private:
+    QueueId id_;
+    std::uint32_t slices_ = 0;
+    std::uint64_t content_bytes_ = 0;
+    std::uint64_t stored_bytes_ = 0;
+    bool committed_ = false;
+};
+
 // Appends a status record: recipient recipient_index (its position in the envelope) of
 // message id reached a final status. Precondition: status is delivered or bounced.
 void append_status_record(const QueueId& id, std::uint32_t recipient_index, RecipientStatus status,
@@ -170,17 +230,34 @@ struct StatusEvent {
     std::uint64_t time_unix_ms = 0;  // message_status only: status records keep no time.
 };
 
+// One content_slice record of a streamed message, where recovery found it.
+struct SliceExtent {
+    std::uint64_t record_offset = 0;   // Where the content_slice record starts.
+    std::uint64_t record_bytes = 0;    // The whole record, padding included.
+    std::uint64_t content_offset = 0;  // Where its content bytes start in the segment.
+    std::uint32_t content_bytes = 0;
+};
+
 struct RecoveredMessage {
     MessageMeta meta;
     std::string segment_path;
-    std::uint8_t segment_shard = 0;   // The segment it is stored in (its directory's shard,
-    std::uint32_t segment_seq = 0;    // and sequence), as named by segment_path.
-    std::uint64_t record_offset = 0;  // Where the record starts in the segment.
-    std::uint64_t record_bytes = 0;   // The whole record, padding included: one read.
+    std::uint8_t segment_shard = 0;  // The segment it is stored in (its directory's shard,
+    std::uint32_t segment_seq = 0;   // and sequence), as named by segment_path.
+    // Where the record starts in the segment, and its size with padding (one read): the
+    // message record, or for a streamed message its streamed_message record (the commit).
+    std::uint64_t record_offset = 0;
+    std::uint64_t record_bytes = 0;
     std::uint64_t content_bytes = 0;  // Size of the stored message content.
     // Where the content starts in the segment: it is the last content_bytes of the payload,
-    // so a reader holding the record can view it instead of copying it.
+    // so a reader holding the record can view it instead of copying it. 0 for a streamed
+    // message, whose content is in `slices`.
     std::uint64_t content_offset = 0;
+    // A streamed message's content_slice records, in index order (all in segment_path,
+    // before the commit); empty for a message record.
+    std::vector<SliceExtent> slices;
+    bool streamed() const { return !slices.empty(); }
+    // Bytes the message occupies in its segment: its record, plus its slices if streamed.
+    std::uint64_t stored_bytes() const;
     std::string message_id;  // The Message-ID header value, if present (for listings).
     // One per envelope recipient, in envelope order: pending until a status record says
     // otherwise. A message is live while any recipient is pending.
@@ -209,6 +286,10 @@ struct SegmentSummary {
     std::uint64_t file_bytes = 0;   // Anything beyond valid_bytes is a torn tail.
     std::uint32_t message_count = 0;
     std::uint32_t live_count = 0;  // Messages still live after applying status records.
+    // Streams of content_slice records the valid prefix leaves without a commit (never
+    // acknowledged; dead bytes), and their bytes.
+    std::uint32_t abandoned_streams = 0;
+    std::uint64_t abandoned_bytes = 0;
     SegmentProblem problem = SegmentProblem::none;
     std::string problem_detail;  // "record at offset 4096: checksum mismatch"; empty if none.
 };
@@ -279,6 +360,15 @@ struct DecodedSegment {
     // record_offset for the exact order).
     std::vector<MessageStatusUpdate> message_statuses;
     std::vector<std::string> contents;  // Parallel to messages when keep_content.
+    // When keep_content: every content_slice record of the valid prefix, in file order,
+    // committed or not (the fuzzer re-encodes the prefix from them).
+    struct Slice {
+        QueueId id;
+        std::uint32_t index = 0;
+        std::uint64_t record_offset = 0;
+        std::string content;
+    };
+    std::vector<Slice> slices;
 };
 
 // Decodes a whole segment image. Never fails: what does not decode ends the valid prefix

@@ -7,6 +7,7 @@
 // Seeds in tests/fuzz/spool_record/ come from record_test.cc (WriteFuzzSeeds).
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 
@@ -29,10 +30,34 @@ void check_reencodes(std::span<const char> bytes, const DecodedSegment& decoded)
     std::size_t m = 0;
     std::size_t s = 0;
     std::size_t a = 0;
+    std::size_t c = 0;
+    // Streams by id, re-encoded slice by slice and committed where the decoder committed.
+    std::map<std::string, hub::spool::StreamedMessageEncoder> streams;
     while (again.size() < decoded.summary.valid_bytes) {
-        if (m < decoded.messages.size() && decoded.messages[m].record_offset == again.size()) {
-            hub::spool::append_message_record(decoded.messages[m].meta, decoded.contents[m], "",
-                                              again);
+        if (c < decoded.slices.size() && decoded.slices[c].record_offset == again.size()) {
+            const auto& slice = decoded.slices[c];
+            std::string key = slice.id.to_string();
+            if (slice.index == 0) {
+                streams.erase(key);
+                streams.emplace(key, hub::spool::StreamedMessageEncoder(slice.id));
+            }
+            auto stream = streams.find(key);
+            HUB_ASSERT(stream != streams.end() && stream->second.slices() == slice.index);
+            stream->second.append_slice(slice.content, again);
+            c++;
+        } else if (m < decoded.messages.size() &&
+                   decoded.messages[m].record_offset == again.size()) {
+            const auto& message = decoded.messages[m];
+            if (message.streamed()) {
+                auto stream = streams.find(message.meta.id.to_string());
+                HUB_ASSERT(stream != streams.end());
+                HUB_ASSERT(stream->second.slices() == message.slices.size());
+                stream->second.append_commit(message.meta, again);
+                HUB_ASSERT(stream->second.stored_bytes() == message.stored_bytes());
+                streams.erase(stream);
+            } else {
+                hub::spool::append_message_record(message.meta, decoded.contents[m], "", again);
+            }
             m++;
         } else if (s < decoded.statuses.size() &&
                    decoded.statuses[s].record_offset == again.size()) {
@@ -52,7 +77,8 @@ void check_reencodes(std::span<const char> bytes, const DecodedSegment& decoded)
     HUB_ASSERT(again.size() == decoded.summary.valid_bytes);
     HUB_ASSERT(std::string_view(bytes.data(), again.size()) == again);
     HUB_ASSERT(m == decoded.messages.size() && s == decoded.statuses.size() &&
-               a == decoded.message_statuses.size());
+               a == decoded.message_statuses.size() && c == decoded.slices.size());
+    HUB_ASSERT(streams.size() == decoded.summary.abandoned_streams);
 }
 
 }  // namespace
@@ -69,8 +95,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     HUB_ASSERT((summary.problem == hub::spool::SegmentProblem::none) ==
                (summary.valid_bytes == size));
     HUB_ASSERT(decoded.contents.size() == decoded.messages.size());
-    for (const auto& message : decoded.messages) {
+    for (std::size_t m = 0; m < decoded.messages.size(); m++) {
+        const auto& message = decoded.messages[m];
         HUB_ASSERT(message.record_offset < summary.valid_bytes);
+        HUB_ASSERT(decoded.contents[m].size() == message.content_bytes);
+        for (const auto& slice : message.slices) {
+            HUB_ASSERT(slice.record_offset < message.record_offset);
+            HUB_ASSERT(slice.content_offset + slice.content_bytes <= message.record_offset);
+        }
         HUB_ASSERT(message.message_id.size() <= hub::spool::message_id_bytes_max);
         HUB_ASSERT(message.meta.envelope.recipients.size() == message.recipient_status.size());
     }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "spool/limits.h"
 #include "spool/spool_format.h"
 
 namespace hub::spool {
@@ -347,6 +348,47 @@ TEST_F(HubctlTest, ShowPrintsEnvelopeHeadersAndBody) {
                               "<a@partner1>\n\nHi\n*** END ***\n"),
               std::string::npos)
         << result.out;
+}
+
+// Spool format 3: a streamed message (slices, then its commit) is listed and shown whole
+// like any other; slices without a commit are no message.
+TEST_F(HubctlTest, StreamedMessagesAreListedAndShownWhole) {
+    std::string content = "Received: by hub\r\nMessage-ID: <s@partner1>\r\n\r\n";
+    for (int line = 0; content.size() < 3 * slice_content_bytes_max; line++) {
+        content += (line % 4 == 0 ? "." : "") + std::string(900, 'b') + "\r\n";
+    }
+    std::string bytes;
+    append_segment_header(2, 3, bytes);
+    QueueId id{2, 3, 0};
+    StreamedMessageEncoder streamed(id);
+    StreamedMessageEncoder abandoned(QueueId{2, 3, 1});
+    std::string_view view(content);
+    for (std::size_t at = 0; at < content.size(); at += slice_content_bytes_max) {
+        streamed.append_slice(view.substr(at, slice_content_bytes_max), bytes);
+        abandoned.append_slice(view.substr(at, 100), bytes);
+    }
+    streamed.append_commit(meta(id, "s@partner1.gov.uk", {"r@partner2.gov.uk.lgolhub.net"}, now_),
+                           bytes);
+    write_segment(2, 3, bytes);
+    std::string spool = "--spool " + spool_.string();
+    Outcome result = run(spool + " queue list --format tsv");
+    ASSERT_EQ(result.status, 0) << result.err;
+    std::vector<std::string> lines = lines_of(result.out);
+    ASSERT_EQ(lines.size(), 2u) << result.out;
+    std::vector<std::string> row = split(lines[1], '\t');
+    ASSERT_EQ(row.size(), 10u) << lines[1];
+    EXPECT_EQ(row[0], "0200000003000000");
+    EXPECT_EQ(row[3], std::to_string(content.size()));
+    EXPECT_EQ(row[5], "<s@partner1>");
+    result = run(spool + " queue show --body 0200000003000000");
+    ASSERT_EQ(result.status, 0) << result.err;
+    std::string expected = content;
+    for (std::size_t at = expected.find("\r\n"); at != std::string::npos;
+         at = expected.find("\r\n", at)) {
+        expected.erase(at, 1);
+    }
+    EXPECT_NE(result.out.find("*** MESSAGE CONTENTS ***\n" + expected + "*** END ***\n"),
+              std::string::npos);
 }
 
 TEST_F(HubctlTest, RefusedCommandsChangeNothing) {
