@@ -264,6 +264,7 @@ check_network_helper() {  # check_network_helper BOOT: the units, network.conf a
     expect_match "static address on $(fact nic2)" '"local":"10\.0\.77\.10","prefixlen":24' \
         "$(fact nic2_addresses)"
     expect_match "MTU on $(fact nic2)" '^"mtu":1400$' "$(fact nic2_mtu)"
+    expect_match "$(fact nic2) is up" '^"operstate":"UP"$' "$(fact nic2_operstate)"
     expect_match "network.conf (hubnet's, on the data partition)" '^hubnet 6[0-4][0-4]$' \
         "$(fact network_conf_file)"
     expect_match "network.conf" "\\|address $(fact nic2) 10\\.0\\.77\\.10/24\\|" "|$(fact network_conf)"
