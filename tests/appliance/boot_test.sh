@@ -80,6 +80,8 @@ boot() {  # boot N: start qemu with serial-N.log, wait for the guest's report
         -drive "if=pflash,format=raw,unit=1,file=$WORK/ovmf-vars.fd" \
         -drive "file=$WORK/disk.img,format=raw,if=virtio,cache=writeback" \
         -netdev "user,id=net0,$forwards" -device virtio-net-pci,netdev=net0 \
+        -netdev user,id=net1,restrict=on,net=10.0.77.0/24 \
+        -device virtio-net-pci,netdev=net1,mac=52:54:00:48:42:02 \
         -device virtio-rng-pci -display none -monitor none -serial "file:$log" \
         -serial "file:$WORK/report-$n.log" \
         >"$WORK/qemu-$n.log" 2>&1 &
@@ -217,7 +219,8 @@ expect_match "firewall input policy" '^policy drop$' "$(fact nft_input_policy)"
 expect_match "kernel lockdown" '\[integrity\]' "$(fact lockdown)"
 expect_match "sysctl hardening (kptr, dmesg, ptrace, syncookies)" '^2 1 2 1 ?$' "$(fact sysctl)"
 expect_match "ssh" '^masked/inactive$' "$(fact ssh_state)"
-[[ -z "$(fact usable_passwords | tr -d ' ')" ]] || fail "accounts with a usable password: $(fact usable_passwords)"
+[[ "$(fact usable_passwords)" == "console " ]] ||
+    fail "accounts with a usable password: '$(fact usable_passwords)' (expected the console's only)"
 expect_match "hubd in the journal" 'info: ready: smtp 0\.0\.0\.0:25' "$(fact journal_hubd)"
 # The journal took "<6>" as the priority: the text itself must not carry it.
 if grep -Eq '(^|\|)<[0-7]>' <<<"$(fact journal_hubd)"; then
@@ -239,6 +242,79 @@ expect_match "RAUC's primary slot" "RAUC_BOOT_PRIMARY='?rootfs\\.0'?\\|" "$(fact
 say "ok: read-only root, spool on /dev/vda5 (ext4, data=ordered), hubd as hubbox (uids $uid," \
     "no capabilities, no_new_privs, seccomp), sandbox properties, listeners: $listening;" \
     "slot A marked good"
+
+check_console_account() {  # the account, its shell, its privileged half's socket
+    expect_match "console account (uid $CONSOLE_UID)" \
+        "^console:x:$CONSOLE_UID:[0-9]+:Hubbox console:/:/usr/bin/hub-console\$" "$(fact console_passwd)"
+    expect_match "console's groups" '(^| )hubmon( |$)' "$(fact console_groups)"
+    expect_match "console's groups" '(^| )hubadmin( |$)' "$(fact console_groups)"
+    expect_match "hub-console in /etc/shells" '^1$' "$(fact console_shell_listed)"
+    expect_match "hub-console-admin.socket (owner, group, mode)" \
+        '^active root hubadmin 660 socket$' "$(fact console_admin_socket)"
+    expect_match "hubbox-accounts" '^active$' "$(fact accounts_ActiveState)"
+    expect_match "/etc as the accounts overlay" \
+        '^overlay upperdir=/var/lib/hubbox/accounts/etc $' "$(fact etc_mount)"
+    expect_match "per-boot machine id still bound over the overlay" '^33 /etc/machine-id$' \
+        "$(fact machine_id)"
+}
+check_network_helper() {  # check_network_helper BOOT: the units, network.conf applied
+    expect_match "hub-netcfg.service" '^active/success/yes$' "$(fact hub_netcfg)"
+    expect_match "resolv.conf link" '^/var/lib/hubbox/network/resolv\.conf' "$(fact resolv_conf)"
+    expect_match "the test's second NIC" '^[a-z0-9]+$' "$(fact nic2)"
+    expect_match "static address on $(fact nic2)" '"local":"10\.0\.77\.10","prefixlen":24' \
+        "$(fact nic2_addresses)"
+    expect_match "MTU on $(fact nic2)" '^"mtu":1400$' "$(fact nic2_mtu)"
+    expect_match "$(fact nic2) is up" '^"operstate":"UP"$' "$(fact nic2_operstate)"
+    expect_match "network.conf (hubnet's, on the data partition)" '^hubnet 6[0-4][0-4]$' \
+        "$(fact network_conf_file)"
+    expect_match "network.conf" "\\|address $(fact nic2) 10\\.0\\.77\\.10/24\\|" "|$(fact network_conf)"
+    expect_match "network.conf" "\\|interface $(fact nic2) mtu 1400\\|" "|$(fact network_conf)"
+    expect_match "network.conf" '\|resolver 10\.0\.2\.3\|' "|$(fact network_conf)"
+    expect_match "DHCP on the first NIC" '"local":"10\.0\.2\.15"' "$(fact nic1_addresses)"
+}
+check_directory() {
+    expect_match "directory.db and its WAL files (owner, group, mode)" \
+        '^/var/lib/hubbox/directory\.db root hubbox 640\|/var/lib/hubbox/directory\.db-wal root hubbox 640\|/var/lib/hubbox/directory\.db-shm root hubbox 640\|$' \
+        "$(fact directory_files)"
+    expect_match "hub.conf names the directory, no [partners]" \
+        '^"/var/lib/hubbox/directory\.db" partners_section=0$' "$(fact directory_conf)"
+    expect_match "hubctl partner list" '(^|\|)partner1 .*\|partner2 ' "$(fact partner_list)"
+    expect_match "hub-backup.timer" '^enabled/active$' "$(fact backup_timer)"
+}
+# The console: the account, the first password changed with passwd by the account itself on
+# a terminal (stored on the data partition), the menu on a terminal, no way out of it.
+CONSOLE_UID="$(sed -n 's/^u console \([0-9]*\) .*/\1/p' "$SRC/rootfs/usr/lib/sysusers.d/hubbox.conf")"
+check_console_account
+expect_match "the console's first password file" '^root 600$' "$(fact console_first_password)"
+expect_match "the first password at the login prompt" '^Log in as "console" with the first password \(hidden\)' \
+    "$(fact console_issue)"
+expect_match "the first password is expired" '^0$' "$(fact console_expired)"
+expect_match "passwd as console" 'password updated successfully' "$(fact console_passwd_change)"
+console_password="$(fact console_password)"
+expect_match "the console's new password" '^[0-9a-f]{16} lastchg=[1-9][0-9]*$' "$console_password"
+[[ "${console_password%% *}" == "$(fact console_password_on_data)" ]] ||
+    fail "the console's password is not the one on the data partition: $console_password vs $(fact console_password_on_data)"
+expect_match "the menu's first screen" 'Main menu\|' "$(fact console_menu)"
+expect_match "the menu's first screen" '(^|\|)Status\|' "$(fact console_menu)"
+expect_match "Ctrl-C and !sh refused" 'Refused' "$(fact console_menu)"
+expect_match "the console's processes during the menu (no shell)" '^S[^ ]* hub-console $' \
+    "$(fact console_menu_processes)"
+[[ -z "$(fact console_menu_left | tr -d ' ')" ]] || fail "processes left after Log out: $(fact console_menu_left)"
+say "ok: console (uid $CONSOLE_UID, hub-console, hubmon+hubadmin), admin socket root:hubadmin 0660," \
+    "first password changed by passwd on the data partition, menu shown, Ctrl-C and !sh refused"
+# The network: hub-netcfg asked as the console account; network.conf applied at once.
+expect_match "hub-netcfg-apply.service (no network.conf before this boot)" '^inactive/success/no$' \
+    "$(fact hub_netcfg_apply)"
+for request in add-address mtu resolvers; do
+    expect_match "hub-netcfg ask $request (as console)" 'exit=0$' "$(fact "netcfg_ask_$request")"
+done
+expect_match "resolv.conf after hub-netcfg ask resolvers" '^nameserver 10\.0\.2\.3 $' "$(fact resolv_conf_after)"
+check_network_helper
+say "ok: hub-netcfg active; as console: $(fact nic2) got 10.0.77.10/24 and MTU 1400, resolver" \
+    "10.0.2.3 (/etc/resolv.conf links to hub-netcfg's); network.conf on the data partition"
+check_directory
+say "ok: partners imported into directory.db (root:hubbox 0640, -wal, -shm), hub.conf switched;" \
+    "hub-backup.timer enabled and waiting"
 
 # --- From the host ---------------------------------------------------------------------------
 banner="$(greeting "$FWD_SMTP")"
@@ -275,6 +351,22 @@ boot2_s=$BOOT_S
 expect_match "queue after the power cut" "$queue_id" "$(fact hubctl_queue)"
 expect_match "spool partition after reboot" '^/dev/vda5$' "$(fact spool_source)"
 say "ok: $queue_id still queued after the power cut: $(fact hubctl_queue)"
+# What boot 1 changed is still there after the power cut, and networkd left the static NIC.
+check_console_account
+[[ "$(fact console_password)" == "$console_password" ]] ||
+    fail "the console's password changed across the reboot: $console_password -> $(fact console_password)"
+[[ -z "$(fact console_first_password_left | tr -d ' ')" ]] ||
+    fail "the first password is still kept or shown: $(fact console_first_password_left)"
+expect_match "hub-netcfg-apply.service (network.conf applied at boot)" '^active/success/yes$' \
+    "$(fact hub_netcfg_apply)"
+check_network_helper
+expect_match "only the static address on $(fact nic2) (no DHCP lease)" \
+    '^"local":"10\.0\.77\.10","prefixlen":24 $' "$(fact nic2_addresses)"
+expect_match "systemd-networkd leaves $(fact nic2) alone" '/unmanaged$' "$(fact nic2_networkd)"
+check_directory
+[[ -z "$(fact failed_units | tr -d ' ')" ]] || fail "failed units after the reboot: $(fact failed_units)"
+say "ok after the reboot: the console's password, $(fact nic2)'s address and MTU (unmanaged by" \
+    "networkd), the resolver and the partners kept"
 start_sink partner2 "$SINK2" "$WORK/mail-2"
 wait_mail "$WORK/mail-2" 120 "delivery of $queue_id after the reboot"
 expect_match "delivered after reboot" '^Subject: queued' "$(tr -d '\r' <"$WORK/mail-2/1.eml")"

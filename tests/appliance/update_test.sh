@@ -238,6 +238,23 @@ expect_match "first boot: slot" '^A$' "$(fact "$R1" cmdline_slot)"
 expect_match "first boot: version" "^$base_version\$" "$(fact "$R1" image_version)"
 expect_match "first boot: hubd" '^active$' "$(fact "$R1" hubd_ActiveState)"
 expect_match "first boot: marked good" '^active$' "$(fact "$R1" mark_good)"
+# Across the updates: the console's password (changed by the report's first run, on the data
+# partition) and the partners (imported from the seed's partners.toml into directory.db by
+# the first boot, the way a box coming from an image with partners.file is switched).
+expect_match "first boot: passwd as console" 'password updated successfully' \
+    "$(fact "$R1" console_passwd_change)"
+console_password="$(fact "$R1" console_password)"
+expect_match "first boot: the console's password" '^[0-9a-f]{16} lastchg=[1-9]' "$console_password"
+expect_match "first boot: partners in the directory" '(^|\|)partner1 .*\|partner2 ' \
+    "$(fact "$R1" partner_list)"
+check_kept() {  # check_kept REPORT WHEN: the password and the partners are still there
+    [[ "$(fact "$1" console_password)" == "$console_password" ]] ||
+        fail "$2: the console's password changed: $console_password -> $(fact "$1" console_password)"
+    expect_match "$2: partners in the directory" '(^|\|)partner1 .*\|partner2 ' \
+        "$(fact "$1" partner_list)"
+    expect_match "$2: hub.conf names the directory" '^"/var/lib/hubbox/directory\.db" partners_section=0$' \
+        "$(fact "$1" directory_conf)"
+}
 say "boot 1 (slot A, $base_version) reported after ${boot1_s}s"
 
 out="$(swaks --server 127.0.0.1 --port "$FWD_SMTP" --tls --ehlo partner1.gov.uk \
@@ -270,8 +287,9 @@ expect_match "after the update: slot B's bundle" "^$good_version\$" \
 expect_match "after the update: slot B's boot status" '^good$' "$(slot_field "$R2" B BOOT_STATUS)"
 expect_match "after the update: the queue" "$queue_id" "$(fact "$R2" hubctl_queue)"
 expect_match "after the update: spool partition" '^/dev/vda5$' "$(fact "$R2" spool_source)"
+check_kept "$R2" "after the update"
 say "ok: installed in ${install1_s}s, rebooted into slot B ($good_version), marked good;" \
-    "$queue_id still queued (${update_s}s)"
+    "$queue_id still queued, the console's password and the partners kept (${update_s}s)"
 
 # --- 3. The broken bundle: installed into A, fails, falls back to B on its own --------------
 stage_started=$SECONDS
@@ -301,6 +319,7 @@ expect_match "after the fallback: slot A's boot status" '^bad$' "$(slot_field "$
 expect_match "after the fallback: slot A holds the broken bundle" "^$broken_version\$" \
     "$(slot_field "$R3" A STATUS_BUNDLE_VERSION)"
 expect_match "after the fallback: the queue" "$queue_id" "$(fact "$R3" hubctl_queue)"
+check_kept "$R3" "after the fallback"
 # Neither bundle is installed again while its disk stays plugged in: after the fallback the
 # installer looks at both disks (once in the boot into B, twice now) and installs nothing.
 wait_for "the installer's pass after the fallback" "$WORK/report.log" \
