@@ -280,6 +280,8 @@ check_directory() {
         '^"/var/lib/hubbox/directory\.db" partners_section=0$' "$(fact directory_conf)"
     expect_match "hubctl partner list" '(^|\|)partner1 .*\|partner2 ' "$(fact partner_list)"
     expect_match "hub-backup.timer" '^enabled/active$' "$(fact backup_timer)"
+    expect_match "hub-tls-record.timer" '^enabled/active$' "$(fact tls_record_timer)"
+    expect_match "hub-tls-record.service run once" '^success$' "$(fact tls_record_run)"
 }
 # The console: the account, the first password changed with passwd by the account itself on
 # a terminal (stored on the data partition), the menu on a terminal, no way out of it.
@@ -314,7 +316,7 @@ say "ok: hub-netcfg active; as console: $(fact nic2) got 10.0.77.10/24 and MTU 1
     "10.0.2.3 (/etc/resolv.conf links to hub-netcfg's); network.conf on the data partition"
 check_directory
 say "ok: partners imported into directory.db (root:hubbox 0640, -wal, -shm), hub.conf switched;" \
-    "hub-backup.timer enabled and waiting"
+    "hub-backup.timer and hub-tls-record.timer enabled and waiting"
 
 # --- From the host ---------------------------------------------------------------------------
 banner="$(greeting "$FWD_SMTP")"
