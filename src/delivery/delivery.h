@@ -191,7 +191,7 @@ public:
     // original is kept meanwhile, so a report is never silently lost.
     std::vector<Action> report_spooled(std::uint64_t report, bool durable, std::uint64_t now_ms);
     // When tick() next has something to do: the scheduler's next_due_ms, or a report to
-    // try again.
+    // try again (so it changes with report_spooled() and report_abandoned() too).
     queue::TimeMs next_due_ms(queue::TimeMs now_ms) const;
     // A WriteStatus is durable.
     std::vector<Action> status_durable(const spool::QueueId& id, std::uint32_t recipient_index,

@@ -1170,6 +1170,7 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
         std::vector<delivery::Action> actions =
             delivery_->report_abandoned(kind, id, recipients, wall_ms());
         carry_out(actions);
+        scheduler_due_ms_ = 0;  // Its retry is one of delivery's timers.
         return;
     }
     std::uint32_t index = free_reports_.back();
@@ -1188,6 +1189,7 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
         std::vector<delivery::Action> actions =
             delivery_->report_abandoned(kind, id, notes, wall_ms());
         carry_out(actions);
+        scheduler_due_ms_ = 0;  // Its retry is one of delivery's timers.
     }
 }
 
@@ -1258,6 +1260,7 @@ void Shard::on_generated_durable(const CommitOutcome& outcome) {
         std::vector<delivery::Action> actions =
             delivery_->report_spooled(report, durable, wall_ms());
         carry_out(actions);
+        scheduler_due_ms_ = 0;  // A retry is one of delivery's timers.
     }
 }
 
