@@ -1,6 +1,9 @@
 // delivery.cc -- events -> actions for relaying stored messages (see delivery.h).
 #include "delivery/delivery.h"
 
+#include <algorithm>
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "base/assert.h"
@@ -65,9 +68,10 @@ void Delivery::bounce_loop(const spool::MessageMeta& meta, StoredDecision& decis
     Ledger& ledger = ledger_[message_key(meta.id)];
     ledger.id = meta.id;
     ledger.durable_status.assign(count, spool::RecipientStatus::pending);
+    ledger.bounce_counted.assign(count, false);
+    // The bounced statuses wait for the report (report_read).
     ReadForReport report{ReportKind::failure, meta.id, {}};
     for (std::uint32_t index = 0; index < count; index++) {
-        decision.actions.push_back(WriteStatus{meta.id, index, spool::RecipientStatus::bounced});
         report.recipients.push_back(queue::RecipientNote{index, std::string(loop_text)});
     }
     decision.actions.push_back(
@@ -145,6 +149,7 @@ StoredDecision Delivery::message_stored(const StoredFacts& facts, queue::Origin 
         ledger.id = meta.id;
         ledger.in_scheduler = decision.in_scheduler;
         ledger.durable_status.assign(count, spool::RecipientStatus::pending);
+        ledger.bounce_counted.assign(count, false);
         for (std::uint32_t index = 0; index < facts.statuses.size() && index < count; index++) {
             ledger.durable_status[index] = facts.statuses[index];
         }
@@ -193,6 +198,21 @@ TransactionDecision Delivery::transaction_done(const spool::QueueId& id,
     std::vector<queue::Action> scheduled = scheduler_->attempt_done(id, results, now_ms);
     std::vector<queue::Finished> finished;
     translate_into(scheduled, decision.actions, finished, nullptr);
+    // The engine counts these bounces with the transaction; their statuses are written
+    // later, once the report is durable, and must not count again then.
+    if (auto it = ledger_.find(message_key(id)); it != ledger_.end()) {
+        for (const Action& action : decision.actions) {
+            const auto* report = std::get_if<ReadForReport>(&action);
+            if (report == nullptr || report->kind != ReportKind::failure) {
+                continue;
+            }
+            for (const queue::RecipientNote& note : report->recipients) {
+                if (note.recipient_index < it->second.bounce_counted.size()) {
+                    it->second.bounce_counted[note.recipient_index] = true;
+                }
+            }
+        }
+    }
     account(decision.actions, finished);
     return decision;
 }
@@ -207,7 +227,25 @@ std::vector<Action> Delivery::tick(std::uint64_t now_ms) {
         defer_inactive(deliver, now_ms, out, finished);
     }
     account(out, finished);
+    // Reports to try again: still counted in their message's reports_pending, so after
+    // account().
+    for (auto it = retries_.begin(); it != retries_.end();) {
+        if (it->retry_at_ms > now_ms) {
+            ++it;
+            continue;
+        }
+        out.push_back(ReadForReport{it->kind, it->id, std::move(it->recipients)});
+        it = retries_.erase(it);
+    }
     return out;
+}
+
+queue::TimeMs Delivery::next_due_ms(queue::TimeMs now_ms) const {
+    queue::TimeMs due = scheduler_->next_due_ms(now_ms);
+    for (const HeldReport& held : retries_) {
+        due = std::min(due, held.retry_at_ms);
+    }
+    return due;
 }
 
 // The partner left the table by a live reload (suspended or removed). An administrator
@@ -240,12 +278,25 @@ LogLine removed_line(const queue::Finished& done) {
                                                done.bounced_count, done.removed_count)};
 }
 
+// The bounced statuses are not written here: they wait for the report that tells the
+// sender (report_read), so that a crash can never leave them durable and the report not.
 void bounce_all(const spool::QueueId& id, std::vector<queue::RecipientNote>& recipients,
                 std::vector<Action>& out) {
-    for (const queue::RecipientNote& note : recipients) {
-        out.push_back(WriteStatus{id, note.recipient_index, spool::RecipientStatus::bounced});
-    }
     out.push_back(ReadForReport{ReportKind::failure, id, std::move(recipients)});
+}
+
+// The status a report tells of for each of its recipients, if any: a failure report's are
+// bounced, a ping reply's delivered; a delay warning changes nothing.
+std::optional<spool::RecipientStatus> reported_status(ReportKind kind) {
+    switch (kind) {
+        case ReportKind::failure:
+            return spool::RecipientStatus::bounced;
+        case ReportKind::ping:
+            return spool::RecipientStatus::delivered;
+        case ReportKind::delay:
+            break;
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -347,15 +398,77 @@ std::vector<Action> Delivery::status_durable(const spool::QueueId& id,
     return out;
 }
 
-std::vector<Action> Delivery::report_abandoned(const spool::QueueId& id) {
-    std::vector<Action> out;
+void Delivery::report_done(const spool::QueueId& id, std::vector<Action>& out) {
     auto it = ledger_.find(message_key(id));
     if (it == ledger_.end()) {
-        return out;
+        return;
     }
     HUB_ASSERT(it->second.reports_pending > 0);
     it->second.reports_pending--;
     release_if_unused(it->first, out);
+}
+
+void Delivery::write_reported_statuses(ReportKind kind, const spool::QueueId& id,
+                                       std::span<const queue::RecipientNote> recipients,
+                                       std::vector<Action>& out) {
+    std::optional<spool::RecipientStatus> status = reported_status(kind);
+    if (!status) {
+        return;
+    }
+    const Ledger* ledger = nullptr;
+    if (auto it = ledger_.find(message_key(id)); it != ledger_.end()) {
+        ledger = &it->second;
+    }
+    std::vector<Action> statuses;
+    for (const queue::RecipientNote& note : recipients) {
+        bool counted = ledger != nullptr && note.recipient_index < ledger->bounce_counted.size() &&
+                       ledger->bounce_counted[note.recipient_index];
+        statuses.push_back(WriteStatus{id, note.recipient_index, *status, counted});
+    }
+    account(statuses, {});
+    out.insert(out.end(), std::make_move_iterator(statuses.begin()),
+               std::make_move_iterator(statuses.end()));
+}
+
+// The report stays counted in its message's reports_pending, so the original (and the
+// recipients' pending status in the spool) stays until it is spooled.
+void Delivery::retry_report(HeldReport held, std::string_view reason, std::uint64_t now_ms,
+                            std::vector<Action>& out) {
+    out.push_back(LogLine{LogLevel::warn,
+                          fmt::format("{}: report not spooled ({}); the original is kept and the "
+                                      "report tried again in {} s",
+                                      held.id.to_string(), reason, report_retry_ms / 1000)});
+    held.retry_at_ms = now_ms + report_retry_ms;
+    retries_.push_back(std::move(held));
+}
+
+std::vector<Action> Delivery::report_abandoned(ReportKind kind, const spool::QueueId& id,
+                                               std::span<const queue::RecipientNote> recipients,
+                                               std::uint64_t now_ms) {
+    std::vector<Action> out;
+    if (reported_status(kind) && !recipients.empty() && ledger_.contains(message_key(id))) {
+        retry_report(HeldReport{kind, id, {recipients.begin(), recipients.end()}, 0},
+                     "it could not be started", now_ms, out);
+        return out;
+    }
+    report_done(id, out);
+    return out;
+}
+
+std::vector<Action> Delivery::report_spooled(std::uint64_t report, bool durable,
+                                             std::uint64_t now_ms) {
+    std::vector<Action> out;
+    auto node = spooling_.extract(report);
+    if (node.empty()) {
+        return out;
+    }
+    HeldReport& held = node.mapped();
+    if (!durable) {
+        retry_report(std::move(held), "the spool writer could not store it", now_ms, out);
+        return out;
+    }
+    write_reported_statuses(held.kind, held.id, held.recipients, out);
+    report_done(held.id, out);
     return out;
 }
 
@@ -381,18 +494,18 @@ std::vector<Action> Delivery::report_read(ReportKind kind, const spool::QueueId&
     std::vector<Action> out;
     std::string id_text = id.to_string();
     if (original == nullptr) {
+        // Neither deliverable nor reportable: a failure's recipients are bounced all the
+        // same (loudly), rather than pinning a broken record for ever; a ping waits for
+        // the next start.
         out.push_back(LogLine{
             LogLevel::error,
-            fmt::format("{}: report not written: the spooled copy fails its checks", id_text)});
-        std::vector<Action> released = report_abandoned(id);
-        out.insert(out.end(), std::make_move_iterator(released.begin()),
-                   std::make_move_iterator(released.end()));
-        return out;
-    }
-    if (kind == ReportKind::ping) {
-        for (const queue::RecipientNote& note : recipients) {
-            out.push_back(WriteStatus{id, note.recipient_index, spool::RecipientStatus::delivered});
+            fmt::format("{}: report not written: the spooled copy fails its checks{}", id_text,
+                        kind == ReportKind::failure ? "; bounced without a report" : "")});
+        if (kind == ReportKind::failure) {
+            write_reported_statuses(kind, id, recipients, out);
         }
+        report_done(id, out);
+        return out;
     }
     std::vector<std::string> connectors(destinations.size());
     for (std::size_t index = 0; index < destinations.size(); index++) {
@@ -409,14 +522,26 @@ std::vector<Action> Delivery::report_read(ReportKind kind, const spool::QueueId&
     request.hostname = hostname_;
     request.connectors = connectors;
     request.now_unix_s = static_cast<std::int64_t>(now_ms / 1000);
-    if (auto report = build_report(request)) {
-        out.push_back(LogLine{LogLevel::info, fmt::format("{}: {}", id_text, report->log_text)});
-        out.push_back(SpoolReport{std::move(report->content), std::move(report->recipient)});
+    std::optional<GeneratedReport> report = build_report(request);
+    if (!report) {
+        // None wanted (null sender, NOTIFY, an auto-reply): nothing to wait for.
+        write_reported_statuses(kind, id, recipients, out);
+        report_done(id, out);
+        return out;
     }
-    account(out, {});
-    std::vector<Action> released = report_abandoned(id);  // This report is done.
-    out.insert(out.end(), std::make_move_iterator(released.begin()),
-               std::make_move_iterator(released.end()));
+    out.push_back(LogLine{LogLevel::info, fmt::format("{}: {}", id_text, report->log_text)});
+    SpoolReport spool{std::move(report->content), std::move(report->recipient), 0};
+    if (reported_status(kind) && !recipients.empty()) {
+        // The statuses wait for the report's durability (report_spooled), and so does the
+        // original: this report stays in its reports_pending until then.
+        spool.report = next_report_++;
+        spooling_.emplace(spool.report,
+                          HeldReport{kind, id, {recipients.begin(), recipients.end()}, 0});
+        out.push_back(std::move(spool));
+        return out;
+    }
+    out.push_back(std::move(spool));
+    report_done(id, out);
     return out;
 }
 

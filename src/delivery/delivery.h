@@ -36,6 +36,9 @@ struct WriteStatus {
     spool::QueueId id;
     std::uint32_t recipient_index = 0;
     spool::RecipientStatus status = spool::RecipientStatus::pending;
+    // A bounce decided by a transaction's outcome, which the engine counted with the
+    // transaction; it counts every other bounced status when it writes it.
+    bool bounce_counted = false;
 };
 // Run these transactions on one connection to the partner (the scheduler's Deliver).
 struct QueueForDelivery {
@@ -52,6 +55,10 @@ struct ReadForReport {
 struct SpoolReport {
     std::string content;
     std::string recipient;
+    // Nonzero: the statuses this report tells of (a DSN's bounced recipients, a ping's
+    // answered ones) wait for it; the engine calls report_spooled(report, ...) once the
+    // spool writer has answered for it (docs/DELIVERY.md, "A bounce and its report").
+    std::uint64_t report = 0;
 };
 // Nothing needs the message any more: every recipient is final and its status records
 // are durable (docs/DELIVERY.md, at-least-once), and no report is being built from it.
@@ -67,6 +74,12 @@ struct LogLine {
 
 using Action =
     std::variant<WriteStatus, QueueForDelivery, ReadForReport, SpoolReport, Release, LogLine>;
+
+// How long a report whose statuses wait for it (a DSN, a ping reply) waits before it is
+// read and built again after the engine could not start it or the spool writer could not
+// make it durable (a full disk, an I/O error): short enough that a sender hears soon after
+// the disk recovers, long enough not to spin on a full one.
+inline constexpr std::uint64_t report_retry_ms = 60'000;
 
 constexpr std::uint64_t message_key(const spool::QueueId& id) {
     return (std::uint64_t{id.shard} << 56) | (std::uint64_t{id.segment_seq} << 24) | id.ordinal;
@@ -166,8 +179,20 @@ public:
                                     const spool::MessageMeta* original, std::string_view content,
                                     std::span<const queue::DestinationId> destinations,
                                     std::uint64_t now_ms);
-    // A ReadForReport the engine could not start (no free report job, record unreadable).
-    std::vector<Action> report_abandoned(const spool::QueueId& id);
+    // A ReadForReport the engine could not start (no free report job, record not
+    // readable): a report whose statuses wait for it is tried again after
+    // report_retry_ms (tick()), any other is given up.
+    std::vector<Action> report_abandoned(ReportKind kind, const spool::QueueId& id,
+                                         std::span<const queue::RecipientNote> recipients,
+                                         std::uint64_t now_ms);
+    // The spool writer's answer for a SpoolReport with a nonzero report: durable, the
+    // statuses it tells of are written now; not (a failed write, e.g. a full disk), they
+    // keep waiting and the report is read and built again after report_retry_ms. The
+    // original is kept meanwhile, so a report is never silently lost.
+    std::vector<Action> report_spooled(std::uint64_t report, bool durable, std::uint64_t now_ms);
+    // When tick() next has something to do: the scheduler's next_due_ms, or a report to
+    // try again (so it changes with report_spooled() and report_abandoned() too).
+    queue::TimeMs next_due_ms(queue::TimeMs now_ms) const;
     // A WriteStatus is durable.
     std::vector<Action> status_durable(const spool::QueueId& id, std::uint32_t recipient_index,
                                        spool::RecipientStatus status);
@@ -189,6 +214,15 @@ private:
         std::vector<spool::RecipientStatus> durable_status;
         bool finished = false;
         queue::Finished counts;
+        // Per recipient: its bounce was decided by a transaction (WriteStatus::bounce_counted).
+        std::vector<bool> bounce_counted;
+    };
+    // A report whose statuses wait for its durability: being spooled, or to be tried again.
+    struct HeldReport {
+        ReportKind kind = ReportKind::failure;
+        spool::QueueId id;
+        std::vector<queue::RecipientNote> recipients;
+        std::uint64_t retry_at_ms = 0;
     };
     void bounce_loop(const spool::MessageMeta& meta, StoredDecision& decision);
     // Deliver actions for a partner outside the table go to inactive (never null when the
@@ -203,14 +237,25 @@ private:
     // messages out of the scheduler's hands; appends any releases that follow.
     void account(std::vector<Action>& actions, std::span<const queue::Finished> finished);
     void release_if_unused(std::uint64_t key, std::vector<Action>& out);
+    // The statuses a report tells of, written (and accounted) now.
+    void write_reported_statuses(ReportKind kind, const spool::QueueId& id,
+                                 std::span<const queue::RecipientNote> recipients,
+                                 std::vector<Action>& out);
+    // One report of the message is done (built, spooled or given up).
+    void report_done(const spool::QueueId& id, std::vector<Action>& out);
+    void retry_report(HeldReport held, std::string_view reason, std::uint64_t now_ms,
+                      std::vector<Action>& out);
 
     const policy::PartnerTable* partners_ = nullptr;
     const policy::PartnerTable* held_ = nullptr;
     std::string hostname_;
     std::unique_ptr<queue::Scheduler> scheduler_;
-    std::vector<queue::DestinationId> partner_destination_;  // By partner index.
-    std::vector<queue::DestinationId> held_destination_;     // By held partner index.
-    std::unordered_map<std::uint64_t, Ledger> ledger_;       // By message_key().
+    std::vector<queue::DestinationId> partner_destination_;   // By partner index.
+    std::vector<queue::DestinationId> held_destination_;      // By held partner index.
+    std::unordered_map<std::uint64_t, Ledger> ledger_;        // By message_key().
+    std::unordered_map<std::uint64_t, HeldReport> spooling_;  // By SpoolReport::report.
+    std::vector<HeldReport> retries_;                         // Reports to try again.
+    std::uint64_t next_report_ = 1;
 };
 
 }  // namespace hub::delivery

@@ -156,13 +156,16 @@ TEST(Delivery, PingIsAnsweredNotRelayed) {
     ASSERT_EQ(reads.size(), 1u);
     EXPECT_EQ(reads[0].kind, ReportKind::ping);
     std::vector<Action> actions = f.report(reads[0], t0 + 1000);
-    auto statuses = only<WriteStatus>(actions);
-    ASSERT_EQ(statuses.size(), 1u);
-    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::delivered);
+    EXPECT_TRUE(only<WriteStatus>(actions).empty());  // Answered once the reply is durable.
     auto replies = only<SpoolReport>(actions);
     ASSERT_EQ(replies.size(), 1u);
     EXPECT_EQ(replies[0].recipient, "alice@partner1.gov.uk");
     EXPECT_NE(replies[0].content.find("hub.lgolhub.net"), std::string::npos);
+    ASSERT_NE(replies[0].report, 0u);
+    auto statuses =
+        only<WriteStatus>(f.delivery.report_spooled(replies[0].report, true, t0 + 1010));
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::delivered);
 }
 
 TEST(Delivery, LoopIsBouncedNeverQueued) {
@@ -180,11 +183,7 @@ TEST(Delivery, LoopIsBouncedNeverQueued) {
     EXPECT_TRUE(decision.keep);
     EXPECT_FALSE(decision.in_scheduler);
     EXPECT_EQ(f.delivery.scheduler().message_count(), 0u);
-    auto statuses = only<WriteStatus>(decision.actions);
-    ASSERT_EQ(statuses.size(), 2u);
-    for (const WriteStatus& status : statuses) {
-        EXPECT_EQ(status.status, spool::RecipientStatus::bounced);
-    }
+    EXPECT_TRUE(only<WriteStatus>(decision.actions).empty());  // They wait for the report.
     auto reads = only<ReadForReport>(decision.actions);
     ASSERT_EQ(reads.size(), 1u);
     EXPECT_EQ(reads[0].kind, ReportKind::failure);
@@ -193,6 +192,12 @@ TEST(Delivery, LoopIsBouncedNeverQueued) {
     auto reports = only<SpoolReport>(f.report(reads[0], t0));
     ASSERT_EQ(reports.size(), 1u);
     EXPECT_NE(reports[0].content.find("5.4.6"), std::string::npos);
+    auto statuses = only<WriteStatus>(f.delivery.report_spooled(reports[0].report, true, t0 + 5));
+    ASSERT_EQ(statuses.size(), 2u);
+    for (const WriteStatus& status : statuses) {
+        EXPECT_EQ(status.status, spool::RecipientStatus::bounced);
+        EXPECT_FALSE(status.bounce_counted);  // No transaction counted these.
+    }
 }
 
 TEST(Delivery, PermanentFailureBouncesNamingTheServer) {
@@ -209,19 +214,27 @@ TEST(Delivery, PermanentFailureBouncesNamingTheServer) {
     EXPECT_EQ(decision.lines[0].verdict, "bounced");
     EXPECT_EQ(decision.lines[0].dsn, "5.1.1");
     EXPECT_EQ(decision.lines[0].text, "host [192.0.2.2]:2525 said: 550 5.1.1 No such user");
-    auto statuses = only<WriteStatus>(decision.actions);
-    ASSERT_EQ(statuses.size(), 1u);
-    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
+    // The bounced status waits for the DSN: durable before it, a crash in between would
+    // leave the sender untold.
+    EXPECT_TRUE(only<WriteStatus>(decision.actions).empty());
     auto reads = only<ReadForReport>(decision.actions);
     ASSERT_EQ(reads.size(), 1u);
-    EXPECT_TRUE(only<Release>(decision.actions).empty());  // Status and report in flight.
+    EXPECT_TRUE(only<Release>(decision.actions).empty());  // The report is being built.
     std::vector<Action> after_report = f.report(reads[0], t0 + 20);
-    EXPECT_TRUE(only<Release>(after_report).empty());  // The status is not durable yet.
+    EXPECT_TRUE(only<Release>(after_report).empty());  // The report is not durable yet.
+    EXPECT_TRUE(only<WriteStatus>(after_report).empty());
     auto reports = only<SpoolReport>(after_report);
     ASSERT_EQ(reports.size(), 1u);
     EXPECT_EQ(reports[0].recipient, "alice@partner1.gov.uk");
     EXPECT_NE(reports[0].content.find("Remote-MTA: dns; [192.0.2.2]:2525"), std::string::npos);
     EXPECT_NE(reports[0].content.find("550 5.1.1 No such user"), std::string::npos);
+    std::vector<Action> spooled = f.delivery.report_spooled(reports[0].report, true, t0 + 30);
+    EXPECT_TRUE(only<Release>(spooled).empty());  // The status is not durable yet.
+    auto statuses = only<WriteStatus>(spooled);
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
+    EXPECT_TRUE(statuses[0].bounce_counted);  // Counted with the transaction.
+    EXPECT_EQ(f.delivery.statuses_pending(f.message.id), 1u);
     std::vector<Action> durable =
         f.delivery.status_durable(f.message.id, 0, spool::RecipientStatus::bounced);
     auto released = only<Release>(durable);
@@ -309,15 +322,14 @@ TEST(Delivery, DelayWarningAfterFourHours) {
     auto reports = only<SpoolReport>(g.report(reads[0], t0 + 4 * hour_ms));
     ASSERT_EQ(reports.size(), 1u);
     EXPECT_NE(reports[0].content.find("Action: delayed"), std::string::npos);
+    EXPECT_EQ(reports[0].report, 0u);  // It changes no status: nothing waits for it.
 }
 
 TEST(Delivery, ExpiryBouncesNamingThePartnersConnector) {
     Fixture f;
     f.store(meta(8, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
     std::vector<Action> seen = defer_until(f, t0 + 6 * 24 * hour_ms);
-    auto statuses = only<WriteStatus>(seen);
-    ASSERT_EQ(statuses.size(), 1u);
-    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
+    EXPECT_TRUE(only<WriteStatus>(seen).empty());  // It waits for the report.
     auto reads = only<ReadForReport>(seen);
     ASSERT_EQ(reads.size(), 2u);  // The delay warning, then the failure.
     EXPECT_EQ(reads[1].kind, ReportKind::failure);
@@ -327,6 +339,10 @@ TEST(Delivery, ExpiryBouncesNamingThePartnersConnector) {
     EXPECT_NE(reports[0].content.find("Action: failed"), std::string::npos);
     EXPECT_NE(reports[0].content.find("[192.0.2.2]:2525"), std::string::npos);
     EXPECT_NE(reports[0].content.find("Connection refused"), std::string::npos);
+    auto statuses = only<WriteStatus>(
+        f.delivery.report_spooled(reports[0].report, true, t0 + 5 * 24 * hour_ms + 10));
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
 }
 
 TEST(Delivery, NoReportAboutAReport) {
@@ -339,8 +355,123 @@ TEST(Delivery, NoReportAboutAReport) {
         f.message.id, deliver.deliver.items[0].recipient_indices, 1, &result, {}, t0 + 10);
     auto reads = only<ReadForReport>(decision.actions);
     ASSERT_EQ(reads.size(), 1u);
-    EXPECT_TRUE(only<SpoolReport>(f.report(reads[0], t0 + 20)).empty());
-    EXPECT_EQ(only<WriteStatus>(decision.actions).size(), 1u);  // Bounced all the same.
+    std::vector<Action> after_report = f.report(reads[0], t0 + 20);
+    EXPECT_TRUE(only<SpoolReport>(after_report).empty());
+    // Bounced all the same, at once: there is no report to wait for.
+    auto statuses = only<WriteStatus>(after_report);
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
+    EXPECT_TRUE(only<Release>(after_report).empty());  // Until the status is durable.
+    auto released =
+        only<Release>(f.delivery.status_durable(f.message.id, 0, spool::RecipientStatus::bounced));
+    EXPECT_EQ(released.size(), 1u);
+}
+
+// Stores a message for one recipient at partner2 and has the partner refuse it (550):
+// returns the failure report's read.
+ReadForReport bounce_one(Fixture& f, spool::MessageMeta stored_meta) {
+    f.store(std::move(stored_meta));
+    QueueForDelivery deliver = f.next_deliver(t0);
+    smtp::MessageResult result;
+    result.recipients = {reply(smtp::RecipientStatus::perm_fail, 550, "5.1.1", "No such user")};
+    TransactionDecision decision = f.delivery.transaction_done(
+        f.message.id, deliver.deliver.items[0].recipient_indices, 1, &result, {}, t0 + 10);
+    EXPECT_TRUE(only<WriteStatus>(decision.actions).empty());
+    auto reads = only<ReadForReport>(decision.actions);
+    EXPECT_EQ(reads.size(), 1u);
+    return reads.empty() ? ReadForReport{} : reads[0];
+}
+
+TEST(Delivery, NotifyNeverBouncesAtOnceWithoutAReport) {
+    Fixture f;
+    spool::MessageMeta never =
+        meta(12, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"});
+    never.envelope.recipients[0].notify = smtp::dsn_notify_never;
+    ReadForReport read = bounce_one(f, std::move(never));
+    std::vector<Action> after_report = f.report(read, t0 + 20);
+    EXPECT_TRUE(only<SpoolReport>(after_report).empty());
+    auto statuses = only<WriteStatus>(after_report);
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
+}
+
+// The DSN could not be spooled (a full disk): the bounced status keeps waiting, the
+// original is kept (never released while the sender is untold), and the report is read
+// and built again after report_retry_ms.
+TEST(Delivery, ReportSpoolFailureKeepsTheOriginalAndTriesAgain) {
+    Fixture f;
+    ReadForReport read =
+        bounce_one(f, meta(13, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    auto reports = only<SpoolReport>(f.report(read, t0 + 20));
+    ASSERT_EQ(reports.size(), 1u);
+    std::vector<Action> failed = f.delivery.report_spooled(reports[0].report, false, t0 + 30);
+    EXPECT_TRUE(only<WriteStatus>(failed).empty());
+    EXPECT_TRUE(only<Release>(failed).empty());
+    auto lines = only<LogLine>(failed);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].level, LogLevel::warn);
+    EXPECT_EQ(f.delivery.next_due_ms(t0 + 30), t0 + 30 + report_retry_ms);
+    EXPECT_TRUE(only<ReadForReport>(f.delivery.tick(t0 + 30 + report_retry_ms - 1)).empty());
+    auto again = only<ReadForReport>(f.delivery.tick(t0 + 30 + report_retry_ms));
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].kind, ReportKind::failure);
+    EXPECT_EQ(again[0].id, f.message.id);
+    ASSERT_EQ(again[0].recipients.size(), 1u);
+    EXPECT_EQ(again[0].recipients[0].last_error, read.recipients[0].last_error);
+    EXPECT_EQ(f.delivery.next_due_ms(t0 + 30 + report_retry_ms), queue::time_never);
+    auto second = only<SpoolReport>(f.report(again[0], t0 + 40 + report_retry_ms));
+    ASSERT_EQ(second.size(), 1u);
+    EXPECT_NE(second[0].report, reports[0].report);
+    EXPECT_TRUE(f.delivery.report_spooled(reports[0].report, true, t0).empty());  // Stale.
+    auto statuses = only<WriteStatus>(
+        f.delivery.report_spooled(second[0].report, true, t0 + 50 + report_retry_ms));
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
+    auto released =
+        only<Release>(f.delivery.status_durable(f.message.id, 0, spool::RecipientStatus::bounced));
+    EXPECT_EQ(released.size(), 1u);
+}
+
+// The engine could not start the report (every report job busy): tried again later, the
+// status waiting; a delay warning, which changes no status, is simply given up.
+TEST(Delivery, AbandonedReportIsTriedAgainUnlessItIsAWarning) {
+    Fixture f;
+    ReadForReport read =
+        bounce_one(f, meta(14, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    std::vector<Action> abandoned =
+        f.delivery.report_abandoned(read.kind, read.id, read.recipients, t0 + 20);
+    EXPECT_TRUE(only<Release>(abandoned).empty());
+    EXPECT_TRUE(only<WriteStatus>(abandoned).empty());
+    auto again = only<ReadForReport>(f.delivery.tick(t0 + 20 + report_retry_ms));
+    ASSERT_EQ(again.size(), 1u);
+
+    Fixture g;
+    g.store(meta(15, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    auto warnings = only<ReadForReport>(defer_until(g, t0 + 5 * hour_ms));
+    ASSERT_EQ(warnings.size(), 1u);
+    ASSERT_EQ(warnings[0].kind, ReportKind::delay);
+    std::vector<Action> given_up = g.delivery.report_abandoned(
+        warnings[0].kind, warnings[0].id, warnings[0].recipients, t0 + 5 * hour_ms);
+    EXPECT_TRUE(given_up.empty());  // The message is still queued: nothing to release.
+    EXPECT_EQ(g.delivery.next_due_ms(t0 + 5 * hour_ms),
+              g.delivery.scheduler().next_due_ms(t0 + 5 * hour_ms));
+}
+
+// A copy that fails its checks can be neither delivered nor reported: its recipients are
+// bounced all the same, loudly, rather than pinning a broken record for ever.
+TEST(Delivery, UnreadableOriginalBouncesWithoutAReport) {
+    Fixture f;
+    ReadForReport read =
+        bounce_one(f, meta(16, "alice@partner1.gov.uk", {"bob@partner2.gov.uk.lgolhub.net"}));
+    std::vector<Action> actions =
+        f.delivery.report_read(read.kind, read.id, read.recipients, nullptr, {}, {}, t0 + 20);
+    EXPECT_TRUE(only<SpoolReport>(actions).empty());
+    auto lines = only<LogLine>(actions);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].level, LogLevel::error);
+    auto statuses = only<WriteStatus>(actions);
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_EQ(statuses[0].status, spool::RecipientStatus::bounced);
 }
 
 TEST(Delivery, OutcomesRecordedPerRecipient) {
@@ -362,16 +493,14 @@ TEST(Delivery, OutcomesRecordedPerRecipient) {
     EXPECT_EQ(decision.lines[1].verdict, "deferred");
     EXPECT_EQ(decision.lines[2].verdict, "bounced");
     auto statuses = only<WriteStatus>(decision.actions);
-    ASSERT_EQ(statuses.size(), 2u);
+    ASSERT_EQ(statuses.size(), 1u);  // c's bounced status waits for its report.
     EXPECT_EQ(statuses[0].recipient_index, 0u);
     EXPECT_EQ(statuses[0].status, spool::RecipientStatus::delivered);
-    EXPECT_EQ(statuses[1].recipient_index, 2u);
-    EXPECT_EQ(statuses[1].status, spool::RecipientStatus::bounced);
     auto reads = only<ReadForReport>(decision.actions);
     ASSERT_EQ(reads.size(), 1u);
     ASSERT_EQ(reads[0].recipients.size(), 1u);
     EXPECT_EQ(reads[0].recipients[0].recipient_index, 2u);
-    EXPECT_EQ(f.delivery.statuses_pending(f.message.id), 2u);
+    EXPECT_EQ(f.delivery.statuses_pending(f.message.id), 1u);
     EXPECT_TRUE(only<Release>(decision.actions).empty());  // b is still pending.
 }
 

@@ -50,6 +50,9 @@ struct StoredMessage {
     std::uint64_t arrival_ms = 0;
     // Received: plus content, as accepted (0 after a restart): the health byte counts.
     std::uint64_t content_bytes = 0;
+    // A report the hub wrote: delivery's SpoolReport::report (0: none), handed back with
+    // the spool writer's answer so that the statuses it tells of are written only then.
+    std::uint64_t report = 0;
     // delivery::Delivery decides when nothing needs this entry any more (the scheduler,
     // status records in flight, reports being built) and says so with a Release.
 };

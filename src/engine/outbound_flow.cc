@@ -178,7 +178,7 @@ void Shard::run_scheduler() {
     }
     std::vector<delivery::Action> actions = delivery_->tick(now);
     carry_out(actions);
-    scheduler_due_ms_ = scheduler_->next_due_ms(now);
+    scheduler_due_ms_ = delivery_->next_due_ms(now);
 }
 
 // hubctl queue hold|release|retry|delete|list, forwarded by the supervisor. hold, release
@@ -395,14 +395,15 @@ void Shard::carry_out(std::vector<delivery::Action>& actions) {
         if (auto* deliver = std::get_if<delivery::QueueForDelivery>(&action)) {
             start_job(*deliver);
         } else if (auto* status = std::get_if<delivery::WriteStatus>(&action)) {
-            if (status->status == spool::RecipientStatus::bounced && !counting_transaction_) {
+            if (status->status == spool::RecipientStatus::bounced && !counting_transaction_ &&
+                !status->bounce_counted) {
                 count_bounce_outside_transaction(status->id, status->recipient_index);
             }
             write_status(status->id, status->recipient_index, status->status);
         } else if (auto* report = std::get_if<delivery::ReadForReport>(&action)) {
             start_report(report->kind, report->id, std::move(report->recipients));
         } else if (auto* generated = std::get_if<delivery::SpoolReport>(&action)) {
-            spool_generated(std::move(generated->content), generated->recipient);
+            spool_generated(std::move(generated->content), generated->recipient, generated->report);
         } else if (auto* line = std::get_if<delivery::LogLine>(&action)) {
             switch (line->level) {
                 case delivery::LogLevel::info:
@@ -1162,12 +1163,14 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
         return;
     }
     if (free_reports_.empty()) {
-        // XXX: bounded; a burst of more than report_jobs_max reports loses the overflow
-        // (logged). The recipients' statuses are already written.
-        base::log_error("{}: report dropped: {} reports already being written", id.to_string(),
+        // Bounded: delivery tries a DSN or ping reply again later (its statuses wait for
+        // it); a delay warning beyond the bound is dropped (logged).
+        base::log_error("{}: report not started: {} reports already being written", id.to_string(),
                         report_jobs_max);
-        std::vector<delivery::Action> actions = delivery_->report_abandoned(id);
+        std::vector<delivery::Action> actions =
+            delivery_->report_abandoned(kind, id, recipients, wall_ms());
         carry_out(actions);
+        scheduler_due_ms_ = 0;  // Its retry is one of delivery's timers.
         return;
     }
     std::uint32_t index = free_reports_.back();
@@ -1180,10 +1183,13 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
     report.recipients = std::move(recipients);
     if (!submit_record_read(stored->second, report.record, Op::report_read, index, 0)) {
         base::log_error("{}: report not written: the spooled copy is not readable", id.to_string());
+        std::vector<queue::RecipientNote> notes = std::move(report.recipients);
         report = ReportJob{};
         free_reports_.push_back(index);
-        std::vector<delivery::Action> actions = delivery_->report_abandoned(id);
+        std::vector<delivery::Action> actions =
+            delivery_->report_abandoned(kind, id, notes, wall_ms());
         carry_out(actions);
+        scheduler_due_ms_ = 0;  // Its retry is one of delivery's timers.
     }
 }
 
@@ -1224,8 +1230,10 @@ void Shard::forget_stored(const spool::QueueId& id) {
 
 // Spools a message the hub wrote (delivery::report_meta: from the null sender, never
 // answered in turn); it is queued like any other message once durable.
-void Shard::spool_generated(std::string content, const std::string& recipient) {
+void Shard::spool_generated(std::string content, const std::string& recipient,
+                            std::uint64_t report) {
     StoredMessage stored;
+    stored.report = report;
     stored.arrival_ms = wall_ms();
     stored.meta =
         delivery::report_meta(content, recipient, settings_.config->hostname, stored.arrival_ms);
@@ -1240,12 +1248,20 @@ void Shard::on_generated_durable(const CommitOutcome& outcome) {
     if (node.empty()) {
         return;
     }
-    if (outcome.status != CommitStatus::durable) {
+    std::uint64_t report = node.mapped().report;
+    bool durable = outcome.status == CommitStatus::durable;
+    if (!durable) {
         base::log_error("{}: a report the hub wrote could not be spooled", outcome.id.to_string());
-        return;
+    } else {
+        node.mapped().location = outcome.location;
+        queue_message(std::move(node.mapped()), queue::Origin::received);
     }
-    node.mapped().location = outcome.location;
-    queue_message(std::move(node.mapped()), queue::Origin::received);
+    if (report != 0) {  // The statuses it tells of waited for this answer.
+        std::vector<delivery::Action> actions =
+            delivery_->report_spooled(report, durable, wall_ms());
+        carry_out(actions);
+        scheduler_due_ms_ = 0;  // A retry is one of delivery's timers.
+    }
 }
 
 }  // namespace hub::engine

@@ -197,7 +197,7 @@ private:
     void start_compaction();
     void on_compact_read(std::uint32_t item_index, int result);
     void take_copies();
-    void spool_generated(std::string content, const std::string& recipient);
+    void spool_generated(std::string content, const std::string& recipient, std::uint64_t report);
     void on_generated_durable(const CommitOutcome& outcome);
     std::uint64_t wall_ms() const;
 
