@@ -24,23 +24,6 @@ done
 
 MIBS_DIR="$SRC/mibs"
 
-# free_udp_ports N: N loopback UDP ports nobody holds (snmpd and snmptrapd bind UDP).
-free_udp_ports() {
-    "$PYTHON" - "$1" <<'PY'
-import random, socket, sys
-held = []
-while len(held) < int(sys.argv[1]):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", random.randint(20000, 60000)))
-    except OSError:
-        s.close()
-        continue
-    held.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in held))
-PY
-}
-
 SNMPD_PID="" TRAPD_PID="" HUB_SNMP_PID="" METRICS_PID="" TARGET=""
 health_cleanup() {
     local status=$?
