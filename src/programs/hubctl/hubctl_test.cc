@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "programs/hubctl/test_support.h"
 #include "spool/limits.h"
 #include "spool/spool_format.h"
 
@@ -23,18 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string slurp(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+using Outcome = hubctl::testing::CommandOutcome;
+using hubctl::testing::slurp;
 
 std::vector<std::string> lines_of(const std::string& text) {
     std::vector<std::string> lines;
@@ -87,14 +78,7 @@ protected:
     void TearDown() override { fs::remove_all(dir_); }
 
     Outcome run(const std::string& arguments) {
-        std::string command = std::string(HUBCTL_PATH) + " " + arguments + " >" +
-                              (dir_ / "out").string() + " 2>" + (dir_ / "err").string();
-        Outcome result;
-        int status = std::system(command.c_str());
-        result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        result.out = slurp(dir_ / "out");
-        result.err = slurp(dir_ / "err");
-        return result;
+        return hubctl::testing::run_captured(std::string(HUBCTL_PATH) + " " + arguments, dir_);
     }
 
     void write_segment(std::uint8_t shard, std::uint32_t seq, const std::string& bytes) {

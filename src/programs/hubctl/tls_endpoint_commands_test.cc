@@ -16,22 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "programs/hubctl/test_support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string slurp(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+using Outcome = hub::hubctl::testing::CommandOutcome;
+using hub::hubctl::testing::slurp;
 
 class TlsEndpointCommands : public ::testing::Test {
 protected:
@@ -44,15 +36,8 @@ protected:
     void TearDown() override { fs::remove_all(dir_); }
 
     Outcome run(const std::string& arguments) {
-        std::string command = std::string(HUBCTL_PATH) + " --directory " + db_.string() + " " +
-                              arguments + " >" + (dir_ / "out").string() + " 2>" +
-                              (dir_ / "err").string() + " </dev/null";
-        Outcome result;
-        int status = std::system(command.c_str());
-        result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        result.out = slurp(dir_ / "out");
-        result.err = slurp(dir_ / "err");
-        return result;
+        return hub::hubctl::testing::run_captured(
+            std::string(HUBCTL_PATH) + " --directory " + db_.string() + " " + arguments, dir_);
     }
     void ok(const std::string& arguments) {
         Outcome result = run(arguments);
