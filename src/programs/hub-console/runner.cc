@@ -236,6 +236,23 @@ Result<ca::Message, std::string> ask_ca(const std::string& config_path, ca::Mess
     return std::move(*answer);
 }
 
+// A child program starts with no signal blocked and SIGINT, SIGQUIT, SIGHUP, SIGTERM and
+// SIGPIPE at their defaults (the menu blocks or ignores them); SIGTSTP, SIGTTIN and SIGTTOU
+// stay ignored (inherited), so it cannot be suspended with the menu waiting for it.
+void init_child_signals(posix_spawnattr_t& attributes) {
+    posix_spawnattr_init(&attributes);
+    sigset_t none;
+    sigemptyset(&none);
+    sigset_t all_default;
+    sigemptyset(&all_default);
+    for (int signal_number : {SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGPIPE}) {
+        sigaddset(&all_default, signal_number);
+    }
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setsigdefault(&attributes, &all_default);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
+
 }  // namespace
 
 Captured run_captured(const std::vector<std::string>& argv, std::string_view input) {
@@ -260,17 +277,7 @@ Captured run_captured(const std::vector<std::string>& argv, std::string_view inp
     std::array<char*, 3> env = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
                                 const_cast<char*>("LANG=C.UTF-8"), nullptr};
     posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t none;
-    sigemptyset(&none);
-    sigset_t all_default;
-    sigemptyset(&all_default);
-    for (int signal_number : {SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGPIPE}) {
-        sigaddset(&all_default, signal_number);
-    }
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setsigdefault(&attributes, &all_default);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    init_child_signals(attributes);
     posix_spawn_file_actions_t files;
     posix_spawn_file_actions_init(&files);
     posix_spawn_file_actions_adddup2(&files, in_pipe[0], STDIN_FILENO);
@@ -338,19 +345,7 @@ int run_program(const std::vector<std::string>& argv, bool quiet) {
     std::array<char*, 4> env = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
                                 const_cast<char*>("LANG=C.UTF-8"), term.data(), nullptr};
     posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t none;
-    sigemptyset(&none);
-    // SIGINT and SIGQUIT as usual for the program; SIGTSTP, SIGTTIN and SIGTTOU stay
-    // ignored (inherited), so it cannot be suspended with the menu waiting for it.
-    sigset_t all_default;
-    sigemptyset(&all_default);
-    for (int signal_number : {SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGPIPE}) {
-        sigaddset(&all_default, signal_number);
-    }
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setsigdefault(&attributes, &all_default);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    init_child_signals(attributes);
     posix_spawn_file_actions_t files;
     posix_spawn_file_actions_init(&files);
     if (quiet) {
