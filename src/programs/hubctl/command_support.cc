@@ -12,6 +12,13 @@
 
 namespace hub::hubctl {
 
+int flushed() {
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+        return fail(exit_runtime, "error: cannot write to standard output");
+    }
+    return exit_ok;
+}
+
 std::string actor_name() {
     if (const char* sudo_user = std::getenv("SUDO_USER"); sudo_user != nullptr && *sudo_user) {
         return std::string(sudo_user).substr(0, directory::actor_bytes_max);

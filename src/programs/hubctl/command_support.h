@@ -22,6 +22,22 @@ int fail(int code, fmt::format_string<Args...> format, Args&&... args) {
     return code;
 }
 
+// Flushes standard output: exit_ok, or exit_runtime with the reason when it could not be
+// written (a full disk, a closed pipe), so a read command never succeeds silently truncated.
+int flushed();
+
+// Prints rows as a JSON array, one element per line, each from to_json(row) (found by
+// argument-dependent lookup: directory::to_json for the directory's records), then flushes.
+template <typename Rows>
+int print_json_array(const Rows& rows) {
+    std::string out = "[";
+    for (const auto& row : rows) {
+        out += (out.size() > 1 ? ",\n" : "\n") + to_json(row);
+    }
+    fmt::print("{}\n]\n", out);
+    return flushed();
+}
+
 // Who is making a change, for the directory's and hub-ca's audit logs: the administrator
 // behind sudo, else the account hubctl runs as (hub-ca adds the uid it sees).
 std::string actor_name();

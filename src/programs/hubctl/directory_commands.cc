@@ -54,13 +54,6 @@ std::string time_text(std::int64_t unix_s) {
     return text;
 }
 
-int flushed() {
-    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
-        return fail(exit_runtime, "error: cannot write to standard output");
-    }
-    return exit_ok;
-}
-
 void print_record(const PartnerRecord& record) {
     for (const std::string& line : partner_lines(record)) {
         fmt::print("{}\n", line);
@@ -492,12 +485,7 @@ int list_partners(Directory& directory, bool json) {
         return fail(exit_runtime, "error: {}", records.error());
     }
     if (json) {
-        std::string out = "[";
-        for (const PartnerRecord& record : *records) {
-            out += (out.size() > 1 ? ",\n" : "\n") + directory::to_json(record);
-        }
-        fmt::print("{}\n]\n", out);
-        return flushed();
+        return print_json_array(*records);
     }
     fmt::print("{:<20} {:<9} {:<30} {:<24} {}\n", "NAME", "STATE", "DOMAINS", "INBOUND",
                "OUTBOUND");
@@ -661,12 +649,7 @@ int list_tls_policies(Directory& directory, bool json) {
         return fail(exit_runtime, "error: {}", records.error());
     }
     if (json) {
-        std::string out = "[";
-        for (const directory::TlsPolicyRecord& record : *records) {
-            out += (out.size() > 1 ? ",\n" : "\n") + directory::to_json(record);
-        }
-        fmt::print("{}\n]\n", out);
-        return flushed();
+        return print_json_array(*records);
     }
     fmt::print("{:<20} {:<34} {:<30} {}\n", "NAME", "INBOUND", "OUTBOUND", "ASSIGNED");
     for (const directory::TlsPolicyRecord& record : *records) {
@@ -720,12 +703,7 @@ int list_trust_anchors(Directory& directory, bool json) {
         return fail(exit_runtime, "error: {}", anchors.error());
     }
     if (json) {
-        std::string out = "[";
-        for (const directory::TrustAnchorRecord& anchor : *anchors) {
-            out += (out.size() > 1 ? ",\n" : "\n") + directory::to_json(anchor);
-        }
-        fmt::print("{}\n]\n", out);
-        return flushed();
+        return print_json_array(*anchors);
     }
     fmt::print("{:<20} {:<20} {:<64} {}\n", "NAME", "NOT AFTER", "SHA-256", "SUBJECT");
     for (const directory::TrustAnchorRecord& anchor : *anchors) {

@@ -30,13 +30,6 @@ namespace hub::hubctl {
 
 namespace {
 
-int flushed() {
-    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
-        return fail(exit_runtime, "error: cannot write to standard output");
-    }
-    return exit_ok;
-}
-
 // Absolute without resolving links: the operator's path is what hubd opens.
 std::string absolute_path(const std::string& file) {
     std::error_code error;
@@ -115,12 +108,7 @@ int list_listener_certificates(directory::Directory& directory, bool json) {
         return fail(exit_runtime, "error: {}", rows.error());
     }
     if (json) {
-        std::string out = "[";
-        for (const directory::ListenerCertificateRecord& row : *rows) {
-            out += (out.size() > 1 ? ",\n" : "\n") + directory::to_json(row);
-        }
-        fmt::print("{}\n]\n", out);
-        return flushed();
+        return print_json_array(*rows);
     }
     fmt::print("{:<20} {:<24} {:<30} {}\n", "NAME", "ADDRESS", "SNI", "CERTIFICATE");
     for (const directory::ListenerCertificateRecord& row : *rows) {

@@ -66,6 +66,7 @@
 #include "policy/partners.h"
 #include "programs/hubctl/backup_commands.h"
 #include "programs/hubctl/ca_commands.h"
+#include "programs/hubctl/command_support.h"
 #include "programs/hubctl/control_client.h"
 #include "programs/hubctl/directory_commands.h"
 #include "programs/hubctl/hub_key_commands.h"
@@ -78,6 +79,7 @@
 namespace {
 
 using hub::hubctl::control_request;
+using hub::hubctl::flushed;
 using hub::hubctl::HubMessage;
 using hub::hubctl::HubView;
 using hub::hubctl::json_string;
@@ -259,13 +261,6 @@ void print_json(const std::vector<MessageView>& views, bool running) {
         fmt::print("]}}");
     }
     fmt::print("{}]\n", views.empty() ? "" : "\n");
-}
-
-int flushed() {
-    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
-        return fail(exit_runtime, "error: cannot write to standard output");
-    }
-    return exit_ok;
 }
 
 using Snapshot = hub::hubctl::QueueSnapshot;

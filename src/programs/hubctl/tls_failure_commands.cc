@@ -30,13 +30,6 @@ namespace hub::hubctl {
 
 namespace {
 
-int flushed() {
-    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
-        return fail(exit_runtime, "error: cannot write to standard output");
-    }
-    return exit_ok;
-}
-
 std::string utc_text(std::int64_t unix_s) {
     std::time_t t = static_cast<std::time_t>(unix_s);
     std::tm utc{};
@@ -143,12 +136,7 @@ int list_tls_failures(directory::Directory& directory, bool json) {
         return fail(exit_runtime, "error: {}", rows.error());
     }
     if (json) {
-        std::string out = "[";
-        for (const directory::TlsFailureRow& row : *rows) {
-            out += (out.size() > 1 ? ",\n" : "\n") + directory::to_json(row);
-        }
-        fmt::print("{}\n]\n", out);
-        return flushed();
+        return print_json_array(*rows);
     }
     fmt::print("{:<20} {:<20} {:<20} {:<20} {:>7} {}\n", "PEER", "PARTNER", "FAILING SINCE",
                "LAST FAILED", "COUNT", "LAST REASON");
