@@ -22,8 +22,6 @@ for tool in snmpd snmptrapd snmpwalk snmpget curl; do
     command -v "$tool" >/dev/null || skip "$tool is not installed (tools/setup installs it)"
 done
 
-MIBS_DIR="$SRC/mibs"
-
 SNMPD_PID="" TRAPD_PID="" HUB_SNMP_PID="" METRICS_PID="" TARGET=""
 health_cleanup() {
     local status=$?
@@ -76,20 +74,8 @@ wait_until 20 "hub-metrics on 127.0.0.1:$METRICS_PORT" port_listening "$METRICS_
 scrape() { curl -sS --max-time 10 "http://127.0.0.1:$METRICS_PORT/metrics"; }
 
 # --- snmpd, snmptrapd, hub-snmp -----------------------------------------------------------------
-read -r SNMP_PORT TRAP_PORT < <(free_udp_ports 2)
-SNMP="$WORK/snmp"
-out="$(bash "$SRC/tools/snmp-conf" "$SNMP" --port "$SNMP_PORT" --trap-port "$TRAP_PORT")" ||
-    fail "tools/snmp-conf: $out"
-mkdir -p "$WORK/snmp-client" "$WORK/hub-snmp-state"
-export SNMPCONFPATH="$WORK/snmp-client" SNMP_PERSISTENT_DIR="$WORK/snmp-client"
-export MIBDIRS="$MIBS_DIR:$MIBS_DIR/ietf"
-export MIBS="SNMPv2-MIB:NETWORK-SERVICES-MIB:MTA-MIB:HUBBOX-MIB"
-MIBS="" snmpd -f -Lf "$SNMP/snmpd.log" -C -c "$SNMP/snmpd.conf" -I -mta_sendmail \
-    -p "$SNMP/snmpd.pid" &
-SNMPD_PID=$!
-snmptrapd -f -Lf "$SNMP/traps.log" -C -c "$SNMP/snmptrapd.conf" -p "$SNMP/snmptrapd.pid" -On &
-TRAPD_PID=$!
-wait_until 30 "snmpd's AgentX socket" test -S "$SNMP/agentx.sock"
+start_net_snmp
+mkdir -p "$WORK/hub-snmp-state"
 "$HUB_SNMP" --status-socket "$STATUS_SOCKET" --agentx-socket "$SNMP/agentx.sock" \
     --state-dir "$WORK/hub-snmp-state" --poll-ms 500 --cache-ms 200 \
     --backup-status "$STATUS_FILE" >>"$WORK/hub-snmp.log" 2>&1 &

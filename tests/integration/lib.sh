@@ -108,6 +108,31 @@ print(" ".join(str(s.getsockname()[1]) for s in held))
 PY
 }
 
+# start_net_snmp: a private snmpd (AgentX master, the SNMPv3 user tools/snmp-conf writes) and
+# snmptrapd on two free loopback UDP ports, configured in $WORK/snmp. Sets SNMP, SNMP_PORT,
+# TRAP_PORT, SNMPD_PID and TRAPD_PID (the caller's cleanup stops the two) and exports the
+# client tools' environment: no system snmp.conf, state in $WORK, the MIBs of $SRC/mibs only
+# (Debian ships none). Returns once snmpd's AgentX socket is there.
+start_net_snmp() {
+    read -r SNMP_PORT TRAP_PORT < <(free_udp_ports 2)
+    SNMP="$WORK/snmp"
+    local out mibs="$SRC/mibs"
+    out="$(bash "$SRC/tools/snmp-conf" "$SNMP" --port "$SNMP_PORT" --trap-port "$TRAP_PORT")" ||
+        fail "tools/snmp-conf: $out"
+    mkdir -p "$WORK/snmp-client"
+    export SNMPCONFPATH="$WORK/snmp-client" SNMP_PERSISTENT_DIR="$WORK/snmp-client"
+    export MIBDIRS="$mibs:$mibs/ietf"
+    export MIBS="SNMPv2-MIB:NETWORK-SERVICES-MIB:MTA-MIB:HUBBOX-MIB"
+    # snmpd loads no MIB files (MIBS empty): it serves numbers; names are the clients' business.
+    MIBS="" snmpd -f -Lf "$SNMP/snmpd.log" -C -c "$SNMP/snmpd.conf" -I -mta_sendmail \
+        -p "$SNMP/snmpd.pid" &
+    SNMPD_PID=$!
+    snmptrapd -f -Lf "$SNMP/traps.log" -C -c "$SNMP/snmptrapd.conf" -p "$SNMP/snmptrapd.pid" \
+        -On &
+    TRAPD_PID=$!
+    wait_until 30 "snmpd's AgentX socket" test -S "$SNMP/agentx.sock"
+}
+
 cleanup() {
     local status=$?
     set +e

@@ -60,22 +60,8 @@ STATUS_SOCKET="$(sed -n 's/^status_socket = "\(.*\)"$/\1/p' "$STATE/hub.conf")"
 wait_until 30 "hubd's status socket $STATUS_SOCKET" test -S "$STATUS_SOCKET"
 
 # --- net-snmp: snmpd (AgentX master) and snmptrapd ------------------------------------------
-read -r SNMP_PORT TRAP_PORT < <(free_udp_ports 2)
-SNMP="$WORK/snmp"
-out="$(bash "$SRC/tools/snmp-conf" "$SNMP" --port "$SNMP_PORT" --trap-port "$TRAP_PORT")" ||
-    fail "tools/snmp-conf: $out"
-mkdir -p "$WORK/snmp-client" "$WORK/hub-snmp-state"
-# Client tools: no system snmp.conf, state in $WORK, our MIBs only (Debian ships none).
-export SNMPCONFPATH="$WORK/snmp-client" SNMP_PERSISTENT_DIR="$WORK/snmp-client"
-export MIBDIRS="$MIBS_DIR:$MIBS_DIR/ietf"
-export MIBS="SNMPv2-MIB:NETWORK-SERVICES-MIB:MTA-MIB:HUBBOX-MIB"
-# snmpd loads no MIB files (MIBS empty): it serves numbers; names are the clients' business.
-MIBS="" snmpd -f -Lf "$SNMP/snmpd.log" -C -c "$SNMP/snmpd.conf" -I -mta_sendmail \
-    -p "$SNMP/snmpd.pid" &
-SNMPD_PID=$!
-snmptrapd -f -Lf "$SNMP/traps.log" -C -c "$SNMP/snmptrapd.conf" -p "$SNMP/snmptrapd.pid" -On &
-TRAPD_PID=$!
-wait_until 30 "snmpd's AgentX socket" test -S "$SNMP/agentx.sock"
+start_net_snmp
+mkdir -p "$WORK/hub-snmp-state"
 
 start_hub_snmp() {
     "$HUB_SNMP" --status-socket "$STATUS_SOCKET" --agentx-socket "$SNMP/agentx.sock" \
