@@ -1,5 +1,6 @@
-# test_image.sh -- sourced by boot_test.sh and update_test.sh: the test variant of the
-# appliance image, built once into a shared directory and reused by the next test.
+# test_image.sh -- sourced by image_test.sh, boot_test.sh and update_test.sh: the test variant
+# of the appliance image, built once into a shared directory (by appliance.image) and reused
+# by the tests that boot it.
 #
 # make_test_image DIR SINK1 SINK2 LOG
 #   tools/dev-init makes a CA, the hub's and two partners' certificates in DIR/seed; the hub's
@@ -8,8 +9,9 @@
 #   appliance/build --overlay tests/appliance/guest into DIR/image. DIR/image/test-image.stamp
 #   records what it was built from (test_image_current reads it).
 # test_image_current DIR
-#   true when DIR/image was built by make_test_image from the current commit with a clean
-#   tree, and its seed is still there; prints "SINK1 SINK2" then.
+#   true when DIR/image was built by make_test_image from the current commit and the same
+#   uncommitted changes (none, in a clean clone), and its seed is still there; prints
+#   "SINK1 SINK2" then.
 
 make_test_image() {
     local dir="$1" sink1="$2" sink2="$3" log="$4"
@@ -67,8 +69,19 @@ make_test_image() {
         >"$dir/image/test-image.stamp"
 }
 
+# test_image_dirty: empty for a clean tree, else "+dirty-" and a hash of the uncommitted
+# changes (tracked diffs and untracked files), so the tests of one run share an image built
+# from the same uncommitted tree and never one built from another.
 test_image_dirty() {
-    git -C "$SRC" diff --quiet HEAD -- 2>/dev/null || echo "+dirty"
+    local untracked
+    untracked="$(git -C "$SRC" ls-files -o --exclude-standard | head -c 1)"
+    if git -C "$SRC" diff --quiet HEAD -- 2>/dev/null && [[ -z "$untracked" ]]; then
+        return 0
+    fi
+    printf '+dirty-%s\n' "$({
+        git -C "$SRC" diff HEAD --binary --
+        cd "$SRC" && git ls-files -o --exclude-standard -z | sort -z | xargs -0r sha256sum
+    } | sha256sum | cut -c1-16)"
 }
 
 test_image_current() {
@@ -76,6 +89,6 @@ test_image_current() {
     [[ -f "$dir/image/test-image.stamp" && -f "$dir/image/hubbox.img" &&
         -f "$dir/seed/partner1.pem" && -f "$dir/seed/partner2.key" ]] || return 1
     read -r sink1 sink2 built <"$dir/image/test-image.stamp"
-    [[ "$built" == "$(git -C "$SRC" rev-parse HEAD)" ]] || return 1  # "+dirty" never matches
+    [[ "$built" == "$(git -C "$SRC" rev-parse HEAD)$(test_image_dirty)" ]] || return 1
     echo "$sink1 $sink2"
 }

@@ -17,8 +17,8 @@
 # command channel); the guest's test-only installer (tests/appliance/guest) installs a
 # bundle from a disk whose serial starts with "hubbox-update", once per bundle.
 #
-# Reuses the test image boot_test.sh built in $HUB_APPLIANCE_TEST_DIR when it is from the
-# current commit (clean tree), else builds it the same way (tests/appliance/test_image.sh).
+# Reuses the test image appliance.image (image_test.sh) built in $HUB_APPLIANCE_TEST_DIR when
+# it is from the same tree, else builds it the same way (tests/appliance/test_image.sh).
 # Artifacts in $HUB_APPLIANCE_TEST_DIR/update/: serial.log (the console across all boots),
 # report.log (the guest's reports and the installer's lines), bundles, the disk.
 # Software emulation (accel=tcg), like the boot test.
@@ -65,7 +65,7 @@ mkdir -p "$WORK"
 if sinks="$(test_image_current "$SHARED")"; then
     read -r SINK1 SINK2 <<<"$sinks"
     build_s=0
-    say "reusing the boot test's image in $SHARED/image"
+    say "reusing appliance.image's image in $SHARED/image"
 else
     read -r SINK1 SINK2 < <(free_ports 2)
     say "building the test image (the boot test's is missing or from another tree)"
