@@ -8,19 +8,17 @@
 // SEE ALSO  config/hub_config.h, docs/BACKUP.md "Scheduled backups".
 #include "config/hub_conf_edit.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "base/durable_file.h"
 #include "config/hub_config.h"
 
 namespace hub::config {
@@ -149,40 +147,18 @@ Result<void, std::string> edit_hub_conf(const std::string& path, std::string_vie
     }
     std::string changed = set_table_keys(text.str(), table, values);
     // Beside the file, so the loader resolves relative paths as it will at the real name.
-    std::string temporary = path + ".edit";
-    int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                    info.st_mode & 07777);
-    if (fd < 0) {
-        return unexpected(fmt::format("{}: {}", temporary, std::strerror(errno)));
-    }
-    bool written =
-        ::write(fd, changed.data(), changed.size()) == static_cast<ssize_t>(changed.size()) &&
-        ::fchown(fd, info.st_uid, info.st_gid) == 0 && ::fchmod(fd, info.st_mode & 07777) == 0 &&
-        ::fsync(fd) == 0;
-    int error = errno;
-    ::close(fd);
-    if (!written) {
-        ::unlink(temporary.c_str());
-        return unexpected(fmt::format("{}: {}", temporary, std::strerror(error)));
-    }
-    auto loaded = load_hub_config(temporary);
-    if (!loaded) {
-        ::unlink(temporary.c_str());
-        return unexpected(fmt::format("the change was not made: {}", loaded.error()));
-    }
-    if (::rename(temporary.c_str(), path.c_str()) != 0) {
-        error = errno;
-        ::unlink(temporary.c_str());
-        return unexpected(fmt::format("{}: {}", path, std::strerror(error)));
-    }
-    std::string directory = std::filesystem::path(path).parent_path().string();
-    int dir_fd =
-        ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        ::fsync(dir_fd);
-        ::close(dir_fd);
-    }
-    return {};
+    base::FileReplacement how;
+    how.mode = info.st_mode & 07777;
+    how.owner_uid = info.st_uid;
+    how.owner_gid = info.st_gid;
+    how.temporary_suffix = ".edit";
+    how.check = [](const std::string& temporary) -> Result<void, std::string> {
+        if (auto loaded = load_hub_config(temporary); !loaded) {
+            return unexpected(fmt::format("the change was not made: {}", loaded.error()));
+        }
+        return {};
+    };
+    return base::replace_file(path, changed, how);
 }
 
 }  // namespace hub::config

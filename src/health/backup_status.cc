@@ -23,6 +23,8 @@
 
 #include <fmt/format.h>
 
+#include "base/durable_file.h"
+
 namespace hub::health {
 namespace {
 
@@ -217,30 +219,9 @@ Result<BackupStatusFile, std::string> read_backup_status(const std::string& path
 }
 
 Result<void, std::string> write_backup_status(const std::string& path, const BackupStatus& status) {
-    std::string text = encode_backup_status(status);
-    std::string temporary = path + ".tmp";
-    int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        return unexpected(fmt::format("{}: {}", temporary, std::strerror(errno)));
-    }
-    ::fchmod(fd, 0644);  // Whatever the umask: the health readers are other users.
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-              ::fsync(fd) == 0;
-    int error = errno;
-    ::close(fd);
-    if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
-        error = ok ? errno : error;
-        ::unlink(temporary.c_str());
-        return unexpected(fmt::format("{}: {}", path, std::strerror(error)));
-    }
-    std::string directory = std::filesystem::path(path).parent_path().string();
-    int dir_fd =
-        ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        ::fsync(dir_fd);
-        ::close(dir_fd);
-    }
-    return {};
+    // 0644 whatever the umask: the health readers are other users.
+    return base::replace_file(path, encode_backup_status(status),
+                              base::FileReplacement{.mode = 0644});
 }
 
 std::string backup_status_to_prometheus(const Result<BackupStatusFile, std::string>& read) {

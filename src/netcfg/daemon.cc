@@ -24,6 +24,7 @@
 #include <iterator>
 #include <limits>
 
+#include "base/durable_file.h"
 #include "base/log.h"
 #include "netcfg/firewall.h"
 #include "netcfg/limits.h"
@@ -40,35 +41,9 @@ Message refused(const Refusal& refusal) {
     return hub::netcfg::refusal(refusal.code, refusal.message);
 }
 
-// Writes through a temporary file, fsync, rename and a directory fsync, so a crash leaves
-// the old file or the new one whole.
+// network.conf is replaced whole (base/durable_file.h): a crash leaves the old or the new.
 Result<void, std::string> write_file(const fs::path& path, std::string_view content) {
-    fs::path temporary = path;
-    temporary += ".tmp";
-    int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return unexpected(fmt::format("{}: {}", temporary.string(), std::strerror(errno)));
-    }
-    bool ok = ::fchmod(fd, 0644) == 0;
-    std::size_t done = 0;
-    while (ok && done < content.size()) {
-        ssize_t wrote = ::write(fd, content.data() + done, content.size() - done);
-        ok = wrote > 0;
-        done += ok ? static_cast<std::size_t>(wrote) : 0;
-    }
-    ok = ok && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
-        std::string error = fmt::format("{}: {}", path.string(), std::strerror(errno));
-        ::unlink(temporary.c_str());
-        return unexpected(error);
-    }
-    int directory = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (directory >= 0) {
-        ::fsync(directory);
-        ::close(directory);
-    }
-    return {};
+    return base::replace_file(path.string(), content);
 }
 
 std::string new_token() {

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <set>
 
+#include "base/durable_file.h"
 #include "policy/partner_checks.h"
 #include "programs/hub-snmp/limits.h"
 
@@ -168,48 +169,12 @@ Result<GroupIndexes, std::string> load_group_indexes(const std::string& state_di
 
 Result<void, std::string> save_group_indexes(const std::string& state_dir, GroupIndexes& table) {
     std::string path = state_dir + "/" + std::string(file_name);
-    std::string temporary = path + ".new";
-    std::string text = table.serialize();
-    int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        return unexpected(temporary + ": " + errno_text(errno));
+    if (auto replaced =
+            base::replace_file(path, table.serialize(),
+                               base::FileReplacement{.mode = 0600, .temporary_suffix = ".new"});
+        !replaced) {
+        return replaced;
     }
-    std::size_t done = 0;
-    while (done < text.size()) {
-        ssize_t wrote = ::write(fd, text.data() + done, text.size() - done);
-        if (wrote < 0 && errno == EINTR) {
-            continue;
-        }
-        if (wrote <= 0) {
-            int error = wrote < 0 ? errno : EIO;
-            ::close(fd);
-            ::unlink(temporary.c_str());
-            return unexpected(temporary + ": write: " + errno_text(error));
-        }
-        done += static_cast<std::size_t>(wrote);
-    }
-    if (::fsync(fd) != 0) {
-        int error = errno;
-        ::close(fd);
-        ::unlink(temporary.c_str());
-        return unexpected(temporary + ": fsync: " + errno_text(error));
-    }
-    ::close(fd);
-    if (::rename(temporary.c_str(), path.c_str()) != 0) {
-        int error = errno;
-        ::unlink(temporary.c_str());
-        return unexpected(path + ": rename: " + errno_text(error));
-    }
-    // The rename is durable only once the directory is.
-    int dir = ::open(state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0 || ::fsync(dir) != 0) {
-        int error = errno;
-        if (dir >= 0) {
-            ::close(dir);
-        }
-        return unexpected(state_dir + ": fsync: " + errno_text(error));
-    }
-    ::close(dir);
     table.mark_saved();
     return {};
 }

@@ -48,6 +48,7 @@
 #include "backup/limits.h"
 #include "backup/restore.h"
 #include "backup/sealed_stream.h"
+#include "base/durable_file.h"
 #include "config/hub_conf_edit.h"
 #include "config/hub_config.h"
 #include "health/backup_status.h"
@@ -465,15 +466,8 @@ Result<Made, std::string> make_archive(const config::HubConfig& config,
         return unexpected(report ? fmt::format("fsync {}: {}", part_path, errno_text(sync_errno))
                                  : report.error());
     }
-    if (::rename(part_path.c_str(), path.c_str()) != 0) {
-        int error = errno;
-        ::unlink(part_path.c_str());
-        return unexpected(fmt::format("{}: {}", path, errno_text(error)));
-    }
-    int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        ::fsync(dir_fd);
-        ::close(dir_fd);
+    if (auto moved = base::rename_durably(part_path, path); !moved) {
+        return unexpected(moved.error());
     }
     return Made{path, std::move(*report)};
 }
