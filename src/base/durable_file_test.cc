@@ -41,7 +41,9 @@ TEST_F(DurableFileTest, ReplacesContentsAndSetsTheModeWhateverTheUmask) {
     std::string file = path("state");
     ASSERT_TRUE(replace_file(file, "old\n"));
     mode_t previous = ::umask(0077);
-    auto replaced = replace_file(file, "new contents\n", FileReplacement{.mode = 0640});
+    FileReplacement how;
+    how.mode = 0640;
+    auto replaced = replace_file(file, "new contents\n", how);
     ::umask(previous);
     ASSERT_TRUE(replaced) << replaced.error();
     EXPECT_EQ(slurp(file), "new contents\n");

@@ -219,9 +219,9 @@ Result<BackupStatusFile, std::string> read_backup_status(const std::string& path
 }
 
 Result<void, std::string> write_backup_status(const std::string& path, const BackupStatus& status) {
-    // 0644 whatever the umask: the health readers are other users.
-    return base::replace_file(path, encode_backup_status(status),
-                              base::FileReplacement{.mode = 0644});
+    base::FileReplacement how;
+    how.mode = 0644;  // whatever the umask: the health readers are other users
+    return base::replace_file(path, encode_backup_status(status), how);
 }
 
 std::string backup_status_to_prometheus(const Result<BackupStatusFile, std::string>& read) {

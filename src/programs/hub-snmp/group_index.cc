@@ -169,10 +169,10 @@ Result<GroupIndexes, std::string> load_group_indexes(const std::string& state_di
 
 Result<void, std::string> save_group_indexes(const std::string& state_dir, GroupIndexes& table) {
     std::string path = state_dir + "/" + std::string(file_name);
-    if (auto replaced =
-            base::replace_file(path, table.serialize(),
-                               base::FileReplacement{.mode = 0600, .temporary_suffix = ".new"});
-        !replaced) {
+    base::FileReplacement how;
+    how.mode = 0600;
+    how.temporary_suffix = ".new";
+    if (auto replaced = base::replace_file(path, table.serialize(), how); !replaced) {
         return replaced;
     }
     table.mark_saved();
