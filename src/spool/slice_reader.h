@@ -21,11 +21,6 @@
 
 namespace hub::spool {
 
-// The largest content_slice record, framing and padding included: what one read holds.
-inline constexpr std::uint32_t slice_record_bytes_max =
-    record_header_bytes + content_slice_payload_bytes_max + record_trailer_bytes +
-    record_alignment_bytes;
-
 enum class SliceError {
     damaged,  // The record read back is not slice `index` of the message with its length.
 };
