@@ -787,8 +787,8 @@ void Shard::streamed_damaged(std::uint32_t job_index, std::uint32_t item_index,
         connection.client->terminal() || !job.transaction_open) {
         return;
     }
-    connection.client->abort_content(text);
-    handle_client_events(connection);  // message_done, then failed: the job ends, it closes.
+    connection.client->abort_content(what);  // Its reply says "The spooled message is damaged".
+    handle_client_events(connection);        // message_done, then failed: the job ends, it closes.
 }
 
 void Shard::open_outbound(std::uint32_t job_index) {
