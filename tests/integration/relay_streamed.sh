@@ -9,7 +9,8 @@
 # are 5 MB with dot lines, a lone "." after a CR/LF split by the boundary, and 998-byte lines
 # placed exactly on every slice boundary of the stored content; one message's header block
 # is ~290 KiB, so it ends in slice 1 (the engine gathers it before rewriting).
-#   1. Three messages for joe@partner2: recovered, delivered once each, their bodies
+#   1. Three messages for joe@partner2 (whose Postfix starts after hubd): recovered,
+#      delivered once each (hubd's peak RSS over that is printed), their bodies
 #      byte-identical in joe's Maildir (SHA-256 of the body; virtual(8) stores LF line
 #      ends, so the expected body has its CRLFs turned into LFs), the header rewritten.
 #   2. A message for alice@partner1, whose Postfix is down at first (deferred). A byte of
@@ -26,9 +27,6 @@ BODIES="$(dirname "$0")/streamed_bodies.py"
 read -r P1_PORT P2_PORT < <(pick_ports 2)
 hub_init --partner1-outbound "$P1_PORT" --partner2-outbound "$P2_PORT" --retry-delay 2 \
     --recovery-spread 0
-partner_start partner2 --domain partner2.gov.uk --smtp-port "$P2_PORT" \
-    --hub "127.0.0.1:$SMTP_PORT" --ca "$STATE/ca.pem" --cert "$STATE/partner2.pem" \
-    --key "$STATE/partner2.key"
 P1="$(partner_dir partner1)"
 P2="$(partner_dir partner2)"
 
@@ -52,7 +50,17 @@ say "$(grep -c '^slice' "$WORK/segment1.txt") slices of 3 messages in segment 1,
     "$(grep -c '^slice' "$WORK/segment2.txt") of 1 in segment 2"
 id4="$(awk '$1 == "message" { print $2 }' "$WORK/segment2.txt")"
 
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
 hub_start
+# hubd's memory over the deliveries: partner2 starts only now (the first tries are
+# deferred), and VmHWM starts again from the current RSS (ASan's quarantine off, as in
+# relay_large.sh, so freed slice buffers do not stay resident).
+hub_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$HUBD_PID/status"; }
+idle_kib="$(hub_kib VmRSS)"
+echo 5 >"/proc/$HUBD_PID/clear_refs"
+partner_start partner2 --domain partner2.gov.uk --smtp-port "$P2_PORT" \
+    --hub "127.0.0.1:$SMTP_PORT" --ca "$STATE/ca.pem" --cert "$STATE/partner2.pem" \
+    --key "$STATE/partner2.key"
 
 # expected_sha SEED: the body as virtual(8) stores it (LF line ends), hashed.
 expected_sha() { tr -d '\r' <"$WORK/content$1.body" | sha256sum | cut -d' ' -f1; }
@@ -82,6 +90,9 @@ check_body() {  # check_body SEED FILE
 # --- 1. recovered and delivered, each once, byte-identical --------------------------------
 wait_until 300 "three streamed messages in joe's Maildir" \
     bash -c "[[ \$('$PARTNER' count '$P2' joe) -ge 3 ]]"
+peak_kib="$(hub_kib VmHWM)"
+say "measured: hubd peak RSS $((peak_kib / 1024)) MiB relaying three streamed 5 MB messages" \
+    "($((idle_kib / 1024)) MiB before, +$(((peak_kib - idle_kib) / 1024)) MiB)"
 for seed in 1 2 3; do
     file="$(arrived joe "$P2" "streamed $seed")" || fail "message $seed: not found by its subject"
     check_body "$seed" "$file"
