@@ -48,6 +48,10 @@ struct StoredMessage {
     // compaction read them back one at a time (spool::SliceReader).
     std::vector<spool::SliceExtent> slices;
     bool streamed() const { return !slices.empty(); }
+    // A slice failed its check during a transaction (the connection was closed): the next
+    // jobs send it after the other messages of their batch, so that one damaged message
+    // cannot keep deferring the rest with it.
+    bool damaged = false;
     // What the message occupies in its segment (its records, and its slices if streamed):
     // what it pins there in the ledger (SegmentLedger) while it is live.
     std::uint64_t stored_bytes() const {

@@ -472,6 +472,12 @@ void Shard::start_job(delivery::QueueForDelivery& queued) {
     job.partner_index = queued.partner_index;
     HUB_ASSERT(job.partner_index >= 0 &&
                static_cast<std::size_t>(job.partner_index) < snapshot_->table->partners().size());
+    // A message found damaged before goes last: its abort closes the connection, and the
+    // messages after it in the batch are deferred with it.
+    std::stable_partition(deliver.items.begin(), deliver.items.end(), [&](const auto& item) {
+        auto stored = stored_.find(queue_key(item.id));
+        return stored == stored_.end() || !stored->second.damaged;
+    });
     job.items.resize(deliver.items.size());
     for (std::size_t index = 0; index < deliver.items.size(); index++) {
         JobItem& item = job.items[index];
@@ -778,6 +784,9 @@ void Shard::streamed_damaged(std::uint32_t job_index, std::uint32_t item_index,
             }
         }
         return;
+    }
+    if (auto stored = stored_.find(queue_key(item.id)); stored != stored_.end()) {
+        stored->second.damaged = true;
     }
     if (job.connection_slot == UINT32_MAX) {
         return;
