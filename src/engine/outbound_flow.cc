@@ -346,7 +346,7 @@ std::string Shard::status_for_control() const {
         std::uint64_t bytes = 0;
         std::uint64_t arrival_ms = arrival_unix_s * 1000;
         if (auto stored = stored_.find(queue_key(id)); stored != stored_.end()) {
-            bytes = stored->second.location.bytes;
+            bytes = stored->second.stored_bytes();  // A streamed message's slices too.
             arrival_ms = stored->second.arrival_ms != 0 ? stored->second.arrival_ms : arrival_ms;
         }
         arrival_ms = std::max<std::uint64_t>(arrival_ms, 1);  // 0 means "nothing queued".
