@@ -63,6 +63,9 @@ inline constexpr std::size_t outbound_streamed_gather_bytes_max =
     rewrite::header_section_bytes_max + spool::slice_content_bytes_max;
 inline constexpr std::size_t outbound_streamed_message_bytes_max =
     smtp::header_block_bytes_max + spool::slice_record_bytes_max;
+static_assert(outbound_streamed_message_bytes_max < smtp::message_bytes_default / 2,
+              "sending a streamed message holds a fraction of what a whole one would");
+static_assert(spool::slice_record_bytes_max <= outbound_streamed_message_bytes_max);
 // A report (DSN) about a streamed message reads its first slices until it has this much
 // content (or all of it): the most of the original any report returns.
 inline constexpr std::size_t report_streamed_content_bytes_max = 1024 * 1024;
