@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "queue/scheduler.h"
 #include "rewrite/rewrite.h"
 #include "smtp/client_session.h"
+#include "spool/slice_reader.h"
 #include "spool/spool_format.h"
 
 namespace hub::engine {
@@ -39,7 +41,29 @@ constexpr std::uint64_t queue_key(const spool::QueueId& id) {
 struct StoredMessage {
     spool::MessageMeta meta;
     std::uint8_t segment_shard = 0;  // Whose directory the segment file is in.
+    // The message record, or a streamed message's commit (streamed_message record).
     RecordLocation location;
+    // A streamed message's content_slice records (spool format 3), in index order, in the
+    // same segment as its commit; empty for a message record. Delivery, reports and
+    // compaction read them back one at a time (spool::SliceReader).
+    std::vector<spool::SliceExtent> slices;
+    bool streamed() const { return !slices.empty(); }
+    // A slice failed its check during a transaction (the connection was closed): the next
+    // jobs send it after the other messages of their batch, so that one damaged message
+    // cannot keep deferring the rest with it.
+    bool damaged = false;
+    // What the message occupies in its segment (its records, and its slices if streamed):
+    // what it pins there in the ledger (SegmentLedger) while it is live.
+    std::uint64_t stored_bytes() const {
+        std::uint64_t bytes = location.bytes;
+        for (const spool::SliceExtent& slice : slices) {
+            bytes += slice.record_bytes;
+        }
+        return bytes;
+    }
+    RecordLocation pinned() const {
+        return RecordLocation{location.segment_seq, location.offset, stored_bytes()};
+    }
     // Per envelope recipient: the destination (partner) it routes to (no_destination:
     // none), as delivery decided; reports name that partner's connector. Destinations
     // keep their ids across reloads, partner indexes do not.
@@ -71,6 +95,13 @@ struct JobItem {
     // Its record read is in flight: the ring writes into record until the completion, so
     // record must not be freed before then (release_job frees it once none is in flight).
     bool read_in_flight = false;
+    // A streamed message: record holds one slice record at a time, read when the client
+    // session has taken the one before (needs_content); `slices` says which is next.
+    // header_source gathers slices while the header block goes on past one (bounded by
+    // outbound_streamed_gather_bytes_max) and is freed once its last piece is sent.
+    std::optional<spool::SliceReader> slices;
+    std::string header_source;
+    RecordLocation read_from;  // The commit's place when `slices` was last located.
 };
 
 // One queue::Deliver: a connection to a partner and the transactions to run on it.
@@ -98,6 +129,10 @@ struct ReportJob {
     spool::QueueId id;
     std::vector<queue::RecipientNote> recipients;  // Whom the report is about.
     std::string record;
+    // A streamed original: its first slices, read one at a time into record, gathered in
+    // content up to report_streamed_content_bytes_max.
+    std::optional<spool::SliceReader> slices;
+    std::string content;
 };
 
 // rewrite::PartnerDomains over a partner table (a job's: the one it started under).

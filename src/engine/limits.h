@@ -4,6 +4,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "rewrite/limits.h"
+#include "smtp/limits.h"
+#include "spool/limits.h"
+
 namespace hub::engine {
 
 inline constexpr unsigned ring_entries = 4096;               // SQ size; CQ is twice that.
@@ -48,6 +52,23 @@ inline constexpr std::size_t held_body_bytes_min = 64 * 1024;
 // At most this many held bodies per batch (one vectored write takes at most IOV_MAX
 // pieces); more large bodies in the same batch are copied like small ones.
 inline constexpr unsigned held_bodies_per_batch_max = 64;
+
+// Outbound, a streamed message (spool format 3) in flight holds its rewritten header block
+// and one slice record, whatever its size: the slices are read back one at a time, each
+// when the one before has gone into the client's output. A header block that goes on past
+// slice 0 is gathered first (until its end, at most header_section_bytes_max and then one
+// more slice), and that buffer is freed when its last piece has been sent. So a message
+// costs at most this much while it is sent (plus the client's 64 KiB output and TLS's).
+inline constexpr std::size_t outbound_streamed_gather_bytes_max =
+    rewrite::header_section_bytes_max + spool::slice_content_bytes_max;
+inline constexpr std::size_t outbound_streamed_message_bytes_max =
+    smtp::header_block_bytes_max + spool::slice_record_bytes_max;
+static_assert(outbound_streamed_message_bytes_max < smtp::message_bytes_default / 2,
+              "sending a streamed message holds a fraction of what a whole one would");
+static_assert(spool::slice_record_bytes_max <= outbound_streamed_message_bytes_max);
+// A report (DSN) about a streamed message reads its first slices until it has this much
+// content (or all of it): the most of the original any report returns.
+inline constexpr std::size_t report_streamed_content_bytes_max = 1024 * 1024;
 
 static_assert(crl_bytes_max <= crl_loaded_bytes_max, "at least one CRL must fit");
 static_assert(crl_retry_interval_s < crl_refresh_interval_s);

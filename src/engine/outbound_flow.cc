@@ -23,6 +23,7 @@
 #include <map>
 
 #include "base/log.h"
+#include "dsn/limits.h"
 #include "engine/shard.h"
 #include "rewrite/limits.h"
 #include "smtp/limits.h"
@@ -119,16 +120,6 @@ void Shard::start_delivery() {
     client_config_.hostname = settings_.config->hostname;
     client_config_.require_tls = true;  // DESIGN.md 1.3: never relay in clear.
     for (spool::RecoveredMessage& recovered : settings_.recovered) {
-        if (recovered.streamed()) {
-            // Spool format 3's streamed messages are read by recovery and hubctl, but this
-            // engine reads a message back as one record: left in the spool (its segment is
-            // kept) rather than failing every try until it bounces.
-            base::log_error(
-                "{}: a streamed message (spool format 3) that this hubd cannot deliver; "
-                "left in {}",
-                recovered.meta.id.to_string(), recovered.segment_path);
-            continue;
-        }
         StoredMessage stored;
         stored.meta = std::move(recovered.meta);
         stored.segment_shard = 0;
@@ -146,6 +137,7 @@ void Shard::start_delivery() {
         stored.segment_shard = name.shard;
         stored.location =
             RecordLocation{name.segment_seq, recovered.record_offset, recovered.record_bytes};
+        stored.slices = std::move(recovered.slices);  // A streamed message's, else none.
         queue_message(std::move(stored), queue::Origin::recovered, recovered.recipient_status,
                       recovered.held);
     }
@@ -354,7 +346,7 @@ std::string Shard::status_for_control() const {
         std::uint64_t bytes = 0;
         std::uint64_t arrival_ms = arrival_unix_s * 1000;
         if (auto stored = stored_.find(queue_key(id)); stored != stored_.end()) {
-            bytes = stored->second.location.bytes;
+            bytes = stored->second.stored_bytes();  // A streamed message's slices too.
             arrival_ms = stored->second.arrival_ms != 0 ? stored->second.arrival_ms : arrival_ms;
         }
         arrival_ms = std::max<std::uint64_t>(arrival_ms, 1);  // 0 means "nothing queued".
@@ -480,12 +472,29 @@ void Shard::start_job(delivery::QueueForDelivery& queued) {
     job.partner_index = queued.partner_index;
     HUB_ASSERT(job.partner_index >= 0 &&
                static_cast<std::size_t>(job.partner_index) < snapshot_->table->partners().size());
+    // A message found damaged before goes last: its abort closes the connection, and the
+    // messages after it in the batch are deferred with it.
+    std::stable_partition(deliver.items.begin(), deliver.items.end(), [&](const auto& item) {
+        auto stored = stored_.find(queue_key(item.id));
+        return stored == stored_.end() || !stored->second.damaged;
+    });
     job.items.resize(deliver.items.size());
     for (std::size_t index = 0; index < deliver.items.size(); index++) {
         JobItem& item = job.items[index];
         item.id = deliver.items[index].id;
         item.recipient_indices = std::move(deliver.items[index].recipient_indices);
         auto stored = stored_.find(queue_key(item.id));
+        if (stored != stored_.end() && stored->second.streamed()) {
+            // Read back slice by slice: the first ones now (the header block), the rest
+            // while the transaction sends them.
+            item.slices.emplace(item.id, stored->second.slices);
+            item.read_from = stored->second.location;
+            if (!submit_slice_read(job_index, static_cast<std::uint32_t>(index))) {
+                item.slices.reset();
+                item.load_failed = true;
+            }
+            continue;
+        }
         if (stored == stored_.end() ||
             !submit_record_read(stored->second, item.record, Op::record_read, job_index,
                                 static_cast<std::uint32_t>(index))) {
@@ -545,6 +554,10 @@ void Shard::on_record_read(std::uint32_t job_index, std::uint32_t item_index, in
         return;
     }
     JobItem& item = job.items[item_index];
+    if (item.slices) {
+        on_slice_read(job_index, item_index, result);
+        return;
+    }
     if (result < 0 || static_cast<std::size_t>(result) != item.record.size()) {
         base::log_error("{}: cannot read the spooled record back: {}", item.id.to_string(),
                         result < 0 ? std::strerror(-result) : "short read");
@@ -561,6 +574,8 @@ void Shard::on_record_read(std::uint32_t job_index, std::uint32_t item_index, in
     }
 }
 
+static_assert(report_streamed_content_bytes_max >= dsn::returned_bytes_max,
+              "a report about a streamed message has as much of it as any report returns");
 static_assert(smtp::header_block_bytes_max <= rewrite::header_section_bytes_max,
               "every header block the hub accepts is one the rewriter takes");
 
@@ -574,18 +589,26 @@ void Shard::prepare_item(DeliveryJob& job, JobItem& item) {
         item.load_failed = true;
         return;
     }
+    render_item(job, item, decoded.meta.envelope, content, 0);
+}
+
+// The copy this partner receives: the header block of `text` rewritten into item.header,
+// the rest of text viewed where it lies, and later_bytes more to come in pieces (a
+// streamed message's next slices).
+void Shard::render_item(DeliveryJob& job, JobItem& item, const smtp::Envelope& envelope,
+                        std::string_view text, std::uint64_t later_bytes) {
     const policy::Partner& partner = job_partner(job);
     // The domains of the table the job started under, like the rest of its settings.
     PartnerDomainsView partner_domains;
     partner_domains.set(*job.snapshot->table);
     rewrite::RewriteContext context{settings_.config->domain, &partner_domains, partner.name};
     rewrite::HeaderStats stats;
-    rewrite::RewrittenHeader rewritten = rewrite::rewrite_header(content, context, stats);
+    rewrite::RewrittenHeader rewritten = rewrite::rewrite_header(text, context, stats);
     item.header = std::move(rewritten.header);
-    const smtp::Envelope& envelope = decoded.meta.envelope;
     item.message = smtp::OutboundMessage{};
     item.message.head = item.header;
-    item.message.content = content.substr(rewritten.body_offset);
+    item.message.content = text.substr(rewritten.body_offset);
+    item.message.later_bytes = later_bytes;
     item.message.mail_from = rewrite::envelope_sender(envelope.mail_from, context);
     item.message.size = item.message.text_bytes();
     item.message.body_type = envelope.body_type;
@@ -602,6 +625,179 @@ void Shard::prepare_item(DeliveryJob& job, JobItem& item) {
         base::log_info("{}: {} header fields left unrewritten (unparseable)", item.id.to_string(),
                        stats.fields_unparseable);
     }
+}
+
+// --- Streamed messages (spool format 3): one slice record at a time ---
+
+namespace {
+
+// The header block ends in text (the empty line is there, or there are no fields at all).
+bool header_block_ends(std::string_view text) {
+    return text.starts_with("\r\n") || text.find("\r\n\r\n") != std::string_view::npos;
+}
+
+}  // namespace
+
+// Reads the next slice record of a streamed item into item.record (one ring read). The
+// slices are located again from the stored message: a compaction may have moved it since
+// the last read (the content is the same). False if it cannot be read.
+bool Shard::submit_slice_read(std::uint32_t job_index, std::uint32_t item_index) {
+    DeliveryJob& job = jobs_[job_index];
+    JobItem& item = job.items[item_index];
+    HUB_ASSERT(item.slices && !item.read_in_flight && !item.slices->done());
+    auto stored = stored_.find(queue_key(item.id));
+    if (stored == stored_.end()) {
+        return false;
+    }
+    const StoredMessage& message = stored->second;
+    if (message.location.segment_seq != item.read_from.segment_seq ||
+        message.location.offset != item.read_from.offset) {
+        item.slices->relocate(message.slices);
+        item.read_from = message.location;
+    }
+    int fd = segment_fd(message.segment_shard, message.location.segment_seq);
+    std::optional<spool::SliceReader::Read> read = item.slices->next();
+    if (fd < 0 || !read) {
+        return false;
+    }
+    HUB_ASSERT(read->bytes <= spool::slice_record_bytes_max);
+    item.record.resize(read->bytes);  // One slice buffer: its capacity is kept.
+    queued_or_panic(ring_.read(Tag{Op::record_read, job_index, item_index}, fd,
+                               std::span<char>(item.record), read->offset));
+    item.read_in_flight = true;
+    job.reads_pending++;
+    return true;
+}
+
+void Shard::on_slice_read(std::uint32_t job_index, std::uint32_t item_index, int result) {
+    DeliveryJob& job = jobs_[job_index];
+    JobItem& item = job.items[item_index];
+    HUB_ASSERT(item.slices && !item.read_in_flight);
+    if (item.reported) {
+        // The transaction ended while the read was in flight (the partner refused early).
+        item.record.clear();
+        item.record.shrink_to_fit();
+        return;
+    }
+    std::uint32_t index = item.slices->taken();
+    std::string_view content;
+    bool ok = false;
+    if (result >= 0 && static_cast<std::size_t>(result) == item.record.size()) {
+        auto taken =
+            item.slices->take(std::span<const char>(item.record.data(), item.record.size()));
+        if (taken) {
+            content = *taken;
+            ok = true;
+        }
+    }
+    if (!ok) {
+        streamed_damaged(
+            job_index, item_index,
+            fmt::format("slice {} of {} {}", index, item.slices->slice_count(),
+                        result < 0 ? fmt::format("cannot be read: {}", std::strerror(-result))
+                                   : std::string("fails its checks")));
+        return;
+    }
+    if (item.loaded) {
+        // The next piece of a transaction under way: the session asked for it.
+        if (job.connection_slot == UINT32_MAX) {
+            return;
+        }
+        Connection& connection = *slots_[job.connection_slot];
+        if (connection.state == Connection::State::open && connection.client &&
+            connection.client->needs_content()) {
+            connection.client->add_content(content);
+            pump_outbound(connection);
+        }
+        return;
+    }
+    // Still the header block: gather slices while it goes on (bounded), then render.
+    std::string_view text = content;
+    if (!item.header_source.empty() || (!header_block_ends(content) && !item.slices->done())) {
+        item.header_source.append(content);
+        text = item.header_source;
+        if (!header_block_ends(text) && !item.slices->done() &&
+            text.size() <= rewrite::header_section_bytes_max) {
+            if (!submit_slice_read(job_index, item_index)) {
+                streamed_damaged(job_index, item_index, "a slice cannot be read");
+            }
+            return;
+        }
+        HUB_ASSERT(item.header_source.size() <= outbound_streamed_gather_bytes_max);
+    }
+    auto stored = stored_.find(queue_key(item.id));
+    if (stored == stored_.end()) {
+        streamed_damaged(job_index, item_index, "no longer stored");
+        return;
+    }
+    render_item(job, item, stored->second.meta.envelope, text,
+                item.slices->content_bytes() - item.slices->content_taken());
+    if (job.connection_slot != UINT32_MAX) {
+        Connection& connection = *slots_[job.connection_slot];
+        if (connection.state == Connection::State::open && connection.client) {
+            next_transaction(connection, job);
+            pump_outbound(connection);
+        }
+    }
+}
+
+// The client session asks for the next piece of a streamed message: read its next slice.
+// The piece before has gone into the session's output, so its buffer can be reused.
+void Shard::feed_next_slice(Connection& connection) {
+    if (connection.job_index == Connection::no_job || !connection.client ||
+        !connection.client->needs_content()) {
+        return;
+    }
+    DeliveryJob& job = jobs_[connection.job_index];
+    HUB_ASSERT(job.transaction_open && job.sending_index < job.items.size());
+    JobItem& item = job.items[job.sending_index];
+    HUB_ASSERT(item.slices && item.loaded);
+    if (item.read_in_flight) {
+        return;
+    }
+    if (!item.header_source.empty()) {
+        std::string().swap(item.header_source);  // Its last piece is sent.
+    }
+    if (!submit_slice_read(connection.job_index, static_cast<std::uint32_t>(job.sending_index))) {
+        streamed_damaged(connection.job_index, static_cast<std::uint32_t>(job.sending_index),
+                         "a slice cannot be read");
+    }
+}
+
+// A slice of a streamed message could not be read back or fails its check: the message is
+// never delivered truncated. Before its transaction the item fails (deferred); during it
+// the session aborts before the final dot and the connection closes, so the partner
+// discards what it got. Either way the message stays queued and is tried again.
+void Shard::streamed_damaged(std::uint32_t job_index, std::uint32_t item_index,
+                             std::string_view what) {
+    DeliveryJob& job = jobs_[job_index];
+    JobItem& item = job.items[item_index];
+    std::string text = fmt::format("the spooled message is damaged: {}", what);
+    base::log_error("{}: {}; deferred", item.id.to_string(), text);
+    if (!item.loaded) {
+        item.load_failed = true;
+        if (job.connection_slot != UINT32_MAX) {
+            Connection& connection = *slots_[job.connection_slot];
+            if (connection.state == Connection::State::open && connection.client) {
+                next_transaction(connection, job);
+                pump_outbound(connection);
+            }
+        }
+        return;
+    }
+    if (auto stored = stored_.find(queue_key(item.id)); stored != stored_.end()) {
+        stored->second.damaged = true;
+    }
+    if (job.connection_slot == UINT32_MAX) {
+        return;
+    }
+    Connection& connection = *slots_[job.connection_slot];
+    if (connection.state != Connection::State::open || !connection.client ||
+        connection.client->terminal() || !job.transaction_open) {
+        return;
+    }
+    connection.client->abort_content(what);  // Its reply says "The spooled message is damaged".
+    handle_client_events(connection);        // message_done, then failed: the job ends, it closes.
 }
 
 void Shard::open_outbound(std::uint32_t job_index) {
@@ -760,6 +956,9 @@ void Shard::pump_outbound(Connection& connection) {
         connection.timer_epoch_seen = connection.client->timer_epoch();
         std::uint32_t wait_ms = connection.client->deadline_ms();
         connection.deadline_ms = wait_ms == 0 ? 0 : now_ms() + wait_ms;
+    }
+    if (connection.state == Connection::State::open) {
+        feed_next_slice(connection);  // A streamed message's next slice, when it is due.
     }
 }
 
@@ -980,6 +1179,7 @@ void Shard::item_done(DeliveryJob& job, JobItem& item, const smtp::MessageResult
     item.message.content = {};
     item.header.clear();
     item.header.shrink_to_fit();
+    std::string().swap(item.header_source);
     if (!item.read_in_flight) {  // Else the ring still writes into it (a job failed early).
         item.record.clear();
         item.record.shrink_to_fit();
@@ -1181,7 +1381,13 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
     report.kind = kind;
     report.id = id;
     report.recipients = std::move(recipients);
-    if (!submit_record_read(stored->second, report.record, Op::report_read, index, 0)) {
+    if (stored->second.streamed()) {
+        report.slices.emplace(id, stored->second.slices);
+    }
+    bool submitted = report.slices ? submit_report_slice_read(index)
+                                   : submit_record_read(stored->second, report.record,
+                                                        Op::report_read, index, 0);
+    if (!submitted) {
         base::log_error("{}: report not written: the spooled copy is not readable", id.to_string());
         std::vector<queue::RecipientNote> notes = std::move(report.recipients);
         report = ReportJob{};
@@ -1196,23 +1402,77 @@ void Shard::start_report(ReportKind kind, const spool::QueueId& id,
 void Shard::on_report_read(std::uint32_t report_index, int result) {
     HUB_ASSERT(report_index < reports_.size() && reports_[report_index].in_use);
     ReportJob& report = reports_[report_index];
-    spool::SpanSource source(std::span<const char>(report.record.data(), report.record.size()));
+    std::span<const queue::DestinationId> routing;  // Kept alive by reports_pending.
+    const StoredMessage* routed = nullptr;
+    if (auto found = stored_.find(queue_key(report.id)); found != stored_.end()) {
+        routed = &found->second;
+        routing = found->second.destinations;
+    }
     spool::RecoveredMessage original;
     std::string content;
-    int read_errno = 0;
-    bool readable = result >= 0 && static_cast<std::size_t>(result) == report.record.size() &&
-                    spool::decode_message_at(source, 0, original, content, read_errno) ==
-                        spool::SingleRecordOutcome::ok;
-    std::span<const queue::DestinationId> routing;  // Kept alive by reports_pending.
-    if (auto routed = stored_.find(queue_key(report.id)); routed != stored_.end()) {
-        routing = routed->second.destinations;
+    const spool::MessageMeta* meta = nullptr;
+    if (report.slices) {
+        // A streamed original: its meta is the stored one (checked when it was recovered
+        // or committed), its content the first slices, enough for any report.
+        bool read = result >= 0 && static_cast<std::size_t>(result) == report.record.size();
+        bool taken = false;
+        if (read) {
+            auto slice = report.slices->take(
+                std::span<const char>(report.record.data(), report.record.size()));
+            if (slice) {
+                report.content.append(*slice);
+                taken = true;
+            }
+        }
+        if (taken) {
+            if (!report.slices->done() &&
+                report.content.size() <= report_streamed_content_bytes_max &&
+                submit_report_slice_read(report_index)) {
+                return;  // The next slice.
+            }
+        }
+        if (taken && routed != nullptr) {
+            meta = &routed->meta;
+            content = std::move(report.content);
+        } else {
+            base::log_error("{}: the spooled message is damaged: slice {} {}",
+                            report.id.to_string(), report.slices->taken(),
+                            read ? "fails its checks" : "cannot be read");
+        }
+    } else {
+        spool::SpanSource source(std::span<const char>(report.record.data(), report.record.size()));
+        int read_errno = 0;
+        bool readable = result >= 0 && static_cast<std::size_t>(result) == report.record.size() &&
+                        spool::decode_message_at(source, 0, original, content, read_errno) ==
+                            spool::SingleRecordOutcome::ok;
+        meta = readable ? &original.meta : nullptr;
     }
-    std::vector<delivery::Action> actions =
-        delivery_->report_read(report.kind, report.id, report.recipients,
-                               readable ? &original.meta : nullptr, content, routing, wall_ms());
+    std::vector<delivery::Action> actions = delivery_->report_read(
+        report.kind, report.id, report.recipients, meta, content, routing, wall_ms());
     report = ReportJob{};
     free_reports_.push_back(report_index);
     carry_out(actions);  // Its last may release the original.
+}
+
+// Reads a streamed original's next slice record for a report into report.record.
+bool Shard::submit_report_slice_read(std::uint32_t report_index) {
+    ReportJob& report = reports_[report_index];
+    HUB_ASSERT(report.slices && !report.slices->done());
+    auto stored = stored_.find(queue_key(report.id));
+    if (stored == stored_.end()) {
+        return false;
+    }
+    // Located again each time: a compaction may have moved the message meanwhile.
+    report.slices->relocate(stored->second.slices);
+    int fd = segment_fd(stored->second.segment_shard, stored->second.location.segment_seq);
+    std::optional<spool::SliceReader::Read> read = report.slices->next();
+    if (fd < 0 || !read) {
+        return false;
+    }
+    report.record.resize(read->bytes);
+    queued_or_panic(ring_.read(Tag{Op::report_read, report_index, 0}, fd,
+                               std::span<char>(report.record), read->offset));
+    return true;
 }
 
 // Forgets a stored message delivery released: its record no longer pins its segment.
@@ -1223,7 +1483,7 @@ void Shard::forget_stored(const spool::QueueId& id) {
     }
     const StoredMessage& message = it->second;
     if (message.segment_shard == settings_.index && message.location.bytes > 0) {
-        spool_->release(message.location);
+        spool_->release(message.pinned());  // Its slices too, for a streamed message.
     }
     stored_.erase(it);
 }

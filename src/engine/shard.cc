@@ -246,7 +246,7 @@ void Shard::dispatch(const Completion& completion) {
             on_report_read(tag.index, completion.result);
             return;
         case Op::compact_read:
-            on_compact_read(tag.index, completion.result);
+            on_compact_read(tag.index, tag.generation, completion.result);
             return;
         case Op::release_buffers:
             if (completion.result < 0) {

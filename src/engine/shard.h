@@ -162,6 +162,12 @@ private:
                             std::uint32_t index, std::uint32_t generation);
     void on_record_read(std::uint32_t job_index, std::uint32_t item_index, int result);
     void prepare_item(DeliveryJob& job, JobItem& item);
+    void render_item(DeliveryJob& job, JobItem& item, const smtp::Envelope& envelope,
+                     std::string_view text, std::uint64_t later_bytes);
+    bool submit_slice_read(std::uint32_t job_index, std::uint32_t item_index);
+    void on_slice_read(std::uint32_t job_index, std::uint32_t item_index, int result);
+    void feed_next_slice(Connection& connection);
+    void streamed_damaged(std::uint32_t job_index, std::uint32_t item_index, std::string_view what);
     void open_outbound(std::uint32_t job_index);
     void on_out_socket(Connection& connection, int result);
     void on_out_connect(Connection& connection, int result);
@@ -187,6 +193,7 @@ private:
     void start_report(ReportKind kind, const spool::QueueId& id,
                       std::vector<queue::RecipientNote> recipients);
     void on_report_read(std::uint32_t report_index, int result);
+    bool submit_report_slice_read(std::uint32_t report_index);
     void forget_stored(const spool::QueueId& id);
     void write_status(const spool::QueueId& id, std::uint32_t recipient_index,
                       spool::RecipientStatus status);
@@ -195,8 +202,9 @@ private:
     // Spool reclamation (spool_reclaim.cc).
     void start_spool_writer();
     void start_compaction();
-    void on_compact_read(std::uint32_t item_index, int result);
+    void on_compact_read(std::uint32_t item_index, std::uint32_t part, int result);
     void take_copies();
+    void relocate_copied(StoredMessage& stored, const RecordLocation& to);
     void spool_generated(std::string content, const std::string& recipient, std::uint64_t report);
     void on_generated_durable(const CommitOutcome& outcome);
     std::uint64_t wall_ms() const;
@@ -259,10 +267,17 @@ private:
 
     // Compaction: one round at a time, the head segment's live records read back, then
     // copied forward by the spool writer.
+    // A streamed message is copied whole in its round: its slice records, then its commit,
+    // read into one buffer (one read each) and appended as one piece, so they land in one
+    // segment in order. from.bytes is what it pins (StoredMessage::pinned()).
     struct CopyItem {
         spool::QueueId id;
         RecordLocation from;
         std::string record;
+        std::vector<spool::SliceExtent> slices;  // Streamed: where they were read from.
+        std::uint64_t commit_bytes = 0;          // Streamed: the commit, last in record.
+        std::uint32_t reads_pending = 0;
+        bool read_failed = false;
         bool read_ok = false;
     };
     std::vector<CopyItem> copy_items_;

@@ -45,7 +45,7 @@ void Shard::start_spool_writer() {
         for (const spool::RecoveredMessage& message : settings_.recovered) {
             if (message.segment_shard == settings_.index &&
                 message.segment_seq == own.summary.segment_seq) {
-                live_bytes += message.record_bytes;
+                live_bytes += message.stored_bytes();  // A streamed one's slices too.
             }
         }
         // The whole file counts (a torn tail too): deleting it gives all of it back.
@@ -80,12 +80,18 @@ void Shard::start_compaction() {
         in_memory++;
         // A message with status records in flight waits for them: its copy must carry
         // every status it has, or an older segment's deletion could undo one.
-        bool fits = copy_items_.size() < spool::compaction_round_messages_max &&
-                    (copy_items_.empty() ||
-                     round_bytes + stored.location.bytes <= spool::compaction_round_bytes_max);
+        std::uint64_t bytes = stored.stored_bytes();
+        bool fits =
+            copy_items_.size() < spool::compaction_round_messages_max &&
+            (copy_items_.empty() || round_bytes + bytes <= spool::compaction_round_bytes_max);
         if (delivery_->statuses_pending(stored.meta.id) == 0 && fits) {
-            copy_items_.push_back(CopyItem{stored.meta.id, stored.location, {}, false});
-            round_bytes += stored.location.bytes;
+            CopyItem item;
+            item.id = stored.meta.id;
+            item.from = stored.pinned();
+            item.slices = stored.slices;
+            item.commit_bytes = stored.streamed() ? stored.location.bytes : 0;
+            copy_items_.push_back(std::move(item));
+            round_bytes += bytes;
         }
     }
     if (in_memory != plan->live) {
@@ -110,9 +116,23 @@ void Shard::start_compaction() {
         int fd = spool_->segment_fd(item.from.segment_seq);
         HUB_ASSERT(fd >= 0);  // The head is one of the writer's own, and still live.
         item.record.resize(item.from.bytes);
-        queued_or_panic(ring_.read(Tag{Op::compact_read, index, 0}, fd,
-                                   std::span<char>(item.record), item.from.offset));
-        copy_reads_pending_++;
+        // A message record is one read. A streamed message is one read per slice record
+        // and one for its commit, laid end to end: the copy is those records in order.
+        std::uint64_t at = 0;
+        std::uint32_t part = 0;
+        auto read_part = [&](std::uint64_t offset, std::uint64_t bytes) {
+            queued_or_panic(ring_.read(Tag{Op::compact_read, index, part++}, fd,
+                                       std::span<char>(item.record).subspan(at, bytes), offset));
+            at += bytes;
+            item.reads_pending++;
+            copy_reads_pending_++;
+        };
+        for (const spool::SliceExtent& slice : item.slices) {
+            read_part(slice.record_offset, slice.record_bytes);
+        }
+        std::uint64_t record_bytes = item.slices.empty() ? item.from.bytes : item.commit_bytes;
+        read_part(item.from.offset, record_bytes);
+        HUB_ASSERT(at == item.record.size());
     }
     base::log_debug(
         "spool: shard {}: compacting segment {:08x}: {} of {} live records "
@@ -120,24 +140,62 @@ void Shard::start_compaction() {
         settings_.index, plan->seq, copy_items_.size(), plan->live, round_bytes, plan->freed_bytes);
 }
 
-void Shard::on_compact_read(std::uint32_t item_index, int result) {
-    HUB_ASSERT(compacting_ && copy_reads_pending_ > 0 && item_index < copy_items_.size());
-    CopyItem& item = copy_items_[item_index];
-    if (result >= 0 && static_cast<std::uint64_t>(result) == item.record.size()) {
-        // Checked again, like every record read back: never copy a damaged one forward.
-        spool::SpanSource source(std::span<const char>(item.record.data(), item.record.size()));
+namespace {
+
+// A copy read back whole is checked again, like every record read back: never copy a
+// damaged one forward. A streamed message's buffer is its slice records then its commit.
+bool copy_checks(const spool::QueueId& id, std::string_view record,
+                 std::span<const spool::SliceExtent> slices, std::uint64_t commit_bytes) {
+    std::span<const char> bytes(record.data(), record.size());
+    if (slices.empty()) {
+        spool::SpanSource source(bytes);
         spool::RecoveredMessage decoded;
         std::string content;
         int read_errno = 0;
-        item.read_ok = spool::decode_message_at(source, 0, decoded, content, read_errno) ==
-                           spool::SingleRecordOutcome::ok &&
-                       decoded.meta.id == item.id && decoded.record_bytes == item.record.size();
+        return spool::decode_message_at(source, 0, decoded, content, read_errno) ==
+                   spool::SingleRecordOutcome::ok &&
+               decoded.meta.id == id && decoded.record_bytes == record.size();
     }
-    if (!item.read_ok) {
-        base::log_error(
-            "{}: compaction: the spooled record could not be read back ({}); left "
-            "where it is",
-            item.id.to_string(), result < 0 ? std::strerror(-result) : "checks");
+    std::uint64_t at = 0;
+    std::uint64_t content_bytes = 0;
+    for (std::uint32_t index = 0; index < slices.size(); index++) {
+        std::string_view content;
+        if (spool::decode_slice_view(bytes.subspan(at, slices[index].record_bytes), id, index,
+                                     content) != spool::SingleRecordOutcome::ok ||
+            content.size() != slices[index].content_bytes) {
+            return false;
+        }
+        at += slices[index].record_bytes;
+        content_bytes += content.size();
+    }
+    return at + commit_bytes == record.size() &&
+           spool::decode_commit_view(bytes.subspan(at), id,
+                                     static_cast<std::uint32_t>(slices.size()),
+                                     content_bytes) == spool::SingleRecordOutcome::ok;
+}
+
+}  // namespace
+
+void Shard::on_compact_read(std::uint32_t item_index, std::uint32_t part, int result) {
+    HUB_ASSERT(compacting_ && copy_reads_pending_ > 0 && item_index < copy_items_.size());
+    CopyItem& item = copy_items_[item_index];
+    HUB_ASSERT(item.reads_pending > 0 && part <= item.slices.size());
+    std::uint64_t expected = part < item.slices.size()
+                                 ? item.slices[part].record_bytes
+                                 : (item.slices.empty() ? item.from.bytes : item.commit_bytes);
+    if (result < 0 || static_cast<std::uint64_t>(result) != expected) {
+        item.read_failed = true;
+    }
+    item.reads_pending--;
+    if (item.reads_pending == 0) {
+        item.read_ok =
+            !item.read_failed && copy_checks(item.id, item.record, item.slices, item.commit_bytes);
+        if (!item.read_ok) {
+            base::log_error(
+                "{}: compaction: the spooled record could not be read back ({}); left "
+                "where it is",
+                item.id.to_string(), result < 0 ? std::strerror(-result) : "checks");
+        }
     }
     copy_reads_pending_--;
     if (copy_reads_pending_ > 0) {
@@ -177,6 +235,20 @@ void Shard::on_compact_read(std::uint32_t item_index, int result) {
     }
 }
 
+// The stored message's records now are the copy at `to`: for a streamed message its
+// slice records (in index order) and then its commit, laid out as they were read.
+void Shard::relocate_copied(StoredMessage& stored, const RecordLocation& to) {
+    HUB_ASSERT(to.bytes == stored.stored_bytes());
+    std::uint64_t at = to.offset;
+    for (spool::SliceExtent& slice : stored.slices) {
+        slice.content_offset = at + (slice.content_offset - slice.record_offset);
+        slice.record_offset = at;
+        at += slice.record_bytes;
+    }
+    stored.location = RecordLocation{to.segment_seq, at, to.bytes - (at - to.offset)};
+    HUB_ASSERT(stored.stored_bytes() == to.bytes);
+}
+
 void Shard::take_copies() {
     std::vector<CopyOutcome>& done = spool_->copies_done();
     for (const CopyOutcome& copy : done) {
@@ -191,7 +263,7 @@ void Shard::take_copies() {
             stored->second.location.segment_seq == copy.from.segment_seq &&
             stored->second.location.offset == copy.from.offset) {
             spool_->release(copy.from);
-            stored->second.location = copy.to;
+            relocate_copied(stored->second, copy.to);
         } else {
             // Finished after the copy was queued: its status records came after the copy,
             // so they are in the copy's segment or a later one; the copy is dead already.

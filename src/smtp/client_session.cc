@@ -160,6 +160,8 @@ std::string_view fail_reason_name(FailReason reason) {
             return "timeout";
         case FailReason::closed_by_peer:
             return "closed_by_peer";
+        case FailReason::content_unreadable:
+            return "content_unreadable";
     }
     HUB_PANIC("unknown fail reason");
 }
@@ -472,6 +474,8 @@ void ClientSession::begin_transaction() {
     accepted_count_ = 0;
     empty_data_ = false;
     content_at_ = 0;
+    piece_ = message_.content;
+    piece_at_ = 0;
     content_queued_ = false;
     at_line_start_ = true;
     pending_cr_ = false;
@@ -642,6 +646,8 @@ void ClientSession::finish_message() {
     message_active_ = false;
     message_.head = {};  // The engine may free them now.
     message_.content = {};
+    piece_ = {};
+    piece_at_ = 0;
     push_event(ClientEvent::message_done);
     switch (phase_) {
         case Phase::ready:
@@ -748,7 +754,8 @@ std::string ClientSession::format_command(std::size_t index) const {
 
 // Streams the content in slices: each call dot-stuffs as much as fits the free output
 // (an input byte becomes at most two output bytes), so a 5 MB message never needs more
-// than client_output_bytes of buffer.
+// than client_output_bytes of buffer. The text is the head, then the content's pieces in
+// order; stuff() keeps its line state across every boundary between them.
 void ClientSession::fill_content() {
     std::uint64_t text_bytes = message_.text_bytes();
     // Compact only when at most half is left to move, so each byte is moved at most once.
@@ -761,17 +768,6 @@ void ClientSession::fill_content() {
         if (space < content_slice_bytes_min) {
             return;
         }
-        std::size_t take = std::min<std::uint64_t>(text_bytes - content_at_, (space - 8) / 2);
-        // The slice may straddle head and content; stuff() keeps its line state across.
-        std::size_t head_bytes = message_.head.size();
-        if (content_at_ < head_bytes) {
-            std::size_t from_head = std::min(take, head_bytes - content_at_);
-            stuff(message_.head.substr(content_at_, from_head));
-            stuff(message_.content.substr(0, take - from_head));
-        } else {
-            stuff(message_.content.substr(content_at_ - head_bytes, take));
-        }
-        content_at_ += take;
         if (content_at_ == text_bytes) {
             if (pending_cr_) {
                 pending_cr_ = false;
@@ -782,9 +778,44 @@ void ClientSession::fill_content() {
             }
             output_ += ".\r\n";  // RFC 5321 4.1.1.4
             content_queued_ = true;
+            break;
         }
+        bool in_head = content_at_ < message_.head.size();
+        std::string_view source =
+            in_head ? message_.head.substr(content_at_) : piece_.substr(piece_at_);
+        if (source.empty()) {
+            HUB_ASSERT(needs_content());
+            return;  // The engine hands the next piece over (add_content).
+        }
+        std::size_t take = std::min(source.size(), (space - 8) / 2);
+        stuff(source.substr(0, take));
+        content_at_ += take;
+        if (!in_head) {
+            piece_at_ += take;
+        }
+        HUB_ASSERT(content_at_ <= text_bytes);
         HUB_ASSERT(output_.size() <= client_output_bytes);
     }
+}
+
+bool ClientSession::needs_content() const {
+    return phase_ == Phase::content && message_active_ && !content_queued_ &&
+           content_at_ >= message_.head.size() && piece_at_ == piece_.size() &&
+           content_at_ < message_.text_bytes();
+}
+
+void ClientSession::add_content(std::string_view piece) {
+    HUB_ASSERT(needs_content());
+    HUB_ASSERT(!piece.empty() && content_at_ + piece.size() <= message_.text_bytes());
+    piece_ = piece;
+    piece_at_ = 0;
+}
+
+void ClientSession::abort_content(std::string_view detail) {
+    HUB_ASSERT(message_active_ && !terminal());
+    // No final "." ever goes out: output_ is dropped and the engine closes, so the server
+    // sees DATA end with the connection and discards the transaction (RFC 5321 4.1.1.4).
+    fail(FailReason::content_unreadable, nullptr, detail);
 }
 
 // RFC 5321 4.5.2: a line that starts with "." gets one more. Bare CR and bare LF become
@@ -999,6 +1030,10 @@ Reply ClientSession::local_failure_reply(FailReason reason, std::string_view det
         case FailReason::closed_by_peer:
             enhanced = "4.4.2";
             what = "Connection closed by the server";
+            break;
+        case FailReason::content_unreadable:
+            enhanced = "4.3.0";  // RFC 3463: other or undefined mail system status.
+            what = "The spooled message is damaged";
             break;
     }
     return local_reply(451, enhanced,

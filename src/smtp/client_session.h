@@ -28,6 +28,13 @@
 //   9. The engine's deadline: re-arm whenever timer_epoch() changes, deadline_ms() ahead
 //      (0: no deadline, e.g. while idle); when it passes call on_timeout().
 //  10. Connection refused, TLS handshake failed, EOF: on_transport_failed(reason, detail).
+//  11. A message whose content comes in pieces (OutboundMessage::later_bytes > 0): whenever
+//      needs_content() is true (checked after draining pending_output()), hand the next
+//      piece to add_content() and drain again; the piece stays alive and unchanged until
+//      needs_content() is true again or message_done. A piece that cannot be had (the
+//      spooled copy fails its check) is abort_content(): the session fails without the
+//      final "." (content_unreadable), so the engine closes and the server discards the
+//      transaction; recipients get temp_fail.
 //   Implicit TLS: run the handshake first, call tls_started() and then start().
 //
 // Decisions (the server side's are in smtp/README.md):
@@ -99,7 +106,13 @@ struct OutboundMessage {
     // smuggling), adds a final CRLF if missing, and ends it with "." CRLF.
     std::string_view head;
     std::string_view content;
-    std::uint64_t text_bytes() const { return head.size() + content.size(); }
+    // Content that follows `content` in pieces (contract 11): a streamed message is read
+    // back one spool slice at a time, so `content` holds only the first piece and the
+    // engine hands over exactly later_bytes more, piece by piece. 0: content is whole.
+    // Dot-stuffing and line-ending repair run across the pieces as across head and
+    // content: a line, a CRLF or a ". CRLF" may straddle any boundary.
+    std::uint64_t later_bytes = 0;
+    std::uint64_t text_bytes() const { return head.size() + content.size() + later_bytes; }
 };
 
 enum class RecipientStatus {
@@ -143,14 +156,15 @@ enum class ClientEvent {
 };
 
 enum class FailReason {
-    connect_failed,     // Engine: the TCP connection could not be made.
-    greeting_rejected,  // The server's greeting was not 220 (RFC 5321 3.1).
-    ehlo_rejected,      // EHLO (and HELO, where allowed) refused.
-    tls_unavailable,    // No STARTTLS offered, or STARTTLS refused; nothing sent in clear.
-    tls_failed,         // Engine: the TLS handshake failed (certificate, alert, ...).
-    protocol_error,     // Malformed or unexpected reply, bytes after STARTTLS's 220, ...
-    timeout,            // on_timeout(): no reply within deadline_ms().
-    closed_by_peer,     // 421 (RFC 5321 3.8), or the connection closed under us.
+    connect_failed,      // Engine: the TCP connection could not be made.
+    greeting_rejected,   // The server's greeting was not 220 (RFC 5321 3.1).
+    ehlo_rejected,       // EHLO (and HELO, where allowed) refused.
+    tls_unavailable,     // No STARTTLS offered, or STARTTLS refused; nothing sent in clear.
+    tls_failed,          // Engine: the TLS handshake failed (certificate, alert, ...).
+    protocol_error,      // Malformed or unexpected reply, bytes after STARTTLS's 220, ...
+    timeout,             // on_timeout(): no reply within deadline_ms().
+    closed_by_peer,      // 421 (RFC 5321 3.8), or the connection closed under us.
+    content_unreadable,  // Engine: abort_content(), the rest of the content cannot be had.
 };
 
 // "tls_unavailable", ...: for logs and counters.
@@ -196,6 +210,18 @@ public:
     void send_message(const OutboundMessage& message);
     // Valid from ClientEvent::message_done until the next send_message().
     const MessageResult& message_result() const { return result_; }
+
+    // Contract 11: the session has stuffed every byte it was given of a message whose
+    // content comes in pieces, and more is due (the engine reads the next piece now).
+    bool needs_content() const;
+    // The next piece of content. Preconditions: needs_content(); 1 <= piece.size() <= the
+    // bytes still due. The bytes must stay alive until needs_content() or message_done.
+    void add_content(std::string_view piece);
+    // The rest of the content cannot be had (a damaged spool slice): fails the session
+    // with content_unreadable before the final ".", so that the server never takes a
+    // truncated message; no QUIT (the server is inside DATA). Precondition: a message is
+    // in flight and not terminal().
+    void abort_content(std::string_view detail);
 
     // Sends QUIT; ClientEvent::closed follows. Precondition: idle(), or terminal() (then it
     // does nothing).
@@ -310,8 +336,13 @@ private:
     std::uint32_t accepted_count_ = 0;  // RCPTs answered 2xx.
     bool empty_data_ = false;           // 354 with no recipient: only "." was sent.
 
-    // Content streaming (RFC 5321 4.5.2 dot-stuffing, slice by slice).
-    std::size_t content_at_ = 0;
+    // Content streaming (RFC 5321 4.5.2 dot-stuffing, slice by slice). content_at_ counts
+    // the text (head, then content and the pieces) stuffed so far; piece_ is the content
+    // piece being stuffed (message_.content, then each add_content()), piece_at_ how much
+    // of it is stuffed.
+    std::uint64_t content_at_ = 0;
+    std::string_view piece_;
+    std::size_t piece_at_ = 0;
     bool content_queued_ = false;  // Everything up to "." CRLF is in output_.
     bool at_line_start_ = true;
     bool pending_cr_ = false;

@@ -726,6 +726,209 @@ TEST(ClientSession, HeadAndContentAreOneText) {
     }
 }
 
+// The wire for head + pieces (pieces[0] is OutboundMessage::content, the rest handed over
+// with add_content() whenever the session asks), output taken take_bytes at a time, and
+// how many pieces it asked for.
+struct PiecesWire {
+    std::string wire;
+    std::size_t asked = 0;
+};
+PiecesWire wire_of_pieces(std::string_view head, const std::vector<std::string>& pieces,
+                          std::size_t take_bytes = client_output_bytes) {
+    Harness harness;
+    for (const std::string& item : with(preface(ehlo_plain), {})) {
+        harness.step(item);
+    }
+    OutboundMessage message = messages()[0];
+    message.head = head;
+    message.content = pieces.empty() ? std::string_view{} : std::string_view(pieces[0]);
+    for (std::size_t index = 1; index < pieces.size(); index++) {
+        message.later_bytes += pieces[index].size();
+    }
+    harness.session->send_message(message);
+    PiecesWire result;
+    std::size_t next = 1;
+    auto take = [&] {
+        for (int rounds = 0; rounds < 1000000; rounds++) {
+            std::span<const char> out = harness.session->pending_output();
+            std::size_t taken = std::min(out.size(), take_bytes);
+            result.wire.append(out.data(), taken);
+            harness.session->consume_output(taken);
+            if (taken > 0) {
+                continue;
+            }
+            if (!harness.session->needs_content()) {
+                return;
+            }
+            EXPECT_LT(next, pieces.size());
+            if (next >= pieces.size()) {
+                return;
+            }
+            result.asked++;
+            harness.session->add_content(pieces[next++]);
+        }
+    };
+    auto feed = [&](std::string_view reply) {
+        harness.session->feed(std::span(reply.data(), reply.size()));
+    };
+    take();
+    feed("250 Ok\r\n");
+    take();
+    feed("250 Ok\r\n");
+    take();
+    result.wire.clear();
+    EXPECT_FALSE(harness.session->needs_content());  // Not before 354.
+    feed("354 go\r\n");
+    take();
+    EXPECT_EQ(next, pieces.size());
+    feed("250 Ok\r\n");
+    EXPECT_EQ(harness.session->next_event(), ClientEvent::message_done);
+    return result;
+}
+
+std::string stuffed_whole(std::string_view text) {
+    return wire_of_pieces("", {std::string(text)}).wire;
+}
+
+// Content handed over in pieces (a streamed message read back slice by slice) reaches the
+// wire exactly as if it were one text, whatever falls on a boundary.
+TEST(ClientSession, ContentInPiecesIsOneText) {
+    const std::string line998(998, 'l');
+    struct Case {
+        const char* name;
+        std::string head;
+        std::vector<std::string> pieces;
+        std::string expected;  // The wire from 354 on.
+    };
+    const std::vector<Case> cases = {
+        {"dot_first_after_crlf_ending_the_previous_piece",
+         "",
+         {"a\r\n", ".b\r\n", ".\r\n", "c\r\n"},
+         "a\r\n..b\r\n..\r\nc\r\n.\r\n"},
+        {"cr_ends_one_piece_lf_starts_the_next",
+         "",
+         {"a\r", "\n.b\r", "\nc\r\n"},
+         "a\r\n..b\r\nc\r\n.\r\n"},
+        {"cr_ends_a_piece_and_a_dot_follows_lf",
+         "",
+         {"x\r", "\n", ".", "\r", "\n"},
+         "x\r\n..\r\n.\r\n"},
+        {"bare_cr_at_a_piece_end_then_text", "", {"a\r", "b\r\n"}, "a\r\nb\r\n.\r\n"},
+        {"bare_lf_starts_a_piece", "", {"a", "\nb\r\n"}, "a\r\nb\r\n.\r\n"},
+        {"lone_dot_line_split_in_three",
+         "",
+         {"a\r\n", ".", "\r", "\nz\r\n"},
+         "a\r\n..\r\nz\r\n.\r\n"},
+        {"last_piece_ends_in_cr", "", {"a\r\n", "b\r"}, "a\r\nb\r\n.\r\n"},
+        {"last_piece_without_crlf", "", {"a\r\n", "b"}, "a\r\nb\r\n.\r\n"},
+        {"head_then_pieces", "From: a@b\r\n", {"\r\n", ".x\r\n"}, "From: a@b\r\n\r\n..x\r\n.\r\n"},
+        {"empty_first_piece", "From: a@b\r\n\r\n", {"", ".x\r\n"}, "From: a@b\r\n\r\n..x\r\n.\r\n"},
+        {"line_of_998_spans_pieces",
+         "",
+         {line998.substr(0, 500), line998.substr(500) + "\r", "\n." + line998.substr(1) + "\r\n"},
+         line998 + "\r\n.." + line998.substr(1) + "\r\n.\r\n"},
+    };
+    for (const Case& test : cases) {
+        SCOPED_TRACE(test.name);
+        PiecesWire got = wire_of_pieces(test.head, test.pieces);
+        EXPECT_EQ(got.wire, test.expected);
+        EXPECT_EQ(got.asked, test.pieces.size() - 1);
+        std::string whole = test.head;
+        for (const std::string& piece : test.pieces) {
+            whole += piece;
+        }
+        EXPECT_EQ(stuffed_whole(whole), test.expected);
+        // And taken a few bytes at a time: pieces then arrive with output still waiting.
+        EXPECT_EQ(wire_of_pieces(test.head, test.pieces, 7).wire, test.expected);
+    }
+}
+
+// Every way of cutting a text full of boundary hazards into head and three pieces gives
+// the wire the whole text gives.
+TEST(ClientSession, ContentInPiecesEveryCut) {
+    const std::string text = "H: v\r\n\r\n.a\r\n\r\n.\r\nb\rc\n.d\r";
+    const std::string whole = stuffed_whole(text);
+    EXPECT_EQ(whole, "H: v\r\n\r\n..a\r\n\r\n..\r\nb\r\nc\r\n..d\r\n.\r\n");
+    std::string_view all(text);
+    for (std::size_t a = 0; a <= text.size(); a++) {
+        for (std::size_t b = a; b <= text.size(); b++) {
+            for (std::size_t c = b + 1; c < text.size(); c++) {
+                SCOPED_TRACE(testing::Message() << a << " " << b << " " << c);
+                std::vector<std::string> pieces = {std::string(all.substr(a, b - a)),
+                                                   std::string(all.substr(b, c - b)),
+                                                   std::string(all.substr(c))};
+                ASSERT_EQ(wire_of_pieces(all.substr(0, a), pieces).wire, whole);
+            }
+        }
+    }
+}
+
+// 5 MB in 256 KiB pieces, dot lines and 998-byte lines placed across every boundary.
+TEST(ClientSession, LargeContentInSlicePieces) {
+    constexpr std::size_t slice = 256 * 1024;
+    std::string text;
+    while (text.size() < 5 * 1024 * 1024) {
+        std::size_t boundary = (text.size() / slice + 1) * slice;
+        // A 998-byte line ending 3 bytes into the next slice, then a dot line.
+        std::size_t fill = boundary - text.size() - 995 - 2;
+        text.append(fill > 2 ? fill - 2 : 0, 'f');
+        text += "\r\n";
+        text += std::string(998, 'x') + "\r\n";
+        text += ".dot\r\n";
+    }
+    std::vector<std::string> pieces;
+    for (std::size_t at = 0; at < text.size(); at += slice) {
+        pieces.push_back(text.substr(at, slice));
+    }
+    PiecesWire got = wire_of_pieces("", pieces);
+    EXPECT_EQ(got.asked, pieces.size() - 1);
+    EXPECT_TRUE(got.wire == stuffed_whole(text));
+}
+
+// A piece that cannot be had: the session fails before the final dot, without QUIT, and
+// the accepted recipients are deferred.
+TEST(ClientSession, AbortContentSendsNoFinalDot) {
+    Harness harness;
+    for (const std::string& item : with(preface(ehlo_plain), {})) {
+        harness.step(item);
+    }
+    const std::string first = "Subject: x\r\n\r\nbody\r\n";
+    OutboundMessage message = messages()[0];
+    message.content = first;
+    message.later_bytes = 100;
+    harness.session->send_message(message);
+    std::string wire;
+    auto take = [&] {
+        std::span<const char> out = harness.session->pending_output();
+        wire.append(out.data(), out.size());
+        harness.session->consume_output(out.size());
+    };
+    auto feed = [&](std::string_view reply) {
+        harness.session->feed(std::span(reply.data(), reply.size()));
+    };
+    take();
+    feed("250 Ok\r\n");
+    take();
+    feed("250 Ok\r\n");
+    take();
+    wire.clear();
+    feed("354 go\r\n");
+    take();
+    EXPECT_EQ(wire, first);
+    ASSERT_TRUE(harness.session->needs_content());
+    harness.session->abort_content("slice 1 fails its check");
+    EXPECT_TRUE(harness.session->pending_output().empty());
+    EXPECT_FALSE(harness.session->needs_content());
+    EXPECT_EQ(harness.session->next_event(), ClientEvent::message_done);
+    const RecipientResult& joe = harness.session->message_result().recipients[0];
+    EXPECT_EQ(joe.status, RecipientStatus::temp_fail);
+    EXPECT_FALSE(joe.remote);
+    EXPECT_EQ(joe.reply.code, 451);
+    EXPECT_EQ(harness.session->next_event(), ClientEvent::failed);
+    EXPECT_EQ(harness.session->failure().reason, FailReason::content_unreadable);
+    EXPECT_TRUE(harness.session->terminal());
+}
+
 // A reply in the middle of the content: a refusal is believed, an acceptance is not, and
 // the connection ends either way.
 TEST(ClientSession, ReplyBeforeEndOfData) {

@@ -49,6 +49,11 @@ inline constexpr std::uint32_t open_streams_per_segment_max = 1024;
 inline constexpr std::uint32_t content_slice_fixed_bytes = queue_id_bytes + 4 + 4;
 inline constexpr std::uint32_t content_slice_payload_bytes_max =
     content_slice_fixed_bytes + slice_content_bytes_max;
+// The largest content_slice record, framing and padding included: what one read of a
+// slice holds (the outbound path's and a report's slice buffer).
+inline constexpr std::uint32_t slice_record_bytes_max =
+    record_header_bytes + content_slice_payload_bytes_max + record_trailer_bytes +
+    record_alignment_bytes;
 // A streamed_message ends with the slice count and the content length instead of content.
 inline constexpr std::uint32_t streamed_message_payload_bytes_max = meta_bytes_max + 4 + 4;
 

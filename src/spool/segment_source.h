@@ -69,4 +69,9 @@ SingleRecordOutcome decode_streamed_content(ByteSource& source, const RecoveredM
 SingleRecordOutcome decode_slice_view(std::span<const char> record, const QueueId& id,
                                       std::uint32_t index, std::string_view& content);
 
+// Checks the one streamed_message record (a commit) that is all of `record` (read back
+// whole): it commits slice_count slices and content_bytes bytes of message id.
+SingleRecordOutcome decode_commit_view(std::span<const char> record, const QueueId& id,
+                                       std::uint32_t slice_count, std::uint64_t content_bytes);
+
 }  // namespace hub::spool

@@ -1261,6 +1261,19 @@ SingleRecordOutcome decode_slice_view(std::span<const char> record, const QueueI
     return SingleRecordOutcome::ok;
 }
 
+SingleRecordOutcome decode_commit_view(std::span<const char> record, const QueueId& id,
+                                       std::uint32_t slice_count, std::uint64_t content_bytes) {
+    SpanSource source(record);
+    RecordBody commit;
+    RecordResult result = decode_record_at(source, 0, RecordWants{}, commit);
+    if (result.verdict != Verdict::ok || result.type != RecordType::streamed_message ||
+        result.record_bytes != record.size() || commit.message.meta.id != id ||
+        commit.slice_count != slice_count || commit.message.content_bytes != content_bytes) {
+        return SingleRecordOutcome::not_a_valid_message;
+    }
+    return SingleRecordOutcome::ok;
+}
+
 namespace {
 
 bool is_wsp(char c) {

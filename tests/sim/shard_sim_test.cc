@@ -167,6 +167,7 @@ public:
         if (!violations_.empty()) {
             return violations_;
         }
+        spool_streamed_messages();
         start_shard();
         unsigned steps =
             steps_per_run_min + static_cast<unsigned>(ring_.below(steps_per_run_spread));
@@ -331,6 +332,89 @@ private:
         queue_config_.retry_delay_s_max = 300;
         queue_config_.recovery_spread_s = 1;
         queue_config_.seed = seed_;
+    }
+
+    // One seed in three starts with streamed messages (spool format 3) already in the
+    // spool, as a hub that streamed them and then stopped would leave them: 1 to 3 messages
+    // of up to three 256 KiB slices (the first always more than one), their slices interleaved with
+    // each other and with a stream that never got its commit, written with the real encoder. They
+    // count as answered 250 (before the run), so the invariants hold for them too: delivered once
+    // (faults and crashes permitting the at-least-once window), or bounced, never lost,
+    // and with the content that was stored.
+    void spool_streamed_messages() {
+        if (seed_ % 3 != 0) {
+            return;
+        }
+        constexpr std::uint32_t seq = 1;
+        constexpr std::uint32_t first_token = 1000;
+        std::uint32_t count = 1 + static_cast<std::uint32_t>(ring_.below(3));
+        std::string image;
+        spool::append_segment_header(0, seq, image);
+        std::vector<std::string> contents;
+        std::vector<spool::StreamedMessageEncoder> encoders;
+        for (std::uint32_t index = 0; index < count; index++) {
+            std::uint32_t token = first_token + index;
+            std::string body = fmt::format(
+                "From: <c{0}@alpha.example>\r\nTo: <u{0}@beta.example>\r\nSubject: sim {0}\r\n"
+                "Message-ID: <sim-{0}-{1}@alpha.example>\r\nX-Sim-Token: {0}\r\n\r\n",
+                token, seed_);
+            // The first spans two or three slices (its lines cross their boundaries).
+            std::size_t target = index == 0 ? spool::slice_content_bytes_max +
+                                                  ring_.below(2 * spool::slice_content_bytes_max)
+                                 : ring_.below(2) == 0
+                                     ? 1 + ring_.below(2000)
+                                     : ring_.below(3 * spool::slice_content_bytes_max);
+            for (std::size_t line = 0; body.size() < target; line++) {
+                // One line in four starts with a dot; lines of up to 998 bytes.
+                body +=
+                    fmt::format("{}line {} of streamed message {} {}\r\n", line % 4 == 0 ? "." : "",
+                                line, token, std::string(ring_.below(960), 'x'));
+            }
+            Sent sent;
+            sent.body = body;
+            sent.answer = Sent::Answer::accepted;
+            sent_[token] = std::move(sent);
+            contents.push_back(
+                fmt::format("Received: from sim (10.1.0.9) by hub id {}\r\n", token) + body);
+            encoders.emplace_back(spool::QueueId{0, seq, index});
+        }
+        spool::StreamedMessageEncoder abandoned(spool::QueueId{0, seq, count});
+        abandoned.append_slice("Received: a stream whose commit never came\r\n", image);
+        for (std::size_t at = 0;; at += spool::slice_content_bytes_max) {
+            bool any = false;
+            for (std::uint32_t index = 0; index < count; index++) {
+                std::string_view content(contents[index]);
+                if (at >= content.size()) {
+                    continue;
+                }
+                any = true;
+                std::string_view slice = content.substr(at, spool::slice_content_bytes_max);
+                encoders[index].append_slice(slice, image);
+                if (at + slice.size() == content.size()) {
+                    spool::MessageMeta meta;
+                    meta.id = encoders[index].id();
+                    meta.arrival_unix_s = wall_epoch_ms / 1000;
+                    meta.client_address = "10.1.0.9";
+                    meta.partner = "alpha";
+                    meta.envelope.helo = "sim";
+                    meta.envelope.esmtp = true;
+                    meta.envelope.mail_from = fmt::format("c{}@alpha.example", first_token + index);
+                    meta.envelope.recipients.push_back(smtp::Recipient{
+                        fmt::format("u{}@beta.example.{}", first_token + index, config_.domain), 0,
+                        ""});
+                    encoders[index].append_commit(meta, image);
+                }
+            }
+            if (!any) {
+                break;
+            }
+        }
+        std::string path = fmt::format("{}/shard-0/{:08x}.seg", dir_, seq);
+        std::ofstream out(path, std::ios::binary);
+        out.write(image.data(), static_cast<std::streamsize>(image.size()));
+        out.close();
+        HUB_ASSERT(out.good());
+        trace(fmt::format("spool holds {} streamed messages ({} bytes)", count, image.size()));
     }
 
     void start_shard() {
