@@ -120,7 +120,7 @@ struct Connection {
     ConnectionPolicy policy;
     std::optional<smtp::ServerSession> smtp;    // Inbound.
     std::optional<smtp::ClientSession> client;  // Outbound.
-    std::optional<InboundStream> stream;         // Inbound, spool.stream_bodies.
+    std::optional<InboundStream> stream;        // Inbound, spool.stream_bodies.
 
     bool recv_armed = false;
     bool recv_paused = false;  // Cancelled for back-pressure; re-armed when drained.

@@ -397,8 +397,7 @@ void Shard::handle_events(Connection& connection) {
 
 // The metadata and Received: header of the message the session is receiving.
 spool::MessageMeta Shard::inbound_meta(const Connection& connection, const spool::QueueId& id,
-                                       std::uint64_t arrival_unix_ms,
-                                       std::string& received) const {
+                                       std::uint64_t arrival_unix_ms, std::string& received) const {
     const smtp::ServerSession& session = *connection.smtp;
     const smtp::Envelope& envelope = session.envelope();
     spool::MessageMeta meta;
@@ -439,9 +438,9 @@ void Shard::spool_message(Connection& connection) {
         // refuse, stranded in the spool until a restart. The outcome goes the usual way.
         abandon_stream(connection);
         connection.awaiting_commit = true;
-        spool_->finished().push_back(
-            commit_outcome(CommitWaiter{slot_index(connection), connection.generation, false, false},
-                           CommitStatus::no_space, spool::QueueId{}));
+        spool_->finished().push_back(commit_outcome(
+            CommitWaiter{slot_index(connection), connection.generation, false, false},
+            CommitStatus::no_space, spool::QueueId{}));
         base::log_warn("message refused with 452: the shard's queue is full ({} messages)",
                        scheduler_->message_count());
         return;
@@ -507,8 +506,8 @@ void Shard::stream_message_content(Connection& connection) {
         return;
     }
     smtp::ServerSession& session = *connection.smtp;
-    if (connection.stream &&
-        (session.closed() || connection.stream->transaction_serial != session.transaction_serial())) {
+    if (connection.stream && (session.closed() || connection.stream->transaction_serial !=
+                                                      session.transaction_serial())) {
         abandon_stream(connection);  // Refused (552), reset, or the session closed.
     }
     if (connection.awaiting_commit) {

@@ -176,17 +176,16 @@ void SpoolWriter::stage_slice(Stream& stream, std::string content) {
         stream.encoder.append_slice(content, part);
         staging_bytes_ += part.size() - before;
     }
-    staged_slices_.push_back(SliceNote{
-        stream.encoder.id(),
-        RecordLocation{0, offset_in_staging, staging_bytes_ - offset_in_staging}});
+    staged_slices_.push_back(
+        SliceNote{stream.encoder.id(),
+                  RecordLocation{0, offset_in_staging, staging_bytes_ - offset_in_staging}});
     stream.holds_slice = true;
 }
 
 void SpoolWriter::append_slice(const spool::QueueId& id, std::string content) {
     HUB_ASSERT(state_ != State::closed);
     Stream* stream = find_stream(id);
-    HUB_ASSERT(stream != nullptr && !stream->holds_slice && !stream->abandoned &&
-               !stream->commit);
+    HUB_ASSERT(stream != nullptr && !stream->holds_slice && !stream->abandoned && !stream->commit);
     if (stream->broken) {
         return;  // Dropped: the commit reports why.
     }
@@ -280,8 +279,7 @@ void SpoolWriter::slice_ended(const spool::QueueId& id, std::optional<RecordLoca
         return;
     }
     if (stream->broken) {
-        finished_.push_back(
-            commit_outcome(stream->commit->waiter, *stream->broken, id));
+        finished_.push_back(commit_outcome(stream->commit->waiter, *stream->broken, id));
         remove_stream(id);
         return;
     }

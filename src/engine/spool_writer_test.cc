@@ -175,8 +175,8 @@ protected:
     // Content of `bytes` bytes whose every line names its position, so that a slice out of
     // place would not compare equal.
     static std::string numbered_content(std::size_t bytes, char tag) {
-        std::string content = "Received: test\r\nMessage-ID: <s" + std::string(1, tag) +
-                              "@test>\r\n\r\n";
+        std::string content =
+            "Received: test\r\nMessage-ID: <s" + std::string(1, tag) + "@test>\r\n\r\n";
         for (std::size_t line = 0; content.size() < bytes; line++) {
             content += std::string(1, tag) + std::to_string(line) + std::string(60, '.') + "\r\n";
         }
@@ -553,7 +553,8 @@ TEST_F(SpoolWriterTest, StreamedMessagesAreRecoveredWholeAndAbandonedOnesNever) 
         auto content = spool::read_content(*found);
         ASSERT_TRUE(content);
         EXPECT_TRUE(*content == feeds[index].content) << index;
-        EXPECT_EQ(found->message_id, "<s" + std::string(1, static_cast<char>('a' + index)) + "@test>");
+        EXPECT_EQ(found->message_id,
+                  "<s" + std::string(1, static_cast<char>('a' + index)) + "@test>");
         // The outcome names the records recovery found.
         const CommitOutcome& outcome = *streamed.at(feeds[index].id.ordinal);
         EXPECT_EQ(outcome.location.offset, found->record_offset);
@@ -584,7 +585,7 @@ TEST_F(SpoolWriterTest, RotationWaitsForTheStreamsOfTheFullSegment) {
         turn(writer, outcomes);
     }
     EXPECT_FALSE(writer.can_begin_stream());  // Full, and waiting for the open stream.
-    append(writer, 8, 100);  // Still written to the full segment.
+    append(writer, 8, 100);                   // Still written to the full segment.
     outcomes = feed_streams(writer, feeds);
     for (int spin = 0; spin < 100 && !writer.idle(); spin++) {
         turn(writer, outcomes);

@@ -1028,7 +1028,6 @@ void ServerSession::track_header_block() {
     }
 }
 
-
 void ServerSession::finish_message() {
     HUB_ASSERT(mail_seen_ && !envelope_.recipients.empty());
     std::string_view verdict;

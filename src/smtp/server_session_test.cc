@@ -1264,8 +1264,8 @@ TEST(ServerSession, ContentTakenInPiecesIsTheSameMessage) {
         start = end;
     }
     std::string data_conversation = mail_rcpt + "DATA\r\n" + stuffed + ".\r\nNOOP\r\n";
-    std::string bdat_conversation = mail_rcpt + "BDAT 100\r\n" + content.substr(0, 100) +
-                                    "BDAT " + std::to_string(content.size() - 100) + " LAST\r\n" +
+    std::string bdat_conversation = mail_rcpt + "BDAT 100\r\n" + content.substr(0, 100) + "BDAT " +
+                                    std::to_string(content.size() - 100) + " LAST\r\n" +
                                     content.substr(100) + "NOOP\r\n";
     for (const std::string& conversation : {data_conversation, bdat_conversation}) {
         Options whole_options;
@@ -1336,7 +1336,8 @@ TEST(ServerSession, OversizedHeaderBlockIsNeitherOfferedNorKept) {
         header += field_line;
     }
     harness.feed(mail_rcpt + "DATA\r\n" + header + "\r\nbody\r\n.\r\n");
-    EXPECT_TRUE(harness.transcript.ends_with("552 5.3.4 Message header size exceeds fixed limit\n"));
+    EXPECT_TRUE(
+        harness.transcript.ends_with("552 5.3.4 Message header size exceeds fixed limit\n"));
     EXPECT_EQ(harness.pieces_taken, 0u);
     EXPECT_LE(harness.body_held_max, header_block_bytes_max + 2 + inbox_bytes);
 }
