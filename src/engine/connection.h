@@ -81,7 +81,8 @@ struct InboundStream {
     std::uint64_t received_bytes = 0;  // Our Received: header, at the start of slice 0.
     bool loop = false;                 // From the header block, read before slice 0 left.
     std::string message_id;            // Likewise, for the accepted log line.
-    // Parked until the writer lands the slice it holds (the session holds a full one).
+    // The session holds a full slice and the writer the one before: recv is paused until
+    // the writer lands it (Shard::resume_streams).
     bool waits_for_writer = false;
 };
 

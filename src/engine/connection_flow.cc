@@ -260,15 +260,6 @@ bool Shard::feed_session(Connection& connection) {
             connection.tls_state == Connection::Tls::handshaking) {
             return false;  // Closed, waiting for the spool, or STARTTLS just began.
         }
-        if (stream_waits_for_writer(connection)) {
-            // The session holds a full slice and the writer the previous one: read no
-            // more (the input fills and recv pauses) until that slice lands.
-            if (!connection.stream->waits_for_writer) {
-                connection.stream->waits_for_writer = true;
-                streams_waiting_.emplace_back(slot_index(connection), connection.generation);
-            }
-            return false;
-        }
         std::size_t space = session.inbox_space_bytes();
         std::size_t fed = 0;
         bool more = false;
@@ -524,6 +515,13 @@ void Shard::stream_message_content(Connection& connection) {
     while (!spool_->stream_holds_slice(id) && session.streamable_body_bytes() >= slice_bytes) {
         spool_->append_slice(id, session.take_body_piece(slice_bytes, slice_bytes));
     }
+    if (stream_waits_for_writer(connection) && !connection.stream->waits_for_writer) {
+        // The session holds a full slice and the writer the previous one: recv pauses
+        // (update_back_pressure) until that slice lands. What the ring already received
+        // is still read, so the session holds at most a slice and those few buffers.
+        connection.stream->waits_for_writer = true;
+        streams_waiting_.emplace_back(slot_index(connection), connection.generation);
+    }
 }
 
 // Takes the stream's id and writes slice 0: our Received: header, then the content from
@@ -669,7 +667,8 @@ void Shard::update_back_pressure(Connection& connection) {
     if (connection.state != Connection::State::open) {
         return;
     }
-    bool starved = connection.input.space_bytes() < input_pause_space_bytes;
+    bool starved = connection.input.space_bytes() < input_pause_space_bytes ||
+                   (connection.stream && connection.stream->waits_for_writer);
     if (starved && connection.recv_armed && !connection.recv_paused) {
         std::uint32_t index = slot_index(connection);
         queued_or_panic(ring_.cancel(Tag{Op::cancel_recv, index, connection.generation},
