@@ -4,6 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "smtp/limits.h"
+#include "spool/limits.h"
+
 namespace hub::engine {
 
 inline constexpr unsigned ring_entries = 4096;               // SQ size; CQ is twice that.
@@ -48,6 +51,16 @@ inline constexpr std::size_t held_body_bytes_min = 64 * 1024;
 // At most this many held bodies per batch (one vectored write takes at most IOV_MAX
 // pieces); more large bodies in the same batch are copied like small ones.
 inline constexpr unsigned held_bodies_per_batch_max = 64;
+
+// What one inbound message costs at most while it is streamed to the spool
+// (spool.stream_bodies; docs/ARCHITECTURE.md, "Streamed messages"), whatever its size: the
+// session holds the header block until it ends and then the slice being filled, plus what
+// the ring had already received when recv paused for the writer (the raw input and one
+// inbox more); the writer holds the slice before it, staged or in flight. About 1.8 MiB
+// with a full 1 MiB header block, about 0.9 MiB for real mail.
+inline constexpr std::size_t inbound_streamed_message_bytes_max =
+    smtp::header_block_bytes_max + spool::slice_content_bytes_max + input_pending_bytes +
+    smtp::inbox_bytes + spool::slice_content_bytes_max;
 
 static_assert(crl_bytes_max <= crl_loaded_bytes_max, "at least one CRL must fit");
 static_assert(crl_retry_interval_s < crl_refresh_interval_s);
