@@ -160,6 +160,7 @@ void SpoolWriter::remove_stream(const spool::QueueId& id) {
 // held body is) or copied into the open part.
 void SpoolWriter::stage_slice(Stream& stream, std::string content) {
     HUB_ASSERT(!stream.holds_slice && !stream.broken);
+    std::size_t content_bytes = content.size();
     std::uint64_t offset_in_staging = staging_bytes_;
     if (content.size() >= held_body_bytes_min && staging_held_ < held_bodies_per_batch_max) {
         std::string head;
@@ -178,7 +179,8 @@ void SpoolWriter::stage_slice(Stream& stream, std::string content) {
     }
     staged_slices_.push_back(
         SliceNote{stream.encoder.id(),
-                  RecordLocation{0, offset_in_staging, staging_bytes_ - offset_in_staging}});
+                  RecordLocation{0, offset_in_staging, staging_bytes_ - offset_in_staging},
+                  static_cast<std::uint32_t>(content_bytes)});
     stream.holds_slice = true;
 }
 
@@ -258,16 +260,20 @@ void SpoolWriter::abandon_stream(const spool::QueueId& id) {
     kick();  // A full segment may rotate now.
 }
 
-// A slice of the stream landed (landed: where) or was lost (failure says how).
-void SpoolWriter::slice_ended(const spool::QueueId& id, std::optional<RecordLocation> landed,
-                              CommitStatus failure) {
+// A slice of the stream landed (where note says) or was lost (failure says how).
+void SpoolWriter::slice_ended(const SliceNote& note, bool landed, CommitStatus failure) {
+    const spool::QueueId& id = note.id;
     Stream* stream = find_stream(id);
     if (stream == nullptr) {
         return;  // Its commit failed with it, and took the stream along.
     }
     stream->holds_slice = false;
     if (landed) {
-        stream->slices.push_back(*landed);
+        // The content follows the record header and the slice's id, index and length.
+        stream->slices.push_back(spool::SliceExtent{
+            note.location.offset, note.location.bytes,
+            note.location.offset + spool::record_header_bytes + spool::content_slice_fixed_bytes,
+            note.content_bytes});
     } else if (!stream->broken) {
         stream->broken = failure;
     }
@@ -409,7 +415,7 @@ void SpoolWriter::fail_staged_mail(CommitStatus status, bool copies_too) {
     std::vector<SliceNote> dropped;
     dropped.swap(staged_slices_);
     for (const SliceNote& note : dropped) {
-        slice_ended(note.id, std::nullopt, status);  // Their streams cannot be completed.
+        slice_ended(note, false, status);  // Their streams cannot be completed.
     }
     if (!copies_too) {
         return;
@@ -634,7 +640,7 @@ void SpoolWriter::finish_batch() {
     std::vector<SliceNote> landed;
     landed.swap(batch_slices_);
     for (const SliceNote& note : landed) {
-        slice_ended(note.id, note.location, CommitStatus::failed);
+        slice_ended(note, true, CommitStatus::failed);
     }
     for (CommitOutcome& outcome : batch_waiters_) {
         outcome.status = CommitStatus::durable;
@@ -704,7 +710,7 @@ void SpoolWriter::fail_batch() {
     std::vector<SliceNote> lost;
     lost.swap(batch_slices_);
     for (const SliceNote& note : lost) {
-        slice_ended(note.id, std::nullopt, failure);
+        slice_ended(note, false, failure);
     }
     for (CopyOutcome& copy : batch_copies_) {
         copy.durable = false;

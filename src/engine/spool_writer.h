@@ -57,14 +57,15 @@ struct CommitOutcome {
     spool::QueueId id;
     RecordLocation location;  // Valid when durable; offset is relative to staging before.
     // A streamed message: location is its commit (streamed_message record), and these are
-    // its content_slice records in index order, in the same segment (valid when durable).
+    // its content_slice records in index order, in location's segment, as recovery would
+    // find them (valid when durable).
     bool streamed = false;
-    std::vector<RecordLocation> slices;
+    std::vector<spool::SliceExtent> slices;
     // What the message pins in its segment's ledger entry (release() unpins this much).
     std::uint64_t stored_bytes() const {
         std::uint64_t bytes = location.bytes;
-        for (const RecordLocation& slice : slices) {
-            bytes += slice.bytes;
+        for (const spool::SliceExtent& slice : slices) {
+            bytes += slice.record_bytes;
         }
         return bytes;
     }
@@ -229,13 +230,13 @@ private:
     void start_removal();
     void on_removal_step(Op op, int result);
     struct Stream;
+    struct SliceNote;
     Stream* find_stream(const spool::QueueId& id);
     const Stream* find_stream(const spool::QueueId& id) const;
     void remove_stream(const spool::QueueId& id);
     void stage_slice(Stream& stream, std::string content);
     void stage_commit(Stream& stream);
-    void slice_ended(const spool::QueueId& id, std::optional<RecordLocation> landed,
-                     CommitStatus failure);
+    void slice_ended(const SliceNote& note, bool landed, CommitStatus failure);
     void break_streams(CommitStatus failure);
     void rotate();
 
@@ -313,8 +314,8 @@ private:
         // A failed batch (or a staging that could not be written) lost one of its slices:
         // nothing more of it is written and its commit is answered with this.
         std::optional<CommitStatus> broken;
-        std::optional<StreamCommit> commit;  // Waiting for the held slice to land.
-        std::vector<RecordLocation> slices;  // Durable ones, in index order.
+        std::optional<StreamCommit> commit;      // Waiting for the held slice to land.
+        std::vector<spool::SliceExtent> slices;  // Durable ones, in index order.
     };
     std::vector<Stream> streams_;
     // Streams begun in the current segment and not committed there, abandoned ones too:
@@ -328,6 +329,7 @@ private:
     struct SliceNote {
         spool::QueueId id;
         RecordLocation location;
+        std::uint32_t content_bytes = 0;
     };
     std::vector<SliceNote> staged_slices_;
     std::vector<SliceNote> batch_slices_;

@@ -561,8 +561,10 @@ TEST_F(SpoolWriterTest, StreamedMessagesAreRecoveredWholeAndAbandonedOnesNever) 
         EXPECT_EQ(outcome.location.bytes, found->record_bytes);
         ASSERT_EQ(outcome.slices.size(), found->slices.size());
         for (std::size_t n = 0; n < outcome.slices.size(); n++) {
-            EXPECT_EQ(outcome.slices[n].offset, found->slices[n].record_offset);
-            EXPECT_EQ(outcome.slices[n].bytes, found->slices[n].record_bytes);
+            EXPECT_EQ(outcome.slices[n].record_offset, found->slices[n].record_offset);
+            EXPECT_EQ(outcome.slices[n].record_bytes, found->slices[n].record_bytes);
+            EXPECT_EQ(outcome.slices[n].content_offset, found->slices[n].content_offset);
+            EXPECT_EQ(outcome.slices[n].content_bytes, found->slices[n].content_bytes);
         }
         EXPECT_EQ(outcome.stored_bytes(), found->stored_bytes());
     }
