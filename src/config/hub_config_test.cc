@@ -504,6 +504,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
                                   "spool.dir",
                                   "spool.reserve_bytes",
                                   "spool.segment_bytes_max",
+                                  "spool.stream_bodies",
                                   "limits.message_bytes_max",
                                   "limits.recipients_count_max",
                                   "limits.errors_count_max",
@@ -545,7 +546,7 @@ TEST(DescribeOptions, ListsEveryOptionOnce) {
         EXPECT_NE(at, std::string::npos) << name;
         EXPECT_EQ(text.find(line_start, at + 1), std::string::npos) << name;
     }
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 59);  // Header + 58 options.
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 60);  // Header + 59 options.
     EXPECT_NE(text.find("limits.message_bytes_max"), std::string::npos);
     EXPECT_NE(text.find("1024..1073741824"), std::string::npos);
 }

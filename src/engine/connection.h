@@ -24,6 +24,7 @@
 #include "queue/scheduler.h"
 #include "smtp/client_session.h"
 #include "smtp/server_session.h"
+#include "spool/spool_format.h"
 #include "tls/tls_session.h"
 
 namespace hub::engine {
@@ -69,6 +70,22 @@ private:
     const std::atomic<bool>& spool_low_;
 };
 
+// Inbound: a message being written to the spool in slices while it arrives
+// (docs/ARCHITECTURE.md, "Streamed messages"). Begun when its first slice is full.
+struct InboundStream {
+    spool::QueueId id;
+    // The session's transaction_serial() when it began: another value means the message
+    // was refused or reset, and the stream is abandoned.
+    std::uint64_t transaction_serial = 0;
+    std::uint64_t arrival_unix_ms = 0;
+    std::uint64_t received_bytes = 0;  // Our Received: header, at the start of slice 0.
+    bool loop = false;                 // From the header block, read before slice 0 left.
+    std::string message_id;            // Likewise, for the accepted log line.
+    // The session holds a full slice and the writer the one before: recv is paused until
+    // the writer lands it (Shard::resume_streams).
+    bool waits_for_writer = false;
+};
+
 struct Connection {
     enum class State { free, open, closing };
     enum class Tls { none, handshaking, active };
@@ -104,6 +121,7 @@ struct Connection {
     ConnectionPolicy policy;
     std::optional<smtp::ServerSession> smtp;    // Inbound.
     std::optional<smtp::ClientSession> client;  // Outbound.
+    std::optional<InboundStream> stream;        // Inbound, spool.stream_bodies.
 
     bool recv_armed = false;
     bool recv_paused = false;  // Cancelled for back-pressure; re-armed when drained.

@@ -13,6 +13,7 @@
 #include "dsn/headers.h"
 #include "engine/shard.h"
 #include "smtp/received.h"
+#include "spool/limits.h"
 
 namespace hub::engine {
 
@@ -283,6 +284,7 @@ bool Shard::feed_session(Connection& connection) {
         }
         take_replies(connection);
         handle_events(connection);
+        stream_message_content(connection);
         if (more) {
             return true;  // Budget spent: other connections first.
         }
@@ -384,24 +386,14 @@ void Shard::handle_events(Connection& connection) {
     }
 }
 
-void Shard::spool_message(Connection& connection) {
-    if (scheduler_->room() <= committing_.size()) {
-        // This shard's queue has no room for one more message once the commits in flight
-        // are queued: answer 452 4.3.1 now rather than 250 for a message the scheduler would
-        // refuse, stranded in the spool until a restart. The outcome goes the usual way.
-        connection.awaiting_commit = true;
-        spool_->finished().push_back(
-            CommitOutcome{CommitWaiter{slot_index(connection), connection.generation, false, false},
-                          CommitStatus::no_space, spool::QueueId{}, RecordLocation{}});
-        base::log_warn("message refused with 452: the shard's queue is full ({} messages)",
-                       scheduler_->message_count());
-        return;
-    }
+// The metadata and Received: header of the message the session is receiving.
+spool::MessageMeta Shard::inbound_meta(const Connection& connection, const spool::QueueId& id,
+                                       std::uint64_t arrival_unix_ms, std::string& received) const {
     const smtp::ServerSession& session = *connection.smtp;
     const smtp::Envelope& envelope = session.envelope();
     spool::MessageMeta meta;
-    meta.id = spool_->next_id();
-    meta.arrival_unix_s = wall_ms() / 1000;
+    meta.id = id;
+    meta.arrival_unix_s = arrival_unix_ms / 1000;
     meta.client_address = connection.peer_text;
     const policy::Partner* partner = connection.policy.identified_partner();
     meta.partner = partner != nullptr ? partner->name : "";
@@ -421,26 +413,70 @@ void Shard::spool_message(Connection& connection) {
         facts.for_address = envelope.recipients[0].address;
     }
     facts.unix_time_s = static_cast<std::int64_t>(meta.arrival_unix_s);
-    std::string received = smtp::format_received(facts);
+    received = smtp::format_received(facts);
+    return meta;
+}
+
+void Shard::spool_message(Connection& connection) {
+    const smtp::ServerSession& session = *connection.smtp;
+    if (connection.stream &&
+        connection.stream->transaction_serial != session.transaction_serial()) {
+        abandon_stream(connection);  // An earlier message's, refused in this same feed.
+    }
+    if (scheduler_->room() <= committing_.size()) {
+        // This shard's queue has no room for one more message once the commits in flight
+        // are queued: answer 452 4.3.1 now rather than 250 for a message the scheduler would
+        // refuse, stranded in the spool until a restart. The outcome goes the usual way.
+        abandon_stream(connection);
+        connection.awaiting_commit = true;
+        spool_->finished().push_back(commit_outcome(
+            CommitWaiter{slot_index(connection), connection.generation, false, false},
+            CommitStatus::no_space, spool::QueueId{}));
+        base::log_warn("message refused with 452: the shard's queue is full ({} messages)",
+                       scheduler_->message_count());
+        return;
+    }
+    const smtp::Envelope& envelope = session.envelope();
+    std::optional<InboundStream> stream;
+    stream.swap(connection.stream);
+    std::uint64_t arrival_ms = stream ? stream->arrival_unix_ms : wall_ms();
+    std::string received;
+    spool::MessageMeta meta =
+        inbound_meta(connection, stream ? stream->id : spool_->next_id(), arrival_ms, received);
+    std::string id_text = meta.id.to_string();
     StoredMessage stored;
     stored.meta = meta;
     stored.segment_shard = settings_.index;
-    stored.arrival_ms = wall_ms();
-    stored.content_bytes = received.size() + session.body().size();
-    // DESIGN.md 3 "Loops": our own Received: is the +1.
-    stored.loop = dsn::count_received_headers(session.body()) + 1 > dsn::received_count_max;
-    // docs/LOGGING.md: the accepted line. The Message-ID comes from one bounded scan of
-    // the header section (as the Received: count above); absent, the field is left out.
+    stored.arrival_ms = arrival_ms;
     std::string message_id;
-    if (auto value = dsn::header_value(session.body(), "Message-ID")) {
-        message_id = log_field_text(*value);
+    if (stream) {
+        // The header block left with slice 0; what it said was read then.
+        stored.content_bytes =
+            stream->received_bytes + session.body_bytes_taken() + session.body().size();
+        stored.loop = stream->loop;
+        message_id = std::move(stream->message_id);
+    } else {
+        stored.content_bytes = received.size() + session.body().size();
+        // DESIGN.md 3 "Loops": our own Received: is the +1.
+        stored.loop = dsn::count_received_headers(session.body()) + 1 > dsn::received_count_max;
+        // docs/LOGGING.md: the accepted line. The Message-ID comes from one bounded scan of
+        // the header section (as the Received: count above); absent, the field is left out.
+        if (auto value = dsn::header_value(session.body(), "Message-ID")) {
+            message_id = log_field_text(*value);
+        }
     }
     std::uint64_t content_bytes = stored.content_bytes;
     committing_.emplace(queue_key(meta.id), std::move(stored));
     connection.awaiting_commit = true;
-    // The body moves to the writer: a large one is written from this very buffer.
-    spool_->append(meta, received, connection.smtp->take_body(),
-                   CommitWaiter{slot_index(connection), connection.generation, false});
+    CommitWaiter waiter{slot_index(connection), connection.generation, false};
+    if (stream) {
+        // The rest after the slices handed over so far, and the commit; durable (and the
+        // 250 sent) once the writer's sync covers the commit.
+        spool_->commit_stream(meta, connection.smtp->take_body(), waiter);
+    } else {
+        // The body moves to the writer: a large one is written from this very buffer.
+        spool_->append(meta, received, connection.smtp->take_body(), waiter);
+    }
     base::log_info(
         "{}: client=[{}], partner={}, tls={} {}, cert={}, {}{}{}from=<{}>, nrcpt={}, "
         "size={}",
@@ -448,6 +484,108 @@ void Shard::spool_message(Connection& connection) {
         meta.tls.client_cert_verdict, message_id.empty() ? "" : "message-id=", message_id,
         message_id.empty() ? "" : ", ", envelope.mail_from, envelope.recipients.size(),
         content_bytes);
+}
+
+// spool.stream_bodies: hands the content the session has received to the spool writer a
+// slice at a time (docs/ARCHITECTURE.md, "Streamed messages"). A message begins streaming
+// only once its first slice is full, so a message of one slice stays one record; and only
+// if the writer can take one more stream in its segment, else it is spooled whole at its
+// end, as without streaming.
+void Shard::stream_message_content(Connection& connection) {
+    if (!settings_.config->stream_bodies || connection.state != Connection::State::open ||
+        !connection.smtp) {
+        return;
+    }
+    smtp::ServerSession& session = *connection.smtp;
+    if (connection.stream && (session.closed() || connection.stream->transaction_serial !=
+                                                      session.transaction_serial())) {
+        abandon_stream(connection);  // Refused (552), reset, or the session closed.
+    }
+    if (connection.awaiting_commit) {
+        return;  // The message ended: spool_message committed it (or spooled it whole).
+    }
+    constexpr std::size_t slice_bytes = spool::slice_content_bytes_max;
+    if (!connection.stream) {
+        if (session.streamable_body_bytes() < slice_bytes || !spool_->can_begin_stream()) {
+            return;
+        }
+        begin_stream(connection);
+    }
+    const spool::QueueId id = connection.stream->id;
+    while (!spool_->stream_holds_slice(id) && session.streamable_body_bytes() >= slice_bytes) {
+        spool_->append_slice(id, session.take_body_piece(slice_bytes, slice_bytes));
+    }
+    if (stream_waits_for_writer(connection) && !connection.stream->waits_for_writer) {
+        // The session holds a full slice and the writer the previous one: recv pauses
+        // (update_back_pressure) until that slice lands. What the ring already received
+        // is still read, so the session holds at most a slice and those few buffers.
+        connection.stream->waits_for_writer = true;
+        streams_waiting_.emplace_back(slot_index(connection), connection.generation);
+    }
+}
+
+// Takes the stream's id and writes slice 0: our Received: header, then the content from
+// its first byte (the header block, read here for what the log and loop check need).
+void Shard::begin_stream(Connection& connection) {
+    smtp::ServerSession& session = *connection.smtp;
+    InboundStream stream;
+    stream.id = spool_->begin_stream();
+    stream.transaction_serial = session.transaction_serial();
+    stream.arrival_unix_ms = wall_ms();
+    std::string received;
+    inbound_meta(connection, stream.id, stream.arrival_unix_ms, received);
+    HUB_ASSERT(received.size() < spool::slice_content_bytes_max / 2);  // A few hundred bytes.
+    stream.received_bytes = received.size();
+    // DESIGN.md 3 "Loops": our own Received: is the +1.
+    stream.loop = dsn::count_received_headers(session.body()) + 1 > dsn::received_count_max;
+    if (auto value = dsn::header_value(session.body(), "Message-ID")) {
+        stream.message_id = log_field_text(*value);
+    }
+    std::string piece = session.take_body_piece(spool::slice_content_bytes_max - received.size(),
+                                                spool::slice_content_bytes_max);
+    // The one copy of the streamed path: Received: and the first piece made one slice.
+    std::string first_slice;
+    first_slice.reserve(received.size() + piece.size());
+    first_slice.append(received);
+    first_slice.append(piece);
+    spool_->append_slice(stream.id, std::move(first_slice));
+    connection.stream = std::move(stream);
+}
+
+void Shard::abandon_stream(Connection& connection) {
+    if (!connection.stream) {
+        return;
+    }
+    spool_->abandon_stream(connection.stream->id);  // Its slices are dead bytes.
+    connection.stream.reset();
+}
+
+bool Shard::stream_waits_for_writer(const Connection& connection) const {
+    return connection.stream && connection.smtp &&
+           connection.smtp->streamable_body_bytes() >= spool::slice_content_bytes_max &&
+           spool_->stream_holds_slice(connection.stream->id);
+}
+
+// Pumps the parked streams whose slice the writer has landed (or dropped).
+void Shard::resume_streams() {
+    if (streams_waiting_.empty()) {
+        return;
+    }
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> waiting;
+    waiting.swap(streams_waiting_);
+    for (const auto& [index, generation] : waiting) {
+        Connection& connection = *slots_[index];
+        if (connection.generation != generation || !connection.stream ||
+            !connection.stream->waits_for_writer) {
+            continue;  // Closed, or the stream ended.
+        }
+        if (stream_waits_for_writer(connection)) {
+            streams_waiting_.emplace_back(index, generation);
+            continue;
+        }
+        connection.stream->waits_for_writer = false;
+        pump(connection);
+    }
 }
 
 void Shard::deliver_commit_outcomes() {
@@ -462,7 +600,15 @@ void Shard::deliver_commit_outcomes() {
             continue;
         }
         if (auto node = committing_.extract(queue_key(outcome.id)); !node.empty()) {
-            if (outcome.status == CommitStatus::durable) {
+            if (outcome.status == CommitStatus::durable && outcome.streamed) {
+                // Accepted and durable, but this engine reads a message back as one
+                // record: left in the spool (pinned), as recovery leaves one.
+                count_received(node.mapped());
+                base::log_error(
+                    "{}: a streamed message (spool format 3) that this hubd cannot deliver; "
+                    "left in the spool",
+                    outcome.id.to_string());
+            } else if (outcome.status == CommitStatus::durable) {
                 node.mapped().location = outcome.location;
                 count_received(node.mapped());
                 queue_message(std::move(node.mapped()), queue::Origin::received);
@@ -521,7 +667,8 @@ void Shard::update_back_pressure(Connection& connection) {
     if (connection.state != Connection::State::open) {
         return;
     }
-    bool starved = connection.input.space_bytes() < input_pause_space_bytes;
+    bool starved = connection.input.space_bytes() < input_pause_space_bytes ||
+                   (connection.stream && connection.stream->waits_for_writer);
     if (starved && connection.recv_armed && !connection.recv_paused) {
         std::uint32_t index = slot_index(connection);
         queued_or_panic(ring_.cancel(Tag{Op::cancel_recv, index, connection.generation},

@@ -69,6 +69,15 @@ static_assert(spool::slice_record_bytes_max <= outbound_streamed_message_bytes_m
 // A report (DSN) about a streamed message reads its first slices until it has this much
 // content (or all of it): the most of the original any report returns.
 inline constexpr std::size_t report_streamed_content_bytes_max = 1024 * 1024;
+// What one inbound message costs at most while it is streamed to the spool
+// (spool.stream_bodies; docs/ARCHITECTURE.md, "Streamed messages"), whatever its size: the
+// session holds the header block until it ends and then the slice being filled, plus what
+// the ring had already received when recv paused for the writer (the raw input and one
+// inbox more); the writer holds the slice before it, staged or in flight. About 1.8 MiB
+// with a full 1 MiB header block, about 0.9 MiB for real mail.
+inline constexpr std::size_t inbound_streamed_message_bytes_max =
+    smtp::header_block_bytes_max + spool::slice_content_bytes_max + input_pending_bytes +
+    smtp::inbox_bytes + spool::slice_content_bytes_max;
 
 static_assert(crl_bytes_max <= crl_loaded_bytes_max, "at least one CRL must fit");
 static_assert(crl_retry_interval_s < crl_refresh_interval_s);

@@ -166,6 +166,7 @@ Result<bool, std::string> Shard::turn() {
     unsigned count = ring_.take_completions(completions);
     reap(std::span<const Completion>(completions).first(count));
     deliver_commit_outcomes();
+    resume_streams();
     take_durable_statuses();
     take_copies();
     // Connections whose command budget ran out get one more pass per loop turn.
@@ -733,6 +734,7 @@ void Shard::finish_close(Connection& connection) {
     connection.plain_out.release_if_empty();
     connection.tls.reset();
     connection.tls_state = Connection::Tls::none;
+    abandon_stream(connection);  // A message cut off mid-content: its slices are dead bytes.
     connection.smtp.reset();
     connection.client.reset();
     connection.policy.clear();

@@ -123,6 +123,13 @@ private:
     void take_replies(Connection& connection);
     void handle_events(Connection& connection);
     void spool_message(Connection& connection);
+    void stream_message_content(Connection& connection);
+    void begin_stream(Connection& connection);
+    void abandon_stream(Connection& connection);
+    bool stream_waits_for_writer(const Connection& connection) const;
+    void resume_streams();
+    spool::MessageMeta inbound_meta(const Connection& connection, const spool::QueueId& id,
+                                    std::uint64_t arrival_unix_ms, std::string& received) const;
     void deliver_commit_outcomes();
     void flush(Connection& connection);
     void update_back_pressure(Connection& connection);
@@ -226,6 +233,8 @@ private:
     std::vector<std::uint32_t> free_slots_;
     std::vector<std::uint32_t> runnable_;      // Budget ran out: pump again next turn.
     std::vector<std::uint32_t> runnable_now_;  // The list being worked through.
+    // Inbound streams parked until the spool writer lands their slice (slot, generation).
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> streams_waiting_;
     // Inbound connections per partner, by its destination id (stable across reloads).
     std::vector<std::uint32_t> partner_connections_;
     // The snapshot new connections and jobs use; older ones live on in the connections

@@ -104,9 +104,213 @@ void SpoolWriter::append(const spool::MessageMeta& meta, std::string_view receiv
         staging_bytes_ += part.size() - before;
     }
     RecordLocation location{0, offset_in_staging, staging_bytes_ - offset_in_staging};
-    staged_.push_back(CommitOutcome{waiter, CommitStatus::failed, meta.id, location});
+    staged_.push_back(commit_outcome(waiter, CommitStatus::failed, meta.id, location));
     next_ordinal_++;
     kick();
+}
+
+bool SpoolWriter::can_begin_stream() const {
+    return state_ != State::open_failed && state_ != State::closed && !status_only_ &&
+           !rotation_waits_ && segment_streams_open_ < spool::open_streams_per_segment_max;
+}
+
+spool::QueueId SpoolWriter::begin_stream() {
+    HUB_ASSERT(can_begin_stream());
+    HUB_ASSERT(next_ordinal_ < spool::ordinal_max);
+    spool::QueueId id = next_id();
+    next_ordinal_++;
+    streams_.emplace_back(id);
+    segment_streams_open_++;
+    return id;
+}
+
+SpoolWriter::Stream* SpoolWriter::find_stream(const spool::QueueId& id) {
+    for (Stream& stream : streams_) {
+        if (stream.encoder.id() == id) {
+            return &stream;
+        }
+    }
+    return nullptr;
+}
+
+const SpoolWriter::Stream* SpoolWriter::find_stream(const spool::QueueId& id) const {
+    for (const Stream& stream : streams_) {
+        if (stream.encoder.id() == id) {
+            return &stream;
+        }
+    }
+    return nullptr;
+}
+
+bool SpoolWriter::stream_holds_slice(const spool::QueueId& id) const {
+    const Stream* stream = find_stream(id);
+    return stream != nullptr && stream->holds_slice;
+}
+
+void SpoolWriter::remove_stream(const spool::QueueId& id) {
+    for (auto entry = streams_.begin(); entry != streams_.end(); ++entry) {
+        if (entry->encoder.id() == id) {
+            streams_.erase(entry);
+            break;
+        }
+    }
+}
+
+// Stages one content_slice record, written from content's buffer when it is large (as a
+// held body is) or copied into the open part.
+void SpoolWriter::stage_slice(Stream& stream, std::string content) {
+    HUB_ASSERT(!stream.holds_slice && !stream.broken);
+    std::size_t content_bytes = content.size();
+    std::uint64_t offset_in_staging = staging_bytes_;
+    if (content.size() >= held_body_bytes_min && staging_held_ < held_bodies_per_batch_max) {
+        std::string head;
+        std::string tail = stream.encoder.append_slice_around(content, head);
+        staging_bytes_ += head.size() + content.size() + tail.size();
+        staging_.push_back(std::move(head));
+        staging_.push_back(std::move(content));
+        staging_.push_back(std::move(tail));
+        staging_open_ = false;
+        staging_held_++;
+    } else {
+        std::string& part = open_staging_part();
+        std::size_t before = part.size();
+        stream.encoder.append_slice(content, part);
+        staging_bytes_ += part.size() - before;
+    }
+    staged_slices_.push_back(
+        SliceNote{stream.encoder.id(),
+                  RecordLocation{0, offset_in_staging, staging_bytes_ - offset_in_staging},
+                  static_cast<std::uint32_t>(content_bytes)});
+    stream.holds_slice = true;
+}
+
+void SpoolWriter::append_slice(const spool::QueueId& id, std::string content) {
+    HUB_ASSERT(state_ != State::closed);
+    Stream* stream = find_stream(id);
+    HUB_ASSERT(stream != nullptr && !stream->holds_slice && !stream->abandoned && !stream->commit);
+    if (stream->broken) {
+        return;  // Dropped: the commit reports why.
+    }
+    stage_slice(*stream, std::move(content));
+    kick();
+}
+
+// Stages the stream's last slices and its commit, in that order, behind its other slices.
+void SpoolWriter::stage_commit(Stream& stream) {
+    HUB_ASSERT(stream.commit && !stream.holds_slice && !stream.broken);
+    StreamCommit commit = std::move(*stream.commit);
+    stream.commit.reset();
+    std::string_view rest = commit.last_content;
+    // The engine hands over at most one slice at a time, but the end of data may leave a
+    // little more than one behind (what arrived while the writer held the previous slice).
+    while (rest.size() > spool::slice_content_bytes_max) {
+        stage_slice(stream, std::string(rest.substr(0, spool::slice_content_bytes_max)));
+        stream.holds_slice = false;  // Both go out in this batch; one note each.
+        rest.remove_prefix(spool::slice_content_bytes_max);
+    }
+    if (!rest.empty()) {
+        if (rest.size() == commit.last_content.size()) {
+            stage_slice(stream, std::move(commit.last_content));
+        } else {
+            stage_slice(stream, std::string(rest));
+        }
+    }
+    std::uint64_t offset_in_staging = staging_bytes_;
+    std::string& part = open_staging_part();
+    std::size_t before = part.size();
+    stream.encoder.append_commit(commit.meta, part);
+    staging_bytes_ += part.size() - before;
+    CommitOutcome outcome =
+        commit_outcome(commit.waiter, CommitStatus::failed, commit.meta.id,
+                       RecordLocation{0, offset_in_staging, staging_bytes_ - offset_in_staging});
+    outcome.streamed = true;
+    staged_.push_back(std::move(outcome));
+}
+
+void SpoolWriter::commit_stream(const spool::MessageMeta& meta, std::string last_content,
+                                CommitWaiter waiter) {
+    HUB_ASSERT(state_ != State::closed);
+    Stream* stream = find_stream(meta.id);
+    HUB_ASSERT(stream != nullptr && !stream->abandoned && !stream->commit);
+    if (stream->broken) {
+        finished_.push_back(commit_outcome(waiter, *stream->broken, meta.id));
+        if (!stream->holds_slice) {
+            remove_stream(meta.id);
+        } else {
+            stream->abandoned = true;  // Its slice in flight still ends first.
+        }
+        kick();
+        return;
+    }
+    stream->commit = StreamCommit{meta, std::move(last_content), waiter};
+    if (!stream->holds_slice) {
+        stage_commit(*stream);
+    }
+    kick();
+}
+
+void SpoolWriter::abandon_stream(const spool::QueueId& id) {
+    Stream* stream = find_stream(id);
+    HUB_ASSERT(stream != nullptr && !stream->commit);
+    if (stream->holds_slice) {
+        stream->abandoned = true;  // Removed when its slice ends: it names this segment.
+        return;
+    }
+    remove_stream(id);
+    kick();  // A full segment may rotate now.
+}
+
+// A slice of the stream landed (where note says) or was lost (failure says how).
+void SpoolWriter::slice_ended(const SliceNote& note, bool landed, CommitStatus failure) {
+    const spool::QueueId& id = note.id;
+    Stream* stream = find_stream(id);
+    if (stream == nullptr) {
+        return;  // Its commit failed with it, and took the stream along.
+    }
+    stream->holds_slice = false;
+    if (landed) {
+        // The content follows the record header and the slice's id, index and length.
+        stream->slices.push_back(spool::SliceExtent{
+            note.location.offset, note.location.bytes,
+            note.location.offset + spool::record_header_bytes + spool::content_slice_fixed_bytes,
+            note.content_bytes});
+    } else if (!stream->broken) {
+        stream->broken = failure;
+    }
+    if (stream->abandoned) {
+        remove_stream(id);
+        return;
+    }
+    if (!stream->commit) {
+        return;
+    }
+    if (stream->broken) {
+        finished_.push_back(commit_outcome(stream->commit->waiter, *stream->broken, id));
+        remove_stream(id);
+        return;
+    }
+    stage_commit(*stream);
+}
+
+// Every open stream loses its segment: nothing more of any of them can be written.
+void SpoolWriter::break_streams(CommitStatus failure) {
+    std::vector<spool::QueueId> ended;
+    for (Stream& stream : streams_) {
+        HUB_ASSERT(!stream.holds_slice);  // Nothing staged or in flight at this point.
+        if (!stream.broken) {
+            stream.broken = failure;
+        }
+        if (stream.commit) {
+            finished_.push_back(
+                commit_outcome(stream.commit->waiter, failure, stream.encoder.id()));
+            ended.push_back(stream.encoder.id());
+        } else if (stream.abandoned) {
+            ended.push_back(stream.encoder.id());
+        }
+    }
+    for (const spool::QueueId& id : ended) {
+        remove_stream(id);
+    }
 }
 
 void SpoolWriter::append_message_status(const spool::QueueId& id, spool::MessageStatus status,
@@ -119,7 +323,7 @@ void SpoolWriter::append_message_status(const spool::QueueId& id, spool::Message
     spool::append_message_status_record(id, status, time_unix_ms, part);
     staging_bytes_ += part.size() - before;
     RecordLocation location{0, offset_in_staging, staging_bytes_ - offset_in_staging};
-    staged_.push_back(CommitOutcome{waiter, CommitStatus::failed, id, location});
+    staged_.push_back(commit_outcome(waiter, CommitStatus::failed, id, location));
     kick();
 }
 
@@ -184,6 +388,10 @@ void SpoolWriter::kick() {
     if (state_ != State::ready) {
         return;
     }
+    if (rotation_waits_ && streams_.empty()) {
+        rotate();  // The last stream begun in the full segment ended.
+        return;
+    }
     if (status_only_) {
         fail_staged_mail(CommitStatus::no_space, true);  // The room is the statuses'.
     }
@@ -197,10 +405,18 @@ void SpoolWriter::kick() {
 void SpoolWriter::fail_staged_mail(CommitStatus status, bool copies_too) {
     for (CommitOutcome& outcome : staged_) {
         outcome.status = status;
+        if (outcome.streamed) {
+            remove_stream(outcome.id);
+        }
         finished_.push_back(outcome);
     }
     staged_.clear();
     clear_staged_messages();
+    std::vector<SliceNote> dropped;
+    dropped.swap(staged_slices_);
+    for (const SliceNote& note : dropped) {
+        slice_ended(note, false, status);  // Their streams cannot be completed.
+    }
     if (!copies_too) {
         return;
     }
@@ -323,6 +539,12 @@ void SpoolWriter::submit_batch() {
         outcome.location.segment_seq = segment_seq_;
         outcome.location.offset += messages_base;
     }
+    for (SliceNote& note : staged_slices_) {
+        note.location.segment_seq = segment_seq_;
+        note.location.offset += messages_base;
+    }
+    HUB_ASSERT(batch_slices_.empty());
+    batch_slices_.swap(staged_slices_);
     // The message parts move into the batch: nothing of theirs is copied.
     batch_parts_.swap(staging_);
     clear_staged_messages();
@@ -413,12 +635,28 @@ void SpoolWriter::finish_batch() {
         copies_done_.push_back(copy);
     }
     batch_copies_.clear();
+    // Slices first: a commit in this batch takes its stream's slices, the last one
+    // included. A stream whose commit waited for its slice stages it now.
+    std::vector<SliceNote> landed;
+    landed.swap(batch_slices_);
+    for (const SliceNote& note : landed) {
+        slice_ended(note, true, CommitStatus::failed);
+    }
     for (CommitOutcome& outcome : batch_waiters_) {
         outcome.status = CommitStatus::durable;
+        if (outcome.streamed) {
+            Stream* stream = find_stream(outcome.id);
+            HUB_ASSERT(stream != nullptr && !stream->holds_slice);
+            outcome.slices = std::move(stream->slices);
+            remove_stream(outcome.id);
+            if (segment_streams_open_ > 0) {
+                segment_streams_open_--;  // Committed: recovery closes it here.
+            }
+        }
         // Only a message record pins its segment; an administrator's record is, like a
         // status record, safe to lose with its segment once every older one is gone.
         if (!outcome.waiter.admin) {
-            ledger_.pin(outcome.location.segment_seq, outcome.location.bytes);
+            ledger_.pin(outcome.location.segment_seq, outcome.stored_bytes());
         }
         finished_.push_back(outcome);
     }
@@ -426,17 +664,28 @@ void SpoolWriter::finish_batch() {
     clear_batch();
     state_ = State::ready;
     if (synced_bytes_ >= segment_bytes_max_) {
-        // Rotate: later ids name the new segment; staged ones keep theirs (ids are
-        // unique names, not addresses). The old file stays open while its records are
-        // needed; the ledger deletes it once none is.
-        segment_fd_ = -1;
-        segment_seq_++;
-        id_segment_seq_ = segment_seq_;
-        next_ordinal_ = 0;
-        submit_open();
-        return;
+        if (streams_.empty()) {
+            rotate();
+            return;
+        }
+        // A stream begun here must end here: rotate once the last one has.
+        rotation_waits_ = true;
     }
     kick();
+}
+
+// Later ids name the new segment; staged ones keep theirs (ids are unique names, not
+// addresses). The old file stays open while its records are needed; the ledger deletes
+// it once none is. Precondition: no stream is open (its records must share a segment).
+void SpoolWriter::rotate() {
+    HUB_ASSERT(streams_.empty() && state_ == State::ready);
+    segment_fd_ = -1;
+    segment_seq_++;
+    id_segment_seq_ = segment_seq_;
+    next_ordinal_ = 0;
+    segment_streams_open_ = 0;
+    rotation_waits_ = false;
+    submit_open();
 }
 
 // The batch did not become durable: its mail is answered, its status records are staged
@@ -448,11 +697,21 @@ void SpoolWriter::fail_batch() {
         "failed: {}",
         shard_, batch_waiters_.size(), batch_copies_.size(), batch_statuses_.size(), segment_name_,
         std::strerror(-batch_error_));
+    CommitStatus failure = no_space ? CommitStatus::no_space : CommitStatus::failed;
     for (CommitOutcome& outcome : batch_waiters_) {
-        outcome.status = no_space ? CommitStatus::no_space : CommitStatus::failed;
+        outcome.status = failure;
+        if (outcome.streamed) {
+            remove_stream(outcome.id);
+        }
         finished_.push_back(outcome);
     }
     batch_waiters_.clear();
+    // The range is punched out: a stream that lost a slice there cannot be completed.
+    std::vector<SliceNote> lost;
+    lost.swap(batch_slices_);
+    for (const SliceNote& note : lost) {
+        slice_ended(note, false, failure);
+    }
     for (CopyOutcome& copy : batch_copies_) {
         copy.durable = false;
         copies_done_.push_back(copy);
@@ -501,8 +760,14 @@ void SpoolWriter::on_punch_done(int result) {
         // this segment behind and continue in a fresh one.
         base::log_error("spool: shard {}: cannot punch failed range of {}: {}", shard_,
                         segment_name_, std::strerror(-batch_error_));
+        // Streams begun there cannot continue in the next segment, nor can what is
+        // staged for them: the staged mail is answered 451 (its clients send it again).
+        fail_staged_mail(CommitStatus::failed, false);
+        break_streams(CommitStatus::failed);
         segment_fd_ = -1;  // Still open for reading its acknowledged records.
         segment_seq_++;
+        segment_streams_open_ = 0;
+        rotation_waits_ = false;
         submit_open();
         return;
     }

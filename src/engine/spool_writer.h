@@ -56,7 +56,31 @@ struct CommitOutcome {
     CommitStatus status = CommitStatus::failed;
     spool::QueueId id;
     RecordLocation location;  // Valid when durable; offset is relative to staging before.
+    // A streamed message: location is its commit (streamed_message record), and these are
+    // its content_slice records in index order, in location's segment, as recovery would
+    // find them (valid when durable).
+    bool streamed = false;
+    std::vector<spool::SliceExtent> slices;
+    // What the message pins in its segment's ledger entry (release() unpins this much).
+    std::uint64_t stored_bytes() const {
+        std::uint64_t bytes = location.bytes;
+        for (const spool::SliceExtent& slice : slices) {
+            bytes += slice.record_bytes;
+        }
+        return bytes;
+    }
 };
+
+// An outcome of a message record (not streamed).
+inline CommitOutcome commit_outcome(CommitWaiter waiter, CommitStatus status,
+                                    const spool::QueueId& id, RecordLocation location = {}) {
+    CommitOutcome outcome;
+    outcome.waiter = waiter;
+    outcome.status = status;
+    outcome.id = id;
+    outcome.location = location;
+    return outcome;
+}
 
 // A status record that became durable (the shard's "finished" bookkeeping waits for it).
 struct StatusNote {
@@ -108,6 +132,33 @@ public:
     // written from where it is (one vectored write), not copied into the batch.
     void append(const spool::MessageMeta& meta, std::string_view received_header, std::string body,
                 CommitWaiter waiter);
+
+    // Streamed messages (docs/ARCHITECTURE.md, "Streamed messages"): a message written in
+    // content_slice records while it arrives, then committed by a streamed_message record,
+    // all in one segment. The writer holds at most one slice of a stream (staged or in
+    // flight); the caller holds back the next until stream_holds_slice() is false.
+    // Whether a stream may begin now: the segment has room in recovery's table of open
+    // streams (spool::open_streams_per_segment_max, abandoned ones included) and is not
+    // waiting to rotate. If not, the caller writes the message as one record (append).
+    bool can_begin_stream() const;
+    // Hands out the stream's id (the next message id, as next_id()). Precondition:
+    // can_begin_stream().
+    spool::QueueId begin_stream();
+    bool stream_holds_slice(const spool::QueueId& id) const;
+    // Queues the stream's next slice (1..slice_content_bytes_max bytes; slice 0 starts with
+    // the Received: header) for the next batch, written from this buffer and freed when the
+    // batch ends. Precondition: the stream is open and !stream_holds_slice(id). A slice of
+    // a stream a failed batch broke is dropped (the commit then reports the failure).
+    void append_slice(const spool::QueueId& id, std::string content);
+    // Ends the stream: its last slice (may be empty) and the commit go out together,
+    // after the slice the writer still holds, if any, has landed. The outcome is reported
+    // by finished() like append()'s; durable only once the commit is synced.
+    void commit_stream(const spool::MessageMeta& meta, std::string last_content,
+                       CommitWaiter waiter);
+    // Forgets a stream that will not be committed (a 552, RSET, a disconnect): its slices
+    // are dead bytes. Its slice in flight, if any, still lands first.
+    void abandon_stream(const spool::QueueId& id);
+    std::size_t open_streams() const { return streams_.size(); }
 
     // Queues a status record (a recipient delivered or bounced). It goes out with the next
     // batch and is retried, batch after batch, until it is durable; then it is reported
@@ -178,6 +229,16 @@ private:
     void on_punch_done(int result);
     void start_removal();
     void on_removal_step(Op op, int result);
+    struct Stream;
+    struct SliceNote;
+    Stream* find_stream(const spool::QueueId& id);
+    const Stream* find_stream(const spool::QueueId& id) const;
+    void remove_stream(const spool::QueueId& id);
+    void stage_slice(Stream& stream, std::string content);
+    void stage_commit(Stream& stream);
+    void slice_ended(const SliceNote& note, bool landed, CommitStatus failure);
+    void break_streams(CommitStatus failure);
+    void rotate();
 
     RingOps& ring_;
     std::uint8_t shard_;
@@ -238,6 +299,40 @@ private:
     std::string removing_name_;  // Kept alive for the in-flight unlinkat.
     unsigned removal_steps_pending_ = 0;
     int removal_error_ = 0;
+
+    // Streams begun and not yet committed or abandoned. Each holds at most one slice.
+    struct StreamCommit {
+        spool::MessageMeta meta;
+        std::string last_content;
+        CommitWaiter waiter;
+    };
+    struct Stream {
+        explicit Stream(const spool::QueueId& id) : encoder(id) {}
+        spool::StreamedMessageEncoder encoder;
+        bool holds_slice = false;  // A slice staged or in flight.
+        bool abandoned = false;    // Removed once its slice in flight ends.
+        // A failed batch (or a staging that could not be written) lost one of its slices:
+        // nothing more of it is written and its commit is answered with this.
+        std::optional<CommitStatus> broken;
+        std::optional<StreamCommit> commit;      // Waiting for the held slice to land.
+        std::vector<spool::SliceExtent> slices;  // Durable ones, in index order.
+    };
+    std::vector<Stream> streams_;
+    // Streams begun in the current segment and not committed there, abandoned ones too:
+    // recovery keeps each open to the end of the segment (open_streams_per_segment_max).
+    std::uint32_t segment_streams_open_ = 0;
+    // The segment is full but streams begun in it are still open: it rotates once the last
+    // one ends (their slices and commit must share it); no stream begins meanwhile.
+    bool rotation_waits_ = false;
+    // A slice staged or in flight, by stream: where it goes (offset relative to staging
+    // until the batch is submitted).
+    struct SliceNote {
+        spool::QueueId id;
+        RecordLocation location;
+        std::uint32_t content_bytes = 0;
+    };
+    std::vector<SliceNote> staged_slices_;
+    std::vector<SliceNote> batch_slices_;
 
     std::vector<CommitOutcome> finished_;
     std::vector<StatusNote> durable_statuses_;

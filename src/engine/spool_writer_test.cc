@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "engine/ring_setup.h"
 #include "gtest/gtest.h"
+#include "spool/limits.h"
 
 namespace hub::engine {
 namespace {
@@ -98,6 +100,89 @@ protected:
         std::string body = "Message-ID: <m" + std::to_string(slot) + "@test>\r\n\r\n" +
                            std::string(body_bytes, 'x') + "\r\n";
         writer.append(meta, "Received: test\r\n", std::move(body), CommitWaiter{slot, 1});
+    }
+
+    // One turn of the ring: waits for a completion and hands every one to the writer.
+    void turn(SpoolWriter& writer, std::vector<CommitOutcome>& outcomes) {
+        io_uring_submit_and_wait(&ring_storage_, 1);
+        io_uring_cqe* cqe = nullptr;
+        while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
+            Tag tag = Tag::unpack(cqe->user_data);
+            int result = cqe->res;
+            io_uring_cqe_seen(&ring_storage_, cqe);
+            writer.on_completion(tag.op, result);
+        }
+        outcomes.insert(outcomes.end(), writer.finished().begin(), writer.finished().end());
+        writer.finished().clear();
+    }
+
+    static spool::MessageMeta stream_meta(const spool::QueueId& id) {
+        spool::MessageMeta meta;
+        meta.id = id;
+        meta.arrival_unix_s = 1700000000;
+        meta.client_address = "127.0.0.1";
+        meta.envelope.mail_from = "alice@partner1.gov.uk";
+        meta.envelope.recipients.push_back({"joe@partner2.gov.uk.lgolhub.net", 0, ""});
+        return meta;
+    }
+
+    // A stream being fed the way the shard feeds one: the next slice only once the writer
+    // holds none of it, the rest and the commit at the end (or abandoned there).
+    struct Feed {
+        spool::QueueId id;
+        std::string content;
+        std::size_t handed = 0;
+        bool abandon = false;
+        bool ended = false;
+    };
+
+    // Feeds every stream to its end, running the ring between; returns the outcomes.
+    std::vector<CommitOutcome> feed_streams(SpoolWriter& writer, std::vector<Feed>& feeds) {
+        std::vector<CommitOutcome> outcomes;
+        constexpr std::size_t slice = spool::slice_content_bytes_max;
+        for (int round = 0; round < 100000; round++) {
+            bool all_ended = true;
+            for (std::uint32_t index = 0; index < feeds.size(); index++) {
+                Feed& feed = feeds[index];
+                if (feed.ended) {
+                    continue;
+                }
+                all_ended = false;
+                if (writer.stream_holds_slice(feed.id)) {
+                    continue;
+                }
+                std::size_t left = feed.content.size() - feed.handed;
+                if (left > slice) {
+                    writer.append_slice(feed.id, feed.content.substr(feed.handed, slice));
+                    feed.handed += slice;
+                } else if (feed.abandon) {
+                    writer.abandon_stream(feed.id);
+                    feed.ended = true;
+                } else {
+                    writer.commit_stream(stream_meta(feed.id), feed.content.substr(feed.handed),
+                                         CommitWaiter{index, 1});
+                    feed.ended = true;
+                }
+            }
+            if (all_ended && writer.idle()) {
+                break;
+            }
+            turn(writer, outcomes);
+        }
+        return outcomes;
+    }
+
+    // Content of `bytes` bytes whose every line names its position, so that a slice out of
+    // place would not compare equal.
+    static std::string numbered_content(std::size_t bytes, char tag) {
+        std::string content =
+            "Received: test\r\nMessage-ID: <s" + std::string(1, tag) + "@test>\r\n\r\n";
+        for (std::size_t line = 0; content.size() < bytes; line++) {
+            content += std::string(1, tag) + std::to_string(line) + std::string(60, '.') + "\r\n";
+        }
+        content.resize(bytes - 2);
+        content += "\r\n";
+        return content;
     }
 
     std::string root_;
@@ -413,6 +498,155 @@ TEST_F(SpoolWriterTest, CompactionCopyOfAHeldMessageStaysHeld) {
     ASSERT_EQ(recovery->messages.size(), 1u);
     EXPECT_EQ(recovery->messages[0].meta.id, stored[0].id);
     EXPECT_TRUE(recovery->messages[0].held);
+}
+
+// Streams fed side by side with small messages between them: each is durable only after
+// its commit, comes back whole in its own segment with exactly its slices, and an
+// abandoned one is dead bytes, not a message.
+TEST_F(SpoolWriterTest, StreamedMessagesAreRecoveredWholeAndAbandonedOnesNever) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 64u << 20);
+    writer.start();
+    constexpr std::size_t slice = spool::slice_content_bytes_max;
+    std::vector<Feed> feeds;
+    const std::size_t sizes[] = {5 * slice + 123, slice + 1, 3 * slice, 2 * slice + 7};
+    for (std::size_t index = 0; index < 4; index++) {
+        ASSERT_TRUE(writer.can_begin_stream());
+        Feed feed;
+        feed.id = writer.begin_stream();
+        feed.content = numbered_content(sizes[index], static_cast<char>('a' + index));
+        feed.abandon = index == 3;
+        feeds.push_back(std::move(feed));
+        append(writer, 100 + static_cast<std::uint32_t>(index), 100);  // A record in between.
+    }
+    EXPECT_EQ(writer.open_streams(), 4u);
+    std::vector<CommitOutcome> outcomes = feed_streams(writer, feeds);
+    for (int spin = 0; spin < 100 && !writer.idle(); spin++) {
+        turn(writer, outcomes);
+    }
+    EXPECT_EQ(writer.open_streams(), 0u);
+    std::map<std::uint32_t, const CommitOutcome*> streamed;  // By ordinal.
+    std::size_t durable = 0;
+    for (const CommitOutcome& outcome : outcomes) {
+        ASSERT_EQ(outcome.status, CommitStatus::durable);
+        durable++;
+        if (outcome.streamed) {
+            streamed[outcome.id.ordinal] = &outcome;
+        }
+    }
+    EXPECT_EQ(durable, 3u + 4u);  // Three streams, four small records.
+    ASSERT_EQ(streamed.size(), 3u);
+
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    ASSERT_EQ(recovery->messages.size(), 7u);
+    ASSERT_EQ(recovery->segments.size(), 1u);
+    EXPECT_EQ(recovery->segments[0].abandoned_streams, 1u);
+    for (std::size_t index = 0; index < 3; index++) {
+        const spool::RecoveredMessage* found = nullptr;
+        for (const spool::RecoveredMessage& message : recovery->messages) {
+            if (message.meta.id == feeds[index].id) {
+                found = &message;
+            }
+        }
+        ASSERT_NE(found, nullptr) << index;
+        ASSERT_TRUE(found->streamed());
+        auto content = spool::read_content(*found);
+        ASSERT_TRUE(content);
+        EXPECT_TRUE(*content == feeds[index].content) << index;
+        EXPECT_EQ(found->message_id,
+                  "<s" + std::string(1, static_cast<char>('a' + index)) + "@test>");
+        // The outcome names the records recovery found.
+        const CommitOutcome& outcome = *streamed.at(feeds[index].id.ordinal);
+        EXPECT_EQ(outcome.location.offset, found->record_offset);
+        EXPECT_EQ(outcome.location.bytes, found->record_bytes);
+        ASSERT_EQ(outcome.slices.size(), found->slices.size());
+        for (std::size_t n = 0; n < outcome.slices.size(); n++) {
+            EXPECT_EQ(outcome.slices[n].record_offset, found->slices[n].record_offset);
+            EXPECT_EQ(outcome.slices[n].record_bytes, found->slices[n].record_bytes);
+            EXPECT_EQ(outcome.slices[n].content_offset, found->slices[n].content_offset);
+            EXPECT_EQ(outcome.slices[n].content_bytes, found->slices[n].content_bytes);
+        }
+        EXPECT_EQ(outcome.stored_bytes(), found->stored_bytes());
+    }
+}
+
+// A full segment does not rotate while a stream begun in it is open (its slices and commit
+// must share the segment); no stream begins meanwhile, records keep coming, and it rotates
+// once the stream ends.
+TEST_F(SpoolWriterTest, RotationWaitsForTheStreamsOfTheFullSegment) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 64 * 1024);
+    writer.start();
+    std::vector<Feed> feeds(1);
+    feeds[0].id = writer.begin_stream();
+    feeds[0].content = numbered_content(3 * spool::slice_content_bytes_max + 5, 'r');
+    std::vector<CommitOutcome> outcomes;
+    writer.append_slice(feeds[0].id, feeds[0].content.substr(0, spool::slice_content_bytes_max));
+    feeds[0].handed = spool::slice_content_bytes_max;
+    append(writer, 7, 100);
+    for (int spin = 0; spin < 100 && !writer.idle(); spin++) {
+        turn(writer, outcomes);
+    }
+    EXPECT_FALSE(writer.can_begin_stream());  // Full, and waiting for the open stream.
+    append(writer, 8, 100);                   // Still written to the full segment.
+    outcomes = feed_streams(writer, feeds);
+    for (int spin = 0; spin < 100 && !writer.idle(); spin++) {
+        turn(writer, outcomes);
+    }
+    EXPECT_TRUE(writer.can_begin_stream());  // Rotating once the stream was committed.
+    append(writer, 9, 100);
+    for (const CommitOutcome& outcome : run(writer)) {
+        EXPECT_EQ(outcome.status, CommitStatus::durable);
+        EXPECT_EQ(outcome.location.segment_seq, 2u);
+    }
+    EXPECT_TRUE(segment_exists(2));
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    EXPECT_EQ(recovery->messages.size(), 4u);
+    for (const spool::RecoveredMessage& message : recovery->messages) {
+        if (message.streamed()) {
+            EXPECT_EQ(message.segment_seq, 1u);
+            auto content = spool::read_content(message);
+            ASSERT_TRUE(content);
+            EXPECT_TRUE(*content == feeds[0].content);
+        }
+    }
+}
+
+// A batch that fails takes a stream's slice with it: the stream's commit is answered with
+// the failure (never 250), nothing of it is recovered, and the next stream works.
+TEST_F(SpoolWriterTest, AStreamThatLostASliceIsAnsweredFailedAndNeverRecovered) {
+    signal(SIGXFSZ, SIG_IGN);
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 64u << 20);
+    writer.start();
+    append(writer, 0, 100);
+    ASSERT_EQ(run(writer).size(), 1u);
+    std::uintmax_t first_bytes = std::filesystem::file_size(root_ + "/shard-0/00000001.seg");
+    std::vector<Feed> feeds(1);
+    feeds[0].id = writer.begin_stream();
+    feeds[0].content = numbered_content(3 * spool::slice_content_bytes_max, 'f');
+    rlimit saved{};
+    getrlimit(RLIMIT_FSIZE, &saved);
+    rlimit small = saved;
+    small.rlim_cur = first_bytes + spool::slice_content_bytes_max + 4096;  // One slice.
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    std::vector<CommitOutcome> outcomes = feed_streams(writer, feeds);
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    ASSERT_EQ(outcomes.size(), 1u);
+    EXPECT_NE(outcomes[0].status, CommitStatus::durable);
+    EXPECT_EQ(writer.open_streams(), 0u);
+
+    std::vector<Feed> next(1);
+    next[0].id = writer.begin_stream();
+    next[0].content = numbered_content(2 * spool::slice_content_bytes_max + 9, 'g');
+    outcomes = feed_streams(writer, next);
+    ASSERT_EQ(outcomes.size(), 1u);
+    EXPECT_EQ(outcomes[0].status, CommitStatus::durable);
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    ASSERT_EQ(recovery->messages.size(), 2u);
+    for (const spool::RecoveredMessage& message : recovery->messages) {
+        EXPECT_NE(message.meta.id, feeds[0].id) << "a stream answered 451/452 was recovered";
+    }
 }
 
 }  // namespace

@@ -945,33 +945,88 @@ std::string ServerSession::take_body() {
     return body;
 }
 
+std::size_t ServerSession::streamable_body_bytes() const {
+    bool receiving = phase_ == Phase::data_content || phase_ == Phase::bdat_content ||
+                     (phase_ == Phase::commands && bdat_seen_);
+    if (!receiving || !header_block_ended_ || header_block_too_large_ || oversized_) {
+        return 0;
+    }
+    return body_.size();
+}
+
+std::string ServerSession::take_body_piece(std::size_t bytes, std::size_t next_piece_bytes) {
+    HUB_ASSERT(bytes > 0 && bytes <= streamable_body_bytes());
+    std::string piece;
+    if (bytes == body_.size()) {
+        piece.swap(body_);
+        body_.reserve(next_piece_bytes);
+    } else {
+        // The piece keeps the buffer it was received into; what follows it (at most one
+        // feed's worth when the engine takes pieces as they fill) is the one copy.
+        std::string rest;
+        rest.reserve(std::max(next_piece_bytes, body_.size() - bytes));
+        rest.append(body_, bytes, std::string::npos);
+        body_.resize(bytes);
+        piece.swap(body_);
+        body_.swap(rest);
+    }
+    body_bytes_taken_ += bytes;
+    return piece;
+}
+
 void ServerSession::append_body(std::string_view bytes) {
+    content_bytes_ += bytes.size();
     if (oversized_) {
         return;
     }
-    if (body_.size() + bytes.size() > config_.message_bytes_max) {
+    if (content_bytes_ > config_.message_bytes_max) {
         // RFC 1870 6.3: keep reading to the end, then 552. Nothing more is kept.
         oversized_ = true;
         std::string().swap(body_);
         return;
     }
+    if (header_block_too_large_) {
+        return;  // 552 5.3.4 at the end whatever follows: nothing more is kept.
+    }
     body_.append(bytes);
     HUB_ASSERT(body_.size() <= config_.message_bytes_max);
+    track_header_block();
 }
 
-namespace {
-
-// Whether the header block (up to and including the CRLF before the empty line) is longer
-// than header_block_bytes_max. Looks at no more than that many bytes (plus the empty line).
-bool header_block_too_large(std::string_view content) {
-    if (content.size() <= header_block_bytes_max || content.starts_with("\r\n")) {
-        return false;  // All of it fits, or there is no header field at all.
+// Finds the end of the header block as the content arrives: no piece is taken before it
+// (body_ still holds the content from its first byte), so body_ is what is searched.
+// Matches what the end of data decides on the whole content: the block ends at the first
+// CRLF CRLF (or at once when the content starts with CRLF: no header fields), and is too
+// large when that is not within the first header_block_bytes_max + 2 bytes.
+void ServerSession::track_header_block() {
+    if (header_block_ended_) {
+        return;
     }
-    // The block ends at the first CRLF CRLF: block bytes = its position + 2.
-    return content.substr(0, header_block_bytes_max + 2).find("\r\n\r\n") == std::string_view::npos;
+    HUB_ASSERT(body_bytes_taken_ == 0);
+    std::string_view content = body_;
+    if (content.size() < 2) {
+        return;
+    }
+    if (content.starts_with(crlf)) {
+        header_block_ended_ = true;
+        return;
+    }
+    constexpr std::string_view blank_line = "\r\n\r\n";
+    std::size_t end = content.find(blank_line, header_scan_from_);
+    if (end != std::string_view::npos) {
+        header_block_ended_ = true;
+        header_block_too_large_ = end + blank_line.size() > header_block_bytes_max + 2;
+    } else if (content.size() >= header_block_bytes_max + 2) {
+        header_block_ended_ = true;
+        header_block_too_large_ = true;
+    } else {
+        header_scan_from_ = content.size() - std::min(content.size(), blank_line.size() - 1);
+        return;
+    }
+    if (header_block_too_large_) {
+        std::string().swap(body_);
+    }
 }
-
-}  // namespace
 
 void ServerSession::finish_message() {
     HUB_ASSERT(mail_seen_ && !envelope_.recipients.empty());
@@ -985,7 +1040,8 @@ void ServerSession::finish_message() {
     } else if (long_line_) {
         verdict = "550 5.6.0 Message line longer than 998 characters";
         reason = RefusalReason::line_too_long;
-    } else if (header_block_too_large(body_)) {
+    } else if (header_block_too_large_ ||
+               (!header_block_ended_ && content_bytes_ > header_block_bytes_max)) {
         verdict = "552 5.3.4 Message header size exceeds fixed limit";
     }
     if (!verdict.empty()) {
@@ -1127,6 +1183,12 @@ void ServerSession::reset_transaction() {
     long_line_ = false;
     bare_line_ending_ = false;
     bare_lf_ = false;
+    content_bytes_ = 0;
+    body_bytes_taken_ = 0;
+    transaction_serial_++;
+    header_block_ended_ = false;
+    header_block_too_large_ = false;
+    header_scan_from_ = 0;
 }
 
 void ServerSession::set_phase(Phase phase) {

@@ -151,6 +151,26 @@ public:
     // Event::message_ready and commit_done().
     std::string take_body();
 
+    // Streaming (docs/ARCHITECTURE.md, "Streamed messages"): while the content arrives, the
+    // engine may take it in pieces instead of whole at Event::message_ready. Nothing is
+    // offered until the header block has ended (the empty line, or content without header
+    // fields), so that the engine can read the Message-ID and count Received: fields in
+    // body() before it takes the first piece; nothing either once the message is sure to
+    // be refused (over the size or the header block limit). Taking pieces changes no reply:
+    // the limits count every byte received, taken or not.
+    // The bytes take_body_piece() may take now (0: none yet).
+    std::size_t streamable_body_bytes() const;
+    // Moves the first `bytes` of the content not yet taken out (precondition: bytes <=
+    // streamable_body_bytes()); the rest stays in body(). The piece is the buffer the bytes
+    // were received into when it is taken whole; otherwise the few bytes after it move to a
+    // fresh buffer reserved for `next_piece_bytes`, so the next piece fills it in place.
+    std::string take_body_piece(std::size_t bytes, std::size_t next_piece_bytes);
+    // Content bytes taken by take_body_piece() in this transaction.
+    std::uint64_t body_bytes_taken() const { return body_bytes_taken_; }
+    // Changes whenever a transaction ends (a message committed or refused, RSET, a new
+    // MAIL, STARTTLS): pieces taken under an older value belong to a message that is gone.
+    std::uint64_t transaction_serial() const { return transaction_serial_; }
+
     // The spool's verdict on the message of the last Event::message_ready: sends the final
     // reply (250 / 451 4.3.0 / 452 4.3.1), ends the transaction and runs pipelined input
     // (see step 4). Ignored after close.
@@ -227,6 +247,7 @@ private:
     Scan scan_content(std::span<const char> in, bool dot_stuffed);
     void append_line_bytes(std::string_view bytes);
     void append_body(std::string_view bytes);
+    void track_header_block();
     void finish_chunk();
     void finish_message();
     void reset_transaction();
@@ -275,6 +296,17 @@ private:
     bool chunk_last_ = false;
     std::string_view chunk_reply_;  // A rejected chunk's reply (a string literal).
     bool oversized_ = false;
+    // Every content byte of the transaction, taken by the engine or still in body_ (the
+    // size limit counts them all), and those taken.
+    std::uint64_t content_bytes_ = 0;
+    std::uint64_t body_bytes_taken_ = 0;
+    std::uint64_t transaction_serial_ = 0;
+    // Where the header block stands: its end not found yet (header_scan_from_: the next
+    // body_ offset to look for CRLF CRLF from), found, or known to exceed
+    // header_block_bytes_max (the message gets 552 5.3.4 and nothing more is kept).
+    bool header_block_ended_ = false;
+    bool header_block_too_large_ = false;
+    std::size_t header_scan_from_ = 0;
     bool long_line_ = false;
     bool bare_line_ending_ = false;
     bool bare_lf_ = false;  // The first bare line ending seen was an LF (else a CR).

@@ -78,6 +78,9 @@ struct Options {
     bool spool_space = true;
     bool manual_commit = false;                // Leave message_ready unanswered (see commit()).
     std::deque<CommitResult::Status> commits;  // Default: every commit is durable.
+    // Nonzero: play a streaming engine, taking the content in pieces of this size as soon as
+    // the session offers that much (the message is then the pieces and the rest).
+    std::size_t piece_bytes = 0;
 };
 
 class Harness {
@@ -111,9 +114,11 @@ public:
             bool more = session->feed(std::span<const char>(bytes.data(), piece));
             bytes.remove_prefix(piece);
             pending_handshake |= drain();
+            take_pieces();
             for (int spins = 0; more && spins < 1000; spins++) {
                 more = session->feed({});
                 pending_handshake |= drain();
+                take_pieces();
             }
             if (piece == 0 && bytes.size() > 0) {
                 break;  // Awaiting a manual commit with a full inbox.
@@ -149,7 +154,12 @@ public:
                     break;
                 case Event::message_ready:
                     transcript += "[message_ready]\n";
-                    messages.emplace_back(session->body());
+                    if (pieces_serial_ != session->transaction_serial()) {
+                        pieces_.clear();  // Pieces of a refused message: abandoned.
+                    }
+                    EXPECT_EQ(session->body_bytes_taken(), pieces_.size());
+                    messages.emplace_back(pieces_ + std::string(session->body()));
+                    pieces_.clear();
                     envelopes.push_back(session->envelope());
                     EXPECT_LE(session->body().size(), options_.message_bytes_max);
                     if (!options_.manual_commit) {
@@ -168,6 +178,29 @@ public:
                     break;
             }
         }
+    }
+
+    // The streaming engine's part: pieces as they fill, never before the header block
+    // ended; the session's own buffer stays within a piece and one arrival.
+    void take_pieces() {
+        if (options_.piece_bytes == 0) {
+            return;
+        }
+        if (pieces_serial_ != session->transaction_serial()) {
+            pieces_.clear();  // The message was refused or reset: its pieces are dead.
+            pieces_serial_ = session->transaction_serial();
+        }
+        while (session->streamable_body_bytes() >= options_.piece_bytes) {
+            if (pieces_.empty()) {
+                std::string_view head = session->body();
+                EXPECT_TRUE(head.starts_with("\r\n") ||
+                            head.find("\r\n\r\n") != std::string_view::npos)
+                    << "a piece offered before the header block ended";
+            }
+            pieces_ += session->take_body_piece(options_.piece_bytes, options_.piece_bytes);
+            pieces_taken++;
+        }
+        body_held_max = std::max(body_held_max, session->body().size());
     }
 
     void take_replies() {
@@ -198,6 +231,10 @@ public:
     std::string transcript;
     std::vector<std::string> messages;
     std::vector<Envelope> envelopes;
+    std::string pieces_;  // Taken from the message being received.
+    std::uint64_t pieces_serial_ = 0;
+    std::size_t pieces_taken = 0;
+    std::size_t body_held_max = 0;
     std::vector<std::string> refused;
     int queued_ = 0;
 };
@@ -1203,6 +1240,106 @@ TEST(ServerSession, HeaderBlockIsBounded) {
             EXPECT_TRUE(harness.messages[0] == message);
         }
     }
+}
+
+// Taking the content in pieces while it arrives changes no reply and no byte of the
+// message: dot lines, 998-byte lines and the blank line fall on every side of a piece's
+// edge (pieces of 7 to 1024 bytes, content fed whole and in 1-byte arrivals), DATA and BDAT.
+TEST(ServerSession, ContentTakenInPiecesIsTheSameMessage) {
+    std::string content = "From: a@b.example\r\nSubject: pieces\r\n\r\n";
+    for (int line = 0; line < 200; line++) {  // More than one inbox.
+        if (line % 5 == 0) {
+            content += "." + std::to_string(line) + "\r\n";  // Stuffed on the wire.
+        } else if (line % 7 == 0) {
+            content += std::string(998, static_cast<char>('a' + line % 26)) + "\r\n";
+        } else {
+            content += "line " + std::to_string(line) + "\r\n";
+        }
+    }
+    std::string stuffed;
+    for (std::size_t start = 0; start < content.size();) {
+        std::size_t end = content.find("\r\n", start) + 2;
+        std::string_view line = std::string_view(content).substr(start, end - start);
+        stuffed += (line.starts_with(".") ? "." : "") + std::string(line);
+        start = end;
+    }
+    std::string data_conversation = mail_rcpt + "DATA\r\n" + stuffed + ".\r\nNOOP\r\n";
+    std::string bdat_conversation = mail_rcpt + "BDAT 100\r\n" + content.substr(0, 100) + "BDAT " +
+                                    std::to_string(content.size() - 100) + " LAST\r\n" +
+                                    content.substr(100) + "NOOP\r\n";
+    for (const std::string& conversation : {data_conversation, bdat_conversation}) {
+        Options whole_options;
+        whole_options.message_bytes_max = 1 << 20;
+        Harness whole(whole_options);
+        whole.feed(conversation);
+        ASSERT_EQ(whole.messages.size(), 1u);
+        EXPECT_TRUE(whole.messages[0] == content);
+        for (std::size_t piece : {7u, 64u, 1000u, 1024u}) {
+            for (bool trickle : {false, true}) {
+                SCOPED_TRACE(fmt::format("piece {} trickle {}", piece, trickle));
+                Options options = whole_options;
+                options.piece_bytes = piece;
+                Harness streamed(options);
+                if (trickle) {
+                    for (char c : conversation) {
+                        streamed.feed(std::string_view(&c, 1));
+                    }
+                } else {
+                    streamed.feed(conversation);
+                }
+                EXPECT_EQ(streamed.transcript, whole.transcript);
+                ASSERT_EQ(streamed.messages.size(), 1u);
+                EXPECT_TRUE(streamed.messages[0] == content);
+                EXPECT_GT(streamed.pieces_taken, 0u);
+                // Holds at most a piece and one arrival (an inbox) beside the header block.
+                EXPECT_LE(streamed.body_held_max, std::max<std::size_t>(piece, 64) + inbox_bytes);
+            }
+        }
+    }
+}
+
+// The size limit counts the bytes already taken: a message over it is refused with 552
+// 5.3.4 after its pieces left, exactly as when it is held whole, nothing more is offered
+// once it is over, and the next transaction starts afresh.
+TEST(ServerSession, SizeLimitCountsPiecesAlreadyTaken) {
+    Options options;
+    options.message_bytes_max = 1000;
+    options.piece_bytes = 100;
+    Harness harness(options);
+    std::string content = "Subject: big\r\n\r\n";
+    while (content.size() < 1500) {
+        content += "0123456789012345678901234567890123456789\r\n";
+    }
+    std::uint64_t serial = harness.session->transaction_serial();
+    harness.feed(mail_rcpt + "DATA\r\n" + content + ".\r\n");
+    EXPECT_TRUE(harness.transcript.ends_with("552 5.3.4 Message size exceeds fixed limit\n"));
+    EXPECT_TRUE(harness.messages.empty());
+    EXPECT_LE(harness.pieces_taken, 10u);  // Never more than the limit left the session.
+    EXPECT_NE(harness.session->transaction_serial(), serial);
+    EXPECT_EQ(harness.session->streamable_body_bytes(), 0u);
+    std::string small = "Subject: small\r\n\r\n" + repeat('s', 300) + "\r\n";
+    harness.feed(mail_rcpt + "DATA\r\n" + small + ".\r\n");
+    ASSERT_EQ(harness.messages.size(), 1u);
+    EXPECT_TRUE(harness.messages[0] == small);
+}
+
+// A header block over the limit is never offered (the engine must read it whole) and is
+// not kept past the limit: 552 5.3.4 at the end, as without streaming.
+TEST(ServerSession, OversizedHeaderBlockIsNeitherOfferedNorKept) {
+    Options options;
+    options.message_bytes_max = 4 * header_block_bytes_max;
+    options.piece_bytes = 4096;
+    Harness harness(options);
+    std::string field_line = "X-Filler: " + repeat('h', 500) + "\r\n";
+    std::string header;
+    while (header.size() < header_block_bytes_max + 4096) {
+        header += field_line;
+    }
+    harness.feed(mail_rcpt + "DATA\r\n" + header + "\r\nbody\r\n.\r\n");
+    EXPECT_TRUE(
+        harness.transcript.ends_with("552 5.3.4 Message header size exceeds fixed limit\n"));
+    EXPECT_EQ(harness.pieces_taken, 0u);
+    EXPECT_LE(harness.body_held_max, header_block_bytes_max + 2 + inbox_bytes);
 }
 
 TEST(ServerSession, RecipientOvershootCountsOnlyFarPastTheLimit) {

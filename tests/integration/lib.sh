@@ -193,6 +193,11 @@ hub_init() {
         cat "$WORK/dev-init.log" >&2
         fail "tools/dev-init $STATE ${args[*]} $* failed"
     fi
+    # HUB_TEST_STREAM_BODIES=1: the same test with spool.stream_bodies on (the *_streamed
+    # variants in CMakeLists.txt).
+    if [[ -n "${HUB_TEST_STREAM_BODIES:-}" ]]; then
+        sed -i '/^\[spool\]$/a stream_bodies = true' "$STATE/hub.conf"
+    fi
 }
 
 # wait_until SECONDS WHAT COMMAND...: poll COMMAND every 0.1 s; fail after SECONDS.

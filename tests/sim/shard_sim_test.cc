@@ -21,6 +21,12 @@
 //
 // sim_shard [--seeds COUNT] [--first N] runs seeds N..N+COUNT-1; --seed N --trace replays one
 // with every ring completion, network event and hub log line on stderr.
+// --stream runs the same with spool.stream_bodies on and one message in three larger than
+// a slice (dot lines and 998-byte lines across the slice edges). Until the engine delivers
+// streamed messages, one is resolved by being in the spool whole instead: at every restart
+// after a crash and at the end, every message answered 250 that was streamed is recovered
+// with exactly the content sent, and no recovered message has other content (a torn stream
+// is never half a message).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -142,10 +148,11 @@ struct PartnerSession {
 
 class ShardRun {
 public:
-    ShardRun(std::uint64_t seed, const std::string& dir, bool trace)
+    ShardRun(std::uint64_t seed, const std::string& dir, bool trace, bool stream)
         : seed_(seed),
           dir_(dir),
           trace_(trace),
+          stream_(stream),
           ring_(seed, dir + "/shard-0", disk_faults_for(seed), trace) {}
 
     // One seed in eight runs with a disk that refuses writes and syncs seven times as often,
@@ -213,11 +220,14 @@ public:
         }
         return fmt::format(
             "{} sent, {} answered 250, {} delivered, {} bounced, {} delivered twice, {} crashes, "
-            "{} steps",
-            sent_.size(), accepted, delivered, bounced, duplicates, crashes_, step_);
+            "{} steps, {} recovered as streams",
+            sent_.size(), accepted, delivered, bounced, duplicates, crashes_, step_,
+            streamed_seen_.size());
     }
 
     std::uint32_t crashes() const { return crashes_; }
+    // Messages recovered as streams (slices and a commit) at some restart or at the end.
+    std::size_t streamed_count() const { return streamed_seen_.size(); }
     std::size_t accepted_count() const {
         std::size_t count = 0;
         for (const auto& [token, sent] : sent_) {
@@ -257,6 +267,7 @@ private:
         config_.segment_bytes_max = 8192 + ring_.below(24 * 1024);  // Segments rotate.
         config_.spool_reserve_bytes = 1 << 20;
         config_.command_timeout_s = 300;
+        config_.stream_bodies = stream_;
         policy::Partner alpha;
         alpha.name = "alpha";
         alpha.domains = {"alpha.example"};
@@ -420,6 +431,9 @@ private:
     void start_shard() {
         auto recovery = spool::recover(dir_, 1);
         HUB_ASSERT(recovery.has_value());
+        if (stream_) {
+            check_spooled_whole(*recovery);
+        }
         buffers_ = std::make_unique<engine::BufferRingMemory>();
         HUB_ASSERT(engine::allocate_buffer_ring(*buffers_, engine::recv_buffer_count,
                                                 engine::recv_buffer_bytes)
@@ -603,7 +617,72 @@ private:
                                 std::string(ring_.below(60), 'x'));
         }
         body += ".a line that starts with a dot\r\n";
+        if (stream_ && ring_.below(3) == 0) {
+            // Larger than a slice: whole slices and a piece, with dot lines and lines of the
+            // most octets allowed (998 and CRLF) straddling each slice's edge.
+            std::size_t target = spool::slice_content_bytes_max * (1 + ring_.below(3)) +
+                                 ring_.below(spool::slice_content_bytes_max);
+            std::size_t line = 0;
+            while (body.size() < target) {
+                std::size_t edge =
+                    spool::slice_content_bytes_max - body.size() % spool::slice_content_bytes_max;
+                if (edge < 1200 && line % 2 == 0) {
+                    body += fmt::format("{:.<998}\r\n", fmt::format("{} {}", line, token));
+                } else if (edge < 1200) {
+                    body += fmt::format(".dot line {} {}\r\n", line, token);
+                } else {
+                    body += fmt::format("big line {} of message {} {}\r\n", line, token,
+                                        std::string(ring_.below(900), 'y'));
+                }
+                line++;
+            }
+        }
         return body;
+    }
+
+    // Streamed messages are not delivered yet (the engine's outbound half reads them): one
+    // answered 250 is resolved once a scan of the spool found it there whole, as a stream.
+    bool streamed(std::uint32_t token) const { return streamed_seen_.count(token) != 0; }
+
+    // Every message recovered has exactly the content its client sent (our Received: then
+    // the body): slices without their commit never make a message, nor half of one. Every
+    // message answered 250 and neither delivered nor bounced is there (or quoted in the
+    // bounce that reports it). Marks the messages recovered as streams.
+    void check_spooled_whole(const spool::Recovery& recovery) {
+        std::map<std::uint32_t, bool> found;
+        for (const spool::RecoveredMessage& message : recovery.messages) {
+            auto content = spool::read_content(message);
+            if (!content) {
+                violation("read_content: " + content.error().detail);
+                continue;
+            }
+            std::size_t at = content->find("X-Sim-Token: ");
+            if (at == std::string::npos) {
+                continue;  // A bounce of a message it quotes nothing of.
+            }
+            auto token = static_cast<std::uint32_t>(std::atoi(content->c_str() + at + 13));
+            found[token] = true;
+            if (message.meta.envelope.mail_from.empty()) {
+                continue;  // A bounce, which quotes its message's header block.
+            }
+            auto sent = sent_.find(token);
+            std::size_t body_at = content->find("From: <c");
+            if (sent == sent_.end() || body_at == std::string::npos ||
+                content->compare(body_at, std::string::npos, sent->second.body) != 0) {
+                violation(fmt::format("message {} recovered with content other than was sent{}",
+                                      token, message.streamed() ? " (streamed)" : ""));
+                continue;
+            }
+            if (message.streamed()) {
+                streamed_seen_[token] = true;
+            }
+        }
+        for (const auto& [token, sent] : sent_) {
+            if (sent.answer == Sent::Answer::accepted && sent.deliveries == 0 && !sent.bounced &&
+                !found[token]) {
+                violation(fmt::format("lost acknowledged message {} (spool scan)", token));
+            }
+        }
     }
 
     // Sends text to the hub: as it is, or encrypted once TLS is up.
@@ -988,7 +1067,8 @@ private:
 
     bool all_resolved() const {
         for (const auto& [token, sent] : sent_) {
-            if (sent.answer == Sent::Answer::accepted && sent.deliveries == 0 && !sent.bounced) {
+            if (sent.answer == Sent::Answer::accepted && sent.deliveries == 0 && !sent.bounced &&
+                !streamed(token)) {
                 return false;
             }
         }
@@ -1012,6 +1092,10 @@ private:
             violation("spool scan: " + recovery.error().detail);
             return;
         }
+        if (stream_) {
+            check_spooled_whole(*recovery);
+            return;
+        }
         std::string live;
         for (const spool::RecoveredMessage& message : recovery->messages) {
             auto content = spool::read_content(message);
@@ -1028,8 +1112,17 @@ private:
     }
 
     void final_check() {
+        if (stream_) {
+            auto recovery = spool::recover(dir_, 1);
+            if (!recovery) {
+                violation("spool scan: " + recovery.error().detail);
+                return;
+            }
+            check_spooled_whole(*recovery);
+        }
         for (const auto& [token, sent] : sent_) {
-            if (sent.answer == Sent::Answer::accepted && sent.deliveries == 0 && !sent.bounced) {
+            if (sent.answer == Sent::Answer::accepted && sent.deliveries == 0 && !sent.bounced &&
+                !streamed(token)) {
                 report_lost(token);
             }
         }
@@ -1038,6 +1131,7 @@ private:
     std::uint64_t seed_;
     std::string dir_;
     bool trace_;
+    bool stream_;
     FakeRing ring_;
     config::HubConfig config_;
     queue::Config queue_config_;
@@ -1055,6 +1149,7 @@ private:
     std::vector<Client> clients_;
     std::vector<PartnerSession> partners_;
     std::map<std::uint32_t, Sent> sent_;
+    std::map<std::uint32_t, bool> streamed_seen_;
     std::uint32_t crashes_ = 0;
     unsigned step_ = 0;
     bool faults_off_ = false;
@@ -1077,6 +1172,7 @@ int main(int argc, char** argv) {
     bool trace = false;
     bool one = false;
     bool summaries = false;
+    bool stream = false;
     for (int index = 1; index < argc; index++) {
         std::string argument = argv[index];
         if (argument == "--seed" && index + 1 < argc) {
@@ -1089,12 +1185,15 @@ int main(int argc, char** argv) {
             count = std::strtoull(argv[++index], nullptr, 10);
         } else if (argument == "--trace") {
             trace = true;
+        } else if (argument == "--stream") {
+            stream = true;
         } else if (argument == "--summaries") {
             summaries = true;  // One line per seed: compare a replay with its run.
         } else {
             std::fprintf(
                 stderr,
-                "usage: %s [--seeds COUNT] [--first N] [--summaries] | --seed N [--trace]\n",
+                "usage: %s [--stream] [--seeds COUNT] [--first N] [--summaries] | --seed N "
+                "[--trace]\n",
                 argv[0]);
             return 2;
         }
@@ -1108,6 +1207,7 @@ int main(int argc, char** argv) {
     std::uint64_t crashes = 0;
     std::uint64_t bounced = 0;
     std::uint64_t duplicates = 0;
+    std::uint64_t streamed = 0;
     for (std::uint64_t seed = first; seed < first + count; seed++) {
         std::string dir =
             fmt::format("{}/hub-sim-shard-{}-{}", std::filesystem::temp_directory_path().string(),
@@ -1116,12 +1216,13 @@ int main(int argc, char** argv) {
         std::filesystem::create_directories(dir + "/shard-0");
         std::vector<std::string> violations;
         {
-            hub::sim::ShardRun run(seed, dir, trace);
+            hub::sim::ShardRun run(seed, dir, trace, stream);
             violations = run.run();
             accepted += run.accepted_count();
             crashes += run.crashes();
             bounced += run.bounced_count();
             duplicates += run.duplicate_count();
+            streamed += run.streamed_count();
             if (trace || one || summaries) {
                 std::fprintf(stderr, "sim: seed %llu: %s\n", static_cast<unsigned long long>(seed),
                              run.summary().c_str());
@@ -1143,14 +1244,20 @@ int main(int argc, char** argv) {
     std::fprintf(
         stderr,
         "sim: %llu seeds in %.1f s: %llu failed; %llu messages answered 250, %llu "
-        "bounced, %llu delivered twice (the at-least-once window), %llu crashes\n",
+        "bounced, %llu delivered twice (the at-least-once window), %llu crashes, %llu "
+        "recovered as streams\n",
         static_cast<unsigned long long>(count), seconds, static_cast<unsigned long long>(failures),
         static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(bounced),
-        static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(crashes));
+        static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(crashes),
+        static_cast<unsigned long long>(streamed));
     // Seeds that never accept, bounce or crash prove nothing: a run of many must do all three.
     if (!one && count >= 20 && (accepted == 0 || crashes == 0 || bounced == 0)) {
         std::fprintf(stderr,
                      "sim: the seeds never reached an accepted message, a bounce and a crash\n");
+        return 1;
+    }
+    if (!one && count >= 20 && stream && streamed == 0) {
+        std::fprintf(stderr, "sim: --stream, but no message was recovered as a stream\n");
         return 1;
     }
     return failures == 0 ? 0 : 1;
