@@ -590,7 +590,7 @@ void Shard::resume_streams() {
 
 void Shard::deliver_commit_outcomes() {
     std::vector<CommitOutcome>& finished = spool_->finished();
-    for (const CommitOutcome& outcome : finished) {
+    for (CommitOutcome& outcome : finished) {
         if (outcome.waiter.generated) {
             on_generated_durable(outcome);
             continue;
@@ -600,16 +600,13 @@ void Shard::deliver_commit_outcomes() {
             continue;
         }
         if (auto node = committing_.extract(queue_key(outcome.id)); !node.empty()) {
-            if (outcome.status == CommitStatus::durable && outcome.streamed) {
-                // Accepted and durable, but this engine reads a message back as one
-                // record: left in the spool (pinned), as recovery leaves one.
-                count_received(node.mapped());
-                base::log_error(
-                    "{}: a streamed message (spool format 3) that this hubd cannot deliver; "
-                    "left in the spool",
-                    outcome.id.to_string());
-            } else if (outcome.status == CommitStatus::durable) {
+            if (outcome.status == CommitStatus::durable) {
+                // A streamed message's location is its commit and its content is in the
+                // slice records the outcome names (pinned with it): delivery reads them
+                // back one at a time, as it does a recovered one's.
+                HUB_ASSERT(outcome.streamed != outcome.slices.empty());
                 node.mapped().location = outcome.location;
+                node.mapped().slices = std::move(outcome.slices);
                 count_received(node.mapped());
                 queue_message(std::move(node.mapped()), queue::Origin::received);
             }

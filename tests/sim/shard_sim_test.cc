@@ -22,11 +22,11 @@
 // sim_shard [--seeds COUNT] [--first N] runs seeds N..N+COUNT-1; --seed N --trace replays one
 // with every ring completion, network event and hub log line on stderr.
 // --stream runs the same with spool.stream_bodies on and one message in three larger than
-// a slice (dot lines and 998-byte lines across the slice edges). Until the engine delivers
-// streamed messages, one is resolved by being in the spool whole instead: at every restart
-// after a crash and at the end, every message answered 250 that was streamed is recovered
-// with exactly the content sent, and no recovered message has other content (a torn stream
-// is never half a message).
+// a slice (dot lines and 998-byte lines across the slice edges). Streamed messages are
+// delivered (with exactly the content sent) or bounced like any other; besides, at every
+// restart after a crash and at the end, every message recovered has exactly the content
+// sent (a torn stream is never half a message) and every one answered 250 and not yet
+// delivered or bounced is in the spool.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -640,10 +640,6 @@ private:
         return body;
     }
 
-    // Streamed messages are not delivered yet (the engine's outbound half reads them): one
-    // answered 250 is resolved once a scan of the spool found it there whole, as a stream.
-    bool streamed(std::uint32_t token) const { return streamed_seen_.count(token) != 0; }
-
     // Every message recovered has exactly the content its client sent (our Received: then
     // the body): slices without their commit never make a message, nor half of one. Every
     // message answered 250 and neither delivered nor bounced is there (or quoted in the
@@ -1067,8 +1063,7 @@ private:
 
     bool all_resolved() const {
         for (const auto& [token, sent] : sent_) {
-            if (sent.answer == Sent::Answer::accepted && sent.deliveries == 0 && !sent.bounced &&
-                !streamed(token)) {
+            if (sent.answer == Sent::Answer::accepted && sent.deliveries == 0 && !sent.bounced) {
                 return false;
             }
         }
@@ -1121,8 +1116,7 @@ private:
             check_spooled_whole(*recovery);
         }
         for (const auto& [token, sent] : sent_) {
-            if (sent.answer == Sent::Answer::accepted && sent.deliveries == 0 && !sent.bounced &&
-                !streamed(token)) {
+            if (sent.answer == Sent::Answer::accepted && sent.deliveries == 0 && !sent.bounced) {
                 report_lost(token);
             }
         }
