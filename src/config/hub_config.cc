@@ -152,9 +152,10 @@ constexpr std::array options{
     integer64("spool.segment_bytes_max", &HubConfig::segment_bytes_max, 64 * mib, 1 * mib, 1 * gib,
               "A shard starts a new segment file once its current one reaches this; a "
               "segment is deleted once no queued message needs it."),
-    boolean("spool.stream_bodies", &HubConfig::stream_bodies, false,
-            "Write a large message to the spool in 256 KiB slices while it arrives (spool "
-            "format 3), so it is never held whole; off: one record at the end of data."),
+    boolean("spool.stream_bodies", &HubConfig::stream_bodies, true,
+            "Write a large message to the spool in 256 KiB slices while it arrives and send "
+            "it slice by slice (spool format 3), so it is never held whole; off: one record "
+            "at the end of data, held whole while it arrives and while it is sent."),
     integer64("limits.message_bytes_max", &HubConfig::message_bytes_max, 5 * mib, 1 * kib, 1 * gib,
               "Largest message accepted; advertised with SIZE (RFC 1870)."),
     integer32("limits.recipients_count_max", &HubConfig::recipients_count_max, 100, 1, 10000,

@@ -41,8 +41,9 @@ struct HubConfig {
     std::uint64_t spool_reserve_bytes = 64ull << 20;  // Below this free: 452 4.3.1.
     std::uint64_t segment_bytes_max = 64ull << 20;    // Then a new segment file.
     // Large messages are written in slices while they arrive (spool format 3) instead of
-    // whole at the end of data. Off until the engine delivers such messages too.
-    bool stream_bodies = false;
+    // whole at the end of data, and delivered slice by slice. Off: one record each, held
+    // whole in memory while it arrives and while it is sent.
+    bool stream_bodies = true;
     // [limits]
     std::uint64_t message_bytes_max = 5242880;
     std::uint32_t recipients_count_max = 100;

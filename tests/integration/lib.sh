@@ -193,11 +193,13 @@ hub_init() {
         cat "$WORK/dev-init.log" >&2
         fail "tools/dev-init $STATE ${args[*]} $* failed"
     fi
-    # HUB_TEST_STREAM_BODIES=1: the same test with spool.stream_bodies on (the *_streamed
-    # variants in CMakeLists.txt).
-    if [[ -n "${HUB_TEST_STREAM_BODIES:-}" ]]; then
-        sed -i '/^\[spool\]$/a stream_bodies = true' "$STATE/hub.conf"
-    fi
+    # HUB_TEST_STREAM_BODIES=1 or 0: the same test with spool.stream_bodies on or off, said
+    # in hub.conf (CMakeLists.txt: limits, bounds and smuggling run once each way); unset,
+    # the default (on).
+    case "${HUB_TEST_STREAM_BODIES:-}" in
+        1) sed -i '/^\[spool\]$/a stream_bodies = true' "$STATE/hub.conf" ;;
+        0) sed -i '/^\[spool\]$/a stream_bodies = false' "$STATE/hub.conf" ;;
+    esac
 }
 
 # wait_until SECONDS WHAT COMMAND...: poll COMMAND every 0.1 s; fail after SECONDS.
