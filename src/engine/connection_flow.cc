@@ -608,6 +608,10 @@ void Shard::deliver_commit_outcomes() {
                 node.mapped().location = outcome.location;
                 node.mapped().slices = std::move(outcome.slices);
                 count_received(node.mapped());
+                if (node.mapped().streamed()) {
+                    base::log_info("{}: a streamed message (spool format 3) of {} slices",
+                                   outcome.id.to_string(), node.mapped().slices.size());
+                }
                 queue_message(std::move(node.mapped()), queue::Origin::received);
             }
         }

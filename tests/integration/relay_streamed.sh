@@ -18,6 +18,11 @@
 #      message is retried: hubd logs it damaged, aborts the transaction before the final
 #      dot (Postfix logs the lost connection in DATA) and keeps it queued; nothing reaches
 #      alice. The byte is put back: the next retry delivers it whole.
+#   3. spool.stream_bodies (on by default): two more such bodies sent by swaks over TLS to
+#      joe while partner2 is down, each written in slices while it arrives (hubd's log says
+#      so), the hazards on the slice boundaries of the content hubd stores (a probe gives
+#      the length of its Received: field); kill -9, restart, partner2 up: each arrives
+#      byte-identical, once.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postfix/lib.sh"
 need_binaries HUBD HUBCTL SPOOL_STREAMED_WRITE
@@ -144,4 +149,76 @@ sleep 2
 expect_eq "alice's messages (delivered once)" 1 "$(partner count "$P1" alice)"
 expect_no_match "hubd logged no streamed message left undelivered" 'cannot deliver' \
     "$(cat "$HUB_LOG")"
+
+# --- 3. sent by SMTP, streamed while they arrive, queued across kill -9, delivered once ---
+# partner2 is down: a probe message gives the length of the Received: field hubd writes
+# (the same for every message on this path, the queue id being of fixed length), so the
+# bodies' hazards can be placed on the slice boundaries of the content hubd stores.
+partner_stop partner2
+SWAKS_TLS=(--server 127.0.0.1 --port "$SMTP_PORT" --from alice@partner1.gov.uk
+    --to joe@partner2.gov.uk.lgolhub.net --helo mx.partner1.gov.uk
+    --tls-cert "$STATE/partner1.pem" --tls-key "$STATE/partner1.key"
+    --tls-verify --tls-ca-path "$STATE/ca.pem" --tls)
+# queued_id LOG: the queue id in the 250 of swaks's transcript.
+queued_id() { sed -n 's/^<~* *250 2\.0\.0 Ok: queued as \([0-9A-F]\{16\}\).*/\1/p' "$1" | tail -n1; }
+timeout 120 swaks "${SWAKS_TLS[@]}" --header "Subject: probe" --body "probe" \
+    >"$WORK/swaks-probe.log" 2>&1 || fail "the probe: swaks failed: $(tail -n 5 "$WORK/swaks-probe.log")"
+probe_id="$(queued_id "$WORK/swaks-probe.log")"
+[[ -n "$probe_id" ]] || fail "the probe: no queue id"
+"$HUBCTL" --config "$STATE/hub.conf" queue show --body "$probe_id" >"$WORK/probe.show" 2>&1 ||
+    fail "hubctl queue show $probe_id: $(head -n 5 "$WORK/probe.show")"
+received_bytes="$("$PYTHON" - "$WORK/probe.show" <<'PY'
+import sys
+lines = open(sys.argv[1], encoding="latin-1").read().split("\n")
+at = lines.index("*** MESSAGE CONTENTS ***") + 1
+assert lines[at].startswith("Received:"), lines[at]
+n = len(lines[at]) + 2
+at += 1
+while lines[at][:1] in (" ", "\t"):
+    n += len(lines[at]) + 2
+    at += 1
+print(n)
+PY
+)" || fail "no Received: field in hubctl queue show $probe_id"
+smtp_seeds=(5 6)
+for seed in "${smtp_seeds[@]}"; do
+    header="From: alice@partner1.gov.uk\r\nTo: joe@partner2.gov.uk.lgolhub.net\r\nSubject: streamed $seed\r\nMessage-ID: <smtp-$seed@partner1.gov.uk>\r\n\r\n"
+    printf "$header" >"$WORK/data$seed"
+    "$PYTHON" "$BODIES" body "$WORK/content$seed.body" "$seed" \
+        --shift "$((received_bytes + $(stat -c %s "$WORK/data$seed")))"
+    # swaks adds CRLF "." itself (and would drop a last line that is a lone "."): the data
+    # ends without its last CRLF, so the content is exactly header and body.
+    [[ "$(tail -c 3 "$WORK/content$seed.body")" != $'\n.\r' ]] || fail "body $seed ends in a lone dot"
+    head -c -2 "$WORK/content$seed.body" >>"$WORK/data$seed"
+done
+pids=()
+for seed in "${smtp_seeds[@]}"; do
+    timeout 300 swaks "${SWAKS_TLS[@]}" --data "@$WORK/data$seed" >"$WORK/swaks-$seed.log" 2>&1 &
+    pids+=($!)
+done
+smtp_ids=()
+for i in "${!smtp_seeds[@]}"; do
+    seed="${smtp_seeds[$i]}"
+    wait "${pids[$i]}" || fail "message $seed: swaks failed: $(tail -n 20 "$WORK/swaks-$seed.log")"
+    id="$(queued_id "$WORK/swaks-$seed.log")"
+    [[ -n "$id" ]] || fail "message $seed: no queue id in swaks's transcript"
+    wait_until 30 "hubd to log message $seed ($id) as written in slices while it arrived" \
+        grep -qE "$id: a streamed message \(spool format 3\) of [0-9]+ slices" "$HUB_LOG"
+    smtp_ids+=("$id")
+done
+sleep 2  # At least one delivery attempt to the stopped partner2.
+hub_kill9
+hub_start
+partner_start partner2
+for id in "$probe_id" "${smtp_ids[@]}"; do
+    "$HUBCTL" --config "$STATE/hub.conf" queue retry "$id" >/dev/null 2>&1 || true
+done
+wait_until 300 "the probe and two streamed messages sent by SMTP in joe's Maildir" \
+    bash -c "[[ \$('$PARTNER' count '$P2' joe) -ge 6 ]]"
+for seed in "${smtp_seeds[@]}"; do
+    file="$(arrived joe "$P2" "streamed $seed")" || fail "message $seed: not found by its subject"
+    check_body "$seed" "$file"
+done
+sleep 3  # Room for a duplicate to show.
+expect_eq "joe's messages (each delivered once, across kill -9)" 6 "$(partner count "$P2" joe)"
 say "ok"

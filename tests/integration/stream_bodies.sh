@@ -8,8 +8,8 @@
 # with stream_bodies off, then, after a restart, on: each time every body read back from the
 # spool by `hubctl queue show --body` must hash the same as the file sent, and the test
 # prints hubd's peak resident memory over the phase (VmHWM, reset before it). With streaming
-# on the hub must have written them as streams (its log says so for each: the engine does
-# not deliver streamed messages yet) and they must survive a kill -9 and restart whole.
+# on the hub must have written them as streams (its log says so for each) and they must
+# survive a kill -9 and restart whole (delivery to a real Postfix: relay_streamed.sh).
 # ASan's quarantine is off for this hubd, as in relay_large.sh.
 source "$(dirname "$0")/lib.sh"
 need_binaries HUBD HUBCTL
