@@ -28,8 +28,8 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <ctime>
@@ -1173,8 +1173,7 @@ std::optional<int> start_unit_waiting(const std::string& unit, int seconds) {
     posix_spawn_file_actions_t files;
     posix_spawn_file_actions_init(&files);
     for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
-        posix_spawn_file_actions_addopen(&files, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY,
-                                         0);
+        posix_spawn_file_actions_addopen(&files, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
     }
     pid_t pid = -1;
     int error = posix_spawn(&pid, args[0], &files, &attributes, args.data(), env.data());
@@ -1243,23 +1242,24 @@ Outcome Runner::restore_in_unit(const std::string& archive, const std::string& p
                                 const std::string& passphrase_file) {
     const std::string& unit = settings_.restore_unit;
     if (unit_state(unit) == "activating") {
-        return failed(fmt::format("{} is restoring already; the Backup page shows its outcome "
-                                  "when it ends",
-                                  unit));
+        return failed(
+            fmt::format("{} is restoring already; the Backup page shows its outcome "
+                        "when it ends",
+                        unit));
     }
     std::string request_path = std::string(restore_request_dir) + "/request";
     std::string result_path = std::string(restore_request_dir) + "/result";
     // A request left by a unit that never started, and the last restore's output.
     ::unlink(request_path.c_str());
     ::unlink(result_path.c_str());
-    std::string text = "archive=" + archive + "\n" +
-                       (passphrase.empty() ? "passphrase_file=" + passphrase_file
-                                           : "passphrase=" + passphrase) +
-                       "\n";
-    int fd = ::open(request_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    0600);
-    bool written = fd >= 0 && ::write(fd, text.data(), text.size()) ==
-                                  static_cast<ssize_t>(text.size());
+    std::string text =
+        "archive=" + archive + "\n" +
+        (passphrase.empty() ? "passphrase_file=" + passphrase_file : "passphrase=" + passphrase) +
+        "\n";
+    int fd =
+        ::open(request_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    bool written =
+        fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     int write_error = errno;
     std::fill(text.begin(), text.end(), '\0');
     if (fd >= 0) {
@@ -1272,16 +1272,17 @@ Outcome Runner::restore_in_unit(const std::string& archive, const std::string& p
     }
     std::optional<int> status = start_unit_waiting(unit, restore_wait_s);
     if (!status) {
-        return said(fmt::format("{} is still restoring after {} s; the Backup page shows its "
-                                "outcome when it ends",
-                                unit, restore_wait_s));
+        return said(
+            fmt::format("{} is still restoring after {} s; the Backup page shows its "
+                        "outcome when it ends",
+                        unit, restore_wait_s));
     }
     ::unlink(request_path.c_str());  // Gone already unless the unit never started.
     std::string result = read_restore_result();
     if (*status != 0) {
-        return failed(result.empty() ? fmt::format("{} failed; journalctl -u {} says why", unit,
-                                                   unit)
-                                     : last_line(result));
+        return failed(result.empty()
+                          ? fmt::format("{} failed; journalctl -u {} says why", unit, unit)
+                          : last_line(result));
     }
     Outcome outcome;
     outcome.lines = output_lines(result);

@@ -943,7 +943,7 @@ int take_restore_request(BackupCommands::Settings& s) {
         return fail(exit_runtime, "restore request {}: {}; nothing was changed", s.request,
                     errno_text(errno));
     }
-    struct stat facts{};
+    struct stat facts {};
     std::string text;
     std::string why;
     if (::fstat(fd, &facts) != 0) {
@@ -996,9 +996,10 @@ int take_restore_request(BackupCommands::Settings& s) {
                    value.starts_with('/')) {
             s.passphrase_file = value;
         } else {
-            why = fmt::format("\"{}\" is not expected here (archive=/PATH once, only=PART, "
-                              "passphrase= or passphrase_file=/PATH once)",
-                              key);
+            why = fmt::format(
+                "\"{}\" is not expected here (archive=/PATH once, only=PART, "
+                "passphrase= or passphrase_file=/PATH once)",
+                key);
         }
     }
     sodium_memzero(text.data(), text.size());
