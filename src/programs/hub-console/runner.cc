@@ -1284,6 +1284,10 @@ Outcome Runner::restore_in_unit(const std::string& archive, const std::string& p
                           ? fmt::format("{} failed; journalctl -u {} says why", unit, unit)
                           : last_line(result));
     }
+    if (result.empty()) {
+        return failed(
+            fmt::format("{} ended without a word; journalctl -u {} says why", unit, unit));
+    }
     Outcome outcome;
     outcome.lines = output_lines(result);
     return outcome;
