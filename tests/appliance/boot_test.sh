@@ -17,6 +17,11 @@
 #     reads hubd's status socket; the SNMPv3 passphrases were made at first boot (root 0600);
 #   - hub-ca (its CA made by the first boot) and hub-enroll are active; the CA key is hubca
 #     0600, unreadable to hubbox and hubenroll; the enrollment page answers on 443;
+#   - hub-backup-now.service makes an archive that `hubctl backup verify` accepts; a restore
+#     asked of hub-console-admin as the console account with a wrong passphrase is refused
+#     by hub-restore.service, the console shows hubctl's reason and the hub is untouched;
+#     hub-restore.service (its request file as hub-console-admin writes it) restores config
+#     and pki, the hub restarted and serving with its partners and CA key;
 #   - a message queued for an unreachable partner survives a power cut (qemu killed) and is
 #     delivered after the second boot.
 # The serial console logs stay in $HUB_APPLIANCE_TEST_DIR (build/appliance-test) as
@@ -328,6 +333,29 @@ say "ok: hub-netcfg active; as console: $(fact nic2) got 10.0.77.10/24 and MTU 1
 check_directory
 say "ok: partners imported into directory.db (root:hubbox 0640, -wal, -shm), hub.conf switched;" \
     "hub-backup.timer and hub-tls-record.timer enabled and waiting"
+# Backup and restore through their units, as the console's Backup page starts them.
+expect_match "hub-backup-now.service" '^success [0-9]+s$' "$(fact backup_now)"
+expect_match "the archive (owner, mode, size)" '^root 600 [0-9]+$' "$(fact backup_archive)"
+expect_match "the backup status" '^backup: ok at .*hubbox-.*\.hbk$' "$(fact backup_status)"
+expect_match "hubctl backup verify" '\|parts: config pki.*\|ok: every member authenticated.*exit=0 ' \
+    "$(fact backup_verify)"
+expect_match "a wrong passphrase from the console (hub-console-admin, hub-restore.service; journal: $(fact journal_console_admin))" \
+    '^hub-console-admin 1\|ok 0\|message hubctl:%20.*wrong%20passphrase%20or%20key.*nothing%20was%20changed\|.* result=exit-code request_left=0 out=.*wrong passphrase or key' \
+    "$(fact restore_console_wrong)"
+expect_match "the hub after the refused restore" \
+    '^active active active same-hubd hub\.conf-unchanged$' "$(fact restore_wrong_hub)"
+expect_match "a restore of config and pki through hub-restore.service (journal: $(fact journal_restore))" \
+    '^exit=0 [0-9]+s result=success request_left=0 out=.*stopped for the restore: .*hubd\.service.*\|started again\|ok: restored from ' \
+    "$(fact restore_good)"
+expect_match "the hub after the restore (restarted, hub.conf as backed up)" \
+    '^active active active hubd-restarted marker=0$' "$(fact restore_after)"
+expect_match "partners after the restore" '(^|\|)partner1 .*\|partner2 ' "$(fact restore_partners)"
+expect_match "CA key after the restore" '^hubca 600$' "$(fact restore_ca_key)"
+expect_match "hub-tls-record.service after the restore" '^success$' "$(fact restore_tls_record)"
+expect_match "the restore's hand-over directory" '^root 700$' "$(fact restore_request_dir)"
+say "ok: hub-backup-now.service made $(fact backup_archive | cut -d' ' -f3) bytes ($(fact backup_now |
+    cut -d' ' -f2)), verified; a wrong passphrase from the console refused by hub-restore.service" \
+    "(hub untouched); config and pki restored ($(fact restore_good | cut -d' ' -f2)), the hub serving again"
 
 # --- From the host ---------------------------------------------------------------------------
 banner="$(greeting "$FWD_SMTP")"

@@ -7,6 +7,8 @@
 #   - the wrong passphrase; a passphrase for an archive sealed to a public key, and the
 #     wrong secret key for it;
 #   - a good archive while hubd and hub-ca run: refused (stop them first), nothing changed;
+#   - the same through a restore request (hub-restore.service's --request): a wrong typed
+#     passphrase, a file others may read, an unknown line; the file deleted each time;
 # each as `backup verify` and as `backup restore`, then every file under the state
 # directory is byte-identical (sha256) and hubd still answers with the same queue.
 source "$(dirname "$0")/lib.sh"
@@ -107,6 +109,35 @@ out="$(hubctl backup restore "$good" --passphrase-file "$PASSFILE" 2>&1)" || sta
 expect_eq "restore while the hub runs: exit" 1 "$status"
 expect_match "restore while the hub runs" 'running on this box; stop them first.*nothing was changed' "$out"
 say "ok: a good archive is refused while hubd and hub-ca run"
+
+# The console's hand-over to hub-restore.service: a root 0600 request file, deleted once
+# read whatever it holds; the same refusals as from the command line.
+request="$WORK/restore-request"
+by_request() {  # by_request MODE LINES...: restore --request; sets out and status
+    local mode="$1"
+    shift
+    (umask 077 && printf '%s\n' "$@" >"$request")
+    chmod "$mode" "$request"
+    status=0
+    out="$(hubctl backup restore --request "$request" 2>&1)" || status=$?
+    [[ ! -e "$request" ]] || fail "the request file is still there after: $out"
+}
+by_request 600 "archive=$good" "passphrase=not the passphrase at all"
+expect_eq "request, wrong passphrase: exit" 1 "$status"
+expect_match "request, wrong passphrase" 'wrong passphrase or key.*nothing was changed' "$out"
+by_request 644 "archive=$good" "passphrase_file=$PASSFILE"
+expect_eq "request others may read: exit" 1 "$status"
+expect_match "request others may read" 'mode 0600; nothing was changed' "$out"
+by_request 600 "archive=$good" "passphrase_file=$PASSFILE" "to=/etc"
+expect_match "request with an unknown line" '"to" is not expected here' "$out"
+by_request 600 "archive=$good" "only=config" "passphrase=$(cat "$PASSFILE")"
+expect_eq "request, good archive while the hub runs: exit" 1 "$status"
+expect_match "request, good archive while the hub runs" 'stop them first.*nothing was changed' "$out"
+status=0
+out="$(hubctl backup restore "$good" --request "$request" 2>&1)" || status=$?
+expect_eq "restore with both FILE and --request: exit" 2 "$status"
+say "ok: restore --request: wrong passphrase, mode 0644 and an unknown line refused, the" \
+    "request deleted each time; the typed passphrase gets as far as the running hub"
 
 after="$(state_hashes)"
 [[ "$before" == "$after" ]] || fail "the state changed:

@@ -4,7 +4,7 @@
 //           root and the hub user may: the partner directory, the spool and hubd's
 //           control socket, the hub's key, backups through hubctl (runner.h, needs_admin):
 //             hub-console-admin [--config FILE] [--allow-group GROUP] [--hubctl /PATH]
-//                               [--backup-unit UNIT.service]
+//                               [--backup-unit UNIT.service] [--restore-unit UNIT.service]
 //           systemd starts one per connection on its socket (Accept=yes), with the
 //           connection as standard input and output: one request (console/wire.h), one
 //           answer, exit.
@@ -176,7 +176,8 @@ bool write_all(std::string_view bytes) {
 }
 
 Outcome serve(const std::string& config_path, const std::string& group,
-              const std::string& hubctl_path, const std::string& backup_unit) {
+              const std::string& hubctl_path, const std::string& backup_unit,
+              const std::string& restore_unit) {
     // The request is read in full before anything is decided: closing a socket with unread
     // bytes would reset it, and the caller would not see why it was refused.
     timeval timeout{10, 0};
@@ -193,6 +194,12 @@ Outcome serve(const std::string& config_path, const std::string& group,
             break;
         }
         request.append(chunk, static_cast<std::size_t>(got));
+        // A whole block (its last line "end"; a value cannot be one, values are encoded):
+        // a client that cannot half-close its end (bash's /dev/tcp through a proxy, in the
+        // boot test) is answered now, not after the receive timeout.
+        if (request.ends_with("\nend\n")) {
+            break;
+        }
     }
     auto account = caller_account(group);
     if (!account) {
@@ -214,6 +221,7 @@ Outcome serve(const std::string& config_path, const std::string& group,
         settings.hubctl_path = hubctl_path;
     }
     settings.backup_unit = backup_unit;
+    settings.restore_unit = restore_unit;
     hub::hub_console::Runner runner(std::move(settings),
                                     [](const std::vector<std::string>&) { return -1; });
     return runner.run(*action);
@@ -226,24 +234,25 @@ int main(int argc, char** argv) {
     std::string group;
     std::string hubctl_path;
     std::string backup_unit;
+    std::string restore_unit;
     for (int i = 1; i < argc; i++) {
         std::string_view arg = argv[i];
         if ((arg == "--config" || arg == "--allow-group") && i + 1 < argc) {
             (arg == "--config" ? config_path : group) = argv[++i];
         } else if (arg == "--hubctl" && i + 1 < argc && argv[i + 1][0] == '/') {
             hubctl_path = argv[++i];
-        } else if (arg == "--backup-unit" && i + 1 < argc &&
+        } else if ((arg == "--backup-unit" || arg == "--restore-unit") && i + 1 < argc &&
                    std::string_view(argv[i + 1]).ends_with(".service")) {
-            backup_unit = argv[++i];
+            (arg == "--backup-unit" ? backup_unit : restore_unit) = argv[++i];
         } else {
             std::fputs(
                 "usage: hub-console-admin [--config FILE] [--allow-group GROUP] "
-                "[--hubctl /PATH] [--backup-unit UNIT.service]\n",
+                "[--hubctl /PATH] [--backup-unit UNIT.service] [--restore-unit UNIT.service]\n",
                 stderr);
             return 2;
         }
     }
-    Outcome outcome = serve(config_path, group, hubctl_path, backup_unit);
+    Outcome outcome = serve(config_path, group, hubctl_path, backup_unit, restore_unit);
     if (!outcome.ok) {
         std::fprintf(stderr, "hub-console-admin: refused: %s\n", outcome.message.c_str());
     }

@@ -29,12 +29,14 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "base/assert.h"
 #include "ca/protocol.h"
@@ -1152,6 +1154,160 @@ Outcome Runner::backup_in_unit(const config::HubConfig& config) {
     return outcome;
 }
 
+namespace {
+
+// systemctl start UNIT, waited for at most seconds: its exit status (0: the unit succeeded),
+// or nullopt when it was still waiting then. systemd does not cancel a job when the client
+// that asked for it goes, so the unit carries on.
+std::optional<int> start_unit_waiting(const std::string& unit, int seconds) {
+    std::vector<std::string> argv = {"/usr/bin/systemctl", "start", unit};
+    std::vector<char*> args;
+    for (const std::string& arg : argv) {
+        args.push_back(const_cast<char*>(arg.c_str()));
+    }
+    args.push_back(nullptr);
+    std::array<char*, 3> env = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+                                const_cast<char*>("LANG=C.UTF-8"), nullptr};
+    posix_spawnattr_t attributes;
+    init_child_signals(attributes);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
+        posix_spawn_file_actions_addopen(&files, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
+    }
+    pid_t pid = -1;
+    int error = posix_spawn(&pid, args[0], &files, &attributes, args.data(), env.data());
+    posix_spawn_file_actions_destroy(&files);
+    posix_spawnattr_destroy(&attributes);
+    if (error != 0) {
+        return 127;
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    int status = 0;
+    // Bounded by the deadline.
+    for (;;) {
+        pid_t done = ::waitpid(pid, &status, WNOHANG);
+        if (done == pid) {
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        if (done < 0 && errno != EINTR) {
+            return 127;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            break;
+        }
+        ::usleep(200 * 1000);
+    }
+    ::kill(pid, SIGTERM);
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return std::nullopt;
+}
+
+std::string unit_state(const std::string& unit) {
+    Captured shown = run_captured({"/usr/bin/systemctl", "show", "-P", "ActiveState", unit}, "");
+    std::string state = shown.status == 0 ? shown.output : "";
+    while (!state.empty() && (state.back() == '\n' || state.back() == ' ')) {
+        state.pop_back();
+    }
+    return state;
+}
+
+// The restore unit's output (hubctl's, through StandardOutput=truncate:), its last part at
+// most: what the console shows.
+std::string read_restore_result() {
+    constexpr std::streamsize result_bytes_max = 64 * 1024;
+    std::ifstream in(std::string(restore_request_dir) + "/result", std::ios::binary);
+    if (!in) {
+        return "";
+    }
+    in.seekg(0, std::ios::end);
+    std::streamoff size = in.tellg();
+    in.seekg(std::max<std::streamoff>(0, size - result_bytes_max));
+    std::string text(static_cast<std::size_t>(std::min<std::streamoff>(size, result_bytes_max)),
+                     '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(std::max<std::streamsize>(0, in.gcount())));
+    return text;
+}
+
+}  // namespace
+
+// "Restore" on the appliance: hubctl restores in hub-restore.service, which may stop and
+// start the hub's units and write the CA's files, neither of which this helper's sandbox
+// allows. The passphrase goes over in a request file only root can read, which the unit's
+// hubctl deletes as soon as it has read it (docs/BACKUP.md, "Restore from the console");
+// never on a command line or in an environment.
+Outcome Runner::restore_in_unit(const std::string& archive, const std::string& passphrase,
+                                const std::string& passphrase_file) {
+    const std::string& unit = settings_.restore_unit;
+    if (unit_state(unit) == "activating") {
+        return failed(
+            fmt::format("{} is restoring already; the Backup page shows its outcome "
+                        "when it ends",
+                        unit));
+    }
+    std::string request_path = std::string(restore_request_dir) + "/request";
+    std::string result_path = std::string(restore_request_dir) + "/result";
+    // A request left by a unit that never started, and the last restore's output.
+    ::unlink(request_path.c_str());
+    ::unlink(result_path.c_str());
+    std::string text =
+        "archive=" + archive + "\n" +
+        (passphrase.empty() ? "passphrase_file=" + passphrase_file : "passphrase=" + passphrase) +
+        "\n";
+    int fd =
+        ::open(request_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    bool written =
+        fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    int write_error = errno;
+    std::fill(text.begin(), text.end(), '\0');
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    if (!written) {
+        ::unlink(request_path.c_str());
+        return failed(fmt::format("cannot hand the restore to {}: {}: {}", unit, request_path,
+                                  std::strerror(write_error)));
+    }
+    std::optional<int> status = start_unit_waiting(unit, restore_wait_s);
+    if (!status) {
+        return said(
+            fmt::format("{} is still restoring after {} s; the Backup page shows its "
+                        "outcome when it ends",
+                        unit, restore_wait_s));
+    }
+    ::unlink(request_path.c_str());  // Gone already unless the unit never started.
+    std::string result = read_restore_result();
+    if (*status != 0) {
+        return failed(result.empty()
+                          ? fmt::format("{} failed; journalctl -u {} says why", unit, unit)
+                          : last_line(result));
+    }
+    if (result.empty()) {
+        return failed(
+            fmt::format("{} ended without a word; journalctl -u {} says why", unit, unit));
+    }
+    Outcome outcome;
+    outcome.lines = output_lines(result);
+    return outcome;
+}
+
+// The restore unit on the Backup page: running, or how the last one since boot ended.
+std::vector<std::string> Runner::restore_unit_lines() {
+    if (settings_.restore_unit.empty()) {
+        return {};
+    }
+    if (unit_state(settings_.restore_unit) == "activating") {
+        return {"", "Restore: running (" + settings_.restore_unit + ")"};
+    }
+    std::string result = read_restore_result();
+    if (result.empty()) {
+        return {};
+    }
+    return {"", "Last restore (since boot): " + last_line(result)};
+}
+
 // The Backup page: hubctl does the work (it owns backups, and hub-backup.service runs the
 // same commands), with fixed arguments and the form's checked values; a passphrase goes to
 // its standard input, never to its command line.
@@ -1163,8 +1319,9 @@ Outcome Runner::backup(const Action& action) {
     const std::string& hubctl = settings_.hubctl_path;
     std::vector<std::string> argv = {hubctl, "--config", settings_.config_path, "backup"};
     std::string input;
+    std::string archive;  // The form's archive as an absolute path.
     auto with_archive = [&](const char* verb) -> std::string {
-        std::string archive = action.field("archive");
+        archive = action.field("archive");
         if (!archive.starts_with('/')) {
             if (config->backup_dir.empty()) {
                 return "no backup.dir on this box: give the archive's absolute path";
@@ -1205,6 +1362,11 @@ Outcome Runner::backup(const Action& action) {
             }
             if (std::string why = with_archive("restore"); !why.empty()) {
                 return failed(why);
+            }
+            if (!settings_.restore_unit.empty()) {
+                std::fill(input.begin(), input.end(), '\0');
+                return restore_in_unit(archive, action.field("passphrase"),
+                                       config->backup_passphrase_file);
             }
             break;
         case ActionKind::backup_schedule:
@@ -1249,6 +1411,10 @@ Outcome Runner::backup(const Action& action) {
         outcome.lines.push_back(names.empty() ? "No archive in " + config->backup_dir
                                               : "Archives in " + config->backup_dir + ":");
         outcome.lines.insert(outcome.lines.end(), names.begin(), names.end());
+    }
+    if (action.kind == ActionKind::backup_show) {
+        std::vector<std::string> restore_lines = restore_unit_lines();
+        outcome.lines.insert(outcome.lines.end(), restore_lines.begin(), restore_lines.end());
     }
     return outcome;
 }

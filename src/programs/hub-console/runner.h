@@ -29,7 +29,19 @@ struct RunnerSettings {
     // scheduled backup's sandbox) is started and its outcome read from the status file;
     // empty: hubctl backup run is run here.
     std::string backup_unit = {};
+    // "Restore" on the appliance: this systemd unit (hub-restore.service) restores, outside
+    // hub-console-admin's sandbox, from a request file under restore_request_dir; empty:
+    // hubctl backup restore is run here (development).
+    std::string restore_unit = {};
 };
+
+// Where hub-console-admin hands a restore to restore_unit: root 0700 on /run (tmpfs,
+// rootfs/usr/lib/tmpfiles.d/hubbox.conf); the unit's hubctl reads and deletes "request" and
+// its output goes to "result" (rootfs/usr/lib/systemd/system/hub-restore.service).
+inline constexpr const char* restore_request_dir = "/run/hubbox-restore";
+// How long the console waits for the restore unit: below hub-console's 120 s wait for
+// hub-console-admin's answer; a longer restore goes on and its outcome is on the Backup page.
+inline constexpr int restore_wait_s = 90;
 
 // The actions that read or write what only root and the hub user may (the directory, the
 // spool, hubd's control socket, the hub's key): on the appliance hub-console hands them
@@ -67,6 +79,9 @@ private:
     console::Outcome shutdown(const console::Action& action);
     console::Outcome backup(const console::Action& action);
     console::Outcome backup_in_unit(const config::HubConfig& config);
+    console::Outcome restore_in_unit(const std::string& archive, const std::string& passphrase,
+                                     const std::string& passphrase_file);
+    std::vector<std::string> restore_unit_lines();
 
     RunnerSettings settings_;
     RunOnTerminal run_on_terminal_;

@@ -8,6 +8,9 @@
 //           hubctl --config F backup schedule [--dir D] [--keep N] [--interval-hours H]
 //           hubctl backup verify FILE [--passphrase-file F | --secret-key F]
 //           hubctl --config F backup restore FILE [--only config|pki|network|queue]...
+//           hubctl --config F backup restore --request FILE   (hub-restore.service: the
+//                      archive, the parts and the passphrase from a root 0600 file, which
+//                      is deleted as soon as it is read)
 //           hubctl backup extract FILE --to DIR   (members as plain files; any machine)
 //           hubctl backup keygen --out FILE       (FILE secret, FILE.pub public)
 //           A passphrase not given by file is read from standard input (twice on a
@@ -35,6 +38,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -69,6 +73,9 @@ struct BackupCommands::Settings {
     std::string ssh_key;
     std::string known_hosts;
     std::vector<std::string> only;
+    std::string request;  // restore --request: the console's hand-over (take_restore_request)
+    // A passphrase from a restore request; never from the command line or the environment.
+    std::optional<std::string> passphrase;
     bool include_queue = false;
     bool if_due = false;
     std::uint32_t keep = 0;            // schedule: 0 = not given (the range starts at 1)
@@ -163,6 +170,10 @@ std::optional<backup::OpenKey> open_key(const BackupCommands::Settings& s, int& 
             return std::nullopt;
         }
         key.secret_key = *secret;
+        return key;
+    }
+    if (s.passphrase) {
+        key.passphrase = *s.passphrase;
         return key;
     }
     auto passphrase = passphrase_from(s.passphrase_file, false, code);
@@ -917,12 +928,118 @@ bool under_systemd() {
 
 constexpr const char* hub_units[] = {"hub-enroll.service", "hubd.service", "hub-ca.service"};
 
-int restore(const BackupCommands::Settings& s, const std::string& config_path) {
+// A restore request: key=value lines (archive, only (repeatable), and passphrase or
+// passphrase_file), the passphrase as printable ASCII, so one line each.
+constexpr std::size_t restore_request_bytes_max = 4096 + backup::passphrase_bytes_max;
+
+// The console's hand-over to hub-restore.service (docs/BACKUP.md, "Restore from the
+// console"): hub-console-admin writes the request as root 0600 in a root 0700 directory
+// under /run and starts the unit, whose hubctl takes it here. The file is deleted as soon as
+// it is read, whatever it holds, so the passphrase lives on only in this process's memory;
+// one that is not root's own, or that others may read, is refused (someone else wrote it).
+int take_restore_request(BackupCommands::Settings& s) {
+    int fd = ::open(s.request.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        return fail(exit_runtime, "restore request {}: {}; nothing was changed", s.request,
+                    errno_text(errno));
+    }
+    struct stat facts {};
+    std::string text;
+    std::string why;
+    if (::fstat(fd, &facts) != 0) {
+        why = errno_text(errno);
+    } else if (!S_ISREG(facts.st_mode) || facts.st_uid != ::geteuid() ||
+               (facts.st_mode & 077) != 0) {
+        why = "not a regular file of this user's with mode 0600";
+    } else if (facts.st_size < 0 ||
+               static_cast<std::uint64_t>(facts.st_size) > restore_request_bytes_max) {
+        why = fmt::format("longer than {} bytes", restore_request_bytes_max);
+    } else {
+        text.resize(static_cast<std::size_t>(facts.st_size));
+        std::size_t got = 0;
+        // Bounded by the file's size, checked above.
+        while (got < text.size()) {
+            ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                why = n < 0 ? errno_text(errno) : "shorter than its size";
+                break;
+            }
+            got += static_cast<std::size_t>(n);
+        }
+    }
+    ::close(fd);
+    ::unlink(s.request.c_str());
+    std::size_t start = 0;
+    // Bounded by the request's size.
+    while (why.empty() && start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) {
+            end = text.size();
+        }
+        std::string_view line(text.data() + start, end - start);
+        start = end + 1;
+        std::size_t equals = line.find('=');
+        std::string_view key = line.substr(0, equals);
+        std::string_view value = equals == std::string_view::npos ? "" : line.substr(equals + 1);
+        if (equals == std::string_view::npos) {
+            why = "a line without '='";
+        } else if (key == "archive" && s.file.empty() && value.starts_with('/')) {
+            s.file = value;
+        } else if (key == "only") {
+            s.only.emplace_back(value);
+        } else if (key == "passphrase" && !s.passphrase && s.passphrase_file.empty()) {
+            s.passphrase = std::string(value);
+        } else if (key == "passphrase_file" && !s.passphrase && s.passphrase_file.empty() &&
+                   value.starts_with('/')) {
+            s.passphrase_file = value;
+        } else {
+            why = fmt::format(
+                "\"{}\" is not expected here (archive=/PATH once, only=PART, "
+                "passphrase= or passphrase_file=/PATH once)",
+                key);
+        }
+    }
+    sodium_memzero(text.data(), text.size());
+    if (why.empty() && s.file.empty()) {
+        why = "no archive=/PATH";
+    }
+    if (why.empty() && !s.passphrase && s.passphrase_file.empty()) {
+        why = "no passphrase= or passphrase_file=";
+    }
+    if (!why.empty()) {
+        return fail(exit_runtime, "restore request {}: {}; nothing was changed", s.request, why);
+    }
+    return exit_ok;
+}
+
+int restore(BackupCommands::Settings& s, const std::string& config_path) {
     if (config_path.empty()) {
         return fail(
             exit_usage,
             "backup restore needs --config FILE (where hub.conf goes, and the box's paths)");
     }
+    if (s.request.empty() == s.file.empty()) {
+        return fail(exit_usage, "backup restore: give the archive FILE or --request FILE");
+    }
+    if (!s.request.empty()) {
+        // hub-restore.service sends our output to a file the console reads: line by line, so
+        // a refusal (standard error) stays the last line after what standard output said.
+        std::setvbuf(stdout, nullptr, _IOLBF, 0);
+        if (int taken = take_restore_request(s); taken != exit_ok) {
+            return taken;
+        }
+    }
+    struct Wiper {
+        std::optional<std::string>& passphrase;
+        ~Wiper() {
+            if (passphrase) {
+                sodium_memzero(passphrase->data(), passphrase->size());
+            }
+        }
+    } wiper{s.passphrase};
     std::set<backup::Part> only;
     for (const std::string& name : s.only) {
         auto part = backup::part_from_name(name);
@@ -1138,13 +1255,19 @@ void BackupCommands::add_to(CLI::App& app) {
     s.extract = backup->add_subcommand(
         "extract", "Write an archive's members as plain files into a new directory.");
     for (CLI::App* reader : {s.verify, s.restore, s.extract}) {
-        reader->add_option("file", s.file, "the archive")->required();
+        CLI::Option* file = reader->add_option("file", s.file, "the archive");
+        if (reader != s.restore) {
+            file->required();  // restore: the file or --request (checked by restore())
+        }
         reader->add_option("--passphrase-file", s.passphrase_file,
                            "read the passphrase from this file (else standard input)");
         reader->add_option("--secret-key", s.secret_key_file,
                            "the secret key, for an archive sealed to its public key");
     }
     s.restore->add_option("--only", s.only, "config, pki, network or queue (repeatable)");
+    s.restore->add_option("--request", s.request,
+                          "hub-restore.service: the archive, parts and passphrase from this "
+                          "root 0600 file, deleted once read (docs/BACKUP.md)");
     s.extract->add_option("--to", s.to, "a directory that does not exist yet")->required();
     s.keygen = backup->add_subcommand(
         "keygen", "Make a key pair for sealed archives: FILE (secret) and FILE.pub.");
