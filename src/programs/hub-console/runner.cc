@@ -255,6 +255,22 @@ void init_child_signals(posix_spawnattr_t& attributes) {
     posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
+// argv as posix_spawn takes it: pointers into the caller's strings, which outlive the call.
+std::vector<char*> spawn_argv(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (const std::string& arg : argv) {
+        args.push_back(const_cast<char*>(arg.c_str()));
+    }
+    args.push_back(nullptr);
+    return args;
+}
+
+// A fixed environment: nothing the login brought (LD_PRELOAD, IFS, ...) reaches a child.
+std::array<char*, 3> fixed_environment() {
+    return {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+            const_cast<char*>("LANG=C.UTF-8"), nullptr};
+}
+
 }  // namespace
 
 Captured run_captured(const std::vector<std::string>& argv, std::string_view input) {
@@ -271,13 +287,8 @@ Captured run_captured(const std::vector<std::string>& argv, std::string_view inp
         ::close(in_pipe[1]);
         return captured;
     }
-    std::vector<char*> args;
-    for (const std::string& arg : argv) {
-        args.push_back(const_cast<char*>(arg.c_str()));
-    }
-    args.push_back(nullptr);
-    std::array<char*, 3> env = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
-                                const_cast<char*>("LANG=C.UTF-8"), nullptr};
+    std::vector<char*> args = spawn_argv(argv);
+    std::array<char*, 3> env = fixed_environment();
     posix_spawnattr_t attributes;
     init_child_signals(attributes);
     posix_spawn_file_actions_t files;
@@ -337,11 +348,7 @@ Captured run_captured(const std::vector<std::string>& argv, std::string_view inp
 
 int run_program(const std::vector<std::string>& argv, bool quiet) {
     HUB_ASSERT(!argv.empty() && argv[0].starts_with("/"));
-    std::vector<char*> args;
-    for (const std::string& arg : argv) {
-        args.push_back(const_cast<char*>(arg.c_str()));
-    }
-    args.push_back(nullptr);
+    std::vector<char*> args = spawn_argv(argv);
     // A fixed environment: nothing the login brought (LD_PRELOAD, IFS, ...) reaches it.
     std::string term = std::string("TERM=") + (getenv("TERM") ? getenv("TERM") : "vt100");
     std::array<char*, 4> env = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
@@ -1161,13 +1168,8 @@ namespace {
 // that asked for it goes, so the unit carries on.
 std::optional<int> start_unit_waiting(const std::string& unit, int seconds) {
     std::vector<std::string> argv = {"/usr/bin/systemctl", "start", unit};
-    std::vector<char*> args;
-    for (const std::string& arg : argv) {
-        args.push_back(const_cast<char*>(arg.c_str()));
-    }
-    args.push_back(nullptr);
-    std::array<char*, 3> env = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
-                                const_cast<char*>("LANG=C.UTF-8"), nullptr};
+    std::vector<char*> args = spawn_argv(argv);
+    std::array<char*, 3> env = fixed_environment();
     posix_spawnattr_t attributes;
     init_child_signals(attributes);
     posix_spawn_file_actions_t files;
