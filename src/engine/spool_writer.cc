@@ -81,29 +81,41 @@ void SpoolWriter::clear_staged_messages() {
     staging_held_ = 0;
 }
 
-void SpoolWriter::append(const spool::MessageMeta& meta, std::string_view received_header,
-                         std::string body, CommitWaiter waiter) {
-    HUB_ASSERT(state_ != State::closed);
-    HUB_ASSERT(meta.id == next_id());                // The Received: header already names this id.
-    HUB_ASSERT(next_ordinal_ < spool::ordinal_max);  // A segment holds far fewer records.
+template <typename EncodeAround, typename EncodeInto>
+RecordLocation SpoolWriter::stage_record(std::string piece, EncodeAround around, EncodeInto into) {
     std::uint64_t offset_in_staging = staging_bytes_;
-    if (body.size() >= held_body_bytes_min && staging_held_ < held_bodies_per_batch_max) {
+    if (piece.size() >= held_body_bytes_min && staging_held_ < held_bodies_per_batch_max) {
         // Written from where it is: the record's own bytes around it are all that is encoded.
         std::string head;
-        std::string tail = spool::append_message_record_around(meta, received_header, body, head);
-        staging_bytes_ += head.size() + body.size() + tail.size();
+        std::string tail = around(piece, head);
+        staging_bytes_ += head.size() + piece.size() + tail.size();
         staging_.push_back(std::move(head));
-        staging_.push_back(std::move(body));
+        staging_.push_back(std::move(piece));
         staging_.push_back(std::move(tail));
         staging_open_ = false;
         staging_held_++;
     } else {
         std::string& part = open_staging_part();
         std::size_t before = part.size();
-        spool::append_message_record(meta, received_header, body, part);
+        into(piece, part);
         staging_bytes_ += part.size() - before;
     }
-    RecordLocation location{0, offset_in_staging, staging_bytes_ - offset_in_staging};
+    return RecordLocation{0, offset_in_staging, staging_bytes_ - offset_in_staging};
+}
+
+void SpoolWriter::append(const spool::MessageMeta& meta, std::string_view received_header,
+                         std::string body, CommitWaiter waiter) {
+    HUB_ASSERT(state_ != State::closed);
+    HUB_ASSERT(meta.id == next_id());                // The Received: header already names this id.
+    HUB_ASSERT(next_ordinal_ < spool::ordinal_max);  // A segment holds far fewer records.
+    RecordLocation location = stage_record(
+        std::move(body),
+        [&](const std::string& piece, std::string& head) {
+            return spool::append_message_record_around(meta, received_header, piece, head);
+        },
+        [&](const std::string& piece, std::string& part) {
+            spool::append_message_record(meta, received_header, piece, part);
+        });
     staged_.push_back(commit_outcome(waiter, CommitStatus::failed, meta.id, location));
     next_ordinal_++;
     kick();
@@ -161,26 +173,16 @@ void SpoolWriter::remove_stream(const spool::QueueId& id) {
 void SpoolWriter::stage_slice(Stream& stream, std::string content) {
     HUB_ASSERT(!stream.holds_slice && !stream.broken);
     std::size_t content_bytes = content.size();
-    std::uint64_t offset_in_staging = staging_bytes_;
-    if (content.size() >= held_body_bytes_min && staging_held_ < held_bodies_per_batch_max) {
-        std::string head;
-        std::string tail = stream.encoder.append_slice_around(content, head);
-        staging_bytes_ += head.size() + content.size() + tail.size();
-        staging_.push_back(std::move(head));
-        staging_.push_back(std::move(content));
-        staging_.push_back(std::move(tail));
-        staging_open_ = false;
-        staging_held_++;
-    } else {
-        std::string& part = open_staging_part();
-        std::size_t before = part.size();
-        stream.encoder.append_slice(content, part);
-        staging_bytes_ += part.size() - before;
-    }
+    RecordLocation location = stage_record(
+        std::move(content),
+        [&](const std::string& piece, std::string& head) {
+            return stream.encoder.append_slice_around(piece, head);
+        },
+        [&](const std::string& piece, std::string& part) {
+            stream.encoder.append_slice(piece, part);
+        });
     staged_slices_.push_back(
-        SliceNote{stream.encoder.id(),
-                  RecordLocation{0, offset_in_staging, staging_bytes_ - offset_in_staging},
-                  static_cast<std::uint32_t>(content_bytes)});
+        SliceNote{stream.encoder.id(), location, static_cast<std::uint32_t>(content_bytes)});
     stream.holds_slice = true;
 }
 

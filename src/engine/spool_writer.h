@@ -215,6 +215,11 @@ private:
 
     void kick();  // Starts a batch, or retries the segment open, if one can go now.
     std::string& open_staging_part();
+    // Stages one record around piece: written from piece's own buffer (only the record's
+    // head and tail encoded, by around) while the batch may hold another large piece, else
+    // encoded whole into the open part (by into). Returns where the record lies in the batch.
+    template <typename EncodeAround, typename EncodeInto>
+    RecordLocation stage_record(std::string piece, EncodeAround around, EncodeInto into);
     void clear_staged_messages();
     void clear_batch();
     void submit_open();
