@@ -25,6 +25,7 @@
 #include <set>
 
 #include "backup/limits.h"
+#include "base/errno_text.h"
 #include "directory/directory.h"
 
 namespace hub::backup {
@@ -34,10 +35,6 @@ namespace {
 constexpr std::string_view manifest_name = "MANIFEST";
 constexpr std::string_view sums_name = "SHA256SUMS";
 constexpr std::string_view hubbox_version = "0.1";
-
-std::string errno_text(int error) {
-    return std::strerror(error);
-}
 
 // --- SHA-256 ------------------------------------------------------------------------------
 
@@ -119,7 +116,7 @@ Result<void, std::string> add_directory_entry(const std::string& path, std::stri
                                               SourceList& list) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
-        return unexpected(fmt::format("{}: {}", path, errno_text(errno)));
+        return unexpected(fmt::format("{}: {}", path, base::errno_text(errno)));
     }
     Source source;
     source.path = std::move(member);
@@ -132,7 +129,7 @@ Result<void, std::string> add_directory_entry(const std::string& path, std::stri
 Result<void, std::string> add_file(const std::string& path, std::string member, SourceList& list) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        return unexpected(fmt::format("{}: {}", path, errno_text(errno)));
+        return unexpected(fmt::format("{}: {}", path, base::errno_text(errno)));
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -210,7 +207,7 @@ Result<void, std::string> add_sqlite(const std::string& path, std::string member
                                      SourceList& list) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
-        return unexpected(fmt::format("{}: {}", path, errno_text(errno)));
+        return unexpected(fmt::format("{}: {}", path, base::errno_text(errno)));
     }
     auto bytes = sqlite_snapshot(path);
     if (!bytes) {
@@ -430,7 +427,7 @@ struct WriteContext {
                 continue;
             }
             if (n <= 0) {
-                error = fmt::format("writing the archive: {}", errno_text(errno));
+                error = fmt::format("writing the archive: {}", base::errno_text(errno));
                 return false;
             }
             rest.remove_prefix(static_cast<std::size_t>(n));
@@ -557,7 +554,7 @@ la_ssize_t read_callback(struct archive*, void* context, const void** buffer) {
             continue;
         }
         if (n < 0) {
-            reader->io_error = errno_text(errno);
+            reader->io_error = base::errno_text(errno);
             return -1;
         }
         if (n == 0) {
@@ -600,7 +597,7 @@ Result<void, std::string> read_exact(int fd, std::string& out, std::size_t lengt
             continue;
         }
         if (n < 0) {
-            return unexpected("reading the archive: " + errno_text(errno));
+            return unexpected("reading the archive: " + base::errno_text(errno));
         }
         if (n == 0) {
             break;

@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 
+#include "base/errno_text.h"
 #include "directory/directory.h"
 
 namespace hub::backup {
@@ -24,10 +25,6 @@ namespace hub::backup {
 namespace {
 
 constexpr std::string_view staging_suffix = ".restore-new";
-
-std::string errno_text(int error) {
-    return std::strerror(error);
-}
 
 // Where a member goes: a unit (one file, or one directory tree) and, inside a directory
 // unit, the member's path below its root ("" for the root's own entry).
@@ -168,7 +165,7 @@ public:
                 path.pop_back();
             }
             if (::mkdir(path.c_str(), 0700) != 0) {
-                return fmt::format("cannot create {}: {}", path, errno_text(errno));
+                return fmt::format("cannot create {}: {}", path, base::errno_text(errno));
             }
             directories_.push_back(path);
             return attributes(path, -1, info);
@@ -176,7 +173,7 @@ public:
         current_fd_ =
             ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (current_fd_ < 0) {
-            return fmt::format("cannot create {}: {}", path, errno_text(errno));
+            return fmt::format("cannot create {}: {}", path, base::errno_text(errno));
         }
         current_path_ = path;
         current_info_ = info;
@@ -194,7 +191,7 @@ public:
                 continue;
             }
             if (n <= 0) {
-                return fmt::format("writing {}: {}", current_path_, errno_text(errno));
+                return fmt::format("writing {}: {}", current_path_, base::errno_text(errno));
             }
             bytes.remove_prefix(static_cast<std::size_t>(n));
         }
@@ -207,7 +204,7 @@ public:
         }
         std::string error = attributes(current_path_, current_fd_, current_info_);
         if (error.empty() && ::fsync(current_fd_) != 0) {
-            error = fmt::format("fsync {}: {}", current_path_, errno_text(errno));
+            error = fmt::format("fsync {}: {}", current_path_, base::errno_text(errno));
         }
         ::close(current_fd_);
         current_fd_ = -1;
@@ -218,7 +215,7 @@ public:
     Result<RestoreReport, std::string> commit() {
         for (const std::string& directory : directories_) {
             if (!fsync_path(directory, O_DIRECTORY)) {
-                return unexpected(fmt::format("fsync {}: {}", directory, errno_text(errno)));
+                return unexpected(fmt::format("fsync {}: {}", directory, base::errno_text(errno)));
             }
         }
         if (plan_.parts.contains(Part::queue) && !plan_.targets.spool_dir.empty()) {
@@ -249,8 +246,8 @@ public:
                 for (const char* side : {"-wal", "-shm"}) {
                     std::string side_path = target + side;
                     if (::unlink(side_path.c_str()) != 0 && errno != ENOENT) {
-                        return partly(
-                            fmt::format("cannot remove {}: {}", side_path, errno_text(errno)));
+                        return partly(fmt::format("cannot remove {}: {}", side_path,
+                                                  base::errno_text(errno)));
                     }
                 }
                 report_.directory_restored = true;
@@ -263,13 +260,13 @@ public:
                 swapped = ::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, target.c_str(),
                                       RENAME_EXCHANGE) == 0;
                 if (!swapped && errno != ENOENT) {
-                    return partly(
-                        fmt::format("cannot swap {} into place: {}", target, errno_text(errno)));
+                    return partly(fmt::format("cannot swap {} into place: {}", target,
+                                              base::errno_text(errno)));
                 }
             }
             if (!swapped && ::rename(staging.c_str(), target.c_str()) != 0) {
                 return partly(
-                    fmt::format("cannot move {} into place: {}", target, errno_text(errno)));
+                    fmt::format("cannot move {} into place: {}", target, base::errno_text(errno)));
             }
             fsync_path(parent_of(target), O_DIRECTORY);
             if (swapped) {
@@ -305,12 +302,12 @@ private:
             }
             int status = fd >= 0 ? ::fchown(fd, *uid, *gid) : ::lchown(path.c_str(), *uid, *gid);
             if (status != 0) {
-                return fmt::format("chown {}: {}", path, errno_text(errno));
+                return fmt::format("chown {}: {}", path, base::errno_text(errno));
             }
         }
         int status = fd >= 0 ? ::fchmod(fd, info.mode) : ::chmod(path.c_str(), info.mode);
         if (status != 0) {
-            return fmt::format("chmod {}: {}", path, errno_text(errno));
+            return fmt::format("chmod {}: {}", path, base::errno_text(errno));
         }
         return "";
     }

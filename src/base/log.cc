@@ -8,6 +8,7 @@
 // LIMITS    log_line_bytes_max per line; longer lines are cut, never split.
 // SEE ALSO  base/log.h, docs/LOGGING.md (the lines and their fields)
 #include "base/log.h"
+#include "base/assert.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -284,7 +284,7 @@ constexpr std::string_view section_of(std::string_view name) {
     return name.substr(0, name.find('.'));
 }
 
-constexpr std::string_view key_of(std::string_view name) {
+constexpr std::string_view key_in_section(std::string_view name) {
     return name.substr(name.find('.') + 1);
 }
 
@@ -557,7 +557,7 @@ std::string suggestion_for(std::string_view name) {
     std::vector<std::string_view> names;
     for (const Option& option : options) {
         // A known key in the wrong place: "domain" at the top or "[limits] shards".
-        if (key_of(option.name) == key) {
+        if (key_in_section(option.name) == key) {
             return fmt::format("; did you mean '{}' (key '{}' in section [{}])?", option.name, key,
                                section_of(option.name));
         }

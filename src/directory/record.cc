@@ -138,8 +138,6 @@ std::string json_string(std::string_view text) {
     return out;
 }
 
-namespace {
-
 std::string json_list(const std::vector<std::string>& items) {
     std::string out = "[";
     for (const std::string& item : items) {
@@ -151,8 +149,6 @@ std::string json_list(const std::vector<std::string>& items) {
 std::string json_optional(const std::string& text) {
     return text.empty() ? "null" : json_string(text);
 }
-
-}  // namespace
 
 std::string to_json(const PartnerRecord& record) {
     std::string outbound =

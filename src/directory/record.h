@@ -50,6 +50,9 @@ PartnerRecord from_partner(const policy::Partner& partner);
 // the audit log's before/after.
 std::string to_json(const PartnerRecord& record);
 std::string json_string(std::string_view text);
+// ["a","b"]; and a string or null when empty.
+std::string json_list(const std::vector<std::string>& items);
+std::string json_optional(const std::string& text);
 
 // "" if the record is good on its own (each value, and an active partner has a domain and
 // an outbound connector), else what to fix. Cross-partner rules (a domain or a client CN

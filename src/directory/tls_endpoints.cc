@@ -34,18 +34,6 @@ using detail::Statement;
 
 namespace {
 
-std::string json_optional(const std::string& text) {
-    return text.empty() ? "null" : json_string(text);
-}
-
-std::string json_list(const std::vector<std::string>& items) {
-    std::string out = "[";
-    for (const std::string& item : items) {
-        out += (out.size() > 1 ? "," : "") + json_string(item);
-    }
-    return out + "]";
-}
-
 bool is_default(std::string_view name) {
     return name == policy::default_tls_policy_name;
 }

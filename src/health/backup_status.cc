@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "base/durable_file.h"
+#include "health/snapshot.h"
 
 namespace hub::health {
 namespace {
@@ -71,17 +72,6 @@ std::string utc(std::int64_t unix_s) {
     char text[32];
     std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
     return text;
-}
-
-std::string label_value(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '\\' || c == '"') {
-            out += '\\';
-        }
-        out += c;  // clean() already removed line feeds.
-    }
-    return out;
 }
 
 }  // namespace
@@ -244,7 +234,8 @@ std::string backup_status_to_prometheus(const Result<BackupStatusFile, std::stri
             "succeeded.\n"
             "# TYPE hubbox_backup_last_success_timestamp_seconds gauge\n"
             "hubbox_backup_last_success_timestamp_seconds{{archive=\"{}\"}} {}\n",
-            label_value(std::filesystem::path(status.last_success_archive).filename().string()),
+            prometheus_label_value(
+                std::filesystem::path(status.last_success_archive).filename().string()),
             status.last_success_unix_s);
     }
     if (status.last_failure_unix_s != 0) {
@@ -253,7 +244,7 @@ std::string backup_status_to_prometheus(const Result<BackupStatusFile, std::stri
             "and why.\n"
             "# TYPE hubbox_backup_last_failure_timestamp_seconds gauge\n"
             "hubbox_backup_last_failure_timestamp_seconds{{reason=\"{}\"}} {}\n",
-            label_value(status.last_failure_reason), status.last_failure_unix_s);
+            prometheus_label_value(status.last_failure_reason), status.last_failure_unix_s);
     }
     return out;
 }

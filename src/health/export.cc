@@ -60,9 +60,9 @@ void json_traffic_fields(std::string& out, const Traffic& traffic, bool& first) 
 
 // --- Prometheus -------------------------------------------------------------------------
 
-// Label values: backslash, double quote and line feed escaped (the exposition format);
-// other control bytes and bytes beyond ASCII become '?', so the text is always UTF-8.
-std::string label_value(std::string_view text) {
+}  // namespace
+
+std::string prometheus_label_value(std::string_view text) {
     std::string out;
     for (char c : text) {
         auto byte = static_cast<unsigned char>(c);
@@ -79,6 +79,8 @@ std::string label_value(std::string_view text) {
     }
     return out;
 }
+
+namespace {
 
 void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
     fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
@@ -116,7 +118,7 @@ void traffic_families(std::string& out, const Snapshot& snapshot) {
                 continue;
             }
             fmt::format_to(std::back_inserter(out), "{}{{partner=\"{}\"}} {}\n", name,
-                           label_value(partner.name),
+                           prometheus_label_value(partner.name),
                            timestamp ? seconds_from_ms(value) : std::to_string(value));
         }
     }
@@ -155,9 +157,11 @@ void partner_time_families(std::string& out, const Snapshot& snapshot) {
             if (value == 0) {
                 continue;
             }
-            std::string labels = fmt::format("partner=\"{}\"", label_value(partner.name));
+            std::string labels =
+                fmt::format("partner=\"{}\"", prometheus_label_value(partner.name));
             if (metric.reason != nullptr) {
-                labels += fmt::format(",reason=\"{}\"", label_value(partner.*metric.reason));
+                labels +=
+                    fmt::format(",reason=\"{}\"", prometheus_label_value(partner.*metric.reason));
             }
             fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", metric.prometheus, labels,
                            seconds_from_ms(value));
@@ -454,7 +458,7 @@ std::string to_prometheus(const Snapshot& snapshot) {
             fmt::format_to(std::back_inserter(out),
                            "hubbox_partner_tls_failures_total{{partner=\"{}\",direction=\"{}\"}} "
                            "{}\n",
-                           label_value(partner.name), outbound ? "out" : "in",
+                           prometheus_label_value(partner.name), outbound ? "out" : "in",
                            outbound ? partner.tls_failures_out : partner.tls_failures_in);
         }
     }
@@ -462,7 +466,7 @@ std::string to_prometheus(const Snapshot& snapshot) {
            "Refusals by reason (the reason= of the reject: log lines).");
     for (const auto& [reason, count] : snapshot.refusals) {
         fmt::format_to(std::back_inserter(out), "hubbox_refusals_total{{reason=\"{}\"}} {}\n",
-                       label_value(reason), count);
+                       prometheus_label_value(reason), count);
     }
     family(out, "hubbox_tls_handshakes_total", "counter",
            "Completed TLS handshakes by direction, protocol and cipher.");
@@ -471,14 +475,16 @@ std::string to_prometheus(const Snapshot& snapshot) {
             std::back_inserter(out),
             "hubbox_tls_handshakes_total{{direction=\"{}\",protocol=\"{}\",cipher=\"{}\"}} "
             "{}\n",
-            label_value(key.direction), label_value(key.protocol), label_value(key.cipher), count);
+            prometheus_label_value(key.direction), prometheus_label_value(key.protocol),
+            prometheus_label_value(key.cipher), count);
     }
     family(out, "hubbox_tls_handshake_failures_total", "counter",
            "Failed TLS handshakes by direction and reason.");
     for (const auto& [key, count] : snapshot.tls_failed) {
         fmt::format_to(std::back_inserter(out),
                        "hubbox_tls_handshake_failures_total{{direction=\"{}\",reason=\"{}\"}} {}\n",
-                       label_value(key.direction), label_value(key.reason), count);
+                       prometheus_label_value(key.direction), prometheus_label_value(key.reason),
+                       count);
     }
     family(out, "hubbox_certificate_expiry_timestamp_seconds", "gauge",
            "When a certificate the hub uses or checks expires (notAfter).");
@@ -494,8 +500,9 @@ std::string to_prometheus(const Snapshot& snapshot) {
         fmt::format_to(std::back_inserter(out),
                        "hubbox_certificate_expiry_timestamp_seconds{{role=\"{}\",partner=\"{}\","
                        "subject=\"{}\"}} {}\n",
-                       label_value(certificate.role), label_value(certificate.partner),
-                       label_value(certificate.subject), certificate.not_after_unix_s);
+                       prometheus_label_value(certificate.role),
+                       prometheus_label_value(certificate.partner),
+                       prometheus_label_value(certificate.subject), certificate.not_after_unix_s);
     }
     return out;
 }

@@ -204,6 +204,10 @@ std::string to_text(const Snapshot& snapshot);
 // docs/HEALTH.md lists them.
 std::string to_prometheus(const Snapshot& snapshot);
 
+// A Prometheus label value: backslash, double quote and line feed escaped (the exposition
+// format); other control bytes and bytes beyond ASCII become '?', so the text is always UTF-8.
+std::string prometheus_label_value(std::string_view text);
+
 // Asks the hub listening at socket_path ("status") and decodes its answer. The error says
 // what failed (cannot connect, permission, hubd's own "error: ..." answer, bad format).
 Result<Snapshot, std::string> fetch_snapshot(const std::string& socket_path);

@@ -19,11 +19,11 @@
 
 namespace hub::rewrite {
 
-namespace {
-
 bool is_wsp(char c) {
     return c == ' ' || c == '\t';
 }
+
+namespace {
 
 // RFC 5322 3.2.3 atext, widened by RFC 6532 3.2 to every non-ASCII byte (UTF-8 is not
 // validated: the bytes are copied, never interpreted).

@@ -71,4 +71,7 @@ struct AddressList {
 // The name of a ParseError, for logs and test output.
 std::string_view parse_error_name(ParseError error);
 
+// RFC 5322 WSP: space or horizontal tab.
+bool is_wsp(char c);
+
 }  // namespace hub::rewrite

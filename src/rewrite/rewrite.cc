@@ -56,10 +56,6 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
-bool is_wsp(char c) {
-    return c == ' ' || c == '\t';
-}
-
 // True if domain = X "." hub with X not empty (DNS names compare case-insensitively).
 bool has_hub_suffix(std::string_view domain, std::string_view hub) {
     if (domain.size() < hub.size() + 2) {

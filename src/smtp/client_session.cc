@@ -36,7 +36,6 @@ namespace hub::smtp {
 
 namespace {
 
-constexpr std::string_view crlf = "\r\n";
 constexpr std::size_t detail_bytes_max = 200;
 // Content is stuffed only into a slice of at least this much free output, so that the
 // engine is not handed a trickle of tiny pieces.
@@ -49,10 +48,6 @@ static_assert(9 + path_bytes_max + 29 + 7 + orcpt_value_bytes_max + 2 <= client_
 static_assert(11 + path_bytes_max + 26 + 14 + 9 + 7 + envid_xtext_bytes_max + 2 <=
               client_command_bytes_max);
 static_assert(helo_bytes_max + 7 <= client_command_bytes_max);
-
-bool is_printable_ascii(std::string_view text) {
-    return std::all_of(text.begin(), text.end(), [](char c) { return c >= ' ' && c <= '~'; });
-}
 
 // Engine-supplied detail (wolfSSL messages, errno text) goes into logs and reports.
 std::string masked(std::string_view text) {

@@ -14,6 +14,14 @@
 
 namespace hub::smtp {
 
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+bool is_printable_ascii(std::string_view text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return c >= ' ' && c <= '~'; });
+}
+
 namespace {
 
 char ascii_lower(char c) {
@@ -22,9 +30,6 @@ char ascii_lower(char c) {
 
 bool is_alpha(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-bool is_digit(char c) {
-    return c >= '0' && c <= '9';
 }
 bool is_alnum(char c) {
     return is_alpha(c) || is_digit(c);

@@ -43,6 +43,10 @@ CommandLine split_command(std::string_view line);
 // ASCII case-insensitive comparisons (RFC 5321 2.4: verbs and parameters).
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view text, std::string_view prefix);
+// An ASCII digit, 0 to 9 (no locale).
+bool is_digit(char c);
+// Every byte a printable ASCII character (space to tilde).
+bool is_printable_ascii(std::string_view text);
 
 enum class PathError {
     syntax,   // The line does not have the shape KEYWORD:<path> [SP params].

@@ -13,6 +13,8 @@
 
 namespace hub::smtp {
 
+inline constexpr std::string_view crlf = "\r\n";
+
 // The index of the first CR or LF at or after from, or text.size() if there is none.
 inline std::size_t next_line_break(std::string_view text, std::size_t from) {
     const char* begin = text.data() + from;

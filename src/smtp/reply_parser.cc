@@ -13,14 +13,11 @@
 #include "smtp/reply_parser.h"
 
 #include "base/assert.h"
+#include "smtp/command.h"
 
 namespace hub::smtp {
 
 namespace {
-
-bool is_digit(char c) {
-    return c >= '0' && c <= '9';
-}
 
 // Reads 1 to 3 digits at text[at]; returns how many, 0 if none or more than 3.
 std::size_t digits_at(std::string_view text, std::size_t at) {

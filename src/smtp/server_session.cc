@@ -26,7 +26,6 @@ namespace hub::smtp {
 
 namespace {
 
-constexpr std::string_view crlf = "\r\n";
 constexpr std::size_t reject_text_bytes_max = 200;
 constexpr std::string_view need_starttls = "530 5.7.0 Must issue a STARTTLS command first";
 
@@ -35,10 +34,6 @@ constexpr std::string_view need_starttls = "530 5.7.0 Must issue a STARTTLS comm
 bool has_control_character(std::string_view line) {
     return std::any_of(line.begin(), line.end(),
                        [](char c) { return (c >= 0 && c < ' ' && c != '\t') || c == '\x7f'; });
-}
-
-bool is_printable_ascii(std::string_view text) {
-    return std::all_of(text.begin(), text.end(), [](char c) { return c >= ' ' && c <= '~'; });
 }
 
 // RFC 3207 4: before TLS only the commands that lead to it, or away, are allowed.

@@ -33,6 +33,7 @@
 #include "tls/limits.h"
 #include "tls/tls_context.h"
 #include "tls/tls_session.h"
+#include "tls/x509_name.h"
 
 namespace hub::tls {
 namespace {
@@ -83,15 +84,6 @@ std::string private_key_pem(WOLFSSL_EVP_PKEY* key) {
         }
     }
     return written == WOLFSSL_SUCCESS ? out.text() : std::string();
-}
-
-std::string oneline(WOLFSSL_X509_NAME* name) {
-    std::array<char, name_bytes_max> text{};
-    if (name == nullptr ||
-        wolfSSL_X509_NAME_oneline(name, text.data(), static_cast<int>(text.size())) == nullptr) {
-        return {};
-    }
-    return text.data();
 }
 
 std::vector<std::string> pem_blocks(std::string_view text) {
@@ -260,8 +252,8 @@ Result<SplitChain, std::string> split_roots(std::string_view certificates_pem) {
         if (certificate == nullptr) {
             return unexpected(fmt::format("certificate {} does not parse", index));
         }
-        bool root = oneline(wolfSSL_X509_get_subject_name(certificate)) ==
-                    oneline(wolfSSL_X509_get_issuer_name(certificate));
+        bool root = name_oneline(wolfSSL_X509_get_subject_name(certificate)) ==
+                    name_oneline(wolfSSL_X509_get_issuer_name(certificate));
         wolfSSL_X509_free(certificate);
         (root ? split.roots_pem : split.intermediates_pem) += block;
     }

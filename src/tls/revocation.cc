@@ -26,18 +26,10 @@
 #include "tls/limits.h"
 #include "tls/revocation.h"
 #include "tls/tls_session.h"
+#include "tls/x509_name.h"
 
 namespace hub::tls {
 namespace {
-
-std::string oneline(WOLFSSL_X509_NAME* name) {
-    std::array<char, name_bytes_max> text{};
-    if (name == nullptr ||
-        wolfSSL_X509_NAME_oneline(name, text.data(), static_cast<int>(text.size())) == nullptr) {
-        return {};
-    }
-    return text.data();
-}
 
 // wolfSSL keeps a CRL's dates as the ASN.1 time's characters ("YYMMDDHHMMSSZ").
 std::int64_t time_unix_s(const WOLFSSL_ASN1_TIME* time) {
@@ -68,7 +60,7 @@ Result<CrlFacts, std::string> read_crl_facts(std::string_view crl_pem) {
         return unexpected(std::string("not a PEM CRL (-----BEGIN X509 CRL-----)"));
     }
     CrlFacts facts;
-    facts.issuer = oneline(wolfSSL_X509_CRL_get_issuer_name(crl));
+    facts.issuer = name_oneline(wolfSSL_X509_CRL_get_issuer_name(crl));
     facts.this_update_unix_s = time_unix_s(wolfSSL_X509_CRL_get_lastUpdate(crl));
     facts.next_update_unix_s = time_unix_s(wolfSSL_X509_CRL_get_nextUpdate(crl));
     wolfSSL_X509_CRL_free(crl);
@@ -81,7 +73,7 @@ Result<std::string, std::string> certificate_subject_oneline(const std::string& 
     if (certificate == nullptr) {
         return unexpected(fmt::format("{}: cannot read a PEM certificate", pem_path));
     }
-    std::string subject = oneline(wolfSSL_X509_get_subject_name(certificate));
+    std::string subject = name_oneline(wolfSSL_X509_get_subject_name(certificate));
     wolfSSL_X509_free(certificate);
     if (subject.empty()) {
         return unexpected(fmt::format("{}: the certificate's subject does not read", pem_path));

@@ -35,8 +35,18 @@
 #include "base/assert.h"
 #include "tls/error_text.h"
 #include "tls/limits.h"
+#include "tls/x509_name.h"
 
 namespace hub::tls {
+
+std::string name_oneline(WOLFSSL_X509_NAME* name) {
+    if (name == nullptr) {
+        return {};
+    }
+    std::array<char, name_bytes_max> text{};
+    char* written = wolfSSL_X509_NAME_oneline(name, text.data(), static_cast<int>(text.size()));
+    return written != nullptr ? std::string(written) : std::string();
+}
 
 namespace {
 
@@ -58,15 +68,6 @@ int cipher_bits(std::string_view iana_name) {
         return 128;
     }
     return 0;
-}
-
-std::string name_oneline(WOLFSSL_X509_NAME* name) {
-    if (name == nullptr) {
-        return {};
-    }
-    std::array<char, name_bytes_max> text{};
-    char* written = wolfSSL_X509_NAME_oneline(name, text.data(), static_cast<int>(text.size()));
-    return written != nullptr ? std::string(written) : std::string();
 }
 
 std::string common_name(WOLFSSL_X509_NAME* name) {

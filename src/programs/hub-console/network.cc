@@ -14,6 +14,20 @@
 
 namespace hub::hub_console {
 
+std::vector<std::string> split_list(std::string_view value) {
+    std::vector<std::string> items;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= value.size(); i++) {
+        if (i == value.size() || value[i] == ',' || value[i] == ' ') {
+            if (i > start) {
+                items.emplace_back(value.substr(start, i - start));
+            }
+            start = i + 1;
+        }
+    }
+    return items;
+}
+
 namespace {
 
 using console::Action;
@@ -50,20 +64,6 @@ Outcome from_text(const Result<std::string, netcfg::ClientError>& answer) {
     Outcome outcome;
     outcome.message = *answer;
     return outcome;
-}
-
-std::vector<std::string> split_list(std::string_view value) {
-    std::vector<std::string> items;
-    std::size_t start = 0;
-    for (std::size_t i = 0; i <= value.size(); i++) {
-        if (i == value.size() || value[i] == ',' || value[i] == ' ') {
-            if (i > start) {
-                items.emplace_back(value.substr(start, i - start));
-            }
-            start = i + 1;
-        }
-    }
-    return items;
 }
 
 template <typename Number>

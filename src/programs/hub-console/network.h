@@ -5,6 +5,8 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "console/model.h"
 
@@ -16,6 +18,9 @@ public:
     // Any net_* or access_* action; the outcome of anything else is a refusal.
     virtual console::Outcome run(const console::Action& action) = 0;
 };
+
+// A form field's list ("a, b c"): the items between commas and spaces, empty ones dropped.
+std::vector<std::string> split_list(std::string_view value);
 
 // The Network that asks hub-netcfg on socket_path.
 std::unique_ptr<Network> make_network(const std::string& socket_path);

@@ -182,20 +182,6 @@ std::vector<std::string> split_lines(std::string_view text) {
     return lines;
 }
 
-std::vector<std::string> split_list(std::string_view value) {
-    std::vector<std::string> items;
-    std::size_t start = 0;
-    for (std::size_t i = 0; i <= value.size(); i++) {
-        if (i == value.size() || value[i] == ',' || value[i] == ' ') {
-            if (i > start) {
-                items.emplace_back(value.substr(start, i - start));
-            }
-            start = i + 1;
-        }
-    }
-    return items;
-}
-
 Result<config::HubConfig, std::string> load_config(const std::string& path) {
     auto config = config::load_hub_config(path);
     if (!config) {
