@@ -2,7 +2,7 @@
 # boot_test.sh -- boot the appliance image (test variant; appliance.image builds it, or this
 # test when that one has not run for the current tree) under qemu: software
 # emulation (accel=tcg), UEFI from Debian's OVMF, user networking with port forwards bound to
-# 127.0.0.1 only. Checks, from the host and from the guest's report on the serial console:
+# 127.0.0.1 only, in a network namespace of the test's own (vm_common.sh). Checks, from the host and from the guest's report on the serial console:
 #   - SMTP on 25 greets and offers STARTTLS; 465 speaks implicit TLS;
 #   - a message from partner2's certificate is relayed to partner1's server (sink.py on the
 #     host, reached by the guest as 10.0.2.2) over verified TLS;
@@ -52,35 +52,13 @@ done
 # shellcheck source=tests/appliance/test_image.sh
 source "$HERE/test_image.sh"
 
-expect_match() {
-    grep -Eq -- "$2" <<<"$3" || fail "$1: expected to match /$2/, got: $3"
-}
-free_ports() {
-    python3 -c '
-import socket, sys
-held = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
-}
-
 # --- The seed configuration and the image ---------------------------------------------------
-mkdir -p "$WORK"
+# appliance.image built it (CTest runs that first); alone, or after a change, build it here.
+use_or_make_test_image "$WORK"
+build_s=$IMAGE_BUILD_S
+enter_own_network_namespace "$0" "$@"
 rm -rf "$WORK/mail-1" "$WORK/mail-2" "$WORK"/serial-*.log "$WORK"/report-*.log
 read -r FWD_SMTP FWD_SMTPS FWD_SSH FWD_HTTP < <(free_ports 4)
-# appliance.image built it (CTest runs that first); alone, or after a change, build it here.
-if sinks="$(test_image_current "$WORK")"; then
-    read -r SINK1 SINK2 <<<"$sinks"
-    build_s=0
-    say "reusing the test image appliance.image built in $WORK/image"
-else
-    read -r SINK1 SINK2 < <(free_ports 2)
-    say "building the test image (appliance/build --overlay tests/appliance/guest)"
-    build_started=$SECONDS
-    make_test_image "$WORK" "$SINK1" "$SINK2" "$WORK/build.log" ||
-        fail "the test image build failed"
-    build_s=$((SECONDS - build_started))
-    say "image built in ${build_s}s: $(tail -n1 "$WORK/build.log")"
-fi
 cp --sparse=always "$WORK/image/hubbox.img" "$WORK/disk.img"
 cp "$OVMF_VARS" "$WORK/ovmf-vars.fd"
 

@@ -25,14 +25,11 @@ done
 # shellcheck source=tests/appliance/test_image.sh
 source "$HERE/test_image.sh"
 
-mkdir -p "$WORK"
-read -r SINK1 SINK2 < <(python3 -c '
-import socket
-held = [socket.socket() for _ in range(2)]
-for s in held: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in held))')
+lock_test_image "$WORK"
+read -r SINK1 SINK2 < <(free_ports 2)
 say "building the test image (appliance/build --overlay tests/appliance/guest)"
 make_test_image "$WORK" "$SINK1" "$SINK2" "$WORK/build.log" || fail "the test image build failed"
+unlock_test_image
 say "image built: $(tail -n1 "$WORK/build.log")"
 
 image="$WORK/image"

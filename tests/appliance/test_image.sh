@@ -12,6 +12,12 @@
 #   true when DIR/image was built by make_test_image from the current commit and the same
 #   uncommitted changes (none, in a clean clone), and its seed is still there; prints
 #   "SINK1 SINK2" then.
+# use_or_make_test_image DIR
+#   the image in DIR/image, reused when current, else built with two free sink ports; sets
+#   SINK1, SINK2 and IMAGE_BUILD_S (0 when reused). Holds DIR/image.lock meanwhile (as
+#   image_test.sh does while it builds): the boot and update tests run at once, and when
+#   appliance.image did not leave a current image only the first of them builds one.
+# Needs vm_common.sh (say, fail, free_ports).
 
 make_test_image() {
     local dir="$1" sink1="$2" sink2="$3" log="$4"
@@ -82,6 +88,34 @@ test_image_dirty() {
         git -C "$SRC" diff HEAD --binary --
         cd "$SRC" && git ls-files -o --exclude-standard -z | sort -z | xargs -0r sha256sum
     } | sha256sum | cut -c1-16)"
+}
+
+lock_test_image() {  # lock_test_image DIR: waits for DIR/image.lock (fd in TEST_IMAGE_LOCK_FD)
+    mkdir -p "$1"
+    exec {TEST_IMAGE_LOCK_FD}>"$1/image.lock"
+    flock "$TEST_IMAGE_LOCK_FD"
+}
+unlock_test_image() {
+    exec {TEST_IMAGE_LOCK_FD}>&-
+}
+
+use_or_make_test_image() {
+    local dir="$1" sinks build_started
+    lock_test_image "$dir"
+    if sinks="$(test_image_current "$dir")"; then
+        read -r SINK1 SINK2 <<<"$sinks"
+        IMAGE_BUILD_S="${HUB_VM_IMAGE_BUILD_S:-0}"  # the first pass's (enter_own_network_namespace)
+        say "reusing the test image appliance.image built in $dir/image"
+    else
+        read -r SINK1 SINK2 < <(free_ports 2)
+        say "building the test image (missing, or from another tree)"
+        build_started=$SECONDS
+        make_test_image "$dir" "$SINK1" "$SINK2" "$dir/build.log" ||
+            fail "the test image build failed"
+        IMAGE_BUILD_S=$((SECONDS - build_started))
+        say "image built in ${IMAGE_BUILD_S}s: $(tail -n1 "$dir/build.log")"
+    fi
+    unlock_test_image
 }
 
 test_image_current() {

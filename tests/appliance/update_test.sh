@@ -21,7 +21,8 @@
 # it is from the same tree, else builds it the same way (tests/appliance/test_image.sh).
 # Artifacts in $HUB_APPLIANCE_TEST_DIR/update/: serial.log (the console across all boots),
 # report.log (the guest's reports and the installer's lines), bundles, the disk.
-# Software emulation (accel=tcg), like the boot test.
+# Software emulation (accel=tcg), like the boot test, and like it in a network namespace of
+# its own, so that the two can run at once.
 #
 # Needs root, qemu-system-x86, ovmf, swaks, python3, openssl, rauc, squashfs-tools, e2fsprogs
 # and what appliance/build needs; exits 77 (skip) when one is missing.
@@ -47,34 +48,12 @@ done
 # shellcheck source=tests/appliance/test_image.sh
 source "$HERE/test_image.sh"
 
-expect_match() {
-    grep -Eq -- "$2" <<<"$3" || fail "$1: expected to match /$2/, got: $3"
-}
-free_ports() {
-    python3 -c '
-import socket, sys
-held = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
-}
-
 # --- The image (shared with the boot test) ---------------------------------------------------
-mkdir -p "$SHARED"
+use_or_make_test_image "$SHARED"
+build_s=$IMAGE_BUILD_S
+enter_own_network_namespace "$0" "$@"
 rm -rf "$WORK"
 mkdir -p "$WORK"
-if sinks="$(test_image_current "$SHARED")"; then
-    read -r SINK1 SINK2 <<<"$sinks"
-    build_s=0
-    say "reusing appliance.image's image in $SHARED/image"
-else
-    read -r SINK1 SINK2 < <(free_ports 2)
-    say "building the test image (the boot test's is missing or from another tree)"
-    build_started=$SECONDS
-    make_test_image "$SHARED" "$SINK1" "$SINK2" "$SHARED/build.log" ||
-        fail "the test image build failed"
-    build_s=$((SECONDS - build_started))
-    say "image built in ${build_s}s"
-fi
 image="$SHARED/image"
 base_version="$(sed -n 's/^build_id //p' "$image/manifest.txt")"
 tries="$(sed -n 's/^boot_tries //p' "$image/manifest.txt")"
