@@ -15,18 +15,6 @@
 #include "policy/partners.h"
 
 namespace hub::console {
-namespace {
-
-bool all_printable(std::string_view value) {
-    for (char c : value) {
-        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) {
-            return false;
-        }
-    }
-    return true;
-}
-
-// Splits on commas and spaces; empty pieces dropped. Bounded by value's length.
 std::vector<std::string_view> split_list(std::string_view value) {
     std::vector<std::string_view> pieces;
     std::size_t start = 0;
@@ -39,6 +27,17 @@ std::vector<std::string_view> split_list(std::string_view value) {
         }
     }
     return pieces;
+}
+
+namespace {
+
+bool all_printable(std::string_view value) {
+    for (char c : value) {
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) {
+            return false;
+        }
+    }
+    return true;
 }
 
 bool parse_number(std::string_view value, unsigned& number) {

@@ -11,8 +11,12 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hub::console {
+
+// A list field ("a, b c"): the pieces between commas and spaces, empty ones dropped.
+std::vector<std::string_view> split_list(std::string_view value);
 
 std::string check_partner_name(std::string_view value);
 std::string check_partner_domain(std::string_view value);

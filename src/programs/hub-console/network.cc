@@ -10,22 +10,14 @@
 
 #include <charconv>
 
+#include "console/checks.h"
 #include "netcfg/client.h"
 
 namespace hub::hub_console {
 
 std::vector<std::string> split_list(std::string_view value) {
-    std::vector<std::string> items;
-    std::size_t start = 0;
-    for (std::size_t i = 0; i <= value.size(); i++) {
-        if (i == value.size() || value[i] == ',' || value[i] == ' ') {
-            if (i > start) {
-                items.emplace_back(value.substr(start, i - start));
-            }
-            start = i + 1;
-        }
-    }
-    return items;
+    std::vector<std::string_view> pieces = console::split_list(value);
+    return {pieces.begin(), pieces.end()};
 }
 
 namespace {

@@ -19,7 +19,7 @@ public:
     virtual console::Outcome run(const console::Action& action) = 0;
 };
 
-// A form field's list ("a, b c"): the items between commas and spaces, empty ones dropped.
+// console::split_list's pieces as strings (what hub-netcfg's client and the directory take).
 std::vector<std::string> split_list(std::string_view value);
 
 // The Network that asks hub-netcfg on socket_path.
