@@ -61,6 +61,38 @@ tries="$(sed -n 's/^boot_tries //p' "$image/manifest.txt")"
     fail "$image/manifest.txt has no build_id or boot_tries (an image from before RAUC?)"
 keys="$image/keys"
 
+# --- The VM (started first: the bundles are made while it boots) ----------------------------
+cp --sparse=always "$image/hubbox.img" "$WORK/disk.img"
+cp "$OVMF_VARS" "$WORK/ovmf-vars.fd"
+# Software emulation, as in the boot test: this machine's /dev/kvm is nested and stops OVMF at
+# its first FPU instruction (an "emulation failure"), with -bios and pflash alike.
+accel=tcg cpu=max
+read -r FWD_SMTP < <(free_ports 1)
+: >"$WORK/serial.log"
+: >"$WORK/report.log"
+# The chipset's TCO watchdog resets the machine when it expires, as on hardware: systemd arms
+# it for every reboot (10 min), so a firmware that hangs after a reset (seen once under heavy
+# load: OVMF spinning in DXE after a guest reboot) is reset instead of waiting forever.
+# Two empty PCIe root ports take the update disks later (q35 hot-plug). The firmware boots
+# the system disk only (bootindex; no network boot ROM): once disks have been plugged in, its
+# default order would try the network first.
+qemu-system-x86_64 -machine "q35,accel=$accel" -cpu "$cpu" -smp 1 -m 1024 \
+    -global ICH9-LPC.noreboot=false -watchdog-action reset \
+    -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
+    -drive "if=pflash,format=raw,unit=1,file=$WORK/ovmf-vars.fd" \
+    -drive "file=$WORK/disk.img,format=raw,if=none,id=disk0,cache=writeback" \
+    -device virtio-blk-pci,drive=disk0,bootindex=0 \
+    -device pcie-root-port,id=hp1,chassis=1,port=0x10 \
+    -device pcie-root-port,id=hp2,chassis=2,port=0x11 \
+    -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$FWD_SMTP-:25" \
+    -device virtio-net-pci,netdev=net0,romfile= -device virtio-rng-pci -display none \
+    -monitor "unix:$WORK/monitor.sock,server=on,wait=off" \
+    -serial "file:$WORK/serial.log" -serial "file:$WORK/report.log" \
+    >"$WORK/qemu.log" 2>&1 &
+QEMU_PID=$!
+vm_started=$SECONDS
+say "qemu started (accel=$accel), serial log $WORK/serial.log"
+
 # --- Bundles: a newer good build and a broken one, from the image's root --------------------
 bundles_started=$SECONDS
 good_version="$base_version.next"
@@ -122,36 +154,6 @@ bundles_s=$((SECONDS - bundles_started))
 say "bundles made in ${bundles_s}s: good $good_version ($(du -h "$WORK/good.raucb" | cut -f1))," \
     "broken $broken_version (hubd's ExecStart exits 1)"
 
-# --- The VM ----------------------------------------------------------------------------------
-cp --sparse=always "$image/hubbox.img" "$WORK/disk.img"
-cp "$OVMF_VARS" "$WORK/ovmf-vars.fd"
-# Software emulation, as in the boot test: this machine's /dev/kvm is nested and stops OVMF at
-# its first FPU instruction (an "emulation failure"), with -bios and pflash alike.
-accel=tcg cpu=max
-read -r FWD_SMTP < <(free_ports 1)
-: >"$WORK/serial.log"
-: >"$WORK/report.log"
-# The chipset's TCO watchdog resets the machine when it expires, as on hardware: systemd arms
-# it for every reboot (10 min), so a firmware that hangs after a reset (seen once under heavy
-# load: OVMF spinning in DXE after a guest reboot) is reset instead of waiting forever.
-# Two empty PCIe root ports take the update disks later (q35 hot-plug). The firmware boots
-# the system disk only (bootindex; no network boot ROM): once disks have been plugged in, its
-# default order would try the network first.
-qemu-system-x86_64 -machine "q35,accel=$accel" -cpu "$cpu" -smp 1 -m 1024 \
-    -global ICH9-LPC.noreboot=false -watchdog-action reset \
-    -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
-    -drive "if=pflash,format=raw,unit=1,file=$WORK/ovmf-vars.fd" \
-    -drive "file=$WORK/disk.img,format=raw,if=none,id=disk0,cache=writeback" \
-    -device virtio-blk-pci,drive=disk0,bootindex=0 \
-    -device pcie-root-port,id=hp1,chassis=1,port=0x10 \
-    -device pcie-root-port,id=hp2,chassis=2,port=0x11 \
-    -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$FWD_SMTP-:25" \
-    -device virtio-net-pci,netdev=net0,romfile= -device virtio-rng-pci -display none \
-    -monitor "unix:$WORK/monitor.sock,server=on,wait=off" \
-    -serial "file:$WORK/serial.log" -serial "file:$WORK/report.log" \
-    >"$WORK/qemu.log" 2>&1 &
-QEMU_PID=$!
-say "qemu started (accel=$accel), serial log $WORK/serial.log"
 
 monitor() {  # monitor COMMAND: one human-monitor command; prints its answer
     python3 - "$WORK/monitor.sock" "$1" <<'EOF'
@@ -209,9 +211,8 @@ slot_field() {
 kernel_boots() { tr -d '\r' <"$WORK/serial.log" | count_in "Command line:.*rauc\.slot=$1 " -; }
 
 # --- 1. Slot A, a message queued for partner2 ------------------------------------------------
-stage_started=$SECONDS
 wait_for "report of the first boot" "$WORK/report.log" HUBBOX-REPORT-END 1
-boot1_s=$((SECONDS - stage_started))
+boot1_s=$((SECONDS - vm_started))
 R1="$(report 1)"
 expect_match "first boot: slot" '^A$' "$(fact "$R1" cmdline_slot)"
 expect_match "first boot: version" "^$base_version\$" "$(fact "$R1" image_version)"
