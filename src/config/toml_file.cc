@@ -20,6 +20,7 @@
 #include <system_error>
 
 #include "base/assert.h"
+#include "base/errno_text.h"
 #include "config/limits.h"
 #include "config/syntax.h"
 
@@ -27,15 +28,11 @@ namespace hub::config {
 
 namespace {
 
-std::string errno_text(int error) {
-    return std::error_code(error, std::generic_category()).message();
-}
-
 // Reads the whole file into text; returns "" or what went wrong.
 std::string read_bounded(const std::string& path, std::uint64_t bytes_max, std::string& text) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return fmt::format("cannot read: {}", errno_text(errno));
+        return fmt::format("cannot read: {}", base::errno_text(errno));
     }
     struct stat status {};
     if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
@@ -50,7 +47,7 @@ std::string read_bounded(const std::string& path, std::uint64_t bytes_max, std::
             continue;
         }
         if (got < 0) {
-            problem = fmt::format("cannot read: {}", errno_text(errno));
+            problem = fmt::format("cannot read: {}", base::errno_text(errno));
             break;
         }
         if (got == 0) {

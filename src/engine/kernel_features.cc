@@ -19,15 +19,12 @@
 #include <cstring>
 #include <fstream>
 
+#include "base/errno_text.h"
 #include "engine/ring.h"
 #include "engine/ring_setup.h"
 
 namespace hub::engine {
 namespace {
-
-std::string errno_text(int error) {
-    return std::strerror(error);
-}
 
 // kernel.io_uring_disabled exists from 6.6; on 6.1 the file is absent and io_uring is on.
 Result<void, std::string> check_not_disabled() {
@@ -69,7 +66,8 @@ Result<ProbeCompletion, std::string> wait_one(io_uring& ring, const char* what) 
     io_uring_cqe* cqe = nullptr;
     int result = io_uring_wait_cqe_timeout(&ring, &cqe, &timeout);
     if (result < 0) {
-        return unexpected(std::string(what) + ": no completion (" + errno_text(-result) + ")");
+        return unexpected(std::string(what) + ": no completion (" + base::errno_text(-result) +
+                          ")");
     }
     ProbeCompletion copy{cqe->res, cqe->flags};
     io_uring_cqe_seen(&ring, cqe);
@@ -105,7 +103,7 @@ Result<void, std::string> check_multishot_recv(io_uring& ring) {
     }
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-        return unexpected("socketpair: " + errno_text(errno));
+        return unexpected("socketpair: " + base::errno_text(errno));
     }
     Ring typed(ring);
     queued_or_panic(typed.recv_multishot(Tag{Op::recv, 0, 0}, pair[0], 7));
@@ -139,7 +137,7 @@ Result<void, std::string> check_multishot_accept(io_uring& ring) {
         if (listener >= 0) {
             close(listener);
         }
-        return unexpected("loopback listener for the accept check: " + errno_text(error));
+        return unexpected("loopback listener for the accept check: " + base::errno_text(error));
     }
     Ring typed(ring);
     queued_or_panic(typed.accept_multishot(Tag{Op::accept, 0, 0}, listener));
@@ -150,14 +148,14 @@ Result<void, std::string> check_multishot_accept(io_uring& ring) {
     close(client);
     close(listener);
     if (connected != 0) {
-        return unexpected("loopback connect for the accept check: " + errno_text(errno));
+        return unexpected("loopback connect for the accept check: " + base::errno_text(errno));
     }
     if (!cqe) {
         return unexpected(cqe.error());
     }
     if (cqe->res < 0 || (cqe->flags & IORING_CQE_F_MORE) == 0) {
         return unexpected(std::string("kernel lacks IORING_OP_ACCEPT multishot (5.19): ") +
-                          (cqe->res < 0 ? errno_text(-cqe->res) : "no IORING_CQE_F_MORE"));
+                          (cqe->res < 0 ? base::errno_text(-cqe->res) : "no IORING_CQE_F_MORE"));
     }
     close(cqe->res);
     return {};

@@ -19,6 +19,7 @@
 #include <set>
 
 #include "base/durable_file.h"
+#include "base/errno_text.h"
 #include "policy/partner_checks.h"
 #include "programs/hub-snmp/limits.h"
 
@@ -29,10 +30,6 @@ constexpr std::string_view file_name = "group-indexes";
 constexpr std::string_view header =
     "# hub-snmp group indexes: mtaGroupIndex, a tab, the partner name; indexes are never "
     "reused\n";
-
-std::string errno_text(int error) {
-    return std::strerror(error);
-}
 
 }  // namespace
 
@@ -136,7 +133,7 @@ Result<GroupIndexes, std::string> load_group_indexes(const std::string& state_di
         if (errno == ENOENT) {
             return GroupIndexes{};
         }
-        return unexpected(path + ": " + errno_text(errno));
+        return unexpected(path + ": " + base::errno_text(errno));
     }
     std::string text;
     char buffer[16384];
@@ -148,7 +145,7 @@ Result<GroupIndexes, std::string> load_group_indexes(const std::string& state_di
         if (got < 0) {
             int error = errno;
             ::close(fd);
-            return unexpected(path + ": " + errno_text(error));
+            return unexpected(path + ": " + base::errno_text(error));
         }
         if (got == 0) {
             break;

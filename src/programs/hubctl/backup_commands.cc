@@ -53,6 +53,7 @@
 #include "backup/restore.h"
 #include "backup/sealed_stream.h"
 #include "base/durable_file.h"
+#include "base/errno_text.h"
 #include "config/hub_conf_edit.h"
 #include "config/hub_config.h"
 #include "health/backup_status.h"
@@ -97,10 +98,6 @@ constexpr std::string_view archive_suffix = ".hbk";
 // Where the appliance keeps the backup status file: the one place of the data partition
 // hub-metrics and hub-snmp may read (rootfs tmpfiles.d, their units).
 constexpr std::string_view appliance_status_file = "/var/lib/hubbox/health/backup-status";
-
-std::string errno_text(int error) {
-    return std::strerror(error);
-}
 
 // --- Keys and passphrases ---------------------------------------------------------------
 
@@ -458,7 +455,7 @@ Result<Made, std::string> make_archive(const config::HubConfig& config,
         }
         fd = ::open(part_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) {
-            return unexpected(fmt::format("{}: {}", part_path, errno_text(errno)));
+            return unexpected(fmt::format("{}: {}", part_path, base::errno_text(errno)));
         }
     }
     if (fd < 0) {
@@ -474,8 +471,9 @@ Result<Made, std::string> make_archive(const config::HubConfig& config,
     ::close(fd);
     if (!report || !synced) {
         ::unlink(part_path.c_str());
-        return unexpected(report ? fmt::format("fsync {}: {}", part_path, errno_text(sync_errno))
-                                 : report.error());
+        return unexpected(report
+                              ? fmt::format("fsync {}: {}", part_path, base::errno_text(sync_errno))
+                              : report.error());
     }
     if (auto moved = base::rename_durably(part_path, path); !moved) {
         return unexpected(moved.error());
@@ -539,7 +537,8 @@ int create(const BackupCommands::Settings& s, const std::string& config_path) {
         char pattern[] = "/tmp/hubbox-backup.XXXXXX";
         const char* made = ::mkdtemp(pattern);
         if (made == nullptr) {
-            return fail(exit_runtime, "cannot make a scratch directory: {}", errno_text(errno));
+            return fail(exit_runtime, "cannot make a scratch directory: {}",
+                        base::errno_text(errno));
         }
         scratch = made;
         directory = scratch;
@@ -762,7 +761,7 @@ int schedule(const BackupCommands::Settings& s, const std::string& config_path) 
 int open_archive(const std::string& path, int& fd) {
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return fail(exit_runtime, "{}: {}", path, errno_text(errno));
+        return fail(exit_runtime, "{}: {}", path, base::errno_text(errno));
     }
     return exit_ok;
 }
@@ -820,7 +819,7 @@ int extract(const BackupCommands::Settings& s) {
     if (::mkdir(s.to.c_str(), 0700) != 0) {
         ::close(fd);
         return fail(exit_runtime, "{}: {} (give a directory that does not exist yet)", s.to,
-                    errno_text(errno));
+                    base::errno_text(errno));
     }
     int out = -1;
     std::string current;
@@ -836,13 +835,13 @@ int extract(const BackupCommands::Settings& s) {
             std::filesystem::create_directories(std::filesystem::path(path).parent_path(), error);
             out = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
             current = path;
-            return out < 0 ? fmt::format("{}: {}", path, errno_text(errno)) : "";
+            return out < 0 ? fmt::format("{}: {}", path, base::errno_text(errno)) : "";
         },
         [&](std::string_view bytes) -> std::string {
             while (!bytes.empty()) {
                 ssize_t n = ::write(out, bytes.data(), bytes.size());
                 if (n <= 0 && errno != EINTR) {
-                    return fmt::format("{}: {}", current, errno_text(errno));
+                    return fmt::format("{}: {}", current, base::errno_text(errno));
                 }
                 bytes.remove_prefix(n > 0 ? static_cast<std::size_t>(n) : 0);
             }
@@ -886,7 +885,7 @@ int keygen(const BackupCommands::Settings& s) {
     };
     int fd = ::open(s.out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        return fail(exit_runtime, "{}: {}", s.out, errno_text(errno));
+        return fail(exit_runtime, "{}: {}", s.out, base::errno_text(errno));
     }
     std::string secret_text = hex(secret_key);
     bool ok = ::write(fd, secret_text.data(), secret_text.size()) ==
@@ -941,13 +940,13 @@ int take_restore_request(BackupCommands::Settings& s) {
     int fd = ::open(s.request.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         return fail(exit_runtime, "restore request {}: {}; nothing was changed", s.request,
-                    errno_text(errno));
+                    base::errno_text(errno));
     }
     struct stat facts {};
     std::string text;
     std::string why;
     if (::fstat(fd, &facts) != 0) {
-        why = errno_text(errno);
+        why = base::errno_text(errno);
     } else if (!S_ISREG(facts.st_mode) || facts.st_uid != ::geteuid() ||
                (facts.st_mode & 077) != 0) {
         why = "not a regular file of this user's with mode 0600";
@@ -964,7 +963,7 @@ int take_restore_request(BackupCommands::Settings& s) {
                 continue;
             }
             if (n <= 0) {
-                why = n < 0 ? errno_text(errno) : "shorter than its size";
+                why = n < 0 ? base::errno_text(errno) : "shorter than its size";
                 break;
             }
             got += static_cast<std::size_t>(n);
@@ -1178,7 +1177,7 @@ int restore(BackupCommands::Settings& s, const std::string& config_path) {
 
     // Pass 2: staged beside the targets, checked again, then put in place.
     if (::lseek(fd, 0, SEEK_SET) != 0) {
-        return fail(exit_runtime, "{}: cannot read it again: {}", s.file, errno_text(errno));
+        return fail(exit_runtime, "{}: cannot read it again: {}", s.file, base::errno_text(errno));
     }
     auto report = backup::restore_backup(fd, *key, plan);
     if (!report) {
