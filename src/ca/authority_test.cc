@@ -8,6 +8,7 @@
 #include <wolfssl/wolfcrypt/asn.h>
 
 #include <algorithm>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -18,7 +19,10 @@
 namespace hub::ca {
 namespace {
 
-constexpr std::int64_t now = 1796600000;  // 2026-12-06, a fixed clock.
+// The wall clock, not a fixed one: wolfSSL's verifier checks each certificate's validity and
+// the CRL's next update against the real time, so a fixed clock turns the one-day
+// certificate below into an expired one a day after the clock was written down.
+const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
 
 std::vector<std::uint8_t> fixture(const std::string& name) {
     std::ifstream file(std::string(HUB_CA_TEST_DATA_DIR) + "/" + name, std::ios::binary);
