@@ -10,6 +10,7 @@
 #       --hub "127.0.0.1:$SMTP_PORT" --ca "$STATE/ca.pem" \
 #       --cert "$STATE/partner1.pem" --key "$STATE/partner1.key"
 #   partner send "$(partner_dir partner1)" --from alice@partner1.gov.uk --to ...
+#   partner_restart partner1 --domain ... --no-starttls   # new options, same port throughout
 #
 # Instances live in $WORK/postfix-<name>/ (see ./partner for the layout and every command).
 # The EXIT trap of ../lib.sh is wrapped: every instance started here is stopped first (no
@@ -45,6 +46,21 @@ partner_start() {
     [[ $# -eq 0 ]] || args=(--name "$name" "$@")
     local out
     out="$("$PARTNER" start "$dir" "${args[@]}" 2>&1)" || fail "partner start $name: $out"
+    say "$out"
+}
+
+# partner_restart NAME [start options...]: instance NAME comes back with the options given
+# (none = as before) and never gives up its port meanwhile (`partner restart`: postfix reload,
+# the sessions in progress ended). Tests run side by side on random ports: a partner_stop
+# followed by a partner_start leaves the port free for a moment, and another test may take it.
+partner_restart() {
+    local name="$1"
+    shift
+    local args=()
+    [[ $# -eq 0 ]] || args=(--name "$name" "$@")
+    local out
+    out="$("$PARTNER" restart "$(partner_dir "$name")" "${args[@]}" 2>&1)" ||
+        fail "partner restart $name: $out"
     say "$out"
 }
 
