@@ -50,16 +50,19 @@ partner_start() {
 }
 
 # partner_restart NAME [start options...]: instance NAME comes back with the options given
-# (none = as before) and never gives up its port meanwhile (`partner restart`: postfix reload,
+# (none = as before; started if it is not running) and never gives up its port meanwhile (`partner restart`: postfix reload,
 # the sessions in progress ended). Tests run side by side on random ports: a partner_stop
 # followed by a partner_start leaves the port free for a moment, and another test may take it.
 partner_restart() {
     local name="$1"
     shift
+    local dir
+    dir="$(partner_dir "$name")"
+    [[ " ${PARTNER_DIRS[*]} " == *" $dir "* ]] || PARTNER_DIRS+=("$dir")
     local args=()
     [[ $# -eq 0 ]] || args=(--name "$name" "$@")
     local out
-    out="$("$PARTNER" restart "$(partner_dir "$name")" "${args[@]}" 2>&1)" ||
+    out="$("$PARTNER" restart "$dir" "${args[@]}" 2>&1)" ||
         fail "partner restart $name: $out"
     say "$out"
 }
