@@ -67,9 +67,13 @@ partner_restart() {
     say "$out"
 }
 
+# partner_stop NAME: the instance stops ("the partner is down": a connection to its port is
+# refused) and its ports stay reserved for it until partner_start or partner_restart brings it
+# back, or the test ends (`partner stop --hold-port`): no test running beside this one can take
+# them meanwhile, so the instance can always start again and hubd never reaches a stranger.
 partner_stop() {
     local out
-    out="$("$PARTNER" stop "$(partner_dir "$1")" 2>&1)" || fail "partner stop $1: $out"
+    out="$("$PARTNER" stop "$(partner_dir "$1")" --hold-port 2>&1)" || fail "partner stop $1: $out"
 }
 
 # partner_log NAME: the instance's maillog (postlogd).
