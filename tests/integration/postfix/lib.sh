@@ -50,9 +50,9 @@ partner_start() {
 }
 
 # partner_restart NAME [start options...]: instance NAME comes back with the options given
-# (none = as before; started if it is not running) and never gives up its port meanwhile (`partner restart`: postfix reload,
-# the sessions in progress ended). Tests run side by side on random ports: a partner_stop
-# followed by a partner_start leaves the port free for a moment, and another test may take it.
+# (none = as before; started if it is not running) without ever giving up its port (`partner
+# restart`: postfix reload, the sessions in progress ended). For a partner that changes (its
+# TLS offer, its certificate); partner_stop is for a partner that is down.
 partner_restart() {
     local name="$1"
     shift
