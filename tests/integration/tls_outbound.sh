@@ -27,9 +27,9 @@ tls_change() {
     out="$(hubctl_dir "$@" 2>&1)" || fail "hubctl $*: $out"
     expect_match "hubctl $1 $2: hubd reloaded" 'hubd reloaded' "$out"
 }
+# partner2 (re)started with these options; a restart reloads it in place, keeping its port.
 start_partner2() {
-    partner_stop partner2 2>/dev/null || true
-    partner_start partner2 --domain partner2.gov.uk --smtp-port "$P2_PORT" \
+    partner_restart partner2 --domain partner2.gov.uk --smtp-port "$P2_PORT" \
         --hub "127.0.0.1:$SMTP_PORT" --ca "$STATE/ca.pem" --cert "$STATE/partner2.pem" \
         --key "$STATE/partner2.key" "$@"
 }

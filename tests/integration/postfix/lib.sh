@@ -10,6 +10,7 @@
 #       --hub "127.0.0.1:$SMTP_PORT" --ca "$STATE/ca.pem" \
 #       --cert "$STATE/partner1.pem" --key "$STATE/partner1.key"
 #   partner send "$(partner_dir partner1)" --from alice@partner1.gov.uk --to ...
+#   partner_restart partner1 --domain ... --no-starttls   # new options, same port throughout
 #
 # Instances live in $WORK/postfix-<name>/ (see ./partner for the layout and every command).
 # The EXIT trap of ../lib.sh is wrapped: every instance started here is stopped first (no
@@ -48,9 +49,31 @@ partner_start() {
     say "$out"
 }
 
+# partner_restart NAME [start options...]: instance NAME comes back with the options given
+# (none = as before; started if it is not running) without ever giving up its port (`partner
+# restart`: postfix reload, the sessions in progress ended). For a partner that changes (its
+# TLS offer, its certificate); partner_stop is for a partner that is down.
+partner_restart() {
+    local name="$1"
+    shift
+    local dir
+    dir="$(partner_dir "$name")"
+    [[ " ${PARTNER_DIRS[*]} " == *" $dir "* ]] || PARTNER_DIRS+=("$dir")
+    local args=()
+    [[ $# -eq 0 ]] || args=(--name "$name" "$@")
+    local out
+    out="$("$PARTNER" restart "$dir" "${args[@]}" 2>&1)" ||
+        fail "partner restart $name: $out"
+    say "$out"
+}
+
+# partner_stop NAME: the instance stops ("the partner is down": a connection to its port is
+# refused) and its ports stay reserved for it until partner_start or partner_restart brings it
+# back, or the test ends (`partner stop --hold-port`): no test running beside this one can take
+# them meanwhile, so the instance can always start again and hubd never reaches a stranger.
 partner_stop() {
     local out
-    out="$("$PARTNER" stop "$(partner_dir "$1")" 2>&1)" || fail "partner stop $1: $out"
+    out="$("$PARTNER" stop "$(partner_dir "$1")" --hold-port 2>&1)" || fail "partner stop $1: $out"
 }
 
 # partner_log NAME: the instance's maillog (postlogd).

@@ -31,8 +31,8 @@ tls_args() {  # tls_args NAME: the dev CA and NAME's certificate from tools/dev-
     echo --ca "$STATE/ca.pem" --cert "$STATE/$1.pem" --key "$STATE/$1.key"
 }
 # shellcheck disable=SC2046
-start_partner2() {
-    partner_start partner2 --domain partner2.gov.uk --smtp-port "$port2" \
+start_partner2() {  # Started, or restarted in place (partner restart keeps the port).
+    partner_restart partner2 --domain partner2.gov.uk --smtp-port "$port2" \
         --hub "127.0.0.1:$port1" --hub-name partner1.gov.uk $(tls_args partner2) "$@"
 }
 # shellcheck disable=SC2046
@@ -75,7 +75,6 @@ expect_match "partner2 log" "Verified TLS connection established to $lo:$port1" 
 say "1. verified TLS on both sides, delivered to joe's Maildir, reply delivered to alice"
 
 # --- 2. a certificate not from the CA: deferred, then delivered once ---------------------
-partner_stop partner2
 start_partner2 --cert-untrusted
 id="$(partner send "$dir1" --from alice@partner1.gov.uk --to bob@partner2.gov.uk \
     --subject "untrusted")" || fail "send from partner1 failed"
@@ -89,7 +88,6 @@ expect_match "partner1 log" \
     "$(partner_log partner1)"
 expect_match "partner1 queue" "^${id}[ *!]" "$(partner queue "$dir1")"
 expect_eq "bob's messages (untrusted certificate)" 0 "$(partner count "$dir2" bob)"
-partner_stop partner2
 start_partner2
 partner flush "$dir1" || fail "partner flush failed"
 partner wait-delivered "$dir2" bob 1 30 || fail "bob did not get the message after the flush"
@@ -99,7 +97,6 @@ expect_match "partner1 queue after the flush" "Mail queue is empty" "$(partner q
 say "2. untrusted certificate: deferred and kept; delivered once after the fix and a flush"
 
 # --- 3. no STARTTLS: deferred, never sent in clear ---------------------------------------
-partner_stop partner2
 start_partner2 --no-starttls
 ehlo="$(timeout 30 swaks --server 127.0.0.1 --port "$port2" --quit-after EHLO 2>&1)" || true
 expect_no_match "partner2 EHLO with --no-starttls" "STARTTLS" "$ehlo"
@@ -114,7 +111,6 @@ expect_eq "carol's messages" 0 "$(partner count "$dir2" carol)"
 say "3. no STARTTLS offered: deferred, nothing sent"
 
 # --- 4. start-hub: the hub's job done by Postfix ------------------------------------------
-partner_stop partner2
 start_partner2
 dir_hub="$(partner_dir hub)"
 PARTNER_DIRS+=("$dir_hub")
