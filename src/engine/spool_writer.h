@@ -45,11 +45,7 @@ struct CommitWaiter {
 enum class CommitStatus { durable, failed, no_space };
 
 // Where a durable record lives, so that delivery can read it back with one read.
-struct RecordLocation {
-    std::uint32_t segment_seq = 0;
-    std::uint64_t offset = 0;
-    std::uint64_t bytes = 0;
-};
+using RecordLocation = spool::RecordLocation;
 
 struct CommitOutcome {
     CommitWaiter waiter;

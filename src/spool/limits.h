@@ -82,6 +82,10 @@ inline constexpr std::uint64_t compaction_round_bytes_max = 8u << 20;
 // mail stops at the whole reserve; status records may use all of it): room a compaction
 // can never take from the status records that make it pay.
 inline constexpr std::uint32_t compaction_floor_percent_of_reserve = 50;
+// A head segment pinned by live records the shard does not hold (a message that routes
+// nowhere, left in the spool, or one still being committed) is looked at again after this
+// long: each look walks the shard's messages, so not every tick.
+inline constexpr std::uint64_t compaction_pinned_head_retry_ms = 60'000;
 
 static_assert(record_header_bytes % record_alignment_bytes == 0);
 static_assert(record_trailer_bytes % record_alignment_bytes == 0);

@@ -238,6 +238,15 @@ struct SliceExtent {
     std::uint32_t content_bytes = 0;
 };
 
+// Where a durable record lives in one of a shard's segments, so that it can be read back
+// with one read. The spool writer reports it; a message record pinned in the segment
+// ledger is named by its record's place and what the message occupies (its slices too).
+struct RecordLocation {
+    std::uint32_t segment_seq = 0;
+    std::uint64_t offset = 0;
+    std::uint64_t bytes = 0;
+};
+
 struct RecoveredMessage {
     MessageMeta meta;
     std::string segment_path;
