@@ -168,7 +168,7 @@ Result<bool, std::string> Shard::turn() {
     deliver_commit_outcomes();
     resume_streams();
     take_durable_statuses();
-    take_copies();
+    compactor_->take_copies();
     // Connections whose command budget ran out get one more pass per loop turn.
     runnable_now_.swap(runnable_);
     for (std::uint32_t index : runnable_now_) {
@@ -247,7 +247,7 @@ void Shard::dispatch(const Completion& completion) {
             on_report_read(tag.index, completion.result);
             return;
         case Op::compact_read:
-            on_compact_read(tag.index, tag.generation, completion.result);
+            compactor_->on_read_done(tag.index, tag.generation, completion.result);
             return;
         case Op::release_buffers:
             if (completion.result < 0) {
@@ -335,7 +335,9 @@ void Shard::on_tick() {
     }
     release_receive_buffers();
     spool_->on_tick();
-    start_compaction();
+    if (accepting_) {
+        compactor_->start(now_ms());
+    }
     for (auto& slot : slots_) {
         Connection& connection = *slot;
         if (connection.state != Connection::State::open) {

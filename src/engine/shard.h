@@ -1,4 +1,5 @@
-// shard.h -- one core's reactor: its ring, listeners, connections and spool writer.
+// shard.h -- one core's reactor: its ring, listeners, connections, spool writer and
+// compactor (spool_compactor.h, which it tells when to start and hands its completions).
 //
 // A shard shares nothing mutable with the others on the data path. It reads the
 // immutable configuration, the partner snapshots the supervisor publishes (a new one at
@@ -29,6 +30,7 @@
 #include "engine/ring_setup.h"
 #include "engine/shard_health.h"
 #include "engine/shard_seam.h"
+#include "engine/spool_compactor.h"
 #include "engine/spool_writer.h"
 #include "policy/partners.h"
 #include "smtp/server_session.h"
@@ -206,12 +208,10 @@ private:
                       spool::RecipientStatus status);
     void take_durable_statuses();
 
-    // Spool reclamation (spool_reclaim.cc).
+    // Spool reclamation (spool_reclaim.cc): the writer and the compactor, and what the
+    // compactor may ask of this shard's messages.
     void start_spool_writer();
-    void start_compaction();
-    void on_compact_read(std::uint32_t item_index, std::uint32_t part, int result);
-    void take_copies();
-    void relocate_copied(StoredMessage& stored, const RecordLocation& to);
+    CompactionHost compaction_host();
     void spool_generated(std::string content, const std::string& recipient, std::uint64_t report);
     void on_generated_durable(const CommitOutcome& outcome);
     std::uint64_t wall_ms() const;
@@ -226,6 +226,8 @@ private:
     smtp::ServerConfig starttls_config_;
     smtp::ServerConfig implicit_tls_config_;
     std::unique_ptr<SpoolWriter> spool_;
+    // Copies live messages out of the head segment so it can go (spool_compactor.h).
+    std::unique_ptr<SpoolCompactor> compactor_;
     ShardHealth health_{settings_.index};
     bool counting_transaction_ = false;  // item_done's actions: their bounces are counted.
 
@@ -273,30 +275,6 @@ private:
     std::vector<std::pair<ReportKind, StoredMessage>> reports_waiting_;  // No free job yet.
     smtp::ClientConfig client_config_;
     std::uint64_t scheduler_due_ms_ = 0;
-
-    // Compaction: one round at a time, the head segment's live records read back, then
-    // copied forward by the spool writer.
-    // A streamed message is copied whole in its round: its slice records, then its commit,
-    // read into one buffer (one read each) and appended as one piece, so they land in one
-    // segment in order. from.bytes is what it pins (StoredMessage::pinned()).
-    struct CopyItem {
-        spool::QueueId id;
-        RecordLocation from;
-        std::string record;
-        std::vector<spool::SliceExtent> slices;  // Streamed: where they were read from.
-        std::uint64_t commit_bytes = 0;          // Streamed: the commit, last in record.
-        std::uint32_t reads_pending = 0;
-        bool read_failed = false;
-        bool read_ok = false;
-    };
-    std::vector<CopyItem> copy_items_;
-    std::uint32_t copy_reads_pending_ = 0;
-    std::uint32_t copies_pending_ = 0;
-    bool compacting_ = false;
-    std::uint32_t compaction_seq_ = 0;
-    std::uint32_t compaction_copied_ = 0;
-    std::uint32_t pinned_seq_ = 0;       // A head pinned by messages not in memory, and until
-    std::uint64_t pinned_until_ms_ = 0;  // when not to look at it again.
     std::uint64_t report_counter_ = 0;
     // hubctl's hold/release/delete whose message_status record is being committed.
     std::optional<ControlCommand> control_pending_;

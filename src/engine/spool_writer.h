@@ -12,7 +12,8 @@
 //
 // The writer also gives disk space back: it keeps the shard's SegmentLedger, deletes dead
 // segments oldest first (unlinkat linked to a directory fsync, then the fd is closed), and
-// writes the copies a compaction asks for (segment_ledger.h explains the order).
+// writes the copies a compaction asks for (spool_compactor.h; segment_ledger.h explains
+// the order).
 #pragma once
 
 #include <sys/uio.h>

@@ -99,8 +99,15 @@ RoundStartNote Compaction::begin(const std::optional<CompactionPlan>& plan,
     copied_ = 0;
     note.copies = static_cast<std::uint32_t>(copies_.size());
     note.copy_bytes = round_bytes_;
-    // A message record is one read. A streamed message is one read per slice record and
-    // one for its commit, laid end to end: the copy is those records in order.
+    list_reads();
+    note.start = RoundStart::started;
+    return note;
+}
+
+// A message record is one read. A streamed message is one read per slice record and one
+// for its commit, laid end to end: the copy is those records in order.
+void Compaction::list_reads() {
+    HUB_ASSERT(reads_.empty() && reads_pending_ == 0);
     for (std::uint32_t index = 0; index < copies_.size(); index++) {
         CompactionCopy& copy = copies_[index];
         copy.record.resize(copy.from.bytes);
@@ -120,8 +127,6 @@ RoundStartNote Compaction::begin(const std::optional<CompactionPlan>& plan,
         read_part(copy.from.offset, copy.slices.empty() ? copy.from.bytes : copy.commit_bytes);
         HUB_ASSERT(at == copy.record.size());
     }
-    note.start = RoundStart::started;
-    return note;
 }
 
 CopyReadNote Compaction::read_done(std::uint32_t copy_index, std::uint32_t part, int result) {

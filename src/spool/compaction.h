@@ -157,6 +157,7 @@ public:
 
 private:
     bool fits(std::uint64_t bytes) const;
+    void list_reads();
 
     CompactionLimits limits_;
     bool busy_ = false;

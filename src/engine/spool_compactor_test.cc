@@ -1,0 +1,274 @@
+// spool_compactor_test.cc -- compaction rounds carried out on a real ring and a real writer.
+//
+// Method: a SpoolWriter with segments so small that each message gets one of its own; the
+// test plays the shard (a map of the messages it holds, answering CompactionHost's
+// questions) and the reactor (completions to the writer or the compactor, take_copies()
+// each turn, on_tick() when told). Then spool::recover reads the directory back, as hubd
+// does after a crash. The decisions themselves are spool::Compaction's and tested there
+// (spool/compaction_test.cc); this checks the I/O around them.
+#include "engine/spool_compactor.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "engine/ring_setup.h"
+#include "gtest/gtest.h"
+
+namespace hub::engine {
+namespace {
+
+constexpr std::uint64_t t0 = 1'000'000;
+
+class SpoolCompactorTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char pattern[] = "/tmp/spool-compactor-test-XXXXXX";
+        ASSERT_NE(mkdtemp(pattern), nullptr);
+        root_ = pattern;
+        std::filesystem::create_directories(root_ + "/shard-0");
+        dir_fd_ = open((root_ + "/shard-0").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_GE(dir_fd_, 0);
+        ASSERT_TRUE(setup_ring(ring_storage_, 64));
+    }
+    void TearDown() override {
+        io_uring_queue_exit(&ring_storage_);
+        close(dir_fd_);
+        std::filesystem::remove_all(root_);
+    }
+
+    // The shard's part: the messages it holds, by ordinal, and what it was told.
+    struct Held {
+        RecordLocation location;
+        bool statuses_pending = false;
+    };
+    std::map<std::uint32_t, std::pair<spool::QueueId, Held>> held_;
+    std::vector<std::pair<spool::QueueId, RecordLocation>> relocated_;
+
+    CompactionHost host() {
+        CompactionHost host;
+        host.live_records = [this](std::uint32_t seq,
+                                   std::vector<spool::CompactionCandidate>& out) {
+            for (const auto& [ordinal, entry] : held_) {
+                if (entry.second.location.segment_seq == seq) {
+                    out.push_back(
+                        {entry.first, entry.second.location, {}, entry.second.statuses_pending});
+                }
+            }
+        };
+        host.source = [this](const spool::QueueId& id) -> std::optional<spool::CompactionSource> {
+            auto entry = held_.find(id.ordinal);
+            if (entry == held_.end() || !(entry->second.first == id)) {
+                return std::nullopt;
+            }
+            return spool::CompactionSource{entry->second.second.location,
+                                           entry->second.second.statuses_pending, false};
+        };
+        host.companions = [](const spool::QueueId&, std::vector<StatusNote>&,
+                             std::optional<std::uint64_t>&) {};
+        host.relocated = [this](const spool::QueueId& id, const RecordLocation& to) {
+            relocated_.emplace_back(id, to);
+            held_.at(id.ordinal).second.location = to;
+        };
+        return host;
+    }
+
+    void append(SpoolWriter& writer, std::uint32_t n) {
+        spool::MessageMeta meta;
+        meta.id = writer.next_id();
+        meta.arrival_unix_s = 1700000000;
+        meta.client_address = "127.0.0.1";
+        meta.envelope.mail_from = "alice@partner1.gov.uk";
+        meta.envelope.recipients.push_back({"joe@partner2.gov.uk.lgolhub.net", 0, ""});
+        std::string body =
+            "Message-ID: <m" + std::to_string(n) + "@test>\r\n\r\n" + std::string(500, 'x');
+        writer.append(meta, "Received: test\r\n", std::move(body), CommitWaiter{n, 1});
+    }
+
+    // Runs completions until none arrives for 200 ms, as the reactor would: spool ops to
+    // the writer, compact_read to the compactor, then the copies the writer reported.
+    void settle(SpoolWriter& writer, SpoolCompactor* compactor,
+                std::vector<CommitOutcome>* outcomes = nullptr) {
+        for (int turn = 0; turn < 10000; turn++) {
+            io_uring_submit(&ring_storage_);
+            __kernel_timespec wait{0, 200 * 1000 * 1000};
+            io_uring_cqe* cqe = nullptr;
+            if (io_uring_wait_cqe_timeout(&ring_storage_, &cqe, &wait) != 0) {
+                break;
+            }
+            while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
+                Tag tag = Tag::unpack(cqe->user_data);
+                int result = cqe->res;
+                io_uring_cqe_seen(&ring_storage_, cqe);
+                if (tag.op == Op::compact_read) {
+                    ASSERT_NE(compactor, nullptr);
+                    compactor->on_read_done(tag.index, tag.generation, result);
+                } else {
+                    writer.on_completion(tag.op, result);
+                }
+            }
+            if (outcomes != nullptr) {
+                outcomes->insert(outcomes->end(), writer.finished().begin(),
+                                 writer.finished().end());
+            }
+            writer.finished().clear();
+            if (compactor != nullptr) {
+                compactor->take_copies();
+            }
+        }
+    }
+
+    bool segment_exists(std::uint32_t seq) const {
+        return std::filesystem::exists(root_ + "/" + spool::segment_relative_path(0, seq));
+    }
+
+    // Four messages in segments 1-4, the append segment 5; the shard holds only the first
+    // (the others were delivered and released), so segment 1 is a head worth compacting.
+    void fill(SpoolWriter& writer) {
+        writer.start();
+        std::vector<CommitOutcome> stored;
+        for (std::uint32_t n = 0; n < 4; n++) {
+            append(writer, n);
+            settle(writer, nullptr, &stored);
+        }
+        ASSERT_EQ(stored.size(), 4u);
+        for (std::uint32_t n = 0; n < 4; n++) {
+            ASSERT_EQ(stored[n].status, CommitStatus::durable);
+            ASSERT_EQ(stored[n].location.segment_seq, n + 1);
+        }
+        for (std::uint32_t n = 1; n < 4; n++) {
+            writer.release(stored[n].location);
+        }
+        held_[stored[0].id.ordinal] = {stored[0].id, Held{stored[0].location, false}};
+        first_ = stored[0];
+    }
+
+    std::string root_;
+    int dir_fd_ = -1;
+    io_uring ring_storage_{};
+    Ring ring_{ring_storage_};
+    CommitOutcome first_;
+};
+
+TEST_F(SpoolCompactorTest, ARoundCopiesTheHeadForwardAndTheHeadGoes) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 1);  // One message per segment.
+    fill(writer);
+    ASSERT_TRUE(writer.compaction_plan().has_value());
+    EXPECT_EQ(writer.compaction_plan()->seq, 1u);
+
+    SpoolCompactor compactor(ring_, writer, 0, host());
+    compactor.start(t0);
+    EXPECT_TRUE(compactor.busy()) << "the head's record is being read";
+    settle(writer, &compactor);
+    EXPECT_FALSE(compactor.busy()) << "read, copied, released";
+
+    ASSERT_EQ(relocated_.size(), 1u);
+    EXPECT_EQ(relocated_[0].first, first_.id);
+    RecordLocation to = relocated_[0].second;
+    EXPECT_GT(to.segment_seq, 4u) << "copied into the append segment";
+    EXPECT_EQ(to.bytes, first_.location.bytes);
+    // As after a crash before the head went: the released messages (no status records in
+    // this test) are still there, and the copied one is there once, at its copy.
+    auto both = spool::recover(root_, 1);
+    ASSERT_TRUE(both);
+    EXPECT_EQ(both->messages.size(), 4u);
+    int copies = 0;
+    for (const spool::RecoveredMessage& message : both->messages) {
+        if (message.meta.id == first_.id) {
+            copies++;
+            EXPECT_EQ(message.segment_seq, to.segment_seq) << "recovery keeps the newer";
+        }
+    }
+    EXPECT_EQ(copies, 1) << "two copies, one message";
+
+    for (int tick = 0; tick < 6; tick++) {  // One deletion in flight at a time.
+        writer.on_tick();
+        settle(writer, &compactor);
+    }
+    for (std::uint32_t seq = 1; seq <= 4; seq++) {
+        EXPECT_FALSE(segment_exists(seq)) << seq << ": the old head and the dead run behind it";
+    }
+    auto after = spool::recover(root_, 1);
+    ASSERT_TRUE(after);
+    ASSERT_EQ(after->messages.size(), 1u);
+    EXPECT_EQ(after->messages[0].meta.id, first_.id);
+    EXPECT_EQ(after->messages[0].record_offset, to.offset);
+    auto content = spool::read_content(after->messages[0]);
+    ASSERT_TRUE(content.has_value());
+    EXPECT_NE(content->find("Message-ID: <m0@test>"), std::string::npos);
+}
+
+TEST_F(SpoolCompactorTest, AHeadPinnedByAMessageTheShardDoesNotHoldIsLeftAlone) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 1);
+    fill(writer);
+    held_.clear();  // The head's message routes nowhere: the shard does not hold it.
+    SpoolCompactor compactor(ring_, writer, 0, host());
+    compactor.start(t0);
+    EXPECT_FALSE(compactor.busy()) << "nothing to read";
+    settle(writer, &compactor);
+    writer.on_tick();
+    settle(writer, &compactor);
+    EXPECT_TRUE(segment_exists(1)) << "pinned: kept";
+    EXPECT_TRUE(relocated_.empty());
+}
+
+TEST_F(SpoolCompactorTest, AMessageWithStatusesInFlightWaitsForThem) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 1);
+    fill(writer);
+    held_.begin()->second.second.statuses_pending = true;
+    SpoolCompactor compactor(ring_, writer, 0, host());
+    compactor.start(t0);
+    EXPECT_FALSE(compactor.busy()) << "waits for its status records";
+    held_.begin()->second.second.statuses_pending = false;
+    compactor.start(t0 + 1);  // The next tick: no pinned wait for this one.
+    EXPECT_TRUE(compactor.busy());
+    settle(writer, &compactor);
+    EXPECT_EQ(relocated_.size(), 1u);
+}
+
+TEST_F(SpoolCompactorTest, AMessageFinishedWhileItsCopyWasWrittenLeavesTheCopyDead) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 1);
+    fill(writer);
+    SpoolCompactor compactor(ring_, writer, 0, host());
+    compactor.start(t0);
+    // Run until the copy is queued (the reads are in), then finish the message before the
+    // writer reports the copy: the copy is released, not the message moved.
+    for (int turn = 0; turn < 100 && compactor.busy(); turn++) {
+        io_uring_submit_and_wait(&ring_storage_, 1);
+        io_uring_cqe* cqe = nullptr;
+        bool copy_queued = false;
+        while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
+            Tag tag = Tag::unpack(cqe->user_data);
+            int result = cqe->res;
+            io_uring_cqe_seen(&ring_storage_, cqe);
+            if (tag.op == Op::compact_read) {
+                compactor.on_read_done(tag.index, tag.generation, result);
+                copy_queued = true;
+            } else {
+                writer.on_completion(tag.op, result);
+            }
+        }
+        if (copy_queued) {
+            writer.release(first_.location);  // Delivered: the shard lets go of it.
+            held_.clear();
+        }
+        writer.finished().clear();
+        compactor.take_copies();
+    }
+    EXPECT_FALSE(compactor.busy());
+    EXPECT_TRUE(relocated_.empty());
+    for (int tick = 0; tick < 8; tick++) {
+        writer.on_tick();
+        settle(writer, &compactor);
+    }
+    for (std::uint32_t seq = 1; seq <= 4; seq++) {
+        EXPECT_FALSE(segment_exists(seq)) << seq;
+    }
+    EXPECT_EQ(writer.ledger().live_bytes(), 0u) << "the copy was released too: nothing is live";
+}
+
+}  // namespace
+}  // namespace hub::engine
