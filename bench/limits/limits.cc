@@ -4,7 +4,7 @@
 // RUNS IN: its own process, single-threaded.
 // TRUST:   none needed; it reads its own certificate files and writes one scratch file.
 // LIMITS:  ~1 s AES, ~2 s handshakes, 200 fdatasyncs; fixed buffers.
-// SEE ALSO: bench/limits/run, bench/sink/sink.cc, issue 4.
+// SEE ALSO: bench/limits/run, bench/sink/sink.cc, bench/README.md (benchmarks against Postfix).
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/aes.h>

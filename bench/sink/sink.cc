@@ -9,7 +9,7 @@
 // LIMITS:  lines of at most 1000 octets (RFC 5321 section 4.5.3.1.6); --connections-max;
 //          with --store-dir, kStoreBytesMax per message, kStoreRecipientsMax recipients and
 //          --store-max files per run.
-// SEE ALSO: bench/limits/limits.cc, issue 4 (benchmarks against Postfix).
+// SEE ALSO: bench/limits/limits.cc, bench/README.md (benchmarks against Postfix).
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 

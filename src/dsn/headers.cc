@@ -1,6 +1,6 @@
 // headers.cc -- counting Received: fields and finding a field in a header section.
 //
-// PURPOSE   Loop detection (issue 3: more than 30 Received: fields is a loop) and the
+// PURPOSE   Loop detection (more than 30 Received: fields is a mail loop) and the
 //           Subject and Message-ID the ping reply quotes.
 // RUNS IN   every shard: once per accepted message before it is relayed, and per ping.
 // TRUST     the header section is the peer's: any octets, any line lengths. The scan only

@@ -16,7 +16,7 @@ namespace hub::dsn {
 // Lines may end in CRLF or a bare LF. Never fails.
 unsigned count_received_headers(std::string_view message);
 
-// Issue 3 "Loops": more than received_count_max Received: fields means a mail loop; the
+// Loop detection: more than received_count_max Received: fields means a mail loop; the
 // message is bounced with loop_status and loop_text, never relayed.
 inline bool too_many_received(std::string_view message) {
     return count_received_headers(message) > received_count_max;

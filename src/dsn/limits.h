@@ -9,7 +9,7 @@
 
 namespace hub::dsn {
 
-// Issue 3 "Loops": a message with more Received: headers than this is bounced, not relayed.
+// Loop detection: a message with more Received: headers than this is bounced, not relayed.
 // RFC 5321 6.3 asks for a limit of at least 100 hops on the open internet; the hub serves a
 // closed community where two or three hops are normal, so 30 catches loops much sooner.
 inline constexpr unsigned received_count_max = 30;

@@ -43,7 +43,7 @@ inline constexpr std::uint32_t jitter_percent_max = 50;
 inline constexpr std::uint32_t recovery_spread_s_max = 3600;
 inline constexpr std::uint32_t connections_max = 10'000;  // Outbound, per shard.
 
-// Defaults (the issue: 5 min doubling to 1 h, a delay report after 4 h, 5 days).
+// Defaults: retries 5 min apart doubling to 1 h, a delay report after 4 h, lifetime 5 days.
 inline constexpr std::uint32_t retry_delay_s_min_default = 300;
 inline constexpr std::uint32_t retry_delay_s_max_default = 3600;
 inline constexpr std::uint32_t delay_warning_s_default = 4 * 3600;

@@ -631,7 +631,7 @@ TEST_F(SchedulerTest, LastErrorIsBounded) {
     EXPECT_EQ(recipient(1, 0).last_error.size(), last_error_bytes_max);
 }
 
-// --- Partner down (issue 3 acceptance, the scheduler's half) ---
+// --- Partner down (end to end in relay_postfix.sh; here the scheduler's half) ---
 
 TEST_F(SchedulerTest, PartnerDownThenBackEachRecipientDeliveredOnce) {
     for (std::uint32_t n = 0; n < 10; n++) {

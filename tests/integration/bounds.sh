@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bounds.sh -- the rest of issue 2's "bounded everything" list, against the real daemon:
+# bounds.sh -- the session bounds not covered by limits.sh, against the real daemon:
 #   - before TLS only EHLO/HELO/STARTTLS/NOOP/RSET/QUIT: MAIL, RCPT, DATA, VRFY, HELP get
 #     530 5.7.0, and the session can still upgrade and send;
 #   - recipients per message (100): the 101st RCPT gets 452 4.5.3, the message goes to 100;

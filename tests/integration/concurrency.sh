@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# concurrency.sh -- issue 2, scenario i: 1,000 concurrent connections served.
+# concurrency.sh -- 1,000 concurrent connections served.
 #   1. loadgen --hold 1000: 1,000 TLS sessions opened (STARTTLS, EHLO) and held at once;
 #      the hub holds >= 1,000 established connections (ss), and while they are held a
 #      further load of 20 sessions x 5 messages is served (the held ones starve nothing).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# crash.sh -- issue 2, crash test: durability across kill -9.
+# crash.sh -- crash test: durability across kill -9.
 #   1. loadgen, 20 sessions x 1,000 messages (20,000, more than any machine sends in 3 s)
 #      with --acked-log: every message the hub answered 250 is logged "<token> <queue id>"
 #      before loadgen counts it;

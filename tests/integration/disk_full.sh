@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# disk_full.sh -- issue 2, disk-full test. The spool lives on a 16 MiB tmpfs (root only;
+# disk_full.sh -- disk-full test. The spool lives on a 16 MiB tmpfs (root only;
 # skipped otherwise).
 #   1. Reserve 1 MiB, a 6 MiB filler file beside the spool: 100 KiB messages are sent until
 #      the hub answers "452 4.3.1"; every message acknowledged before is still listed.

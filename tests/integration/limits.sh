@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# limits.sh -- issue 2, scenarios f and g:
+# limits.sh -- message size and line length limits:
 #   - MAIL FROM ... SIZE=6000000 (limit 5242880): 552 5.3.4; the session goes on;
 #   - a 6 MiB body without SIZE: read to the end, one 552 5.3.4, then the same connection
 #     sends a small message (250);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# privilege.sh -- issue 2, scenario l: started as root, hubd binds its ports and loads its
+# privilege.sh -- privilege drop: started as root, hubd binds its ports and loads its
 # root-only key, then runs as the unprivileged [hub] user with no_new_privs: every thread's
 # real, effective, saved and filesystem uid and gid are the user's, no supplementary
 # groups, no capabilities, NoNewPrivs 1 -- and it still serves TLS. Skipped when not root.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# relay.sh -- issue 2, scenario e: never an open relay.
+# relay.sh -- never an open relay.
 #   - RCPT to user@example.com (outside the hub domain): 550 5.7.1 (swaks);
 #   - RCPT to user@unknown.gov.uk.lgolhub.net (hub domain, no such partner): 550 5.1.2;
 #   - RCPT to ann@partner2.gov.uk.lgolhub.net: accepted (the control);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# relay_crash.sh -- SIGKILL during outbound delivery loses nothing (issue 3 acceptance).
+# relay_crash.sh -- SIGKILL during outbound delivery loses nothing.
 # partner1's messages (loadgen, each with a unique token in its Message-ID) flow through the
 # hub to a real Postfix partner2. hubd is killed with SIGKILL while it is delivering, then
 # restarted: every message that got a 250 must reach joe's Maildir. Delivery is at least

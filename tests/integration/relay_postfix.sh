@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# relay_postfix.sh -- the hub's whole job, end to end, with real Postfix as both partners
-# (issue 3 acceptance). Two private Postfix instances on loopback, each with a certificate
-# from the dev CA, relay everything for *.lgolhub.net to the hub over verified TLS:
+# relay_postfix.sh -- the hub's whole job, end to end, with real Postfix as both partners.
+# Two private Postfix instances on loopback, each with a certificate from the dev CA, relay
+# everything for *.lgolhub.net to the hub over verified TLS:
 #   1. alice@partner1 -> joe@partner2.gov.uk.lgolhub.net arrives in joe's Maildir with the
 #      headers rewritten (other partners' addresses in hub form, partner2's own bare) and a
 #      hub Received: line showing TLS; both hops are TLS in the Postfix logs;

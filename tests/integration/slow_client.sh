@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# slow_client.sh -- issue 2, scenario h: a client that sends one byte every 2 s, with
+# slow_client.sh -- a client that sends one byte every 2 s, with
 # [limits] command_timeout_s = 5, gets "421 4.4.2" and is disconnected within a bounded
 # time (before TLS and over TLS).
 source "$(dirname "$0")/lib.sh"

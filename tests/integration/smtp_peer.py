@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """smtp_peer.py -- byte-exact SMTP conversations with a running hub, for the integration tests.
 
-Each scenario is one behaviour from issue 2's list, driven with Python's socket and ssl
+Each scenario is one behaviour of the hub's SMTP server, driven with Python's socket and ssl
 modules so that the bytes on the wire (bare CR/LF, several commands in one packet, one byte
 every two seconds) are exactly what the test says. A scenario prints "ok: ..." lines and
 exits 0, or prints "FAIL: <what>: expected <x>, got <y>" with the conversation so far and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# smtp_tls.sh -- end to end with real swaks and openssl s_client (issue 2, scenarios a, b):
+# smtp_tls.sh -- end to end with real swaks and openssl s_client:
 #   - swaks over STARTTLS with partner1's client certificate: "250 2.0.0 Ok: queued as <ID>",
 #     and hubctl lists that ID with its sender and recipient;
 #   - swaks over implicit TLS (smtps port): the same;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# smuggling.sh -- issue 2, scenario d: SMTP smuggling. Over STARTTLS and over implicit TLS,
+# smuggling.sh -- SMTP smuggling. Over STARTTLS and over implicit TLS,
 # a DATA body carries a fake end of data (\n.\n, \r.\n, \n.\r\n, \r\n.\r) followed by a
 # whole second transaction (MAIL FROM:<evil@x.example> ... DATA ... .). The hub must answer
 # 521 5.5.2 and close, and the queue must gain nothing: neither the smuggled message nor the
