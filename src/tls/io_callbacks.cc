@@ -14,6 +14,8 @@
 //           wolfssl-examples embedded/tls-client-server.c.
 #include "tls/io_callbacks.h"
 
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -87,6 +89,50 @@ bool crl_required_for(const std::string& required, WOLFSSL_X509_STORE_CTX* store
     return required == issuer.data();
 }
 
+// The chain verdict as the X509_V_ERR_* code OpenSSL gives, whichever wolfSSL build
+// answered, so that the log and the refusal say the same words for the same chain. Debian's
+// libwolfssl (OPENSSL_ALL and OPENSSL_COMPATIBLE_DEFAULTS) translates its ASN codes itself
+// (wolfSSL's GetX509Error) and reports a self-signed certificate it does not trust as
+// ASN_SELF_SIGNED_E; tools/build-wolfssl's (OPENSSL_EXTRA only) hands the ASN codes over
+// raw and reports that certificate as having no signer. Dates read as OpenSSL words them,
+// where GetX509Error says "error in the notAfter field".
+int openssl_verify_code(int code, WOLFSSL_X509_STORE_CTX* store) {
+    switch (code) {
+        case ASN_NO_SIGNER_E:
+        case ASN_SELF_SIGNED_E:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT: {
+            WOLFSSL_X509* certificate = wolfSSL_X509_STORE_CTX_get_current_cert(store);
+            bool self_issued =
+                certificate != nullptr &&
+                wolfSSL_X509_NAME_cmp(wolfSSL_X509_get_subject_name(certificate),
+                                      wolfSSL_X509_get_issuer_name(certificate)) == 0;
+            if (!self_issued) {
+                return X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
+            }
+            return wolfSSL_X509_STORE_CTX_get_error_depth(store) == 0
+                       ? X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+                       : X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN;
+        }
+        case ASN_AFTER_DATE_E:
+        case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
+            return X509_V_ERR_CERT_HAS_EXPIRED;
+        case ASN_BEFORE_DATE_E:
+        case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
+            return X509_V_ERR_CERT_NOT_YET_VALID;
+        case ASN_PATHLEN_INV_E:
+        case ASN_PATHLEN_SIZE_E:
+            return X509_V_ERR_PATH_LENGTH_EXCEEDED;
+        case ASN_SIG_OID_E:
+        case ASN_SIG_CONFIRM_E:
+        case ASN_SIG_HASH_E:
+        case ASN_SIG_KEY_E:
+            return X509_V_ERR_CERT_SIGNATURE_FAILURE;
+        default:
+            return code;  // CRL and other wolfSSL codes keep wolfSSL's words.
+    }
+}
+
 }  // namespace
 
 // wolfSSL calls this for each failing certificate, and (when built with
@@ -109,7 +155,8 @@ int verify_client(int preverify, void* store_opaque) {
             !crl_required_for(session.server_context_->crl_required_issuer(), store)) {
             return 1;  // A client CA that publishes no CRL to hubd: nothing to check.
         }
-        session.verify_error_ = error != 0 ? error : -1;  // Never record "failed" as 0.
+        // Never record "failed" as 0.
+        session.verify_error_ = error != 0 ? openssl_verify_code(error, store) : -1;
     }
     return 1;  // Continue: the verdict is a fact for policy, not a reason to abort.
 }
@@ -121,7 +168,7 @@ int verify_server(int preverify, void* store_opaque) {
     session.peer_presented_certificate_ = store->totalCerts > 0;
     if (preverify == 0 && session.verify_error_ == 0) {
         int error = wolfSSL_X509_STORE_CTX_get_error(store);
-        session.verify_error_ = error != 0 ? error : -1;
+        session.verify_error_ = error != 0 ? openssl_verify_code(error, store) : -1;
     }
     // With verify_peer off the context uses WOLFSSL_VERIFY_NONE and this is not called;
     // with it on, a failure aborts the handshake with a bad_certificate alert.

@@ -23,6 +23,13 @@ inline constexpr std::size_t sha256_hex_chars = 64;
 // 2^16 - 1 bytes; a DNS name has at most 253).
 inline constexpr std::size_t server_name_bytes_max = 255;
 
+// The first record of a TLS connection as hubd buffers it to read the ClientHello's server
+// name before the session's wolfSSL object is made: the 5-byte record header and at most
+// 2^14 bytes of plaintext (RFC 8446 5.1). A first record that claims more is not looked
+// into: the listener's own context gets it, and wolfSSL refuses it as it always did.
+inline constexpr std::size_t record_header_bytes = 5;
+inline constexpr std::size_t client_hello_record_bytes_max = record_header_bytes + 16 * 1024;
+
 // One trust anchor's PEM (hubctl trust add): a CA certificate is a few KiB.
 inline constexpr std::size_t trust_anchor_pem_bytes_max = 64 * 1024;
 

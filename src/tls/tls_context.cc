@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstddef>
@@ -345,23 +346,6 @@ Result<std::shared_ptr<ServerContext>, ErrorDetail> ServerContext::create(
 
 namespace {
 
-// wolfSSL's SNI callback (CallbackSniRecv), run while the ClientHello is parsed, before
-// the server picks its suite and certificate: a known name moves the session to that
-// name's context; no name, or an unknown one, keeps the listener's own.
-int select_by_server_name(WOLFSSL* ssl, int* alert, void* arg) {
-    const auto* context = static_cast<const ServerContext*>(arg);
-    const char* name = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
-    if (name == nullptr) {
-        return 0;
-    }
-    const ServerContext* chosen = context->context_for_server_name(name);
-    if (chosen != nullptr && wolfSSL_set_SSL_CTX(ssl, chosen->native()) == nullptr) {
-        *alert = internal_error;
-        return fatal_return;
-    }
-    return 0;
-}
-
 std::string lower_ascii(std::string_view text) {
     std::string out(text);
     std::transform(out.begin(), out.end(), out.begin(),
@@ -381,12 +365,6 @@ Result<void, std::string> ServerContext::add_server_name(std::string server_name
     if (at != by_server_name_.end() && at->first == server_name) {
         return unexpected(fmt::format("SNI name {} is given twice for one listener", server_name));
     }
-    if (by_server_name_.empty()) {
-        wolfSSL_CTX_set_servername_callback(ctx_, select_by_server_name);
-        if (wolfSSL_CTX_set_servername_arg(ctx_, this) != WOLFSSL_SUCCESS) {
-            return unexpected(std::string("wolfSSL refused the SNI callback's argument"));
-        }
-    }
     by_server_name_.insert(at, {std::move(server_name), std::move(other)});
     return {};
 }
@@ -400,6 +378,26 @@ const ServerContext* ServerContext::context_for_server_name(std::string_view ser
         by_server_name_.begin(), by_server_name_.end(), name,
         [](const auto& entry, const std::string& wanted) { return entry.first < wanted; });
     return at != by_server_name_.end() && at->first == name ? at->second.get() : nullptr;
+}
+
+const ServerContext& ServerContext::context_for_client_hello(
+    std::span<const char> first_record) const {
+    // One byte more than any name we look up: a longer name arrives cut to this size, which
+    // context_for_server_name still refuses as too long instead of matching its prefix.
+    std::array<unsigned char, server_name_bytes_max + 1> name{};
+    word32 name_bytes = name.size();
+    // WOLFSSL_SUCCESS with the first host_name entry; 0 when there is none; a negative
+    // error for a record that is not a whole ClientHello (including one fragmented over
+    // several records, which no client we know sends).
+    int found = wolfSSL_SNI_GetFromBuffer(
+        reinterpret_cast<const unsigned char*>(first_record.data()),
+        static_cast<word32>(first_record.size()), WOLFSSL_SNI_HOST_NAME, name.data(), &name_bytes);
+    if (found != WOLFSSL_SUCCESS || name_bytes == 0) {
+        return *this;
+    }
+    const ServerContext* chosen = context_for_server_name(
+        std::string_view(reinterpret_cast<const char*>(name.data()), name_bytes));
+    return chosen != nullptr ? *chosen : *this;
 }
 
 ServerContext::~ServerContext() {

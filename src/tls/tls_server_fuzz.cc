@@ -3,7 +3,9 @@
 // The first input byte picks the chunk size the bytes arrive in (1..256), the rest is the
 // peer's ciphertext. The session must never assert or leak, whatever arrives; it may only
 // report want_input, done, or an error. wolfSSL's own parser is exercised too, but the
-// target is our glue: the I/O hooks, the verify hook and the error mapping.
+// target is our glue: the I/O hooks, the verify hook, the error mapping, and the wait for
+// the first record whose ClientHello server name picks the context (the listener has SNI
+// names, as one with listener certificates per name does).
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -15,14 +17,28 @@
 
 namespace {
 
+std::shared_ptr<hub::tls::ServerContext> make_context(const char* chain, const char* key) {
+    hub::tls::ServerConfig config;
+    config.certificate_chain_path = chain;
+    config.private_key_path = key;
+    config.client_ca_path = HUB_TLS_TEST_DATA_DIR "/ca.pem";
+    auto created = hub::tls::ServerContext::create(config);
+    return created ? *created : nullptr;
+}
+
 std::shared_ptr<hub::tls::ServerContext> server_context() {
     static std::shared_ptr<hub::tls::ServerContext> context = [] {
-        hub::tls::ServerConfig config;
-        config.certificate_chain_path = HUB_TLS_TEST_DATA_DIR "/server-chain.pem";
-        config.private_key_path = HUB_TLS_TEST_DATA_DIR "/server.key";
-        config.client_ca_path = HUB_TLS_TEST_DATA_DIR "/ca.pem";
-        auto created = hub::tls::ServerContext::create(config);
-        return created ? *created : nullptr;
+        auto listener = make_context(HUB_TLS_TEST_DATA_DIR "/server-chain.pem",
+                                     HUB_TLS_TEST_DATA_DIR "/server.key");
+        auto named =
+            make_context(HUB_TLS_TEST_DATA_DIR "/rogue.pem", HUB_TLS_TEST_DATA_DIR "/rogue.key");
+        // "localhost" is the name the corpus's ClientHellos carry.
+        if (listener == nullptr || named == nullptr ||
+            !listener->add_server_name("localhost", named) ||
+            !listener->add_server_name("rogue.test", named)) {
+            return std::shared_ptr<hub::tls::ServerContext>();
+        }
+        return listener;
     }();
     return context;
 }

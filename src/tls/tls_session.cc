@@ -39,6 +39,9 @@
 
 namespace hub::tls {
 
+static_assert(client_hello_record_bytes_max <= ciphertext_in_bytes,
+              "a server session's first record must fit ciphertext_in while it waits");
+
 std::string name_oneline(WOLFSSL_X509_NAME* name) {
     if (name == nullptr) {
         return {};
@@ -113,11 +116,17 @@ ErrorDetail closed_error(int code, std::string_view what) {
 
 Session::Session(WOLFSSL* ssl, std::shared_ptr<ServerContext> server_context,
                  std::shared_ptr<ClientContext> client_context)
-    : server_context_(std::move(server_context)),
-      client_context_(std::move(client_context)),
-      ssl_(ssl) {
-    HUB_ASSERT(ssl_ != nullptr);
+    : server_context_(std::move(server_context)), client_context_(std::move(client_context)) {
     HUB_ASSERT((server_context_ != nullptr) != (client_context_ != nullptr));
+    HUB_ASSERT(ssl != nullptr || server_context_ != nullptr);  // Late only on a server.
+    if (ssl != nullptr) {
+        adopt(ssl);
+    }
+}
+
+void Session::adopt(WOLFSSL* ssl) {
+    HUB_ASSERT(ssl_ == nullptr && ssl != nullptr);
+    ssl_ = ssl;
     // The Session is the context of every hook, so the hooks need no lookup table.
     wolfSSL_SetIOReadCtx(ssl_, this);
     wolfSSL_SetIOWriteCtx(ssl_, this);
@@ -125,13 +134,18 @@ Session::Session(WOLFSSL* ssl, std::shared_ptr<ServerContext> server_context,
 }
 
 Session::~Session() {
-    HUB_ASSERT(ssl_ != nullptr);
-    wolfSSL_free(ssl_);
+    if (ssl_ != nullptr) {
+        wolfSSL_free(ssl_);
+    }
 }
 
 Result<std::unique_ptr<Session>, ErrorDetail> Session::create_server(
     std::shared_ptr<ServerContext> context) {
     HUB_ASSERT(context != nullptr);
+    if (context->server_name_count() > 0) {
+        // The ClientHello chooses the context; the wolfSSL object waits for it.
+        return std::unique_ptr<Session>(new Session(nullptr, std::move(context), nullptr));
+    }
     WOLFSSL* ssl = wolfSSL_new(context->native());
     if (ssl == nullptr) {
         return unexpected(ErrorDetail{Error::setup_failed, 0, "wolfSSL_new failed"});
@@ -139,9 +153,49 @@ Result<std::unique_ptr<Session>, ErrorDetail> Session::create_server(
     return std::unique_ptr<Session>(new Session(ssl, std::move(context), nullptr));
 }
 
+Result<Progress, ErrorDetail> Session::start_after_first_record() {
+    HUB_ASSERT(ssl_ == nullptr && !is_client());
+    // Only a whole handshake record of plausible size is looked into; anything else goes
+    // to the listener's own context at once, where wolfSSL fails it (or waits for it)
+    // exactly as it would without server names.
+    const ServerContext* chosen = server_context_.get();
+    std::span<const char> buffered = ciphertext_in.readable();
+    if (buffered.size() < record_header_bytes) {
+        if (!transport_closed) {
+            return Progress::want_input;
+        }
+    } else {
+        constexpr unsigned char handshake_content_type = 22;  // RFC 8446 5.1
+        std::size_t record_bytes =
+            record_header_bytes +
+            (static_cast<std::size_t>(static_cast<unsigned char>(buffered[3])) << 8) +
+            static_cast<unsigned char>(buffered[4]);
+        bool looked_into = static_cast<unsigned char>(buffered[0]) == handshake_content_type &&
+                           record_bytes <= client_hello_record_bytes_max;
+        if (looked_into && buffered.size() < record_bytes && !transport_closed) {
+            return Progress::want_input;  // A ClientHello split over several reads.
+        }
+        if (looked_into && buffered.size() >= record_bytes) {
+            chosen = &server_context_->context_for_client_hello(buffered.first(record_bytes));
+        }
+    }
+    WOLFSSL* ssl = wolfSSL_new(chosen->native());
+    if (ssl == nullptr) {
+        return unexpected(ErrorDetail{Error::setup_failed, 0, "wolfSSL_new failed"});
+    }
+    adopt(ssl);
+    if (skip_client_certificate_request_) {
+        wolfSSL_set_verify(ssl_, WOLFSSL_VERIFY_NONE, nullptr);
+    }
+    return handshake();
+}
+
 void Session::skip_client_certificate_request() {
     HUB_ASSERT(!is_client() && !handshake_done_);
-    wolfSSL_set_verify(ssl_, WOLFSSL_VERIFY_NONE, nullptr);
+    skip_client_certificate_request_ = true;
+    if (ssl_ != nullptr) {
+        wolfSSL_set_verify(ssl_, WOLFSSL_VERIFY_NONE, nullptr);
+    }
 }
 
 Result<std::unique_ptr<Session>, ErrorDetail> Session::create_client(
@@ -180,6 +234,9 @@ Result<std::unique_ptr<Session>, ErrorDetail> Session::create_client(
 Result<Progress, ErrorDetail> Session::handshake() {
     if (handshake_done_) {
         return Progress::done;
+    }
+    if (ssl_ == nullptr) {
+        return start_after_first_record();
     }
     int result = is_client() ? wolfSSL_connect(ssl_) : wolfSSL_accept(ssl_);
     if (result == WOLFSSL_SUCCESS) {
@@ -299,13 +356,16 @@ void Session::shutdown() {
         return;
     }
     shutdown_sent_ = true;
+    if (ssl_ == nullptr) {
+        return;  // No ClientHello yet: wolfSSL has nothing to close.
+    }
     // Returns WOLFSSL_SHUTDOWN_NOT_DONE: we do not wait for the peer's close_notify
     // (RFC 8446 6.1 allows closing the read side without it).
     (void)wolfSSL_shutdown(ssl_);
 }
 
 bool Session::resumed() const {
-    return wolfSSL_session_reused(ssl_) == 1;
+    return ssl_ != nullptr && wolfSSL_session_reused(ssl_) == 1;
 }
 
 SavedSession Session::save_session() const {
@@ -407,6 +467,9 @@ std::int64_t certificate_time_unix_s(std::string_view text) {
 }
 
 std::int64_t Session::peer_not_after_unix_s() const {
+    if (ssl_ == nullptr) {
+        return 0;
+    }
     X509Guard peer{wolfSSL_get_peer_certificate(ssl_)};
     if (peer.cert == nullptr) {
         return 0;

@@ -114,15 +114,25 @@ public:
 
     // Presents other's certificate to a client whose ClientHello names server_name (SNI,
     // RFC 6066 3; compared ignoring ASCII case), and this context's to every other client.
-    // The session switches to other's wolfSSL context in the SNI callback
-    // (wolfSSL_set_SSL_CTX, which changes the certificate, key and ticket keys only), so
-    // other must be made with the same client CAs and CRL check as this one. This context
-    // keeps other alive. Precondition: before the context is shared; other has no names
-    // of its own. Errors: the name is given twice.
+    // A server session on a context with names waits for the ClientHello's first record,
+    // reads the name from it (context_for_client_hello) and only then makes its wolfSSL
+    // object, on the chosen context: the choice needs no SNI callback and no
+    // wolfSSL_set_SSL_CTX, which wolfSSL builds only with OPENSSL_ALL (and OPENSSL_ALL more
+    // than doubles the memory of an idle session; docs/ARCHITECTURE.md, Decisions). The
+    // session then runs wholly on other's context, so other must be made with the same
+    // client CAs, client certificate request and CRL check as this one. This context keeps
+    // other alive. Precondition: before the context is shared; other has no names of its
+    // own. Errors: the name is given twice.
     [[nodiscard]] Result<void, std::string> add_server_name(std::string server_name,
                                                             std::shared_ptr<ServerContext> other);
     // The context for a ClientHello's server name, or nullptr (this one's own certificate).
     const ServerContext* context_for_server_name(std::string_view server_name) const;
+    // The context for a connection whose first TLS record is first_record (header and
+    // body, whole): the one its ClientHello's host name selects, or this one when the
+    // record names no host, an unknown one, or does not parse as a ClientHello (wolfSSL
+    // then reports the error on this context, as for any other client). Reads the name
+    // with wolfSSL_SNI_GetFromBuffer, which needs only HAVE_SNI.
+    const ServerContext& context_for_client_hello(std::span<const char> first_record) const;
     std::size_t server_name_count() const { return by_server_name_.size(); }
 
 private:
@@ -193,7 +203,10 @@ std::int64_t certificate_time_unix_s(std::string_view text);
 
 class Session {
 public:
-    // Errors: setup_failed (wolfSSL could not allocate the connection object).
+    // On a context with server names (ServerContext::add_server_name) the wolfSSL object is
+    // made by the first handshake() that finds the whole first record in ciphertext_in
+    // (until then handshake() reports want_input), on the context the record's server name
+    // selects. Errors: setup_failed (wolfSSL could not allocate the connection object).
     [[nodiscard]] static Result<std::unique_ptr<Session>, ErrorDetail> create_server(
         std::shared_ptr<ServerContext> context);
     // A client session; server_name (SNI and the name the certificate must match) overrides
@@ -282,9 +295,16 @@ private:
     Session(WOLFSSL* ssl, std::shared_ptr<ServerContext> server_context,
             std::shared_ptr<ClientContext> client_context);
     [[nodiscard]] Result<void, ErrorDetail> check_pin();
+    // Installs the I/O and certificate hooks on ssl, which the Session then owns.
+    void adopt(WOLFSSL* ssl);
+    // Server on a context with names: want_input until the first record is whole, then
+    // makes ssl_ on the context its server name selects.
+    [[nodiscard]] Result<Progress, ErrorDetail> start_after_first_record();
     std::shared_ptr<ServerContext> server_context_;  // Exactly one of the two is set.
     std::shared_ptr<ClientContext> client_context_;
-    WOLFSSL* ssl_;
+    // Null only for a server session waiting for its first record (create_server).
+    WOLFSSL* ssl_ = nullptr;
+    bool skip_client_certificate_request_ = false;  // Applied when ssl_ is made late.
     bool handshake_done_ = false;
     bool output_blocked_ = false;  // Set by ciphertext_send: wolfSSL holds unsent bytes.
     bool shutdown_sent_ = false;

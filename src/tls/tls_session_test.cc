@@ -737,6 +737,182 @@ TEST_F(TlsSessionTest, ServerNameSelectsTheContext) {
     EXPECT_FALSE(run_handshake(*pair.server, *pair.client).ok());
 }
 
+// The ClientHello record a client with this SNI sends first (one record: header + body).
+std::string first_client_record(std::string_view server_name) {
+    ClientConfig config = client_config();
+    config.verify_peer = false;
+    config.server_name = std::string(server_name);
+    auto context = make_client_context(config);
+    if (context == nullptr) {
+        return {};
+    }
+    auto client = Session::create_client(context);
+    EXPECT_TRUE(client);
+    auto progress = (*client)->handshake();
+    EXPECT_TRUE(progress && *progress == Progress::want_input);
+    auto bytes = (*client)->ciphertext_out.readable();
+    std::string record(bytes.data(), bytes.size());
+    EXPECT_GE(record.size(), record_header_bytes);
+    if (record.size() >= record_header_bytes) {
+        std::size_t body = std::size_t{static_cast<unsigned char>(record[3])} * 256 +
+                           static_cast<unsigned char>(record[4]);
+        EXPECT_EQ(record.size(), record_header_bytes + body) << "one record, whole";
+    }
+    return record;
+}
+
+// A listener with names for the first-record tests: rogue.test has rogue's certificate.
+struct NamedListener {
+    std::shared_ptr<ServerContext> listener;
+    std::shared_ptr<ServerContext> rogue;
+};
+
+NamedListener make_named_listener() {
+    ServerConfig rogue = server_config();
+    rogue.certificate_chain_path = data_path("rogue.pem");
+    rogue.private_key_path = data_path("rogue.key");
+    NamedListener named{make_server_context(), make_server_context(rogue)};
+    if (named.listener != nullptr && named.rogue != nullptr) {
+        EXPECT_TRUE(named.listener->add_server_name("rogue.test", named.rogue));
+    }
+    return named;
+}
+
+// The name is read from the whole first record; anything that is not a ClientHello naming
+// a known host gets the listener's own context.
+TEST_F(TlsSessionTest, FirstRecordChoosesTheContext) {
+    NamedListener named = make_named_listener();
+    ASSERT_NE(named.rogue, nullptr);
+    const ServerContext& listener = *named.listener;
+    std::string rogue_hello = first_client_record("ROGUE.test");
+    ASSERT_FALSE(rogue_hello.empty());
+    EXPECT_EQ(&listener.context_for_client_hello(rogue_hello), named.rogue.get());
+    EXPECT_EQ(&listener.context_for_client_hello(first_client_record("")), &listener) << "no SNI";
+    EXPECT_EQ(&listener.context_for_client_hello(first_client_record("unknown.test")), &listener);
+    // A record cut short, or garbage, names nothing.
+    EXPECT_EQ(&listener.context_for_client_hello(
+                  std::span<const char>(rogue_hello).first(rogue_hello.size() - 1)),
+              &listener);
+    std::string garbage(rogue_hello.size(), 'x');
+    EXPECT_EQ(&listener.context_for_client_hello(garbage), &listener);
+    // A name longer than any we look up is not matched by its first 255 bytes.
+    std::string long_name(server_name_bytes_max, 'a');
+    ASSERT_TRUE(named.listener->add_server_name(long_name, named.rogue));
+    EXPECT_EQ(&listener.context_for_client_hello(first_client_record(long_name)),
+              named.rogue.get());
+    EXPECT_EQ(&listener.context_for_client_hello(first_client_record(long_name + "a")), &listener);
+}
+
+// A ClientHello that arrives a byte at a time: the session waits (no wolfSSL object yet)
+// until the record is whole, then handshakes on the chosen context.
+TEST_F(TlsSessionTest, FirstRecordSplitOverReads) {
+    NamedListener named = make_named_listener();
+    ASSERT_NE(named.rogue, nullptr);
+    ClientConfig client = client_config();
+    client.verify_peer = false;
+    client.pinned_sha256 = certificate_sha256(data_path("rogue.pem"));
+    client.server_name = "rogue.test";
+    auto client_context = make_client_context(client);
+    ASSERT_NE(client_context, nullptr);
+    Pair pair = connect_pair(named.listener, client_context);
+    auto progress = pair.client->handshake();
+    ASSERT_TRUE(progress && *progress == Progress::want_input);
+    std::size_t hello_bytes = pair.client->ciphertext_out.size_bytes();
+    ASSERT_GT(hello_bytes, record_header_bytes + 100);
+    for (std::size_t sent = 0; sent + 1 < hello_bytes; sent++) {
+        ASSERT_EQ(shuttle(*pair.client, *pair.server, 1), 1u);
+        auto waiting = pair.server->handshake();
+        ASSERT_TRUE(waiting) << waiting.error().message;
+        ASSERT_EQ(*waiting, Progress::want_input);
+        ASSERT_EQ(pair.server->native_for_test(), nullptr) << "after " << sent + 1 << " bytes";
+    }
+    HandshakeOutcome outcome = run_handshake(*pair.server, *pair.client, 1);
+    ASSERT_TRUE(outcome.ok()) << outcome;  // The pin says rogue's certificate came.
+    EXPECT_NE(pair.server->native_for_test(), nullptr);
+    EXPECT_EQ(transfer(*pair.client, *pair.server, "EHLO client.test\r\n"), "EHLO client.test\r\n");
+}
+
+// What is not a ClientHello record fails exactly as on a listener without names, and at
+// once: an oversized or garbage first record is not waited for.
+TEST_F(TlsSessionTest, BadFirstRecordFailsAsWithoutNames) {
+    NamedListener named = make_named_listener();
+    ASSERT_NE(named.rogue, nullptr);
+    struct Case {
+        const char* name;
+        std::string bytes;
+    };
+    const Case cases[] = {
+        {"garbage", "EHLO this is not TLS at all\r\n"},
+        {"oversized handshake record", std::string("\x16\x03\x01\xff\xff", 5) + std::string(64, 0)},
+        {"record longer than 2^14", std::string("\x16\x03\x01\x40\x01", 5) + std::string(64, 0)},
+        {"application data first", std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 0)},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        auto plain = Session::create_server(server_context_);
+        auto with_names = Session::create_server(named.listener);
+        ASSERT_TRUE(plain && with_names);
+        ASSERT_TRUE((*plain)->ciphertext_in.append(std::string_view(c.bytes)));
+        ASSERT_TRUE((*with_names)->ciphertext_in.append(std::string_view(c.bytes)));
+        auto expected = (*plain)->handshake();
+        auto result = (*with_names)->handshake();
+        EXPECT_NE((*with_names)->native_for_test(), nullptr) << "not waited for";
+        ASSERT_EQ(result.has_value(), expected.has_value());
+        if (expected) {
+            EXPECT_EQ(*result, *expected);
+            continue;
+        }
+        EXPECT_EQ(result.error().error, expected.error().error);
+        EXPECT_EQ(result.error().code, expected.error().code);
+        EXPECT_EQ(result.error().message, expected.error().message);
+    }
+    // The common cases fail at once rather than wait for more bytes.
+    auto garbage = Session::create_server(named.listener);
+    ASSERT_TRUE(garbage);
+    ASSERT_TRUE((*garbage)->ciphertext_in.append(std::string_view(cases[0].bytes)));
+    auto refused = (*garbage)->handshake();
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().error, Error::handshake_failed);
+}
+
+// The transport closing before the first record is whole ends the session as closed, and a
+// policy that skips the certificate request still applies to a session made late.
+TEST_F(TlsSessionTest, FirstRecordEdgesWithNames) {
+    NamedListener named = make_named_listener();
+    ASSERT_NE(named.rogue, nullptr);
+    std::string hello = first_client_record("rogue.test");
+    for (std::size_t cut : {std::size_t{3}, std::size_t{20}}) {
+        SCOPED_TRACE(cut);
+        auto server = Session::create_server(named.listener);
+        ASSERT_TRUE(server);
+        ASSERT_TRUE((*server)->ciphertext_in.append(std::string_view(hello).substr(0, cut)));
+        auto waiting = (*server)->handshake();
+        ASSERT_TRUE(waiting && *waiting == Progress::want_input);
+        (*server)->transport_closed = true;
+        auto closed = (*server)->handshake();
+        ASSERT_FALSE(closed);
+        EXPECT_EQ(closed.error().error, Error::closed);
+    }
+    auto idle = Session::create_server(named.listener);
+    ASSERT_TRUE(idle);
+    (*idle)->shutdown();  // Nothing to close yet; must not touch a missing wolfSSL object.
+    EXPECT_FALSE((*idle)->resumed());
+    EXPECT_EQ((*idle)->peer_not_after_unix_s(), 0);
+
+    ClientConfig client = client_config();
+    client.verify_peer = false;
+    client.server_name = "rogue.test";
+    client.certificate_chain_path = data_path("client.pem");
+    client.private_key_path = data_path("client.key");
+    auto client_context = make_client_context(client);
+    ASSERT_NE(client_context, nullptr);
+    Pair pair = connect_pair(named.listener, client_context);
+    pair.server->skip_client_certificate_request();
+    HandshakeOutcome outcome = run_handshake(*pair.server, *pair.client);
+    ASSERT_TRUE(outcome.ok()) << outcome;
+    EXPECT_EQ(pair.server->facts().client_cert_verdict, "none") << "not asked";
+}
+
 // Anonymous clients resume from a ticket; clients that presented a certificate run a full
 // handshake again, so the certificate verdict never depends on resumption.
 TEST_F(TlsSessionTest, SessionTicketResumption) {

@@ -116,7 +116,7 @@ expect_subject "smtp, unknown SNI" "/O=Hub Test/CN=smtp.hub.test" "$SMTP_PORT" s
     unknown.hub.test
 expect_subject "smtps, unknown SNI" "/O=Hub Test/CN=smtps.hub.test" "$SMTPS_PORT" implicit \
     unknown.hub.test
-# TLS 1.2 takes the SNI callback on another path of wolfSSL's ClientHello parser.
+# TLS 1.2: a ClientHello of another shape through the same first-record selection.
 got="$(timeout 30 openssl s_client -connect "127.0.0.1:$SMTPS_PORT" -tls1_2 -servername mx1.hub.test \
     </dev/null 2>/dev/null | openssl x509 -noout -subject -nameopt compat 2>/dev/null || true)"
 expect_eq "smtps, TLS 1.2, SNI mx1.hub.test" "subject=/O=Hub Test/CN=smtps.hub.test" "$got"
