@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "engine/ring.h"
@@ -33,9 +34,14 @@ struct CompactionHost {
     std::function<void(const spool::QueueId& id, std::vector<StatusNote>& statuses,
                        std::optional<std::uint64_t>& held_since_unix_ms)>
         companions;
-    // The message's records are now the copy at `to` (its whole stored bytes: a streamed
-    // message's slices then its commit). Called only for a message still where it was read.
-    std::function<void(const spool::QueueId& id, const RecordLocation& to)> relocated;
+    // The message's records are now the copy at `to`. A copy written whole: `to` is its
+    // whole stored bytes (a streamed message's slices then its commit) and copied_slices
+    // is empty. A copy stream: copied_slices are its slice records' new places and `to`
+    // is its commit's offset with every record's bytes (spool::relocate_stream_copy).
+    // Called only for a message still where it was read.
+    std::function<void(const spool::QueueId& id, const RecordLocation& to,
+                       std::span<const spool::SliceExtent> copied_slices)>
+        relocated;
 };
 
 class SpoolCompactor {
@@ -47,9 +53,11 @@ public:
     // On the shard's tick, while it accepts work: starts a round if none is in flight and
     // compacting the head pays (submits its reads).
     void start(std::uint64_t now_ms);
-    // A completion of Op::compact_read (tag index: the copy, tag generation: its part).
+    // A completion of Op::compact_read (tag index: the copy, or spool::stream_copy_index;
+    // tag generation: its part).
     void on_read_done(std::uint32_t copy_index, std::uint32_t part, int result);
-    // Each loop turn: the copies the writer reported since, released and relocated.
+    // Each loop turn: the copies the writer reported since, released and relocated; the
+    // stream copy's next read once the writer no longer holds its slice.
     void take_copies();
 
     // A round is in flight (reads or copies).
@@ -57,6 +65,8 @@ public:
 
 private:
     void queue_copies();
+    void read_stream();
+    void stream_read_back(int result);
 
     RingOps& ring_;
     SpoolWriter& writer_;

@@ -44,6 +44,7 @@ protected:
     struct Held {
         RecordLocation location;
         bool statuses_pending = false;
+        std::vector<spool::SliceExtent> slices;  // A streamed message's.
     };
     std::map<std::uint32_t, std::pair<spool::QueueId, Held>> held_;
     std::vector<std::pair<spool::QueueId, RecordLocation>> relocated_;
@@ -54,8 +55,8 @@ protected:
                                    std::vector<spool::CompactionCandidate>& out) {
             for (const auto& [ordinal, entry] : held_) {
                 if (entry.second.location.segment_seq == seq) {
-                    out.push_back(
-                        {entry.first, entry.second.location, {}, entry.second.statuses_pending});
+                    out.push_back({entry.first, entry.second.location, entry.second.slices,
+                                   entry.second.statuses_pending});
                 }
             }
         };
@@ -69,9 +70,15 @@ protected:
         };
         host.companions = [](const spool::QueueId&, std::vector<StatusNote>&,
                              std::optional<std::uint64_t>&) {};
-        host.relocated = [this](const spool::QueueId& id, const RecordLocation& to) {
+        host.relocated = [this](const spool::QueueId& id, const RecordLocation& to,
+                                std::span<const spool::SliceExtent> copied_slices) {
             relocated_.emplace_back(id, to);
-            held_.at(id.ordinal).second.location = to;
+            Held& held = held_.at(id.ordinal).second;
+            if (copied_slices.empty()) {
+                held.location = spool::relocate_copy(held.slices, to);
+            } else {
+                held.location = spool::relocate_stream_copy(held.slices, copied_slices, to);
+            }
         };
         return host;
     }
