@@ -62,6 +62,8 @@ public:
 
     // A round is in flight (reads or copies).
     bool busy() const { return compaction_.busy(); }
+    // The most bytes of records its rounds held at once (spool::Compaction's buffers).
+    std::uint64_t buffer_bytes_peak() const { return compaction_.buffer_bytes_peak(); }
 
 private:
     void queue_copies();

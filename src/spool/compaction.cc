@@ -15,6 +15,7 @@
 //           deletion safe), engine/spool_compactor.cc, docs/ARCHITECTURE.md "Spool lifecycle"
 #include "spool/compaction.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "base/assert.h"
@@ -152,7 +153,14 @@ void Compaction::list_reads() {
         }
         read_part(copy.from.offset, copy.slices.empty() ? copy.from.bytes : copy.commit_bytes);
         HUB_ASSERT(at == copy.record.size());
+        copy_buffer_bytes_ += copy.record.size();
     }
+    note_buffers();
+}
+
+void Compaction::note_buffers() {
+    std::uint64_t bytes = copy_buffer_bytes_ + (stream_ ? stream_->record.size() : 0);
+    buffer_bytes_peak_ = std::max(buffer_bytes_peak_, bytes);
 }
 
 CopyReadNote Compaction::read_done(std::uint32_t copy_index, std::uint32_t part, int result) {
@@ -195,6 +203,7 @@ void Compaction::reads_finished() {
     HUB_ASSERT(busy_ && reads_pending_ == 0 && !reads_finished_);
     copies_.clear();
     reads_.clear();
+    copy_buffer_bytes_ = 0;
     reads_finished_ = true;
     end_if_done();
 }
@@ -222,6 +231,7 @@ CompactionRead Compaction::stream_read() {
     std::uint64_t bytes = commit ? stream.commit_bytes : stream.slices[stream.part].record_bytes;
     stream.record.resize(bytes);
     stream.state = StreamCopyState::reading;
+    note_buffers();
     return CompactionRead{stream_copy_index, stream.part, stream.from.segment_seq, offset,
                           std::span<char>(stream.record)};
 }

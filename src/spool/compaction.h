@@ -218,12 +218,16 @@ public:
     std::uint32_t copies_in_flight() const { return copies_in_flight_; }
     std::uint32_t copied() const { return copied_; }  // Durable copies of this round.
     std::uint32_t reads_pending() const { return reads_pending_; }
+    // The most bytes of records the rounds so far held at once in their buffers (bounded
+    // by compaction_round_memory_bytes_max, or the first message record if larger).
+    std::uint64_t buffer_bytes_peak() const { return buffer_bytes_peak_; }
 
 private:
     bool fits(std::uint64_t bytes) const;
     void list_reads();
     void end_stream();
     void end_if_done();
+    void note_buffers();
 
     CompactionLimits limits_;
     bool busy_ = false;
@@ -235,6 +239,8 @@ private:
     std::uint32_t copies_in_flight_ = 0;
     std::uint32_t copied_ = 0;
     bool reads_finished_ = true;  // reads_finished() called for the round's reads.
+    std::uint64_t copy_buffer_bytes_ = 0;  // copies_' buffers, until reads_finished().
+    std::uint64_t buffer_bytes_peak_ = 0;
     std::optional<StreamCopy> stream_;
     std::optional<std::uint32_t> pinned_seq_;  // A head found pinned, and until when
     std::uint64_t pinned_until_ms_ = 0;        // not to look at it again.
