@@ -37,7 +37,7 @@ SpoolCompactor::SpoolCompactor(RingOps& ring, SpoolWriter& writer, std::uint8_t 
 }
 
 void SpoolCompactor::start(std::uint64_t now_ms) {
-    if (compaction_.busy()) {
+    if (compaction_.busy() || stopping_) {
         return;
     }
     std::optional<spool::CompactionPlan> plan = writer_.compaction_plan();
@@ -81,6 +81,13 @@ void SpoolCompactor::start(std::uint64_t now_ms) {
     }
 }
 
+void SpoolCompactor::abandon_stream_copy() {
+    spool::QueueId id = compaction_.stream()->id;
+    if (compaction_.abandon_stream()) {
+        writer_.abandon_stream(id);
+    }
+}
+
 void SpoolCompactor::read_stream() {
     spool::CompactionRead read = compaction_.stream_read();
     int fd = writer_.segment_fd(read.segment_seq);
@@ -102,6 +109,10 @@ void SpoolCompactor::stream_read_back(int result) {
         if (begun) {
             writer_.abandon_stream(id);
         }
+        return;
+    }
+    if (stopping_) {
+        abandon_stream_copy();
         return;
     }
     switch (compaction_.stream_next(host_.source(id), writer_.can_begin_stream())) {
@@ -169,7 +180,9 @@ void SpoolCompactor::take_copies() {
     if (stream != nullptr && stream->state == spool::StreamCopyState::in_writer &&
         !writer_.stream_holds_slice(stream->id)) {
         spool::QueueId id = stream->id;
-        if (compaction_.stream_slice_ended(writer_.stream_broken(id))) {
+        if (stopping_) {
+            abandon_stream_copy();
+        } else if (compaction_.stream_slice_ended(writer_.stream_broken(id))) {
             read_stream();
         } else {
             writer_.abandon_stream(id);  // A failed batch lost a slice of the copy.

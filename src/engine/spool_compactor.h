@@ -60,6 +60,10 @@ public:
     // stream copy's next read once the writer no longer holds its slice.
     void take_copies();
 
+    // The shard stops: a stream copy under way goes no further (a torn copy is harmless,
+    // and the writer can go idle); no round starts.
+    void stop() { stopping_ = true; }
+
     // A round is in flight (reads or copies).
     bool busy() const { return compaction_.busy(); }
     // The most bytes of records its rounds held at once (spool::Compaction's buffers).
@@ -69,6 +73,7 @@ private:
     void queue_copies();
     void read_stream();
     void stream_read_back(int result);
+    void abandon_stream_copy();
 
     RingOps& ring_;
     SpoolWriter& writer_;
@@ -77,6 +82,7 @@ private:
     spool::Compaction compaction_;
     std::vector<spool::CompactionCandidate> candidates_;  // Gathered per look; reused.
     std::vector<StatusNote> statuses_;                    // One copy's companions; reused.
+    bool stopping_ = false;
 };
 
 }  // namespace hub::engine

@@ -17,8 +17,8 @@
 #include <string>
 
 #include "engine/ring_setup.h"
-#include "spool/limits.h"
 #include "gtest/gtest.h"
+#include "spool/limits.h"
 
 namespace hub::engine {
 namespace {
@@ -154,7 +154,6 @@ protected:
         held_[stored[0].id.ordinal] = {stored[0].id, Held{stored[0].location, false, {}}};
         first_ = stored[0];
     }
-
 
     // A streamed message of `bytes` of content, fed to the writer the way the shard feeds
     // one (the next slice only once the writer holds none) and committed; its outcome.

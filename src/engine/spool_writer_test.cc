@@ -185,7 +185,6 @@ protected:
         return content;
     }
 
-
     std::string read_back(SpoolWriter& writer, std::uint32_t seq, std::uint64_t offset,
                           std::uint64_t bytes) {
         std::string record(bytes, '\0');
@@ -225,10 +224,9 @@ protected:
         for (std::size_t n = 0; n < original.slices.size(); n++) {
             const spool::SliceExtent& slice = original.slices[n];
             ASSERT_FALSE(writer.stream_holds_slice(original.id));
-            writer.append_copy_slice(
-                original.id,
-                read_back(writer, 1, slice.record_offset, slice.record_bytes),
-                static_cast<std::uint32_t>(slice.content_bytes));
+            writer.append_copy_slice(original.id,
+                                     read_back(writer, 1, slice.record_offset, slice.record_bytes),
+                                     static_cast<std::uint32_t>(slice.content_bytes));
             append(writer, 200 + static_cast<std::uint32_t>(n), 100);
             for (int spin = 0; spin < 100 && writer.stream_holds_slice(original.id); spin++) {
                 turn(writer, outcomes);

@@ -241,11 +241,10 @@ bool Compaction::stream_read_done(int result) {
     StreamCopy& stream = *stream_;
     auto slice_count = static_cast<std::uint32_t>(stream.slices.size());
     bool whole = result >= 0 && static_cast<std::uint64_t>(result) == stream.record.size();
-    std::uint64_t content_bytes = stream.part < slice_count
-                                      ? stream.slices[stream.part].content_bytes
-                                      : stream.content_bytes;
-    if (!whole || !stream_record_checks(stream.record, stream.id, stream.part, slice_count,
-                                        content_bytes)) {
+    std::uint64_t content_bytes =
+        stream.part < slice_count ? stream.slices[stream.part].content_bytes : stream.content_bytes;
+    if (!whole ||
+        !stream_record_checks(stream.record, stream.id, stream.part, slice_count, content_bytes)) {
         end_stream();  // Never copy a damaged record forward: the original stays.
         return false;
     }
@@ -299,6 +298,16 @@ bool Compaction::stream_slice_ended(bool broken) {
     stream.part++;
     stream.state = StreamCopyState::to_read;
     return true;
+}
+
+bool Compaction::abandon_stream() {
+    HUB_ASSERT(busy_ && stream_ &&
+               (stream_->state == StreamCopyState::to_read ||
+                stream_->state == StreamCopyState::read_back ||
+                stream_->state == StreamCopyState::in_writer));
+    bool begun = stream_->begun;
+    end_stream();
+    return begun;
 }
 
 CopyVerdict Compaction::copy_done(bool durable, const RecordLocation& from,

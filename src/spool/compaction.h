@@ -212,6 +212,10 @@ public:
     // The writer no longer holds the slice: landed (next record to read) or lost with a
     // failed batch (broken: the copy ends; abandon it). Returns whether it goes on.
     bool stream_slice_ended(bool broken);
+    // Ends the stream copy early (the shard is stopping): not while its read is in flight
+    // (the buffer is the kernel's) nor once committed. Returns whether the writer's copy
+    // stream was begun (abandon it).
+    bool abandon_stream();
 
     bool busy() const { return busy_; }
     std::uint32_t segment_seq() const { return segment_seq_; }  // The round's head.
@@ -238,7 +242,7 @@ private:
     std::uint32_t reads_pending_ = 0;
     std::uint32_t copies_in_flight_ = 0;
     std::uint32_t copied_ = 0;
-    bool reads_finished_ = true;  // reads_finished() called for the round's reads.
+    bool reads_finished_ = true;           // reads_finished() called for the round's reads.
     std::uint64_t copy_buffer_bytes_ = 0;  // copies_' buffers, until reads_finished().
     std::uint64_t buffer_bytes_peak_ = 0;
     std::optional<StreamCopy> stream_;

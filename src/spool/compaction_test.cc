@@ -403,6 +403,28 @@ TEST(Compaction, AStreamCopyThatCannotCompleteIsAbandoned) {
     }
 }
 
+TEST(Compaction, AStreamCopyEndsEarlyWhenAskedBetweenItsRecords) {
+    for (bool after_first_slice : {false, true}) {
+        Segment segment;
+        CompactionCandidate streamed = segment.streamed(1, {"abcdefgh", "ijklmnop"});
+        std::vector<CompactionCandidate> held = {streamed};
+        Compaction compaction;
+        ASSERT_EQ(compaction.begin(plan_of(1), held, t0).start, RoundStart::started);
+        compaction.reads_finished();
+        answer_stream_read(compaction, segment);
+        if (after_first_slice) {
+            ASSERT_EQ(compaction.stream_next(at(streamed.location), true),
+                      StreamStep::begin_and_append);
+            compaction.take_stream_record();
+        }
+        EXPECT_EQ(compaction.abandon_stream(), after_first_slice)
+            << "the writer's copy stream is abandoned only if it was begun";
+        EXPECT_EQ(compaction.stream()->state, StreamCopyState::ended);
+        EXPECT_FALSE(compaction.busy());
+        EXPECT_EQ(compaction.copies_in_flight(), 0u);
+    }
+}
+
 TEST(Compaction, ARecordReadBackIsCheckedAgain) {
     enum class Fault { none, short_read, error, flipped_byte, another_message, slices_swapped };
     struct Row {
@@ -443,8 +465,7 @@ TEST(Compaction, ARecordReadBackIsCheckedAgain) {
             bool all_checked = true;
             for (std::uint32_t part = 0; part <= 2; part++) {
                 CompactionRead read = compaction.stream_read();
-                std::memcpy(read.into.data(), segment.bytes.data() + read.offset,
-                            read.into.size());
+                std::memcpy(read.into.data(), segment.bytes.data() + read.offset, read.into.size());
                 int result = static_cast<int>(read.into.size());
                 if (part == 0 && row.fault == Fault::short_read) {
                     result -= 8;
