@@ -50,8 +50,9 @@ bool Compaction::looks_at(const std::optional<CompactionPlan>& plan, std::uint64
 }
 
 bool Compaction::fits(std::uint64_t bytes) const {
-    return copies_.size() < limits_.round_messages_max &&
-           (copies_.empty() || round_bytes_ + bytes <= limits_.round_bytes_max);
+    std::size_t taken = copies_.size() + (stream_ ? 1 : 0);
+    return taken < limits_.round_messages_max &&
+           (taken == 0 || round_bytes_ + bytes <= limits_.round_bytes_max);
 }
 
 RoundStartNote Compaction::begin(const std::optional<CompactionPlan>& plan,

@@ -302,6 +302,23 @@ TEST(Compaction, AStreamedMessageIsCopiedOneRecordAtATime) {
     EXPECT_EQ(compaction.copied(), 2u);
 }
 
+TEST(Compaction, AStreamedMessageCountsInTheRoundsBounds) {
+    Segment segment;
+    CompactionCandidate streamed = segment.streamed(0, {"slice"});
+    CompactionCandidate first = segment.message(1);
+    CompactionCandidate second = segment.message(2);
+    std::vector<CompactionCandidate> held = {streamed, first, second};
+    // Two messages a round: the streamed one and the first record. Its commit counts in
+    // the round's bytes, its slices do not (they are read one at a time).
+    const std::uint64_t bytes = streamed.location.bytes + first.location.bytes;
+    Compaction compaction(CompactionLimits{2, bytes, compaction_pinned_head_retry_ms});
+    RoundStartNote note = compaction.begin(plan_of(3), held, t0);
+    ASSERT_EQ(note.start, RoundStart::started);
+    EXPECT_EQ(note.copies, 2u);
+    ASSERT_NE(compaction.stream(), nullptr);
+    EXPECT_EQ(ids_of(compaction), std::vector<QueueId>{qid(1)});
+}
+
 TEST(Compaction, AStreamedMessageAloneMakesARound) {
     Segment segment;
     CompactionCandidate streamed = segment.streamed(1, {"only"});
