@@ -3,10 +3,13 @@
 // PURPOSE   Make every accepted message durable before its 250, with one fdatasync
 //           covering many messages, and never leave a failed message recoverable; make
 //           status records durable however long the disk stays full; delete dead
-//           segments and write compaction copies.
+//           segments and write compaction copies (a streamed message's as a copy stream,
+//           one slice record at a time, so that it lands in one segment in order).
 // RUNS IN   a shard thread; all file I/O goes through the shard's ring.
 // TRUST     message content is peer data, but it is only copied, never interpreted here.
-// LIMITS    one batch and one deletion in flight; segment_bytes_max per segment file.
+// LIMITS    one batch and one deletion in flight; segment_bytes_max per segment file
+//           (passed only while a stream begun in it, inbound or copy, is still open); one
+//           slice held per stream.
 // SEE ALSO  spool/spool_format.h (record format and recovery), DESIGN.md section 4
 #include "engine/spool_writer.h"
 
