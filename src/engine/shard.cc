@@ -186,6 +186,7 @@ Result<bool, std::string> Shard::turn() {
     if (settings_.stop->load(std::memory_order_relaxed)) {
         if (stop_deadline_ms_ == 0) {
             accepting_ = false;
+            compactor_->stop();
             stop_deadline_ms_ = now_ms() + 5000;
             base::log_info("shard {}: stopping", settings_.index);
         }

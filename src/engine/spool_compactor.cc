@@ -10,7 +10,9 @@
 //           (spool/compaction.cc).
 // LIMITS    one round at a time, compaction_round_messages_max messages and
 //           compaction_round_bytes_max bytes per round (spool/limits.h); its reads all
-//           submitted at once.
+//           submitted at once. A streamed message is copied one slice at a time through
+//           the writer's copy stream: one record of it read, handed over, and the next
+//           read only once the writer no longer holds it (compaction_round_memory_bytes_max).
 // SEE ALSO  spool/compaction.h (the decisions), spool/segment_ledger.h (the order that makes
 //           deletion safe), spool_writer.cc (append_copy), docs/ARCHITECTURE.md "Spool
 //           lifecycle"
@@ -35,7 +37,7 @@ SpoolCompactor::SpoolCompactor(RingOps& ring, SpoolWriter& writer, std::uint8_t 
 }
 
 void SpoolCompactor::start(std::uint64_t now_ms) {
-    if (compaction_.busy()) {
+    if (compaction_.busy() || stopping_) {
         return;
     }
     std::optional<spool::CompactionPlan> plan = writer_.compaction_plan();
@@ -61,19 +63,90 @@ void SpoolCompactor::start(std::uint64_t now_ms) {
         case spool::RoundStart::started:
             break;
     }
+    base::log_debug(
+        "spool: shard {}: compacting segment {:08x}: {} of {} live records "
+        "({} bytes), {} bytes to free",
+        shard_index_, plan->seq, note.copies, plan->live, note.copy_bytes, plan->freed_bytes);
     for (const spool::CompactionRead& read : compaction_.reads()) {
         int fd = writer_.segment_fd(read.segment_seq);
         HUB_ASSERT(fd >= 0);  // The head is one of the writer's own, and still live.
         queued_or_panic(ring_.read(Tag{Op::compact_read, read.copy_index, read.part}, fd, read.into,
                                    read.offset));
     }
-    base::log_debug(
-        "spool: shard {}: compacting segment {:08x}: {} of {} live records "
-        "({} bytes), {} bytes to free",
-        shard_index_, plan->seq, note.copies, plan->live, note.copy_bytes, plan->freed_bytes);
+    if (compaction_.reads().empty()) {
+        compaction_.reads_finished();  // Only a stream copy: nothing read whole.
+    }
+    if (compaction_.stream() != nullptr) {
+        read_stream();
+    }
+}
+
+void SpoolCompactor::abandon_stream_copy() {
+    spool::QueueId id = compaction_.stream()->id;
+    if (compaction_.abandon_stream()) {
+        writer_.abandon_stream(id);
+    }
+}
+
+void SpoolCompactor::read_stream() {
+    spool::CompactionRead read = compaction_.stream_read();
+    int fd = writer_.segment_fd(read.segment_seq);
+    HUB_ASSERT(fd >= 0);  // The head stays while the round is in flight.
+    queued_or_panic(
+        ring_.read(Tag{Op::compact_read, read.copy_index, read.part}, fd, read.into, read.offset));
+}
+
+// One record of the stream copy is back: checked, then appended, committed or abandoned.
+void SpoolCompactor::stream_read_back(int result) {
+    const spool::StreamCopy& stream = *compaction_.stream();
+    spool::QueueId id = stream.id;
+    bool begun = stream.begun;
+    if (!compaction_.stream_read_done(result)) {
+        base::log_error(
+            "{}: compaction: a spooled record of it could not be read back ({}); left "
+            "where it is",
+            id.to_string(), result < 0 ? std::strerror(-result) : "checks");
+        if (begun) {
+            writer_.abandon_stream(id);
+        }
+        return;
+    }
+    if (stopping_) {
+        abandon_stream_copy();
+        return;
+    }
+    switch (compaction_.stream_next(host_.source(id), writer_.can_begin_stream())) {
+        case spool::StreamStep::abandon:
+            if (begun) {
+                writer_.abandon_stream(id);  // Its slices so far are dead bytes.
+            }
+            return;
+        case spool::StreamStep::begin_and_append:
+            writer_.begin_copy_stream(id);
+            [[fallthrough]];
+        case spool::StreamStep::append: {
+            const spool::StreamCopy& copying = *compaction_.stream();
+            auto content_bytes = copying.slices[copying.part].content_bytes;
+            writer_.append_copy_slice(id, compaction_.take_stream_record(), content_bytes);
+            return;
+        }
+        case spool::StreamStep::commit: {
+            statuses_.clear();
+            std::optional<std::uint64_t> held_since;
+            host_.companions(id, statuses_, held_since);
+            writer_.commit_copy_stream(compaction_.take_stream_record(), id,
+                                       compaction_.stream()->from, statuses_, held_since);
+            return;
+        }
+    }
 }
 
 void SpoolCompactor::on_read_done(std::uint32_t copy_index, std::uint32_t part, int result) {
+    if (copy_index == spool::stream_copy_index) {
+        HUB_ASSERT(compaction_.stream() != nullptr && compaction_.stream()->part == part);
+        stream_read_back(result);
+        return;
+    }
     spool::CopyReadNote note = compaction_.read_done(copy_index, part, result);
     if (note.copy_failed) {
         base::log_error(
@@ -103,6 +176,18 @@ void SpoolCompactor::queue_copies() {
 }
 
 void SpoolCompactor::take_copies() {
+    const spool::StreamCopy* stream = compaction_.stream();
+    if (stream != nullptr && stream->state == spool::StreamCopyState::in_writer &&
+        !writer_.stream_holds_slice(stream->id)) {
+        spool::QueueId id = stream->id;
+        if (stopping_) {
+            abandon_stream_copy();
+        } else if (compaction_.stream_slice_ended(writer_.stream_broken(id))) {
+            read_stream();
+        } else {
+            writer_.abandon_stream(id);  // A failed batch lost a slice of the copy.
+        }
+    }
     std::vector<CopyOutcome>& done = writer_.copies_done();
     for (const CopyOutcome& copy : done) {
         std::optional<spool::CompactionSource> now = host_.source(copy.id);
@@ -115,13 +200,13 @@ void SpoolCompactor::take_copies() {
                 continue;  // The old record stays where it is, still pinned.
             case spool::CopyVerdict::moved:
                 writer_.release(copy.from);
-                host_.relocated(copy.id, copy.to);
+                host_.relocated(copy.id, copy.to, copy.slices);
                 break;
             case spool::CopyVerdict::copy_dead:
                 writer_.release(copy.to);
                 break;
         }
-        if (compaction_.copies_in_flight() == 0) {
+        if (!compaction_.busy()) {
             base::log_info("spool: shard {}: compaction copied {} records out of segment {:08x}",
                            shard_index_, compaction_.copied(), compaction_.segment_seq());
         }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "engine/ring.h"
@@ -33,9 +34,14 @@ struct CompactionHost {
     std::function<void(const spool::QueueId& id, std::vector<StatusNote>& statuses,
                        std::optional<std::uint64_t>& held_since_unix_ms)>
         companions;
-    // The message's records are now the copy at `to` (its whole stored bytes: a streamed
-    // message's slices then its commit). Called only for a message still where it was read.
-    std::function<void(const spool::QueueId& id, const RecordLocation& to)> relocated;
+    // The message's records are now the copy at `to`. A copy written whole: `to` is its
+    // whole stored bytes (a streamed message's slices then its commit) and copied_slices
+    // is empty. A copy stream: copied_slices are its slice records' new places and `to`
+    // is its commit's offset with every record's bytes (spool::relocate_stream_copy).
+    // Called only for a message still where it was read.
+    std::function<void(const spool::QueueId& id, const RecordLocation& to,
+                       std::span<const spool::SliceExtent> copied_slices)>
+        relocated;
 };
 
 class SpoolCompactor {
@@ -47,16 +53,27 @@ public:
     // On the shard's tick, while it accepts work: starts a round if none is in flight and
     // compacting the head pays (submits its reads).
     void start(std::uint64_t now_ms);
-    // A completion of Op::compact_read (tag index: the copy, tag generation: its part).
+    // A completion of Op::compact_read (tag index: the copy, or spool::stream_copy_index;
+    // tag generation: its part).
     void on_read_done(std::uint32_t copy_index, std::uint32_t part, int result);
-    // Each loop turn: the copies the writer reported since, released and relocated.
+    // Each loop turn: the copies the writer reported since, released and relocated; the
+    // stream copy's next read once the writer no longer holds its slice.
     void take_copies();
+
+    // The shard stops: a stream copy under way goes no further (a torn copy is harmless,
+    // and the writer can go idle); no round starts.
+    void stop() { stopping_ = true; }
 
     // A round is in flight (reads or copies).
     bool busy() const { return compaction_.busy(); }
+    // The most bytes of records its rounds held at once (spool::Compaction's buffers).
+    std::uint64_t buffer_bytes_peak() const { return compaction_.buffer_bytes_peak(); }
 
 private:
     void queue_copies();
+    void read_stream();
+    void stream_read_back(int result);
+    void abandon_stream_copy();
 
     RingOps& ring_;
     SpoolWriter& writer_;
@@ -65,6 +82,7 @@ private:
     spool::Compaction compaction_;
     std::vector<spool::CompactionCandidate> candidates_;  // Gathered per look; reused.
     std::vector<StatusNote> statuses_;                    // One copy's companions; reused.
+    bool stopping_ = false;
 };
 
 }  // namespace hub::engine

@@ -11,12 +11,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <string>
 
 #include "engine/ring_setup.h"
 #include "gtest/gtest.h"
+#include "spool/limits.h"
 
 namespace hub::engine {
 namespace {
@@ -44,6 +46,7 @@ protected:
     struct Held {
         RecordLocation location;
         bool statuses_pending = false;
+        std::vector<spool::SliceExtent> slices;  // A streamed message's.
     };
     std::map<std::uint32_t, std::pair<spool::QueueId, Held>> held_;
     std::vector<std::pair<spool::QueueId, RecordLocation>> relocated_;
@@ -54,8 +57,8 @@ protected:
                                    std::vector<spool::CompactionCandidate>& out) {
             for (const auto& [ordinal, entry] : held_) {
                 if (entry.second.location.segment_seq == seq) {
-                    out.push_back(
-                        {entry.first, entry.second.location, {}, entry.second.statuses_pending});
+                    out.push_back({entry.first, entry.second.location, entry.second.slices,
+                                   entry.second.statuses_pending});
                 }
             }
         };
@@ -69,9 +72,15 @@ protected:
         };
         host.companions = [](const spool::QueueId&, std::vector<StatusNote>&,
                              std::optional<std::uint64_t>&) {};
-        host.relocated = [this](const spool::QueueId& id, const RecordLocation& to) {
+        host.relocated = [this](const spool::QueueId& id, const RecordLocation& to,
+                                std::span<const spool::SliceExtent> copied_slices) {
             relocated_.emplace_back(id, to);
-            held_.at(id.ordinal).second.location = to;
+            Held& held = held_.at(id.ordinal).second;
+            if (copied_slices.empty()) {
+                held.location = spool::relocate_copy(held.slices, to);
+            } else {
+                held.location = spool::relocate_stream_copy(held.slices, copied_slices, to);
+            }
         };
         return host;
     }
@@ -142,8 +151,63 @@ protected:
         for (std::uint32_t n = 1; n < 4; n++) {
             writer.release(stored[n].location);
         }
-        held_[stored[0].id.ordinal] = {stored[0].id, Held{stored[0].location, false}};
+        held_[stored[0].id.ordinal] = {stored[0].id, Held{stored[0].location, false, {}}};
         first_ = stored[0];
+    }
+
+    // A streamed message of `bytes` of content, fed to the writer the way the shard feeds
+    // one (the next slice only once the writer holds none) and committed; its outcome.
+    CommitOutcome stream(SpoolWriter& writer, const std::string& content) {
+        spool::QueueId id = writer.begin_stream();
+        constexpr std::size_t slice = spool::slice_content_bytes_max;
+        std::size_t handed = 0;
+        std::vector<CommitOutcome> outcomes;
+        for (int turn = 0; turn < 100000 && outcomes.empty(); turn++) {
+            if (handed != content.size() && !writer.stream_holds_slice(id)) {
+                if (content.size() - handed > slice) {
+                    writer.append_slice(id, content.substr(handed, slice));
+                    handed += slice;
+                } else {
+                    spool::MessageMeta meta;
+                    meta.id = id;
+                    meta.arrival_unix_s = 1700000000;
+                    meta.client_address = "127.0.0.1";
+                    meta.envelope.mail_from = "alice@partner1.gov.uk";
+                    meta.envelope.recipients.push_back({"joe@partner2.gov.uk.lgolhub.net", 0, ""});
+                    writer.commit_stream(meta, content.substr(handed), CommitWaiter{1, 1});
+                    handed = content.size();
+                }
+            }
+            io_uring_submit_and_wait(&ring_storage_, 1);
+            io_uring_cqe* cqe = nullptr;
+            while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
+                Tag tag = Tag::unpack(cqe->user_data);
+                int result = cqe->res;
+                io_uring_cqe_seen(&ring_storage_, cqe);
+                writer.on_completion(tag.op, result);
+            }
+            outcomes.insert(outcomes.end(), writer.finished().begin(), writer.finished().end());
+            writer.finished().clear();
+        }
+        EXPECT_EQ(outcomes.size(), 1u);
+        if (outcomes.empty()) {
+            return {};
+        }
+        EXPECT_EQ(outcomes[0].status, CommitStatus::durable);
+        settle(writer, nullptr);  // The full segment rotates.
+        return outcomes[0];
+    }
+
+    // Content whose every line names its position, so a slice out of place shows.
+    static std::string numbered_content(std::size_t bytes, char tag) {
+        std::string content =
+            "Received: test\r\nMessage-ID: <s" + std::string(1, tag) + "@test>\r\n\r\n";
+        for (std::size_t line = 0; content.size() < bytes; line++) {
+            content += std::string(1, tag) + std::to_string(line) + std::string(60, '.') + "\r\n";
+        }
+        content.resize(bytes - 2);
+        content += "\r\n";
+        return content;
     }
 
     std::string root_;
@@ -268,6 +332,118 @@ TEST_F(SpoolCompactorTest, AMessageFinishedWhileItsCopyWasWrittenLeavesTheCopyDe
         EXPECT_FALSE(segment_exists(seq)) << seq;
     }
     EXPECT_EQ(writer.ledger().live_bytes(), 0u) << "the copy was released too: nothing is live";
+}
+
+// A streamed message larger than a round's byte bound is copied slice by slice: the
+// round never holds more than its bound (one slice record of it at a time), the copy's
+// records land in one segment, the shard is told their new places, and the head goes.
+TEST_F(SpoolCompactorTest, AStreamedMessageIsCopiedSliceBySliceWithinTheRoundsMemory) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 1u << 20);  // Each stream fills its segment.
+    writer.start();
+    constexpr std::size_t slice = spool::slice_content_bytes_max;
+    std::string content = numbered_content(33 * slice + 1000, 'a');  // > 8 MiB.
+    CommitOutcome big = stream(writer, content);
+    ASSERT_EQ(big.location.segment_seq, 1u);
+    ASSERT_GT(big.stored_bytes(), spool::compaction_round_bytes_max);
+    CommitOutcome dead = stream(writer, numbered_content(40 * slice, 'b'));
+    ASSERT_EQ(dead.location.segment_seq, 2u);
+    writer.release(RecordLocation{2, dead.location.offset, dead.stored_bytes()});  // Delivered.
+    held_[big.id.ordinal] = {big.id, Held{big.location, false, big.slices}};
+    ASSERT_TRUE(writer.compaction_plan().has_value());
+    ASSERT_EQ(writer.compaction_plan()->seq, 1u);
+
+    SpoolCompactor compactor(ring_, writer, 0, host());
+    compactor.start(t0);
+    EXPECT_TRUE(compactor.busy());
+    settle(writer, &compactor);
+    EXPECT_FALSE(compactor.busy()) << "read, copied slice by slice, committed, released";
+    EXPECT_LE(compactor.buffer_bytes_peak(), spool::compaction_round_memory_bytes_max);
+    EXPECT_LE(compactor.buffer_bytes_peak(), spool::slice_record_bytes_max)
+        << "one record of the message at a time";
+    std::printf("streamed message of %llu stored bytes copied; round buffers peaked at %llu\n",
+                static_cast<unsigned long long>(big.stored_bytes()),
+                static_cast<unsigned long long>(compactor.buffer_bytes_peak()));
+
+    ASSERT_EQ(relocated_.size(), 1u);
+    EXPECT_EQ(relocated_[0].first, big.id);
+    const Held& moved = held_.at(big.id.ordinal).second;
+    EXPECT_EQ(moved.location.segment_seq, 3u) << "copied into the append segment";
+    EXPECT_EQ(moved.location.bytes, big.location.bytes);
+    ASSERT_EQ(moved.slices.size(), big.slices.size());
+    for (const spool::SliceExtent& extent : moved.slices) {
+        EXPECT_LT(extent.record_offset, moved.location.offset) << "slices before the commit";
+    }
+
+    for (int tick = 0; tick < 6; tick++) {  // One deletion in flight at a time.
+        writer.on_tick();
+        settle(writer, &compactor);
+    }
+    EXPECT_FALSE(segment_exists(1)) << "the old head";
+    EXPECT_FALSE(segment_exists(2)) << "the dead segment behind it";
+    auto after = spool::recover(root_, 1);
+    ASSERT_TRUE(after);
+    ASSERT_EQ(after->messages.size(), 1u);
+    const spool::RecoveredMessage& found = after->messages[0];
+    EXPECT_EQ(found.meta.id, big.id);
+    EXPECT_EQ(found.segment_seq, 3u);
+    EXPECT_EQ(found.record_offset, moved.location.offset);
+    ASSERT_EQ(found.slices.size(), moved.slices.size());
+    for (std::size_t n = 0; n < moved.slices.size(); n++) {
+        EXPECT_EQ(found.slices[n].record_offset, moved.slices[n].record_offset);
+        EXPECT_EQ(found.slices[n].content_offset, moved.slices[n].content_offset);
+    }
+    auto read = spool::read_content(found);
+    ASSERT_TRUE(read.has_value());
+    EXPECT_TRUE(*read == content);
+}
+
+// The message finishes while its copy stream is under way: the copy is abandoned (its
+// slices are dead bytes), nothing moves, and nothing of the copy is live.
+TEST_F(SpoolCompactorTest, AStreamedMessageFinishedMidCopyIsAbandoned) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 1u << 20);
+    writer.start();
+    constexpr std::size_t slice = spool::slice_content_bytes_max;
+    CommitOutcome big = stream(writer, numbered_content(6 * slice + 10, 'c'));
+    CommitOutcome dead = stream(writer, numbered_content(12 * slice, 'd'));
+    writer.release(RecordLocation{2, dead.location.offset, dead.stored_bytes()});
+    held_[big.id.ordinal] = {big.id, Held{big.location, false, big.slices}};
+    SpoolCompactor compactor(ring_, writer, 0, host());
+    compactor.start(t0);
+    ASSERT_TRUE(compactor.busy());
+    int reads = 0;
+    for (int turn = 0; turn < 1000 && compactor.busy(); turn++) {
+        io_uring_submit_and_wait(&ring_storage_, 1);
+        io_uring_cqe* cqe = nullptr;
+        while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
+            Tag tag = Tag::unpack(cqe->user_data);
+            int result = cqe->res;
+            io_uring_cqe_seen(&ring_storage_, cqe);
+            if (tag.op == Op::compact_read) {
+                if (++reads == 3 && !held_.empty()) {
+                    writer.release(RecordLocation{1, big.location.offset, big.stored_bytes()});
+                    held_.clear();  // Delivered between two slices.
+                }
+                compactor.on_read_done(tag.index, tag.generation, result);
+            } else {
+                writer.on_completion(tag.op, result);
+            }
+        }
+        writer.finished().clear();
+        compactor.take_copies();
+    }
+    EXPECT_FALSE(compactor.busy());
+    EXPECT_EQ(reads, 3) << "no read after the message finished";
+    EXPECT_TRUE(relocated_.empty());
+    EXPECT_TRUE(writer.copies_done().empty());
+    EXPECT_EQ(writer.open_streams(), 0u) << "the copy stream was abandoned";
+    EXPECT_EQ(writer.ledger().live_bytes(), 0u) << "its slices pin nothing";
+    // No status records in this test: recovery still finds both originals, and only them.
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    ASSERT_EQ(recovery->messages.size(), 2u);
+    for (const spool::RecoveredMessage& message : recovery->messages) {
+        EXPECT_LT(message.segment_seq, 3u) << "the torn copy is no message";
+    }
 }
 
 }  // namespace

@@ -94,11 +94,15 @@ CompactionHost Shard::compaction_host() {
             held_since_unix_ms = wall_ms();
         }
     };
-    host.relocated = [this](const spool::QueueId& id, const RecordLocation& to) {
+    host.relocated = [this](const spool::QueueId& id, const RecordLocation& to,
+                            std::span<const spool::SliceExtent> copied_slices) {
         auto stored = stored_.find(queue_key(id));
         HUB_ASSERT(stored != stored_.end());  // source() has just found it where it was read.
         HUB_ASSERT(to.bytes == stored->second.stored_bytes());
-        stored->second.location = spool::relocate_copy(stored->second.slices, to);
+        stored->second.location =
+            copied_slices.empty()
+                ? spool::relocate_copy(stored->second.slices, to)
+                : spool::relocate_stream_copy(stored->second.slices, copied_slices, to);
         HUB_ASSERT(stored->second.stored_bytes() == to.bytes);
     };
     return host;

@@ -3,10 +3,13 @@
 // PURPOSE   Make every accepted message durable before its 250, with one fdatasync
 //           covering many messages, and never leave a failed message recoverable; make
 //           status records durable however long the disk stays full; delete dead
-//           segments and write compaction copies.
+//           segments and write compaction copies (a streamed message's as a copy stream,
+//           one slice record at a time, so that it lands in one segment in order).
 // RUNS IN   a shard thread; all file I/O goes through the shard's ring.
 // TRUST     message content is peer data, but it is only copied, never interpreted here.
-// LIMITS    one batch and one deletion in flight; segment_bytes_max per segment file.
+// LIMITS    one batch and one deletion in flight; segment_bytes_max per segment file
+//           (passed only while a stream begun in it, inbound or copy, is still open); one
+//           slice held per stream.
 // SEE ALSO  spool/spool_format.h (record format and recovery), DESIGN.md section 4
 #include "engine/spool_writer.h"
 
@@ -344,7 +347,20 @@ void SpoolWriter::append_copy(std::string_view record, const spool::QueueId& id,
     HUB_ASSERT(record.size() == from.bytes && record.size() % spool::record_alignment_bytes == 0);
     std::size_t offset_in_staging = copy_staging_.size();
     copy_staging_.append(record);
-    CopyOutcome copy{id, from, RecordLocation{0, offset_in_staging, record.size()}, false};
+    CopyOutcome copy;
+    copy.id = id;
+    copy.from = from;
+    copy.to = RecordLocation{0, offset_in_staging, record.size()};
+    stage_copy_companions(id, statuses, held_since_unix_ms);
+    staged_copies_.push_back(std::move(copy));
+    kick();
+}
+
+// The copy carries every final status the message has and, if it is held, a fresh hold
+// record: the old ones may sit in a segment that dies before the copy's.
+void SpoolWriter::stage_copy_companions(const spool::QueueId& id,
+                                        std::span<const StatusNote> statuses,
+                                        std::optional<std::uint64_t> held_since_unix_ms) {
     for (const StatusNote& note : statuses) {
         HUB_ASSERT(note.id == id && note.status != spool::RecipientStatus::pending);
         spool::append_status_record(id, note.recipient_index, note.status, copy_staging_);
@@ -353,7 +369,58 @@ void SpoolWriter::append_copy(std::string_view record, const spool::QueueId& id,
         spool::append_message_status_record(id, spool::MessageStatus::held, *held_since_unix_ms,
                                             copy_staging_);
     }
-    staged_copies_.push_back(copy);
+}
+
+void SpoolWriter::begin_copy_stream(const spool::QueueId& id) {
+    HUB_ASSERT(can_begin_stream() && find_stream(id) == nullptr);
+    streams_.emplace_back(id);
+    streams_.back().copy = true;
+    segment_streams_open_++;
+}
+
+void SpoolWriter::append_copy_slice(const spool::QueueId& id, std::string record,
+                                    std::uint32_t content_bytes) {
+    HUB_ASSERT(state_ != State::closed);
+    HUB_ASSERT(record.size() % spool::record_alignment_bytes == 0);
+    Stream* stream = find_stream(id);
+    HUB_ASSERT(stream != nullptr && stream->copy && !stream->holds_slice && !stream->abandoned);
+    if (stream->broken) {
+        return;  // Dropped: the copy cannot complete.
+    }
+    std::uint64_t offset_in_staging = copy_staging_.size();
+    copy_staging_.append(record);
+    staged_copy_slices_.push_back(
+        SliceNote{id, RecordLocation{0, offset_in_staging, record.size()}, content_bytes});
+    stream->holds_slice = true;
+    kick();
+}
+
+bool SpoolWriter::stream_broken(const spool::QueueId& id) const {
+    const Stream* stream = find_stream(id);
+    return stream == nullptr || stream->broken.has_value();
+}
+
+void SpoolWriter::commit_copy_stream(std::string commit_record, const spool::QueueId& id,
+                                     RecordLocation from, std::span<const StatusNote> statuses,
+                                     std::optional<std::uint64_t> held_since_unix_ms) {
+    HUB_ASSERT(state_ != State::closed);
+    HUB_ASSERT(commit_record.size() % spool::record_alignment_bytes == 0);
+    Stream* stream = find_stream(id);
+    HUB_ASSERT(stream != nullptr && stream->copy && !stream->holds_slice && !stream->abandoned);
+    CopyOutcome copy;
+    copy.id = id;
+    copy.from = from;
+    copy.to = RecordLocation{0, copy_staging_.size(), commit_record.size()};
+    copy.streamed = true;
+    if (stream->broken) {
+        remove_stream(id);  // Its slices are dead bytes, as an abandoned stream's.
+        copies_done_.push_back(std::move(copy));
+        kick();  // A full segment may rotate now.
+        return;
+    }
+    copy_staging_.append(commit_record);
+    stage_copy_companions(id, statuses, held_since_unix_ms);
+    staged_copies_.push_back(std::move(copy));
     kick();
 }
 
@@ -424,10 +491,18 @@ void SpoolWriter::fail_staged_mail(CommitStatus status, bool copies_too) {
     }
     for (CopyOutcome& copy : staged_copies_) {
         copy.durable = false;
-        copies_done_.push_back(copy);
+        if (copy.streamed) {
+            remove_stream(copy.id);
+        }
+        copies_done_.push_back(std::move(copy));
     }
     staged_copies_.clear();
     copy_staging_.clear();
+    std::vector<SliceNote> dropped_copies;
+    dropped_copies.swap(staged_copy_slices_);
+    for (const SliceNote& note : dropped_copies) {
+        slice_ended(note, false, status);  // Those copy streams cannot complete.
+    }
 }
 
 int SpoolWriter::segment_fd(std::uint32_t segment_seq) const {
@@ -533,6 +608,12 @@ void SpoolWriter::submit_batch() {
         copy.to.segment_seq = segment_seq_;
         copy.to.offset += copies_base;
     }
+    for (SliceNote& note : staged_copy_slices_) {
+        note.location.segment_seq = segment_seq_;
+        note.location.offset += copies_base;
+    }
+    HUB_ASSERT(batch_copy_slices_.empty());
+    batch_copy_slices_.swap(staged_copy_slices_);
     batch_.append(copy_staging_);
     copy_staging_.clear();
     batch_copies_.swap(staged_copies_);
@@ -631,10 +712,28 @@ void SpoolWriter::finish_batch() {
     durable_statuses_.insert(durable_statuses_.end(), batch_statuses_.begin(),
                              batch_statuses_.end());
     batch_statuses_.clear();
+    std::vector<SliceNote> copy_slices_landed;
+    copy_slices_landed.swap(batch_copy_slices_);
+    for (const SliceNote& note : copy_slices_landed) {
+        slice_ended(note, true, CommitStatus::failed);
+    }
     for (CopyOutcome& copy : batch_copies_) {
         copy.durable = true;
+        if (copy.streamed) {
+            // The commit landed behind every slice of the copy: it pins them all.
+            Stream* stream = find_stream(copy.id);
+            HUB_ASSERT(stream != nullptr && stream->copy && !stream->holds_slice);
+            copy.slices = std::move(stream->slices);
+            for (const spool::SliceExtent& slice : copy.slices) {
+                copy.to.bytes += slice.record_bytes;
+            }
+            remove_stream(copy.id);
+            if (segment_streams_open_ > 0) {
+                segment_streams_open_--;  // Committed: recovery closes it here.
+            }
+        }
         ledger_.pin(copy.to.segment_seq, copy.to.bytes);
-        copies_done_.push_back(copy);
+        copies_done_.push_back(std::move(copy));
     }
     batch_copies_.clear();
     // Slices first: a commit in this batch takes its stream's slices, the last one
@@ -714,9 +813,17 @@ void SpoolWriter::fail_batch() {
     for (const SliceNote& note : lost) {
         slice_ended(note, false, failure);
     }
+    std::vector<SliceNote> copy_slices_lost;
+    copy_slices_lost.swap(batch_copy_slices_);
+    for (const SliceNote& note : copy_slices_lost) {
+        slice_ended(note, false, failure);
+    }
     for (CopyOutcome& copy : batch_copies_) {
         copy.durable = false;
-        copies_done_.push_back(copy);
+        if (copy.streamed) {
+            remove_stream(copy.id);  // Its slices are dead bytes, as an abandoned stream's.
+        }
+        copies_done_.push_back(std::move(copy));
     }
     batch_copies_.clear();
     for (const StatusNote& note : batch_statuses_) {
@@ -763,8 +870,10 @@ void SpoolWriter::on_punch_done(int result) {
         base::log_error("spool: shard {}: cannot punch failed range of {}: {}", shard_,
                         segment_name_, std::strerror(-batch_error_));
         // Streams begun there cannot continue in the next segment, nor can what is
-        // staged for them: the staged mail is answered 451 (its clients send it again).
-        fail_staged_mail(CommitStatus::failed, false);
+        // staged for them: the staged mail is answered 451 (its clients send it again),
+        // the staged copies are not copied (a copy stream's commit must not land without
+        // its slices; the next round copies them again).
+        fail_staged_mail(CommitStatus::failed, true);
         break_streams(CommitStatus::failed);
         segment_fd_ = -1;  // Still open for reading its acknowledged records.
         segment_seq_++;

@@ -90,8 +90,12 @@ struct StatusNote {
 struct CopyOutcome {
     spool::QueueId id;
     RecordLocation from;
-    RecordLocation to;  // Valid when durable.
+    // Valid when durable. A copy written whole: its records, end to end. A copy stream
+    // (streamed): its commit's offset, and bytes = every record of the copy (what it pins).
+    RecordLocation to;
     bool durable = false;
+    bool streamed = false;                   // Written as a copy stream, slice by slice.
+    std::vector<spool::SliceExtent> slices;  // A copy stream's slice records, when durable.
 };
 
 // How much of the file system's free space each kind of write may use. New mail stops at
@@ -173,6 +177,29 @@ public:
                      std::span<const StatusNote> statuses,
                      std::optional<std::uint64_t> held_since_unix_ms = std::nullopt);
     std::vector<CopyOutcome>& copies_done() { return copies_done_; }
+
+    // Compaction of a streamed message, one slice at a time (docs/ARCHITECTURE.md, "Spool
+    // lifecycle"): a copy stream is an inbound stream whose records arrive already encoded,
+    // read back from the old segment. Its slice records and its commit land in one segment
+    // in order, like an inbound stream's, so a copy torn by a crash is an uncommitted
+    // stream that recovery drops, and the original stays. Begun when can_begin_stream()
+    // (same room rules; it takes no new id: the copy keeps the message's). Precondition:
+    // no stream of id is open.
+    void begin_copy_stream(const spool::QueueId& id);
+    // Queues the copy's next slice record (as read back and checked, with its content
+    // length) for the next batch, with the other copies. Precondition: the copy stream is
+    // open and !stream_holds_slice(id). Dropped if the stream is broken.
+    void append_copy_slice(const spool::QueueId& id, std::string record,
+                           std::uint32_t content_bytes);
+    // A failed batch lost one of the copy stream's slices: it cannot complete (abandon it).
+    bool stream_broken(const spool::QueueId& id) const;
+    // Ends the copy stream with its commit record, followed by statuses and a hold as
+    // append_copy() does; reported by copies_done() (streamed, with its new slices), durable
+    // only once the commit is synced. Precondition: !stream_holds_slice(id).
+    void commit_copy_stream(std::string commit_record, const spool::QueueId& id,
+                            RecordLocation from, std::span<const StatusNote> statuses,
+                            std::optional<std::uint64_t> held_since_unix_ms = std::nullopt);
+
     // The head segment, if compacting it pays and the budget allows copying it now.
     std::optional<spool::CompactionPlan> compaction_plan() const;
 
@@ -238,6 +265,8 @@ private:
     void remove_stream(const spool::QueueId& id);
     void stage_slice(Stream& stream, std::string content);
     void stage_commit(Stream& stream);
+    void stage_copy_companions(const spool::QueueId& id, std::span<const StatusNote> statuses,
+                               std::optional<std::uint64_t> held_since_unix_ms);
     void slice_ended(const SliceNote& note, bool landed, CommitStatus failure);
     void break_streams(CommitStatus failure);
     void rotate();
@@ -312,6 +341,7 @@ private:
         explicit Stream(const spool::QueueId& id) : encoder(id) {}
         spool::StreamedMessageEncoder encoder;
         bool holds_slice = false;  // A slice staged or in flight.
+        bool copy = false;         // A compaction's copy stream (its records come encoded).
         bool abandoned = false;    // Removed once its slice in flight ends.
         // A failed batch (or a staging that could not be written) lost one of its slices:
         // nothing more of it is written and its commit is answered with this.
@@ -335,6 +365,9 @@ private:
     };
     std::vector<SliceNote> staged_slices_;
     std::vector<SliceNote> batch_slices_;
+    // A copy stream's slices, staged with the copies (offset relative to copy_staging_).
+    std::vector<SliceNote> staged_copy_slices_;
+    std::vector<SliceNote> batch_copy_slices_;
 
     std::vector<CommitOutcome> finished_;
     std::vector<StatusNote> durable_statuses_;

@@ -185,6 +185,59 @@ protected:
         return content;
     }
 
+    std::string read_back(SpoolWriter& writer, std::uint32_t seq, std::uint64_t offset,
+                          std::uint64_t bytes) {
+        std::string record(bytes, '\0');
+        int fd = writer.segment_fd(seq);
+        EXPECT_GE(fd, 0);
+        EXPECT_EQ(pread(fd, record.data(), record.size(), static_cast<off_t>(offset)),
+                  static_cast<ssize_t>(record.size()));
+        return record;
+    }
+
+    // A streamed message of `slices` full slices and a bit, committed in segment 1, which
+    // is then full (the writer rotates to segment 2). Returns its outcome.
+    CommitOutcome streamed_original(SpoolWriter& writer, std::vector<Feed>& feeds) {
+        writer.start();
+        feeds.resize(1);
+        feeds[0].id = writer.begin_stream();
+        feeds[0].content = numbered_content(3 * spool::slice_content_bytes_max + 77, 'c');
+        std::vector<CommitOutcome> outcomes = feed_streams(writer, feeds);
+        settle(writer);  // The rotation.
+        EXPECT_EQ(outcomes.size(), 1u);
+        if (outcomes.empty()) {
+            return {};
+        }
+        EXPECT_EQ(outcomes[0].status, CommitStatus::durable);
+        EXPECT_EQ(outcomes[0].location.segment_seq, 1u);
+        EXPECT_EQ(outcomes[0].slices.size(), 4u);
+        return outcomes[0];
+    }
+
+    // Copies the original's slices through a copy stream, one at a time (the next only once
+    // the writer holds none), a small message appended between each; stops before the
+    // commit.
+    void copy_slices(SpoolWriter& writer, const CommitOutcome& original,
+                     std::vector<CommitOutcome>& outcomes) {
+        ASSERT_TRUE(writer.can_begin_stream());
+        writer.begin_copy_stream(original.id);
+        for (std::size_t n = 0; n < original.slices.size(); n++) {
+            const spool::SliceExtent& slice = original.slices[n];
+            ASSERT_FALSE(writer.stream_holds_slice(original.id));
+            writer.append_copy_slice(original.id,
+                                     read_back(writer, 1, slice.record_offset, slice.record_bytes),
+                                     static_cast<std::uint32_t>(slice.content_bytes));
+            append(writer, 200 + static_cast<std::uint32_t>(n), 100);
+            for (int spin = 0; spin < 100 && writer.stream_holds_slice(original.id); spin++) {
+                turn(writer, outcomes);
+            }
+            ASSERT_FALSE(writer.stream_broken(original.id));
+        }
+        for (int spin = 0; spin < 100 && !writer.idle(); spin++) {
+            turn(writer, outcomes);
+        }
+    }
+
     std::string root_;
     int dir_fd_ = -1;
     io_uring ring_storage_{};
@@ -647,6 +700,147 @@ TEST_F(SpoolWriterTest, AStreamThatLostASliceIsAnsweredFailedAndNeverRecovered) 
     for (const spool::RecoveredMessage& message : recovery->messages) {
         EXPECT_NE(message.meta.id, feeds[0].id) << "a stream answered 451/452 was recovered";
     }
+}
+
+// Compaction of a streamed message: a copy stream writes its slice records one at a time
+// (other records land between them), then its commit with the statuses and hold; the
+// copy is reported with its new slices, and recovery finds the message at the copy.
+TEST_F(SpoolWriterTest, ACopyStreamLandsSliceBySliceAndIsRecoveredAtItsCopy) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 64 * 1024);
+    std::vector<Feed> feeds;
+    CommitOutcome original = streamed_original(writer, feeds);
+    ASSERT_FALSE(original.slices.empty());
+    std::vector<CommitOutcome> outcomes;
+    copy_slices(writer, original, outcomes);
+    EXPECT_TRUE(writer.copies_done().empty()) << "nothing is a copy before its commit";
+    writer.commit_copy_stream(
+        read_back(writer, 1, original.location.offset, original.location.bytes), original.id,
+        RecordLocation{1, original.location.offset, original.stored_bytes()}, {}, 3000);
+    settle(writer);
+    ASSERT_EQ(writer.copies_done().size(), 1u);
+    CopyOutcome copy = writer.copies_done()[0];
+    ASSERT_TRUE(copy.durable);
+    EXPECT_TRUE(copy.streamed);
+    EXPECT_EQ(copy.to.segment_seq, 2u);
+    EXPECT_EQ(copy.to.bytes, original.stored_bytes()) << "the copy pins all of it";
+    ASSERT_EQ(copy.slices.size(), original.slices.size());
+    EXPECT_GT(copy.slices[1].record_offset,
+              copy.slices[0].record_offset + copy.slices[0].record_bytes)
+        << "a record landed between two slices";
+    EXPECT_EQ(writer.open_streams(), 0u);
+
+    auto recovery = spool::recover(root_, 1);  // As after a crash before the old one went.
+    ASSERT_TRUE(recovery);
+    const spool::RecoveredMessage* found = nullptr;
+    for (const spool::RecoveredMessage& message : recovery->messages) {
+        if (message.meta.id == original.id) {
+            EXPECT_EQ(found, nullptr) << "two copies, one message";
+            found = &message;
+        }
+    }
+    ASSERT_NE(found, nullptr);
+    EXPECT_EQ(found->segment_seq, 2u);
+    EXPECT_EQ(found->record_offset, copy.to.offset);
+    EXPECT_TRUE(found->held) << "the copy carries a fresh hold record";
+    ASSERT_EQ(found->slices.size(), copy.slices.size());
+    for (std::size_t n = 0; n < copy.slices.size(); n++) {
+        EXPECT_EQ(found->slices[n].record_offset, copy.slices[n].record_offset);
+        EXPECT_EQ(found->slices[n].content_offset, copy.slices[n].content_offset);
+    }
+    auto content = spool::read_content(*found);
+    ASSERT_TRUE(content);
+    EXPECT_TRUE(*content == feeds[0].content);
+}
+
+// A crash in the middle of a copy stream (its slices durable, its commit never written) or
+// a copy abandoned there: recovery drops the copy's slices as an uncommitted stream and
+// finds the original, whole, where it was.
+TEST_F(SpoolWriterTest, ATornCopyStreamIsDroppedAndTheOriginalStays) {
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 64 * 1024);
+    std::vector<Feed> feeds;
+    CommitOutcome original = streamed_original(writer, feeds);
+    ASSERT_FALSE(original.slices.empty());
+    std::vector<CommitOutcome> outcomes;
+    copy_slices(writer, original, outcomes);
+    EXPECT_TRUE(std::filesystem::file_size(root_ + "/shard-0/00000002.seg") >
+                original.stored_bytes())
+        << "the copy's slices are on disk";
+
+    auto recovery = spool::recover(root_, 1);  // The crash: no commit.
+    ASSERT_TRUE(recovery);
+    const spool::RecoveredMessage* found = nullptr;
+    for (const spool::RecoveredMessage& message : recovery->messages) {
+        if (message.meta.id == original.id) {
+            EXPECT_EQ(found, nullptr);
+            found = &message;
+        }
+    }
+    ASSERT_NE(found, nullptr);
+    EXPECT_EQ(found->segment_seq, 1u) << "the original, not the torn copy";
+    EXPECT_EQ(found->record_offset, original.location.offset);
+    auto content = spool::read_content(*found);
+    ASSERT_TRUE(content);
+    EXPECT_TRUE(*content == feeds[0].content);
+    for (const spool::SegmentSummary& segment : recovery->segments) {
+        if (segment.segment_seq == 2) {
+            EXPECT_EQ(segment.abandoned_streams, 1u);
+        }
+    }
+
+    // Abandoned instead: nothing is reported, the stream is gone, the next stream begins.
+    writer.abandon_stream(original.id);
+    settle(writer);
+    EXPECT_TRUE(writer.copies_done().empty());
+    EXPECT_EQ(writer.open_streams(), 0u);
+    EXPECT_TRUE(writer.can_begin_stream());
+}
+
+// A failed batch takes a copy slice with it: the copy stream is broken, its commit is
+// reported not durable, nothing of it is recovered, and the original stays.
+TEST_F(SpoolWriterTest, ACopyStreamThatLostASliceIsNotCopied) {
+    signal(SIGXFSZ, SIG_IGN);
+    SpoolWriter writer(ring_, 0, dir_fd_, 1, 64 * 1024);
+    std::vector<Feed> feeds;
+    CommitOutcome original = streamed_original(writer, feeds);
+    ASSERT_FALSE(original.slices.empty());
+    std::vector<CommitOutcome> outcomes;
+    append(writer, 9, 100);  // Segment 2 begins: its header and first record.
+    ASSERT_EQ(run(writer).size(), 1u);
+    std::uintmax_t second_bytes = std::filesystem::file_size(root_ + "/shard-0/00000002.seg");
+    ASSERT_TRUE(writer.can_begin_stream());
+    writer.begin_copy_stream(original.id);
+    rlimit saved{};
+    getrlimit(RLIMIT_FSIZE, &saved);
+    rlimit small = saved;
+    small.rlim_cur = second_bytes + spool::slice_content_bytes_max + 4096;  // One slice.
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    for (std::size_t n = 0; n < 2; n++) {
+        const spool::SliceExtent& slice = original.slices[n];
+        writer.append_copy_slice(original.id,
+                                 read_back(writer, 1, slice.record_offset, slice.record_bytes),
+                                 static_cast<std::uint32_t>(slice.content_bytes));
+        settle(writer);
+        EXPECT_FALSE(writer.stream_holds_slice(original.id));
+    }
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    EXPECT_TRUE(writer.stream_broken(original.id));
+    writer.commit_copy_stream(
+        read_back(writer, 1, original.location.offset, original.location.bytes), original.id,
+        RecordLocation{1, original.location.offset, original.stored_bytes()}, {});
+    settle(writer);
+    ASSERT_EQ(writer.copies_done().size(), 1u);
+    EXPECT_FALSE(writer.copies_done()[0].durable);
+    EXPECT_EQ(writer.open_streams(), 0u);
+    auto recovery = spool::recover(root_, 1);
+    ASSERT_TRUE(recovery);
+    std::size_t found = 0;
+    for (const spool::RecoveredMessage& message : recovery->messages) {
+        if (message.meta.id == original.id) {
+            found++;
+            EXPECT_EQ(message.segment_seq, 1u);
+        }
+    }
+    EXPECT_EQ(found, 1u);
 }
 
 }  // namespace

@@ -7,12 +7,15 @@
 // TRUST     records read back from the disk are checked again (checksum, id, slice index
 //           and lengths) before a copy may go forward; a damaged one stays where it is.
 // LIMITS    one round at a time; compaction_round_messages_max messages and
-//           compaction_round_bytes_max bytes per round (the first message whatever its
-//           size); a pinned head looked at again every compaction_pinned_head_retry_ms.
+//           compaction_round_bytes_max bytes of records per round (the first message
+//           whatever its size), plus at most one streamed message copied one slice record
+//           at a time (compaction_round_memory_bytes_max); a pinned head looked at again
+//           every compaction_pinned_head_retry_ms.
 // SEE ALSO  compaction.h (the round, step by step), segment_ledger.h (the order that makes
 //           deletion safe), engine/spool_compactor.cc, docs/ARCHITECTURE.md "Spool lifecycle"
 #include "spool/compaction.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "base/assert.h"
@@ -47,8 +50,9 @@ bool Compaction::looks_at(const std::optional<CompactionPlan>& plan, std::uint64
 }
 
 bool Compaction::fits(std::uint64_t bytes) const {
-    return copies_.size() < limits_.round_messages_max &&
-           (copies_.empty() || round_bytes_ + bytes <= limits_.round_bytes_max);
+    std::size_t taken = copies_.size() + (stream_ ? 1 : 0);
+    return taken < limits_.round_messages_max &&
+           (taken == 0 || round_bytes_ + bytes <= limits_.round_bytes_max);
 }
 
 RoundStartNote Compaction::begin(const std::optional<CompactionPlan>& plan,
@@ -64,13 +68,33 @@ RoundStartNote Compaction::begin(const std::optional<CompactionPlan>& plan,
     }
     HUB_ASSERT(copies_.empty() && reads_.empty() && copies_in_flight_ == 0);
     round_bytes_ = 0;
+    stream_.reset();
     for (const CompactionCandidate& candidate : live) {
         HUB_ASSERT(candidate.location.segment_seq == plan->seq);  // The caller's filter.
         note.held++;
         // A message with status records in flight waits for them: its copy must carry
         // every status it has, or an older segment's deletion could undo one.
         std::uint64_t bytes = stored_bytes(candidate);
-        if (candidate.statuses_pending || !fits(bytes)) {
+        if (candidate.statuses_pending) {
+            continue;
+        }
+        if (!candidate.slices.empty()) {
+            // Copied slice by slice, one per round: in memory, its commit and one slice.
+            if (stream_ || !fits(candidate.location.bytes)) {
+                continue;
+            }
+            StreamCopy stream;
+            stream.id = candidate.id;
+            stream.from = RecordLocation{plan->seq, candidate.location.offset, bytes};
+            stream.slices = candidate.slices;
+            stream.commit_bytes = candidate.location.bytes;
+            stream_ = std::move(stream);
+            round_bytes_ += candidate.location.bytes;
+            note.copies++;
+            note.copy_bytes += bytes;
+            continue;
+        }
+        if (!fits(bytes)) {
             continue;
         }
         CompactionCopy copy;
@@ -80,6 +104,8 @@ RoundStartNote Compaction::begin(const std::optional<CompactionPlan>& plan,
         copy.commit_bytes = candidate.slices.empty() ? 0 : candidate.location.bytes;
         copies_.push_back(std::move(copy));
         round_bytes_ += bytes;
+        note.copies++;
+        note.copy_bytes += bytes;
     }
     if (note.held != plan->live) {
         // Some live record is not a message the shard holds (it routes nowhere, or it is
@@ -87,18 +113,20 @@ RoundStartNote Compaction::begin(const std::optional<CompactionPlan>& plan,
         pinned_seq_ = plan->seq;
         pinned_until_ms_ = now_ms + limits_.pinned_head_retry_ms;
         copies_.clear();
+        stream_.reset();
+        note.copies = 0;
+        note.copy_bytes = 0;
         note.start = RoundStart::pinned;
         return note;
     }
-    if (copies_.empty()) {
+    if (copies_.empty() && !stream_) {
         note.start = RoundStart::waiting_for_statuses;
         return note;
     }
     busy_ = true;
     segment_seq_ = plan->seq;
     copied_ = 0;
-    note.copies = static_cast<std::uint32_t>(copies_.size());
-    note.copy_bytes = round_bytes_;
+    reads_finished_ = false;
     list_reads();
     note.start = RoundStart::started;
     return note;
@@ -126,7 +154,14 @@ void Compaction::list_reads() {
         }
         read_part(copy.from.offset, copy.slices.empty() ? copy.from.bytes : copy.commit_bytes);
         HUB_ASSERT(at == copy.record.size());
+        copy_buffer_bytes_ += copy.record.size();
     }
+    note_buffers();
+}
+
+void Compaction::note_buffers() {
+    std::uint64_t bytes = copy_buffer_bytes_ + (stream_ ? stream_->record.size() : 0);
+    buffer_bytes_peak_ = std::max(buffer_bytes_peak_, bytes);
 }
 
 CopyReadNote Compaction::read_done(std::uint32_t copy_index, std::uint32_t part, int result) {
@@ -166,22 +201,125 @@ bool Compaction::queue_copy(std::uint32_t copy_index, const std::optional<Compac
 }
 
 void Compaction::reads_finished() {
-    HUB_ASSERT(busy_ && reads_pending_ == 0);
+    HUB_ASSERT(busy_ && reads_pending_ == 0 && !reads_finished_);
     copies_.clear();
     reads_.clear();
-    if (copies_in_flight_ == 0) {
+    copy_buffer_bytes_ = 0;
+    reads_finished_ = true;
+    end_if_done();
+}
+
+// The round ends when its reads are in, its copies reported and its stream copy ended.
+void Compaction::end_if_done() {
+    if (reads_finished_ && copies_in_flight_ == 0 &&
+        (!stream_ || stream_->state == StreamCopyState::ended)) {
         busy_ = false;
     }
 }
 
+void Compaction::end_stream() {
+    HUB_ASSERT(stream_);
+    stream_->state = StreamCopyState::ended;
+    stream_->record = std::string();  // Its buffer goes now, not at the next round.
+    end_if_done();
+}
+
+CompactionRead Compaction::stream_read() {
+    HUB_ASSERT(busy_ && stream_ && stream_->state == StreamCopyState::to_read);
+    StreamCopy& stream = *stream_;
+    bool commit = stream.part == stream.slices.size();
+    std::uint64_t offset = commit ? stream.from.offset : stream.slices[stream.part].record_offset;
+    std::uint64_t bytes = commit ? stream.commit_bytes : stream.slices[stream.part].record_bytes;
+    stream.record.resize(bytes);
+    stream.state = StreamCopyState::reading;
+    note_buffers();
+    return CompactionRead{stream_copy_index, stream.part, stream.from.segment_seq, offset,
+                          std::span<char>(stream.record)};
+}
+
+bool Compaction::stream_read_done(int result) {
+    HUB_ASSERT(busy_ && stream_ && stream_->state == StreamCopyState::reading);
+    StreamCopy& stream = *stream_;
+    auto slice_count = static_cast<std::uint32_t>(stream.slices.size());
+    bool whole = result >= 0 && static_cast<std::uint64_t>(result) == stream.record.size();
+    std::uint64_t content_bytes =
+        stream.part < slice_count ? stream.slices[stream.part].content_bytes : stream.content_bytes;
+    if (!whole ||
+        !stream_record_checks(stream.record, stream.id, stream.part, slice_count, content_bytes)) {
+        end_stream();  // Never copy a damaged record forward: the original stays.
+        return false;
+    }
+    stream.state = StreamCopyState::read_back;
+    return true;
+}
+
+StreamStep Compaction::stream_next(const std::optional<CompactionSource>& now,
+                                   bool writer_may_begin) {
+    HUB_ASSERT(busy_ && stream_ && stream_->state == StreamCopyState::read_back);
+    StreamCopy& stream = *stream_;
+    // As queue_copy: finished, moved, or a status or an administrator's command in flight
+    // meanwhile -- the copy could not carry the last word; the next round tries again.
+    if (!now || !same_place(now->location, stream.from) || now->statuses_pending ||
+        now->admin_pending) {
+        end_stream();
+        return StreamStep::abandon;
+    }
+    if (stream.part == stream.slices.size()) {
+        stream.state = StreamCopyState::committing;
+        copies_in_flight_++;
+        return StreamStep::commit;
+    }
+    StreamStep step = StreamStep::append;
+    if (!stream.begun) {
+        if (!writer_may_begin) {
+            end_stream();  // The append segment has no room for a stream now.
+            return StreamStep::abandon;
+        }
+        stream.begun = true;
+        step = StreamStep::begin_and_append;
+    }
+    stream.state = StreamCopyState::in_writer;
+    return step;
+}
+
+std::string Compaction::take_stream_record() {
+    HUB_ASSERT(stream_ && (stream_->state == StreamCopyState::in_writer ||
+                           stream_->state == StreamCopyState::committing));
+    return std::move(stream_->record);
+}
+
+bool Compaction::stream_slice_ended(bool broken) {
+    HUB_ASSERT(busy_ && stream_ && stream_->state == StreamCopyState::in_writer);
+    StreamCopy& stream = *stream_;
+    if (broken) {
+        end_stream();
+        return false;
+    }
+    stream.content_bytes += stream.slices[stream.part].content_bytes;
+    stream.part++;
+    stream.state = StreamCopyState::to_read;
+    return true;
+}
+
+bool Compaction::abandon_stream() {
+    HUB_ASSERT(busy_ && stream_ &&
+               (stream_->state == StreamCopyState::to_read ||
+                stream_->state == StreamCopyState::read_back ||
+                stream_->state == StreamCopyState::in_writer));
+    bool begun = stream_->begun;
+    end_stream();
+    return begun;
+}
+
 CopyVerdict Compaction::copy_done(bool durable, const RecordLocation& from,
                                   const std::optional<RecordLocation>& now) {
-    HUB_ASSERT(busy_ && copies_in_flight_ > 0 && reads_pending_ == 0);
-    HUB_ASSERT(copies_.empty());  // Copies are queued only once every read is in.
+    HUB_ASSERT(busy_ && copies_in_flight_ > 0);
     copies_in_flight_--;
-    if (copies_in_flight_ == 0) {
-        busy_ = false;
+    if (stream_ && stream_->state == StreamCopyState::committing &&
+        same_place(from, stream_->from)) {
+        end_stream();
     }
+    end_if_done();
     if (!durable) {
         return CopyVerdict::not_copied;
     }
@@ -227,6 +365,30 @@ bool copy_checks(const CompactionCopy& copy) {
            decode_commit_view(bytes.subspan(at), copy.id,
                               static_cast<std::uint32_t>(copy.slices.size()),
                               content_bytes) == SingleRecordOutcome::ok;
+}
+
+bool stream_record_checks(std::span<const char> record, const QueueId& id, std::uint32_t index,
+                          std::uint32_t slice_count, std::uint64_t content_bytes) {
+    if (index < slice_count) {
+        std::string_view content;
+        return decode_slice_view(record, id, index, content) == SingleRecordOutcome::ok &&
+               content.size() == content_bytes;
+    }
+    return decode_commit_view(record, id, slice_count, content_bytes) == SingleRecordOutcome::ok;
+}
+
+RecordLocation relocate_stream_copy(std::vector<SliceExtent>& slices,
+                                    std::span<const SliceExtent> copied, const RecordLocation& to) {
+    HUB_ASSERT(copied.size() == slices.size() && !slices.empty());
+    std::uint64_t slice_bytes = 0;
+    for (std::size_t index = 0; index < copied.size(); index++) {
+        HUB_ASSERT(copied[index].record_bytes == slices[index].record_bytes &&
+                   copied[index].content_bytes == slices[index].content_bytes);
+        slices[index] = copied[index];
+        slice_bytes += copied[index].record_bytes;
+    }
+    HUB_ASSERT(slice_bytes < to.bytes);  // The commit is never empty.
+    return RecordLocation{to.segment_seq, to.offset, to.bytes - slice_bytes};
 }
 
 RecordLocation relocate_copy(std::vector<SliceExtent>& slices, const RecordLocation& to) {

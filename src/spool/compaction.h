@@ -18,9 +18,11 @@
 //      hold pins the head: no copy can free it, so it is left alone (pinned) until the
 //      retry time. Otherwise the round takes the messages without status records in flight,
 //      at most compaction_round_messages_max of them and compaction_round_bytes_max bytes
-//      (the first one whatever its size), and lists the reads: one per message record, or
-//      for a streamed message one per slice record and one for its commit, laid end to end
-//      in the copy's buffer, so the copy lands whole and in order in one segment.
+//      (the first one whatever its size), and lists the reads: one per message record.
+//      A streamed message is not read whole: at most one per round (the first found) is
+//      copied slice by slice (stream(), below), so the round's memory is at most
+//      compaction_round_bytes_max of message records plus one slice record
+//      (compaction_round_memory_bytes_max), whatever the streamed message's size.
 //   3. read_done() for each read: a copy read back whole is checked again (checksum, id,
 //      slice indexes and lengths); a damaged one is never copied forward.
 //   4. Once every read is in: queue_copy() for each copy read back, with the message as the
@@ -33,7 +35,21 @@
 //      durable but the message finished or moved meanwhile -> the copy is dead (unpin it:
 //      the message's status records came after the copy, so they are in the copy's segment
 //      or a later one); not durable -> nothing moved, the old records stay pinned.
-// The round ends when its reads are in and its copies reported; the next may then begin.
+// A streamed message's copy, one record at a time (the writer's copy stream: its slices
+// and commit land in one segment in order, and a copy torn by a crash is an uncommitted
+// stream recovery drops, leaving the original):
+//   a. stream_read(): read its next record (slice `part`, then the commit) into the one
+//      buffer; stream_read_done() checks it (checksum, id, index, lengths).
+//   b. stream_next(): given the message as the shard holds it now (the same conditions as
+//      queue_copy) and whether the writer may begin a stream: begin the copy stream and/or
+//      append the slice (take_stream_record() hands the buffer to the writer), or commit
+//      (with its statuses and hold, counted in flight until copy_done()), or abandon.
+//   c. stream_slice_ended() once the writer no longer holds the slice (broken: a failed
+//      batch lost it): the next record is read only then, so at most one slice of the
+//      message is in memory, ours or the writer's.
+// An abandoned copy leaves the original untouched; the next round tries again.
+// The round ends when its reads are in, its copies reported and its stream copy ended;
+// the next may then begin.
 #pragma once
 
 #include <cstdint>
@@ -105,6 +121,39 @@ struct CompactionCopy {
     bool read_ok = false;  // Every read whole and the records checked again.
 };
 
+// The copy_index of a stream copy's reads (above any index of copies()).
+inline constexpr std::uint32_t stream_copy_index = 1u << 20;
+static_assert(compaction_round_messages_max < stream_copy_index);
+
+enum class StreamCopyState {
+    to_read,     // stream_read() next.
+    reading,     // A read in flight.
+    read_back,   // Checked: stream_next() says what to do with it.
+    in_writer,   // A slice the writer holds: stream_slice_ended() once it no longer does.
+    committing,  // The commit is the writer's: copy_done() ends it.
+    ended,       // Committed and reported, or abandoned.
+};
+
+// A streamed message being copied slice by slice.
+struct StreamCopy {
+    QueueId id;
+    RecordLocation from;  // Its commit's place, and all it pins there (slices included).
+    std::vector<SliceExtent> slices;  // Where they are read from, in index order.
+    std::uint64_t commit_bytes = 0;
+    std::uint32_t part = 0;           // Slice index, or slices.size() for the commit.
+    std::uint64_t content_bytes = 0;  // Of the slices checked so far (the commit's sum).
+    std::string record;               // The one record read back, until the writer takes it.
+    StreamCopyState state = StreamCopyState::to_read;
+    bool begun = false;  // The writer's copy stream is open (abandon it when ended early).
+};
+
+enum class StreamStep {
+    abandon,           // Not copied: abandon the writer's copy stream if begun.
+    begin_and_append,  // Begin the writer's copy stream, then append this slice.
+    append,            // Append this slice to the copy stream.
+    commit,            // Commit the copy stream with this record, its statuses and hold.
+};
+
 struct CopyReadNote {
     bool copy_failed = false;  // This read ended copy_index's reads, and it is not copied.
     int last_result = 0;       // The read's result, for the log line of a failed copy.
@@ -149,15 +198,40 @@ public:
     CopyVerdict copy_done(bool durable, const RecordLocation& from,
                           const std::optional<RecordLocation>& now);
 
+    // The round's stream copy (nullptr if none); valid until the next begin().
+    const StreamCopy* stream() const { return stream_ ? &*stream_ : nullptr; }
+    // The stream copy's next read (state to_read -> reading).
+    CompactionRead stream_read();
+    // Its read ended with result: checked (read_back), or ended (false: log and abandon).
+    bool stream_read_done(int result);
+    // What to do with the record read back (state read_back), given the message as the
+    // shard holds it now and whether the writer may begin a stream now.
+    StreamStep stream_next(const std::optional<CompactionSource>& now, bool writer_may_begin);
+    // The record read back, for the writer (after stream_next said append or commit).
+    std::string take_stream_record();
+    // The writer no longer holds the slice: landed (next record to read) or lost with a
+    // failed batch (broken: the copy ends; abandon it). Returns whether it goes on.
+    bool stream_slice_ended(bool broken);
+    // Ends the stream copy early (the shard is stopping): not while its read is in flight
+    // (the buffer is the kernel's) nor once committed. Returns whether the writer's copy
+    // stream was begun (abandon it).
+    bool abandon_stream();
+
     bool busy() const { return busy_; }
     std::uint32_t segment_seq() const { return segment_seq_; }  // The round's head.
     std::uint32_t copies_in_flight() const { return copies_in_flight_; }
     std::uint32_t copied() const { return copied_; }  // Durable copies of this round.
     std::uint32_t reads_pending() const { return reads_pending_; }
+    // The most bytes of records the rounds so far held at once in their buffers (bounded
+    // by compaction_round_memory_bytes_max, or the first message record if larger).
+    std::uint64_t buffer_bytes_peak() const { return buffer_bytes_peak_; }
 
 private:
     bool fits(std::uint64_t bytes) const;
     void list_reads();
+    void end_stream();
+    void end_if_done();
+    void note_buffers();
 
     CompactionLimits limits_;
     bool busy_ = false;
@@ -168,9 +242,18 @@ private:
     std::uint32_t reads_pending_ = 0;
     std::uint32_t copies_in_flight_ = 0;
     std::uint32_t copied_ = 0;
+    bool reads_finished_ = true;           // reads_finished() called for the round's reads.
+    std::uint64_t copy_buffer_bytes_ = 0;  // copies_' buffers, until reads_finished().
+    std::uint64_t buffer_bytes_peak_ = 0;
+    std::optional<StreamCopy> stream_;
     std::optional<std::uint32_t> pinned_seq_;  // A head found pinned, and until when
     std::uint64_t pinned_until_ms_ = 0;        // not to look at it again.
 };
+
+// Whether `record` is slice `index` of message `id` with `content_bytes` of content, or
+// (index == slices.size()) its commit for that many slices and content bytes.
+bool stream_record_checks(std::span<const char> record, const QueueId& id, std::uint32_t index,
+                          std::uint32_t slice_count, std::uint64_t content_bytes);
 
 // Whether `record` is the copy read back for `copy`: its message record, or its slice
 // records then its commit, each whole and checked (checksum, id, index, lengths).
@@ -181,5 +264,9 @@ bool copy_checks(const CompactionCopy& copy);
 // places and returns the new place of the message record or commit.
 // Precondition: to.bytes is the message's stored bytes (slices and record).
 RecordLocation relocate_copy(std::vector<SliceExtent>& slices, const RecordLocation& to);
+// A copy stream's landed: its slices are `copied` (in index order), its commit at
+// to.offset, and to.bytes is every record of it. Returns the commit's place.
+RecordLocation relocate_stream_copy(std::vector<SliceExtent>& slices,
+                                    std::span<const SliceExtent> copied, const RecordLocation& to);
 
 }  // namespace hub::spool

@@ -226,56 +226,220 @@ TEST(Compaction, TheRealLimitsBoundARound) {
     EXPECT_EQ(compaction.reads().size(), compaction_round_messages_max);
 }
 
-TEST(Compaction, AStreamedMessageIsReadWholeIntoOneBuffer) {
+// Answers the stream copy's next read from the segment's bytes; returns the read.
+CompactionRead answer_stream_read(Compaction& compaction, const Segment& segment,
+                                  int result_delta = 0) {
+    CompactionRead read = compaction.stream_read();
+    EXPECT_EQ(read.copy_index, stream_copy_index);
+    EXPECT_EQ(read.segment_seq, head_seq);
+    std::memcpy(read.into.data(), segment.bytes.data() + read.offset, read.into.size());
+    EXPECT_TRUE(compaction.stream_read_done(static_cast<int>(read.into.size()) + result_delta));
+    return read;
+}
+
+TEST(Compaction, AStreamedMessageIsCopiedOneRecordAtATime) {
     Segment segment;
     CompactionCandidate plain = segment.message(0);
     CompactionCandidate streamed = segment.streamed(1, {"first slice\r\n", "second\r\n", "x"});
-    std::vector<CompactionCandidate> held = {plain, streamed};
+    CompactionCandidate streamed_too = segment.streamed(2, {"another"});
+    std::vector<CompactionCandidate> held = {plain, streamed, streamed_too};
     Compaction compaction;
-    ASSERT_EQ(compaction.begin(plan_of(2), held, t0).start, RoundStart::started);
+    RoundStartNote note = compaction.begin(plan_of(3), held, t0);
+    ASSERT_EQ(note.start, RoundStart::started);
+    EXPECT_EQ(note.copies, 2u) << "one streamed message per round";
 
-    ASSERT_EQ(compaction.copies().size(), 2u);
-    const CompactionCopy& copy = compaction.copies()[1];
+    // The message record is read whole, as before; the streamed one is not in copies().
+    ASSERT_EQ(compaction.copies().size(), 1u);
+    ASSERT_EQ(compaction.reads().size(), 1u);
+    EXPECT_EQ(compaction.reads()[0].offset, plain.location.offset);
+    const StreamCopy* stream = compaction.stream();
+    ASSERT_NE(stream, nullptr);
     std::uint64_t stored = streamed.location.bytes;
     for (const SliceExtent& slice : streamed.slices) {
         stored += slice.record_bytes;
     }
-    EXPECT_EQ(copy.from.segment_seq, head_seq);
-    EXPECT_EQ(copy.from.offset, streamed.location.offset) << "named by its commit's place";
-    EXPECT_EQ(copy.from.bytes, stored) << "and pinning its slices too";
-    EXPECT_EQ(copy.commit_bytes, streamed.location.bytes);
+    EXPECT_EQ(stream->id, qid(1));
+    EXPECT_EQ(stream->from.offset, streamed.location.offset) << "named by its commit's place";
+    EXPECT_EQ(stream->from.bytes, stored) << "and pinning its slices too";
+    EXPECT_EQ(stream->commit_bytes, streamed.location.bytes);
 
-    // One read for the message record, one per slice and one for the commit, in order, end
-    // to end in the copy's buffer.
-    ASSERT_EQ(compaction.reads().size(), 1u + 3u + 1u);
-    EXPECT_EQ(compaction.reads()[0].offset, plain.location.offset);
-    EXPECT_EQ(compaction.reads()[0].into.size(), plain.location.bytes);
-    const char* next = copy.record.data();
-    for (std::uint32_t part = 0; part <= 3; part++) {
-        const CompactionRead& read = compaction.reads()[1 + part];
-        EXPECT_EQ(read.copy_index, 1u);
+    // Each slice: one read into the one buffer, then the writer takes it; the next read
+    // only once the writer no longer holds it.
+    for (std::uint32_t part = 0; part < 3; part++) {
+        CompactionRead read = answer_stream_read(compaction, segment);
         EXPECT_EQ(read.part, part);
-        if (part < 3) {
-            EXPECT_EQ(read.offset, streamed.slices[part].record_offset);
-        } else {
-            EXPECT_EQ(read.offset, streamed.location.offset);
-        }
-        EXPECT_EQ(read.into.data(), next);
-        next += read.into.size();
+        EXPECT_EQ(read.offset, streamed.slices[part].record_offset);
+        EXPECT_EQ(read.into.size(), streamed.slices[part].record_bytes);
+        EXPECT_LE(read.into.size(), slice_record_bytes_max);
+        EXPECT_EQ(compaction.stream_next(at(stream->from), true),
+                  part == 0 ? StreamStep::begin_and_append : StreamStep::append);
+        EXPECT_EQ(compaction.take_stream_record(),
+                  segment.bytes.substr(read.offset, read.into.size()))
+            << "the slice record as it lies";
+        EXPECT_EQ(stream->state, StreamCopyState::in_writer);
+        EXPECT_TRUE(compaction.stream_slice_ended(false));
     }
-    EXPECT_EQ(next, copy.record.data() + copy.record.size());
+    CompactionRead commit = answer_stream_read(compaction, segment);
+    EXPECT_EQ(commit.part, 3u);
+    EXPECT_EQ(commit.offset, streamed.location.offset);
+    EXPECT_EQ(compaction.stream_next(at(stream->from), true), StreamStep::commit);
+    EXPECT_EQ(compaction.take_stream_record(),
+              segment.bytes.substr(streamed.location.offset, streamed.location.bytes));
+    EXPECT_EQ(compaction.copies_in_flight(), 1u);
 
+    // The message record's copy goes too; the round ends once both are reported.
     std::vector<CopyReadNote> notes = segment.answer_all(compaction);
-    EXPECT_TRUE(notes.back().all_read);
-    for (std::size_t i = 0; i + 1 < notes.size(); i++) {
-        EXPECT_FALSE(notes[i].all_read);
-        EXPECT_FALSE(notes[i].copy_failed);
+    ASSERT_TRUE(notes.back().all_read);
+    EXPECT_TRUE(compaction.queue_copy(0, at(compaction.copies()[0].from)));
+    compaction.reads_finished();
+    EXPECT_TRUE(compaction.busy());
+    RecordLocation from = stream->from;
+    EXPECT_EQ(compaction.copy_done(true, from, from), CopyVerdict::moved);
+    EXPECT_EQ(compaction.stream()->state, StreamCopyState::ended);
+    EXPECT_TRUE(compaction.busy()) << "the message record's copy is still in flight";
+    EXPECT_EQ(compaction.copy_done(true, plain.location, plain.location), CopyVerdict::moved);
+    EXPECT_FALSE(compaction.busy());
+    EXPECT_EQ(compaction.copied(), 2u);
+}
+
+TEST(Compaction, AStreamedMessageCountsInTheRoundsBounds) {
+    Segment segment;
+    CompactionCandidate streamed = segment.streamed(0, {"slice"});
+    CompactionCandidate first = segment.message(1);
+    CompactionCandidate second = segment.message(2);
+    std::vector<CompactionCandidate> held = {streamed, first, second};
+    // Two messages a round: the streamed one and the first record. Its commit counts in
+    // the round's bytes, its slices do not (they are read one at a time).
+    const std::uint64_t bytes = streamed.location.bytes + first.location.bytes;
+    Compaction compaction(CompactionLimits{2, bytes, compaction_pinned_head_retry_ms});
+    RoundStartNote note = compaction.begin(plan_of(3), held, t0);
+    ASSERT_EQ(note.start, RoundStart::started);
+    EXPECT_EQ(note.copies, 2u);
+    ASSERT_NE(compaction.stream(), nullptr);
+    EXPECT_EQ(ids_of(compaction), std::vector<QueueId>{qid(1)});
+}
+
+TEST(Compaction, AStreamedMessageAloneMakesARound) {
+    Segment segment;
+    CompactionCandidate streamed = segment.streamed(1, {"only"});
+    std::vector<CompactionCandidate> held = {streamed};
+    Compaction compaction;
+    ASSERT_EQ(compaction.begin(plan_of(1), held, t0).start, RoundStart::started);
+    EXPECT_TRUE(compaction.reads().empty());
+    compaction.reads_finished();
+    EXPECT_TRUE(compaction.busy()) << "its stream copy is still to come";
+    answer_stream_read(compaction, segment);
+    EXPECT_EQ(compaction.stream_next(at(streamed.location), true), StreamStep::begin_and_append);
+    compaction.take_stream_record();
+    EXPECT_TRUE(compaction.stream_slice_ended(false));
+    answer_stream_read(compaction, segment);
+    EXPECT_EQ(compaction.stream_next(at(streamed.location), true), StreamStep::commit);
+    compaction.take_stream_record();
+    EXPECT_TRUE(compaction.busy());
+    RecordLocation from = compaction.stream()->from;
+    EXPECT_EQ(compaction.copy_done(false, from, from), CopyVerdict::not_copied)
+        << "a commit that did not become durable moves nothing";
+    EXPECT_FALSE(compaction.busy());
+    EXPECT_EQ(compaction.copied(), 0u);
+}
+
+// A copy that cannot complete is abandoned at the step where that shows; the original
+// stays (nothing was queued as a copy, nothing is released) and the round ends.
+TEST(Compaction, AStreamCopyThatCannotCompleteIsAbandoned) {
+    enum class Event { finished, moved, statuses_pending, admin_pending, no_room, batch_failed };
+    struct Row {
+        const char* name;
+        std::uint32_t at_part;  // The record at which it happens (2: the commit).
+        Event event;
+        bool begun;  // The writer's copy stream was begun (abandon it).
+    };
+    const Row rows[] = {
+        {"finished before the first slice", 0, Event::finished, false},
+        {"finished between slices", 1, Event::finished, true},
+        {"finished before the commit", 2, Event::finished, true},
+        {"moved meanwhile", 1, Event::moved, true},
+        {"a status in flight", 1, Event::statuses_pending, true},
+        {"a status in flight at the commit", 2, Event::statuses_pending, true},
+        {"an administrator's command in flight", 2, Event::admin_pending, true},
+        {"no room for a stream in the append segment", 0, Event::no_room, false},
+        {"a failed batch lost the first slice", 0, Event::batch_failed, true},
+        {"a failed batch lost the second slice", 1, Event::batch_failed, true},
+    };
+    for (const Row& row : rows) {
+        Segment segment;
+        CompactionCandidate streamed = segment.streamed(1, {"abcdefgh", "ijklmnop"});
+        std::vector<CompactionCandidate> held = {streamed};
+        Compaction compaction;
+        ASSERT_EQ(compaction.begin(plan_of(1), held, t0).start, RoundStart::started) << row.name;
+        compaction.reads_finished();
+        RecordLocation from = compaction.stream()->from;
+        bool abandoned = false;
+        for (std::uint32_t part = 0; part <= 2 && !abandoned; part++) {
+            answer_stream_read(compaction, segment);
+            std::optional<CompactionSource> now = at(from);
+            bool may_begin = true;
+            if (part == row.at_part) {
+                switch (row.event) {
+                    case Event::finished:
+                        now.reset();
+                        break;
+                    case Event::moved:
+                        now->location.offset += 64;
+                        break;
+                    case Event::statuses_pending:
+                        now->statuses_pending = true;
+                        break;
+                    case Event::admin_pending:
+                        now->admin_pending = true;
+                        break;
+                    case Event::no_room:
+                        may_begin = false;
+                        break;
+                    case Event::batch_failed:
+                        break;
+                }
+            }
+            StreamStep step = compaction.stream_next(now, may_begin);
+            if (step == StreamStep::abandon) {
+                abandoned = true;
+                break;
+            }
+            ASSERT_NE(step, StreamStep::commit) << row.name << ": every case ends earlier";
+            compaction.take_stream_record();
+            bool broken = part == row.at_part && row.event == Event::batch_failed;
+            abandoned = !compaction.stream_slice_ended(broken);
+        }
+        EXPECT_TRUE(abandoned) << row.name;
+        EXPECT_EQ(compaction.stream()->begun, row.begun) << row.name;
+        EXPECT_EQ(compaction.stream()->state, StreamCopyState::ended) << row.name;
+        EXPECT_TRUE(compaction.stream()->record.empty()) << row.name << ": its buffer goes";
+        EXPECT_EQ(compaction.copies_in_flight(), 0u) << row.name;
+        EXPECT_FALSE(compaction.busy()) << row.name;
+        EXPECT_EQ(compaction.begin(plan_of(1), held, t0 + 1).start, RoundStart::started)
+            << row.name << ": the next round tries again";
     }
-    EXPECT_TRUE(compaction.copies()[0].read_ok);
-    EXPECT_TRUE(compaction.copies()[1].read_ok);
-    EXPECT_EQ(std::string_view(copy.record),
-              std::string_view(segment.bytes).substr(streamed.slices[0].record_offset, stored))
-        << "the copy is the records as they lie";
+}
+
+TEST(Compaction, AStreamCopyEndsEarlyWhenAskedBetweenItsRecords) {
+    for (bool after_first_slice : {false, true}) {
+        Segment segment;
+        CompactionCandidate streamed = segment.streamed(1, {"abcdefgh", "ijklmnop"});
+        std::vector<CompactionCandidate> held = {streamed};
+        Compaction compaction;
+        ASSERT_EQ(compaction.begin(plan_of(1), held, t0).start, RoundStart::started);
+        compaction.reads_finished();
+        answer_stream_read(compaction, segment);
+        if (after_first_slice) {
+            ASSERT_EQ(compaction.stream_next(at(streamed.location), true),
+                      StreamStep::begin_and_append);
+            compaction.take_stream_record();
+        }
+        EXPECT_EQ(compaction.abandon_stream(), after_first_slice)
+            << "the writer's copy stream is abandoned only if it was begun";
+        EXPECT_EQ(compaction.stream()->state, StreamCopyState::ended);
+        EXPECT_FALSE(compaction.busy());
+        EXPECT_EQ(compaction.copies_in_flight(), 0u);
+    }
 }
 
 TEST(Compaction, ARecordReadBackIsCheckedAgain) {
@@ -311,6 +475,38 @@ TEST(Compaction, ARecordReadBackIsCheckedAgain) {
         Compaction compaction;
         std::vector<CompactionCandidate> held = {candidate};
         ASSERT_EQ(compaction.begin(plan_of(1), held, t0).start, RoundStart::started) << row.name;
+        bool ok = row.fault == Fault::none;
+        if (row.streamed) {
+            // One record at a time; the fault in the first read ends the copy there.
+            compaction.reads_finished();
+            bool all_checked = true;
+            for (std::uint32_t part = 0; part <= 2; part++) {
+                CompactionRead read = compaction.stream_read();
+                std::memcpy(read.into.data(), segment.bytes.data() + read.offset, read.into.size());
+                int result = static_cast<int>(read.into.size());
+                if (part == 0 && row.fault == Fault::short_read) {
+                    result -= 8;
+                } else if (part == 0 && row.fault == Fault::error) {
+                    result = -EIO;
+                } else if (part == 0 && row.fault == Fault::flipped_byte) {
+                    read.into[read.into.size() / 2] ^= 0x20;
+                }
+                if (!compaction.stream_read_done(result)) {
+                    all_checked = false;
+                    break;
+                }
+                StreamStep step = compaction.stream_next(at(compaction.stream()->from), true);
+                compaction.take_stream_record();
+                if (step == StreamStep::commit) {
+                    break;
+                }
+                compaction.stream_slice_ended(false);
+            }
+            EXPECT_EQ(all_checked, ok) << row.name;
+            EXPECT_EQ(compaction.copies_in_flight(), ok ? 1u : 0u)
+                << row.name << ": a copy not read back whole is never committed";
+            continue;
+        }
         std::vector<CompactionRead> reads(compaction.reads().begin(), compaction.reads().end());
         CopyReadNote last;
         for (std::size_t i = 0; i < reads.size(); i++) {
@@ -327,7 +523,6 @@ TEST(Compaction, ARecordReadBackIsCheckedAgain) {
             last = compaction.read_done(read.copy_index, read.part, result);
             EXPECT_EQ(last.all_read, i + 1 == reads.size()) << row.name;
         }
-        bool ok = row.fault == Fault::none;
         EXPECT_EQ(compaction.copies()[0].read_ok, ok) << row.name;
         EXPECT_EQ(last.copy_failed, !ok) << row.name;
         EXPECT_EQ(compaction.queue_copy(0, at(compaction.copies()[0].from)), ok)
@@ -462,6 +657,25 @@ TEST(Compaction, ACopyRelocatesAStreamedMessageSlicesFirst) {
     RecordLocation record = relocate_copy(none, RecordLocation{9, 64, 312});
     EXPECT_EQ(record.offset, 64u);
     EXPECT_EQ(record.bytes, 312u) << "a message record is the whole copy";
+}
+
+TEST(Compaction, ACopyStreamRelocatesToItsSlicesWhereverTheyLanded) {
+    std::vector<SliceExtent> slices = {
+        {1000, 96, 1040, 40},
+        {1096, 64, 1136, 10},
+    };
+    // A copy stream's slices land batch by batch, other records between them.
+    const std::vector<SliceExtent> copied = {
+        {8192, 96, 8232, 40},
+        {9000, 64, 9040, 10},
+    };
+    RecordLocation commit = relocate_stream_copy(slices, copied, RecordLocation{9, 12000, 360});
+    EXPECT_EQ(commit.segment_seq, 9u);
+    EXPECT_EQ(commit.offset, 12000u);
+    EXPECT_EQ(commit.bytes, 200u) << "to.bytes counts every record of the copy";
+    EXPECT_EQ(slices[0].record_offset, 8192u);
+    EXPECT_EQ(slices[1].record_offset, 9000u);
+    EXPECT_EQ(slices[1].content_offset, 9040u);
 }
 
 }  // namespace

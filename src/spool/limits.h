@@ -78,6 +78,11 @@ inline constexpr std::uint32_t compaction_live_percent_max = 50;
 // never holds more than this much of other messages' content in memory for it.
 inline constexpr std::uint32_t compaction_round_messages_max = 256;
 inline constexpr std::uint64_t compaction_round_bytes_max = 8u << 20;
+// A streamed message is copied slice by slice, at most one per round, so what a round
+// holds of messages in memory is bounded by this whatever their sizes: its message
+// records and commits, plus the one slice record of its streamed message.
+inline constexpr std::uint64_t compaction_round_memory_bytes_max =
+    compaction_round_bytes_max + slice_record_bytes_max;
 // Compaction copies may use free space down to this share of spool.reserve_bytes (new
 // mail stops at the whole reserve; status records may use all of it): room a compaction
 // can never take from the status records that make it pay.
