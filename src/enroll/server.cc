@@ -407,8 +407,10 @@ void Loop::linger(Connection& connection, std::int64_t now) {
                      connection.peer, linger.discarded_bytes());
             break;
         case LingeringClose::End::time_limit:
-            log_info("{}: closed {} ms after the answer, still sending", connection.peer,
-                     drain_timeout_ms);
+            log_info(
+                "{}: closed {} ms after the answer; the visitor had not closed ({} bytes "
+                "thrown away)",
+                connection.peer, drain_timeout_ms, linger.discarded_bytes());
             break;
     }
     connection.dead = true;
