@@ -55,6 +55,18 @@ inline constexpr std::int64_t idle_timeout_ms = 15'000;
 // hub-ca answers from its own machine; a yescrypt check takes a fraction of a second.
 inline constexpr int ca_timeout_ms = 10'000;
 
+// Lingering close (RFC 9112 9.6; lingering_close.h): after its last answer on a connection
+// the page shuts its sending side and reads and throws away what the visitor still sends, at
+// most drain_bytes_max for at most drain_timeout_ms, then closes. Without it an answer given
+// before the request was all read (413 on Content-Length, a framing 400, 408) is lost: closing
+// a socket with unread bytes makes the kernel send RST, and a client still writing its body
+// fails on the reset without reading the answer. The bounds keep a visitor from holding the
+// connection: a form three times over the limit (a wrong file chosen) fits, with TLS framing.
+inline constexpr std::size_t drain_bytes_max = 256 * 1024;
+inline constexpr std::int64_t drain_timeout_ms = 2'000;
+static_assert(drain_bytes_max >= 3 * form_body_bytes_max + 3 * form_body_bytes_max / 64,
+              "a refused form of three times the limit is read to its end, TLS records and all");
+
 // Rate limits per source address are token buckets sized by hub.conf's
 // enroll.requests_per_minute and enroll.posts_per_minute. Addresses the limiter remembers; a full
 // table refuses new addresses (503) rather than forgetting one that is being limited.

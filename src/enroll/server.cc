@@ -6,7 +6,8 @@
 // TRUST     Sockets carry internet traffic; every buffer is bounded (tls/ queues,
 //           enroll/limits.h), every connection has a deadline, the counts are capped.
 // LIMITS    enroll/limits.h: connections_max, connections_per_address_max,
-//           requests_per_connection_max, handshake/head/body/idle timeouts.
+//           requests_per_connection_max, handshake/head/body/idle timeouts,
+//           drain_bytes_max and drain_timeout_ms for the lingering close.
 // SEE ALSO  enroll/app.h, tls/tls_session.h (how a Session is driven), docs/ENROLLMENT.md.
 
 #include "enroll/server.h"
@@ -23,11 +24,13 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <vector>
 
 #include "base/log.h"
 #include "ca/socket_io.h"
 #include "enroll/limits.h"
+#include "enroll/lingering_close.h"
 #include "tls/tls_session.h"
 
 namespace hub::enroll {
@@ -69,7 +72,9 @@ std::string address_text(const sockaddr_storage& address) {
     return text;
 }
 
-enum class Phase { handshake, idle, head, body, writing };
+// lingering: the last answer, close_notify and FIN are with the kernel; what the visitor still
+// sends is read and thrown away until it closes or a bound is reached (lingering_close.h).
+enum class Phase { handshake, idle, head, body, writing, lingering };
 
 struct Connection {
     int fd = -1;
@@ -83,7 +88,8 @@ struct Connection {
     std::uint32_t served = 0;
     bool close_after_output = false;
     bool shutdown_sent = false;
-    bool dead = false;  // Close now, nothing more to send.
+    std::optional<LingeringClose> linger;  // Set in Phase::lingering.
+    bool dead = false;                     // Close now, nothing more to send.
 };
 
 std::string_view method_name(Method method) {
@@ -115,6 +121,8 @@ private:
                  std::int64_t now);
     void pump_output(Connection& connection);
     void flush(Connection& connection, std::int64_t now);
+    void start_lingering_close(Connection& connection, std::int64_t now);
+    void linger(Connection& connection, std::int64_t now);
     void expire(Connection& connection, std::int64_t now);
     std::size_t from_address(std::string_view peer) const;
 
@@ -345,16 +353,75 @@ void Loop::flush(Connection& connection, std::int64_t now) {
     if (tls.output_blocked()) {
         (void)tls.flush();
     }
-    if (connection.shutdown_sent && tls.ciphertext_out.empty()) {
-        connection.dead = true;  // Everything, close_notify included, is with the kernel.
-    }
     if (tls.transport_closed && tls.ciphertext_out.empty() && connection.out.empty()) {
+        // The visitor closed its side and we read up to its EOF: nothing unread, so close()
+        // sends FIN, not RST; no need to linger.
         connection.dead = true;
+        return;
     }
+    if (connection.shutdown_sent && tls.ciphertext_out.empty()) {
+        start_lingering_close(connection, now);  // Everything, close_notify included, is sent.
+    }
+}
+
+void Loop::start_lingering_close(Connection& connection, std::int64_t now) {
+    // FIN after the answer: a client reading it sees the end of the stream and closes, which
+    // ends the lingering at once; one still writing its body reads the answer when it is done.
+    if (::shutdown(connection.fd, SHUT_WR) != 0) {
+        connection.dead = true;  // ENOTCONN: the visitor is already gone.
+        return;
+    }
+    // Ciphertext read but never decrypted (the rest of a refused body) is of no use now;
+    // from here bytes go from the socket straight to the bin.
+    connection.tls->ciphertext_in.clear();
+    connection.linger.emplace(now);
+    connection.phase = Phase::lingering;
+    connection.deadline_ms = connection.linger->deadline_ms();
+    linger(connection, now);  // The body may be waiting already.
+}
+
+void Loop::linger(Connection& connection, std::int64_t now) {
+    LingeringClose& linger = *connection.linger;
+    std::array<char, read_chunk_bytes> discard;
+    // Each read takes at most read_chunk_bytes of at most drain_bytes_max: the loop ends.
+    while (linger.read_bytes_max() > 0) {
+        std::size_t room = std::min(discard.size(), linger.read_bytes_max());
+        ssize_t got = recv(connection.fd, discard.data(), room, MSG_DONTWAIT);
+        if (got > 0) {
+            linger.discarded(static_cast<std::size_t>(got));
+            continue;
+        }
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            break;  // Nothing more for now; POLLIN or the deadline brings us back.
+        }
+        linger.visitor_closed();  // EOF, or a reset: nothing more will come.
+        break;
+    }
+    switch (linger.end(now)) {
+        case LingeringClose::End::not_yet:
+            return;
+        case LingeringClose::End::visitor_closed:
+            break;
+        case LingeringClose::End::bytes_limit:
+            log_info("{}: closed after throwing away {} bytes sent after the answer",
+                     connection.peer, linger.discarded_bytes());
+            break;
+        case LingeringClose::End::time_limit:
+            log_info(
+                "{}: closed {} ms after the answer; the visitor had not closed ({} bytes "
+                "thrown away)",
+                connection.peer, drain_timeout_ms, linger.discarded_bytes());
+            break;
+    }
+    connection.dead = true;
 }
 
 void Loop::expire(Connection& connection, std::int64_t now) {
     if (now < connection.deadline_ms || connection.dead) {
+        return;
+    }
+    if (connection.phase == Phase::lingering) {
+        linger(connection, now);  // Reads what is there, then closes at the time limit.
         return;
     }
     if (connection.phase == Phase::head || connection.phase == Phase::body) {
@@ -384,7 +451,7 @@ Result<void, std::string> Loop::run(const std::atomic<bool>& stop) {
                              connections_.size() < connections_max ? short(POLLIN) : short(0), 0});
         std::int64_t wait_ms = 1000;
         for (const auto& connection : connections_) {
-            short events = POLLIN;
+            short events = POLLIN;  // Lingering connections wait for POLLIN only: all is sent.
             // Plaintext still waiting for room in TLS counts too: with ciphertext_out sent
             // empty, POLLOUT is what brings the connection back to pump the rest.
             if (!connection->tls->ciphertext_out.empty() || !connection->out.empty()) {
@@ -404,6 +471,12 @@ Result<void, std::string> Loop::run(const std::atomic<bool>& stop) {
         for (std::size_t i = 0; i < polled && ready > 0; i++) {
             Connection& connection = *connections_[i];
             short revents = fds[i + 1].revents;
+            if (connection.phase == Phase::lingering) {
+                if (revents != 0) {
+                    linger(connection, now);
+                }
+                continue;
+            }
             if (revents & (POLLIN | POLLHUP | POLLERR)) {
                 on_readable(connection);
             }

@@ -4,7 +4,9 @@
 // connections_max connections (connections_per_address_max from one address). Each
 // connection runs a tls::Session over memory (the same wolfSSL glue as hubd) and a
 // RequestParser; requests go to the App, and a CaCall is carried out with one blocking
-// exchange on hub-ca's socket (bounded by hub-ca's socket timeouts).
+// exchange on hub-ca's socket (bounded by hub-ca's socket timeouts). A connection ended
+// after an answer is not close()d at once but lingers, bounded (lingering_close.h), so that
+// an answer given before the whole request was read is not lost to a reset.
 //
 // Why a poll loop and not io_uring like hubd: the page serves a handful of partner
 // administrators, not mail traffic; a loop of a few hundred lines that any reviewer can

@@ -10,6 +10,8 @@
 #   - security headers on every answer; bad input, each with its status and page, and
 #     hub-ca's requests, certificates and audit log unchanged by all of them: a malformed
 #     request (422), a 1024-bit key (422), a wrong password (403), an oversized upload (413),
+#     also when the client writes its body on after the answer, paced or all at once
+#     (enroll_early_answer.py; the lingering close), and bounded for one that never stops,
 #     the first form replayed (403), a forged token (403), a post from another site (403),
 #     HTTP smuggling shapes (400/501), too many forms from one address (429);
 #   - hub-enroll's log holds no password.
@@ -134,7 +136,19 @@ got="$(post /request "$WORK/bad4.html" "token=$(fetch_form /request)" partner=pa
     "password=$password" "csr@$WORK/huge.csr")"
 expect_eq "oversized upload: status" 413 "$got"
 expect_match "oversized upload: the page says" 'at most [0-9]+ are accepted' "$(problem "$WORK/bad4.html")"
+# The page answers 413 (and a framing 400) before reading the body; that answer must reach a
+# client still writing it (the page's lingering close), and a client that never stops writing
+# must not hold the connection past the drain bound (2 s after the answer).
+out="$("$PYTHON" "$SRC/tests/integration/enroll_early_answer.py" "$enroll_port" "$ca_pem" \
+    refused-bodies 2>&1)" || fail "an answer given before the body was read was lost:
+$out"
+show "$out"
+held_s="$("$PYTHON" "$SRC/tests/integration/enroll_early_answer.py" "$enroll_port" "$ca_pem" \
+    hold 2>&1)" || fail "a client writing forever after a 413: $held_s"
+wait_until 20 "hub-enroll logs the end of the held connection" \
+    grep -q 'closed 2000 ms after the answer; the visitor had not closed' "$ENROLL_LOG"
 [[ "$(ca_state)" == "$before" ]] || fail "the oversized upload changed hub-ca's state"
+say "ok: 413 and 400 reach a client still writing 100 KB (6 of 6); a client writing on is cut off after ${held_s} s"
 got="$(post /request "$WORK/bad5.html" "${first_form[@]}")"
 check_refused "replayed form" 403 'already sent once' "$WORK/bad5.html" "$got"
 got="$(post /request "$WORK/bad6.html" "token=${token:0:50}AAAAAA" partner=partner2 \
