@@ -16,7 +16,7 @@
 #include <map>
 #include <string>
 
-#include "engine/ring_setup.h"
+#include "engine/spool_test_support.h"
 #include "gtest/gtest.h"
 #include "spool/limits.h"
 
@@ -25,23 +25,8 @@ namespace {
 
 constexpr std::uint64_t t0 = 1'000'000;
 
-class SpoolCompactorTest : public ::testing::Test {
+class SpoolCompactorTest : public SpoolOnRingTest {
 protected:
-    void SetUp() override {
-        char pattern[] = "/tmp/spool-compactor-test-XXXXXX";
-        ASSERT_NE(mkdtemp(pattern), nullptr);
-        root_ = pattern;
-        std::filesystem::create_directories(root_ + "/shard-0");
-        dir_fd_ = open((root_ + "/shard-0").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        ASSERT_GE(dir_fd_, 0);
-        ASSERT_TRUE(setup_ring(ring_storage_, 64));
-    }
-    void TearDown() override {
-        io_uring_queue_exit(&ring_storage_);
-        close(dir_fd_);
-        std::filesystem::remove_all(root_);
-    }
-
     // The shard's part: the messages it holds, by ordinal, and what it was told.
     struct Held {
         RecordLocation location;
@@ -86,12 +71,7 @@ protected:
     }
 
     void append(SpoolWriter& writer, std::uint32_t n) {
-        spool::MessageMeta meta;
-        meta.id = writer.next_id();
-        meta.arrival_unix_s = 1700000000;
-        meta.client_address = "127.0.0.1";
-        meta.envelope.mail_from = "alice@partner1.gov.uk";
-        meta.envelope.recipients.push_back({"joe@partner2.gov.uk.lgolhub.net", 0, ""});
+        spool::MessageMeta meta = test_meta(writer.next_id());
         std::string body =
             "Message-ID: <m" + std::to_string(n) + "@test>\r\n\r\n" + std::string(500, 'x');
         writer.append(meta, "Received: test\r\n", std::move(body), CommitWaiter{n, 1});
@@ -130,10 +110,6 @@ protected:
         }
     }
 
-    bool segment_exists(std::uint32_t seq) const {
-        return std::filesystem::exists(root_ + "/" + spool::segment_relative_path(0, seq));
-    }
-
     // Four messages in segments 1-4, the append segment 5; the shard holds only the first
     // (the others were delivered and released), so segment 1 is a head worth compacting.
     void fill(SpoolWriter& writer) {
@@ -162,30 +138,17 @@ protected:
         constexpr std::size_t slice = spool::slice_content_bytes_max;
         std::size_t handed = 0;
         std::vector<CommitOutcome> outcomes;
-        for (int turn = 0; turn < 100000 && outcomes.empty(); turn++) {
+        for (int round = 0; round < 100000 && outcomes.empty(); round++) {
             if (handed != content.size() && !writer.stream_holds_slice(id)) {
                 if (content.size() - handed > slice) {
                     writer.append_slice(id, content.substr(handed, slice));
                     handed += slice;
                 } else {
-                    spool::MessageMeta meta;
-                    meta.id = id;
-                    meta.arrival_unix_s = 1700000000;
-                    meta.client_address = "127.0.0.1";
-                    meta.envelope.mail_from = "alice@partner1.gov.uk";
-                    meta.envelope.recipients.push_back({"joe@partner2.gov.uk.lgolhub.net", 0, ""});
-                    writer.commit_stream(meta, content.substr(handed), CommitWaiter{1, 1});
+                    writer.commit_stream(test_meta(id), content.substr(handed), CommitWaiter{1, 1});
                     handed = content.size();
                 }
             }
-            io_uring_submit_and_wait(&ring_storage_, 1);
-            io_uring_cqe* cqe = nullptr;
-            while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
-                Tag tag = Tag::unpack(cqe->user_data);
-                int result = cqe->res;
-                io_uring_cqe_seen(&ring_storage_, cqe);
-                writer.on_completion(tag.op, result);
-            }
+            turn([&](Tag tag, int result) { writer.on_completion(tag.op, result); });
             outcomes.insert(outcomes.end(), writer.finished().begin(), writer.finished().end());
             writer.finished().clear();
         }
@@ -198,22 +161,6 @@ protected:
         return outcomes[0];
     }
 
-    // Content whose every line names its position, so a slice out of place shows.
-    static std::string numbered_content(std::size_t bytes, char tag) {
-        std::string content =
-            "Received: test\r\nMessage-ID: <s" + std::string(1, tag) + "@test>\r\n\r\n";
-        for (std::size_t line = 0; content.size() < bytes; line++) {
-            content += std::string(1, tag) + std::to_string(line) + std::string(60, '.') + "\r\n";
-        }
-        content.resize(bytes - 2);
-        content += "\r\n";
-        return content;
-    }
-
-    std::string root_;
-    int dir_fd_ = -1;
-    io_uring ring_storage_{};
-    Ring ring_{ring_storage_};
     CommitOutcome first_;
 };
 

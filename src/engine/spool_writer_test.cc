@@ -16,49 +16,20 @@
 #include <map>
 #include <string>
 
-#include "engine/ring_setup.h"
+#include "engine/spool_test_support.h"
 #include "gtest/gtest.h"
 #include "spool/limits.h"
 
 namespace hub::engine {
 namespace {
 
-class SpoolWriterTest : public ::testing::Test {
+class SpoolWriterTest : public SpoolOnRingTest {
 protected:
-    void SetUp() override {
-        char pattern[] = "/tmp/spool-writer-test-XXXXXX";
-        ASSERT_NE(mkdtemp(pattern), nullptr);
-        root_ = pattern;
-        std::filesystem::create_directories(root_ + "/shard-0");
-        dir_fd_ = open((root_ + "/shard-0").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        ASSERT_GE(dir_fd_, 0);
-        ASSERT_TRUE(setup_ring(ring_storage_, 64));
-    }
-    void TearDown() override {
-        io_uring_queue_exit(&ring_storage_);
-        close(dir_fd_);
-        std::filesystem::remove_all(root_);
-    }
-
     // Runs completions until the writer is idle; returns the outcomes.
     std::vector<CommitOutcome> run(SpoolWriter& writer) {
         std::vector<CommitOutcome> outcomes;
-        for (int turn = 0; turn < 10000; turn++) {
-            io_uring_submit_and_wait(&ring_storage_, 1);
-            io_uring_cqe* cqe = nullptr;
-            while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
-                Tag tag = Tag::unpack(cqe->user_data);
-                int result = cqe->res;
-                io_uring_cqe_seen(&ring_storage_, cqe);
-                writer.on_completion(tag.op, result);
-            }
-            for (const CommitOutcome& outcome : writer.finished()) {
-                outcomes.push_back(outcome);
-            }
-            writer.finished().clear();
-            if (writer.idle()) {
-                break;
-            }
+        for (int step = 0; step < 10000 && !writer.idle(); step++) {
+            turn(writer, outcomes);
         }
         return outcomes;
     }
@@ -86,17 +57,8 @@ protected:
         return outcomes;
     }
 
-    bool segment_exists(std::uint32_t seq) const {
-        return std::filesystem::exists(root_ + "/" + spool::segment_relative_path(0, seq));
-    }
-
     void append(SpoolWriter& writer, std::uint32_t slot, std::size_t body_bytes) {
-        spool::MessageMeta meta;
-        meta.id = writer.next_id();
-        meta.arrival_unix_s = 1700000000;
-        meta.client_address = "127.0.0.1";
-        meta.envelope.mail_from = "alice@partner1.gov.uk";
-        meta.envelope.recipients.push_back({"joe@partner2.gov.uk.lgolhub.net", 0, ""});
+        spool::MessageMeta meta = test_meta(writer.next_id());
         std::string body = "Message-ID: <m" + std::to_string(slot) + "@test>\r\n\r\n" +
                            std::string(body_bytes, 'x') + "\r\n";
         writer.append(meta, "Received: test\r\n", std::move(body), CommitWaiter{slot, 1});
@@ -104,26 +66,9 @@ protected:
 
     // One turn of the ring: waits for a completion and hands every one to the writer.
     void turn(SpoolWriter& writer, std::vector<CommitOutcome>& outcomes) {
-        io_uring_submit_and_wait(&ring_storage_, 1);
-        io_uring_cqe* cqe = nullptr;
-        while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
-            Tag tag = Tag::unpack(cqe->user_data);
-            int result = cqe->res;
-            io_uring_cqe_seen(&ring_storage_, cqe);
-            writer.on_completion(tag.op, result);
-        }
+        SpoolOnRingTest::turn([&](Tag tag, int result) { writer.on_completion(tag.op, result); });
         outcomes.insert(outcomes.end(), writer.finished().begin(), writer.finished().end());
         writer.finished().clear();
-    }
-
-    static spool::MessageMeta stream_meta(const spool::QueueId& id) {
-        spool::MessageMeta meta;
-        meta.id = id;
-        meta.arrival_unix_s = 1700000000;
-        meta.client_address = "127.0.0.1";
-        meta.envelope.mail_from = "alice@partner1.gov.uk";
-        meta.envelope.recipients.push_back({"joe@partner2.gov.uk.lgolhub.net", 0, ""});
-        return meta;
     }
 
     // A stream being fed the way the shard feeds one: the next slice only once the writer
@@ -159,7 +104,7 @@ protected:
                     writer.abandon_stream(feed.id);
                     feed.ended = true;
                 } else {
-                    writer.commit_stream(stream_meta(feed.id), feed.content.substr(feed.handed),
+                    writer.commit_stream(test_meta(feed.id), feed.content.substr(feed.handed),
                                          CommitWaiter{index, 1});
                     feed.ended = true;
                 }
@@ -170,19 +115,6 @@ protected:
             turn(writer, outcomes);
         }
         return outcomes;
-    }
-
-    // Content of `bytes` bytes whose every line names its position, so that a slice out of
-    // place would not compare equal.
-    static std::string numbered_content(std::size_t bytes, char tag) {
-        std::string content =
-            "Received: test\r\nMessage-ID: <s" + std::string(1, tag) + "@test>\r\n\r\n";
-        for (std::size_t line = 0; content.size() < bytes; line++) {
-            content += std::string(1, tag) + std::to_string(line) + std::string(60, '.') + "\r\n";
-        }
-        content.resize(bytes - 2);
-        content += "\r\n";
-        return content;
     }
 
     std::string read_back(SpoolWriter& writer, std::uint32_t seq, std::uint64_t offset,
@@ -237,11 +169,6 @@ protected:
             turn(writer, outcomes);
         }
     }
-
-    std::string root_;
-    int dir_fd_ = -1;
-    io_uring ring_storage_{};
-    Ring ring_{ring_storage_};
 };
 
 TEST_F(SpoolWriterTest, EveryAppendBecomesDurableAndRecoverable) {

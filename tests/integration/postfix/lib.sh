@@ -34,38 +34,30 @@ partner() { "$PARTNER" "$@"; }
 
 partner_dir() { echo "$WORK/postfix-$1"; }
 
-# partner_start NAME [start options...]: start instance NAME in $WORK/postfix-NAME (options
-# as for `partner start`, --name is added; none = start again with the same configuration).
-partner_start() {
-    local name="$1"
-    shift
+# partner_run COMMAND NAME [options...]: `partner COMMAND` on instance NAME in
+# $WORK/postfix-NAME, remembered for the cleanup; --name is added to options given.
+partner_run() {
+    local command="$1" name="$2"
+    shift 2
     local dir
     dir="$(partner_dir "$name")"
     [[ " ${PARTNER_DIRS[*]} " == *" $dir "* ]] || PARTNER_DIRS+=("$dir")
     local args=()
     [[ $# -eq 0 ]] || args=(--name "$name" "$@")
     local out
-    out="$("$PARTNER" start "$dir" "${args[@]}" 2>&1)" || fail "partner start $name: $out"
+    out="$("$PARTNER" "$command" "$dir" "${args[@]}" 2>&1)" || fail "partner $command $name: $out"
     say "$out"
 }
+
+# partner_start NAME [start options...]: start instance NAME (options as for `partner start`;
+# none = start again with the same configuration).
+partner_start() { partner_run start "$@"; }
 
 # partner_restart NAME [start options...]: instance NAME comes back with the options given
 # (none = as before; started if it is not running) without ever giving up its port (`partner
 # restart`: postfix reload, the sessions in progress ended). For a partner that changes (its
 # TLS offer, its certificate); partner_stop is for a partner that is down.
-partner_restart() {
-    local name="$1"
-    shift
-    local dir
-    dir="$(partner_dir "$name")"
-    [[ " ${PARTNER_DIRS[*]} " == *" $dir "* ]] || PARTNER_DIRS+=("$dir")
-    local args=()
-    [[ $# -eq 0 ]] || args=(--name "$name" "$@")
-    local out
-    out="$("$PARTNER" restart "$dir" "${args[@]}" 2>&1)" ||
-        fail "partner restart $name: $out"
-    say "$out"
-}
+partner_restart() { partner_run restart "$@"; }
 
 # partner_stop NAME: the instance stops ("the partner is down": a connection to its port is
 # refused) and its ports stay reserved for it until partner_start or partner_restart brings it
