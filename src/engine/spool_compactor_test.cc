@@ -81,33 +81,26 @@ protected:
     // the writer, compact_read to the compactor, then the copies the writer reported.
     void settle(SpoolWriter& writer, SpoolCompactor* compactor,
                 std::vector<CommitOutcome>* outcomes = nullptr) {
-        for (int turn = 0; turn < 10000; turn++) {
-            io_uring_submit(&ring_storage_);
-            __kernel_timespec wait{0, 200 * 1000 * 1000};
-            io_uring_cqe* cqe = nullptr;
-            if (io_uring_wait_cqe_timeout(&ring_storage_, &cqe, &wait) != 0) {
-                break;
-            }
-            while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
-                Tag tag = Tag::unpack(cqe->user_data);
-                int result = cqe->res;
-                io_uring_cqe_seen(&ring_storage_, cqe);
-                if (tag.op == Op::compact_read) {
-                    ASSERT_NE(compactor, nullptr);
-                    compactor->on_read_done(tag.index, tag.generation, result);
-                } else {
+        settle_ring(
+            [&](Tag tag, int result) {
+                if (tag.op != Op::compact_read) {
                     writer.on_completion(tag.op, result);
+                } else if (compactor == nullptr) {
+                    ADD_FAILURE() << "a compaction read with no compactor";
+                } else {
+                    compactor->on_read_done(tag.index, tag.generation, result);
                 }
-            }
-            if (outcomes != nullptr) {
-                outcomes->insert(outcomes->end(), writer.finished().begin(),
-                                 writer.finished().end());
-            }
-            writer.finished().clear();
-            if (compactor != nullptr) {
-                compactor->take_copies();
-            }
-        }
+            },
+            [&] {
+                if (outcomes != nullptr) {
+                    outcomes->insert(outcomes->end(), writer.finished().begin(),
+                                     writer.finished().end());
+                }
+                writer.finished().clear();
+                if (compactor != nullptr) {
+                    compactor->take_copies();
+                }
+            });
     }
 
     // Four messages in segments 1-4, the append segment 5; the shard holds only the first
@@ -247,21 +240,16 @@ TEST_F(SpoolCompactorTest, AMessageFinishedWhileItsCopyWasWrittenLeavesTheCopyDe
     compactor.start(t0);
     // Run until the copy is queued (the reads are in), then finish the message before the
     // writer reports the copy: the copy is released, not the message moved.
-    for (int turn = 0; turn < 100 && compactor.busy(); turn++) {
-        io_uring_submit_and_wait(&ring_storage_, 1);
-        io_uring_cqe* cqe = nullptr;
+    for (int step = 0; step < 100 && compactor.busy(); step++) {
         bool copy_queued = false;
-        while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
-            Tag tag = Tag::unpack(cqe->user_data);
-            int result = cqe->res;
-            io_uring_cqe_seen(&ring_storage_, cqe);
+        turn([&](Tag tag, int result) {
             if (tag.op == Op::compact_read) {
                 compactor.on_read_done(tag.index, tag.generation, result);
                 copy_queued = true;
             } else {
                 writer.on_completion(tag.op, result);
             }
-        }
+        });
         if (copy_queued) {
             writer.release(first_.location);  // Delivered: the shard lets go of it.
             held_.clear();
@@ -358,13 +346,8 @@ TEST_F(SpoolCompactorTest, AStreamedMessageFinishedMidCopyIsAbandoned) {
     compactor.start(t0);
     ASSERT_TRUE(compactor.busy());
     int reads = 0;
-    for (int turn = 0; turn < 1000 && compactor.busy(); turn++) {
-        io_uring_submit_and_wait(&ring_storage_, 1);
-        io_uring_cqe* cqe = nullptr;
-        while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
-            Tag tag = Tag::unpack(cqe->user_data);
-            int result = cqe->res;
-            io_uring_cqe_seen(&ring_storage_, cqe);
+    for (int step = 0; step < 1000 && compactor.busy(); step++) {
+        turn([&](Tag tag, int result) {
             if (tag.op == Op::compact_read) {
                 if (++reads == 3 && !held_.empty()) {
                     writer.release(RecordLocation{1, big.location.offset, big.stored_bytes()});
@@ -374,7 +357,7 @@ TEST_F(SpoolCompactorTest, AStreamedMessageFinishedMidCopyIsAbandoned) {
             } else {
                 writer.on_completion(tag.op, result);
             }
-        }
+        });
         writer.finished().clear();
         compactor.take_copies();
     }

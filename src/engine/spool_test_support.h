@@ -79,6 +79,28 @@ protected:
         }
     }
 
+    // Hands completions to complete(tag, result) until none arrives for 200 ms (a writer
+    // may be waiting for its tick, which a blocking wait would wait for in vain), calling
+    // after_batch() after each batch.
+    template <typename Complete, typename AfterBatch>
+    void settle_ring(Complete&& complete, AfterBatch&& after_batch) {
+        for (int batch = 0; batch < 10000; batch++) {
+            io_uring_submit(&ring_storage_);
+            __kernel_timespec wait{0, 200 * 1000 * 1000};
+            io_uring_cqe* cqe = nullptr;
+            if (io_uring_wait_cqe_timeout(&ring_storage_, &cqe, &wait) != 0) {
+                break;
+            }
+            while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
+                Tag tag = Tag::unpack(cqe->user_data);
+                int result = cqe->res;
+                io_uring_cqe_seen(&ring_storage_, cqe);
+                complete(tag, result);
+            }
+            after_batch();
+        }
+    }
+
     std::string root_;
     int dir_fd_ = -1;
     io_uring ring_storage_{};

@@ -38,22 +38,12 @@ protected:
     // which run() would wait for in vain); returns the outcomes.
     std::vector<CommitOutcome> settle(SpoolWriter& writer) {
         std::vector<CommitOutcome> outcomes;
-        for (int turn = 0; turn < 10000; turn++) {
-            io_uring_submit(&ring_storage_);
-            __kernel_timespec wait{0, 200 * 1000 * 1000};
-            io_uring_cqe* cqe = nullptr;
-            if (io_uring_wait_cqe_timeout(&ring_storage_, &cqe, &wait) != 0) {
-                break;
-            }
-            while (io_uring_peek_cqe(&ring_storage_, &cqe) == 0) {
-                Tag tag = Tag::unpack(cqe->user_data);
-                int result = cqe->res;
-                io_uring_cqe_seen(&ring_storage_, cqe);
-                writer.on_completion(tag.op, result);
-            }
-            outcomes.insert(outcomes.end(), writer.finished().begin(), writer.finished().end());
-            writer.finished().clear();
-        }
+        settle_ring([&](Tag tag, int result) { writer.on_completion(tag.op, result); },
+                    [&] {
+                        outcomes.insert(outcomes.end(), writer.finished().begin(),
+                                        writer.finished().end());
+                        writer.finished().clear();
+                    });
         return outcomes;
     }
 
